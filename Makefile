@@ -1,0 +1,81 @@
+# adminlog - see README.md. `make run`, `make test`, `make test SANITIZE=1`, `make bench`.
+CC      ?= gcc
+PKGS    := lmdb msgpack libsodium libxxhash
+DEPS_OK := $(shell ./tools/deps.sh >&2 && echo ok)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wstrict-prototypes -Wno-missing-field-initializers \
+           -Iinclude -Isrc -Ischemas -MMD -MP $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread
+
+ifeq ($(SANITIZE),1)
+BUILD   := build/san
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BIN     := build/san/bin
+else
+BUILD   := build/rel
+BIN     := bin
+endif
+
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB     := $(BUILD)/libadminlog.a
+TOOLS   := $(BIN)/adminctl $(BIN)/adminlog
+TEST_SRC := $(wildcard tests/test_*.c)
+TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+DATA    ?= var/adminlog
+
+.PHONY: all test test-asan bench run clean docs install
+all: $(TOOLS) $(BUILD)/gen_docs
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BIN)/%: $(BUILD)/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/gen_docs: $(BUILD)/tools/gen_docs.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs sqlite3) -o $@
+
+$(BUILD)/bench/bench_util.o: bench/bench_util.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# docs/events.md is generated from schemas/; tests/test_docs.sh fails when it is stale.
+docs: $(BUILD)/gen_docs
+	$(BUILD)/gen_docs > docs/events.md
+
+test: $(TOOLS) $(TESTS) $(BUILD)/gen_docs
+	@BIN=$(BIN) BUILD=$(BUILD) ./tests/run.sh $(TESTS)
+
+test-asan:
+	$(MAKE) test SANITIZE=1
+
+bench: $(BENCHES)
+	@for b in $(BENCHES); do $$b || exit 1; done
+
+run: $(TOOLS)
+	./tools/demo.sh $(DATA)
+
+install: $(TOOLS)
+	install -d $(DESTDIR)/usr/local/bin
+	install -m 755 $(TOOLS) $(DESTDIR)/usr/local/bin/
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

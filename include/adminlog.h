@@ -1,0 +1,231 @@
+/*
+ * adminlog.h - the library API used by adminctl, adminlog, the server, tests and benchmarks.
+ *
+ * A store is one data directory: one LMDB environment holding the append-only event log, its
+ * indexes, and the views that projections fold from it. Every change goes through one path:
+ * al_exec()/al_exec_batch() run a command from the command table (schemas/commands.def); a
+ * write command validates against the views, appends events, applies them to the views and
+ * commits, all in one LMDB write transaction.
+ *
+ * Ownership: results handed out (al_reply.result) are malloc'd and freed with al_reply_free.
+ * Pointers inside an al_event live until the callback that received it returns.
+ */
+#ifndef ADMINLOG_H
+#define ADMINLOG_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "al_err.h"
+
+#define AL_VERSION "0.1.0"
+#define AL_FORMAT_VERSION 1 /* on-disk record format, see docs/format.md */
+
+typedef struct al_store al_store;
+
+/* ---- opening a data directory ----------------------------------------------------- */
+
+enum al_open_flags {
+	AL_OPEN_CREATE = 1 << 0, /* create the directory and an empty environment */
+	AL_OPEN_RDONLY = 1 << 1, /* read only: no catch-up, no writes */
+	AL_OPEN_NOSYNC = 1 << 2, /* no fsync on commit: scratch stores and benchmarks only */
+	AL_OPEN_QUIET = 1 << 3,  /* do not log projection catch-up on stderr */
+};
+
+typedef struct al_open_opts {
+	unsigned flags;
+	size_t map_size; /* initial LMDB map size in bytes; 0 = 1 MiB. It grows by itself. */
+} al_open_opts;
+
+/*
+ * Opens the store in dir. Projections whose stored version differs from the code's are
+ * rebuilt, and those behind the log catch up, before this returns (logged on stderr).
+ * @return AL_OK, AL_ENOT_FOUND (no store and no AL_OPEN_CREATE), AL_EUNSUPPORTED (format
+ *         version), AL_EIO_ERROR, AL_ECORRUPT.
+ */
+int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_error *err);
+/* Closes the store; NULL is accepted. A scratch store (al_store_asof) deletes its files. */
+void al_store_close(al_store *s);
+const char *al_store_dir(const al_store *s);
+/* Replaces the wall clock (µs since the epoch) for tests; NULL restores it. */
+void al_store_set_clock(al_store *s, int64_t (*clock_us)(void *), void *ctx);
+
+/* ---- commands ----------------------------------------------------------------------- */
+
+enum al_role { AL_ROLE_NONE = 0, AL_ROLE_MONITOR, AL_ROLE_USER, AL_ROLE_ADMIN, AL_ROLE_SUPERADMIN };
+
+/* Who runs a command. Recorded in every event it appends. */
+typedef struct al_actor {
+	const char *name;       /* "local:alice" in direct mode, the user's email over the wire */
+	int role;               /* enum al_role */
+	const char *domain;     /* the actor's domain, for domain admins; may be NULL */
+	const char *access_key; /* keypair used, or NULL */
+	const char *client;     /* client address, or NULL */
+} al_actor;
+
+typedef struct al_request {
+	const char *op;   /* "user.create" */
+	const void *args; /* msgpack map, borrowed for the call; NULL = no arguments */
+	size_t args_len;
+	const al_actor *actor;
+} al_request;
+
+typedef struct al_reply {
+	al_error err;       /* err.code == AL_OK on success */
+	char *result;       /* msgpack value (map or array), malloc'd; NULL on error */
+	size_t result_len;
+	uint64_t first_seq; /* events this command appended, 0/0 when none */
+	uint64_t last_seq;
+	int replayed; /* 1 when answered from an earlier command with the same request_id */
+} al_reply;
+
+/* Runs one command in its own transaction (and fsync for writes). Returns rep->err.code. */
+int al_exec(al_store *s, const al_request *req, al_reply *rep);
+/*
+ * Runs n commands in one write transaction, each in a nested transaction so that a rejected
+ * command leaves no trace while the others commit (group commit). READ commands run too.
+ * Per-command outcomes are in reps[i]; the return value is AL_OK unless the whole
+ * transaction failed (then every reply carries that error).
+ */
+int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n);
+void al_reply_free(al_reply *rep);
+
+/* ---- the catalogue (from schemas/) ------------------------------------------------ */
+
+enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD };
+enum al_field_flags { AL_F_REQ = 1, AL_F_OPT = 2, AL_F_SECRET = 4 };
+enum al_cmd_kind { AL_CMD_WRITE = 1, AL_CMD_READ = 2 };
+
+typedef struct al_field_def {
+	const char *name;
+	int type;       /* enum al_type */
+	unsigned flags; /* enum al_field_flags */
+	const char *doc;
+} al_field_def;
+
+typedef struct al_old_version_def {
+	unsigned version;
+	const char *doc;
+} al_old_version_def;
+
+typedef struct al_event_def {
+	const char *name; /* "user.created" */
+	unsigned number;  /* stored in every record, never reused */
+	unsigned version; /* current version */
+	const char *entity;
+	const char *doc;
+	const al_field_def *fields;
+	size_t nfields;
+	const al_old_version_def *old;
+	size_t nold;
+} al_event_def;
+
+typedef struct al_cmd_def {
+	const char *op; /* "user.create" */
+	int kind;       /* enum al_cmd_kind */
+	int role;       /* least role allowed */
+	const char *target;
+	const char *entity;
+	const char *doc;
+	const al_field_def *args;
+	size_t nargs;
+} al_cmd_def;
+
+size_t al_event_def_count(void);
+const al_event_def *al_event_def_at(size_t i);
+const al_event_def *al_event_def_by_name(const char *name);
+const al_event_def *al_event_def_by_number(unsigned number);
+size_t al_cmd_def_count(void);
+const al_cmd_def *al_cmd_def_at(size_t i);
+const al_cmd_def *al_cmd_def_find(const char *op);
+
+/* ---- the log -------------------------------------------------------------------------- */
+
+typedef struct al_str {
+	const char *p;
+	size_t n;
+} al_str;
+
+/* One event as read back, upcast to the current version of its type. */
+typedef struct al_event {
+	uint64_t seq;
+	int64_t time_us;
+	const al_event_def *def;
+	unsigned stored_version; /* version the record was written in */
+	al_str actor, access_key, client, request_id, kind, id, reason;
+	msgpack_object fields; /* a map */
+} al_event;
+
+/* Filters of the audit listing; zero/NULL members do not filter. */
+typedef struct al_log_filter {
+	const char *entity; /* "user:alice@example.com" */
+	const char *actor;
+	const char *type; /* "user.created" */
+	int64_t since_us; /* inclusive */
+	int64_t until_us; /* inclusive; 0 = no bound */
+	uint64_t after_seq;
+	size_t limit;
+} al_log_filter;
+
+/* Return non-zero from the callback to stop early (that value is returned). */
+typedef int (*al_event_cb)(const al_event *e, void *ctx);
+
+/* Calls cb for each matching event, oldest first. A damaged record fails with AL_ECORRUPT. */
+int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx, al_error *err);
+/* Writes one event as a JSON object (no newline). Secret fields are left out. */
+void al_event_write_json(const al_event *e, FILE *out);
+/* Writes one event as one readable line (no newline). Secret fields are left out. */
+void al_event_write_text(const al_event *e, FILE *out);
+/* The last seq whose time is <= t (binary search; times never decrease). 0 if none. */
+int al_log_seq_at_time(al_store *s, int64_t t_us, uint64_t *seq, al_error *err);
+uint64_t al_log_head(al_store *s);
+
+/* ---- maintenance: verify, rebuild, digest, as-of, stats --------------------------------- */
+
+/* Progress: called now and then with events done and total. */
+typedef void (*al_progress_fn)(uint64_t done, uint64_t total, void *ctx);
+
+/* Checksums, hash chain, indexes and views against a fresh rebuild. AL_ECORRUPT names the
+ * first bad seq or view. */
+int al_store_verify(al_store *s, al_progress_fn p, void *pctx, al_error *err);
+/* Drops every view and folds the whole log again. */
+int al_store_rebuild(al_store *s, al_progress_fn p, void *pctx, al_error *err);
+/* xxh3-128 over every view's name, keys and values in order. */
+int al_store_digest(al_store *s, uint8_t out[16], al_error *err);
+/*
+ * Writes to out_dir (which must not hold a store) a data directory holding the log prefix
+ * 1..until_seq and the views folded from it. NOSYNC in flags skips the final fsync.
+ */
+int al_store_replay(al_store *src, uint64_t until_seq, const char *out_dir, unsigned flags,
+		    al_error *err);
+/* Opens a scratch store holding the state after seq; deleted again by al_store_close. */
+int al_store_asof(al_store *src, uint64_t seq, al_store **out, al_error *err);
+/* Statistics as a msgpack map (head_seq, head_hash, events, per-type counts, sizes). */
+int al_store_stats(al_store *s, char **mp, size_t *len, al_error *err);
+
+/* ---- set-up ---------------------------------------------------------------------------- */
+
+typedef struct al_init_opts {
+	const char *admin_email;    /* default admin@example.com */
+	const char *admin_password; /* NULL: generated and returned in generated_password */
+	const char *pwhash;         /* min, interactive (default) or moderate */
+	char generated_password[32];
+} al_init_opts;
+
+/* Creates a new data directory with the bootstrap events (store, domain default, admin). */
+int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_error *err);
+
+/* ---- rendering results ------------------------------------------------------------------ */
+
+/* JSON of a msgpack value. */
+void al_render_json(const msgpack_object *o, FILE *out);
+/* A readable table: "key  value" lines for a map, a column table for an array of maps. */
+void al_render_table(const msgpack_object *o, FILE *out);
+/* Parses "2026-11-27T18:00:00Z" (also with fractions and +hh:mm offsets) to µs. */
+int al_time_parse(const char *s, int64_t *us);
+/* Formats µs as RFC 3339 UTC with microseconds; buf of at least 32 bytes. */
+char *al_time_format(int64_t us, char *buf, size_t n);
+
+#endif

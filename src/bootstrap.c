@@ -1,0 +1,141 @@
+/*
+ * bootstrap.c - a new data directory: the store.init command, its settings view, and
+ * al_store_init. Later nouns add their defaults to al__store_init so that `adminlog init`
+ * and the server's first start produce the same bootstrap events.
+ *
+ * View v_settings: setting name -> value (msgpack string).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "nouns.h"
+#include "secret.h"
+#include "validate.h"
+
+enum { DB_SETTINGS };
+
+static int apply(const al_view *v, const al_event *e, al_error *err)
+{
+	if (e->def != al__ev(AL_EV_STORE_INITIALIZED))
+		return AL_OK;
+	const msgpack_object *cost = al_mp_get(&e->fields, "pwhash");
+	if (cost == NULL)
+		return AL_OK;
+	msgpack_sbuffer *b = &v->w->vb;
+	msgpack_packer pk;
+	b->size = 0;
+	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_pack_object(&pk, *cost);
+	return al__view_put(v, DB_SETTINGS, "pwhash", 6, b->data, b->size, err);
+}
+
+const al_projection al__proj_settings = {"settings", 1, {"v_settings", NULL}, apply};
+
+void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def)
+{
+	MDB_txn *own = NULL;
+	snprintf(buf, n, "%s", def);
+	if (txn == NULL && al__read_begin(s, &own, NULL) != AL_OK)
+		return;
+	MDB_val k = {strlen(key), (void *)key}, v;
+	msgpack_zone z;
+	msgpack_object o;
+	msgpack_zone_init(&z, 256);
+	if (mdb_get(txn ? txn : own, al__view_dbi(s, AL_P_SETTINGS, DB_SETTINGS), &k, &v) == 0 &&
+	    al_mp_decode(v.mv_data, v.mv_size, &z, &o) == 0 && o.type == MSGPACK_OBJECT_STR)
+		al_str_cpy(buf, n, (al_str){o.via.str.ptr, o.via.str.size});
+	msgpack_zone_destroy(&z);
+	if (own)
+		mdb_txn_abort(own);
+}
+
+/* ---- store.init -------------------------------------------------------------------------------- */
+
+int al__store_init_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
+{
+	(void)s;
+	al_str cost = {"interactive", 11}, pw;
+	al_mp_str(args, "pwhash", &cost);
+	al_mp_str(args, "admin_password", &pw);
+	int rc = al__check_enum(err, "pwhash", cost, al__pwhash_costs);
+	if (rc == AL_OK)
+		rc = al__check_password(err, "admin_password", pw);
+	if (rc)
+		return rc;
+	char c[32], hash[AL_PWHASH_LEN], id[37];
+	if ((rc = al__pwhash(al_str_cpy(c, sizeof c, cost), pw, hash, err)))
+		return rc;
+	al__uuid4(id);
+	al_mb_cstr(out, "password_hash", hash);
+	al_mb_cstr(out, "id", id);
+	sodium_memzero(hash, sizeof hash);
+	return AL_OK;
+}
+
+int al__store_init(al_cmd *c)
+{
+	if (c->w->head_seq > 0)
+		return al_err(c->err, AL_EALREADY_EXISTS, "the data directory is already initialised (%llu events)",
+			      (unsigned long long)c->w->head_seq);
+	al_str cost = {"interactive", 11};
+	al_user_new admin = {.username = {"admin", 5}, .full_name = {"Administrator", 13},
+			     .description = {"Bootstrap superadmin", 20}, .domain = {"default", 7},
+			     .role = {"superadmin", 10}, .status = {"active", 6}};
+	al__arg_str(c, "pwhash", &cost);
+	al__arg_str(c, "admin_email", &admin.email);
+	al_mp_str(c->prep, "password_hash", &admin.password_hash);
+	al_mp_str(c->prep, "id", &admin.id);
+
+	al_mb f;
+	al_mb_init(&f);
+	al_mb_str(&f, "pwhash", cost.p, cost.n);
+	int rc = al__emit(c, AL_EV_STORE_INITIALIZED, (al_str){"store", 5}, &f);
+	al_mb_free(&f);
+	if (rc == AL_OK)
+		rc = al__domain_emit_created(c, (al_str){"default", 7}, (al_str){"The default domain", 18});
+	if (rc == AL_OK)
+		rc = al__user_emit_created(c, &admin);
+	if (rc)
+		return rc;
+	msgpack_pack_map(c->out, 2);
+	al_pack_cstr(c->out, "events");
+	msgpack_pack_uint64(c->out, c->last_seq);
+	al_pack_cstr(c->out, "admin");
+	return al__user_pack_public(c, admin.email);
+}
+
+int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_error *err)
+{
+	al_store *s;
+	al_open_opts oo = {AL_OPEN_CREATE | AL_OPEN_QUIET, 0};
+	int rc = al_store_open(&s, dir, &oo, err);
+	if (rc)
+		return rc;
+	const char *pw = o->admin_password;
+	if (pw == NULL) {
+		al__random_password(o->generated_password, 21);
+		pw = o->generated_password;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	al_pack_cstr(&pk, "pwhash");
+	al_pack_cstr(&pk, o->pwhash ? o->pwhash : "interactive");
+	al_pack_cstr(&pk, "admin_email");
+	al_pack_cstr(&pk, o->admin_email ? o->admin_email : "admin@example.com");
+	al_pack_cstr(&pk, "admin_password");
+	al_pack_cstr(&pk, pw);
+	al_request req = {"store.init", sb.data, sb.size, actor};
+	al_reply rep;
+	rc = al_exec(s, &req, &rep);
+	sodium_memzero(sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc && err)
+		*err = rep.err;
+	al_reply_free(&rep);
+	al_store_close(s);
+	return rc;
+}

@@ -1,0 +1,480 @@
+/*
+ * cmd.c - the command table and the dispatcher: argument checks, authorization, idempotency,
+ * optimistic concurrency, then the handler; one write transaction per call or per batch.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "record.h"
+
+/* ---- the table, from schemas/commands.def ---------------------------------------------------- */
+
+enum al_cmd_id {
+#define AL_CMD(ID, op, kind, role, target, entity, handler, prepare, doc) AL_CMD_##ID,
+#define AL_ARG(ID, name, type, flags, doc)
+#include "commands.def"
+#undef AL_CMD
+#undef AL_ARG
+	AL_CMD__COUNT
+};
+
+#define WRITE AL_CMD_WRITE
+#define READ AL_CMD_READ
+#define SUPERADMIN AL_ROLE_SUPERADMIN
+#define ADMIN AL_ROLE_ADMIN
+#define USER AL_ROLE_USER
+#define STR AL_T_STR
+#define INT AL_T_INT
+#define BOOL AL_T_BOOL
+#define PASSWORD AL_T_PASSWORD
+#define REQ AL_F_REQ
+#define OPT AL_F_OPT
+
+typedef struct entry {
+	al_cmd_def def;
+	al_handler_fn handler;
+	al_prepare_fn prepare;
+} entry;
+
+static entry table[] = {
+#define AL_CMD(ID, op, kind, role, target, entity, handler, prepare, doc) \
+	{{op, kind, role, target, entity, doc, NULL, 0}, handler, prepare},
+#define AL_ARG(ID, name, type, flags, doc)
+#include "commands.def"
+#undef AL_CMD
+#undef AL_ARG
+};
+
+static const struct {
+	enum al_cmd_id cmd;
+	al_field_def f;
+} arg_rows[] = {
+#define AL_CMD(ID, op, kind, role, target, entity, handler, prepare, doc)
+#define AL_ARG(ID, name, type, flags, doc) {AL_CMD_##ID, {name, type, flags, doc}},
+#include "commands.def"
+#undef AL_CMD
+#undef AL_ARG
+};
+#define NARG_ROWS (sizeof arg_rows / sizeof *arg_rows)
+static al_field_def args_flat[NARG_ROWS];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void link_args(void)
+{
+	for (size_t i = 0; i < NARG_ROWS; i++) {
+		al_cmd_def *d = &table[arg_rows[i].cmd].def;
+		args_flat[i] = arg_rows[i].f;
+		if (d->nargs++ == 0)
+			d->args = &args_flat[i];
+	}
+}
+
+size_t al_cmd_def_count(void) { return AL_CMD__COUNT; }
+
+const al_cmd_def *al_cmd_def_at(size_t i)
+{
+	pthread_once(&once, link_args);
+	return i < AL_CMD__COUNT ? &table[i].def : NULL;
+}
+
+static const entry *find(const char *op)
+{
+	pthread_once(&once, link_args);
+	for (size_t i = 0; i < AL_CMD__COUNT; i++)
+		if (strcmp(table[i].def.op, op) == 0)
+			return &table[i];
+	return NULL;
+}
+
+const al_cmd_def *al_cmd_def_find(const char *op)
+{
+	const entry *e = find(op);
+	return e ? &e->def : NULL;
+}
+
+/* ---- arguments ---------------------------------------------------------------------------------- */
+
+/* Arguments every WRITE command accepts besides its own. */
+static const al_field_def common_write_args[] = {
+	{"request_id", AL_T_STR, AL_F_OPT, "Retry key: a repeated id returns the first result."},
+	{"expected_version", AL_T_INT, AL_F_OPT, "Refuse with conflict unless the target is at this version."},
+	{"reason", AL_T_STR, AL_F_OPT, "Why, recorded in the event for the audit log."},
+};
+
+static const al_field_def *arg_def(const al_cmd_def *d, const msgpack_object *key)
+{
+	for (size_t i = 0; i < d->nargs; i++)
+		if (al_mp_str_eq(key, d->args[i].name))
+			return &d->args[i];
+	if (d->kind == AL_CMD_WRITE)
+		for (size_t i = 0; i < sizeof common_write_args / sizeof *common_write_args; i++)
+			if (al_mp_str_eq(key, common_write_args[i].name))
+				return &common_write_args[i];
+	return NULL;
+}
+
+static bool type_ok(int type, const msgpack_object *v)
+{
+	switch (type) {
+	case AL_T_STR:
+	case AL_T_PASSWORD:
+		return v->type == MSGPACK_OBJECT_STR && memchr(v->via.str.ptr, 0, v->via.str.size) == NULL;
+	case AL_T_INT:
+	case AL_T_TIME:
+		return v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ||
+		       (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX);
+	case AL_T_BOOL: return v->type == MSGPACK_OBJECT_BOOLEAN;
+	}
+	return false;
+}
+
+static const char *type_name(int type)
+{
+	static const char *const n[] = {"a string", "an integer", "a boolean", "a time", "a string"};
+	return n[type];
+}
+
+static int check_args(const al_cmd_def *d, const msgpack_object *args, al_error *err)
+{
+	if (args->type != MSGPACK_OBJECT_MAP)
+		return al_err(err, AL_EINVALID_ARGUMENT, "%s: arguments must be a map", d->op);
+	for (uint32_t i = 0; i < args->via.map.size; i++) {
+		const msgpack_object *k = &args->via.map.ptr[i].key, *v = &args->via.map.ptr[i].val;
+		if (k->type != MSGPACK_OBJECT_STR)
+			return al_err(err, AL_EINVALID_ARGUMENT, "%s: argument names must be strings", d->op);
+		const al_field_def *a = arg_def(d, k);
+		int kn = k->via.str.size > 64 ? 64 : (int)k->via.str.size;
+		if (a == NULL)
+			return al_err(err, AL_EINVALID_ARGUMENT, "%.*s: unknown argument of %s", kn, k->via.str.ptr, d->op);
+		if (v->type != MSGPACK_OBJECT_NIL && !type_ok(a->type, v))
+			return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be %s", a->name, type_name(a->type));
+	}
+	for (size_t i = 0; i < d->nargs; i++) {
+		const msgpack_object *v = al_mp_get(args, d->args[i].name);
+		if ((d->args[i].flags & AL_F_REQ) && (v == NULL || v->type == MSGPACK_OBJECT_NIL))
+			return al_err(err, AL_EINVALID_ARGUMENT, "%s: is required", d->args[i].name);
+	}
+	return AL_OK;
+}
+
+int al__arg_str(const al_cmd *c, const char *name, al_str *out) { return al_mp_str(c->args, name, out) == 1; }
+int al__arg_int(const al_cmd *c, const char *name, int64_t *out) { return al_mp_int(c->args, name, out) == 1; }
+int al__arg_bool(const al_cmd *c, const char *name, bool *out) { return al_mp_bool(c->args, name, out) == 1; }
+
+int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out)
+{
+	if (al_mp_decode(v->mv_data, v->mv_size, c->zone, out) != 0 || out->type != MSGPACK_OBJECT_MAP)
+		return al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", c->def->entity);
+	return AL_OK;
+}
+
+/* ---- emitting events ---------------------------------------------------------------------------- */
+
+int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields)
+{
+	al_wtxn *w = c->w;
+	const al_event_def *d = al__ev(ev);
+	al_mb p;
+	al_mb_init(&p);
+	al_mb_cstr(&p, "actor", c->actor->name);
+	if (c->actor->access_key)
+		al_mb_cstr(&p, "access_key", c->actor->access_key);
+	if (c->actor->client)
+		al_mb_cstr(&p, "client", c->actor->client);
+	if (c->request_id.n)
+		al_mb_str(&p, "request_id", c->request_id.p, c->request_id.n);
+	al_mb_cstr(&p, "kind", d->entity);
+	al_mb_str(&p, "id", id.p, id.n);
+	if (c->reason.n)
+		al_mb_str(&p, "reason", c->reason.p, c->reason.n);
+	msgpack_packer *pk = al_mb_key(&p, "fields");
+	if (fields)
+		al_mb_finish(fields, pk);
+	else
+		msgpack_pack_map(pk, 0);
+	w->sb.size = 0;
+	al_mb_to_sbuffer(&p, &w->sb);
+	al_mb_free(&p);
+
+	msgpack_zone_clear(&w->zone);
+	al_event e;
+	int rc = al__log_append(w, d->number, d->version, c->now_us, w->sb.data, w->sb.size, &e, c->err);
+	if (rc == AL_OK)
+		rc = al__proj_apply(w, &e, c->err);
+	if (rc == AL_OK) {
+		if (c->first_seq == 0)
+			c->first_seq = e.seq;
+		c->last_seq = e.seq;
+	}
+	return rc;
+}
+
+/* ---- running commands -------------------------------------------------------------------------- */
+
+typedef struct item {
+	const al_request *req;
+	al_reply *rep;
+	const entry *e;
+	bool ready; /* passed the checks done before the transaction */
+	msgpack_zone zone;
+	msgpack_object args, prep;
+	msgpack_sbuffer prep_buf, result;
+} item;
+
+static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+
+static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *it)
+{
+	memset(it, 0, sizeof *it);
+	memset(rep, 0, sizeof *rep);
+	it->req = req;
+	it->rep = rep;
+	msgpack_zone_init(&it->zone, 2048);
+	msgpack_sbuffer_init(&it->prep_buf);
+	msgpack_sbuffer_init(&it->result);
+	al_error *err = &rep->err;
+	it->e = req->op ? find(req->op) : NULL;
+	if (it->e == NULL)
+		return al_err(err, AL_EINVALID_ARGUMENT, "op: unknown operation '%.64s'", req->op ? req->op : "");
+	if (req->actor == NULL || req->actor->name == NULL || req->actor->role == AL_ROLE_NONE)
+		return al_err(err, AL_EUNAUTHENTICATED, "no authenticated actor");
+	if (req->actor->role < it->e->def.role)
+		return al_err(err, AL_EPERMISSION_DENIED, "%s: not allowed for this role", req->op);
+	it->args = empty_map;
+	if (req->args && req->args_len &&
+	    al_mp_decode(req->args, req->args_len, &it->zone, &it->args) != 0)
+		return al_err(err, AL_EINVALID_ARGUMENT, "args: not a well-formed msgpack value");
+	int rc = check_args(&it->e->def, &it->args, err);
+	if (rc)
+		return rc;
+	if (it->e->prepare) {
+		al_mb out;
+		al_mb_init(&out);
+		rc = it->e->prepare(s, &it->args, &out, err);
+		if (rc == AL_OK) {
+			al_mb_to_sbuffer(&out, &it->prep_buf);
+			if (al_mp_decode(it->prep_buf.data, it->prep_buf.size, &it->zone, &it->prep))
+				rc = al_err(err, AL_EINTERNAL, "prepare produced no map");
+		}
+		al_mb_free(&out);
+		if (rc)
+			return rc;
+	}
+	it->ready = true;
+	return AL_OK;
+}
+
+static void item_finish(item *it)
+{
+	if (it->rep->err.code == AL_OK && it->result.size) {
+		it->rep->result = it->result.data; /* hand the buffer over */
+		it->rep->result_len = it->result.size;
+		msgpack_sbuffer_init(&it->result);
+	}
+	msgpack_sbuffer_destroy(&it->result);
+	msgpack_sbuffer_destroy(&it->prep_buf);
+	msgpack_zone_destroy(&it->zone);
+}
+
+static void cmd_init(al_cmd *c, al_store *s, item *it, msgpack_packer *pk)
+{
+	memset(c, 0, sizeof *c);
+	c->s = s;
+	c->def = &it->e->def;
+	c->actor = it->req->actor;
+	c->args = &it->args;
+	c->prep = it->prep.type == MSGPACK_OBJECT_MAP ? &it->prep : NULL;
+	c->err = &it->rep->err;
+	c->zone = &it->zone;
+	c->out = pk;
+	it->result.size = 0;
+	msgpack_packer_init(pk, &it->result, msgpack_sbuffer_write);
+}
+
+/* reqids value: first seq (8) | last seq (8) | op | NUL | result */
+static int replay_request(al_cmd *c, item *it, bool *found)
+{
+	MDB_val k = {c->request_id.n, (void *)c->request_id.p}, v;
+	*found = false;
+	int rc = mdb_get(c->txn, c->s->reqids, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return AL_OK;
+	if (rc)
+		return al__mdb(c->w, rc, c->err, "read request ids");
+	const char *p = v.mv_data, *op = p + 16;
+	const char *nul = v.mv_size > 16 ? memchr(op, 0, v.mv_size - 16) : NULL;
+	if (nul == NULL)
+		return al_err(c->err, AL_ECORRUPT, "request id record is damaged");
+	if (strcmp(op, c->def->op) != 0)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "request_id: already used for %s", op);
+	*found = true;
+	it->rep->first_seq = al__get_be64((const unsigned char *)p);
+	it->rep->last_seq = al__get_be64((const unsigned char *)p + 8);
+	it->rep->replayed = 1;
+	size_t off = (size_t)(nul + 1 - p);
+	msgpack_sbuffer_write(&it->result, p + off, v.mv_size - off);
+	return AL_OK;
+}
+
+static int remember_request(al_cmd *c, item *it)
+{
+	size_t opn = strlen(c->def->op) + 1, n = 16 + opn + it->result.size;
+	unsigned char *v = malloc(n);
+	if (v == NULL)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	al__be64(v, c->first_seq);
+	al__be64(v + 8, c->last_seq);
+	memcpy(v + 16, c->def->op, opn);
+	memcpy(v + 16 + opn, it->result.data, it->result.size);
+	int rc = al__put(c->w, c->s->reqids, c->request_id.p, c->request_id.n, v, n, 0, c->err);
+	free(v);
+	return rc;
+}
+
+static int check_version(al_cmd *c)
+{
+	int64_t expected;
+	al_str target;
+	if (!al__arg_int(c, "expected_version", &expected))
+		return AL_OK;
+	if (!c->def->target[0] || !c->def->entity[0] || !al__arg_str(c, c->def->target, &target))
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "expected_version: %s has no target entity", c->def->op);
+	uint64_t have = al__entity_version(c->s, c->txn, c->def->entity, target);
+	if (expected < 0 || (uint64_t)expected != have)
+		return al_err(c->err, AL_ECONFLICT, "%s %.*s is at version %llu, not %lld", c->def->entity,
+			      (int)(target.n > 64 ? 64 : target.n), target.p, (unsigned long long)have, (long long)expected);
+	return AL_OK;
+}
+
+static int run_write(al_wtxn *w, item *it)
+{
+	al_cmd c;
+	msgpack_packer pk;
+	cmd_init(&c, w->s, it, &pk);
+	c.w = w;
+	c.txn = w->txn;
+	int64_t now = al__now(w->s);
+	c.now_us = now > w->head_time ? now : w->head_time; /* times never decrease along the log */
+	al__arg_str(&c, "reason", &c.reason);
+	if (al__arg_str(&c, "request_id", &c.request_id)) {
+		if (c.request_id.n == 0 || c.request_id.n > 128)
+			return al_err(c.err, AL_EINVALID_ARGUMENT, "request_id: 1 to 128 characters");
+		bool found;
+		int rc = replay_request(&c, it, &found);
+		if (rc || found)
+			return rc;
+	}
+	if (c.reason.n > 500)
+		return al_err(c.err, AL_EINVALID_ARGUMENT, "reason: at most 500 characters");
+	int rc = check_version(&c);
+	if (rc == AL_OK)
+		rc = it->e->handler(&c);
+	if (rc == AL_OK && c.request_id.n)
+		rc = remember_request(&c, it);
+	if (rc == AL_OK) {
+		it->rep->first_seq = c.first_seq;
+		it->rep->last_seq = c.last_seq;
+	}
+	return rc;
+}
+
+static int run_read(al_store *s, MDB_txn *txn, item *it)
+{
+	al_cmd c;
+	msgpack_packer pk;
+	cmd_init(&c, s, it, &pk);
+	c.txn = txn;
+	return it->e->handler(&c);
+}
+
+typedef struct batch {
+	item *items;
+	size_t n;
+} batch;
+
+static int batch_fn(al_wtxn *w, void *ctx, al_error *err)
+{
+	batch *b = ctx;
+	for (size_t i = 0; i < b->n; i++) {
+		item *it = &b->items[i];
+		if (!it->ready)
+			continue;
+		al_err_clear(&it->rep->err);
+		it->rep->first_seq = it->rep->last_seq = 0;
+		it->rep->replayed = 0;
+		if (it->e->def.kind == AL_CMD_READ) {
+			run_read(w->s, w->txn, it);
+			continue;
+		}
+		al_nest n;
+		int rc = al__nest_begin(w, &n, &it->rep->err);
+		if (rc == AL_OK) {
+			rc = run_write(w, it);
+			if (rc == AL_OK && !w->poisoned)
+				rc = al__nest_commit(w, &n, &it->rep->err);
+			else
+				al__nest_abort(w, &n);
+		}
+		if (w->poisoned) { /* the whole transaction is lost: report it once, for all */
+			*err = it->rep->err;
+			return err->code ? err->code : al_err(err, AL_EIO_ERROR, "write failed");
+		}
+	}
+	return AL_OK;
+}
+
+int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
+{
+	item *items = calloc(n ? n : 1, sizeof *items);
+	if (items == NULL)
+		return AL_ENO_MEMORY;
+	size_t writes = 0;
+	for (size_t i = 0; i < n; i++)
+		if (item_setup(s, &reqs[i], &reps[i], &items[i]) == AL_OK)
+			writes += items[i].e->def.kind == AL_CMD_WRITE;
+	int rc = AL_OK;
+	if (writes) {
+		batch b = {items, n};
+		al_error err = {0};
+		rc = al__store_write(s, batch_fn, &b, &err);
+		for (size_t i = 0; rc && i < n; i++)
+			if (items[i].ready) {
+				reps[i].err = err;
+				reps[i].first_seq = reps[i].last_seq = 0;
+			}
+	} else {
+		MDB_txn *txn = NULL;
+		al_error err = {0};
+		rc = al__read_begin(s, &txn, &err);
+		for (size_t i = 0; i < n; i++)
+			if (items[i].ready) {
+				if (rc)
+					reps[i].err = err;
+				else
+					run_read(s, txn, &items[i]);
+			}
+		if (txn)
+			mdb_txn_abort(txn);
+	}
+	for (size_t i = 0; i < n; i++)
+		item_finish(&items[i]);
+	free(items);
+	return rc;
+}
+
+int al_exec(al_store *s, const al_request *req, al_reply *rep)
+{
+	al_exec_batch(s, req, rep, 1);
+	return rep->err.code;
+}
+
+void al_reply_free(al_reply *rep)
+{
+	if (rep) {
+		free(rep->result);
+		rep->result = NULL;
+		rep->result_len = 0;
+	}
+}

@@ -1,0 +1,58 @@
+/*
+ * cmd.h - what a command handler sees, and the one way it records a change (al__emit).
+ *
+ * A handler reads the views through c->txn, validates, then emits events and packs one
+ * result value on c->out. Arguments have been checked against the command table already:
+ * unknown names, wrong types and missing required arguments never reach a handler.
+ * Validate everything before the first emit; a failed command leaves no trace because its
+ * transaction (nested, in a batch) is aborted.
+ */
+#ifndef AL_CMD_H
+#define AL_CMD_H
+
+#include "catalogue.h"
+#include "log.h"
+#include "store.h"
+
+typedef struct al_cmd {
+	al_store *s;
+	al_wtxn *w;   /* NULL for READ commands */
+	MDB_txn *txn; /* where to read views */
+	const al_cmd_def *def;
+	const al_actor *actor;
+	const msgpack_object *args; /* a map */
+	const msgpack_object *prep; /* map decided by the prepare step, or NULL */
+	int64_t now_us;             /* the command's time, decided once */
+	al_str request_id, reason;
+	msgpack_packer *out; /* pack exactly one value: the result */
+	uint64_t first_seq, last_seq;
+	al_error *err;
+	msgpack_zone *zone; /* for decoded rows; lives as long as the command */
+} al_cmd;
+
+typedef int (*al_handler_fn)(al_cmd *c);
+/* Runs before the transaction (on a worker, in the server): slow or random decisions such
+ * as password hashes and ids, packed into out. May validate stateless arguments. */
+typedef int (*al_prepare_fn)(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+
+/* Records one event about entity id: appends it and applies it to every view. */
+int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields);
+
+/* Arguments, already type-checked. Return 1 when present. */
+int al__arg_str(const al_cmd *c, const char *name, al_str *out);
+int al__arg_int(const al_cmd *c, const char *name, int64_t *out);
+int al__arg_bool(const al_cmd *c, const char *name, bool *out);
+/* A view row's msgpack bytes as a decoded map in a zone the command owns. */
+int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out);
+
+/* Handlers and prepare steps named in schemas/commands.def. */
+#define AL_CMD(ID, op, kind, role, target, entity, handler, prepare, doc) int handler(al_cmd *c);
+#define AL_ARG(ID, name, type, flags, doc)
+#include "commands.def"
+#undef AL_CMD
+#undef AL_ARG
+int al__user_create_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+int al__user_update_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+int al__store_init_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+
+#endif

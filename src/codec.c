@@ -1,0 +1,159 @@
+/* codec.c - msgpack helpers: map builder, lookups, decoding. */
+#include <time.h>
+
+#include "codec.h"
+
+void al_mb_init(al_mb *mb)
+{
+	msgpack_sbuffer_init(&mb->body);
+	msgpack_packer_init(&mb->pk, &mb->body, msgpack_sbuffer_write);
+	mb->n = 0;
+}
+
+void al_mb_free(al_mb *mb)
+{
+	if (mb)
+		msgpack_sbuffer_destroy(&mb->body);
+}
+
+void al_mb_reset(al_mb *mb)
+{
+	mb->body.size = 0;
+	mb->n = 0;
+}
+
+void al_pack_str(msgpack_packer *pk, const char *s, size_t n)
+{
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+void al_pack_cstr(msgpack_packer *pk, const char *s) { al_pack_str(pk, s, strlen(s)); }
+
+msgpack_packer *al_mb_key(al_mb *mb, const char *key)
+{
+	mb->n++;
+	al_pack_cstr(&mb->pk, key);
+	return &mb->pk;
+}
+
+void al_mb_str(al_mb *mb, const char *key, const char *v, size_t n)
+{
+	al_pack_str(al_mb_key(mb, key), v, n);
+}
+
+void al_mb_cstr(al_mb *mb, const char *key, const char *v) { al_mb_str(mb, key, v, strlen(v)); }
+
+void al_mb_int(al_mb *mb, const char *key, int64_t v) { msgpack_pack_int64(al_mb_key(mb, key), v); }
+
+void al_mb_bool(al_mb *mb, const char *key, bool v)
+{
+	msgpack_packer *pk = al_mb_key(mb, key);
+	v ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+}
+
+void al_mb_obj(al_mb *mb, const char *key, const msgpack_object *v)
+{
+	msgpack_pack_object(al_mb_key(mb, key), *v);
+}
+
+void al_mb_finish(const al_mb *mb, msgpack_packer *out)
+{
+	msgpack_pack_map(out, mb->n);
+	if (mb->body.size)
+		out->callback(out->data, mb->body.data, mb->body.size);
+}
+
+void al_mb_to_sbuffer(const al_mb *mb, msgpack_sbuffer *out)
+{
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	al_mb_finish(mb, &pk);
+}
+
+const msgpack_object *al_mp_get(const msgpack_object *map, const char *key)
+{
+	if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	size_t n = strlen(key);
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object *k = &map->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+		    memcmp(k->via.str.ptr, key, n) == 0)
+			return &map->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+int al_mp_str(const msgpack_object *map, const char *key, al_str *out)
+{
+	const msgpack_object *v = al_mp_get(map, key);
+	if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (v->type != MSGPACK_OBJECT_STR)
+		return -1;
+	out->p = v->via.str.ptr;
+	out->n = v->via.str.size;
+	return 1;
+}
+
+int al_mp_int(const msgpack_object *map, const char *key, int64_t *out)
+{
+	const msgpack_object *v = al_mp_get(map, key);
+	if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		if (v->via.u64 > INT64_MAX)
+			return -1;
+		*out = (int64_t)v->via.u64;
+		return 1;
+	}
+	if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*out = v->via.i64;
+		return 1;
+	}
+	return -1;
+}
+
+int al_mp_bool(const msgpack_object *map, const char *key, bool *out)
+{
+	const msgpack_object *v = al_mp_get(map, key);
+	if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (v->type != MSGPACK_OBJECT_BOOLEAN)
+		return -1;
+	*out = v->via.boolean;
+	return 1;
+}
+
+bool al_mp_str_eq(const msgpack_object *o, const char *s)
+{
+	size_t n = strlen(s);
+	return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
+	       memcmp(o->via.str.ptr, s, n) == 0;
+}
+
+char *al_str_cpy(char *buf, size_t n, al_str s)
+{
+	size_t m = s.n < n - 1 ? s.n : n - 1;
+	memcpy(buf, s.p, m);
+	buf[m] = 0;
+	return buf;
+}
+
+int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out)
+{
+	size_t off = 0;
+	msgpack_unpack_return r = msgpack_unpack(buf, len, &off, zone, out);
+	if (r == MSGPACK_UNPACK_SUCCESS && off == len)
+		return 0;
+	return -1;
+}
+
+int64_t al_clock_real(void *ctx)
+{
+	(void)ctx;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

@@ -1,0 +1,243 @@
+/* render.c - msgpack values as JSON or as a readable table, and RFC 3339 times. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+
+static void json_str(const char *p, size_t n, FILE *out)
+{
+	fputc('"', out);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		switch (c) {
+		case '"': fputs("\\\"", out); break;
+		case '\\': fputs("\\\\", out); break;
+		case '\n': fputs("\\n", out); break;
+		case '\r': fputs("\\r", out); break;
+		case '\t': fputs("\\t", out); break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				fprintf(out, "\\u%04x", c);
+			else
+				fputc(c, out);
+		}
+	}
+	fputc('"', out);
+}
+
+void al_render_json(const msgpack_object *o, FILE *out)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL: fputs("null", out); break;
+	case MSGPACK_OBJECT_BOOLEAN: fputs(o->via.boolean ? "true" : "false", out); break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER: fprintf(out, "%llu", (unsigned long long)o->via.u64); break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER: fprintf(out, "%lld", (long long)o->via.i64); break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64: fprintf(out, "%.17g", o->via.f64); break;
+	case MSGPACK_OBJECT_STR: json_str(o->via.str.ptr, o->via.str.size, out); break;
+	case MSGPACK_OBJECT_BIN:
+		fputc('"', out);
+		for (uint32_t i = 0; i < o->via.bin.size; i++)
+			fprintf(out, "%02x", (unsigned char)o->via.bin.ptr[i]);
+		fputc('"', out);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		fputc('[', out);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			if (i)
+				fputc(',', out);
+			al_render_json(&o->via.array.ptr[i], out);
+		}
+		fputc(']', out);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		fputc('{', out);
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			if (i)
+				fputc(',', out);
+			const msgpack_object *k = &o->via.map.ptr[i].key;
+			if (k->type == MSGPACK_OBJECT_STR)
+				json_str(k->via.str.ptr, k->via.str.size, out);
+			else {
+				fputc('"', out);
+				al_render_json(k, out);
+				fputc('"', out);
+			}
+			fputc(':', out);
+			al_render_json(&o->via.map.ptr[i].val, out);
+		}
+		fputc('}', out);
+		break;
+	default: fputs("null", out);
+	}
+}
+
+/* A cell's text: strings raw, everything else as compact JSON. malloc'd. */
+static char *cell(const msgpack_object *o)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return strdup("?");
+	if (o == NULL)
+		fputs("", f);
+	else if (o->type == MSGPACK_OBJECT_STR)
+		fwrite(o->via.str.ptr, 1, o->via.str.size, f);
+	else
+		al_render_json(o, f);
+	fclose(f);
+	for (char *p = buf; *p; p++) /* keep one row per line */
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	return buf;
+}
+
+static void table_map(const msgpack_object *o, FILE *out)
+{
+	size_t w = 0;
+	for (uint32_t i = 0; i < o->via.map.size; i++)
+		if (o->via.map.ptr[i].key.type == MSGPACK_OBJECT_STR && o->via.map.ptr[i].key.via.str.size > w)
+			w = o->via.map.ptr[i].key.via.str.size;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		char *k = cell(&o->via.map.ptr[i].key), *v = cell(&o->via.map.ptr[i].val);
+		fprintf(out, "%-*s  %s\n", (int)w, k, v);
+		free(k);
+		free(v);
+	}
+}
+
+static void table_rows(const msgpack_object *o, FILE *out)
+{
+	uint32_t rows = o->via.array.size;
+	if (rows == 0 || o->via.array.ptr[0].type != MSGPACK_OBJECT_MAP) {
+		for (uint32_t i = 0; i < rows; i++) {
+			char *c = cell(&o->via.array.ptr[i]);
+			fprintf(out, "%s\n", c);
+			free(c);
+		}
+		if (rows == 0)
+			fputs("(none)\n", out);
+		return;
+	}
+	const msgpack_object *head = &o->via.array.ptr[0];
+	uint32_t cols = head->via.map.size;
+	size_t *w = calloc(cols, sizeof *w);
+	char **cells = calloc((size_t)(rows + 1) * cols, sizeof *cells);
+	for (uint32_t c = 0; c < cols; c++)
+		cells[c] = cell(&head->via.map.ptr[c].key);
+	for (uint32_t r = 0; r < rows; r++)
+		for (uint32_t c = 0; c < cols; c++) {
+			const msgpack_object *row = &o->via.array.ptr[r], *v = NULL;
+			if (row->type == MSGPACK_OBJECT_MAP && head->via.map.ptr[c].key.type == MSGPACK_OBJECT_STR) {
+				char key[128];
+				al_str ks = {head->via.map.ptr[c].key.via.str.ptr, head->via.map.ptr[c].key.via.str.size};
+				v = al_mp_get(row, al_str_cpy(key, sizeof key, ks));
+			}
+			cells[(size_t)(r + 1) * cols + c] = cell(v);
+		}
+	for (size_t i = 0; i < (size_t)(rows + 1) * cols; i++) {
+		size_t l = strlen(cells[i]);
+		if (l > w[i % cols])
+			w[i % cols] = l;
+	}
+	for (uint32_t r = 0; r <= rows; r++) {
+		for (uint32_t c = 0; c < cols; c++) {
+			char *s = cells[(size_t)r * cols + c];
+			if (r == 0)
+				for (char *p = s; *p; p++)
+					*p = (char)toupper((unsigned char)*p);
+			fprintf(out, c + 1 < cols ? "%-*s  " : "%-*s", c + 1 < cols ? (int)w[c] : 0, s);
+		}
+		fputc('\n', out);
+	}
+	for (size_t i = 0; i < (size_t)(rows + 1) * cols; i++)
+		free(cells[i]);
+	free(cells);
+	free(w);
+}
+
+void al_render_table(const msgpack_object *o, FILE *out)
+{
+	if (o->type == MSGPACK_OBJECT_MAP)
+		table_map(o, out);
+	else if (o->type == MSGPACK_OBJECT_ARRAY)
+		table_rows(o, out);
+	else {
+		char *c = cell(o);
+		fprintf(out, "%s\n", c);
+		free(c);
+	}
+}
+
+char *al_time_format(int64_t us, char *buf, size_t n)
+{
+	time_t secs = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
+	long frac = (long)(us - (int64_t)secs * 1000000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char base[24];
+	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, n, "%s.%06ldZ", base, frac);
+	return buf;
+}
+
+static int digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (!isdigit((unsigned char)**p))
+			return -1;
+		v = v * 10 + (**p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int al_time_parse(const char *s, int64_t *us)
+{
+	int Y, M, D, h, m, sec;
+	const char *p = s;
+	if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' ||
+	    digits(&p, 2, &D) || (*p != 'T' && *p != 't' && *p != ' '))
+		return -1;
+	p++;
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' || digits(&p, 2, &sec))
+		return -1;
+	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
+	int64_t frac = 0;
+	if (*p == '.') {
+		p++;
+		int nd = 0;
+		while (isdigit((unsigned char)*p)) {
+			if (nd < 6) {
+				frac = frac * 10 + (*p - '0');
+				nd++;
+			}
+			p++;
+		}
+		if (nd == 0)
+			return -1;
+		while (nd++ < 6)
+			frac *= 10;
+	}
+	int off = 0;
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, oh, om;
+		if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om))
+			return -1;
+		off = sign * (oh * 3600 + om * 60);
+	} else
+		return -1;
+	if (*p)
+		return -1;
+	struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
+	time_t t = timegm(&tm);
+	*us = ((int64_t)t - off) * 1000000 + frac;
+	return 0;
+}

@@ -1,0 +1,345 @@
+/* store.c - opening a data directory, the write-transaction runner, map growth. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "record.h"
+#include "store.h"
+
+#define DEFAULT_MAP (1u << 20)
+#define MAX_MAP_RETRIES 40
+
+static size_t map_full_retries; /* process-wide, reported by al_store_stats */
+
+size_t al__map_full_retries(void) { return map_full_retries; }
+
+int64_t al__now(al_store *s) { return s->clock(s->clock_ctx); }
+
+void al_store_set_clock(al_store *s, int64_t (*clock_us)(void *), void *ctx)
+{
+	s->clock = clock_us ? clock_us : al_clock_real;
+	s->clock_ctx = ctx;
+}
+
+const char *al_store_dir(const al_store *s) { return s->dir; }
+
+int al__mdb(al_wtxn *w, int rc, al_error *err, const char *what)
+{
+	if (rc == MDB_SUCCESS)
+		return AL_OK;
+	if (w) {
+		w->poisoned = true;
+		if (rc == MDB_MAP_FULL)
+			w->map_full = true;
+	}
+	return al_err(err, AL_EIO_ERROR, "%s: %s", what, mdb_strerror(rc));
+}
+
+int al__put(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, const void *v, size_t vn,
+	    unsigned flags, al_error *err)
+{
+	if (w->poisoned)
+		return al_err(err, AL_EIO_ERROR, "transaction failed earlier; nothing more is written");
+	MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+	return al__mdb(w, mdb_put(w->txn, dbi, &key, &val, flags), err, "write");
+}
+
+int al__del(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, al_error *err)
+{
+	MDB_val key = {kn, (void *)k};
+	int rc = mdb_del(w->txn, dbi, &key, NULL);
+	return rc == MDB_NOTFOUND ? AL_OK : al__mdb(w, rc, err, "delete");
+}
+
+/* ---- map size --------------------------------------------------------------------------- */
+
+static int grow_map(al_store *s, size_t factor_num, size_t factor_den)
+{
+	MDB_envinfo info;
+	mdb_env_info(s->env, &info);
+	size_t next = info.me_mapsize / factor_den * factor_num;
+	if (next < info.me_mapsize + (1u << 16))
+		next = info.me_mapsize + (1u << 16);
+	return mdb_env_set_mapsize(s->env, next);
+}
+
+/* Grows before a transaction when the map is three quarters full, so that MAP_FULL (and a
+ * rerun of the whole transaction) stays rare. */
+static void grow_if_nearly_full(al_store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	mdb_env_info(s->env, &info);
+	mdb_env_stat(s->env, &st);
+	size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	if (used > info.me_mapsize / 4 * 3)
+		grow_map(s, 2, 1);
+}
+
+/* ---- write transactions -------------------------------------------------------------------- */
+
+static int load_head(al_wtxn *w, al_error *err)
+{
+	MDB_val k = {4, "head"}, v;
+	int rc = mdb_get(w->txn, w->s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		w->head_seq = 0;
+		memset(w->head_hash, 0, 32);
+		w->head_time = 0;
+		return AL_OK;
+	}
+	if (rc)
+		return al__mdb(w, rc, err, "read head");
+	if (v.mv_size != 48)
+		return al_err(err, AL_ECORRUPT, "meta head has %zu bytes, expected 48", v.mv_size);
+	const unsigned char *p = v.mv_data;
+	w->head_seq = al__get_be64(p);
+	memcpy(w->head_hash, p + 8, 32);
+	w->head_time = (int64_t)al__get_be64(p + 40);
+	return AL_OK;
+}
+
+static int save_head(al_wtxn *w, al_error *err)
+{
+	unsigned char v[48];
+	al__be64(v, w->head_seq);
+	memcpy(v + 8, w->head_hash, 32);
+	al__be64(v + 40, (uint64_t)w->head_time);
+	return al__put(w, w->s->meta, "head", 4, v, sizeof v, 0, err);
+}
+
+static int begin(al_store *s, MDB_txn *parent, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(s->env, parent, flags, txn);
+	if (rc == MDB_MAP_RESIZED) { /* another process grew the map: adopt its size */
+		mdb_env_set_mapsize(s->env, 0);
+		rc = mdb_txn_begin(s->env, parent, flags, txn);
+	}
+	return rc;
+}
+
+static int run_once(al_wtxn *w, al_write_fn fn, void *ctx, al_error *err)
+{
+	int rc = begin(w->s, NULL, 0, &w->txn);
+	if (rc)
+		return al__mdb(w, rc, err, "begin write transaction");
+	w->map_full = w->poisoned = false;
+	rc = w->s->dbs_open ? load_head(w, err) : AL_OK;
+	uint64_t start_seq = w->head_seq;
+	if (rc == AL_OK)
+		rc = fn(w, ctx, err);
+	if (rc == AL_OK && w->poisoned)
+		rc = al_err(err, AL_EIO_ERROR, "transaction failed earlier; not committed");
+	if (rc == AL_OK && w->head_seq != start_seq) {
+		rc = save_head(w, err);
+		if (rc == AL_OK)
+			rc = al__proj_save_cursors(w, err);
+	}
+	if (rc != AL_OK) {
+		mdb_txn_abort(w->txn);
+		w->txn = NULL;
+		return rc;
+	}
+	rc = mdb_txn_commit(w->txn);
+	w->txn = NULL;
+	return al__mdb(w, rc, err, "commit");
+}
+
+int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
+{
+	if (s->flags & AL_OPEN_RDONLY)
+		return al_err(err, AL_EPERMISSION_DENIED, "data directory opened read-only");
+	al_wtxn w = {.s = s};
+	msgpack_zone_init(&w.zone, 8192);
+	msgpack_sbuffer_init(&w.sb);
+	msgpack_sbuffer_init(&w.vb);
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		grow_if_nearly_full(s);
+		rc = run_once(&w, fn, ctx, err);
+		if (!w.map_full || attempt >= MAX_MAP_RETRIES)
+			break;
+		/* MDB_MAP_FULL: no transaction is open now, so the map may grow. Run fn again. */
+		map_full_retries++;
+		if (grow_map(s, 2, 1) != MDB_SUCCESS)
+			break;
+		al_err_clear(err);
+	}
+	free(w.rec);
+	msgpack_zone_destroy(&w.zone);
+	msgpack_sbuffer_destroy(&w.sb);
+	msgpack_sbuffer_destroy(&w.vb);
+	return rc;
+}
+
+int al__nest_begin(al_wtxn *w, al_nest *n, al_error *err)
+{
+	n->parent = w->txn;
+	n->head_seq = w->head_seq;
+	memcpy(n->head_hash, w->head_hash, 32);
+	n->head_time = w->head_time;
+	MDB_txn *child;
+	int rc = mdb_txn_begin(w->s->env, w->txn, 0, &child);
+	if (rc)
+		return al__mdb(w, rc, err, "begin nested transaction");
+	w->txn = child;
+	return AL_OK;
+}
+
+int al__nest_commit(al_wtxn *w, al_nest *n, al_error *err)
+{
+	int rc = mdb_txn_commit(w->txn);
+	w->txn = n->parent;
+	return al__mdb(w, rc, err, "commit nested transaction");
+}
+
+void al__nest_abort(al_wtxn *w, al_nest *n)
+{
+	mdb_txn_abort(w->txn);
+	w->txn = n->parent;
+	w->head_seq = n->head_seq;
+	memcpy(w->head_hash, n->head_hash, 32);
+	w->head_time = n->head_time;
+}
+
+int al__read_begin(al_store *s, MDB_txn **txn, al_error *err)
+{
+	int rc = begin(s, NULL, MDB_RDONLY, txn);
+	return rc ? al_err(err, AL_EIO_ERROR, "begin read transaction: %s", mdb_strerror(rc)) : AL_OK;
+}
+
+/* ---- open and close -------------------------------------------------------------------------- */
+
+static int open_dbs(al_wtxn *w, void *ctx, al_error *err)
+{
+	(void)ctx;
+	al_store *s = w->s;
+	static const struct {
+		const char *name;
+		size_t off;
+		unsigned flags;
+	} dbs[] = {
+		{"events", offsetof(al_store, events), 0},
+		{"idx_entity", offsetof(al_store, idx_entity), MDB_DUPSORT | MDB_DUPFIXED},
+		{"idx_actor", offsetof(al_store, idx_actor), MDB_DUPSORT | MDB_DUPFIXED},
+		{"idx_type", offsetof(al_store, idx_type), MDB_DUPSORT | MDB_DUPFIXED},
+		{"reqids", offsetof(al_store, reqids), 0},
+		{"meta", offsetof(al_store, meta), 0},
+	};
+	unsigned create = (s->flags & AL_OPEN_RDONLY) ? 0 : MDB_CREATE;
+	for (size_t i = 0; i < sizeof dbs / sizeof *dbs; i++) {
+		int rc = mdb_dbi_open(w->txn, dbs[i].name, dbs[i].flags | create,
+				      (MDB_dbi *)((char *)s + dbs[i].off));
+		if (rc == MDB_NOTFOUND)
+			return al_err(err, AL_ECORRUPT, "sub-database %s is missing", dbs[i].name);
+		if (rc)
+			return al__mdb(create ? w : NULL, rc, err, dbs[i].name);
+	}
+	int rc = al__proj_open_dbs(s, w->txn, err);
+	if (rc)
+		return rc;
+	MDB_val k = {6, "format"}, v;
+	rc = mdb_get(w->txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND && create) {
+		unsigned char f[4];
+		al__be32(f, AL_FORMAT_VERSION);
+		return al__put(w, s->meta, "format", 6, f, 4, 0, err);
+	}
+	if (rc == MDB_NOTFOUND)
+		return al_err(err, AL_ECORRUPT, "meta has no format version");
+	if (rc)
+		return al__mdb(NULL, rc, err, "read format");
+	if (v.mv_size != 4 || al__get_be32(v.mv_data) != AL_FORMAT_VERSION)
+		return al_err(err, AL_EUNSUPPORTED, "data directory format %u, this build reads %u",
+			      v.mv_size == 4 ? al__get_be32(v.mv_data) : 0, AL_FORMAT_VERSION);
+	return AL_OK;
+}
+
+static int open_dbs_rdonly(al_store *s, al_error *err)
+{
+	al_wtxn w = {.s = s};
+	int rc = al__read_begin(s, &w.txn, err);
+	if (rc)
+		return rc;
+	rc = open_dbs(&w, NULL, err);
+	if (rc == AL_OK)
+		rc = al__mdb(NULL, mdb_txn_commit(w.txn), err, "open sub-databases");
+	else
+		mdb_txn_abort(w.txn);
+	return rc;
+}
+
+int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_error *err)
+{
+	al_open_opts o = opts ? *opts : (al_open_opts){0};
+	*out = NULL;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (!(o.flags & AL_OPEN_CREATE))
+			return al_err(err, AL_ENOT_FOUND, "no adminlog data directory at %s (run adminlog init)", dir);
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			return al_err(err, AL_EIO_ERROR, "mkdir %s: %s", dir, strerror(errno));
+	}
+	al_store *s = calloc(1, sizeof *s);
+	if (s == NULL || (s->dir = strdup(dir)) == NULL) {
+		free(s);
+		return al_err(err, AL_ENO_MEMORY, "out of memory");
+	}
+	s->flags = o.flags;
+	s->clock = al_clock_real;
+	unsigned envflags = MDB_NOTLS;
+	if (o.flags & AL_OPEN_NOSYNC)
+		envflags |= MDB_NOSYNC;
+	if (o.flags & AL_OPEN_RDONLY)
+		envflags |= MDB_RDONLY;
+	int rc = mdb_env_create(&s->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(s->env, 32);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(s->env, o.map_size ? o.map_size : DEFAULT_MAP);
+	if (rc == 0)
+		rc = mdb_env_open(s->env, dir, envflags, 0600);
+	if (rc) {
+		al_err(err, rc == EACCES ? AL_EPERMISSION_DENIED : AL_EIO_ERROR, "open %s: %s", dir,
+		       mdb_strerror(rc));
+		al_store_close(s);
+		return err ? err->code : AL_EIO_ERROR;
+	}
+	if (o.flags & AL_OPEN_RDONLY)
+		rc = open_dbs_rdonly(s, err);
+	else
+		rc = al__store_write(s, open_dbs, NULL, err);
+	s->dbs_open = rc == AL_OK;
+	if (rc == AL_OK && !(o.flags & AL_OPEN_RDONLY))
+		rc = al__proj_catch_up(s, err);
+	if (rc) {
+		al_store_close(s);
+		return rc;
+	}
+	*out = s;
+	return AL_OK;
+}
+
+void al_store_close(al_store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->env)
+		mdb_env_close(s->env);
+	if (s->scratch) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+		unlink(path);
+		snprintf(path, sizeof path, "%s/lock.mdb", s->dir);
+		unlink(path);
+		rmdir(s->dir);
+	}
+	free(s->dir);
+	free(s);
+}

@@ -1,0 +1,83 @@
+/*
+ * store.h - internals of a data directory: the LMDB environment, its sub-databases, and the
+ * write-transaction runner that hides map growth from every caller.
+ *
+ * Sub-databases (all in one environment):
+ *   events      seq (8 bytes BE) -> record (record.h)                      MDB_APPEND
+ *   idx_entity  "kind:id"        -> seq, dupsort                           entity history
+ *   idx_actor   actor            -> seq, dupsort                           audit by actor
+ *   idx_type    type (2 bytes BE)-> seq, dupsort                           audit by type
+ *   reqids      request id       -> seq(8) op NUL result                   idempotency
+ *   meta        "format" -> u32; "head" -> seq(8) hash(32) time(8);
+ *               "proj/<name>" -> version(4) cursor(8)
+ *   v_*         views, owned by projections (projection.h)
+ * The number of events of an entity (its version) is the count of its idx_entity duplicates.
+ */
+#ifndef AL_STORE_H
+#define AL_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+
+#include "adminlog.h"
+#include "projection.h"
+
+struct al_store {
+	MDB_env *env;
+	char *dir;
+	unsigned flags;
+	bool scratch; /* delete the directory on close */
+	bool dbs_open; /* the sub-databases below are open */
+	MDB_dbi events, idx_entity, idx_actor, idx_type, reqids, meta;
+	MDB_dbi views[AL_PROJ_MAX][AL_PROJ_MAX_DBS];
+	int64_t (*clock)(void *);
+	void *clock_ctx;
+};
+
+/* The state of one write transaction, including the in-memory log head, which nested
+ * transactions save and restore. */
+typedef struct al_wtxn {
+	al_store *s;
+	MDB_txn *txn; /* innermost open transaction: every write goes here */
+	uint64_t head_seq;
+	unsigned char head_hash[32];
+	int64_t head_time;
+	bool map_full; /* set by al__mdb(): the runner grows the map and runs fn again */
+	bool poisoned; /* an internal failure: nothing more may be written, commit is refused */
+	unsigned char *rec; /* scratch buffer for one record */
+	size_t rec_cap;
+	msgpack_zone zone; /* decoded events; cleared per event */
+	msgpack_sbuffer sb; /* scratch payload buffer */
+	msgpack_sbuffer vb; /* scratch buffer for view rows, used by apply functions */
+} al_wtxn;
+
+typedef struct al_nest {
+	MDB_txn *parent;
+	uint64_t head_seq;
+	unsigned char head_hash[32];
+	int64_t head_time;
+} al_nest;
+
+typedef int (*al_write_fn)(al_wtxn *w, void *ctx, al_error *err);
+
+/*
+ * Runs fn in a write transaction and commits (fsync unless NOSYNC). When the map fills up,
+ * the transaction is aborted, the map doubled and fn run again from the start, so fn must
+ * decide nothing random or time-based itself, and reset its outputs on entry.
+ */
+int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err);
+int al__nest_begin(al_wtxn *w, al_nest *n, al_error *err);
+int al__nest_commit(al_wtxn *w, al_nest *n, al_error *err);
+void al__nest_abort(al_wtxn *w, al_nest *n);
+/* A read transaction that copes with another process having grown the map. */
+int al__read_begin(al_store *s, MDB_txn **txn, al_error *err);
+
+/* Turns an LMDB failure into an al_ code (and marks map-full / poisons the transaction). */
+int al__mdb(al_wtxn *w, int rc, al_error *err, const char *what);
+int al__put(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, const void *v, size_t vn,
+	    unsigned flags, al_error *err);
+int al__del(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, al_error *err);
+
+int64_t al__now(al_store *s);
+
+#endif

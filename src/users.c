@@ -1,0 +1,457 @@
+/*
+ * users.c - the user noun: commands, events, view and queries.
+ *
+ * View v_users: email -> row (see user_row); v_usernames: username -> email, for uniqueness.
+ * Users are never deleted: deactivation is an event and listings filter by status.
+ */
+#include <sodium.h>
+#include <string.h>
+
+#include "nouns.h"
+#include "secret.h"
+#include "validate.h"
+
+enum { DB_USERS, DB_USERNAMES };
+
+static const char *const roles[] = {"superadmin", "admin", "user", "monitor", NULL};
+static const char *const statuses[] = {"active", "inactive", "before-verification", NULL};
+
+typedef struct user_row {
+	al_str id, email, username, password_hash, full_name, description, domain, role, status;
+	bool need_password_change;
+	int64_t password_changed_at, created_at, modified_at;
+} user_row;
+
+/* ---- row encoding (the stored view row; field order is fixed) ---------------------------- */
+
+static void pack_row(msgpack_packer *pk, const user_row *u)
+{
+	msgpack_pack_map(pk, 13);
+#define S(f) al_pack_cstr(pk, #f), al_pack_str(pk, u->f.p, u->f.n)
+#define I(f) al_pack_cstr(pk, #f), msgpack_pack_int64(pk, u->f)
+	S(id), S(email), S(username), S(password_hash), S(full_name), S(description), S(domain);
+	S(role), S(status);
+	al_pack_cstr(pk, "need_password_change");
+	u->need_password_change ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	I(password_changed_at), I(created_at), I(modified_at);
+#undef S
+#undef I
+}
+
+/* Overwrites the members of u named in map m (a row or an event's fields). */
+static void read_fields(const msgpack_object *m, user_row *u)
+{
+	al_mp_str(m, "id", &u->id);
+	al_mp_str(m, "email", &u->email);
+	al_mp_str(m, "username", &u->username);
+	al_mp_str(m, "password_hash", &u->password_hash);
+	al_mp_str(m, "full_name", &u->full_name);
+	al_mp_str(m, "description", &u->description);
+	al_mp_str(m, "domain", &u->domain);
+	al_mp_str(m, "role", &u->role);
+	al_mp_str(m, "status", &u->status);
+	al_mp_bool(m, "need_password_change", &u->need_password_change);
+	al_mp_int(m, "password_changed_at", &u->password_changed_at);
+	al_mp_int(m, "created_at", &u->created_at);
+	al_mp_int(m, "modified_at", &u->modified_at);
+}
+
+static const user_row empty_row = {.id = {"", 0}, .email = {"", 0}, .username = {"", 0},
+				   .password_hash = {"", 0}, .full_name = {"", 0},
+				   .description = {"", 0}, .domain = {"", 0}, .role = {"", 0},
+				   .status = {"", 0}};
+
+/* ---- projection ---------------------------------------------------------------------------- */
+
+static int put_row(const al_view *v, const user_row *u, al_error *err)
+{
+	msgpack_sbuffer *b = &v->w->vb;
+	msgpack_packer pk;
+	b->size = 0;
+	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	pack_row(&pk, u);
+	return al__view_put(v, DB_USERS, u->email.p, u->email.n, b->data, b->size, err);
+}
+
+static int load_row(const al_view *v, const al_event *e, user_row *u, al_error *err)
+{
+	MDB_val val;
+	msgpack_object m;
+	if (al__view_get(v, DB_USERS, e->id.p, e->id.n, &val) != 0 ||
+	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &m) != 0)
+		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown user %.*s", (unsigned long long)e->seq,
+			      e->def->name, (int)(e->id.n > 64 ? 64 : e->id.n), e->id.p);
+	*u = empty_row;
+	read_fields(&m, u);
+	return AL_OK;
+}
+
+static int apply_created(const al_view *v, const al_event *e, al_error *err)
+{
+	user_row u = empty_row;
+	read_fields(&e->fields, &u);
+	u.password_changed_at = u.created_at = u.modified_at = e->time_us;
+	int rc = put_row(v, &u, err);
+	if (rc == AL_OK)
+		rc = al__view_put(v, DB_USERNAMES, u.username.p, u.username.n, u.email.p, u.email.n, err);
+	return rc;
+}
+
+static int apply_updated(const al_view *v, const al_event *e, al_error *err)
+{
+	user_row u;
+	int rc = load_row(v, e, &u, err);
+	if (rc)
+		return rc;
+	al_str old_name = u.username, hash;
+	read_fields(&e->fields, &u);
+	if (al_mp_str(&e->fields, "password_hash", &hash) == 1)
+		u.password_changed_at = e->time_us;
+	u.modified_at = e->time_us;
+	if (e->def == al__ev(AL_EV_USER_DEACTIVATED))
+		u.status = (al_str){"inactive", 8};
+	else if (e->def == al__ev(AL_EV_USER_ACTIVATED))
+		u.status = (al_str){"active", 6};
+	if (!(old_name.n == u.username.n && memcmp(old_name.p, u.username.p, old_name.n) == 0)) {
+		rc = al__view_del(v, DB_USERNAMES, old_name.p, old_name.n, err);
+		if (rc == AL_OK)
+			rc = al__view_put(v, DB_USERNAMES, u.username.p, u.username.n, u.email.p, u.email.n, err);
+	}
+	return rc ? rc : put_row(v, &u, err);
+}
+
+static int apply(const al_view *v, const al_event *e, al_error *err)
+{
+	if (e->def == al__ev(AL_EV_USER_CREATED))
+		return apply_created(v, e, err);
+	if (e->def == al__ev(AL_EV_USER_UPDATED) || e->def == al__ev(AL_EV_USER_DEACTIVATED) ||
+	    e->def == al__ev(AL_EV_USER_ACTIVATED))
+		return apply_updated(v, e, err);
+	return AL_OK;
+}
+
+const al_projection al__proj_users = {"users", 1, {"v_users", "v_usernames", NULL}, apply};
+
+/* ---- queries --------------------------------------------------------------------------------- */
+
+static MDB_dbi dbi(al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_USERS, db); }
+
+static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
+
+/* 1 found, 0 not found, or a negative al_ code. */
+static int find_user(al_cmd *c, al_str email, user_row *u)
+{
+	MDB_val k = {email.n, (void *)email.p}, v;
+	msgpack_object m;
+	int rc = email.n ? mdb_get(c->txn, dbi(c, DB_USERS), &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "read user: %s", mdb_strerror(rc));
+	if ((rc = al__decode_row(c, &v, &m)))
+		return rc;
+	*u = empty_row;
+	read_fields(&m, u);
+	return 1;
+}
+
+static int must_find(al_cmd *c, al_str email, user_row *u)
+{
+	int rc = find_user(c, email, u);
+	if (rc == 0)
+		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", clip(email.n), email.p);
+	return rc < 0 ? rc : AL_OK;
+}
+
+static bool username_taken(al_cmd *c, al_str username)
+{
+	MDB_val k = {username.n, (void *)username.p}, v;
+	return mdb_get(c->txn, dbi(c, DB_USERNAMES), &k, &v) == 0;
+}
+
+static void pack_public(al_cmd *c, const user_row *u, msgpack_packer *pk)
+{
+	char t1[40], t2[40], t3[40];
+	msgpack_pack_map(pk, 13);
+#define S(f) al_pack_cstr(pk, #f), al_pack_str(pk, u->f.p, u->f.n)
+#define T(f, buf) al_pack_cstr(pk, #f), al_pack_cstr(pk, al_time_format(u->f, buf, sizeof buf))
+	S(id), S(email), S(username), S(full_name), S(description), S(domain), S(role), S(status);
+	al_pack_cstr(pk, "need_password_change");
+	u->need_password_change ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	T(password_changed_at, t1), T(created_at, t2), T(modified_at, t3);
+	al_pack_cstr(pk, "version");
+	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "user", u->email));
+#undef S
+#undef T
+}
+
+int al__user_pack_public(al_cmd *c, al_str email)
+{
+	user_row u;
+	int rc = must_find(c, email, &u);
+	if (rc == AL_OK)
+		pack_public(c, &u, c->out);
+	return rc;
+}
+
+/* ---- commands -------------------------------------------------------------------------------- */
+
+static int check_new(al_cmd *c, const al_user_new *u)
+{
+	int rc;
+	if ((rc = al__check_email(c->err, "email", u->email)) ||
+	    (rc = al__check_text(c->err, "username", u->username, 1, 64)) ||
+	    (rc = al__check_text(c->err, "full_name", u->full_name, 0, 64)) ||
+	    (rc = al__check_text(c->err, "description", u->description, 0, 500)) ||
+	    (rc = al__check_enum(c->err, "role", u->role, roles)) ||
+	    (rc = al__check_enum(c->err, "status", u->status, statuses)))
+		return rc;
+	if (u->password_hash.n == 0 || u->id.n == 0)
+		return al_err(c->err, AL_EINTERNAL, "user.created needs a prepared hash and id");
+	if (!al__domain_exists(c, u->domain))
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s", clip(u->domain.n), u->domain.p);
+	user_row old;
+	if ((rc = find_user(c, u->email, &old)) < 0)
+		return rc;
+	if (rc == 1)
+		return al_err(c->err, AL_EALREADY_EXISTS, "email: a user with email %.*s already exists",
+			      clip(u->email.n), u->email.p);
+	if (username_taken(c, u->username))
+		return al_err(c->err, AL_EALREADY_EXISTS, "username: %.*s is already taken", clip(u->username.n),
+			      u->username.p);
+	return AL_OK;
+}
+
+int al__user_emit_created(al_cmd *c, const al_user_new *u)
+{
+	int rc = check_new(c, u);
+	if (rc)
+		return rc;
+	al_mb f;
+	al_mb_init(&f);
+	al_mb_str(&f, "id", u->id.p, u->id.n);
+	al_mb_str(&f, "email", u->email.p, u->email.n);
+	al_mb_str(&f, "username", u->username.p, u->username.n);
+	al_mb_str(&f, "password_hash", u->password_hash.p, u->password_hash.n);
+	al_mb_str(&f, "full_name", u->full_name.p, u->full_name.n);
+	al_mb_str(&f, "description", u->description.p, u->description.n);
+	al_mb_str(&f, "domain", u->domain.p, u->domain.n);
+	al_mb_str(&f, "role", u->role.p, u->role.n);
+	al_mb_str(&f, "status", u->status.p, u->status.n);
+	al_mb_bool(&f, "need_password_change", u->need_password_change);
+	rc = al__emit(c, AL_EV_USER_CREATED, u->email, &f);
+	al_mb_free(&f);
+	return rc;
+}
+
+/* Stateless checks and the slow, random part: the argon2id hash and the id. */
+static int prepare_password(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
+{
+	al_str pw;
+	if (al_mp_str(args, "password", &pw) != 1)
+		return AL_OK;
+	int rc = al__check_password(err, "password", pw);
+	if (rc)
+		return rc;
+	char cost[32], hash[AL_PWHASH_LEN];
+	al__setting_get(s, NULL, "pwhash", cost, sizeof cost, "interactive");
+	if ((rc = al__pwhash(cost, pw, hash, err)))
+		return rc;
+	al_mb_cstr(out, "password_hash", hash);
+	sodium_memzero(hash, sizeof hash);
+	return AL_OK;
+}
+
+int al__user_create_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
+{
+	char id[37];
+	al__uuid4(id);
+	al_mb_cstr(out, "id", id);
+	return prepare_password(s, args, out, err);
+}
+
+int al__user_update_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
+{
+	return prepare_password(s, args, out, err);
+}
+
+int al__user_create(al_cmd *c)
+{
+	al_user_new u = {.full_name = {"", 0}, .description = {"", 0}, .domain = {"default", 7},
+			 .role = {"user", 4}, .status = {"active", 6}};
+	al__arg_str(c, "email", &u.email);
+	al__arg_str(c, "username", &u.username);
+	al__arg_str(c, "full_name", &u.full_name);
+	al__arg_str(c, "description", &u.description);
+	al__arg_str(c, "domain", &u.domain);
+	al__arg_str(c, "role", &u.role);
+	al__arg_str(c, "status", &u.status);
+	al__arg_bool(c, "need_password_change", &u.need_password_change);
+	al_mp_str(c->prep, "password_hash", &u.password_hash);
+	al_mp_str(c->prep, "id", &u.id);
+	int rc = al__user_emit_created(c, &u);
+	return rc ? rc : al__user_pack_public(c, u.email);
+}
+
+int al__user_get(al_cmd *c)
+{
+	al_str email;
+	al__arg_str(c, "email", &email);
+	return al__user_pack_public(c, email);
+}
+
+static bool contains(al_str hay, al_str needle)
+{
+	if (needle.n == 0)
+		return true;
+	for (size_t i = 0; i + needle.n <= hay.n; i++)
+		if (memcmp(hay.p + i, needle.p, needle.n) == 0)
+			return true;
+	return false;
+}
+
+int al__user_list(al_cmd *c)
+{
+	al_str status = {0}, email_has = {"", 0}, name_has = {"", 0};
+	int64_t limit = 100, offset = 0;
+	bool by_status = al__arg_str(c, "status", &status);
+	al__arg_str(c, "email_contains", &email_has);
+	al__arg_str(c, "username_contains", &name_has);
+	al__arg_int(c, "limit", &limit);
+	al__arg_int(c, "offset", &offset);
+	int rc;
+	if (by_status && (rc = al__check_enum(c->err, "status", status, statuses)))
+		return rc;
+	if (limit < 1 || limit > 10000)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "limit: 1 to 10000");
+	if (offset < 0)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "offset: must not be negative");
+
+	/* Matching rows are packed into a side buffer first: the array header needs the count. */
+	msgpack_sbuffer rows;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&rows);
+	msgpack_packer_init(&pk, &rows, msgpack_sbuffer_write);
+	MDB_cursor *cur;
+	if ((rc = mdb_cursor_open(c->txn, dbi(c, DB_USERS), &cur))) {
+		msgpack_sbuffer_destroy(&rows);
+		return al_err(c->err, AL_EIO_ERROR, "list users: %s", mdb_strerror(rc));
+	}
+	uint32_t n = 0;
+	int64_t skipped = 0;
+	MDB_val k, v;
+	msgpack_zone z; /* rows are decoded one at a time; c->zone holds the arguments */
+	msgpack_zone_init(&z, 1024);
+	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && n < limit;
+	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		msgpack_object row;
+		user_row u = empty_row;
+		msgpack_zone_clear(&z);
+		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
+			rc = al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
+			break;
+		}
+		read_fields(&row, &u);
+		if ((by_status && !(status.n == u.status.n && memcmp(status.p, u.status.p, status.n) == 0)) ||
+		    !contains(u.email, email_has) || !contains(u.username, name_has))
+			continue;
+		if (skipped++ < offset)
+			continue;
+		pack_public(c, &u, &pk);
+		n++;
+	}
+	mdb_cursor_close(cur);
+	msgpack_zone_destroy(&z);
+	if (rc == AL_OK) {
+		msgpack_pack_array(c->out, n);
+		c->out->callback(c->out->data, rows.data, rows.size);
+	}
+	msgpack_sbuffer_destroy(&rows);
+	return rc;
+}
+
+/* Adds to f each argument that differs from the current row; returns how many. */
+static int changed_fields(al_cmd *c, const user_row *u, al_mb *f)
+{
+	static const char *const text[] = {"username", "full_name", "description", "domain", "role", "status"};
+	const al_str cur[] = {u->username, u->full_name, u->description, u->domain, u->role, u->status};
+	int n = 0;
+	for (size_t i = 0; i < sizeof text / sizeof *text; i++) {
+		al_str s;
+		if (al__arg_str(c, text[i], &s) && !(s.n == cur[i].n && memcmp(s.p, cur[i].p, s.n) == 0)) {
+			al_mb_str(f, text[i], s.p, s.n);
+			n++;
+		}
+	}
+	bool b;
+	if (al__arg_bool(c, "need_password_change", &b) && b != u->need_password_change) {
+		al_mb_bool(f, "need_password_change", b);
+		n++;
+	}
+	al_str hash;
+	if (c->prep && al_mp_str(c->prep, "password_hash", &hash) == 1) {
+		al_mb_str(f, "password_hash", hash.p, hash.n);
+		n++;
+	}
+	return n;
+}
+
+static int check_update(al_cmd *c)
+{
+	al_str s;
+	int rc = AL_OK, given = 0;
+	static const char *const all[] = {"username", "password", "full_name", "description", "domain", "role",
+					  "status", "need_password_change"};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		given += al_mp_get(c->args, all[i]) != NULL && al_mp_get(c->args, all[i])->type != MSGPACK_OBJECT_NIL;
+	if (given == 0)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "nothing to update (the email cannot change)");
+	if (al__arg_str(c, "username", &s) && (rc = al__check_text(c->err, "username", s, 1, 64)))
+		return rc;
+	if (al__arg_str(c, "full_name", &s) && (rc = al__check_text(c->err, "full_name", s, 0, 64)))
+		return rc;
+	if (al__arg_str(c, "description", &s) && (rc = al__check_text(c->err, "description", s, 0, 500)))
+		return rc;
+	if (al__arg_str(c, "role", &s) && (rc = al__check_enum(c->err, "role", s, roles)))
+		return rc;
+	if (al__arg_str(c, "status", &s) && (rc = al__check_enum(c->err, "status", s, statuses)))
+		return rc;
+	if (al__arg_str(c, "domain", &s) && !al__domain_exists(c, s))
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s", clip(s.n), s.p);
+	return AL_OK;
+}
+
+int al__user_update(al_cmd *c)
+{
+	al_str email, name;
+	user_row u;
+	al__arg_str(c, "email", &email);
+	int rc = must_find(c, email, &u);
+	if (rc == AL_OK)
+		rc = check_update(c);
+	if (rc)
+		return rc;
+	if (al__arg_str(c, "username", &name) && !al_str_eq(u.username, "") &&
+	    !(name.n == u.username.n && memcmp(name.p, u.username.p, name.n) == 0) && username_taken(c, name))
+		return al_err(c->err, AL_EALREADY_EXISTS, "username: %.*s is already taken", clip(name.n), name.p);
+	al_mb f;
+	al_mb_init(&f);
+	if (changed_fields(c, &u, &f) > 0) /* an update that changes nothing records nothing */
+		rc = al__emit(c, AL_EV_USER_UPDATED, email, &f);
+	al_mb_free(&f);
+	return rc ? rc : al__user_pack_public(c, email);
+}
+
+static int set_status(al_cmd *c, enum al_ev_id ev, const char *status)
+{
+	al_str email;
+	user_row u;
+	al__arg_str(c, "email", &email);
+	int rc = must_find(c, email, &u);
+	if (rc == AL_OK && !al_str_eq(u.status, status)) /* already there: nothing to record */
+		rc = al__emit(c, ev, email, NULL);
+	return rc ? rc : al__user_pack_public(c, email);
+}
+
+int al__user_deactivate(al_cmd *c) { return set_status(c, AL_EV_USER_DEACTIVATED, "inactive"); }
+int al__user_activate(al_cmd *c) { return set_status(c, AL_EV_USER_ACTIVATED, "active"); }

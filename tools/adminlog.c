@@ -1,0 +1,407 @@
+/*
+ * adminlog - the offline tool: init, verify, rebuild, log (audit), replay (as-of), stats,
+ * digest. Links only against include/adminlog.h.
+ * Exit status: 0 done, 1 failed (error code and message on stderr), 2 usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adminlog.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: adminlog <command> DIR [options]\n"
+	      "\n"
+	      "  init DIR [--admin-email E] [--admin-password-file F] [--pwhash min|interactive|moderate]\n"
+	      "        create a data directory with the bootstrap events; without a password file a\n"
+	      "        password is generated, printed once and written to DIR/admin-password (0600)\n"
+	      "  verify DIR        checksums, hash chain, indexes, views against a fresh rebuild\n"
+	      "  rebuild DIR       drop every view and fold the whole log again\n"
+	      "  log DIR [--entity KIND:ID] [--actor A] [--type T] [--since TIME] [--until TIME]\n"
+	      "          [--after SEQ] [--limit N] [--json]     the audit listing, oldest first\n"
+	      "  replay DIR --until SEQ|TIME --out DIR2   the state as of that point, as a new data directory\n"
+	      "  stats DIR [--json]    event counts per type, head seq and hash, sizes\n"
+	      "  digest DIR [--until SEQ|TIME]   xxh3-128 of all views (as of a point when given)\n"
+	      "\n"
+	      "TIME is RFC 3339, e.g. 2026-11-27T18:00:00Z.\n"
+	      "exit status: 0 done, 1 failed, 2 usage error\n",
+	      out);
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "adminlog: %s%s\n(run adminlog --help)\n", msg, arg ? arg : "");
+	return 2;
+}
+
+static int fail(const al_error *err)
+{
+	fprintf(stderr, "adminlog: %s: %s\n", al_err_name(err->code), err->msg);
+	return 1;
+}
+
+static const char *opt(int argc, char **argv, const char *name, int *ok)
+{
+	for (int i = 3; i < argc; i++)
+		if (!strcmp(argv[i], name)) {
+			if (i + 1 >= argc) {
+				*ok = 0;
+				return NULL;
+			}
+			return argv[i + 1];
+		}
+	return NULL;
+}
+
+static int flag(int argc, char **argv, const char *name)
+{
+	for (int i = 3; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return 1;
+	return 0;
+}
+
+/* Every option must be one of known (value options) or flags. */
+static int check_opts(int argc, char **argv, const char *const *known, const char *const *flags)
+{
+	for (int i = 3; i < argc; i++) {
+		int hit = 0;
+		for (const char *const *k = known; *k && !hit; k++)
+			if (!strcmp(argv[i], *k)) {
+				hit = 1;
+				i++;
+			}
+		for (const char *const *f = flags; *f && !hit; f++)
+			hit = !strcmp(argv[i], *f);
+		if (!hit)
+			return usage_error("unknown option ", argv[i]);
+	}
+	return 0;
+}
+
+static al_store *open_store(const char *dir, al_error *err)
+{
+	al_store *s = NULL;
+	al_open_opts o = {0, 0};
+	if (al_store_open(&s, dir, &o, err) != AL_OK)
+		return NULL;
+	return s;
+}
+
+static char *actor_name(void)
+{
+	static char name[128];
+	struct passwd *pw = getpwuid(geteuid());
+	snprintf(name, sizeof name, "local:%s", pw ? pw->pw_name : "unknown");
+	return name;
+}
+
+/* SEQ or TIME to a seq. */
+static int resolve_point(al_store *s, const char *v, uint64_t *seq, al_error *err)
+{
+	char *end;
+	int64_t t;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (*v && !*end && !errno) {
+		*seq = n;
+		return AL_OK;
+	}
+	if (al_time_parse(v, &t) != 0)
+		return al_err(err, AL_EINVALID_ARGUMENT, "--until: not a seq or an RFC 3339 time: %.64s", v);
+	return al_log_seq_at_time(s, t, seq, err);
+}
+
+static void print_mp(const char *mp, size_t len, int json)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	msgpack_zone_init(&z, 4096);
+	if (msgpack_unpack(mp, len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS) {
+		if (json) {
+			al_render_json(&o, stdout);
+			putchar('\n');
+		} else
+			al_render_table(&o, stdout);
+	}
+	msgpack_zone_destroy(&z);
+}
+
+/* ---- init ------------------------------------------------------------------------------------------------ */
+
+static int cmd_init(int argc, char **argv)
+{
+	static const char *const known[] = {"--admin-email", "--admin-password-file", "--pwhash", NULL};
+	static const char *const flags[] = {NULL};
+	int ok = 1, rc = check_opts(argc, argv, known, flags);
+	if (rc)
+		return rc;
+	const char *dir = argv[2];
+	al_init_opts o = {0};
+	o.admin_email = opt(argc, argv, "--admin-email", &ok);
+	o.pwhash = opt(argc, argv, "--pwhash", &ok);
+	const char *pwfile = opt(argc, argv, "--admin-password-file", &ok);
+	if (!ok)
+		return usage_error("an option needs a value", NULL);
+	char pw[1024];
+	if (pwfile) {
+		FILE *f = fopen(pwfile, "r");
+		if (f == NULL || fgets(pw, sizeof pw, f) == NULL) {
+			fprintf(stderr, "adminlog: cannot read a password from %s\n", pwfile);
+			if (f)
+				fclose(f);
+			return 1;
+		}
+		fclose(f);
+		pw[strcspn(pw, "\r\n")] = 0;
+		o.admin_password = pw;
+	}
+	al_error err = {0};
+	al_actor actor = {actor_name(), AL_ROLE_SUPERADMIN, NULL, NULL, NULL};
+	if (al_store_init(dir, &o, &actor, &err) != AL_OK)
+		return fail(&err);
+	const char *email = o.admin_email ? o.admin_email : "admin@example.com";
+	printf("initialised %s\nadmin: %s\n", dir, email);
+	if (!pwfile) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/admin-password", dir);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || dprintf(fd, "%s\n", o.generated_password) < 0) {
+			fprintf(stderr, "adminlog: cannot write %s: %s\n", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return 1;
+		}
+		close(fd);
+		printf("password: %s\n(written to %s, mode 0600; it is shown only this once)\n", o.generated_password, path);
+	}
+	memset(pw, 0, sizeof pw);
+	return 0;
+}
+
+/* ---- verify, rebuild ---------------------------------------------------------------------------------------- */
+
+static void progress(uint64_t done, uint64_t total, void *ctx)
+{
+	(void)ctx;
+	if (!isatty(STDERR_FILENO) || total == 0)
+		return;
+	int w = 40, filled = (int)(done * (uint64_t)w / total);
+	fprintf(stderr, "\r[%.*s%*s] %llu/%llu", filled, "########################################", w - filled, "",
+		(unsigned long long)done, (unsigned long long)total);
+	if (done >= total)
+		fputc('\n', stderr);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	static const char *const none[] = {NULL};
+	int rc = check_opts(argc, argv, none, none);
+	if (rc)
+		return rc;
+	al_error err = {0};
+	al_store *s = open_store(argv[2], &err);
+	if (s == NULL)
+		return fail(&err);
+	rc = al_store_verify(s, progress, NULL, &err);
+	uint64_t head = al_log_head(s);
+	al_store_close(s);
+	if (rc)
+		return fail(&err);
+	printf("ok: %llu events, checksums, hash chain, indexes and views hold\n", (unsigned long long)head);
+	return 0;
+}
+
+static int cmd_rebuild(int argc, char **argv)
+{
+	static const char *const none[] = {NULL};
+	int rc = check_opts(argc, argv, none, none);
+	if (rc)
+		return rc;
+	al_error err = {0};
+	al_store *s = open_store(argv[2], &err);
+	if (s == NULL)
+		return fail(&err);
+	double t0 = now_s();
+	rc = al_store_rebuild(s, progress, NULL, &err);
+	double dt = now_s() - t0;
+	uint64_t head = al_log_head(s);
+	al_store_close(s);
+	if (rc)
+		return fail(&err);
+	printf("rebuilt %llu events in %.3f s (%.0f events/s)\n", (unsigned long long)head, dt,
+	       dt > 0 ? (double)head / dt : 0.0);
+	return 0;
+}
+
+/* ---- log ------------------------------------------------------------------------------------------------------ */
+
+static int print_event(const al_event *e, void *ctx)
+{
+	if (*(int *)ctx)
+		al_event_write_json(e, stdout);
+	else
+		al_event_write_text(e, stdout);
+	putchar('\n');
+	return ferror(stdout) ? 1 : 0;
+}
+
+static int cmd_log(int argc, char **argv)
+{
+	static const char *const known[] = {"--entity", "--actor", "--type", "--since", "--until", "--limit", "--after", NULL};
+	static const char *const flags[] = {"--json", NULL};
+	int ok = 1, rc = check_opts(argc, argv, known, flags);
+	if (rc)
+		return rc;
+	al_log_filter f = {0};
+	f.entity = opt(argc, argv, "--entity", &ok);
+	f.actor = opt(argc, argv, "--actor", &ok);
+	f.type = opt(argc, argv, "--type", &ok);
+	const char *since = opt(argc, argv, "--since", &ok), *until = opt(argc, argv, "--until", &ok);
+	const char *limit = opt(argc, argv, "--limit", &ok), *after = opt(argc, argv, "--after", &ok);
+	if (!ok)
+		return usage_error("an option needs a value", NULL);
+	if (since && al_time_parse(since, &f.since_us))
+		return usage_error("--since: not an RFC 3339 time: ", since);
+	if (until && al_time_parse(until, &f.until_us))
+		return usage_error("--until: not an RFC 3339 time: ", until);
+	char *end;
+	if (limit && ((f.limit = strtoull(limit, &end, 10)) == 0 || *end))
+		return usage_error("--limit: a positive number: ", limit);
+	if (after && (f.after_seq = strtoull(after, &end, 10), *end))
+		return usage_error("--after: a seq: ", after);
+	if (f.entity && !strchr(f.entity, ':'))
+		return usage_error("--entity: KIND:ID, e.g. user:alice@example.com, not ", f.entity);
+	int json = flag(argc, argv, "--json");
+	al_error err = {0};
+	al_store *s = open_store(argv[2], &err);
+	if (s == NULL)
+		return fail(&err);
+	rc = al_log_query(s, &f, print_event, &json, &err);
+	al_store_close(s);
+	return rc < 0 ? fail(&err) : 0;
+}
+
+/* ---- replay, digest, stats -------------------------------------------------------------------------------------- */
+
+static int cmd_replay(int argc, char **argv)
+{
+	static const char *const known[] = {"--until", "--out", NULL};
+	static const char *const none[] = {NULL};
+	int ok = 1, rc = check_opts(argc, argv, known, none);
+	if (rc)
+		return rc;
+	const char *until = opt(argc, argv, "--until", &ok), *out = opt(argc, argv, "--out", &ok);
+	if (!ok || !until || !out)
+		return usage_error("replay needs --until SEQ|TIME and --out DIR2", NULL);
+	al_error err = {0};
+	al_store *s = open_store(argv[2], &err);
+	if (s == NULL)
+		return fail(&err);
+	uint64_t seq;
+	rc = resolve_point(s, until, &seq, &err);
+	if (rc == AL_OK && seq > al_log_head(s))
+		rc = al_err(&err, AL_EINVALID_ARGUMENT, "--until: seq %llu is past the head %llu", (unsigned long long)seq,
+			    (unsigned long long)al_log_head(s));
+	if (rc == AL_OK)
+		rc = al_store_replay(s, seq, out, 0, &err);
+	al_store_close(s);
+	if (rc)
+		return fail(&err);
+	printf("wrote %s: the state after event %llu\n", out, (unsigned long long)seq);
+	return 0;
+}
+
+static int cmd_digest(int argc, char **argv)
+{
+	static const char *const known[] = {"--until", NULL};
+	static const char *const none[] = {NULL};
+	int ok = 1, rc = check_opts(argc, argv, known, none);
+	if (rc)
+		return rc;
+	const char *until = opt(argc, argv, "--until", &ok);
+	if (!ok)
+		return usage_error("--until needs a value", NULL);
+	al_error err = {0};
+	al_store *s = open_store(argv[2], &err), *view = s;
+	if (s == NULL)
+		return fail(&err);
+	uint64_t seq;
+	if (until && (rc = resolve_point(s, until, &seq, &err)) == AL_OK)
+		rc = al_store_asof(s, seq, &view, &err);
+	uint8_t d[16];
+	if (rc == AL_OK && (rc = al_store_digest(view, d, &err)) == AL_OK) {
+		for (int i = 0; i < 16; i++)
+			printf("%02x", d[i]);
+		putchar('\n');
+	}
+	if (view != s)
+		al_store_close(view);
+	al_store_close(s);
+	return rc ? fail(&err) : 0;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	static const char *const none[] = {NULL};
+	static const char *const flags[] = {"--json", NULL};
+	int rc = check_opts(argc, argv, none, flags);
+	if (rc)
+		return rc;
+	al_error err = {0};
+	al_store *s = open_store(argv[2], &err);
+	if (s == NULL)
+		return fail(&err);
+	char *mp;
+	size_t len;
+	rc = al_store_stats(s, &mp, &len, &err);
+	al_store_close(s);
+	if (rc)
+		return fail(&err);
+	print_mp(mp, len, flag(argc, argv, "--json"));
+	free(mp);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("adminlog %s (record format %d)\n", AL_VERSION, AL_FORMAT_VERSION);
+		return 0;
+	}
+	if (argc < 3 || argv[2][0] == '-') {
+		if (argc >= 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
+			usage(stdout);
+			return 0;
+		}
+		return usage_error("expected a command and a data directory", NULL);
+	}
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {{"init", cmd_init},	    {"verify", cmd_verify}, {"rebuild", cmd_rebuild}, {"log", cmd_log},
+		    {"replay", cmd_replay}, {"stats", cmd_stats},   {"digest", cmd_digest}};
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc, argv);
+	return usage_error("unknown command ", argv[1]);
+}
