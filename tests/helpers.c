@@ -1,0 +1,187 @@
+/* helpers.c - test fixtures (see helpers.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+const al_actor th_admin = {"local:test", AL_ROLE_SUPERADMIN, NULL, NULL, NULL};
+
+char *th_tmpdir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *d = malloc(4096);
+	snprintf(d, 4096, "%s/adminlog-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(d) == NULL)
+		abort();
+	rmdir(d); /* callers want a path that does not exist yet */
+	return d;
+}
+
+void th_rmrf(char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "# could not remove %s\n", dir);
+	free(dir);
+}
+
+al_store *th_init(const char *dir, size_t map_size)
+{
+	al_init_opts o = {.admin_email = "admin@example.com", .admin_password = TH_PASSWORD, .pwhash = "min"};
+	al_error err = {0};
+	if (al_store_init(dir, &o, &th_admin, &err) != AL_OK) {
+		fprintf(stderr, "# init %s: %s\n", dir, err.msg);
+		return NULL;
+	}
+	al_store *s = NULL;
+	al_open_opts oo = {AL_OPEN_QUIET, map_size};
+	if (al_store_open(&s, dir, &oo, &err) != AL_OK)
+		fprintf(stderr, "# open %s: %s\n", dir, err.msg);
+	return s;
+}
+
+char *th_vargs(size_t *len, va_list ap)
+{
+	msgpack_sbuffer body, out;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&body);
+	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
+	uint32_t n = 0;
+	for (const char *k; (k = va_arg(ap, const char *)) != NULL; n++) {
+		int t = va_arg(ap, int);
+		msgpack_pack_str(&pk, strlen(k));
+		msgpack_pack_str_body(&pk, k, strlen(k));
+		if (t == 's') {
+			const char *v = va_arg(ap, const char *);
+			msgpack_pack_str(&pk, strlen(v));
+			msgpack_pack_str_body(&pk, v, strlen(v));
+		} else if (t == 'i')
+			msgpack_pack_int64(&pk, va_arg(ap, long long));
+		else if (t == 'b')
+			va_arg(ap, int) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+		else
+			msgpack_pack_nil(&pk);
+	}
+	msgpack_sbuffer_init(&out);
+	msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, n);
+	msgpack_sbuffer_write(&out, body.data, body.size);
+	msgpack_sbuffer_destroy(&body);
+	*len = out.size;
+	return out.data;
+}
+
+char *th_args(size_t *len, ...)
+{
+	va_list ap;
+	va_start(ap, len);
+	char *a = th_vargs(len, ap);
+	va_end(ap);
+	return a;
+}
+
+static int vexec(al_store *s, al_reply *rep, const char *op, va_list ap)
+{
+	size_t len;
+	char *args = th_vargs(&len, ap);
+	al_request req = {op, args, len, &th_admin};
+	int rc = al_exec(s, &req, rep);
+	free(args);
+	return rc;
+}
+
+int th_exec(al_store *s, al_reply *rep, const char *op, ...)
+{
+	va_list ap;
+	va_start(ap, op);
+	int rc = vexec(s, rep, op, ap);
+	va_end(ap);
+	return rc;
+}
+
+int th_run(al_store *s, const char *op, ...)
+{
+	al_reply rep;
+	va_list ap;
+	va_start(ap, op);
+	int rc = vexec(s, &rep, op, ap);
+	va_end(ap);
+	al_reply_free(&rep);
+	return rc;
+}
+
+static int result(const al_reply *rep, msgpack_zone *z, msgpack_object *o)
+{
+	size_t off = 0;
+	msgpack_zone_init(z, 1024);
+	return rep->result && msgpack_unpack(rep->result, rep->result_len, &off, z, o) == MSGPACK_UNPACK_SUCCESS;
+}
+
+static const msgpack_object *field(const msgpack_object *m, const char *key)
+{
+	if (m->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(key) &&
+		    memcmp(k->via.str.ptr, key, k->via.str.size) == 0)
+			return &m->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+const char *th_res_str(const al_reply *rep, const char *key)
+{
+	static char buf[1024];
+	msgpack_zone z;
+	msgpack_object o;
+	const char *out = NULL;
+	if (result(rep, &z, &o)) {
+		const msgpack_object *v = field(&o, key);
+		if (v && v->type == MSGPACK_OBJECT_STR && v->via.str.size < sizeof buf) {
+			memcpy(buf, v->via.str.ptr, v->via.str.size);
+			buf[v->via.str.size] = 0;
+			out = buf;
+		}
+	}
+	msgpack_zone_destroy(&z);
+	return out;
+}
+
+long long th_res_int(const al_reply *rep, const char *key)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	long long out = -1;
+	if (result(rep, &z, &o)) {
+		const msgpack_object *v = field(&o, key);
+		if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			out = (long long)v->via.u64;
+	}
+	msgpack_zone_destroy(&z);
+	return out;
+}
+
+long th_res_len(const al_reply *rep)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	long out = -1;
+	if (result(rep, &z, &o) && o.type == MSGPACK_OBJECT_ARRAY)
+		out = (long)o.via.array.size;
+	msgpack_zone_destroy(&z);
+	return out;
+}
+
+void th_digest(al_store *s, char out[33])
+{
+	uint8_t d[16];
+	al_error err;
+	memset(d, 0, sizeof d);
+	al_store_digest(s, d, &err);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}

@@ -1,0 +1,46 @@
+/* helpers.h - shared test fixtures: temp data directories and a compact command runner. */
+#ifndef AL_TEST_HELPERS_H
+#define AL_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "adminlog.h"
+
+extern const al_actor th_admin; /* "local:test", superadmin */
+
+/* A fresh temp directory path (not created), freed by th_rmrf. */
+char *th_tmpdir(void);
+/* rm -rf dir, then free(dir). */
+void th_rmrf(char *dir);
+/* adminlog init with pwhash min and a fixed admin password, then open. map_size 0 = default. */
+al_store *th_init(const char *dir, size_t map_size);
+
+/*
+ * Runs op with arguments as (name, type, value) triples ending in NULL; type is 's' (string),
+ * 'i' (long long), 'b' (int as boolean) or 'n' (nil, no value). The reply is left in *rep
+ * (caller calls al_reply_free) and its code returned:
+ *   th_exec(s, &rep, "user.get", "email", 's', "a@b.c", NULL)
+ */
+int th_exec(al_store *s, al_reply *rep, const char *op, ...);
+/* Same, ignoring the reply. */
+int th_run(al_store *s, const char *op, ...);
+/* Packs triples like th_exec into a malloc'd msgpack map (for batches). */
+char *th_args(size_t *len, ...);
+char *th_vargs(size_t *len, va_list ap);
+
+/* A string field of the reply's result map, NUL-terminated in a static buffer; NULL if absent. */
+const char *th_res_str(const al_reply *rep, const char *key);
+/* An integer field of the result map; -1 if absent. */
+long long th_res_int(const al_reply *rep, const char *key);
+/* Number of elements when the result is an array, else -1. */
+long th_res_len(const al_reply *rep);
+
+/* Digest of all views as 32 hex chars. */
+void th_digest(al_store *s, char out[33]);
+
+#define TH_PASSWORD "Adm1n!pass"
+
+#endif
