@@ -244,7 +244,8 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 		return al_err(err, AL_EPERMISSION_DENIED, "%s: not allowed for this role", req->op);
 	it->args = empty_map;
 	if (req->args && req->args_len &&
-	    al_mp_decode(req->args, req->args_len, &it->zone, &it->args) != 0)
+	    (al_mp_check(req->args, req->args_len) != 0 ||
+	     al_mp_decode(req->args, req->args_len, &it->zone, &it->args) != 0))
 		return al_err(err, AL_EINVALID_ARGUMENT, "args: not a well-formed msgpack value");
 	int rc = check_args(&it->e->def, &it->args, err);
 	if (rc)

@@ -150,6 +150,72 @@ int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object
 	return -1;
 }
 
+static uint64_t be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int al_mp_check(const void *buf, size_t len)
+{
+	const unsigned char *p = buf, *end = p + len;
+	uint64_t need = 1; /* values still to read; each takes at least one byte */
+	while (need > 0) {
+		if (p >= end || need > (uint64_t)(end - p))
+			return -1;
+		need--;
+		unsigned c = *p++;
+		uint64_t skip = 0, items = 0;
+		int hdr = 0;
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+			continue;
+		if (c >= 0x80 && c <= 0x8f)
+			items = 2 * (uint64_t)(c & 0x0f);
+		else if (c >= 0x90 && c <= 0x9f)
+			items = c & 0x0f;
+		else if (c >= 0xa0 && c <= 0xbf)
+			skip = c & 0x1f;
+		else
+			switch (c) {
+			case 0xc4: case 0xd9: hdr = 1; break; /* bin8, str8 */
+			case 0xc5: case 0xda: hdr = 2; break;
+			case 0xc6: case 0xdb: hdr = 4; break;
+			case 0xc7: hdr = 1; skip = 1; break; /* ext8: length, then a type byte */
+			case 0xc8: hdr = 2; skip = 1; break;
+			case 0xc9: hdr = 4; skip = 1; break;
+			case 0xca: skip = 4; break;
+			case 0xcb: skip = 8; break;
+			case 0xcc: case 0xd0: skip = 1; break;
+			case 0xcd: case 0xd1: skip = 2; break;
+			case 0xce: case 0xd2: skip = 4; break;
+			case 0xcf: case 0xd3: skip = 8; break;
+			case 0xd4: skip = 2; break; /* fixext: type byte + data */
+			case 0xd5: skip = 3; break;
+			case 0xd6: skip = 5; break;
+			case 0xd7: skip = 9; break;
+			case 0xd8: skip = 17; break;
+			case 0xdc: if (end - p < 2) return -1; items = be(p, 2); p += 2; break;
+			case 0xdd: if (end - p < 4) return -1; items = be(p, 4); p += 4; break;
+			case 0xde: if (end - p < 2) return -1; items = 2 * be(p, 2); p += 2; break;
+			case 0xdf: if (end - p < 4) return -1; items = 2 * be(p, 4); p += 4; break;
+			default: return -1; /* 0xc1 is never used */
+			}
+		if (hdr) {
+			if (end - p < hdr)
+				return -1;
+			skip += be(p, hdr);
+			p += hdr;
+		}
+		if (skip > (uint64_t)(end - p))
+			return -1;
+		p += skip;
+		need += items;
+	}
+	return p == end ? 0 : -1;
+}
+
 int64_t al_clock_real(void *ctx)
 {
 	(void)ctx;

@@ -56,6 +56,14 @@ char *al_str_cpy(char *buf, size_t n, al_str s);
  * bytes remain. The object lives in zone. */
 int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out);
 
+/*
+ * Checks that buf holds exactly one well-formed msgpack value whose containers declare no more
+ * elements than there are bytes left. msgpack-c allocates a container's declared size before
+ * reading it, so untrusted input must pass this first: it bounds the decode's memory by the
+ * input's length. 0 when fine, -1 otherwise.
+ */
+int al_mp_check(const void *buf, size_t len);
+
 /* Wall clock in µs since the epoch. */
 int64_t al_clock_real(void *ctx);
 

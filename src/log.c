@@ -101,7 +101,8 @@ int al__event_decode(const al_rec_header *h, const void *payload, uint64_t seq,
 		return al_err(err, AL_EUNSUPPORTED, "event %llu: unknown event type %u",
 			      (unsigned long long)seq, h->type);
 	msgpack_object m;
-	if (al_mp_decode(payload, h->payload_len, zone, &m) != 0 || m.type != MSGPACK_OBJECT_MAP)
+	if (al_mp_check(payload, h->payload_len) != 0 || al_mp_decode(payload, h->payload_len, zone, &m) != 0 ||
+	    m.type != MSGPACK_OBJECT_MAP)
 		return al_err(err, AL_ECORRUPT, "event %llu: payload is not a msgpack map", (unsigned long long)seq);
 	const msgpack_object *fields = NULL;
 	for (uint32_t i = 0; i < m.via.map.size; i++) {
