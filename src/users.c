@@ -70,7 +70,13 @@ static int put_row(const al_view *v, const user_row *u, al_error *err)
 	b->size = 0;
 	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
 	pack_row(&pk, u);
-	return al__view_put(v, DB_USERS, u->email.p, u->email.n, b->data, b->size, err);
+	/* u->email may point into the stored row (load_row): LMDB may move that memory while it
+	 * replaces the row in a dirty page (a rebuild), so the key is copied first. */
+	char key[AL_MAX_ID];
+	if (u->email.n > sizeof key)
+		return al_err(err, AL_ECORRUPT, "user email of %zu bytes is too long for a key", u->email.n);
+	memcpy(key, u->email.p, u->email.n);
+	return al__view_put(v, DB_USERS, key, u->email.n, b->data, b->size, err);
 }
 
 static int load_row(const al_view *v, const al_event *e, user_row *u, al_error *err)

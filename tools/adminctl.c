@@ -163,8 +163,11 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
 			printf("adminctl %s\n", AL_VERSION);
 			return 0;
-		} else
-			return die_usage("unknown option %s", argv[i]);
+		} else {
+			char shown[64]; /* never echo a value given as --opt=value: it may be a password */
+			snprintf(shown, sizeof shown, "%.*s", (int)strcspn(argv[i], "="), argv[i]);
+			return die_usage("unknown option %s", shown);
+		}
 	}
 	if (argc - i < 2)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
@@ -215,7 +218,9 @@ int main(int argc, char **argv)
 				*p = '_';
 		const al_field_def *f = find_arg(d, name);
 		if (f == NULL) {
-			rc = die_usage("unknown option %s for this command", a);
+			char shown[64]; /* never echo a value given as --opt=value: it may be a password */
+			snprintf(shown, sizeof shown, "%.*s", (int)strcspn(a, "="), a);
+			rc = die_usage("unknown option %s for this command", shown);
 			break;
 		}
 		if (f->type == AL_T_PASSWORD) {
@@ -262,8 +267,10 @@ int main(int argc, char **argv)
 	msgpack_packer apk;
 	msgpack_packer_init(&apk, &args, msgpack_sbuffer_write);
 	msgpack_pack_map(&apk, pairs);
-	msgpack_sbuffer_write(&args, body.data, body.size);
-	memset(body.data, 0, body.size); /* it may hold a password */
+	if (body.size) { /* no arguments: body.data is NULL */
+		msgpack_sbuffer_write(&args, body.data, body.size);
+		memset(body.data, 0, body.size); /* it may hold a password */
+	}
 	msgpack_sbuffer_destroy(&body);
 
 	al_store *s;

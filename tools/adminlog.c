@@ -80,8 +80,11 @@ static int check_opts(int argc, char **argv, const char *const *known, const cha
 			}
 		for (const char *const *f = flags; *f && !hit; f++)
 			hit = !strcmp(argv[i], *f);
-		if (!hit)
-			return usage_error("unknown option ", argv[i]);
+		if (!hit) {
+			char shown[64]; /* never echo a value given as --opt=value: it may be a password */
+			snprintf(shown, sizeof shown, "%.*s", (int)strcspn(argv[i], "="), argv[i]);
+			return usage_error("unknown option ", shown);
+		}
 	}
 	return 0;
 }
