@@ -23,7 +23,7 @@ LIB     := $(BUILD)/libadminlog.a
 TOOLS   := $(BIN)/adminctl $(BIN)/adminlog
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_SRC := $(filter-out bench/bench_util.c,$(wildcard bench/bench_*.c))
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DATA    ?= var/adminlog

@@ -1,0 +1,131 @@
+/*
+ * bench_rebuild - folding the log: al_store_rebuild and al_store_asof over a 1M-event log.
+ *
+ * Setup (not timed): a store with 100k users (user.create, argon2id at pwhash "min") and then
+ * user.update commands until the log holds 1,000,000 events (~900k user.updated), written
+ * through al_exec_batch 1000 per transaction with AL_OPEN_NOSYNC.
+ * Measures, on that log, with the store reopened with default (durable) flags:
+ *   rebuild - al_store_rebuild (drop every view, fold the whole log). Unit: events/s.
+ *             Baseline raw_scan: a read-only LMDB env on the same data.mdb, one cursor pass
+ *             over the `events` sub-database touching one byte of every value.
+ *   asof    - al_store_asof(s, head/2) plus closing (deleting) the scratch store. Unit: s.
+ *             Baseline rebuild_same_events: the measured rebuild time prorated to head/2
+ *             events (rebuild_s * (head/2) / head), i.e. what folding that many events costs;
+ *             if the rebuild fails, the raw scan time prorated the same way (named so).
+ * A failing rebuild or as-of is reported on stderr, its line left out, and the exit status is 1.
+ * BENCH_SCALE scales users and events (e.g. 0.1 = 10k users, 100k events).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+
+#define BATCH 1000
+#define MAP (4ull << 30)
+
+/* The process-wide count of transactions rerun after MDB_MAP_FULL (from al_store_stats). */
+static long long map_full_retries(al_store *s)
+{
+	char *mp;
+	size_t len;
+	long long n = -1;
+	al_error err = {0};
+	if (al_store_stats(s, &mp, &len, &err) != AL_OK)
+		return -1;
+	msgpack_unpacked u;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, mp, len, NULL) == MSGPACK_UNPACK_SUCCESS && u.data.type == MSGPACK_OBJECT_MAP)
+		for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+			msgpack_object *k = &u.data.via.map.ptr[i].key;
+			if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 16 &&
+			    memcmp(k->via.str.ptr, "map_full_retries", 16) == 0)
+				n = u.data.via.map.ptr[i].val.via.i64;
+		}
+	msgpack_unpacked_destroy(&u);
+	free(mp);
+	return n;
+}
+
+static double raw_scan(const char *dir, uint64_t *count)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	double t0 = bu_now();
+	bu_raw_open(dir, &env, &txn, &dbi, "events");
+	if (mdb_cursor_open(txn, dbi, &c))
+		bu_die("raw cursor");
+	MDB_val k, v;
+	uint64_t n = 0;
+	unsigned sum = 0;
+	for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		sum += ((const unsigned char *)v.mv_data)[v.mv_size - 1];
+		n++;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	double t = bu_now() - t0;
+	bu_note("raw scan: %llu records in %.3f s (byte sum %u)", (unsigned long long)n, t, sum);
+	*count = n;
+	return t;
+}
+
+int main(void)
+{
+	size_t nusers = bu_scaled(100000, 10), total = bu_scaled(1000000, 2 * BATCH);
+	char *dir = bu_tmpdir("rebuild"), path[4200];
+	snprintf(path, sizeof path, "%s/store", dir);
+
+	double t0 = bu_now();
+	al_store *s = bu_store_new(path, AL_OPEN_NOSYNC, MAP);
+	bu_create_users(s, nusers, BATCH);
+	double tc = bu_now() - t0;
+	uint64_t head = al_log_head(s);
+	if (head < total)
+		bu_update_users(s, nusers, 0, total - head, BATCH);
+	head = al_log_head(s);
+	bu_note("built %llu events (%zu users created in %.1f s) in %.1f s", (unsigned long long)head, nusers, tc,
+		bu_now() - t0);
+	al_store_close(s);
+
+	uint64_t scanned;
+	double scan = raw_scan(path, &scanned);
+
+	/* as-of first: it reads only the log, so it runs even if a rebuild leaves the views bad */
+	al_error err = {0};
+	int failed = 0;
+	s = bu_store_open(path, 0, MAP);
+	al_store *past;
+	long long retries0 = map_full_retries(s);
+	t0 = bu_now();
+	double asof = -1, rebuild = -1;
+	if (al_store_asof(s, head / 2, &past, &err) == AL_OK) {
+		al_store_close(past);
+		asof = bu_now() - t0;
+		bu_note("asof %llu: %.3f s, %lld transactions rerun after MDB_MAP_FULL", (unsigned long long)(head / 2),
+			asof, map_full_retries(s) - retries0);
+	} else {
+		bu_note("asof FAILED after %.3f s: %s", bu_now() - t0, err.msg);
+		failed = 1;
+	}
+
+	t0 = bu_now();
+	if (al_store_rebuild(s, NULL, NULL, &err) == AL_OK) {
+		rebuild = bu_now() - t0;
+		bu_note("rebuild: %llu events in %.3f s", (unsigned long long)head, rebuild);
+		bu_emit("rebuild", (double)head / rebuild, "events/s", "raw_scan", (double)scanned / scan);
+	} else {
+		bu_note("rebuild FAILED after %.3f s: %s", bu_now() - t0, err.msg);
+		failed = 1;
+	}
+	al_store_close(s);
+	if (asof >= 0 && rebuild >= 0)
+		bu_emit("asof", asof, "s", "rebuild_same_events", rebuild * (double)(head / 2) / (double)head);
+	else if (asof >= 0) /* no rebuild time: compare with the raw scan of as many events */
+		bu_emit("asof", asof, "s", "raw_scan_same_events", scan * (double)(head / 2) / (double)scanned);
+	bu_rmrf(dir);
+	return failed;
+}
