@@ -84,8 +84,9 @@ typedef struct al_reply {
 /* Runs one command in its own transaction (and fsync for writes). Returns rep->err.code. */
 int al_exec(al_store *s, const al_request *req, al_reply *rep);
 /*
- * Runs n commands in one write transaction, each in a nested transaction so that a rejected
- * command leaves no trace while the others commit (group commit). READ commands run too.
+ * Runs n commands in one write transaction (group commit): a rejected command leaves no
+ * trace while the others commit, and later commands see the earlier ones' effects. READ
+ * commands run too.
  * Per-command outcomes are in reps[i]; the return value is AL_OK unless the whole
  * transaction failed (then every reply carries that error).
  */

@@ -4,8 +4,9 @@
  * A handler reads the views through c->txn, validates, then emits events and packs one
  * result value on c->out. Arguments have been checked against the command table already:
  * unknown names, wrong types and missing required arguments never reach a handler.
- * Validate everything before the first emit; a failed command leaves no trace because its
- * transaction (nested, in a batch) is aborted.
+ * Validate everything before the first emit: a command rejected before it emits has written
+ * nothing. One that fails after emitting makes the dispatcher abort the transaction and run
+ * the batch again without it, which is exact but costly.
  */
 #ifndef AL_CMD_H
 #define AL_CMD_H

@@ -47,39 +47,44 @@ static int put_indexes(al_wtxn *w, const al_event *e, const unsigned char seqk[8
 	return rc;
 }
 
+int al__log_put_record(al_wtxn *w, const void *rec, size_t len, const al_rec_header *h, const al_event *e,
+			al_error *err)
+{
+	if (e->seq != w->head_seq + 1)
+		return al_err(err, AL_EINTERNAL, "event %llu appended after head %llu", (unsigned long long)e->seq,
+			      (unsigned long long)w->head_seq);
+	if (h->time_us < w->head_time)
+		return al_err(err, AL_EINTERNAL, "event time %lld before the log head's %lld", (long long)h->time_us,
+			      (long long)w->head_time);
+	unsigned char seqk[8];
+	al__be64(seqk, e->seq);
+	int rc = al__put(w, w->s->events, seqk, 8, rec, len, MDB_APPEND, err);
+	if (rc == AL_OK)
+		rc = put_indexes(w, e, seqk, err);
+	if (rc)
+		return rc;
+	w->head_seq = e->seq;
+	memcpy(w->head_hash, (const unsigned char *)rec + len - AL_REC_HASH, AL_REC_HASH);
+	w->head_time = h->time_us;
+	return AL_OK;
+}
+
 int al__log_append(al_wtxn *w, unsigned type, unsigned version, int64_t time_us,
 		   const void *payload, size_t plen, al_event *e, al_error *err)
 {
-	if (time_us < w->head_time)
-		return al_err(err, AL_EINTERNAL, "event time %lld before the log head's %lld",
-			      (long long)time_us, (long long)w->head_time);
 	size_t rlen = AL_REC_HEADER + plen;
 	if (plen > UINT32_MAX / 2 || reserve(w, rlen + AL_REC_HASH))
 		return al_err(err, AL_ENO_MEMORY, "event payload of %zu bytes", plen);
 	memcpy(w->rec + AL_REC_HEADER, payload, plen);
 	al__rec_seal(w->rec, type, version, time_us, (uint32_t)plen);
-	unsigned char hash[32];
-	al__rec_chain(w->head_hash, w->rec, rlen, hash);
-	memcpy(w->rec + rlen, hash, AL_REC_HASH);
+	al__rec_chain(w->head_hash, w->rec, rlen, w->rec + rlen);
 
-	uint64_t seq = w->head_seq + 1;
+	/* Decode what was written, exactly as a reader would, for indexes and projections. */
 	al_rec_header h;
-	int rc = al__rec_open(w->rec, rlen + AL_REC_HASH, seq, &h, err);
+	int rc = al__rec_open(w->rec, rlen + AL_REC_HASH, w->head_seq + 1, &h, err);
 	if (rc == AL_OK)
-		rc = al__event_decode(&h, w->rec + AL_REC_HEADER, seq, &w->zone, e, err);
-	if (rc)
-		return rc;
-	unsigned char seqk[8];
-	al__be64(seqk, seq);
-	rc = al__put(w, w->s->events, seqk, 8, w->rec, rlen + AL_REC_HASH, MDB_APPEND, err);
-	if (rc == AL_OK)
-		rc = put_indexes(w, e, seqk, err);
-	if (rc)
-		return rc;
-	w->head_seq = seq;
-	memcpy(w->head_hash, hash, 32);
-	w->head_time = time_us;
-	return AL_OK;
+		rc = al__event_decode(&h, w->rec + AL_REC_HEADER, w->head_seq + 1, &w->zone, e, err);
+	return rc ? rc : al__log_put_record(w, w->rec, rlen + AL_REC_HASH, &h, e, err);
 }
 
 static al_str str_of(const msgpack_object *o)

@@ -20,6 +20,10 @@
  */
 int al__log_append(al_wtxn *w, unsigned type, unsigned version, int64_t time_us,
 		   const void *payload, size_t plen, al_event *e, al_error *err);
+/* Stores an already sealed and checked record (with its chain hash) as event e->seq = head+1,
+ * with its indexes; used to copy a log prefix byte for byte. */
+int al__log_put_record(al_wtxn *w, const void *rec, size_t len, const al_rec_header *h, const al_event *e,
+		       al_error *err);
 /* Decodes a checked record's payload into *e (upcast to the current version). */
 int al__event_decode(const al_rec_header *h, const void *payload, uint64_t seq,
 		     msgpack_zone *zone, al_event *e, al_error *err);

@@ -172,15 +172,47 @@ void al_render_table(const msgpack_object *o, FILE *out)
 	}
 }
 
+/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm); no locale, no tz. */
+static void civil(int64_t days, int *y, unsigned *m, unsigned *d)
+{
+	days += 719468;
+	int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+	unsigned doe = (unsigned)(days - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
 char *al_time_format(int64_t us, char *buf, size_t n)
 {
-	time_t secs = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
-	long frac = (long)(us - (int64_t)secs * 1000000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	char base[24];
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, n, "%s.%06ldZ", base, frac);
+	int64_t secs = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
+	int64_t frac = us - secs * 1000000, days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	int64_t sod = secs - days * 86400;
+	int y;
+	unsigned m, d;
+	civil(days, &y, &m, &d);
+	if (n < 28 || y < 0 || y > 9999) {
+		snprintf(buf, n, "%lld", (long long)us);
+		return buf;
+	}
+	unsigned v[] = {(unsigned)y / 100, (unsigned)y % 100, m, d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
+			(unsigned)(sod % 60)};
+	static const char sep[] = "\0-- ::";
+	char *p = buf;
+	for (int i = 0; i < 7; i++) {
+		if (i > 1)
+			*p++ = i == 4 ? 'T' : sep[i - 1];
+		*p++ = (char)('0' + v[i] / 10);
+		*p++ = (char)('0' + v[i] % 10);
+	}
+	*p++ = '.';
+	for (int64_t div = 100000; div; div /= 10)
+		*p++ = (char)('0' + frac / div % 10);
+	*p++ = 'Z';
+	*p = 0;
 	return buf;
 }
 

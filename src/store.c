@@ -176,36 +176,6 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	return rc;
 }
 
-int al__nest_begin(al_wtxn *w, al_nest *n, al_error *err)
-{
-	n->parent = w->txn;
-	n->head_seq = w->head_seq;
-	memcpy(n->head_hash, w->head_hash, 32);
-	n->head_time = w->head_time;
-	MDB_txn *child;
-	int rc = mdb_txn_begin(w->s->env, w->txn, 0, &child);
-	if (rc)
-		return al__mdb(w, rc, err, "begin nested transaction");
-	w->txn = child;
-	return AL_OK;
-}
-
-int al__nest_commit(al_wtxn *w, al_nest *n, al_error *err)
-{
-	int rc = mdb_txn_commit(w->txn);
-	w->txn = n->parent;
-	return al__mdb(w, rc, err, "commit nested transaction");
-}
-
-void al__nest_abort(al_wtxn *w, al_nest *n)
-{
-	mdb_txn_abort(w->txn);
-	w->txn = n->parent;
-	w->head_seq = n->head_seq;
-	memcpy(w->head_hash, n->head_hash, 32);
-	w->head_time = n->head_time;
-}
-
 int al__read_begin(al_store *s, MDB_txn **txn, al_error *err)
 {
 	int rc = begin(s, NULL, MDB_RDONLY, txn);

@@ -34,8 +34,7 @@ struct al_store {
 	void *clock_ctx;
 };
 
-/* The state of one write transaction, including the in-memory log head, which nested
- * transactions save and restore. */
+/* The state of one write transaction, including the in-memory log head. */
 typedef struct al_wtxn {
 	al_store *s;
 	MDB_txn *txn; /* innermost open transaction: every write goes here */
@@ -51,13 +50,6 @@ typedef struct al_wtxn {
 	msgpack_sbuffer vb; /* scratch buffer for view rows, used by apply functions */
 } al_wtxn;
 
-typedef struct al_nest {
-	MDB_txn *parent;
-	uint64_t head_seq;
-	unsigned char head_hash[32];
-	int64_t head_time;
-} al_nest;
-
 typedef int (*al_write_fn)(al_wtxn *w, void *ctx, al_error *err);
 
 /*
@@ -66,9 +58,6 @@ typedef int (*al_write_fn)(al_wtxn *w, void *ctx, al_error *err);
  * decide nothing random or time-based itself, and reset its outputs on entry.
  */
 int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err);
-int al__nest_begin(al_wtxn *w, al_nest *n, al_error *err);
-int al__nest_commit(al_wtxn *w, al_nest *n, al_error *err);
-void al__nest_abort(al_wtxn *w, al_nest *n);
 /* A read transaction that copes with another process having grown the map. */
 int al__read_begin(al_store *s, MDB_txn **txn, al_error *err);
 

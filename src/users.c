@@ -38,22 +38,49 @@ static void pack_row(msgpack_packer *pk, const user_row *u)
 #undef I
 }
 
-/* Overwrites the members of u named in map m (a row or an event's fields). */
+/* Where each field lives in user_row, in pack_row's order. */
+static const struct {
+	const char *name;
+	unsigned char len, type; /* 's' string, 'b' bool, 'i' integer */
+	size_t off;
+} cols[] = {
+#define C(f, t) {#f, sizeof #f - 1, t, offsetof(user_row, f)}
+	C(id, 's'), C(email, 's'), C(username, 's'), C(password_hash, 's'), C(full_name, 's'),
+	C(description, 's'), C(domain, 's'), C(role, 's'), C(status, 's'), C(need_password_change, 'b'),
+	C(password_changed_at, 'i'), C(created_at, 'i'), C(modified_at, 'i'),
+#undef C
+};
+#define NCOLS (sizeof cols / sizeof *cols)
+
+static void set_col(user_row *u, size_t c, const msgpack_object *v)
+{
+	char *p = (char *)u + cols[c].off;
+	if (cols[c].type == 's' && v->type == MSGPACK_OBJECT_STR)
+		*(al_str *)p = (al_str){v->via.str.ptr, v->via.str.size};
+	else if (cols[c].type == 'b' && v->type == MSGPACK_OBJECT_BOOLEAN)
+		*(bool *)p = v->via.boolean;
+	else if (cols[c].type == 'i' && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		*(int64_t *)p = (int64_t)v->via.u64;
+	else if (cols[c].type == 'i' && v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		*(int64_t *)p = v->via.i64;
+}
+
+/* Overwrites the members of u named in map m (a row or an event's fields), in one pass. A
+ * stored row has the columns in order, so the expected column is tried first. */
 static void read_fields(const msgpack_object *m, user_row *u)
 {
-	al_mp_str(m, "id", &u->id);
-	al_mp_str(m, "email", &u->email);
-	al_mp_str(m, "username", &u->username);
-	al_mp_str(m, "password_hash", &u->password_hash);
-	al_mp_str(m, "full_name", &u->full_name);
-	al_mp_str(m, "description", &u->description);
-	al_mp_str(m, "domain", &u->domain);
-	al_mp_str(m, "role", &u->role);
-	al_mp_str(m, "status", &u->status);
-	al_mp_bool(m, "need_password_change", &u->need_password_change);
-	al_mp_int(m, "password_changed_at", &u->password_changed_at);
-	al_mp_int(m, "created_at", &u->created_at);
-	al_mp_int(m, "modified_at", &u->modified_at);
+	for (uint32_t i = 0; i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+		if (k->type != MSGPACK_OBJECT_STR)
+			continue;
+		for (size_t t = 0; t < NCOLS; t++) {
+			size_t c = (i + t) % NCOLS;
+			if (k->via.str.size == cols[c].len && memcmp(k->via.str.ptr, cols[c].name, cols[c].len) == 0) {
+				set_col(u, c, &m->via.map.ptr[i].val);
+				break;
+			}
+		}
+	}
 }
 
 static const user_row empty_row = {.id = {"", 0}, .email = {"", 0}, .username = {"", 0},
