@@ -25,8 +25,9 @@ int al__proj_open_dbs(al_store *s, MDB_txn *txn, al_error *err)
 	for (size_t p = 0; p < al__nprojections; p++)
 		for (int d = 0; al__projections[p]->dbs[d]; d++) {
 			int rc = mdb_dbi_open(txn, al__projections[p]->dbs[d], create, &s->views[p][d]);
-			if (rc == MDB_NOTFOUND)
-				rc = 0; /* read-only and never built: the catch-up message says so */
+			if (rc == MDB_NOTFOUND) /* read-only, and this build's view was never built here */
+				return al_err(err, AL_ENOT_FOUND, "view %s is not built yet: open the directory writable once",
+					      al__projections[p]->dbs[d]);
 			if (rc)
 				return al_err(err, AL_EIO_ERROR, "open view %s: %s", al__projections[p]->dbs[d],
 					      mdb_strerror(rc));
