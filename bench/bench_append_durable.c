@@ -17,18 +17,10 @@
 
 static double raw_lmdb(const char *dir, const bu_records *r)
 {
-	MDB_env *env;
+	MDB_env *env = bu_raw_env(dir, MAP);
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	int rc = mdb_env_create(&env);
-	if (rc == 0)
-		rc = mdb_env_set_maxdbs(env, 4);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(env, MAP);
-	if (rc == 0)
-		rc = mdb_env_open(env, dir, 0, 0600);
-	if (rc)
-		bu_die("raw env: %s", mdb_strerror(rc));
+	int rc;
 	double t0 = bu_now();
 	for (size_t i = 0; i < r->n; i++) {
 		unsigned char k[8];

@@ -321,3 +321,18 @@ void bu_records_free(bu_records *r)
 	free(r->len);
 	memset(r, 0, sizeof *r);
 }
+
+MDB_env *bu_raw_env(const char *dir, size_t map)
+{
+	MDB_env *env;
+	int rc = mdb_env_create(&env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(env, 4);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(env, map);
+	if (rc == 0)
+		rc = mdb_env_open(env, dir, 0, 0600);
+	if (rc)
+		bu_die("raw env: %s", mdb_strerror(rc));
+	return env;
+}

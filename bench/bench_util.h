@@ -67,4 +67,7 @@ void bu_records_free(bu_records *r);
 /* Opens the LMDB env of a closed store in dir read-only and the named sub-database. */
 void bu_raw_open(const char *dir, MDB_env **env, MDB_txn **txn, MDB_dbi *dbi, const char *name);
 
+/* A raw LMDB environment (default flags: fsync on commit) in dir, for the baselines. */
+MDB_env *bu_raw_env(const char *dir, size_t map);
+
 #endif
