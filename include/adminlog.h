@@ -55,15 +55,29 @@ void al_store_set_clock(al_store *s, int64_t (*clock_us)(void *), void *ctx);
 /* ---- commands ----------------------------------------------------------------------- */
 
 enum al_role { AL_ROLE_NONE = 0, AL_ROLE_MONITOR, AL_ROLE_USER, AL_ROLE_ADMIN, AL_ROLE_SUPERADMIN };
+/* "superadmin", "admin", "user", "monitor" ("none" for AL_ROLE_NONE) and back (0 if unknown). */
+const char *al_role_name(int role);
+int al_role_parse(const char *name, size_t n);
 
 /* Who runs a command. Recorded in every event it appends. */
 typedef struct al_actor {
-	const char *name;       /* "local:alice" in direct mode, the user's email over the wire */
+	const char *name;       /* who answers for it: "local:alice" in direct mode, an email over the wire */
 	int role;               /* enum al_role */
-	const char *domain;     /* the actor's domain, for domain admins; may be NULL */
+	const char *domain;     /* the actor's domain (scopes a domain admin); may be NULL */
 	const char *access_key; /* keypair used, or NULL */
 	const char *client;     /* client address, or NULL */
+	const char *user;       /* email of the user whose rights apply, or NULL for a local operator */
+	const char *user_id;    /* that user's id, or NULL */
 } al_actor;
+
+/*
+ * The actor for acting with the rights of the user with this email (adminctl --as, and the
+ * server after a login): role, domain and ids from the users view; name is kept as given.
+ * Strings point into buf. AL_ENOT_FOUND for no such user, AL_EUNAUTHENTICATED when the user
+ * is not active.
+ */
+int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor *out, char *buf,
+		      size_t n, al_error *err);
 
 typedef struct al_request {
 	const char *op;   /* "user.create" */
@@ -95,7 +109,8 @@ void al_reply_free(al_reply *rep);
 
 /* ---- the catalogue (from schemas/) ------------------------------------------------ */
 
-enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD };
+/* LIMIT: a number >= 0 (integer or float) or the string "unlimited". LIST: array of strings. */
+enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD, AL_T_LIMIT, AL_T_LIST };
 enum al_field_flags { AL_F_REQ = 1, AL_F_OPT = 2, AL_F_SECRET = 4 };
 enum al_cmd_kind { AL_CMD_WRITE = 1, AL_CMD_READ = 2 };
 
@@ -155,7 +170,7 @@ typedef struct al_event {
 	int64_t time_us;
 	const al_event_def *def;
 	unsigned stored_version; /* version the record was written in */
-	al_str actor, access_key, client, request_id, kind, id, reason;
+	al_str actor, as_user, user_id, access_key, client, request_id, kind, id, reason;
 	msgpack_object fields; /* a map */
 } al_event;
 

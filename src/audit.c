@@ -221,9 +221,9 @@ void al_event_write_json(const al_event *e, FILE *out)
 	char ent[AL_MAX_ID + 64];
 	size_t n = al__entity_key(ent, sizeof ent, e->kind.p, e->kind.n, e->id.p, e->id.n);
 	json_str(out, (al_str){ent, n});
-	const al_str *opt[] = {&e->access_key, &e->client, &e->request_id, &e->reason};
-	const char *names[] = {"access_key", "client", "request_id", "reason"};
-	for (int i = 0; i < 4; i++)
+	const al_str *opt[] = {&e->as_user, &e->user_id, &e->access_key, &e->client, &e->request_id, &e->reason};
+	const char *names[] = {"as", "user_id", "access_key", "client", "request_id", "reason"};
+	for (int i = 0; i < 6; i++)
 		if (opt[i]->n) {
 			fprintf(out, ",\"%s\":", names[i]);
 			json_str(out, *opt[i]);
@@ -240,8 +240,9 @@ void al_event_write_text(const al_event *e, FILE *out)
 	char t[40];
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
-	fprintf(out, "%llu %s %.*s %s %.*s:%.*s ", (unsigned long long)e->seq, al_time_format(e->time_us, t, sizeof t),
-		(int)e->actor.n, e->actor.p, e->def->name, (int)e->kind.n, e->kind.p, (int)e->id.n, e->id.p);
+	fprintf(out, "%llu %s %.*s%s%.*s %s %.*s:%.*s ", (unsigned long long)e->seq,
+		al_time_format(e->time_us, t, sizeof t), (int)e->actor.n, e->actor.p, e->as_user.n ? " as " : "",
+		(int)e->as_user.n, e->as_user.p, e->def->name, (int)e->kind.n, e->kind.p, (int)e->id.n, e->id.p);
 	msgpack_object f = public_fields(e, &z);
 	al_render_json(&f, out);
 	if (e->reason.n) {

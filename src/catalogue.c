@@ -11,6 +11,8 @@
 #define INT AL_T_INT
 #define BOOL AL_T_BOOL
 #define TIME AL_T_TIME
+#define LIMIT AL_T_LIMIT
+#define LIST AL_T_LIST
 #define REQ AL_F_REQ
 #define OPT AL_F_OPT
 #define SECRET AL_F_SECRET

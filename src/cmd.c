@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cmd.h"
 #include "record.h"
+#include "seal.h"
 
 /* ---- the table, from schemas/commands.def ---------------------------------------------------- */
 
@@ -29,6 +32,8 @@ enum al_cmd_id {
 #define INT AL_T_INT
 #define BOOL AL_T_BOOL
 #define PASSWORD AL_T_PASSWORD
+#define LIMIT AL_T_LIMIT
+#define LIST AL_T_LIST
 #define REQ AL_F_REQ
 #define OPT AL_F_OPT
 
@@ -126,13 +131,28 @@ static bool type_ok(int type, const msgpack_object *v)
 		return v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ||
 		       (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX);
 	case AL_T_BOOL: return v->type == MSGPACK_OBJECT_BOOLEAN;
+	case AL_T_LIMIT:
+		return v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		       ((v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32) && v->via.f64 >= 0 &&
+			v->via.f64 <= 1e15) ||
+		       (v->type == MSGPACK_OBJECT_STR && v->via.str.size == 9 && memcmp(v->via.str.ptr, "unlimited", 9) == 0);
+	case AL_T_LIST:
+		if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > AL_LIST_MAX)
+			return false;
+		for (uint32_t i = 0; i < v->via.array.size; i++) {
+			const msgpack_object *e = &v->via.array.ptr[i];
+			if (e->type != MSGPACK_OBJECT_STR || memchr(e->via.str.ptr, 0, e->via.str.size))
+				return false;
+		}
+		return true;
 	}
 	return false;
 }
 
 static const char *type_name(int type)
 {
-	static const char *const n[] = {"a string", "an integer", "a boolean", "a time", "a string"};
+	static const char *const n[] = {"a string",  "an integer", "a boolean", "a time", "a string",
+					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings"};
 	return n[type];
 }
 
@@ -163,6 +183,29 @@ int al__arg_str(const al_cmd *c, const char *name, al_str *out) { return al_mp_s
 int al__arg_int(const al_cmd *c, const char *name, int64_t *out) { return al_mp_int(c->args, name, out) == 1; }
 int al__arg_bool(const al_cmd *c, const char *name, bool *out) { return al_mp_bool(c->args, name, out) == 1; }
 
+int al__arg_limit(const al_cmd *c, const char *name, double *out)
+{
+	const msgpack_object *v = al_mp_get(c->args, name);
+	if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (v->type == MSGPACK_OBJECT_STR)
+		*out = AL_UNLIMITED;
+	else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		*out = (double)v->via.u64;
+	else
+		*out = v->via.f64;
+	return 1;
+}
+
+int al__arg_list(const al_cmd *c, const char *name, const msgpack_object **out)
+{
+	const msgpack_object *v = al_mp_get(c->args, name);
+	if (v == NULL || v->type != MSGPACK_OBJECT_ARRAY)
+		return 0;
+	*out = v;
+	return 1;
+}
+
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out)
 {
 	if (al_mp_decode(v->mv_data, v->mv_size, c->zone, out) != 0 || out->type != MSGPACK_OBJECT_MAP)
@@ -179,6 +222,10 @@ int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields)
 	al_mb p;
 	al_mb_init(&p);
 	al_mb_cstr(&p, "actor", c->actor->name);
+	if (c->actor->user && strcmp(c->actor->user, c->actor->name) != 0)
+		al_mb_cstr(&p, "as", c->actor->user); /* an operator acting with a user's rights */
+	if (c->actor->user_id)
+		al_mb_cstr(&p, "user_id", c->actor->user_id);
 	if (c->actor->access_key)
 		al_mb_cstr(&p, "access_key", c->actor->access_key);
 	if (c->actor->client)
@@ -225,6 +272,14 @@ typedef struct item {
 
 static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
+/* The table's least role; a monitor reads what an admin reads and never writes. */
+static bool role_allows(const al_actor *a, const al_cmd_def *d)
+{
+	if (a->role == AL_ROLE_MONITOR)
+		return d->kind == AL_CMD_READ && d->role <= AL_ROLE_ADMIN;
+	return a->role >= d->role;
+}
+
 static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *it)
 {
 	memset(it, 0, sizeof *it);
@@ -240,8 +295,9 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 		return al_err(err, AL_EINVALID_ARGUMENT, "op: unknown operation '%.64s'", req->op ? req->op : "");
 	if (req->actor == NULL || req->actor->name == NULL || req->actor->role == AL_ROLE_NONE)
 		return al_err(err, AL_EUNAUTHENTICATED, "no authenticated actor");
-	if (req->actor->role < it->e->def.role)
-		return al_err(err, AL_EPERMISSION_DENIED, "%s: not allowed for this role", req->op);
+	if (!role_allows(req->actor, &it->e->def))
+		return al_err(err, AL_EPERMISSION_DENIED, "%s: not allowed for role %s", req->op,
+			      al_role_name(req->actor->role));
 	it->args = empty_map;
 	if (req->args && req->args_len &&
 	    (al_mp_check(req->args, req->args_len) != 0 ||
@@ -275,6 +331,8 @@ static void item_finish(item *it)
 		msgpack_sbuffer_init(&it->result);
 	}
 	msgpack_sbuffer_destroy(&it->result);
+	if (it->prep_buf.data) /* may hold a new secret key in plaintext */
+		sodium_memzero(it->prep_buf.data, it->prep_buf.size);
 	msgpack_sbuffer_destroy(&it->prep_buf);
 	msgpack_zone_destroy(&it->zone);
 }
@@ -294,7 +352,9 @@ static void cmd_init(al_cmd *c, al_store *s, item *it, msgpack_packer *pk)
 	msgpack_packer_init(pk, &it->result, msgpack_sbuffer_write);
 }
 
-/* reqids value: first seq (8) | last seq (8) | op | NUL | result */
+/* reqids value: first seq (8) | last seq (8) | flags (1) | op | NUL | result (sealed if flags & 1) */
+#define REQ_SEALED 1
+
 static int replay_request(al_cmd *c, item *it, bool *found)
 {
 	MDB_val k = {c->request_id.n, (void *)c->request_id.p}, v;
@@ -304,32 +364,53 @@ static int replay_request(al_cmd *c, item *it, bool *found)
 		return AL_OK;
 	if (rc)
 		return al__mdb(c->w, rc, c->err, "read request ids");
-	const char *p = v.mv_data, *op = p + 16;
-	const char *nul = v.mv_size > 16 ? memchr(op, 0, v.mv_size - 16) : NULL;
+	const char *p = v.mv_data, *op = p + 17;
+	const char *nul = v.mv_size > 17 ? memchr(op, 0, v.mv_size - 17) : NULL;
 	if (nul == NULL)
 		return al_err(c->err, AL_ECORRUPT, "request id record is damaged");
 	if (strcmp(op, c->def->op) != 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "request_id: already used for %s", op);
+	size_t off = (size_t)(nul + 1 - p), n = v.mv_size - off;
+	if (p[16] & REQ_SEALED) {
+		unsigned char *plain = malloc(n);
+		size_t pn;
+		if (plain == NULL)
+			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+		rc = al__unseal(c->s, (al_str){p + off, n}, plain, n, &pn, c->err);
+		if (rc == AL_OK)
+			msgpack_sbuffer_write(&it->result, (const char *)plain, pn);
+		sodium_memzero(plain, n);
+		free(plain);
+		if (rc)
+			return rc;
+	} else
+		msgpack_sbuffer_write(&it->result, p + off, n);
 	*found = true;
 	it->rep->first_seq = al__get_be64((const unsigned char *)p);
 	it->rep->last_seq = al__get_be64((const unsigned char *)p + 8);
 	it->rep->replayed = 1;
-	size_t off = (size_t)(nul + 1 - p);
-	msgpack_sbuffer_write(&it->result, p + off, v.mv_size - off);
 	return AL_OK;
 }
 
 static int remember_request(al_cmd *c, item *it)
 {
-	size_t opn = strlen(c->def->op) + 1, n = 16 + opn + it->result.size;
-	unsigned char *v = malloc(n);
+	size_t opn = strlen(c->def->op) + 1;
+	size_t rn = c->secret_result ? AL_SEALED_LEN(it->result.size) : it->result.size;
+	unsigned char *v = malloc(17 + opn + rn);
 	if (v == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	al__be64(v, c->first_seq);
 	al__be64(v + 8, c->last_seq);
-	memcpy(v + 16, c->def->op, opn);
-	memcpy(v + 16 + opn, it->result.data, it->result.size);
-	int rc = al__put(c->w, c->s->reqids, c->request_id.p, c->request_id.n, v, n, 0, c->err);
+	v[16] = c->secret_result ? REQ_SEALED : 0;
+	memcpy(v + 17, c->def->op, opn);
+	int rc = AL_OK;
+	if (c->secret_result) {
+		rc = al__seal(c->s, it->result.data, it->result.size, (char *)v + 17 + opn, rn, c->err);
+		rn = strlen((char *)v + 17 + opn);
+	} else
+		memcpy(v + 17 + opn, it->result.data, it->result.size);
+	if (rc == AL_OK)
+		rc = al__put(c->w, c->s->reqids, c->request_id.p, c->request_id.n, v, 17 + opn + rn, 0, c->err);
 	free(v);
 	return rc;
 }

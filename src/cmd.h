@@ -27,6 +27,7 @@ typedef struct al_cmd {
 	al_str request_id, reason;
 	msgpack_packer *out; /* pack exactly one value: the result */
 	uint64_t first_seq, last_seq;
+	bool secret_result; /* the result reveals a secret: sealed when kept for request-id retries */
 	al_error *err;
 	msgpack_zone *zone; /* for decoded rows; lives as long as the command */
 } al_cmd;
@@ -39,8 +40,15 @@ typedef int (*al_prepare_fn)(al_store *s, const msgpack_object *args, al_mb *out
 /* Records one event about entity id: appends it and applies it to every view. */
 int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields);
 
-/* Arguments, already type-checked. Return 1 when present. */
+#define AL_LIST_MAX 1000 /* elements of a LIST argument */
+#define AL_UNLIMITED (-1.0) /* a LIMIT argument given as "unlimited" */
+
+/* Arguments, already type-checked. Return 1 when present (and not nil). */
 int al__arg_str(const al_cmd *c, const char *name, al_str *out);
+/* A LIMIT: its value, or AL_UNLIMITED. */
+int al__arg_limit(const al_cmd *c, const char *name, double *out);
+/* A LIST: the array object (every element a string). */
+int al__arg_list(const al_cmd *c, const char *name, const msgpack_object **out);
 int al__arg_int(const al_cmd *c, const char *name, int64_t *out);
 int al__arg_bool(const al_cmd *c, const char *name, bool *out);
 /* A view row's msgpack bytes as a decoded map in a zone the command owns. */

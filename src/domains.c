@@ -64,6 +64,22 @@ static void pack_public(al_cmd *c, const msgpack_object *row)
 
 /* ---- commands ------------------------------------------------------------------------------ */
 
+int al__domain_require_active(al_cmd *c, const char *field, al_str name)
+{
+	MDB_val k = {name.n, (void *)name.p}, v;
+	msgpack_object row;
+	bool active = false;
+	if (name.n && mdb_get(c->txn, dbi(c), &k, &v) == 0 && al__decode_row(c, &v, &row) == AL_OK)
+		al_mp_bool(&row, "is_active", &active);
+	else
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no domain named %.*s", field,
+			      (int)(name.n > 64 ? 64 : name.n), name.p);
+	if (!active)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: domain %.*s is inactive", field,
+			      (int)(name.n > 64 ? 64 : name.n), name.p);
+	return AL_OK;
+}
+
 int al__domain_emit_created(al_cmd *c, al_str name, al_str description)
 {
 	int rc = al__check_slug(c->err, "name", name);

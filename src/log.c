@@ -114,6 +114,10 @@ int al__event_decode(const al_rec_header *h, const void *payload, uint64_t seq,
 		const msgpack_object *k = &m.via.map.ptr[i].key, *v = &m.via.map.ptr[i].val;
 		if (al_mp_str_eq(k, "actor"))
 			e->actor = str_of(v);
+		else if (al_mp_str_eq(k, "as"))
+			e->as_user = str_of(v);
+		else if (al_mp_str_eq(k, "user_id"))
+			e->user_id = str_of(v);
 		else if (al_mp_str_eq(k, "access_key"))
 			e->access_key = str_of(v);
 		else if (al_mp_str_eq(k, "client"))

@@ -1,28 +1,105 @@
 /*
  * nouns.h - what one admin noun module offers the others (the command handlers themselves
- * are declared by cmd.h from schemas/commands.def).
+ * are declared by cmd.h from schemas/commands.def). Every function here that emits does its
+ * checks first, so a refusal has written nothing.
  */
 #ifndef AL_NOUNS_H
 #define AL_NOUNS_H
 
 #include "cmd.h"
 
-/* settings (bootstrap.c) */
+/* ---- settings (bootstrap.c) ---------------------------------------------------------------- */
 /* Reads a setting into buf as a NUL-terminated string; def when unset. */
 void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def);
 
-/* domains (domains.c) */
+/* ---- domains (domains.c) ------------------------------------------------------------------- */
 bool al__domain_exists(al_cmd *c, al_str name);
+/* An existing, active domain, else invalid_argument naming field. */
+int al__domain_require_active(al_cmd *c, const char *field, al_str name);
 int al__domain_emit_created(al_cmd *c, al_str name, al_str description);
 
-/* users (users.c) */
+/* ---- resource policies (policies.c) -------------------------------------------------------- */
+enum al_policy_kind { AL_POLICY_KEYPAIR, AL_POLICY_USER, AL_POLICY_PROJECT };
+/* AL_OK when a policy of kind k named name exists, else invalid_argument naming field. */
+int al__policy_require(al_cmd *c, enum al_policy_kind k, const char *field, al_str name);
+/* Bootstrap: the unlimited "default" policy of each kind. */
+int al__policy_emit_defaults(al_cmd *c);
+
+/* ---- users (users.c) ----------------------------------------------------------------------- */
 typedef struct al_user_new {
 	al_str id, email, username, password_hash, full_name, description, domain, role, status;
+	al_str resource_policy, allowed_client_ip; /* "" = default policy / any address */
 	bool need_password_change;
 } al_user_new;
 /* Validates u against the rules and the views (uniqueness, domain), then records it. */
 int al__user_emit_created(al_cmd *c, const al_user_new *u);
 /* Packs the public view of a user (never its hash) onto c->out. */
 int al__user_pack_public(al_cmd *c, al_str email);
+/* How many users follow user resource policy name. */
+int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n);
+
+/* What login and keypair authentication need to know about a user. */
+typedef struct al_user_auth {
+	al_str id, email, password_hash, status, role, domain, allowed_client_ip, main_access_key;
+} al_user_auth;
+/* 1 found, 0 not found, or a negative al_ code. Strings live in zone. */
+int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *out, msgpack_zone *z,
+		       al_error *err);
+
+/* ---- keypairs (keypairs.c) ----------------------------------------------------------------- */
+#define AL_ACCESS_KEY_LEN 20
+#define AL_SECRET_KEY_LEN 40
+/* Prepare step of every command that creates a keypair: generates (or, when args carry
+ * access_key / secret_key, checks the format of) the pair and packs "access_key",
+ * "secret_key" (plaintext, shown once, never stored) and "secret_key_sealed" into out. */
+int al__keypair_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+typedef struct al_keypair_new {
+	al_str access_key, secret_key_sealed, user_email, user_id, resource_policy;
+	int64_t rate_limit;
+	bool is_admin, is_active, is_main;
+} al_keypair_new;
+/* Validates (unused access key, policy exists, rate limit) and records keypair.created. */
+int al__keypair_emit_created(al_cmd *c, const al_keypair_new *k);
+/* Records keypair.deactivated for every active keypair of the user. */
+int al__keypairs_deactivate_user(al_cmd *c, al_str email);
+/* Records keypair.updated for every keypair of the user whose admin flag differs. */
+int al__keypairs_sync_admin(al_cmd *c, al_str email, bool is_admin);
+/* How many keypairs follow keypair resource policy name. */
+int al__keypairs_count_policy(al_cmd *c, al_str name, uint64_t *n);
+
+typedef struct al_keypair_info {
+	al_str access_key, user, secret_key_sealed, resource_policy;
+	int64_t rate_limit;
+	bool is_active, is_admin;
+} al_keypair_info;
+/* 1 found, 0 not found (or deleted), or a negative al_ code. Strings live in zone. */
+int al__keypair_info(al_store *s, MDB_txn *txn, al_str access_key, al_keypair_info *out, msgpack_zone *z,
+		     al_error *err);
+/* The user's main keypair when active, else its first active one (admin keypairs first);
+ * 0 when it has none. */
+int al__keypair_of_user(al_store *s, MDB_txn *txn, al_str email, al_keypair_info *out, msgpack_zone *z,
+			al_error *err);
+
+/* ---- projects (projects.c) ----------------------------------------------------------------- */
+/* The id of project name in domain, else invalid_argument naming field. */
+int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name, al_str *id);
+/* Records project.member_added / project.member_removed (nothing when already so). */
+int al__project_emit_member(al_cmd *c, al_str project_id, al_str email, bool add);
+/* Records member removal from every project of the user (a domain change). */
+int al__projects_leave_all(al_cmd *c, al_str email);
+/* How many projects follow project resource policy name. */
+int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n);
+/* Packs an array of the names of the projects email belongs to. */
+int al__user_projects_pack(al_cmd *c, al_str email, msgpack_packer *pk);
+/* The same names joined by ';' into buf (for CSV). */
+int al__user_projects_join(al_cmd *c, al_str email, char *buf, size_t n);
+/* Bootstrap: project "default" in domain "default", the given member in it. */
+int al__project_emit_default(al_cmd *c, al_str member_email);
+
+/* ---- two-factor authentication (totp.c) ---------------------------------------------------- */
+bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email);
+/* AL_OK when code is valid for email's active TOTP key at now_us (+-1 step), else
+ * AL_EUNAUTHENTICATED. */
+int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, al_error *err);
 
 #endif

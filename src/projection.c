@@ -12,6 +12,10 @@ const al_projection *const al__projections[] = {
 	[AL_P_SETTINGS] = &al__proj_settings,
 	[AL_P_DOMAINS] = &al__proj_domains,
 	[AL_P_USERS] = &al__proj_users,
+	[AL_P_POLICIES] = &al__proj_policies,
+	[AL_P_KEYPAIRS] = &al__proj_keypairs,
+	[AL_P_PROJECTS] = &al__proj_projects,
+	[AL_P_TOTP] = &al__proj_totp,
 };
 const size_t al__nprojections = AL_P__COUNT;
 

@@ -34,8 +34,18 @@ typedef struct al_projection {
 } al_projection;
 
 /* The registered projections, in the order of al__projections[]. */
-enum al_proj_id { AL_P_SETTINGS, AL_P_DOMAINS, AL_P_USERS, AL_P__COUNT };
-extern const al_projection al__proj_settings, al__proj_domains, al__proj_users;
+enum al_proj_id {
+	AL_P_SETTINGS,
+	AL_P_DOMAINS,
+	AL_P_USERS,
+	AL_P_POLICIES,
+	AL_P_KEYPAIRS,
+	AL_P_PROJECTS,
+	AL_P_TOTP,
+	AL_P__COUNT
+};
+extern const al_projection al__proj_settings, al__proj_domains, al__proj_users, al__proj_policies,
+	al__proj_keypairs, al__proj_projects, al__proj_totp;
 extern const al_projection *const al__projections[];
 extern const size_t al__nprojections;
 

@@ -1,5 +1,6 @@
 /* store.c - opening a data directory, the write-transaction runner, map growth. */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "codec.h"
 #include "record.h"
+#include "seal.h"
 #include "store.h"
 
 #define DEFAULT_MAP (1u << 20)
@@ -286,6 +288,8 @@ int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_
 	else
 		rc = al__store_write(s, open_dbs, NULL, err);
 	s->dbs_open = rc == AL_OK;
+	if (rc == AL_OK)
+		rc = al__master_key_load(s, !(o.flags & AL_OPEN_RDONLY), err);
 	if (rc == AL_OK && !(o.flags & AL_OPEN_RDONLY))
 		rc = al__proj_catch_up(s, err);
 	if (rc) {
@@ -302,11 +306,14 @@ void al_store_close(al_store *s)
 		return;
 	if (s->env)
 		mdb_env_close(s->env);
+	sodium_memzero(s->master_key, sizeof s->master_key);
 	if (s->scratch) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/data.mdb", s->dir);
 		unlink(path);
 		snprintf(path, sizeof path, "%s/lock.mdb", s->dir);
+		unlink(path);
+		snprintf(path, sizeof path, "%s/%s", s->dir, AL_MASTER_KEY_FILE);
 		unlink(path);
 		rmdir(s->dir);
 	}

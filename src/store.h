@@ -7,7 +7,7 @@
  *   idx_entity  "kind:id"        -> seq, dupsort                           entity history
  *   idx_actor   actor            -> seq, dupsort                           audit by actor
  *   idx_type    type (2 bytes BE)-> seq, dupsort                           audit by type
- *   reqids      request id       -> seq(8) op NUL result                   idempotency
+ *   reqids      request id       -> first(8) last(8) flags(1) op NUL result  idempotency
  *   meta        "format" -> u32; "head" -> seq(8) hash(32) time(8);
  *               "proj/<name>" -> version(4) cursor(8)
  *   v_*         views, owned by projections (projection.h)
@@ -30,6 +30,8 @@ struct al_store {
 	bool dbs_open; /* the sub-databases below are open */
 	MDB_dbi events, idx_entity, idx_actor, idx_type, reqids, meta;
 	MDB_dbi views[AL_PROJ_MAX][AL_PROJ_MAX_DBS];
+	unsigned char master_key[32]; /* seal.h; never written to LMDB */
+	bool has_master_key;
 	int64_t (*clock)(void *);
 	void *clock_ctx;
 };

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "authz.h"
 #include "nouns.h"
 #include "secret.h"
 #include "validate.h"
@@ -329,8 +330,14 @@ int al__user_create(al_cmd *c)
 int al__user_get(al_cmd *c)
 {
 	al_str email;
+	user_row u;
 	al__arg_str(c, "email", &email);
-	return al__user_pack_public(c, email);
+	int rc = must_find(c, email, &u);
+	if (rc == AL_OK)
+		rc = al__authz_read_user(c, u.email, u.domain);
+	if (rc == AL_OK)
+		pack_public(c, &u, c->out);
+	return rc;
 }
 
 static bool contains(al_str hay, al_str needle)
@@ -385,7 +392,8 @@ int al__user_list(al_cmd *c)
 			break;
 		}
 		read_fields(&row, &u);
-		if ((by_status && !(status.n == u.status.n && memcmp(status.p, u.status.p, status.n) == 0)) ||
+		if (!al__sees_domain(c, u.domain) ||
+		    (by_status && !(status.n == u.status.n && memcmp(status.p, u.status.p, status.n) == 0)) ||
 		    !contains(u.email, email_has) || !contains(u.username, name_has))
 			continue;
 		if (skipped++ < offset)
@@ -488,3 +496,66 @@ static int set_status(al_cmd *c, enum al_ev_id ev, const char *status)
 
 int al__user_deactivate(al_cmd *c) { return set_status(c, AL_EV_USER_DEACTIVATED, "inactive"); }
 int al__user_activate(al_cmd *c) { return set_status(c, AL_EV_USER_ACTIVATED, "active"); }
+
+/* ---- acting as a user ------------------------------------------------------------------------ */
+
+int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor *out, char *buf, size_t n,
+		      al_error *err)
+{
+	MDB_txn *txn;
+	int rc = al__read_begin(s, &txn, err);
+	if (rc)
+		return rc;
+	MDB_val k = {strlen(email), (void *)email}, v;
+	msgpack_zone z;
+	msgpack_object m;
+	user_row u = empty_row;
+	msgpack_zone_init(&z, 1024);
+	rc = k.mv_size ? mdb_get(txn, al__view_dbi(s, AL_P_USERS, DB_USERS), &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND)
+		rc = al_err(err, AL_ENOT_FOUND, "user %.64s: not found", email);
+	else if (rc || al_mp_decode(v.mv_data, v.mv_size, &z, &m) != 0)
+		rc = al_err(err, AL_ECORRUPT, "user %.64s: view row does not decode", email);
+	else {
+		read_fields(&m, &u);
+		if (!al_str_eq(u.status, "active"))
+			rc = al_err(err, AL_EUNAUTHENTICATED, "user %.64s is %.*s", email, (int)u.status.n, u.status.p);
+		else if (u.email.n + u.id.n + u.domain.n + 3 > n)
+			rc = al_err(err, AL_EINTERNAL, "actor buffer too small");
+	}
+	if (rc == AL_OK) {
+		memset(out, 0, sizeof *out);
+		out->name = name ? name : email;
+		out->role = al_role_parse(u.role.p, u.role.n);
+		out->user = al_str_cpy(buf, u.email.n + 1, u.email);
+		buf += u.email.n + 1;
+		out->user_id = al_str_cpy(buf, u.id.n + 1, u.id);
+		buf += u.id.n + 1;
+		out->domain = al_str_cpy(buf, u.domain.n + 1, u.domain);
+	}
+	msgpack_zone_destroy(&z);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n)
+{
+	(void)c, (void)name;
+	*n = 0; /* STUB: users do not follow policies yet */
+	return AL_OK;
+}
+
+int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *out, msgpack_zone *z, al_error *err)
+{
+	MDB_val k = {email.n, (void *)email.p}, v;
+	msgpack_object m;
+	int rc = email.n ? mdb_get(txn, al__view_dbi(s, AL_P_USERS, DB_USERS), &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc || al_mp_decode(v.mv_data, v.mv_size, z, &m) != 0)
+		return al_err(err, AL_ECORRUPT, "a user view row does not decode");
+	user_row u = empty_row;
+	read_fields(&m, &u);
+	*out = (al_user_auth){u.id, u.email, u.password_hash, u.status, u.role, u.domain, {"", 0}, {"", 0}};
+	return 1;
+}

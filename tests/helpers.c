@@ -62,6 +62,21 @@ char *th_vargs(size_t *len, va_list ap)
 			msgpack_pack_int64(&pk, va_arg(ap, long long));
 		else if (t == 'b')
 			va_arg(ap, int) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+		else if (t == 'd')
+			msgpack_pack_double(&pk, va_arg(ap, double));
+		else if (t == 'l') { /* comma-separated string -> array of strings ("" = empty) */
+			const char *v = va_arg(ap, const char *);
+			uint32_t k = *v ? 1 : 0;
+			for (const char *p = v; *p; p++)
+				k += *p == ',';
+			msgpack_pack_array(&pk, k);
+			for (const char *p = v; k--;) {
+				size_t len = strcspn(p, ",");
+				msgpack_pack_str(&pk, len);
+				msgpack_pack_str_body(&pk, p, len);
+				p += len + (p[len] == ',');
+			}
+		}
 		else
 			msgpack_pack_nil(&pk);
 	}
@@ -81,6 +96,42 @@ char *th_args(size_t *len, ...)
 	char *a = th_vargs(len, ap);
 	va_end(ap);
 	return a;
+}
+
+static int vexec_as(al_store *s, const al_actor *who, al_reply *rep, const char *op, va_list ap)
+{
+	size_t len;
+	char *args = th_vargs(&len, ap);
+	al_request req = {op, args, len, who};
+	int rc = al_exec(s, &req, rep);
+	free(args);
+	return rc;
+}
+
+int th_exec_as(al_store *s, const al_actor *who, al_reply *rep, const char *op, ...)
+{
+	va_list ap;
+	va_start(ap, op);
+	int rc = vexec_as(s, who, rep, op, ap);
+	va_end(ap);
+	return rc;
+}
+
+int th_run_as(al_store *s, const al_actor *who, const char *op, ...)
+{
+	al_reply rep;
+	va_list ap;
+	va_start(ap, op);
+	int rc = vexec_as(s, who, &rep, op, ap);
+	va_end(ap);
+	al_reply_free(&rep);
+	return rc;
+}
+
+int th_as(al_store *s, const char *email, th_actor *out)
+{
+	al_error err;
+	return al_actor_for_user(s, email, email, &out->a, out->buf, sizeof out->buf, &err);
 }
 
 static int vexec(al_store *s, al_reply *rep, const char *op, va_list ap)

@@ -20,13 +20,25 @@ al_store *th_init(const char *dir, size_t map_size);
 
 /*
  * Runs op with arguments as (name, type, value) triples ending in NULL; type is 's' (string),
- * 'i' (long long), 'b' (int as boolean) or 'n' (nil, no value). The reply is left in *rep
+ * 'i' (long long), 'b' (int as boolean), 'd' (double), 'l' (a comma-separated string packed as
+ * an array of strings; "" is the empty array) or 'n' (nil, no value). The reply is left in *rep
  * (caller calls al_reply_free) and its code returned:
  *   th_exec(s, &rep, "user.get", "email", 's', "a@b.c", NULL)
  */
 int th_exec(al_store *s, al_reply *rep, const char *op, ...);
 /* Same, ignoring the reply. */
 int th_run(al_store *s, const char *op, ...);
+
+/* An actor with the rights of a user (al_actor_for_user), and its storage. */
+typedef struct th_actor {
+	al_actor a;
+	char buf[512];
+} th_actor;
+/* Fills out for the user with this email (its name is the email); returns the al_ code. */
+int th_as(al_store *s, const char *email, th_actor *out);
+/* th_exec / th_run as another actor. */
+int th_exec_as(al_store *s, const al_actor *who, al_reply *rep, const char *op, ...);
+int th_run_as(al_store *s, const al_actor *who, const char *op, ...);
 /* Packs triples like th_exec into a malloc'd msgpack map (for batches). */
 char *th_args(size_t *len, ...);
 char *th_vargs(size_t *len, va_list ap);

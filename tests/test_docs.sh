@@ -32,7 +32,7 @@ else
 fi
 
 # Every event and every command named in schemas/ has its heading in the page.
-events=$(sed -n 's/^AL_EVENT([A-Z0-9_]*, *"\([^"]*\)".*/\1/p' schemas/events.def)
+events=$(sed -n 's/^AL_EVENT([A-Z0-9_]*, *"\([^"]*\)".*/\1/p' schemas/events.def schemas/events/*.def)
 if [ -n "$events" ]; then ok "schemas/events.def names events"; else not_ok "schemas/events.def names events"; fi
 for e in $events; do
 	if grep -q -F "### \`$e\` (" "$DOC" 2>/dev/null; then
@@ -41,7 +41,7 @@ for e in $events; do
 		not_ok "event $e is documented in $DOC"
 	fi
 done
-ops=$(sed -n 's/^AL_CMD([A-Z0-9_]*, *"\([^"]*\)".*/\1/p' schemas/commands.def)
+ops=$(sed -n 's/^AL_CMD([A-Z0-9_]*, *"\([^"]*\)".*/\1/p' schemas/commands.def schemas/commands/*.def)
 for o in $ops; do
 	if grep -q -F "### \`$o\` (" "$DOC" 2>/dev/null; then
 		ok "command $o is documented"

@@ -846,7 +846,11 @@ static void role_permissions(void **state)
 	al_reply_free(&rep);
 	assert_int_equal(al_log_head(s), head);
 	/* What each role may do. */
-	assert_int_equal(exec_as(s, &user, &rep, "user.get", "email", 's', "admin@example.com", NULL), AL_OK);
+	/* A user reads only itself; a domain admin its own domain. */
+	assert_int_equal(exec_as(s, &user, &rep, "user.get", "email", 's', "admin@example.com", NULL),
+			 AL_EPERMISSION_DENIED);
+	al_reply_free(&rep);
+	assert_int_equal(exec_as(s, &admin, &rep, "user.get", "email", 's', "admin@example.com", NULL), AL_OK);
 	al_reply_free(&rep);
 	assert_int_equal(exec_as(s, &admin, &rep, "user.list", NULL), AL_OK);
 	al_reply_free(&rep);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <pwd.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
+#define AL_LIST_MAX_CLI 1000
 
 static const char *prog = "adminctl";
 
@@ -29,8 +31,10 @@ static void usage(FILE *out)
 		"\n"
 		"Runs one admin command against a data directory (direct mode).\n"
 		"  --data DIR        data directory (default $ADMINLOG_DATA or ./var/adminlog)\n"
+		"  --as EMAIL        run with the rights of that user (recorded as you acting as them)\n"
 		"  --json            print the result as JSON instead of a table\n"
 		"  --password-stdin  read the command's password from one line of standard input\n"
+		"  --NAME-stdin      read the secret argument NAME likewise (--secret-key-stdin)\n"
 		"  --request-id ID   retry key: repeating it returns the first result\n"
 		"  --expected-version N  refuse with conflict unless the target is at version N\n"
 		"  --reason TEXT     why, recorded in the audit log\n"
@@ -42,8 +46,7 @@ static void usage(FILE *out)
 		const al_cmd_def *d = al_cmd_def_at(i);
 		char nv[64];
 		snprintf(nv, sizeof nv, "%s", d->op);
-		char *dot = strchr(nv, '.');
-		if (dot)
+		for (char *dot = nv; (dot = strchr(dot, '.'));)
 			*dot = ' ';
 		fprintf(out, "  %-18s %s%s%s  %s\n", nv, d->target[0] ? "[" : "", d->target, d->target[0] ? "]" : "", d->doc);
 	}
@@ -61,7 +64,11 @@ static void cmd_help(const al_cmd_def *d)
 			if (*p == '_')
 				*p = '-';
 		if (a->type == AL_T_PASSWORD)
-			snprintf(opt, sizeof opt, "--password-stdin");
+			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), "-stdin");
+		else if (a->type == AL_T_LIST)
+			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), " A,B,...");
+		else if (a->type == AL_T_LIMIT)
+			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), " N|unlimited");
 		printf("  %-28s %s%s\n", opt, a->flags & AL_F_REQ ? "(required) " : "", a->doc);
 	}
 }
@@ -114,6 +121,12 @@ static const al_field_def *find_arg(const al_cmd_def *d, const char *name)
 	return NULL;
 }
 
+static void al_pack_cstr_(msgpack_packer *pk, const char *v)
+{
+	msgpack_pack_str(pk, strlen(v));
+	msgpack_pack_str_body(pk, v, strlen(v));
+}
+
 static int pack_value(msgpack_packer *pk, const al_field_def *a, const char *v)
 {
 	char *end;
@@ -132,9 +145,36 @@ static int pack_value(msgpack_packer *pk, const al_field_def *a, const char *v)
 		if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0") || !strcmp(v, "off"))
 			return msgpack_pack_false(pk);
 		return -1;
+	case AL_T_LIMIT: {
+		if (!strcmp(v, "unlimited") || !strcmp(v, "inf") || !strcmp(v, "infinity") || !strcmp(v, "\u221e")) {
+			al_pack_cstr_(pk, "unlimited");
+			return 0;
+		}
+		errno = 0;
+		long long n = strtoll(v, &end, 10);
+		if (!errno && *v && *end == 0 && n >= 0)
+			return msgpack_pack_uint64(pk, (uint64_t)n);
+		double d = strtod(v, &end);
+		if (*v == 0 || *end || !(d >= 0 && d <= 1e15))
+			return -1;
+		return msgpack_pack_double(pk, d);
+	}
+	case AL_T_LIST: { /* comma-separated */
+		size_t n = *v ? 1 : 0;
+		for (const char *p = v; *p; p++)
+			n += *p == ',';
+		msgpack_pack_array(pk, n);
+		for (const char *p = v; n--;) {
+			size_t len = strcspn(p, ",");
+			msgpack_pack_str(pk, len);
+			msgpack_pack_str_body(pk, p, len);
+			p += len + (p[len] == ',');
+		}
+		return 0;
+	}
 	default:
-		msgpack_pack_str(pk, strlen(v));
-		return msgpack_pack_str_body(pk, v, strlen(v));
+		al_pack_cstr_(pk, v);
+		return 0;
 	}
 }
 
@@ -146,15 +186,68 @@ static char *actor_name(void)
 	return name;
 }
 
+/* The command named by the words at argv[*i]: "noun verb" or "noun verb sub" (user 2fa enable). */
+static const al_cmd_def *find_command(int argc, char **argv, int *i, char *op, size_t n)
+{
+	snprintf(op, n, "%s.%s", argv[*i], argv[*i + 1]);
+	const al_cmd_def *d = al_cmd_def_find(op);
+	if (d) {
+		*i += 2;
+		return d;
+	}
+	if (*i + 2 < argc && argv[*i + 2][0] != '-') {
+		snprintf(op, n, "%s.%s.%s", argv[*i], argv[*i + 1], argv[*i + 2]);
+		if ((d = al_cmd_def_find(op)))
+			*i += 3;
+	}
+	return d;
+}
+
+static void pack_name(msgpack_packer *pk, const char *name)
+{
+	msgpack_pack_str(pk, strlen(name));
+	msgpack_pack_str_body(pk, name, strlen(name));
+}
+
+/* Secret arguments are read from stdin (--NAME-stdin, or --password-stdin for passwords) or
+ * from a no-echo prompt, never from the command line where ps would show them. */
+static int read_secrets(const al_cmd_def *d, const char *const *from_stdin, size_t nstdin, msgpack_packer *pk,
+			uint32_t *pairs, const char *op)
+{
+	for (size_t k = 0; k < d->nargs; k++) {
+		const al_field_def *f = &d->args[k];
+		if (f->type != AL_T_PASSWORD)
+			continue;
+		int want = 0;
+		for (size_t j = 0; j < nstdin; j++)
+			want |= !strcmp(from_stdin[j], f->name) ||
+				(!strcmp(from_stdin[j], "password") && strstr(f->name, "password"));
+		if (!want && !(f->flags & AL_F_REQ))
+			continue;
+		if (!want && !isatty(STDIN_FILENO))
+			return die_usage("%s needs a secret on standard input: pass --password-stdin", op);
+		char pw[1024];
+		if (read_password(pw, sizeof pw, !want) != 0)
+			return die_usage("%s", "no secret on standard input");
+		pack_name(pk, f->name);
+		pack_value(pk, f, pw);
+		sodium_memzero(pw, sizeof pw);
+		(*pairs)++;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *data = getenv("ADMINLOG_DATA");
+	const char *data = getenv("ADMINLOG_DATA"), *as = NULL;
 	int json = 0, i = 1;
 	if (data == NULL || !*data)
 		data = "var/adminlog";
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--data") && i + 1 < argc)
 			data = argv[++i];
+		else if (!strcmp(argv[i], "--as") && i + 1 < argc)
+			as = argv[++i];
 		else if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -172,11 +265,9 @@ int main(int argc, char **argv)
 	if (argc - i < 2)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
 	char op[128];
-	snprintf(op, sizeof op, "%s.%s", argv[i], argv[i + 1]);
-	const al_cmd_def *d = al_cmd_def_find(op);
+	const al_cmd_def *d = find_command(argc, argv, &i, op, sizeof op);
 	if (d == NULL)
 		return die_usage("no command '%s'", op);
-	i += 2;
 
 	/* Arguments are packed as a map; count pairs first, values second. */
 	msgpack_sbuffer body;
@@ -184,16 +275,23 @@ int main(int argc, char **argv)
 	msgpack_sbuffer_init(&body);
 	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
 	uint32_t pairs = 0;
-	int password_stdin = 0, rc = 0;
+	int rc = 0;
+	const char *from_stdin[8];
+	size_t nstdin = 0;
+	const char *rest[AL_LIST_MAX_CLI]; /* trailing positional words, for the command's LIST */
+	size_t nrest = 0;
+	const al_field_def *rest_arg = NULL;
+	for (size_t k = 0; k < d->nargs && !rest_arg; k++)
+		if (d->args[k].type == AL_T_LIST)
+			rest_arg = &d->args[k];
 	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
-		const al_field_def *t = find_arg(d, d->target);
-		msgpack_pack_str(&pk, strlen(d->target));
-		msgpack_pack_str_body(&pk, d->target, strlen(d->target));
-		pack_value(&pk, t, argv[i++]);
+		pack_name(&pk, d->target);
+		pack_value(&pk, find_arg(d, d->target), argv[i++]);
 		pairs++;
 	}
 	for (; i < argc && rc == 0; i++) {
 		const char *a = argv[i];
+		size_t alen = strlen(a);
 		if (!strcmp(a, "--json")) {
 			json = 1;
 			continue;
@@ -203,19 +301,29 @@ int main(int argc, char **argv)
 			msgpack_sbuffer_destroy(&body);
 			return 0;
 		}
-		if (!strcmp(a, "--password-stdin")) {
-			password_stdin = 1;
-			continue;
-		}
 		if (strncmp(a, "--", 2) != 0) {
-			rc = die_usage("unexpected argument %s", a);
-			break;
+			if (rest_arg && nrest < AL_LIST_MAX_CLI)
+				rest[nrest++] = a;
+			else
+				rc = die_usage("unexpected argument %s", a);
+			continue;
 		}
 		char name[64];
 		snprintf(name, sizeof name, "%s", a + 2);
 		for (char *p = name; *p; p++)
 			if (*p == '-')
 				*p = '_';
+		if (alen > 8 && !strcmp(a + alen - 6, "-stdin")) { /* --password-stdin, --secret-key-stdin */
+			name[alen - 2 - 6] = 0;
+			const al_field_def *f = find_arg(d, name);
+			if ((f == NULL || f->type != AL_T_PASSWORD) && strcmp(name, "password") != 0) {
+				rc = die_usage("%s: this command reads no such secret", a);
+				break;
+			}
+			if (nstdin < sizeof from_stdin / sizeof *from_stdin)
+				from_stdin[nstdin++] = f ? f->name : "password";
+			continue;
+		}
 		const al_field_def *f = find_arg(d, name);
 		if (f == NULL) {
 			char shown[64]; /* never echo a value given as --opt=value: it may be a password */
@@ -224,40 +332,29 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (f->type == AL_T_PASSWORD) {
-			rc = die_usage("%s: passwords are never taken as arguments (ps would show them); use --password-stdin", a);
+			rc = die_usage("%s: secrets are never taken as arguments (ps would show them); use --NAME-stdin", a);
 			break;
 		}
 		if (i + 1 >= argc) {
 			rc = die_usage("%s needs a value", a);
 			break;
 		}
-		msgpack_pack_str(&pk, strlen(name));
-		msgpack_pack_str_body(&pk, name, strlen(name));
+		pack_name(&pk, f->name);
 		if (pack_value(&pk, f, argv[++i]) != 0) {
 			rc = die_usage("bad value for %s", a);
 			break;
 		}
 		pairs++;
 	}
-	for (size_t k = 0; rc == 0 && k < d->nargs; k++) {
-		const al_field_def *f = &d->args[k];
-		if (f->type != AL_T_PASSWORD || (!password_stdin && !(f->flags & AL_F_REQ)))
-			continue;
-		char pw[1024];
-		if (!password_stdin && !isatty(STDIN_FILENO)) {
-			rc = die_usage("%s needs a password: pass --password-stdin", op);
-			break;
-		}
-		if (read_password(pw, sizeof pw, !password_stdin) != 0) {
-			rc = die_usage("%s", "no password on standard input");
-			break;
-		}
-		msgpack_pack_str(&pk, strlen(f->name));
-		msgpack_pack_str_body(&pk, f->name, strlen(f->name));
-		pack_value(&pk, f, pw);
-		memset(pw, 0, sizeof pw);
+	if (rc == 0 && nrest) {
+		pack_name(&pk, rest_arg->name);
+		msgpack_pack_array(&pk, nrest);
+		for (size_t k = 0; k < nrest; k++)
+			pack_name(&pk, rest[k]);
 		pairs++;
 	}
+	if (rc == 0)
+		rc = read_secrets(d, from_stdin, nstdin, &pk, &pairs, op);
 	if (rc) {
 		msgpack_sbuffer_destroy(&body);
 		return rc;
@@ -269,7 +366,7 @@ int main(int argc, char **argv)
 	msgpack_pack_map(&apk, pairs);
 	if (body.size) { /* no arguments: body.data is NULL */
 		msgpack_sbuffer_write(&args, body.data, body.size);
-		memset(body.data, 0, body.size); /* it may hold a password */
+		sodium_memzero(body.data, body.size); /* it may hold a password */
 	}
 	msgpack_sbuffer_destroy(&body);
 
@@ -281,11 +378,18 @@ int main(int argc, char **argv)
 		msgpack_sbuffer_destroy(&args);
 		return EXIT_REFUSED;
 	}
-	al_actor actor = {actor_name(), AL_ROLE_SUPERADMIN, NULL, NULL, NULL};
+	al_actor actor = {actor_name(), AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
+	char actor_buf[1024];
+	if (as && al_actor_for_user(s, as, actor.name, &actor, actor_buf, sizeof actor_buf, &err) != AL_OK) {
+		fprintf(stderr, "%s: %s: --as %s: %s\n", prog, al_err_name(err.code), as, err.msg);
+		msgpack_sbuffer_destroy(&args);
+		al_store_close(s);
+		return EXIT_REFUSED;
+	}
 	al_request req = {op, args.data, args.size, &actor};
 	al_reply rep;
 	rc = al_exec(s, &req, &rep);
-	memset(args.data, 0, args.size);
+	sodium_memzero(args.data, args.size);
 	msgpack_sbuffer_destroy(&args);
 	if (rc == AL_OK) {
 		msgpack_zone z;
@@ -302,6 +406,8 @@ int main(int argc, char **argv)
 		msgpack_zone_destroy(&z);
 	} else
 		fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(rep.err.code), rep.err.msg);
+	if (rep.result)
+		sodium_memzero(rep.result, rep.result_len); /* may hold a new secret key */
 	al_reply_free(&rep);
 	al_store_close(s);
 	return rc == AL_OK ? 0 : EXIT_REFUSED;

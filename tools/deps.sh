@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="${ADMINLOG_DEPS:-build-essential pkg-config liblmdb-dev libmsgpack-dev libsodium-dev \
-libevent-dev libxxhash-dev libcmocka-dev libsqlite3-dev}"
+libevent-dev libxxhash-dev libcmocka-dev libsqlite3-dev liboath-dev}"
 
 missing=""
 for p in $PKGS; do
