@@ -237,6 +237,30 @@ static int read_secrets(const al_cmd_def *d, const char *const *from_stdin, size
 	return 0;
 }
 
+/* Writes the export to a temporary file beside path, then renames it into place: a reader
+ * never sees half a file, and a failed export leaves none. Mode 0600: exports hold personal data. */
+static int export_csv(al_store *s, const char *what, const al_request *req, const char *path, al_error *err)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
+	FILE *f = fdopen(fd, "w");
+	int rc = f ? al_export_csv(s, what, req, f, err) : al_err(err, AL_EIO_ERROR, "fdopen: %s", strerror(errno));
+	if (rc == AL_OK && (fflush(f) != 0 || fsync(fd) != 0))
+		rc = al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
+	if (f)
+		fclose(f);
+	else
+		close(fd);
+	if (rc == AL_OK && rename(tmp, path) != 0)
+		rc = al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *data = getenv("ADMINLOG_DATA"), *as = NULL;
@@ -265,8 +289,16 @@ int main(int argc, char **argv)
 	if (argc - i < 2)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
 	char op[128];
-	const al_cmd_def *d = find_command(argc, argv, &i, op, sizeof op);
-	if (d == NULL)
+	const char *export_what = NULL, *export_out = NULL;
+	const al_cmd_def *d;
+	if (strcmp(argv[i], "export") == 0) { /* export LIST --out FILE [filters of the list] */
+		export_what = argv[i + 1];
+		if (al_export_op(export_what) == NULL)
+			return die_usage("export: no list '%s' (users, keypairs, policies, ...)", export_what);
+		snprintf(op, sizeof op, "%s", al_export_op(export_what));
+		d = al_cmd_def_find(op);
+		i += 2;
+	} else if ((d = find_command(argc, argv, &i, op, sizeof op)) == NULL)
 		return die_usage("no command '%s'", op);
 
 	/* Arguments are packed as a map; count pairs first, values second. */
@@ -296,7 +328,15 @@ int main(int argc, char **argv)
 			json = 1;
 			continue;
 		}
+		if (export_what && !strcmp(a, "--out") && i + 1 < argc) {
+			export_out = argv[++i];
+			continue;
+		}
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			if (export_what)
+				printf("export %s --out FILE: writes the list as CSV (RFC 4180, UTF-8, header row).\n"
+				       "Filters, as for %s:\n",
+				       export_what, op);
 			cmd_help(d);
 			msgpack_sbuffer_destroy(&body);
 			return 0;
@@ -353,6 +393,10 @@ int main(int argc, char **argv)
 			pack_name(&pk, rest[k]);
 		pairs++;
 	}
+	if (rc == 0 && export_what && (export_out == NULL || !*export_out))
+		rc = die_usage("%s", "export needs --out FILE");
+	else if (rc == 0 && export_what && strlen(export_out) > 255)
+		rc = die_usage("%s", "--out: the file name is longer than 255 characters");
 	if (rc == 0)
 		rc = read_secrets(d, from_stdin, nstdin, &pk, &pairs, op);
 	if (rc) {
@@ -387,6 +431,14 @@ int main(int argc, char **argv)
 		return EXIT_REFUSED;
 	}
 	al_request req = {op, args.data, args.size, &actor};
+	if (export_what) {
+		rc = export_csv(s, export_what, &req, export_out, &err);
+		msgpack_sbuffer_destroy(&args);
+		al_store_close(s);
+		if (rc)
+			fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(err.code), err.msg);
+		return rc ? EXIT_REFUSED : 0;
+	}
 	al_reply rep;
 	rc = al_exec(s, &req, &rep);
 	sodium_memzero(args.data, args.size);
