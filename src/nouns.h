@@ -22,8 +22,14 @@ int al__domain_emit_created(al_cmd *c, al_str name, al_str description);
 enum al_policy_kind { AL_POLICY_KEYPAIR, AL_POLICY_USER, AL_POLICY_PROJECT };
 /* AL_OK when a policy of kind k named name exists, else invalid_argument naming field. */
 int al__policy_require(al_cmd *c, enum al_policy_kind k, const char *field, al_str name);
-/* Bootstrap: the unlimited "default" policy of each kind. */
+/* Bootstrap: the unlimited "default" policy of each kind (a kind whose default exists is
+ * skipped, so a second run records nothing). */
 int al__policy_emit_defaults(al_cmd *c);
+/* The max_quota_size of user or project resource policy name (the default quota of the
+ * storage issue): bytes, or -1 when unlimited. 1 found, 0 not found, or a negative al_ code
+ * (invalid_argument for AL_POLICY_KEYPAIR, which has no quota). */
+int al__policy_quota(al_store *s, MDB_txn *txn, enum al_policy_kind k, al_str name, int64_t *bytes,
+		     al_error *err);
 
 /* ---- users (users.c) ----------------------------------------------------------------------- */
 typedef struct al_user_new {
