@@ -617,9 +617,9 @@ static void gen_domain_create(rng *r, model *m, gcmd *c)
 	ab_s(&a, "name", name);
 	if (chance(r, 50)) {
 		if (chance(r, 5)) {
-			char *d = malloc(502);
-			memset(d, 'd', 501);
-			d[501] = 0;
+			char *d = malloc(514); /* a domain description holds 512 characters */
+			memset(d, 'd', 513);
+			d[513] = 0;
 			ab_s(&a, "description", d);
 			free(d);
 			invalid = true;
