@@ -63,12 +63,14 @@ int al__store_init_prepare(al_store *s, const msgpack_object *args, al_mb *out, 
 		rc = al__check_password(err, "admin_password", pw);
 	if (rc)
 		return rc;
-	char c[32], hash[AL_PWHASH_LEN], id[37];
+	char c[32], hash[AL_PWHASH_LEN], id[37], project_id[37];
 	if ((rc = al__pwhash(al_str_cpy(c, sizeof c, cost), pw, hash, err)))
 		return rc;
 	al__uuid4(id);
+	al__uuid4(project_id);
 	al_mb_cstr(out, "password_hash", hash);
 	al_mb_cstr(out, "id", id);
+	al_mb_cstr(out, "project_id", project_id);
 	sodium_memzero(hash, sizeof hash);
 	return AL_OK;
 }
@@ -92,10 +94,17 @@ int al__store_init(al_cmd *c)
 	al_mb_str(&f, "pwhash", cost.p, cost.n);
 	int rc = al__emit(c, AL_EV_STORE_INITIALIZED, (al_str){"store", 5}, &f);
 	al_mb_free(&f);
+	al_str project_id = {"", 0};
+	al_mp_str(c->prep, "project_id", &project_id);
+	/* Policies first: the admin, its keypair and the project follow the "default" ones. */
 	if (rc == AL_OK)
 		rc = al__domain_emit_created(c, (al_str){"default", 7}, (al_str){"The default domain", 18});
 	if (rc == AL_OK)
+		rc = al__policy_emit_defaults(c);
+	if (rc == AL_OK)
 		rc = al__user_emit_created(c, &admin);
+	if (rc == AL_OK)
+		rc = al__project_emit_default(c, project_id, admin.email);
 	if (rc)
 		return rc;
 	msgpack_pack_map(c->out, 2);

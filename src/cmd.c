@@ -152,7 +152,7 @@ static bool type_ok(int type, const msgpack_object *v)
 static const char *type_name(int type)
 {
 	static const char *const n[] = {"a string",  "an integer", "a boolean", "a time", "a string",
-					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings"};
+					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings", "a map"};
 	return n[type];
 }
 

@@ -768,7 +768,7 @@ static void domain_rules(void **state)
 	REFUSE(s, AL_EALREADY_EXISTS, "name", "domain.create", "name", 's', "sales", NULL);
 	REFUSE(s, AL_EALREADY_EXISTS, "name", "domain.create", "name", 's', "default", NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "description", "domain.create", "name", 's', "fresh", "description", 's',
-	       rep_str(2, 'x', 501, ""), NULL);
+	       rep_str(2, 'x', 513, ""), NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "bogus", "domain.create", "name", 's', "fresh", "bogus", 'i', 1LL, NULL);
 
 	/* domain.list: every domain, by name. */
