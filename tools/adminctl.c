@@ -310,11 +310,11 @@ int main(int argc, char **argv)
 	int rc = 0;
 	const char *from_stdin[8];
 	size_t nstdin = 0;
-	const char *rest[AL_LIST_MAX_CLI]; /* trailing positional words, for the command's LIST */
+	const char *rest[AL_LIST_MAX_CLI]; /* trailing positional words, for the command's required LIST */
 	size_t nrest = 0;
 	const al_field_def *rest_arg = NULL;
 	for (size_t k = 0; k < d->nargs && !rest_arg; k++)
-		if (d->args[k].type == AL_T_LIST)
+		if (d->args[k].type == AL_T_LIST && (d->args[k].flags & AL_F_REQ))
 			rest_arg = &d->args[k];
 	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
 		pack_name(&pk, d->target);
