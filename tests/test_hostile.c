@@ -146,9 +146,10 @@ static void batch_isolates_rejections(void **state)
 	assert_int_equal(reps[1].err.code, AL_EALREADY_EXISTS); /* username taken by the first, same batch */
 	assert_int_equal(reps[2].err.code, AL_EINVALID_ARGUMENT);
 	assert_int_equal(reps[3].err.code, AL_OK);
-	assert_int_equal(reps[0].first_seq, 4);
-	assert_int_equal(reps[3].first_seq, 5);
-	assert_int_equal(al_log_head(s), 5);
+	assert_int_equal(reps[0].first_seq, 4); /* user.created and keypair.created each */
+	assert_int_equal(reps[0].last_seq, 5);
+	assert_int_equal(reps[3].first_seq, 6);
+	assert_int_equal(al_log_head(s), 7);
 	for (int i = 0; i < 4; i++) {
 		al_reply_free(&reps[i]);
 		free(args[i]);
