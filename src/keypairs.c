@@ -631,7 +631,7 @@ typedef struct list_state {
 	uint32_t n;
 	int status;            /* -1 any, 1 active, 0 inactive */
 	bool scoped;           /* an admin or monitor: only owners of domains it sees */
-	al_str last_owner;     /* the last owner checked, and whether it was visible */
+	al_str last_owner;     /* the last owner looked up, and whether the actor sees it */
 	char last_buf[AL_MAX_ID];
 	bool last_visible;
 } list_state;
@@ -649,9 +649,11 @@ static bool visible(list_state *st, al_str email)
 	st->last_visible = al__user_auth_info(st->c->s, st->c->txn, email, &u, &z, &ignore) == 1 &&
 			   al__sees_domain(st->c, u.domain);
 	msgpack_zone_destroy(&z);
-	st->last_owner = al_str_eq(email, "") || email.n > sizeof st->last_buf
-				 ? (al_str){"", 0}
-				 : (al_str){memcpy(st->last_buf, email.p, email.n), email.n};
+	st->last_owner = (al_str){"", 0}; /* copied: email lives in a zone cleared per row */
+	if (email.n <= sizeof st->last_buf) {
+		memcpy(st->last_buf, email.p, email.n);
+		st->last_owner = (al_str){st->last_buf, email.n};
+	}
 	return st->last_visible;
 }
 

@@ -10,7 +10,6 @@
  */
 #include <arpa/inet.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "authz.h"
