@@ -147,6 +147,7 @@ static void batch_isolates_rejections(void **state)
 	assert_int_equal(reps[2].err.code, AL_EINVALID_ARGUMENT);
 	assert_int_equal(reps[3].err.code, AL_OK);
 	assert_int_equal(reps[0].first_seq, th_boot_seq + 1);
+	assert_int_equal(reps[0].last_seq, th_boot_seq + 2); /* user.created and keypair.created */
 	assert_int_equal(reps[3].first_seq, reps[0].last_seq + 1); /* nothing of the rejected two between */
 	assert_int_equal(al_log_head(s), reps[3].last_seq);
 	for (int i = 0; i < 4; i++) {

@@ -29,7 +29,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: %s [--data DIR] <noun> <verb> [TARGET] [--field-name value ...] [--json]\n"
 		"\n"
-		"Runs one admin command against a data directory (direct mode).\n"
+		"Runs one admin command against a data directory (direct mode). A boolean option\n"
+		"given without a value (--admin) means true.\n"
 		"  --data DIR        data directory (default $ADMINLOG_DATA or ./var/adminlog)\n"
 		"  --as EMAIL        run with the rights of that user (recorded as you acting as them)\n"
 		"  --json            print the result as JSON instead of a table\n"
@@ -374,6 +375,12 @@ int main(int argc, char **argv)
 		if (f->type == AL_T_PASSWORD) {
 			rc = die_usage("%s: secrets are never taken as arguments (ps would show them); use --NAME-stdin", a);
 			break;
+		}
+		if (f->type == AL_T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+			pack_name(&pk, f->name); /* a flag: --admin alone means --admin true */
+			msgpack_pack_true(&pk);
+			pairs++;
+			continue;
 		}
 		if (i + 1 >= argc) {
 			rc = die_usage("%s needs a value", a);
