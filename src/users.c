@@ -397,8 +397,8 @@ static int check_new(al_cmd *c, const al_user_new *u)
 		return rc;
 	if (u->password_hash.n == 0 || u->id.n == 0)
 		return al_err(c->err, AL_EINTERNAL, "user.created needs a prepared hash and id");
-	if (!al__domain_exists(c, u->domain))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s", clip(u->domain.n), u->domain.p);
+	if ((rc = al__domain_require_active(c, "domain", u->domain)))
+		return rc;
 	if ((rc = al__policy_require(c, AL_POLICY_USER, "resource_policy", u->resource_policy)))
 		return rc;
 	user_row old;
@@ -708,8 +708,8 @@ static int check_update(al_cmd *c, al_str *ips)
 		return rc;
 	if (al__arg_str(c, "status", &s) && (rc = al__check_enum(c->err, "status", s, statuses)))
 		return rc;
-	if (al__arg_str(c, "domain", &s) && !al__domain_exists(c, s))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s", clip(s.n), s.p);
+	if (al__arg_str(c, "domain", &s) && (rc = al__domain_require_active(c, "domain", s)))
+		return rc;
 	if (al__arg_str(c, "resource_policy", &s) && (rc = al__policy_require(c, AL_POLICY_USER, "resource_policy", s)))
 		return rc;
 	return (rc = arg_ip_list(c, "allowed_client_ip", ips)) < 0 ? rc : AL_OK;
