@@ -809,9 +809,9 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 	}
 	if (rc == AL_OK) {
 		memset(out, 0, sizeof *out);
-		out->name = name ? name : email;
 		out->role = al_role_parse(u.role.p, u.role.n);
 		out->user = al_str_cpy(buf, u.email.n + 1, u.email);
+		out->name = name ? name : out->user; /* in buf: outlives the caller's email */
 		buf += u.email.n + 1;
 		out->user_id = al_str_cpy(buf, u.id.n + 1, u.id);
 		buf += u.id.n + 1;

@@ -134,7 +134,8 @@ int th_run_as(al_store *s, const al_actor *who, const char *op, ...)
 int th_as(al_store *s, const char *email, th_actor *out)
 {
 	al_error err;
-	return al_actor_for_user(s, email, email, &out->a, out->buf, sizeof out->buf, &err);
+	int rc = al_actor_for_user(s, email, NULL, &out->a, out->buf, sizeof out->buf, &err);
+	return rc;
 }
 
 static int vexec(al_store *s, al_reply *rep, const char *op, va_list ap)
