@@ -186,7 +186,10 @@ bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email)
 	msgpack_zone z;
 	totp_row r;
 	msgpack_zone_init(&z, 512);
-	bool on = find_row(s, txn, email, &z, &r, NULL) == 1 && r.active_sealed.n > 0;
+	int rc = find_row(s, txn, email, &z, &r, NULL);
+	/* Fails closed: a row that cannot be read counts as enabled, so login goes on to
+	 * al__totp_check, which reports the damage instead of skipping the second factor. */
+	bool on = rc < 0 || (rc == 1 && r.active_sealed.n > 0);
 	msgpack_zone_destroy(&z);
 	return on;
 }

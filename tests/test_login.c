@@ -174,7 +174,7 @@ static void failures_look_alike(void **state)
 	GENERIC_FAILURE(f->s, "", PW);
 	GENERIC_FAILURE(f->s, "alice@example.com", "");
 	GENERIC_FAILURE(f->s, "ALICE@example.com", PW); /* emails are exact */
-	char longmail[300];
+	char longmail[700]; /* longer than any email, and than an LMDB key */
 	memset(longmail, 'x', sizeof longmail - 1);
 	longmail[sizeof longmail - 1] = 0;
 	GENERIC_FAILURE(f->s, longmail, PW);
