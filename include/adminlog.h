@@ -107,10 +107,21 @@ int al_exec(al_store *s, const al_request *req, al_reply *rep);
 int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n);
 void al_reply_free(al_reply *rep);
 
+/* Receives one row of a streamed list; non-zero stops the stream (and is returned). */
+typedef int (*al_row_fn)(const msgpack_object *row, void *ctx);
+/*
+ * Runs a READ command in a read transaction and hands each element of its list result to fn
+ * as it is produced, so an export or a long listing never holds the whole result (a
+ * non-list result is handed over as one row). List commands drop their default row limit
+ * here; an explicit limit argument still applies. Returns the al_ code (err says why).
+ */
+int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, al_error *err);
+
 /* ---- the catalogue (from schemas/) ------------------------------------------------ */
 
-/* LIMIT: a number >= 0 (integer or float) or the string "unlimited". LIST: array of strings. */
-enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD, AL_T_LIMIT, AL_T_LIST };
+/* LIMIT: a number >= 0 (integer or float) or the string "unlimited". LIST: array of strings.
+ * MAP: a map with string keys (event fields only, e.g. parsed resource slots). */
+enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD, AL_T_LIMIT, AL_T_LIST, AL_T_MAP };
 enum al_field_flags { AL_F_REQ = 1, AL_F_OPT = 2, AL_F_SECRET = 4 };
 enum al_cmd_kind { AL_CMD_WRITE = 1, AL_CMD_READ = 2 };
 
@@ -232,6 +243,19 @@ typedef struct al_init_opts {
 
 /* Creates a new data directory with the bootstrap events (store, domain default, admin). */
 int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_error *err);
+
+/* ---- CSV exports ------------------------------------------------------------------------ */
+
+/* The list command behind an export ("users" -> "user.list"), or NULL when unknown. */
+const char *al_export_op(const char *what);
+/* The export names, for help texts. */
+const char *al_export_names(void);
+/*
+ * Writes the CSV export what (users, keypairs, ...) to out: RFC 4180, UTF-8, a header row,
+ * then one record per row the actor of list_req may see. list_req carries the actor and the
+ * list command's filter arguments (its op is replaced). Streams from one read transaction.
+ */
+int al_export_csv(al_store *s, const char *what, const al_request *list_req, FILE *out, al_error *err);
 
 /* ==== authentication: login and keypair challenge-response (src/auth.c) ===================
  * What the server calls before it runs commands for a connection. Neither appends events.

@@ -152,7 +152,7 @@ static bool type_ok(int type, const msgpack_object *v)
 static const char *type_name(int type)
 {
 	static const char *const n[] = {"a string",  "an integer", "a boolean", "a time", "a string",
-					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings"};
+					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings", "a map"};
 	return n[type];
 }
 
@@ -211,6 +211,45 @@ int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out)
 	if (al_mp_decode(v->mv_data, v->mv_size, c->zone, out) != 0 || out->type != MSGPACK_OBJECT_MAP)
 		return al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", c->def->entity);
 	return AL_OK;
+}
+
+/* ---- list results ---------------------------------------------------------------------------- */
+
+void al__rows_begin(al_cmd *c, al_rows *r)
+{
+	(void)c;
+	memset(r, 0, sizeof *r);
+	msgpack_sbuffer_init(&r->buf);
+	msgpack_packer_init(&r->pk, &r->buf, msgpack_sbuffer_write);
+}
+
+int al__rows_push(al_cmd *c, al_rows *r)
+{
+	r->n++;
+	if (!c->sink)
+		return AL_OK;
+	msgpack_zone z;
+	msgpack_object row;
+	msgpack_zone_init(&z, 2048);
+	int rc = al_mp_decode(r->buf.data + r->mark, r->buf.size - r->mark, &z, &row) == 0
+			 ? c->sink(&row, c->sink_ctx)
+			 : al_err(c->err, AL_EINTERNAL, "a list row does not decode");
+	msgpack_zone_destroy(&z);
+	r->buf.size = r->mark = 0;
+	if (rc > 0 || (rc < 0 && c->err->code == AL_OK)) /* the sink stopped the stream */
+		al_err(c->err, rc < 0 ? rc : AL_EIO_ERROR, "the receiver stopped the listing");
+	return rc ? c->err->code : AL_OK;
+}
+
+int al__rows_end(al_cmd *c, al_rows *r, int rc)
+{
+	if (rc == AL_OK && !c->sink) {
+		msgpack_pack_array(c->out, r->n);
+		if (r->buf.size)
+			c->out->callback(c->out->data, r->buf.data, r->buf.size);
+	}
+	msgpack_sbuffer_destroy(&r->buf);
+	return rc;
 }
 
 /* ---- emitting events ---------------------------------------------------------------------------- */
@@ -430,6 +469,16 @@ static int check_version(al_cmd *c)
 	return AL_OK;
 }
 
+/* A handler returns AL_OK or a negative al_ code with c->err set; anything else is a bug that
+ * must not pass for success. */
+static int call_handler(al_cmd *c, item *it)
+{
+	int rc = it->e->handler(c);
+	if (rc > 0 || (rc < 0 && c->err->code == AL_OK))
+		return al_err(c->err, AL_EINTERNAL, "%s: handler returned %d without an error", c->def->op, rc);
+	return rc;
+}
+
 static int run_write(al_wtxn *w, item *it)
 {
 	al_cmd c;
@@ -452,7 +501,7 @@ static int run_write(al_wtxn *w, item *it)
 		return al_err(c.err, AL_EINVALID_ARGUMENT, "reason: at most 500 characters");
 	int rc = check_version(&c);
 	if (rc == AL_OK)
-		rc = it->e->handler(&c);
+		rc = call_handler(&c, it);
 	if (rc == AL_OK && c.request_id.n)
 		rc = remember_request(&c, it);
 	if (rc == AL_OK) {
@@ -468,7 +517,7 @@ static int run_read(al_store *s, MDB_txn *txn, item *it)
 	msgpack_packer pk;
 	cmd_init(&c, s, it, &pk);
 	c.txn = txn;
-	return it->e->handler(&c);
+	return call_handler(&c, it);
 }
 
 typedef struct batch {
@@ -552,6 +601,45 @@ int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 		item_finish(&items[i]);
 	free(items);
 	return rc;
+}
+
+int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, al_error *err)
+{
+	item it;
+	al_reply rep;
+	int rc = item_setup(s, req, &rep, &it);
+	if (rc == AL_OK && it.e->def.kind != AL_CMD_READ)
+		rc = al_err(&rep.err, AL_EINVALID_ARGUMENT, "%s: only read commands stream", req->op);
+	MDB_txn *txn = NULL;
+	if (rc == AL_OK)
+		rc = al__read_begin(s, &txn, &rep.err);
+	if (rc == AL_OK) {
+		al_cmd c;
+		msgpack_packer pk;
+		cmd_init(&c, s, &it, &pk);
+		c.txn = txn;
+		c.sink = fn;
+		c.sink_ctx = ctx;
+		rc = call_handler(&c, &it);
+		mdb_txn_abort(txn);
+		if (rc == AL_OK && it.result.size) { /* a handler that packed its result whole */
+			msgpack_object o;
+			if (al_mp_decode(it.result.data, it.result.size, &it.zone, &o) != 0)
+				rc = al_err(&rep.err, AL_EINTERNAL, "%s: result does not decode", req->op);
+			else if (o.type != MSGPACK_OBJECT_ARRAY)
+				rc = fn(&o, ctx);
+			else
+				for (uint32_t i = 0; rc == AL_OK && i < o.via.array.size; i++)
+					rc = fn(&o.via.array.ptr[i], ctx);
+			if (rc > 0)
+				rc = al_err(&rep.err, AL_EIO_ERROR, "the receiver stopped the listing");
+		}
+	}
+	if (err)
+		*err = rep.err;
+	item_finish(&it);
+	al_reply_free(&rep);
+	return rc ? (rep.err.code ? rep.err.code : rc) : AL_OK;
 }
 
 int al_exec(al_store *s, const al_request *req, al_reply *rep)

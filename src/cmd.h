@@ -30,7 +30,30 @@ typedef struct al_cmd {
 	bool secret_result; /* the result reveals a secret: sealed when kept for request-id retries */
 	al_error *err;
 	msgpack_zone *zone; /* for decoded rows; lives as long as the command */
+	al_row_fn sink;     /* set by al_exec_stream: list rows go here one by one */
+	void *sink_ctx;
 } al_cmd;
+
+/*
+ * A list result built row by row. Normally the rows are packed into a side buffer and
+ * al__rows_end writes the array (its header needs the count); under al_exec_stream each row
+ * goes to the sink as soon as it is pushed, so memory stays one row:
+ *     al__rows_begin(c, &r);
+ *     for (...) { pack_row(&r.pk); if ((rc = al__rows_push(c, &r))) break; }
+ *     return al__rows_end(c, &r, rc);
+ */
+typedef struct al_rows {
+	msgpack_sbuffer buf;
+	msgpack_packer pk; /* pack exactly one value per row on this */
+	uint32_t n;
+	size_t mark; /* where the current row starts in buf */
+} al_rows;
+void al__rows_begin(al_cmd *c, al_rows *r);
+int al__rows_push(al_cmd *c, al_rows *r);
+/* Finishes the list (when rc is AL_OK) and frees r; returns rc. */
+int al__rows_end(al_cmd *c, al_rows *r, int rc);
+/* True under al_exec_stream: lists then have no default row limit. */
+static inline bool al__streaming(const al_cmd *c) { return c->sink != NULL; }
 
 typedef int (*al_handler_fn)(al_cmd *c);
 /* Runs before the transaction (on a worker, in the server): slow or random decisions such
@@ -64,5 +87,8 @@ int al__user_create_prepare(al_store *s, const msgpack_object *args, al_mb *out,
 int al__user_update_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__store_init_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__totp_enable_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+int al__project_create_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+/* keypair.create's prepare step (see nouns.h). */
+int al__keypair_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 
 #endif

@@ -29,7 +29,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: %s [--data DIR] <noun> <verb> [TARGET] [--field-name value ...] [--json]\n"
 		"\n"
-		"Runs one admin command against a data directory (direct mode).\n"
+		"Runs one admin command against a data directory (direct mode). A boolean option\n"
+		"given without a value (--admin) means true.\n"
 		"  --data DIR        data directory (default $ADMINLOG_DATA or ./var/adminlog)\n"
 		"  --as EMAIL        run with the rights of that user (recorded as you acting as them)\n"
 		"  --json            print the result as JSON instead of a table\n"
@@ -237,6 +238,30 @@ static int read_secrets(const al_cmd_def *d, const char *const *from_stdin, size
 	return 0;
 }
 
+/* Writes the export to a temporary file beside path, then renames it into place: a reader
+ * never sees half a file, and a failed export leaves none. Mode 0600: exports hold personal data. */
+static int export_csv(al_store *s, const char *what, const al_request *req, const char *path, al_error *err)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
+	FILE *f = fdopen(fd, "w");
+	int rc = f ? al_export_csv(s, what, req, f, err) : al_err(err, AL_EIO_ERROR, "fdopen: %s", strerror(errno));
+	if (rc == AL_OK && (fflush(f) != 0 || fsync(fd) != 0))
+		rc = al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
+	if (f)
+		fclose(f);
+	else
+		close(fd);
+	if (rc == AL_OK && rename(tmp, path) != 0)
+		rc = al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *data = getenv("ADMINLOG_DATA"), *as = NULL;
@@ -265,8 +290,16 @@ int main(int argc, char **argv)
 	if (argc - i < 2)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
 	char op[128];
-	const al_cmd_def *d = find_command(argc, argv, &i, op, sizeof op);
-	if (d == NULL)
+	const char *export_what = NULL, *export_out = NULL;
+	const al_cmd_def *d;
+	if (strcmp(argv[i], "export") == 0) { /* export LIST --out FILE [filters of the list] */
+		export_what = argv[i + 1];
+		if (al_export_op(export_what) == NULL)
+			return die_usage("export: no list '%s' (users, keypairs, policies, ...)", export_what);
+		snprintf(op, sizeof op, "%s", al_export_op(export_what));
+		d = al_cmd_def_find(op);
+		i += 2;
+	} else if ((d = find_command(argc, argv, &i, op, sizeof op)) == NULL)
 		return die_usage("no command '%s'", op);
 
 	/* Arguments are packed as a map; count pairs first, values second. */
@@ -278,11 +311,11 @@ int main(int argc, char **argv)
 	int rc = 0;
 	const char *from_stdin[8];
 	size_t nstdin = 0;
-	const char *rest[AL_LIST_MAX_CLI]; /* trailing positional words, for the command's LIST */
+	const char *rest[AL_LIST_MAX_CLI]; /* trailing positional words, for the command's required LIST */
 	size_t nrest = 0;
 	const al_field_def *rest_arg = NULL;
 	for (size_t k = 0; k < d->nargs && !rest_arg; k++)
-		if (d->args[k].type == AL_T_LIST)
+		if (d->args[k].type == AL_T_LIST && (d->args[k].flags & AL_F_REQ))
 			rest_arg = &d->args[k];
 	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
 		pack_name(&pk, d->target);
@@ -296,7 +329,15 @@ int main(int argc, char **argv)
 			json = 1;
 			continue;
 		}
+		if (export_what && !strcmp(a, "--out") && i + 1 < argc) {
+			export_out = argv[++i];
+			continue;
+		}
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			if (export_what)
+				printf("export %s --out FILE: writes the list as CSV (RFC 4180, UTF-8, header row).\n"
+				       "Filters, as for %s:\n",
+				       export_what, op);
 			cmd_help(d);
 			msgpack_sbuffer_destroy(&body);
 			return 0;
@@ -335,6 +376,12 @@ int main(int argc, char **argv)
 			rc = die_usage("%s: secrets are never taken as arguments (ps would show them); use --NAME-stdin", a);
 			break;
 		}
+		if (f->type == AL_T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+			pack_name(&pk, f->name); /* a flag: --admin alone means --admin true */
+			msgpack_pack_true(&pk);
+			pairs++;
+			continue;
+		}
 		if (i + 1 >= argc) {
 			rc = die_usage("%s needs a value", a);
 			break;
@@ -353,6 +400,10 @@ int main(int argc, char **argv)
 			pack_name(&pk, rest[k]);
 		pairs++;
 	}
+	if (rc == 0 && export_what && (export_out == NULL || !*export_out))
+		rc = die_usage("%s", "export needs --out FILE");
+	else if (rc == 0 && export_what && strlen(export_out) > 255)
+		rc = die_usage("%s", "--out: the file name is longer than 255 characters");
 	if (rc == 0)
 		rc = read_secrets(d, from_stdin, nstdin, &pk, &pairs, op);
 	if (rc) {
@@ -387,6 +438,14 @@ int main(int argc, char **argv)
 		return EXIT_REFUSED;
 	}
 	al_request req = {op, args.data, args.size, &actor};
+	if (export_what) {
+		rc = export_csv(s, export_what, &req, export_out, &err);
+		msgpack_sbuffer_destroy(&args);
+		al_store_close(s);
+		if (rc)
+			fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(err.code), err.msg);
+		return rc ? EXIT_REFUSED : 0;
+	}
 	al_reply rep;
 	rc = al_exec(s, &req, &rep);
 	sodium_memzero(args.data, args.size);
