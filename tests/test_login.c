@@ -11,12 +11,6 @@
 #include "auth.h"
 #include "helpers.h"
 
-/* The tests that need real keypairs (user.create making the main keypair, keypair.*
- * commands, users' allowed_client_ip) run once the keypairs module is merged. */
-#ifndef HAVE_KEYPAIRS
-#define HAVE_KEYPAIRS 0
-#endif
-
 #define PW "Passw0rd!"
 #define STEP_US (30 * 1000000LL)
 #define T0_US ((((1900000000LL / 30) + 1) * 30 + 15) * 1000000LL)
@@ -289,7 +283,6 @@ static void otp_after_password(void **state)
 		assert_non_null(strstr(err.msg, "otp:"));
 	}
 	assert_int_equal(out.access_key[0], 0);
-#if HAVE_KEYPAIRS
 	assert_int_equal(login(f->s, "alice@example.com", PW, code, NULL, &out, &err), AL_OK);
 	assert_string_equal(out.email, "alice@example.com");
 	code_at(b32, f->now_us - STEP_US, old);
@@ -297,14 +290,8 @@ static void otp_after_password(void **state)
 	/* Disabled by an admin: no code needed any more. */
 	assert_int_equal(th_run(f->s, "user.2fa.disable", "email", 's', "alice@example.com", NULL), AL_OK);
 	assert_int_equal(login(f->s, "alice@example.com", PW, NULL, NULL, &out, &err), AL_OK);
-#else
-	/* Past the code, login needs the user's keypair (the keypairs module). */
-	assert_int_equal(login(f->s, "alice@example.com", PW, code, NULL, &out, &err), AL_EUNAUTHENTICATED);
-	assert_string_equal(err.msg, "no active keypair");
-#endif
 }
 
-#if HAVE_KEYPAIRS
 /* ---- success, keypair choice, client addresses ---------------------------------------------- */
 
 static void login_success(void **state)
@@ -514,7 +501,6 @@ static void keypair_challenge(void **state)
 	assert_int_equal(al_auth_keypair(f->s, ak, nonce, sizeof nonce, mac, "10.2.3.4", &a, tiny, sizeof tiny, &err),
 			 AL_EINTERNAL);
 }
-#endif
 
 int main(void)
 {
@@ -523,11 +509,9 @@ int main(void)
 		cmocka_unit_test(dummy_hash_cost),
 		cmocka_unit_test_setup_teardown(failures_look_alike, setup, teardown),
 		cmocka_unit_test_setup_teardown(otp_after_password, setup, teardown),
-#if HAVE_KEYPAIRS
 		cmocka_unit_test_setup_teardown(login_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(keypair_challenge, setup, teardown),
-#endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

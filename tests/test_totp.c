@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "helpers.h"
 #include "nouns.h"
 
@@ -169,6 +170,22 @@ static const char *status_of(fx *f, const char *email)
 	return st;
 }
 
+/* user.get's totp_activated flag (1/0), -1 when absent. */
+static int get_flag(fx *f, const char *email)
+{
+	al_reply rep;
+	msgpack_zone z;
+	msgpack_object o;
+	bool on;
+	assert_int_equal(th_exec(f->s, &rep, "user.get", "email", 's', email, NULL), AL_OK);
+	msgpack_zone_init(&z, 1024);
+	assert_int_equal(al_mp_decode(rep.result, rep.result_len, &z, &o), 0);
+	int v = al_mp_bool(&o, "totp_activated", &on) == 1 ? on : -1;
+	msgpack_zone_destroy(&z);
+	al_reply_free(&rep);
+	return v;
+}
+
 static bool enabled(fx *f, const char *email)
 {
 	MDB_txn *txn;
@@ -223,6 +240,7 @@ static void enable_confirm_flow(void **state)
 	assert_int_equal(al_log_head(f->s), head + 1);
 	assert_string_equal(status_of(f, "alice@example.com"), "pending");
 	assert_false(enabled(f, "alice@example.com")); /* pending keys do not count for login */
+	assert_int_equal(get_flag(f, "alice@example.com"), 0);
 	code_at(b32, f->now_us, code);
 	al_error err;
 	assert_int_equal(check(f, "alice@example.com", code, f->now_us, &err), AL_EUNAUTHENTICATED);
@@ -235,6 +253,7 @@ static void enable_confirm_flow(void **state)
 	assert_int_equal(al_log_head(f->s), head + 2);
 	assert_string_equal(status_of(f, "alice@example.com"), "enabled");
 	assert_true(enabled(f, "alice@example.com"));
+	assert_int_equal(get_flag(f, "alice@example.com"), 1); /* user.get shows the flag */
 	assert_int_equal(check(f, "alice@example.com", code, f->now_us, &err), AL_OK);
 
 	/* Active: a second enrolment or confirmation is refused; the key stays. */
@@ -387,6 +406,7 @@ static void disable_rules(void **state)
 			 AL_OK);
 	assert_int_equal(al_log_head(f->s), head + 1);
 	assert_false(enabled(f, "alice@example.com"));
+	assert_int_equal(get_flag(f, "alice@example.com"), 0);
 	assert_string_equal(status_of(f, "alice@example.com"), "disabled");
 	assert_int_equal(th_run_as(f->s, &f->oadmin.a, "user.2fa.disable", "email", 's', "carol@other.org", NULL), AL_OK);
 	assert_false(enabled(f, "carol@other.org"));
