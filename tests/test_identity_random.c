@@ -7,8 +7,10 @@
  * al_store_asof at each checkpoint's seq must give that checkpoint's digest. The seed is
  * printed; ADMINLOG_SEED=<n> reruns one.
  */
+#include <liboath/oath.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -38,7 +40,22 @@ static const char *const statuses[] = {"active", "inactive", "before-verificatio
 typedef struct world {
 	char keys[MAXKEYS][32];
 	int nkeys;
+	char totp[NEMAIL][64]; /* base32 secret of the last 2fa enable, per user */
 } world;
+
+static unsigned email_index(const char *e) { return (unsigned)atoi(e + 1); }
+
+/* The current code for a base32 secret, or "000000" when unknown. */
+static void totp_code(const char *b32, char out[8])
+{
+	char *raw = NULL;
+	size_t n = 0;
+	snprintf(out, 8, "000000");
+	if (b32[0] && oath_base32_decode(b32, strlen(b32), &raw, &n) == OATH_OK) {
+		oath_totp_generate(raw, n, time(NULL), OATH_TOTP_DEFAULT_TIME_STEP_SIZE, OATH_TOTP_DEFAULT_START_TIME, 6, out);
+		free(raw);
+	}
+}
 
 static void email(rng *r, char *b, size_t n) { snprintf(b, n, "e%u@example.com", below(r, NEMAIL)); }
 static void project(rng *r, char *b, size_t n) { snprintf(b, n, "pr%u", below(r, NPROJ)); }
@@ -51,7 +68,7 @@ static const char *gen(rng *r, world *w, char **args, size_t *len)
 	email(r, e, sizeof e);
 	project(r, p, sizeof p);
 	snprintf(ak, sizeof ak, "%s", w->nkeys ? w->keys[below(r, (unsigned)w->nkeys)] : "AKIANOSUCHKEY0000000");
-	unsigned k = below(r, 24);
+	unsigned k = below(r, 27);
 	switch (k) {
 	case 0:
 	case 1:
@@ -138,6 +155,18 @@ static const char *gen(rng *r, world *w, char **args, size_t *len)
 		*args = th_args(len, "name", 's', domain(r), "total_resource_slots", 's', "cpu=64", "allowed_registries", 'l',
 				"cr.example.com", NULL);
 		return "domain.update";
+	case 24: /* self-service: the caller runs these as user e (see self_op) */
+		*args = th_args(len, NULL);
+		return "user.2fa.enable";
+	case 25: {
+		char code[8];
+		totp_code(chance(r, 80) ? w->totp[email_index(e)] : "", code);
+		*args = th_args(len, "code", 's', code, NULL);
+		return "user.2fa.confirm";
+	}
+	case 26:
+		*args = th_args(len, "email", 's', e, NULL);
+		return "user.2fa.disable";
 	default:
 		*args = th_args(len, "email", 's', e, NULL);
 		return "user.get";
@@ -146,9 +175,22 @@ static const char *gen(rng *r, world *w, char **args, size_t *len)
 
 static void remember_key(world *w, const al_reply *rep)
 {
+	char secret[64] = ""; /* th_res_str returns one static buffer: copy before the next call */
+	if (th_res_str(rep, "secret"))
+		snprintf(secret, sizeof secret, "%s", th_res_str(rep, "secret"));
+	const char *who = th_res_str(rep, "email");
+	if (secret[0] && who)
+		snprintf(w->totp[email_index(who)], sizeof w->totp[0], "%s", secret);
 	const char *ak = th_res_str(rep, "access_key");
 	if (ak && w->nkeys < MAXKEYS)
 		snprintf(w->keys[w->nkeys++], sizeof w->keys[0], "%s", ak);
+}
+
+static int count_event(const al_event *e, void *ctx)
+{
+	(void)e;
+	++*(int *)ctx;
+	return 0;
 }
 
 typedef struct checkpoint {
@@ -187,11 +229,16 @@ static void random_identity_mix(void **state)
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
 		for (int i = 0; i < n; i++) {
+			rng before = r;
 			const char *op = gen(&r, &w, &args[i], &len[i]);
 			const al_actor *who = &th_admin;
-			if (chance(&r, 15)) { /* now and then with a user's rights: mostly refused */
+			bool self = strcmp(op, "user.2fa.enable") == 0 || strcmp(op, "user.2fa.confirm") == 0;
+			if (self || chance(&r, 15)) { /* with a user's rights: 2fa for itself, else mostly refused */
 				char e[64];
-				email(&r, e, sizeof e);
+				if (self) { /* the user the generator picked */
+					email(&before, e, sizeof e);
+				} else
+					email(&r, e, sizeof e);
 				th_actor *a = &as[i % 4];
 				if (th_as(s, e, a) == AL_OK)
 					who = &a->a;
@@ -219,6 +266,15 @@ static void random_identity_mix(void **state)
 	print_message("# %d of %d commands succeeded, %d keypairs, %llu events\n", ok, COMMANDS, w.nkeys,
 		      (unsigned long long)al_log_head(s));
 	assert_true(ok > COMMANDS / 5); /* the mix must really change things */
+	static const char *const must[] = {"user.totp_enabled", "user.totp_disabled", "keypair.deleted",
+					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated"};
+	for (size_t i = 0; i < sizeof must / sizeof *must; i++) {
+		al_log_filter f = {.type = must[i]};
+		int count = 0;
+		assert_int_equal(al_log_query(s, &f, count_event, &count, &err), AL_OK);
+		if (count == 0)
+			fail_msg("the mix never recorded %s", must[i]);
+	}
 	if (al_store_verify(s, NULL, NULL, &err) != AL_OK)
 		fail_msg("verify before rebuild: %s (kept %s)", err.msg, dir);
 	char live[33], rebuilt[33];
