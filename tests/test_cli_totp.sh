@@ -3,44 +3,7 @@
 # secret shown once, self-service only, refusals with their codes, nothing secret in the log.
 # (Codes are checked against a clock in tests/test_totp.c; a shell has no TOTP generator.)
 # Env: BIN (where adminctl and adminlog are; default bin).
-BIN="${BIN:-bin}"
-case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
-AL="$BIN/adminlog"
-AC="$BIN/adminctl"
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/adminlog-cli-totp-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-D="$T/data"
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $1"
-	echo "# exit status $rc; stdout:"
-	sed 's/^/#   /' "$T/out" | head -20
-	echo "# stderr:"
-	sed 's/^/#   /' "$T/err" | head -20
-}
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-runi() {
-	in=$1
-	shift
-	"$@" <"$in" >"$T/out" 2>"$T/err"
-	rc=$?
-}
-run() { runi /dev/null "$@"; }
-rc_is() { [ "$rc" -eq "$1" ]; }
-out_has() { grep -q -e "$1" "$T/out"; }
-err_has() { grep -q -e "$1" "$T/err"; }
-refused() { rc_is 1 && err_has "$1" && [ ! -s "$T/out" ]; }
-head_seq() { "$AL" stats "$D" --json | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
+. "$(dirname "$0")/tap.sh"
 
 printf 'Adm1n!pass\n' >"$T/adminpw"
 printf 'Passw0rd!\n' >"$T/pw"
@@ -100,5 +63,4 @@ check "user get does not show it" eval 'rc_is 0 && ! out_has "$SECRET"'
 run "$AL" verify "$D"
 check "verify after 2fa events" rc_is 0
 
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_done
