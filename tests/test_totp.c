@@ -459,20 +459,6 @@ static void nobody_enables_for_another(void **state)
 
 /* ---- the secret never shows again -------------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *n)
-{
-	FILE *fp = fopen(path, "rb");
-	assert_non_null(fp);
-	fseek(fp, 0, SEEK_END);
-	long sz = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	char *b = malloc((size_t)sz + 1);
-	assert_int_equal(fread(b, 1, (size_t)sz, fp), (size_t)sz);
-	fclose(fp);
-	*n = (size_t)sz;
-	return b;
-}
-
 typedef struct json_ctx {
 	FILE *out;
 } json_ctx;
@@ -515,7 +501,7 @@ static void secret_never_shown(void **state)
 	char path[4200];
 	size_t n;
 	snprintf(path, sizeof path, "%s/data.mdb", f->dir);
-	char *bytes = slurp(path, &n);
+	char *bytes = th_read_file(path, &n);
 	assert_absent(bytes, n, b32, raw);
 	assert_non_null(memmem(bytes, n, "sealed:1:", 9)); /* it is there, sealed */
 	free(bytes);
