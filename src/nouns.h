@@ -62,6 +62,7 @@ int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n);
 /* What login and keypair authentication need to know about a user. */
 typedef struct al_user_auth {
 	al_str id, email, password_hash, status, role, domain, allowed_client_ip, main_access_key;
+	al_str resource_policy; /* the user resource policy (storage quota, folder count) */
 } al_user_auth;
 /* 1 found, 0 not found, or a negative al_ code. Strings live in zone. */
 int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *out, msgpack_zone *z,
