@@ -14,6 +14,9 @@ void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size
 
 /* ---- domains (domains.c) ------------------------------------------------------------------- */
 bool al__domain_exists(al_cmd *c, al_str name);
+/* The stored row of domain name (see domains.c), decoded in c->zone; its strings point into
+ * the view, so copy what must outlive an emit. 1 found, 0 not found, or a negative al_ code. */
+int al__domain_row(al_cmd *c, al_str name, msgpack_object *row);
 /* An existing, active domain, else invalid_argument naming field. */
 int al__domain_require_active(al_cmd *c, const char *field, al_str name);
 int al__domain_emit_created(al_cmd *c, al_str name, al_str description);
