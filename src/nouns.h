@@ -108,6 +108,13 @@ int al__keypair_of_user(al_store *s, MDB_txn *txn, al_str email, al_keypair_info
 /* ---- projects (projects.c) ----------------------------------------------------------------- */
 /* The id of project name in domain, else invalid_argument naming field. */
 int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name, al_str *id);
+/* A project by domain and name, active or not: *id (kept in c->zone) and its stored row
+ * (see projects.c; strings point into the view). 1 found, 0 not found, or a negative code. */
+int al__project_find(al_cmd *c, al_str domain, al_str name, al_str *id, msgpack_object *row);
+/* The stored row of the project with this id. 1 found, 0 not found, or a negative code. */
+int al__project_row(al_cmd *c, al_str id, msgpack_object *row);
+/* Whether email is a member of the project with this id. */
+bool al__project_has_member(al_cmd *c, al_str id, al_str email);
 /* Records project.member_added / project.member_removed (nothing when already so). */
 int al__project_emit_member(al_cmd *c, al_str project_id, al_str email, bool add);
 /* Records member removal from every project of the user (a domain change). */
