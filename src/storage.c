@@ -730,9 +730,10 @@ int al__quota_set(al_cmd *c)
 		return rc;
 	if (gb < 1 || gb > HARD_LIMIT_GB_MAX)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "hard_limit_gb: 1 to %lld", (long long)HARD_LIMIT_GB_MAX);
-	if ((rc = find_quota(c, &t, &cur)) < 0)
-		return rc;
-	if (rc == 0 || cur != gb) { /* the same limit again records nothing */
+	int found = find_quota(c, &t, &cur);
+	if (found < 0)
+		return found;
+	if (found == 0 || cur != gb) { /* the same limit again records nothing */
 		al_mb f;
 		al_mb_init(&f);
 		al_mb_str(&f, "host", t.host.p, t.host.n);
@@ -754,8 +755,10 @@ int al__quota_unset(al_cmd *c)
 {
 	scope t;
 	int64_t cur = 0;
-	int rc = resolve(c, &t, MANAGE_SCOPE);
-	if (rc == AL_OK && (rc = find_quota(c, &t, &cur)) == 1) { /* none set: nothing to record */
+	int rc = resolve(c, &t, MANAGE_SCOPE), found = rc ? rc : find_quota(c, &t, &cur);
+	if (found < 0)
+		return found;
+	if (found == 1) { /* else none is set: nothing to record */
 		al_mb f;
 		al_mb_init(&f);
 		al_mb_str(&f, "host", t.host.p, t.host.n);
@@ -763,7 +766,7 @@ int al__quota_unset(al_cmd *c)
 		rc = al__emit(c, AL_EV_QUOTA_UNSET, entity(c, &t), &f);
 		al_mb_free(&f);
 	}
-	return rc < 0 ? rc : pack_effective(c, &t);
+	return rc ? rc : pack_effective(c, &t);
 }
 
 int al__quota_get(al_cmd *c)
