@@ -195,7 +195,7 @@ static al_str keep(al_cmd *c, al_str s)
 int al__storage_host(al_store *s, MDB_txn *txn, al_str name, bool *quota_supported, al_error *err)
 {
 	MDB_val k = {name.n, (void *)name.p}, v;
-	int rc = name.n ? mdb_get(txn, dbi(s, DB_HOSTS), &k, &v) : MDB_NOTFOUND;
+	int rc = name.n && name.n <= KEY_MAX ? mdb_get(txn, dbi(s, DB_HOSTS), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)

@@ -268,6 +268,9 @@ static void host_allowed(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', "no:such", NULL);
+	char long_host[700];
+	memset(long_host, 'h', sizeof long_host - 1), long_host[sizeof long_host - 1] = 0;
+	REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', long_host, NULL);
 	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', "no:such", "project",
 	       's', "pa", "domain", 's', "alpha", NULL);
 	/* The domain's map: create-vfolder on H, only mount-in-session on NFS, nothing on FAST. */

@@ -468,6 +468,9 @@ static void quota_rules(void **state)
 	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "user", "quota.get", "host", 's', H, NULL);
 	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "quota.unset", "host", 's', "no:such", "user", 's', "usr-a@x.io",
 	       NULL);
+	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "quota.get", "host", 's', rep_str(2, 'h', 700, ":v"), "user", 's',
+	       "usr-a@x.io", NULL);
+	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.get", "name", 's', rep_str(2, 'h', 700, ":v"), NULL);
 	/* A backend without quota support refuses all three, and nothing is recorded. */
 	REFUSE(s, NULL, AL_EUNSUPPORTED, "host", "quota.set", "host", 's', "nfs:home", "user", 's', "usr-a@x.io",
 	       "hard_limit_gb", 'i', 5LL, NULL);
