@@ -86,12 +86,54 @@ static const column project_policy_cols[] = {
 	{NULL, NULL},
 };
 
+/* Storage hosts: capabilities joined by ";"; used/capacity empty before the first usage report. */
+static const column storage_cols[] = {
+	{"name", "name"},
+	{"backend", "backend"},
+	{"mount", "mount"},
+	{"quota_supported", "quota_supported"},
+	{"capabilities", "capabilities"},
+	{"used_bytes", "used_bytes"},
+	{"capacity_bytes", "capacity_bytes"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
+static const column quota_cols[] = {
+	{"host", "host"},
+	{"quota_scope_id", "quota_scope_id"},
+	{"scope_type", "scope_type"},
+	{"user", "user"},
+	{"project", "project"},
+	{"domain", "domain"},
+	{"hard_limit_gb", "hard_limit_gb"},
+	{"set_at", "set_at"},
+	{NULL, NULL},
+};
+
+static const column folder_cols[] = {
+	{"id", "id"},
+	{"name", "name"},
+	{"host", "host"},
+	{"ownership_type", "ownership_type"},
+	{"user", "user"},
+	{"project", "project"},
+	{"domain", "domain"},
+	{"permission", "permission"},
+	{"creator", "creator"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
 	{"policies", "policy.list", policy_cols},
 	{"user-policies", "user-policy.list", user_policy_cols},
 	{"project-policies", "project-policy.list", project_policy_cols},
+	{"storage", "storage.list", storage_cols},
+	{"quotas", "quota.list", quota_cols},
+	{"folders", "folder.list", folder_cols},
 	{NULL, NULL, NULL},
 };
 
@@ -109,7 +151,10 @@ const char *al_export_op(const char *what)
 	return e ? e->op : NULL;
 }
 
-const char *al_export_names(void) { return "users, keypairs, policies, user-policies, project-policies"; }
+const char *al_export_names(void)
+{
+	return "users, keypairs, policies, user-policies, project-policies, storage, quotas, folders";
+}
 
 typedef struct sink {
 	al_csv w;

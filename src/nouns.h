@@ -14,6 +14,9 @@ void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size
 
 /* ---- domains (domains.c) ------------------------------------------------------------------- */
 bool al__domain_exists(al_cmd *c, al_str name);
+/* The stored row of domain name (see domains.c), decoded in c->zone; its strings point into
+ * the view, so copy what must outlive an emit. 1 found, 0 not found, or a negative al_ code. */
+int al__domain_row(al_cmd *c, al_str name, msgpack_object *row);
 /* An existing, active domain, else invalid_argument naming field. */
 int al__domain_require_active(al_cmd *c, const char *field, al_str name);
 int al__domain_emit_created(al_cmd *c, al_str name, al_str description);
@@ -62,6 +65,7 @@ int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n);
 /* What login and keypair authentication need to know about a user. */
 typedef struct al_user_auth {
 	al_str id, email, password_hash, status, role, domain, allowed_client_ip, main_access_key;
+	al_str resource_policy; /* the user resource policy (storage quota, folder count) */
 } al_user_auth;
 /* 1 found, 0 not found, or a negative al_ code. Strings live in zone. */
 int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *out, msgpack_zone *z,
@@ -104,6 +108,13 @@ int al__keypair_of_user(al_store *s, MDB_txn *txn, al_str email, al_keypair_info
 /* ---- projects (projects.c) ----------------------------------------------------------------- */
 /* The id of project name in domain, else invalid_argument naming field. */
 int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name, al_str *id);
+/* A project by domain and name, active or not: *id (kept in c->zone) and its stored row
+ * (see projects.c; strings point into the view). 1 found, 0 not found, or a negative code. */
+int al__project_find(al_cmd *c, al_str domain, al_str name, al_str *id, msgpack_object *row);
+/* The stored row of the project with this id. 1 found, 0 not found, or a negative code. */
+int al__project_row(al_cmd *c, al_str id, msgpack_object *row);
+/* Whether email is a member of the project with this id. */
+bool al__project_has_member(al_cmd *c, al_str id, al_str email);
 /* Records project.member_added / project.member_removed (nothing when already so). */
 int al__project_emit_member(al_cmd *c, al_str project_id, al_str email, bool add);
 /* Records member removal from every project of the user (a domain change). */

@@ -1,7 +1,8 @@
 /*
  * test_identity_random.c - rebuild and as-of equal live after a seeded random mix of the
  * identity commands (users, keypairs, the three policy kinds, domains, projects and their
- * members), valid and invalid, by different actors, in group-commit batches of random size.
+ * members), valid and invalid, by different actors, in group-commit batches of random size;
+ * storage hosts, quotas and folders join the batches from a stream of their own.
  *
  * Live digests are taken at checkpoints; afterwards a rebuild must give the final digest and
  * al_store_asof at each checkpoint's seq must give that checkpoint's digest. The seed is
@@ -60,6 +61,63 @@ static void totp_code(const char *b32, char out[8])
 static void email(rng *r, char *b, size_t n) { snprintf(b, n, "e%u@example.com", below(r, NEMAIL)); }
 static void project(rng *r, char *b, size_t n) { snprintf(b, n, "pr%u", below(r, NPROJ)); }
 static const char *domain(rng *r) { return domains[below(r, 4)]; }
+
+/* Storage hosts, quotas and folders (their rules are in test_storage.c and test_folders.c),
+ * from their own random stream, added to the batches: they change no identity view, so the
+ * identity mix runs as it did without them. Folder commands run as user e (an owner). */
+static const char *gen_storage(rng *r, const char *e, const char *p, char **args, size_t *len)
+{
+	static const char *const hosts[] = {"local:v1", "nfs:v", "ceph:v", "bad"};
+	static const char *const backends[] = {"xfs", "vfs", "cephfs", "ntfs"};
+	static const char *const perms[] = {"ro", "rw", "wd", "rx"};
+	const char *h = chance(r, 75) ? hosts[0] : hosts[below(r, 4)]; /* mostly the host that exists */
+	char f[16];
+	snprintf(f, sizeof f, "f%u", below(r, 2));
+	bool by_user = chance(r, 70);
+	long long gb = (long long)below(r, 20);
+	switch (below(r, 8)) {
+	case 0:
+		*args = th_args(len, "name", 's', h, "backend", 's', backends[below(r, 4)], "mount", 's',
+				chance(r, 90) ? "/srv/v" : "rel", NULL);
+		return "storage.create";
+	case 1:
+		*args = th_args(len, "name", 's', h, "quota", 'b', (int)chance(r, 70), "mount", 's', chance(r, 50) ? "/a" : "/b",
+				NULL);
+		return "storage.update";
+	case 2:
+		*args = th_args(len, "name", 's', h, "used_bytes", 'i', (long long)below(r, 3) * 400, "capacity_bytes", 'i',
+				(long long)below(r, 4) * 1000, NULL);
+		return "storage.report-usage";
+	case 3:
+	case 4:
+		if (by_user)
+			*args = th_args(len, "host", 's', h, "user", 's', e, "hard_limit_gb", 'i', gb, NULL);
+		else
+			*args = th_args(len, "host", 's', h, "project", 's', p, "domain", 's', domain(r), "hard_limit_gb", 'i', gb,
+					NULL);
+		if (chance(r, 40)) { /* the same target, unset */
+			free(*args);
+			*args = by_user ? th_args(len, "host", 's', h, "user", 's', e, NULL)
+					: th_args(len, "host", 's', h, "project", 's', p, "domain", 's', "default", NULL);
+			return "quota.unset";
+		}
+		return "quota.set";
+	case 5:
+	case 6:
+		if (by_user)
+			*args = th_args(len, "name", 's', f, "host", 's', h, "permission", 's',
+					perms[chance(r, 90) ? below(r, 3) : 3], NULL);
+		else
+			*args = th_args(len, "name", 's', f, "host", 's', h, "project", 's', p, "domain", 's', domain(r), NULL);
+		return "folder.create";
+	default:
+		if (by_user)
+			*args = th_args(len, "name", 's', f, NULL);
+		else
+			*args = th_args(len, "name", 's', f, "project", 's', p, "domain", 's', domain(r), NULL);
+		return "folder.delete";
+	}
+}
 
 /* One random request's op and packed arguments (malloc'd). */
 static const char *gen(rng *r, world *w, char **args, size_t *len)
@@ -214,17 +272,25 @@ static void random_identity_mix(void **state)
 	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
 	assert_int_equal(th_run(s, "domain.create", "name", 's', "lab", NULL), AL_OK);
 	assert_int_equal(th_run(s, "domain.create", "name", 's', "spare", NULL), AL_OK);
+	assert_int_equal(th_run(s, "storage.create", "name", 's', "local:v1", "backend", 's', "xfs", "mount", 's', "/v", NULL),
+			 AL_OK);
+	for (int i = 0; i < 2; i++) /* users of default and lab may create folders on local:v1 */
+		assert_int_equal(th_run(s, "domain.update", "name", 's', domains[i], "allowed_hosts", 's',
+					"local:v1:create-vfolder", NULL),
+				 AL_OK);
 
 	world w = {.nkeys = 0};
 	checkpoint cps[COMMANDS / CHECK_EVERY + 1];
 	int ncp = 0, done = 0, ok = 0;
 	static th_actor as[4];
+	rng rs = {seed ^ 0x9e3779b97f4a7c15ULL}; /* the storage commands' own stream */
+	static th_actor storage_as[4];
 	while (done < COMMANDS) {
-		enum { MAXB = 20 };
-		al_request reqs[MAXB];
-		al_reply reps[MAXB];
-		char *args[MAXB];
-		size_t len[MAXB];
+		enum { MAXB = 20, MAXS = 4 };
+		al_request reqs[MAXB + MAXS];
+		al_reply reps[MAXB + MAXS];
+		char *args[MAXB + MAXS];
+		size_t len[MAXB + MAXS];
 		int n = 1 + (int)below(&r, MAXB);
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
@@ -245,8 +311,32 @@ static void random_identity_mix(void **state)
 			}
 			reqs[i] = (al_request){op, args[i], len[i], who};
 		}
-		al_exec_batch(s, reqs, reps, (size_t)n);
-		for (int i = 0; i < n; i++) {
+		int total = n, extra = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
+		for (int j = 0; j < extra; j++, total++) {
+			char e[64], p[32], *a;
+			size_t l;
+			snprintf(e, sizeof e, "e%u@example.com", below(&rs, 6)); /* a few users: repeated targets */
+			project(&rs, p, sizeof p);
+			int at = (int)below(&rs, (unsigned)total + 1);
+			const char *op = gen_storage(&rs, e, p, &a, &l);
+			const al_actor *who = &th_admin;
+			bool folder = strncmp(op, "folder.", 7) == 0;
+			for (int tries = 0; (folder || chance(&rs, 15)) && tries < 8; tries++) { /* an active user */
+				if (th_as(s, e, &storage_as[j]) == AL_OK) {
+					who = &storage_as[j].a;
+					break;
+				}
+				snprintf(e, sizeof e, "e%u@example.com", below(&rs, NEMAIL));
+			}
+			/* Inserted at `at`: the identity commands keep their order. */
+			memmove(&reqs[at + 1], &reqs[at], (size_t)(total - at) * sizeof *reqs);
+			memmove(&args[at + 1], &args[at], (size_t)(total - at) * sizeof *args);
+			memmove(&len[at + 1], &len[at], (size_t)(total - at) * sizeof *len);
+			reqs[at] = (al_request){op, a, l, who};
+			args[at] = a, len[at] = l;
+		}
+		al_exec_batch(s, reqs, reps, (size_t)total);
+		for (int i = 0; i < total; i++) {
 			ok += reps[i].err.code == AL_OK;
 			if (reps[i].err.code == AL_EINTERNAL || reps[i].err.code == AL_EIO_ERROR ||
 			    reps[i].err.code == AL_ECORRUPT)
@@ -267,7 +357,9 @@ static void random_identity_mix(void **state)
 		      (unsigned long long)al_log_head(s));
 	assert_true(ok > COMMANDS / 5); /* the mix must really change things */
 	static const char *const must[] = {"user.totp_enabled", "user.totp_disabled", "keypair.deleted",
-					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated"};
+					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated",
+					   "storage.usage_reported", "quota.set", "quota.unset", "folder.created",
+					   "folder.deleted"};
 	for (size_t i = 0; i < sizeof must / sizeof *must; i++) {
 		al_log_filter f = {.type = must[i]};
 		int count = 0;

@@ -75,6 +75,13 @@ static void fx_build(fx *f)
 	run_ok(s, "policy.create", "name", 's', "gold", NULL);
 	run_ok(s, "user-policy.create", "name", 's', "silver", NULL);
 	run_ok(s, "project-policy.create", "name", 's', "bronze", NULL);
+	/* Storage: a host every domain may create folders on, U's quota, a folder of vision. */
+	run_ok(s, "storage.create", "name", 's', "local:volume1", "backend", 's', "xfs", "mount", 's', "/vfroot", NULL);
+	run_ok(s, "domain.update", "name", 's', "default", "allowed_hosts", 's', "local:volume1:create-vfolder", NULL);
+	run_ok(s, "domain.update", "name", 's', "lab", "allowed_hosts", 's', "local:volume1:create-vfolder", NULL);
+	run_ok(s, "quota.set", "host", 's', "local:volume1", "user", 's', "u@example.com", "hard_limit_gb", 'i', 3LL, NULL);
+	run_ok(s, "folder.create", "name", 's', "shared", "host", 's', "local:volume1", "project", 's', "vision",
+	       "domain", 's', "default", NULL);
 	al_reply rep;
 	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', "u@example.com", NULL), AL_OK);
 	snprintf(f->u_ak, sizeof f->u_ak, "%s", th_res_str(&rep, "main_access_key"));
@@ -93,8 +100,9 @@ static void fx_free(fx *f)
 }
 
 /* One row: the op, who may ("yyyyyy" in actor order S A B M U O), the code an allowed call
- * gives (AL_OK unless the state forbids it anyway), and its arguments as th_args triples where
- * the values "$AK" and "$EXTRA" stand for U's main and second access keys. */
+ * gives (AL_OK unless the state forbids it anyway), and its arguments as th_args triples (type
+ * "s", "l" for a one-element list, "i" for an integer) where the values "$AK" and "$EXTRA"
+ * stand for U's main and second access keys. */
 typedef struct row {
 	const char *op, *allowed;
 	int ok_code;
@@ -102,6 +110,7 @@ typedef struct row {
 } row;
 
 #define T(k, v) k, "s", v
+#define I(k, v) k, "i", v
 static const row rows[] = {
 	{"domain.create", "ynnnnn", AL_OK, {T("name", "newdom")}},
 	{"domain.update", "ynnnnn", AL_OK, {T("name", "default"), T("description", "changed")}},
@@ -153,8 +162,26 @@ static const row rows[] = {
 	{"user.2fa.confirm", "yyynyy", AL_ENOT_FOUND, {T("code", "123456")}},
 	{"user.2fa.disable", "yynnyn", AL_OK, {T("email", "u@example.com")}},
 	{"user.2fa.status", "yynyyn", AL_OK, {T("email", "u@example.com")}},
+	/* Storage hosts are global: a superadmin changes them, admins and monitors read them. */
+	{"storage.create", "ynnnnn", AL_OK, {T("name", "new:vol"), T("backend", "vfs"), T("mount", "/new")}},
+	{"storage.update", "ynnnnn", AL_OK, {T("name", "local:volume1"), T("mount", "/changed")}},
+	{"storage.get", "yyyynn", AL_OK, {T("name", "local:volume1")}},
+	{"storage.list", "yyyynn", AL_OK, {NULL}},
+	{"storage.report-usage", "ynnnnn", AL_OK,
+	 {T("name", "local:volume1"), I("used_bytes", "1"), I("capacity_bytes", "10")}},
+	/* Quotas: admins of the target's domain set them; the user itself may read its own. */
+	{"quota.set", "yynnnn", AL_OK, {T("host", "local:volume1"), T("user", "u@example.com"), I("hard_limit_gb", "5")}},
+	{"quota.unset", "yynnnn", AL_OK, {T("host", "local:volume1"), T("user", "u@example.com")}},
+	{"quota.get", "yynyyn", AL_OK, {T("host", "local:volume1"), T("user", "u@example.com")}},
+	{"quota.list", "yyyynn", AL_OK, {NULL}},
+	/* Folders: every user its own; project folders (see field_rows) by admins of the domain. */
+	{"folder.create", "yyynyy", AL_OK, {T("name", "mine"), T("host", "local:volume1")}},
+	{"folder.list", "yyyyyy", AL_OK, {NULL}},
+	{"folder.get", "yynyyn", AL_OK, {T("name", "shared"), T("project", "vision"), T("domain", "default")}},
+	{"folder.delete", "yynnnn", AL_OK, {T("name", "shared"), T("project", "vision"), T("domain", "default")}},
 };
 #undef T
+#undef I
 #define NROWS (sizeof rows / sizeof *rows)
 
 /* Rows whose writes narrow by field rather than by command: role and status of oneself. */
@@ -163,6 +190,10 @@ static const row field_rows[] = {
 	{"user.update", "ynnnnn", AL_OK, {"email", "s", "u@example.com", "status", "s", "inactive"}},
 	{"user.update", "ynnnnn", AL_OK, {"email", "s", "u@example.com", "domain", "s", "lab"}},
 	{"user.update", "ynnnyn", AL_OK, {"email", "s", "u@example.com", "password", "s", PW}},
+	{"folder.create", "yynnnn", AL_OK,
+	 {"name", "s", "team", "host", "s", "local:volume1", "project", "s", "vision", "domain", "s", "default"}},
+	{"quota.set", "yynnnn", AL_OK,
+	 {"host", "s", "local:volume1", "project", "s", "vision", "domain", "s", "default", "hard_limit_gb", "i", "5"}},
 };
 
 static char *pack_row(const fx *f, const row *r, size_t *len)
@@ -185,7 +216,9 @@ static char *pack_row(const fx *f, const row *r, size_t *len)
 		if (*t == 'l') {
 			msgpack_pack_array(&pk, 1);
 			al_pack_cstr(&pk, v);
-		} else
+		} else if (*t == 'i')
+			msgpack_pack_int64(&pk, atoll(v));
+		else
 			al_pack_cstr(&pk, v);
 	}
 	*len = b.size;
