@@ -282,7 +282,7 @@ static void random_identity_mix(void **state)
 	world w = {.nkeys = 0};
 	checkpoint cps[COMMANDS / CHECK_EVERY + 1];
 	int ncp = 0, done = 0, ok = 0;
-	static th_actor as[4];
+	static th_actor as[24]; /* one per request of a batch: a request borrows its actor until the batch ran */
 	rng rs = {seed ^ 0x9e3779b97f4a7c15ULL}; /* the storage commands' own stream */
 	static th_actor storage_as[4];
 	while (done < COMMANDS) {
@@ -305,7 +305,7 @@ static void random_identity_mix(void **state)
 					email(&before, e, sizeof e);
 				} else
 					email(&r, e, sizeof e);
-				th_actor *a = &as[i % 4];
+				th_actor *a = &as[i];
 				if (th_as(s, e, a) == AL_OK)
 					who = &a->a;
 			}
@@ -360,7 +360,8 @@ static void random_identity_mix(void **state)
 					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated",
 					   "storage.usage_reported", "quota.set", "quota.unset", "folder.created",
 					   "folder.deleted"};
-	for (size_t i = 0; i < sizeof must / sizeof *must; i++) {
+	for (size_t i = 0; !getenv("ADMINLOG_SEED") && i < sizeof must / sizeof *must; i++) {
+		/* the default seed's mix covers these (another seed may not) */
 		al_log_filter f = {.type = must[i]};
 		int count = 0;
 		assert_int_equal(al_log_query(s, &f, count_event, &count, &err), AL_OK);
