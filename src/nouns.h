@@ -108,6 +108,12 @@ int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name
 int al__project_emit_member(al_cmd *c, al_str project_id, al_str email, bool add);
 /* Records member removal from every project of the user (a domain change). */
 int al__projects_leave_all(al_cmd *c, al_str email);
+/* Project name in domain, active or not (for commands that must reach inactive ones too): its
+ * id (in c->zone) and whether it is active. 1 found, 0 not found, or a negative al_ code. */
+int al__project_lookup(al_cmd *c, al_str domain, al_str name, al_str *id, bool *active);
+/* The project with this id: its domain and name (in c->zone) and whether it is active.
+ * 1 found, 0 not found, or a negative al_ code. */
+int al__project_by_id(al_cmd *c, al_str id, al_str *domain, al_str *name, bool *active);
 /* How many projects follow project resource policy name. */
 int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n);
 /* Packs an array of the names of the projects email belongs to. */
