@@ -86,12 +86,32 @@ static const column project_policy_cols[] = {
 	{NULL, NULL},
 };
 
+/* Resource groups: lists joined with ';', projects as domain/name, retries_to_skip empty when
+ * the retries-to-skip setting applies. */
+static const column rgroup_cols[] = {
+	{"name", "name"},
+	{"description", "description"},
+	{"is_active", "is_active"},
+	{"is_public", "is_public"},
+	{"scheduler", "scheduler"},
+	{"allowed_session_types", "allowed_session_types"},
+	{"pending_timeout", "pending_timeout"},
+	{"retries_to_skip", "retries_to_skip"},
+	{"wsproxy_addr", "wsproxy_addr"},
+	{"domains", "domains"},
+	{"projects", "projects"},
+	{"keypairs", "keypairs"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
 	{"policies", "policy.list", policy_cols},
 	{"user-policies", "user-policy.list", user_policy_cols},
 	{"project-policies", "project-policy.list", project_policy_cols},
+	{"rgroups", "rgroup.list", rgroup_cols},
 	{NULL, NULL, NULL},
 };
 
@@ -109,7 +129,7 @@ const char *al_export_op(const char *what)
 	return e ? e->op : NULL;
 }
 
-const char *al_export_names(void) { return "users, keypairs, policies, user-policies, project-policies"; }
+const char *al_export_names(void) { return "users, keypairs, policies, user-policies, project-policies, rgroups"; }
 
 typedef struct sink {
 	al_csv w;
