@@ -258,8 +258,8 @@ static void deactivate_activate(void **state)
 	assert_string_equal(res_json(&rep, "is_active"), "false");
 	al_reply_free(&rep);
 	OK(f->s, NULL, 0, NULL, "rgroup.deactivate", "name", 's', "g", NULL);
-	OK(f->s, NULL, 0, &rep, "rgroup.list", NULL);
-	assert_string_equal(res_column(&rep, "is_active"), "false,");
+	OK(f->s, NULL, 0, &rep, "rgroup.list", NULL); /* (the bootstrap's default group may be listed too) */
+	assert_non_null(strstr(res_json(&rep, NULL), "{\"name\":\"g\",\"description\":\"\",\"is_active\":false,"));
 	al_reply_free(&rep);
 	OK(f->s, NULL, 1, &rep, "rgroup.activate", "name", 's', "g", NULL);
 	assert_string_equal(res_json(&rep, "is_active"), "true");
