@@ -5,6 +5,8 @@
  * rules as the list, one read transaction, and never more than one row in memory. Columns
  * are fixed per export and never include a secret, a hash or a TOTP key.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "csv.h"
@@ -125,6 +127,25 @@ static const column folder_cols[] = {
 	{NULL, NULL},
 };
 
+/* Resource groups: lists joined with ';', projects as domain/name, retries_to_skip empty when
+ * the retries-to-skip setting applies. */
+static const column rgroup_cols[] = {
+	{"name", "name"},
+	{"description", "description"},
+	{"is_active", "is_active"},
+	{"is_public", "is_public"},
+	{"scheduler", "scheduler"},
+	{"allowed_session_types", "allowed_session_types"},
+	{"pending_timeout", "pending_timeout"},
+	{"retries_to_skip", "retries_to_skip"},
+	{"wsproxy_addr", "wsproxy_addr"},
+	{"domains", "domains"},
+	{"projects", "projects"},
+	{"keypairs", "keypairs"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
@@ -134,6 +155,7 @@ static const export_def exports[] = {
 	{"storage", "storage.list", storage_cols},
 	{"quotas", "quota.list", quota_cols},
 	{"folders", "folder.list", folder_cols},
+	{"rgroups", "rgroup.list", rgroup_cols},
 	{NULL, NULL, NULL},
 };
 
@@ -151,9 +173,21 @@ const char *al_export_op(const char *what)
 	return e ? e->op : NULL;
 }
 
+/* The names joined with ", ", from the table: a new export needs no other change. */
+static char names[512];
+
+static void join_names(void)
+{
+	size_t n = 0;
+	for (const export_def *e = exports; e->what; e++)
+		n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", e->what);
+}
+
 const char *al_export_names(void)
 {
-	return "users, keypairs, policies, user-policies, project-policies, storage, quotas, folders";
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, join_names);
+	return names;
 }
 
 typedef struct sink {

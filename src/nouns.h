@@ -8,8 +8,9 @@
 
 #include "cmd.h"
 
-/* ---- settings (bootstrap.c) ---------------------------------------------------------------- */
-/* Reads a setting into buf as a NUL-terminated string; def when unset. */
+/* ---- settings (settings.c) ----------------------------------------------------------------- */
+/* Reads a setting into buf as a NUL-terminated string; def when unset (def NULL: the key's
+ * built-in default, see al__setting_default). txn may be NULL (a read transaction of its own). */
 void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def);
 
 /* ---- domains (domains.c) ------------------------------------------------------------------- */
@@ -119,6 +120,12 @@ bool al__project_has_member(al_cmd *c, al_str id, al_str email);
 int al__project_emit_member(al_cmd *c, al_str project_id, al_str email, bool add);
 /* Records member removal from every project of the user (a domain change). */
 int al__projects_leave_all(al_cmd *c, al_str email);
+/* Project name in domain, active or not (for commands that must reach inactive ones too): its
+ * id (in c->zone) and whether it is active. 1 found, 0 not found, or a negative al_ code. */
+int al__project_lookup(al_cmd *c, al_str domain, al_str name, al_str *id, bool *active);
+/* The project with this id: its domain and name (in c->zone) and whether it is active.
+ * 1 found, 0 not found, or a negative al_ code. */
+int al__project_by_id(al_cmd *c, al_str id, al_str *domain, al_str *name, bool *active);
 /* How many projects follow project resource policy name. */
 int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n);
 /* Packs an array of the names of the projects email belongs to. */
@@ -138,8 +145,15 @@ int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t
 /* ---- resource groups (rgroups.c) ----------------------------------------------------------- */
 /* An existing, active resource group, else invalid_argument naming field. */
 int al__rgroup_require(al_cmd *c, const char *field, al_str name);
-/* Bootstrap: resource group "default" (FIFO, public, associated with domain "default"). */
+/* Bootstrap: resource group "default" (FIFO, public, associated with domain "default", which
+ * must exist: call it after the domain). A second run records nothing. */
 int al__rgroup_emit_default(al_cmd *c);
+/* The stored row of resource group name (active or not), decoded in c->zone: a map with name,
+ * description, is_active, is_public, scheduler, allowed_session_types, pending_timeout,
+ * retries_to_skip (-1: the retries-to-skip setting applies), wsproxy_addr, created_at,
+ * modified_at. 1 found, 0 not found, or a negative al_ code. */
+int al__rgroup_row(al_cmd *c, al_str name, msgpack_object *row);
+#define AL_RETRIES_TO_SKIP_MAX 1000
 
 /* ---- agents (agents.c) --------------------------------------------------------------------- */
 /* How many agents (of any status, ever) belong to resource group group: its delete guard. */
@@ -159,6 +173,16 @@ int al__storage_host(al_store *s, MDB_txn *txn, al_str name, bool *quota_support
 /* ---- system settings (settings.c) ---------------------------------------------------------- */
 /* Setting keys (adminctl settings get/set): image-auto-pull, overlay-mtu, scheduler,
  * retries-to-skip, session-creation-retries, timezone, project-folders, agent-heartbeat-timeout.
- * Read them with al__setting_get; bootstrap records their defaults. */
+ * Read them with al__setting_get. Defaults are implicit (nothing is recorded at bootstrap): a key
+ * never set reads as its default, digest, 1500, fifo, 0, 3, UTC, true and 40. Values are text:
+ * integers in decimal, booleans true/false. */
+/* The built-in default of key, or NULL for an unknown key. */
+const char *al__setting_default(const char *key);
+/* The schedulers: fifo, lifo, drf; NULL-terminated. */
+extern const char *const al__schedulers[];
+
+/* ---- maintenance (maintenance.c) ----------------------------------------------------------- */
+/* Whether two resource slot maps (slot -> number) differ; a missing slot counts as 0. */
+bool al__slots_differ(const msgpack_object *a, const msgpack_object *b);
 
 #endif

@@ -3,6 +3,7 @@
  * identity commands (users, keypairs, the three policy kinds, domains, projects and their
  * members), valid and invalid, by different actors, in group-commit batches of random size;
  * storage hosts, quotas and folders join the batches from a stream of their own.
+ * each batch also carries a few catalogue commands (resource groups, settings, maintenance).
  *
  * Live digests are taken at checkpoints; afterwards a rebuild must give the final digest and
  * al_store_asof at each checkpoint's seq must give that checkpoint's digest. The seed is
@@ -231,6 +232,60 @@ static const char *gen(rng *r, world *w, char **args, size_t *len)
 	}
 }
 
+/* One random request of the catalogue issue (resource groups rg0-rg3 and their associations
+ * with domains, projects and keypairs that come and go, settings, maintenance), from its own
+ * generator so that the identity mix above stays the sequence it always was. */
+static const char *gen_catalogue(rng *r, world *w, char **args, size_t *len)
+{
+	char e[64], p[32], ak[32], g[8];
+	email(r, e, sizeof e);
+	project(r, p, sizeof p);
+	snprintf(ak, sizeof ak, "%s", w->nkeys ? w->keys[below(r, (unsigned)w->nkeys)] : "AKIANOSUCHKEY0000000");
+	snprintf(g, sizeof g, "rg%u", below(r, 4));
+	const char *d = chance(r, 60) ? "default" : domain(r);
+	switch (below(r, 8)) {
+	case 0: {
+		static const char *const sch[] = {"fifo", "fifo", "lifo", "drf", "mof"};
+		*args = th_args(len, "name", 's', g, "scheduler", 's', sch[below(r, 5)], "retries_to_skip", 'i',
+				(long long)below(r, 3) - 1, "allowed_session_types", 'l', chance(r, 90) ? "batch,system" : "",
+				"public", 'b', (int)chance(r, 70), NULL);
+		return chance(r, 60) ? "rgroup.create" : "rgroup.update";
+	}
+	case 1:
+	case 2: {
+		unsigned t = below(r, 3);
+		if (t == 0)
+			*args = th_args(len, "name", 's', g, "domain", 's', d, NULL);
+		else if (t == 1)
+			*args = th_args(len, "name", 's', g, "project", 's', chance(r, 50) ? "default" : p, "domain", 's', d, NULL);
+		else
+			*args = th_args(len, "name", 's', g, "keypair", 's', ak, NULL);
+		return chance(r, 65) ? "rgroup.associate" : "rgroup.dissociate";
+	}
+	case 3: {
+		static const char *const verbs[] = {"rgroup.deactivate", "rgroup.activate", "rgroup.delete"};
+		*args = th_args(len, "name", 's', g, NULL);
+		return verbs[below(r, 3)];
+	}
+	case 4:
+	case 5: {
+		static const char *const kv[][2] = {{"scheduler", "lifo"},        {"scheduler", "fifo"},
+						    {"retries-to-skip", "2"},     {"retries-to-skip", "0"},
+						    {"overlay-mtu", "9000"},      {"overlay-mtu", "0"},
+						    {"project-folders", "false"}, {"timezone", "UTC"}};
+		unsigned i = below(r, 8);
+		*args = th_args(len, "key", 's', kv[i][0], "value", 'l', kv[i][1], NULL);
+		return "settings.set";
+	}
+	case 6:
+		*args = th_args(len, NULL);
+		return "maintenance.recalculate-usage";
+	default:
+		*args = th_args(len, "user", 's', e, NULL);
+		return "rgroup.allowed";
+	}
+}
+
 static void remember_key(world *w, const al_reply *rep)
 {
 	char secret[64] = ""; /* th_res_str returns one static buffer: copy before the next call */
@@ -263,7 +318,7 @@ static void random_identity_mix(void **state)
 	if (getenv("ADMINLOG_SEED"))
 		seed = strtoull(getenv("ADMINLOG_SEED"), NULL, 0);
 	print_message("# seed 0x%llx, %d commands\n", (unsigned long long)seed, COMMANDS);
-	rng r = {seed};
+	rng r = {seed}, r2 = {seed ^ 0xca7a1096eULL}; /* r2: the catalogue requests */
 	char *dir = th_tmpdir();
 	al_store *s = th_init(dir, 0);
 	al_store_close(s);
@@ -281,16 +336,17 @@ static void random_identity_mix(void **state)
 
 	world w = {.nkeys = 0};
 	checkpoint cps[COMMANDS / CHECK_EVERY + 1];
-	int ncp = 0, done = 0, ok = 0;
+	int ncp = 0, done = 0, ok = 0, extra = 0;
 	static th_actor as[24]; /* one per request of a batch: a request borrows its actor until the batch ran */
+	static th_actor cas[6];
 	rng rs = {seed ^ 0x9e3779b97f4a7c15ULL}; /* the storage commands' own stream */
 	static th_actor storage_as[4];
 	while (done < COMMANDS) {
-		enum { MAXB = 20, MAXS = 4 };
-		al_request reqs[MAXB + MAXS];
-		al_reply reps[MAXB + MAXS];
-		char *args[MAXB + MAXS];
-		size_t len[MAXB + MAXS];
+		enum { MAXB = 20, MAXC = 6, MAXS = 4 };
+		al_request reqs[MAXB + MAXC + MAXS];
+		al_reply reps[MAXB + MAXC + MAXS];
+		char *args[MAXB + MAXC + MAXS];
+		size_t len[MAXB + MAXC + MAXS];
 		int n = 1 + (int)below(&r, MAXB);
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
@@ -311,8 +367,22 @@ static void random_identity_mix(void **state)
 			}
 			reqs[i] = (al_request){op, args[i], len[i], who};
 		}
-		int total = n, extra = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
-		for (int j = 0; j < extra; j++, total++) {
+		int m = (int)below(&r2, MAXC + 1); /* catalogue requests, after the identity ones */
+		for (int i = n; i < n + m; i++) {
+			const char *op = gen_catalogue(&r2, &w, &args[i], &len[i]);
+			const al_actor *who = &th_admin;
+			if (chance(&r2, 15)) {
+				char e[64];
+				email(&r2, e, sizeof e);
+				th_actor *a = &cas[i - n]; /* not as[]: identity requests of this batch use those */
+				if (th_as(s, e, a) == AL_OK)
+					who = &a->a;
+			}
+			reqs[i] = (al_request){op, args[i], len[i], who};
+		}
+		extra += m;
+		int total = n + m, nstorage = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
+		for (int j = 0; j < nstorage; j++, total++) {
 			char e[64], p[32], *a;
 			size_t l;
 			snprintf(e, sizeof e, "e%u@example.com", below(&rs, 6)); /* a few users: repeated targets */
@@ -353,13 +423,14 @@ static void random_identity_mix(void **state)
 		}
 		done += n;
 	}
-	print_message("# %d of %d commands succeeded, %d keypairs, %llu events\n", ok, COMMANDS, w.nkeys,
-		      (unsigned long long)al_log_head(s));
+	print_message("# %d of %d commands (%d identity, %d catalogue) succeeded, %d keypairs, %llu events\n", ok,
+		      COMMANDS + extra, COMMANDS, extra, w.nkeys, (unsigned long long)al_log_head(s));
 	assert_true(ok > COMMANDS / 5); /* the mix must really change things */
 	static const char *const must[] = {"user.totp_enabled", "user.totp_disabled", "keypair.deleted",
 					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated",
 					   "storage.usage_reported", "quota.set", "quota.unset", "folder.created",
-					   "folder.deleted"};
+					   "folder.deleted", "rgroup.associated", "rgroup.dissociated", "rgroup.deleted",
+					   "setting.changed"};
 	for (size_t i = 0; !getenv("ADMINLOG_SEED") && i < sizeof must / sizeof *must; i++) {
 		/* the default seed's mix covers these (another seed may not) */
 		al_log_filter f = {.type = must[i]};

@@ -187,9 +187,18 @@ static char *actor_name(void)
 	return name;
 }
 
-/* The command named by the words at argv[*i]: "noun verb" or "noun verb sub" (user 2fa enable). */
+/* The command named by the words at argv[*i]: "noun verb" or "noun verb sub" (user 2fa enable),
+ * or one word for an op without a verb (info). */
 static const al_cmd_def *find_command(int argc, char **argv, int *i, char *op, size_t n)
 {
+	snprintf(op, n, "%s", argv[*i]);
+	const al_cmd_def *one = strchr(op, '.') ? NULL : al_cmd_def_find(op);
+	if (one && (*i + 1 >= argc || argv[*i + 1][0] == '-')) {
+		*i += 1;
+		return one;
+	}
+	if (*i + 1 >= argc)
+		return NULL;
 	snprintf(op, n, "%s.%s", argv[*i], argv[*i + 1]);
 	const al_cmd_def *d = al_cmd_def_find(op);
 	if (d) {
@@ -287,12 +296,12 @@ int main(int argc, char **argv)
 			return die_usage("unknown option %s", shown);
 		}
 	}
-	if (argc - i < 2)
+	if (argc - i < 1)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
 	char op[128];
 	const char *export_what = NULL, *export_out = NULL;
 	const al_cmd_def *d;
-	if (strcmp(argv[i], "export") == 0) { /* export LIST --out FILE [filters of the list] */
+	if (strcmp(argv[i], "export") == 0 && i + 1 < argc) { /* export LIST --out FILE [filters of the list] */
 		export_what = argv[i + 1];
 		if (al_export_op(export_what) == NULL)
 			return die_usage("export: no list '%s' (users, keypairs, policies, ...)", export_what);
@@ -300,7 +309,8 @@ int main(int argc, char **argv)
 		d = al_cmd_def_find(op);
 		i += 2;
 	} else if ((d = find_command(argc, argv, &i, op, sizeof op)) == NULL)
-		return die_usage("no command '%s'", op);
+		return argc - i < 2 ? die_usage("%s", "expected a noun and a verb, e.g. user list")
+				    : die_usage("no command '%s'", op);
 
 	/* Arguments are packed as a map; count pairs first, values second. */
 	msgpack_sbuffer body;
