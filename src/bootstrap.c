@@ -61,6 +61,8 @@ int al__store_init(al_cmd *c)
 	if (rc == AL_OK)
 		rc = al__domain_emit_created(c, (al_str){"default", 7}, (al_str){"The default domain", 18});
 	if (rc == AL_OK)
+		rc = al__rgroup_emit_default(c);
+	if (rc == AL_OK)
 		rc = al__policy_emit_defaults(c);
 	al_keypair_new k = {.user_email = admin.email, .user_id = admin.id, .resource_policy = {"default", 7},
 			    .rate_limit = 10000, .is_admin = true, .is_active = true, .is_main = true};
