@@ -86,12 +86,43 @@ static const column project_policy_cols[] = {
 	{NULL, NULL},
 };
 
+/* Slot maps as JSON {slot: amount} (mem in bytes), images joined with ';'. */
+static const column agent_cols[] = {
+	{"id", "id"},
+	{"status", "status"},
+	{"schedulable", "schedulable"},
+	{"scaling_group", "scaling_group"},
+	{"addr", "addr"},
+	{"region", "region"},
+	{"architecture", "architecture"},
+	{"agent_version", "agent_version"},
+	{"available", "available"},
+	{"occupied", "occupied"},
+	{"free", "free"},
+	{"images", "images"},
+	{"first_contact", "first_contact"},
+	{"status_changed", "status_changed"},
+	{"lost_at", "lost_at"},
+	{NULL, NULL},
+};
+
+static const column preset_cols[] = {
+	{"name", "name"},
+	{"resource_slots", "resource_slots"},
+	{"shared_memory", "shared_memory"},
+	{"created_at", "created_at"},
+	{"modified_at", "modified_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
 	{"policies", "policy.list", policy_cols},
 	{"user-policies", "user-policy.list", user_policy_cols},
 	{"project-policies", "project-policy.list", project_policy_cols},
+	{"agents", "agent.list", agent_cols},
+	{"presets", "preset.list", preset_cols},
 	{NULL, NULL, NULL},
 };
 
@@ -109,7 +140,10 @@ const char *al_export_op(const char *what)
 	return e ? e->op : NULL;
 }
 
-const char *al_export_names(void) { return "users, keypairs, policies, user-policies, project-policies"; }
+const char *al_export_names(void)
+{
+	return "users, keypairs, policies, user-policies, project-policies, agents, presets";
+}
 
 typedef struct sink {
 	al_csv w;
