@@ -75,6 +75,7 @@ static void fx_build(fx *f)
 	run_ok(s, "policy.create", "name", 's', "gold", NULL);
 	run_ok(s, "user-policy.create", "name", 's', "silver", NULL);
 	run_ok(s, "project-policy.create", "name", 's', "bronze", NULL);
+	run_ok(s, "preset.create", "name", 's', "p1", "cpu", 'i', 1LL, "mem", 's', "1g", NULL);
 	al_reply rep;
 	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', "u@example.com", NULL), AL_OK);
 	snprintf(f->u_ak, sizeof f->u_ak, "%s", th_res_str(&rep, "main_access_key"));
@@ -94,7 +95,8 @@ static void fx_free(fx *f)
 
 /* One row: the op, who may ("yyyyyy" in actor order S A B M U O), the code an allowed call
  * gives (AL_OK unless the state forbids it anyway), and its arguments as th_args triples where
- * the values "$AK" and "$EXTRA" stand for U's main and second access keys. */
+ * the values "$AK" and "$EXTRA" stand for U's main and second access keys (types "s", "l" a
+ * one-element list, "i" an integer, "b" a boolean "true"/"false"). */
 typedef struct row {
 	const char *op, *allowed;
 	int ok_code;
@@ -153,6 +155,23 @@ static const row rows[] = {
 	{"user.2fa.confirm", "yyynyy", AL_ENOT_FOUND, {T("code", "123456")}},
 	{"user.2fa.disable", "yynnyn", AL_OK, {T("email", "u@example.com")}},
 	{"user.2fa.status", "yynyyn", AL_OK, {T("email", "u@example.com")}},
+	/* Agents: superadmins only (an agent uses a superadmin service account). A heartbeat needs a
+	 * resource group (rgroups.c), so the allowed call here is one the address rule refuses;
+	 * the others name an unknown agent. */
+	{"agent.heartbeat", "ynnnnn", AL_EINVALID_ARGUMENT, {T("id", "ag1"), T("addr", "no-port"), T("available", "cpu=1,mem=1g")}},
+	{"agent.terminate", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost")}},
+	{"agent.expire", "ynnnnn", AL_OK, {NULL}},
+	{"agent.set-schedulable", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost"), "schedulable", "b", "false"}},
+	{"agent.get", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost")}},
+	{"agent.list", "ynnnnn", AL_OK, {NULL}},
+	/* Presets: a superadmin writes, anyone reads. preset.check needs a resource group, so
+	 * here it names an unknown keypair, which every actor may ask about. */
+	{"preset.create", "ynnnnn", AL_OK, {T("name", "newp"), "cpu", "i", "2", T("mem", "1g")}},
+	{"preset.update", "ynnnnn", AL_OK, {T("name", "p1"), "cpu", "i", "4"}},
+	{"preset.delete", "ynnnnn", AL_OK, {T("name", "p1")}},
+	{"preset.get", "yyyyyy", AL_OK, {T("name", "p1")}},
+	{"preset.list", "yyyyyy", AL_OK, {NULL}},
+	{"preset.check", "yyyyyy", AL_EINVALID_ARGUMENT, {T("group", "default"), T("keypair", "AKIANOSUCHKEY0000000")}},
 };
 #undef T
 #define NROWS (sizeof rows / sizeof *rows)
@@ -185,7 +204,11 @@ static char *pack_row(const fx *f, const row *r, size_t *len)
 		if (*t == 'l') {
 			msgpack_pack_array(&pk, 1);
 			al_pack_cstr(&pk, v);
-		} else
+		} else if (*t == 'i')
+			msgpack_pack_int64(&pk, atoll(v));
+		else if (*t == 'b')
+			strcmp(v, "true") == 0 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+		else
 			al_pack_cstr(&pk, v);
 	}
 	*len = b.size;
@@ -238,7 +261,8 @@ static void check_rows(const row *rs, size_t nrows)
 			}
 			if (allowed && write && rc == AL_OK && r->ok_code == AL_OK && al_log_head(f.s) == head &&
 			    strcmp(r->op, "keypair.activate") != 0 && strcmp(r->op, "domain.activate") != 0 &&
-			    strcmp(r->op, "user.2fa.disable") != 0) { /* already so: nothing to record */
+			    strcmp(r->op, "user.2fa.disable") != 0 &&
+			    strcmp(r->op, "agent.expire") != 0) { /* already so, or no agent: nothing to record */
 				print_error("%s as %c: allowed but recorded nothing\n", r->op, actor_letter[who]);
 				failures++;
 			}
