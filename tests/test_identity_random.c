@@ -1,7 +1,9 @@
 /*
  * test_identity_random.c - rebuild and as-of equal live after a seeded random mix of the
  * identity commands (users, keypairs, the three policy kinds, domains, projects and their
- * members), valid and invalid, by different actors, in group-commit batches of random size.
+ * members), valid and invalid, by different actors, in group-commit batches of random size,
+ * with agent and preset commands mixed into each batch (from a second generator, so the
+ * identity sequence stays the same).
  *
  * Live digests are taken at checkpoints; afterwards a rebuild must give the final digest and
  * al_store_asof at each checkpoint's seq must give that checkpoint's digest. The seed is
@@ -173,6 +175,50 @@ static const char *gen(rng *r, world *w, char **args, size_t *len)
 	}
 }
 
+/* One random agent or preset request (resource groups may be missing: then every heartbeat is
+ * refused). Drawn from its own generator, so the identity mix stays the same sequence. */
+static const char *gen_catalogue(rng *r, char **args, size_t *len)
+{
+	static const char *const groups[] = {"default", "default", "gpu", "nogroup"};
+	char name[16], id[16];
+	snprintf(name, sizeof name, "pst%u", below(r, 4));
+	snprintf(id, sizeof id, "ag%u", below(r, 4));
+	switch (below(r, 8)) {
+	case 0: /* cpu 0 and mem 0 are refused, shmem above mem too */
+		*args = th_args(len, "name", 's', name, "cpu", 'i', (long long)below(r, 9), "mem", 's', chance(r, 90) ? "2g" : "0",
+				"fgpu", 'd', below(r, 12) / 10.0, "shmem", 's', chance(r, 80) ? "1g" : "3g", NULL);
+		return "preset.create";
+	case 1:
+		if (chance(r, 30)) {
+			*args = th_args(len, "name", 's', name, NULL);
+			return "preset.delete";
+		}
+		*args = th_args(len, "name", 's', name, "gpu", 'i', (long long)below(r, 3), "slots", 's',
+				chance(r, 50) ? "rocm.device=1" : "", NULL);
+		return "preset.update";
+	case 2: /* heartbeats, most of them changing nothing */
+	case 3:
+	case 4:
+		*args = th_args(len, "id", 's', id, "addr", 's', chance(r, 90) ? "10.0.0.1:6001" : "10.0.0.1", "available", 's',
+				chance(r, 70) ? "cpu=8,mem=32g" : "cpu=16,mem=64g,cuda.device=2", "group", 's', groups[below(r, 4)],
+				"images", 'l', chance(r, 50) ? "cr.io/lab/a:1" : "cr.io/lab/b:2,cr.io/lab/a:1", NULL);
+		return "agent.heartbeat";
+	case 5:
+		*args = th_args(len, "id", 's', id, "restarting", 'b', (int)chance(r, 30), NULL);
+		return "agent.terminate";
+	case 6:
+		*args = th_args(len, "id", 's', id, "schedulable", 'b', (int)chance(r, 50), NULL);
+		return "agent.set-schedulable";
+	default:
+		if (chance(r, 50)) {
+			*args = th_args(len, NULL);
+			return "agent.expire";
+		}
+		*args = th_args(len, "group", 's', chance(r, 80) ? "default" : "gpu", NULL);
+		return "preset.check";
+	}
+}
+
 static void remember_key(world *w, const al_reply *rep)
 {
 	char secret[64] = ""; /* th_res_str returns one static buffer: copy before the next call */
@@ -205,7 +251,7 @@ static void random_identity_mix(void **state)
 	if (getenv("ADMINLOG_SEED"))
 		seed = strtoull(getenv("ADMINLOG_SEED"), NULL, 0);
 	print_message("# seed 0x%llx, %d commands\n", (unsigned long long)seed, COMMANDS);
-	rng r = {seed};
+	rng r = {seed}, rc = {seed ^ 0xca7a1095ULL}; /* rc: agents and presets */
 	char *dir = th_tmpdir();
 	al_store *s = th_init(dir, 0);
 	al_store_close(s);
@@ -214,17 +260,20 @@ static void random_identity_mix(void **state)
 	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
 	assert_int_equal(th_run(s, "domain.create", "name", 's', "lab", NULL), AL_OK);
 	assert_int_equal(th_run(s, "domain.create", "name", 's', "spare", NULL), AL_OK);
+	bool groups = al_cmd_def_find("rgroup.create") != NULL; /* the rgroups module is merged */
+	if (groups)
+		assert_int_equal(th_run(s, "rgroup.create", "name", 's', "gpu", NULL), AL_OK);
 
 	world w = {.nkeys = 0};
 	checkpoint cps[COMMANDS / CHECK_EVERY + 1];
 	int ncp = 0, done = 0, ok = 0;
-	static th_actor as[4];
+	static th_actor as[4], cas[4];
 	while (done < COMMANDS) {
-		enum { MAXB = 20 };
-		al_request reqs[MAXB];
-		al_reply reps[MAXB];
-		char *args[MAXB];
-		size_t len[MAXB];
+		enum { MAXB = 20, MAXC = 4 };
+		al_request reqs[MAXB + MAXC];
+		al_reply reps[MAXB + MAXC];
+		char *args[MAXB + MAXC];
+		size_t len[MAXB + MAXC];
 		int n = 1 + (int)below(&r, MAXB);
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
@@ -245,9 +294,20 @@ static void random_identity_mix(void **state)
 			}
 			reqs[i] = (al_request){op, args[i], len[i], who};
 		}
-		al_exec_batch(s, reqs, reps, (size_t)n);
-		for (int i = 0; i < n; i++) {
-			ok += reps[i].err.code == AL_OK;
+		int extra = (int)below(&rc, MAXC + 1); /* agents and presets, by the superadmin or a user */
+		for (int i = n; i < n + extra; i++) {
+			const char *op = gen_catalogue(&rc, &args[i], &len[i]);
+			const al_actor *who = &th_admin;
+			char e[64];
+			email(&rc, e, sizeof e);
+			th_actor *a = &cas[i - n];
+			if (chance(&rc, 15) && th_as(s, e, a) == AL_OK)
+				who = &a->a;
+			reqs[i] = (al_request){op, args[i], len[i], who};
+		}
+		al_exec_batch(s, reqs, reps, (size_t)(n + extra));
+		for (int i = 0; i < n + extra; i++) {
+			ok += i < n && reps[i].err.code == AL_OK;
 			if (reps[i].err.code == AL_EINTERNAL || reps[i].err.code == AL_EIO_ERROR ||
 			    reps[i].err.code == AL_ECORRUPT)
 				fail_msg("%s: %s: %s", reqs[i].op, al_err_name(reps[i].err.code), reps[i].err.msg);
@@ -267,8 +327,12 @@ static void random_identity_mix(void **state)
 		      (unsigned long long)al_log_head(s));
 	assert_true(ok > COMMANDS / 5); /* the mix must really change things */
 	static const char *const must[] = {"user.totp_enabled", "user.totp_disabled", "keypair.deleted",
-					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated"};
+					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated",
+					   "preset.updated", "preset.deleted", "agent.updated", "agent.status_changed",
+					   "agent.schedulable_changed"};
 	for (size_t i = 0; i < sizeof must / sizeof *must; i++) {
+		if (!groups && strncmp(must[i], "agent.", 6) == 0) /* no heartbeat succeeds without groups */
+			continue;
 		al_log_filter f = {.type = must[i]};
 		int count = 0;
 		assert_int_equal(al_log_query(s, &f, count_event, &count, &err), AL_OK);
