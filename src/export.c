@@ -146,6 +146,35 @@ static const column rgroup_cols[] = {
 	{NULL, NULL},
 };
 
+/* Slot maps as JSON {slot: amount} (mem in bytes), images joined with ';'. */
+static const column agent_cols[] = {
+	{"id", "id"},
+	{"status", "status"},
+	{"schedulable", "schedulable"},
+	{"scaling_group", "scaling_group"},
+	{"addr", "addr"},
+	{"region", "region"},
+	{"architecture", "architecture"},
+	{"agent_version", "agent_version"},
+	{"available", "available"},
+	{"occupied", "occupied"},
+	{"free", "free"},
+	{"images", "images"},
+	{"first_contact", "first_contact"},
+	{"status_changed", "status_changed"},
+	{"lost_at", "lost_at"},
+	{NULL, NULL},
+};
+
+static const column preset_cols[] = {
+	{"name", "name"},
+	{"resource_slots", "resource_slots"},
+	{"shared_memory", "shared_memory"},
+	{"created_at", "created_at"},
+	{"modified_at", "modified_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
@@ -156,6 +185,8 @@ static const export_def exports[] = {
 	{"quotas", "quota.list", quota_cols},
 	{"folders", "folder.list", folder_cols},
 	{"rgroups", "rgroup.list", rgroup_cols},
+	{"agents", "agent.list", agent_cols},
+	{"presets", "preset.list", preset_cols},
 	{NULL, NULL, NULL},
 };
 

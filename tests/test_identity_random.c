@@ -4,6 +4,7 @@
  * members), valid and invalid, by different actors, in group-commit batches of random size;
  * storage hosts, quotas and folders join the batches from a stream of their own.
  * each batch also carries a few catalogue commands (resource groups, settings, maintenance).
+ * agents and presets come from a third generator (all of them keep the identity mix as it was).
  *
  * Live digests are taken at checkpoints; afterwards a rebuild must give the final digest and
  * al_store_asof at each checkpoint's seq must give that checkpoint's digest. The seed is
@@ -286,6 +287,49 @@ static const char *gen_catalogue(rng *r, world *w, char **args, size_t *len)
 	}
 }
 
+/* One random agent or preset request (an unknown group is refused). Drawn from its own generator, so the identity mix stays the same sequence. */
+static const char *gen_agents(rng *r, char **args, size_t *len)
+{
+	static const char *const groups[] = {"default", "default", "gpu", "nogroup"};
+	char name[16], id[16];
+	snprintf(name, sizeof name, "pst%u", below(r, 4));
+	snprintf(id, sizeof id, "ag%u", below(r, 4));
+	switch (below(r, 8)) {
+	case 0: /* cpu 0 and mem 0 are refused, shmem above mem too */
+		*args = th_args(len, "name", 's', name, "cpu", 'i', (long long)below(r, 9), "mem", 's', chance(r, 90) ? "2g" : "0",
+				"fgpu", 'd', below(r, 12) / 10.0, "shmem", 's', chance(r, 80) ? "1g" : "3g", NULL);
+		return "preset.create";
+	case 1:
+		if (chance(r, 30)) {
+			*args = th_args(len, "name", 's', name, NULL);
+			return "preset.delete";
+		}
+		*args = th_args(len, "name", 's', name, "gpu", 'i', (long long)below(r, 3), "slots", 's',
+				chance(r, 50) ? "rocm.device=1" : "", NULL);
+		return "preset.update";
+	case 2: /* heartbeats, most of them changing nothing */
+	case 3:
+	case 4:
+		*args = th_args(len, "id", 's', id, "addr", 's', chance(r, 90) ? "10.0.0.1:6001" : "10.0.0.1", "available", 's',
+				chance(r, 70) ? "cpu=8,mem=32g" : "cpu=16,mem=64g,cuda.device=2", "group", 's', groups[below(r, 4)],
+				"images", 'l', chance(r, 50) ? "cr.io/lab/a:1" : "cr.io/lab/b:2,cr.io/lab/a:1", NULL);
+		return "agent.heartbeat";
+	case 5:
+		*args = th_args(len, "id", 's', id, "restarting", 'b', (int)chance(r, 30), NULL);
+		return "agent.terminate";
+	case 6:
+		*args = th_args(len, "id", 's', id, "schedulable", 'b', (int)chance(r, 50), NULL);
+		return "agent.set-schedulable";
+	default:
+		if (chance(r, 50)) {
+			*args = th_args(len, NULL);
+			return "agent.expire";
+		}
+		*args = th_args(len, "group", 's', chance(r, 80) ? "default" : "gpu", NULL);
+		return "preset.check";
+	}
+}
+
 static void remember_key(world *w, const al_reply *rep)
 {
 	char secret[64] = ""; /* th_res_str returns one static buffer: copy before the next call */
@@ -318,7 +362,7 @@ static void random_identity_mix(void **state)
 	if (getenv("ADMINLOG_SEED"))
 		seed = strtoull(getenv("ADMINLOG_SEED"), NULL, 0);
 	print_message("# seed 0x%llx, %d commands\n", (unsigned long long)seed, COMMANDS);
-	rng r = {seed}, r2 = {seed ^ 0xca7a1096eULL}; /* r2: the catalogue requests */
+	rng r = {seed}, r2 = {seed ^ 0xca7a1096eULL}, ra = {seed ^ 0xca7a1095ULL}; /* r2: catalogue, ra: agents */
 	char *dir = th_tmpdir();
 	al_store *s = th_init(dir, 0);
 	al_store_close(s);
@@ -334,19 +378,21 @@ static void random_identity_mix(void **state)
 					"local:v1:create-vfolder", NULL),
 				 AL_OK);
 
+	assert_int_equal(th_run(s, "rgroup.create", "name", 's', "gpu", NULL), AL_OK);
+
 	world w = {.nkeys = 0};
 	checkpoint cps[COMMANDS / CHECK_EVERY + 1];
 	int ncp = 0, done = 0, ok = 0, extra = 0;
 	static th_actor as[24]; /* one per request of a batch: a request borrows its actor until the batch ran */
-	static th_actor cas[6];
+	static th_actor cas[6], aas[4];
 	rng rs = {seed ^ 0x9e3779b97f4a7c15ULL}; /* the storage commands' own stream */
 	static th_actor storage_as[4];
 	while (done < COMMANDS) {
-		enum { MAXB = 20, MAXC = 6, MAXS = 4 };
-		al_request reqs[MAXB + MAXC + MAXS];
-		al_reply reps[MAXB + MAXC + MAXS];
-		char *args[MAXB + MAXC + MAXS];
-		size_t len[MAXB + MAXC + MAXS];
+		enum { MAXB = 20, MAXC = 6, MAXA = 4, MAXS = 4 };
+		al_request reqs[MAXB + MAXC + MAXA + MAXS];
+		al_reply reps[MAXB + MAXC + MAXA + MAXS];
+		char *args[MAXB + MAXC + MAXA + MAXS];
+		size_t len[MAXB + MAXC + MAXA + MAXS];
 		int n = 1 + (int)below(&r, MAXB);
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
@@ -381,7 +427,19 @@ static void random_identity_mix(void **state)
 			reqs[i] = (al_request){op, args[i], len[i], who};
 		}
 		extra += m;
-		int total = n + m, nstorage = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
+		int k = (int)below(&ra, MAXA + 1); /* agents and presets, by the superadmin or a user */
+		for (int i = n + m; i < n + m + k; i++) {
+			const char *op = gen_agents(&ra, &args[i], &len[i]);
+			const al_actor *who = &th_admin;
+			char e[64];
+			email(&ra, e, sizeof e);
+			th_actor *a = &aas[i - n - m];
+			if (chance(&ra, 15) && th_as(s, e, a) == AL_OK)
+				who = &a->a;
+			reqs[i] = (al_request){op, args[i], len[i], who};
+		}
+		extra += k;
+		int total = n + m + k, nstorage = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
 		for (int j = 0; j < nstorage; j++, total++) {
 			char e[64], p[32], *a;
 			size_t l;
@@ -430,7 +488,8 @@ static void random_identity_mix(void **state)
 					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated",
 					   "storage.usage_reported", "quota.set", "quota.unset", "folder.created",
 					   "folder.deleted", "rgroup.associated", "rgroup.dissociated", "rgroup.deleted",
-					   "setting.changed"};
+					   "setting.changed", "preset.updated", "preset.deleted", "agent.updated",
+					   "agent.status_changed", "agent.schedulable_changed"};
 	for (size_t i = 0; !getenv("ADMINLOG_SEED") && i < sizeof must / sizeof *must; i++) {
 		/* the default seed's mix covers these (another seed may not) */
 		al_log_filter f = {.type = must[i]};

@@ -82,6 +82,7 @@ static void fx_build(fx *f)
 	run_ok(s, "quota.set", "host", 's', "local:volume1", "user", 's', "u@example.com", "hard_limit_gb", 'i', 3LL, NULL);
 	run_ok(s, "folder.create", "name", 's', "shared", "host", 's', "local:volume1", "project", 's', "vision",
 	       "domain", 's', "default", NULL);
+	run_ok(s, "preset.create", "name", 's', "p1", "cpu", 'i', 1LL, "mem", 's', "1g", NULL);
 	al_reply rep;
 	run_ok(s, "rgroup.create", "name", 's', "gpu", NULL);
 	run_ok(s, "rgroup.create", "name", 's', "idle-rg", NULL);
@@ -104,9 +105,9 @@ static void fx_free(fx *f)
 }
 
 /* One row: the op, who may ("yyyyyy" in actor order S A B M U O), the code an allowed call
- * gives (AL_OK unless the state forbids it anyway), and its arguments as th_args triples (type
- * "s", "l" for a one-element list, "i" for an integer) where the values "$AK" and "$EXTRA"
- * stand for U's main and second access keys. */
+ * gives (AL_OK unless the state forbids it anyway), and its arguments as th_args triples where
+ * the values "$AK" and "$EXTRA" stand for U's main and second access keys (types "s", "l" a
+ * one-element list, "i" an integer, "b" a boolean "true"/"false"). */
 typedef struct row {
 	const char *op, *allowed;
 	int ok_code;
@@ -199,6 +200,21 @@ static const row rows[] = {
 	{"settings.set", "ynnnnn", AL_OK, {T("key", "overlay-mtu"), "value", "l", "9000"}},
 	{"maintenance.recalculate-usage", "ynnnnn", AL_OK, {NULL}},
 	{"info", "yyyynn", AL_OK, {NULL}},
+	/* Agents: superadmins only (an agent uses a superadmin service account); the others name an
+	 * unknown agent. */
+	{"agent.heartbeat", "ynnnnn", AL_OK, {T("id", "ag1"), T("addr", "10.0.0.1:6001"), T("available", "cpu=1,mem=1g")}},
+	{"agent.terminate", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost")}},
+	{"agent.expire", "ynnnnn", AL_OK, {NULL}},
+	{"agent.set-schedulable", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost"), "schedulable", "b", "false"}},
+	{"agent.get", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost")}},
+	{"agent.list", "ynnnnn", AL_OK, {NULL}},
+	/* Presets: a superadmin writes, anyone reads and checks. */
+	{"preset.create", "ynnnnn", AL_OK, {T("name", "newp"), "cpu", "i", "2", T("mem", "1g")}},
+	{"preset.update", "ynnnnn", AL_OK, {T("name", "p1"), "cpu", "i", "4"}},
+	{"preset.delete", "ynnnnn", AL_OK, {T("name", "p1")}},
+	{"preset.get", "yyyyyy", AL_OK, {T("name", "p1")}},
+	{"preset.list", "yyyyyy", AL_OK, {NULL}},
+	{"preset.check", "yyyyyy", AL_OK, {T("group", "default")}},
 };
 #undef T
 #undef I
@@ -238,6 +254,8 @@ static char *pack_row(const fx *f, const row *r, size_t *len)
 			al_pack_cstr(&pk, v);
 		} else if (*t == 'i')
 			msgpack_pack_int64(&pk, atoll(v));
+		else if (*t == 'b')
+			strcmp(v, "true") == 0 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
 		else
 			al_pack_cstr(&pk, v);
 	}
@@ -292,7 +310,8 @@ static void check_rows(const row *rs, size_t nrows)
 			if (allowed && write && rc == AL_OK && r->ok_code == AL_OK && al_log_head(f.s) == head &&
 			    strcmp(r->op, "keypair.activate") != 0 && strcmp(r->op, "domain.activate") != 0 &&
 			    strcmp(r->op, "user.2fa.disable") != 0 &&
-			    strcmp(r->op, "maintenance.recalculate-usage") != 0) { /* already so / nothing to correct */
+			    strcmp(r->op, "maintenance.recalculate-usage") != 0 && /* nothing to correct */
+			    strcmp(r->op, "agent.expire") != 0) { /* already so, or no agent: nothing to record */
 				print_error("%s as %c: allowed but recorded nothing\n", r->op, actor_letter[who]);
 				failures++;
 			}

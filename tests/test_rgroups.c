@@ -295,9 +295,28 @@ static void delete(void **state)
 	al_reply_free(&rep);
 	/* the guard itself: the agents module's count, zero for a group no agent ever named */
 	uint64_t n = 99;
-	al_cmd c = {.s = s};
+	al_error err;
+	msgpack_zone z;
+	msgpack_zone_init(&z, 1024);
+	al_cmd c = {.s = s, .err = &err, .zone = &z};
+	assert_int_equal(al__read_begin(s, &c.txn, &err), AL_OK);
 	assert_int_equal(al__agents_count_group(&c, (al_str){"g", 1}, &n), AL_OK);
+	mdb_txn_abort(c.txn);
 	assert_int_equal(n, 0);
+	/* An agent in the group, even one that left it or terminated, keeps it from being deleted. */
+	assert_int_equal(th_run(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's',
+				"cpu=4,mem=8g", "group", 's', "g", NULL),
+			 AL_OK);
+	assert_int_equal(th_run(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's',
+				"cpu=4,mem=8g", "group", 's', "default", NULL),
+			 AL_OK);
+	assert_int_equal(th_run(s, "agent.terminate", "id", 's', "ag1", NULL), AL_OK);
+	REFUSE(s, NULL, AL_EIN_USE, NULL, "rgroup.delete", "name", 's', "g", NULL);
+	assert_int_equal(al__read_begin(s, &c.txn, &err), AL_OK);
+	assert_int_equal(al__agents_count_group(&c, (al_str){"g", 1}, &n), AL_OK);
+	mdb_txn_abort(c.txn);
+	assert_int_equal(n, 1);
+	msgpack_zone_destroy(&z);
 }
 
 /* ---- associations ----------------------------------------------------------------------------- */

@@ -219,6 +219,20 @@ static void pack_name(msgpack_packer *pk, const char *name)
 	msgpack_pack_str_body(pk, name, strlen(name));
 }
 
+/* The next required argument after *pos that is not the target, in table order (NULL when
+ * none is left): `agent set-schedulable ID true` fills schedulable. */
+static const al_field_def *next_required(const al_cmd_def *d, size_t *pos)
+{
+	for (; *pos < d->nargs; (*pos)++) {
+		const al_field_def *f = &d->args[*pos];
+		if ((f->flags & AL_F_REQ) && strcmp(f->name, d->target) != 0 && f->type != AL_T_PASSWORD) {
+			(*pos)++;
+			return f;
+		}
+	}
+	return NULL;
+}
+
 /* Secret arguments are read from stdin (--NAME-stdin, or --password-stdin for passwords) or
  * from a no-echo prompt, never from the command line where ps would show them. */
 static int read_secrets(const al_cmd_def *d, const char *const *from_stdin, size_t nstdin, msgpack_packer *pk,
@@ -327,6 +341,7 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < d->nargs && !rest_arg; k++)
 		if (d->args[k].type == AL_T_LIST && (d->args[k].flags & AL_F_REQ))
 			rest_arg = &d->args[k];
+	size_t req_pos = 0; /* after the target, words fill the other required arguments (no LIST) */
 	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
 		pack_name(&pk, d->target);
 		pack_value(&pk, find_arg(d, d->target), argv[i++]);
@@ -353,10 +368,17 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strncmp(a, "--", 2) != 0) {
+			const al_field_def *next = rest_arg || !d->target[0] ? NULL : next_required(d, &req_pos);
 			if (rest_arg && nrest < AL_LIST_MAX_CLI)
 				rest[nrest++] = a;
-			else
+			else if (next == NULL)
 				rc = die_usage("unexpected argument %s", a);
+			else { /* agent set-schedulable ID true */
+				pack_name(&pk, next->name);
+				if (pack_value(&pk, next, a) != 0)
+					rc = die_usage("bad value %s", a);
+				pairs++;
+			}
 			continue;
 		}
 		char name[64];
