@@ -28,6 +28,9 @@ int al__resource_fields(al_cmd *c, const msgpack_object *cur, al_mb *f);
  * ('s' "", 'm' {}, 'a' [], 'b' true). */
 void al__row_col(msgpack_packer *pk, const char *name, char dflt, const msgpack_object *base,
 		 const msgpack_object *over);
+/* For images: the allowed_docker_registries array of domain name in *list (strings live in
+ * the command's zone or the view). 1 found, 0 not found, or a negative al_ code. */
+int al__domain_registries(al_cmd *c, al_str name, msgpack_object *list);
 
 /* ---- resource policies (policies.c) -------------------------------------------------------- */
 enum al_policy_kind { AL_POLICY_KEYPAIR, AL_POLICY_USER, AL_POLICY_PROJECT };
@@ -117,6 +120,9 @@ int al__user_projects_join(al_cmd *c, al_str email, char *buf, size_t n);
 /* Bootstrap: project "default" in domain "default" (general, policy "default", which must
  * exist), the given member in it. id is the project's UUID from the caller's prepare step. */
 int al__project_emit_default(al_cmd *c, al_str id, al_str member_email);
+/* For images: calls fn with each registry hostname an active project of user email allows
+ * (repeats possible); stops at and returns fn's first non-zero value. */
+int al__user_project_registries(al_cmd *c, al_str email, int (*fn)(al_cmd *c, al_str host, void *ctx), void *ctx);
 
 /* ---- two-factor authentication (totp.c) ---------------------------------------------------- */
 bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email);
