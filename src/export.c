@@ -86,12 +86,49 @@ static const column project_policy_cols[] = {
 	{NULL, NULL},
 };
 
+/* Never the password: password_set says whether one is stored. */
+static const column registry_cols[] = {
+	{"hostname", "hostname"},
+	{"url", "url"},
+	{"type", "type"},
+	{"project", "project"},
+	{"username", "username"},
+	{"password_set", "password_set"},
+	{"ssl_verify", "ssl_verify"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
+/* resources as JSON {slot: {min, max}}; no labels (image get has them). */
+static const column image_cols[] = {
+	{"name", "name"},
+	{"architecture", "architecture"},
+	{"registry", "registry"},
+	{"project", "project"},
+	{"image", "image"},
+	{"tag", "tag"},
+	{"config_digest", "config_digest"},
+	{"size_bytes", "size_bytes"},
+	{"type", "type"},
+	{"base_distro", "base_distro"},
+	{"role", "role"},
+	{"accelerators", "accelerators"},
+	{"resources", "resources"},
+	{"aliases", "aliases"},
+	{"installed", "installed"},
+	{"gone", "gone"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
 	{"policies", "policy.list", policy_cols},
 	{"user-policies", "user-policy.list", user_policy_cols},
 	{"project-policies", "project-policy.list", project_policy_cols},
+	{"registries", "registry.list", registry_cols},
+	{"images", "image.list", image_cols},
 	{NULL, NULL, NULL},
 };
 
@@ -109,7 +146,10 @@ const char *al_export_op(const char *what)
 	return e ? e->op : NULL;
 }
 
-const char *al_export_names(void) { return "users, keypairs, policies, user-policies, project-policies"; }
+const char *al_export_names(void)
+{
+	return "users, keypairs, policies, user-policies, project-policies, registries, images";
+}
 
 typedef struct sink {
 	al_csv w;
