@@ -75,6 +75,9 @@ static void fx_build(fx *f)
 	run_ok(s, "policy.create", "name", 's', "gold", NULL);
 	run_ok(s, "user-policy.create", "name", 's', "silver", NULL);
 	run_ok(s, "project-policy.create", "name", 's', "bronze", NULL);
+	/* type local: nothing here ever reaches for the network */
+	run_ok(s, "registry.create", "hostname", 's', "reg.example.com", "url", 's', "https://reg.example.com", "type", 's',
+	       "local", NULL);
 	al_reply rep;
 	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', "u@example.com", NULL), AL_OK);
 	snprintf(f->u_ak, sizeof f->u_ak, "%s", th_res_str(&rep, "main_access_key"));
@@ -153,6 +156,20 @@ static const row rows[] = {
 	{"user.2fa.confirm", "yyynyy", AL_ENOT_FOUND, {T("code", "123456")}},
 	{"user.2fa.disable", "yynnyn", AL_OK, {T("email", "u@example.com")}},
 	{"user.2fa.status", "yynyyn", AL_OK, {T("email", "u@example.com")}},
+	/* registries: the superadmin's alone; images: anyone reads those its domain or projects
+	 * allow (none in the fixture has images: not_found), only a superadmin changes them; a rescan
+	 * of an unknown registry is refused before any network */
+	{"registry.create", "ynnnnn", AL_OK, {T("hostname", "new.example.com"), T("url", "https://new.example.com")}},
+	{"registry.update", "ynnnnn", AL_OK, {T("hostname", "reg.example.com"), T("type", "docker")}},
+	{"registry.delete", "ynnnnn", AL_OK, {T("hostname", "reg.example.com")}},
+	{"registry.get", "ynnnnn", AL_OK, {T("hostname", "reg.example.com")}},
+	{"registry.list", "ynnnnn", AL_OK, {NULL}},
+	{"image.list", "yyyyyy", AL_OK, {NULL}},
+	{"image.get", "yyyyyy", AL_ENOT_FOUND, {T("name", "reg.example.com/stable/python:3.9")}},
+	{"image.set-min", "ynnnnn", AL_ENOT_FOUND, {T("name", "reg.example.com/stable/python:3.9"), T("cpu", "2")}},
+	{"image.alias", "ynnnnn", AL_ENOT_FOUND, {T("name", "reg.example.com/stable/python:3.9"), "aliases", "l", "py"}},
+	{"image.unalias", "ynnnnn", AL_ENOT_FOUND, {T("alias", "py")}},
+	{"image.rescan", "ynnnnn", AL_EINVALID_ARGUMENT, {T("registry", "nope.example.com")}},
 };
 #undef T
 #define NROWS (sizeof rows / sizeof *rows)
