@@ -5,6 +5,7 @@
  * msgpack container needs its element count before its elements.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,9 +249,10 @@ static int number(jp *j, msgpack_object *out)
 			return AL_OK;
 		}
 	}
-	errno = 0;
 	out->type = MSGPACK_OBJECT_FLOAT64;
-	out->via.f64 = strtod(tmp, NULL); /* an overflow gives +-HUGE_VAL, which is kept */
+	out->via.f64 = strtod(tmp, NULL);
+	if (isinf(out->via.f64)) /* would print as "inf", which is no JSON */
+		return fail(j, "number out of range");
 	return AL_OK;
 }
 

@@ -9,9 +9,9 @@
  * STR (escapes decoded, \u surrogate pairs joined into UTF-8), integers that fit int64/uint64
  * POSITIVE/NEGATIVE_INTEGER, other numbers FLOAT64, true/false BOOLEAN, null NIL.
  * Refused: invalid UTF-8, lone surrogates, \u0000 (so C strings made from the values are never
- * cut short), control characters in strings, nesting deeper than AL_JSON_MAX_DEPTH, more than
- * AL_JSON_MAX_NODES values, inputs over AL_JSON_MAX_LEN bytes. Memory is bounded by the input:
- * every node and string lives in the caller's zone.
+ * cut short), numbers beyond a double, control characters in strings, nesting deeper than
+ * AL_JSON_MAX_DEPTH, more than AL_JSON_MAX_NODES values, inputs over AL_JSON_MAX_LEN bytes.
+ * Memory is bounded by the input: every node and string lives in the caller's zone.
  */
 #ifndef AL_JSON_H
 #define AL_JSON_H
