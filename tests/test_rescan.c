@@ -19,6 +19,9 @@ static const char *const VALID_EXTRA =
 typedef struct fx {
 	char *dir;
 	al_store *s;
+	realreg rr; /* stopped by teardown, also when a test fails half way */
+	stub st, st2;
+	bool st_on, st2_on;
 } fx;
 
 static int setup(void **state)
@@ -33,6 +36,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fx *f = *state;
+	if (f->rr.dir[0])
+		realreg_stop(&f->rr);
+	if (f->st_on)
+		stub_stop(&f->st);
+	if (f->st2_on)
+		stub_stop(&f->st2);
 	al_store_close(f->s);
 	th_rmrf(f->dir);
 	free(f);
@@ -164,18 +173,17 @@ static void real_registry(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	realreg rr;
 	char why[1024], host[64], url[80], n_py[200], n_multi[200], n_oci[200], n_old[200], n_bad[200], n_other[200];
-	if (realreg_start(&rr, false, why, sizeof why) != 0)
+	if (realreg_start(&f->rr, false, why, sizeof why) != 0)
 		fail_msg("%s", why);
-	snprintf(host, sizeof host, "127.0.0.1:%d", rr.port);
+	snprintf(host, sizeof host, "127.0.0.1:%d", f->rr.port);
 	snprintf(url, sizeof url, "http://%s", host);
-	name_of(n_py, sizeof n_py, rr.port, "stable/python:3.9");
-	name_of(n_multi, sizeof n_multi, rr.port, "stable/multi:1.0");
-	name_of(n_oci, sizeof n_oci, rr.port, "stable/oci:2.0");
-	name_of(n_old, sizeof n_old, rr.port, "stable/old:1");
-	name_of(n_bad, sizeof n_bad, rr.port, "stable/broken:1.0");
-	name_of(n_other, sizeof n_other, rr.port, "other/app:1");
+	name_of(n_py, sizeof n_py, f->rr.port, "stable/python:3.9");
+	name_of(n_multi, sizeof n_multi, f->rr.port, "stable/multi:1.0");
+	name_of(n_oci, sizeof n_oci, f->rr.port, "stable/oci:2.0");
+	name_of(n_old, sizeof n_old, f->rr.port, "stable/old:1");
+	name_of(n_bad, sizeof n_bad, f->rr.port, "stable/broken:1.0");
+	name_of(n_other, sizeof n_other, f->rr.port, "other/app:1");
 
 	/* the images: a labelled one, one with invalid labels, a manifest list and an OCI index of
 	 * two architectures (with an attestation entry), one to delete later, one in another project */
@@ -192,16 +200,16 @@ static void real_registry(void **state)
 	rt_image two[2] = {amd, arm}, otwo[2] = {oamd, oarm};
 	static const char *const archs[] = {"amd64", "arm64"};
 	char *list = rt_list(two, archs, 2, false, false), *index = rt_list(otwo, archs, 2, true, true);
-	assert_int_equal(rt_push_image(&rr, "stable/python", "3.9", &py, NULL), 0);
-	assert_int_equal(rt_push_image(&rr, "stable/broken", "1.0", &broken, NULL), 0);
-	assert_int_equal(rt_push_image(&rr, "stable/multi", NULL, &amd, NULL), 0);
-	assert_int_equal(rt_push_image(&rr, "stable/multi", NULL, &arm, NULL), 0);
-	assert_int_equal(rt_push_manifest(&rr, "stable/multi", "1.0", list, MT_LIST, NULL), 0);
-	assert_int_equal(rt_push_image(&rr, "stable/oci", NULL, &oamd, NULL), 0);
-	assert_int_equal(rt_push_image(&rr, "stable/oci", NULL, &oarm, NULL), 0);
-	assert_int_equal(rt_push_manifest(&rr, "stable/oci", "2.0", index, MT_OCI_INDEX, NULL), 0);
-	assert_int_equal(rt_push_image(&rr, "stable/old", "1", &old, NULL), 0);
-	assert_int_equal(rt_push_image(&rr, "other/app", "1", &other, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "stable/python", "3.9", &py, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "stable/broken", "1.0", &broken, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "stable/multi", NULL, &amd, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "stable/multi", NULL, &arm, NULL), 0);
+	assert_int_equal(rt_push_manifest(&f->rr, "stable/multi", "1.0", list, MT_LIST, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "stable/oci", NULL, &oamd, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "stable/oci", NULL, &oarm, NULL), 0);
+	assert_int_equal(rt_push_manifest(&f->rr, "stable/oci", "2.0", index, MT_OCI_INDEX, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "stable/old", "1", &old, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "other/app", "1", &other, NULL), 0);
 
 	assert_int_equal(th_run(s, "registry.create", "hostname", 's', host, "url", 's', url, "project", 'l', "stable", NULL),
 			 AL_OK);
@@ -280,7 +288,7 @@ static void real_registry(void **state)
 	assert_int_equal(al_log_head(s), head);
 
 	/* a deleted tag: its image is kept and marked gone, once */
-	assert_int_equal(rt_delete_manifest(&rr, "stable/old", old.manifest_d), 0);
+	assert_int_equal(rt_delete_manifest(&f->rr, "stable/old", old.manifest_d), 0);
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "gone"), 1);
 	res_free(&r);
@@ -296,7 +304,7 @@ static void real_registry(void **state)
 	assert_int_equal(al_log_head(s), head + 1); /* already gone: nothing more */
 
 	/* pushed again: found again */
-	assert_int_equal(rt_push_manifest(&rr, "stable/old", "1", old.manifest, MT_MANIFEST, NULL), 0);
+	assert_int_equal(rt_push_manifest(&f->rr, "stable/old", "1", old.manifest, MT_MANIFEST, NULL), 0);
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "updated"), 1);
 	res_free(&r);
@@ -306,7 +314,7 @@ static void real_registry(void **state)
 	char *newer = rt_labels(",\"ai.backend.resource.min.cpu\":\"4\"");
 	rt_image py2;
 	rt_image_make(&py2, "amd64", newer, "py2");
-	assert_int_equal(rt_push_image(&rr, "stable/python", "3.9", &py2, NULL), 0);
+	assert_int_equal(rt_push_image(&f->rr, "stable/python", "3.9", &py2, NULL), 0);
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "updated"), 1);
 	res_free(&r);
@@ -346,7 +354,6 @@ static void real_registry(void **state)
 	assert_int_equal(r.o.via.array.size, 7);
 	res_free(&r);
 
-	realreg_stop(&rr);
 	rt_image *all[] = {&py, &broken, &amd, &arm, &oamd, &oarm, &old, &other, &py2};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		rt_image_free(all[i]);
@@ -359,20 +366,19 @@ static void real_registry_basic_auth(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	realreg rr;
 	char why[1024], host[64], url[80], name[200];
-	if (realreg_start(&rr, true, why, sizeof why) != 0)
+	if (realreg_start(&f->rr, true, why, sizeof why) != 0)
 		fail_msg("%s", why);
-	snprintf(host, sizeof host, "127.0.0.1:%d", rr.port);
+	snprintf(host, sizeof host, "127.0.0.1:%d", f->rr.port);
 	snprintf(url, sizeof url, "http://%s", host);
-	name_of(name, sizeof name, rr.port, "lab/tool:1");
+	name_of(name, sizeof name, f->rr.port, "lab/tool:1");
 	char *labels = rt_labels(NULL);
 	rt_image im;
 	rt_image_make(&im, "amd64", labels, "auth");
-	assert_int_equal(rt_push_image(&rr, "lab/tool", "1", &im, RT_USER ":" RT_PASS), 0);
+	assert_int_equal(rt_push_image(&f->rr, "lab/tool", "1", &im, RT_USER ":" RT_PASS), 0);
 	rt_resp resp; /* the registry does want the login */
 	char u[160];
-	snprintf(u, sizeof u, "%s/v2/_catalog", rr.base);
+	snprintf(u, sizeof u, "%s/v2/_catalog", f->rr.base);
 	assert_int_equal(rt_http("GET", u, NULL, 0, NULL, NULL, &resp), 401);
 
 	res r;
@@ -401,7 +407,6 @@ static void real_registry_basic_auth(void **state)
 	assert_string_equal(str(&r.o, "config_digest"), im.config_d);
 	assert_string_equal(str(&r.o, "project"), "lab");
 	res_free(&r);
-	realreg_stop(&rr);
 	rt_image_free(&im);
 	free(labels);
 }
@@ -423,20 +428,20 @@ static void bearer_token(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	stub st;
-	assert_int_equal(stub_start(&st), 0);
-	st.auth = 2;
-	snprintf(st.user, sizeof st.user, "robot");
-	snprintf(st.pass, sizeof st.pass, "t0ken-pass");
+	assert_int_equal(stub_start(&f->st), 0);
+	f->st_on = true;
+	f->st.auth = 2;
+	snprintf(f->st.user, sizeof f->st.user, "robot");
+	snprintf(f->st.pass, sizeof f->st.pass, "t0ken-pass");
 	char *labels = rt_labels(NULL), host[64], name[200];
 	rt_image im;
 	rt_image_make(&im, "amd64", labels, "bearer");
-	stub_put_image(&st, "team/app", "v1", &im);
-	stub_tags(&st, "team/app", "[\"v1\"]");
+	stub_put_image(&f->st, "team/app", "v1", &im);
+	stub_tags(&f->st, "team/app", "[\"v1\"]");
 	const char *cat = "{\"repositories\":[\"team/app\"]}";
-	stub_add(&st, "/v2/_catalog", 200, NULL, cat, strlen(cat));
-	stub_registry_create(s, &st, host, sizeof host, NULL, NULL);
-	name_of(name, sizeof name, st.port, "team/app:v1");
+	stub_add(&f->st, "/v2/_catalog", 200, NULL, cat, strlen(cat));
+	stub_registry_create(s, &f->st, host, sizeof host, NULL, NULL);
+	name_of(name, sizeof name, f->st.port, "team/app:v1");
 
 	/* no login: the token service refuses, and says so */
 	res r;
@@ -447,20 +452,21 @@ static void bearer_token(void **state)
 	assert_int_equal(th_run(s, "registry.update", "hostname", 's', host, "username", 's', "robot", "password", 's',
 				"t0ken-pass", NULL),
 			 AL_OK);
-	st.token_requests = 0;
+	f->st.token_requests = 0;
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "added"), 1);
 	res_free(&r);
 	char want[100];
-	snprintf(want, sizeof want, "Bearer %s", st.token);
-	assert_string_equal(st.last_auth, want);
-	assert_int_equal(st.token_requests, 3); /* /v2/ (no scope), the catalog, the repository */
-	assert_non_null(strstr(st.last_token_query, "service=stub-registry"));
-	assert_non_null(strstr(st.last_token_query, "scope=repository%3Ateam%2Fapp%3Apull"));
+	snprintf(want, sizeof want, "Bearer %s", f->st.token);
+	assert_string_equal(f->st.last_auth, want);
+	assert_int_equal(f->st.token_requests, 3); /* /v2/ (no scope), the catalog, the repository */
+	assert_non_null(strstr(f->st.last_token_query, "service=stub-registry"));
+	assert_non_null(strstr(f->st.last_token_query, "scope=repository%3Ateam%2Fapp%3Apull"));
 	get_image(s, &r, name, NULL);
 	assert_string_equal(str(&r.o, "config_digest"), im.config_d);
 	res_free(&r);
-	stub_stop(&st);
+	stub_stop(&f->st);
+	f->st_on = false;
 	rt_image_free(&im);
 	free(labels);
 }
@@ -469,12 +475,12 @@ static void redirects_and_pages(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	stub st;
-	assert_int_equal(stub_start(&st), 0);
-	st.auth = 1;
-	snprintf(st.user, sizeof st.user, "u");
-	snprintf(st.pass, sizeof st.pass, "p4ss");
-	st.redirect_blobs = true;
+	assert_int_equal(stub_start(&f->st), 0);
+	f->st_on = true;
+	f->st.auth = 1;
+	snprintf(f->st.user, sizeof f->st.user, "u");
+	snprintf(f->st.pass, sizeof f->st.pass, "p4ss");
+	f->st.redirect_blobs = true;
 	char *labels = rt_labels(NULL), host[64], name[200];
 	rt_image ims[5];
 	for (int i = 0; i < 5; i++) {
@@ -482,22 +488,23 @@ static void redirects_and_pages(void **state)
 		snprintf(repo, sizeof repo, "lib/r%d", i);
 		snprintf(salt, sizeof salt, "%d", i);
 		rt_image_make(&ims[i], "amd64", labels, salt);
-		stub_put_image(&st, repo, "latest", &ims[i]);
-		stub_tags(&st, repo, "[\"latest\"]");
-		st.catalog[st.ncatalog++] = strdup(repo);
+		stub_put_image(&f->st, repo, "latest", &ims[i]);
+		stub_tags(&f->st, repo, "[\"latest\"]");
+		f->st.catalog[f->st.ncatalog++] = strdup(repo);
 	}
-	stub_registry_create(s, &st, host, sizeof host, "u", "p4ss");
+	stub_registry_create(s, &f->st, host, sizeof host, "u", "p4ss");
 	res r;
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "added"), 5); /* three catalog pages of two */
 	res_free(&r);
-	assert_int_equal(st.redirects_followed, 5);
-	assert_string_equal(st.redirect_auth, ""); /* the login never followed a redirect to another host */
-	name_of(name, sizeof name, st.port, "lib/r4:latest");
+	assert_int_equal(f->st.redirects_followed, 5);
+	assert_string_equal(f->st.redirect_auth, ""); /* the login never followed a redirect to another host */
+	name_of(name, sizeof name, f->st.port, "lib/r4:latest");
 	get_image(s, &r, name, NULL);
 	assert_string_equal(str(&r.o, "config_digest"), ims[4].config_d);
 	res_free(&r);
-	stub_stop(&st);
+	stub_stop(&f->st);
+	f->st_on = false;
 	for (int i = 0; i < 5; i++)
 		rt_image_free(&ims[i]);
 	free(labels);
@@ -509,35 +516,35 @@ static void broken_answers(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	stub st;
-	assert_int_equal(stub_start(&st), 0);
+	assert_int_equal(stub_start(&f->st), 0);
+	f->st_on = true;
 	char *labels = rt_labels(NULL), host[64], n[8][200];
 	rt_image ok, mismatch, flaky;
 	rt_image_make(&ok, "amd64", labels, "ok");
 	rt_image_make(&mismatch, "amd64", labels, "mismatch");
 	rt_image_make(&flaky, "amd64", labels, "flaky");
-	stub_put_image(&st, "x/ok", "1", &ok);
-	stub_put_image(&st, "x/mismatch", "1", &mismatch);
+	stub_put_image(&f->st, "x/ok", "1", &ok);
+	stub_put_image(&f->st, "x/mismatch", "1", &mismatch);
 	char p[300];
 	snprintf(p, sizeof p, "/v2/x/mismatch/blobs/%s", mismatch.config_d);
-	stub_add(&st, p, 200, NULL, "{\"config\":{}}", 13); /* not what its digest says */
-	stub_put_image(&st, "x/flaky", "1", &flaky);
-	stub_add(&st, "/v2/x/json/manifests/1", 200, MT_MANIFEST, "{\"schemaVersion\":2,", 19);
-	stub_add(&st, "/v2/x/v1/manifests/1", 200, "application/vnd.docker.distribution.manifest.v1+prettyjws",
+	stub_add(&f->st, p, 200, NULL, "{\"config\":{}}", 13); /* not what its digest says */
+	stub_put_image(&f->st, "x/flaky", "1", &flaky);
+	stub_add(&f->st, "/v2/x/json/manifests/1", 200, MT_MANIFEST, "{\"schemaVersion\":2,", 19);
+	stub_add(&f->st, "/v2/x/v1/manifests/1", 200, "application/vnd.docker.distribution.manifest.v1+prettyjws",
 		 "{\"schemaVersion\":1}", 19);
-	stub_add(&st, "/v2/x/odd/manifests/1", 200, "application/x-odd", "{\"schemaVersion\":2}", 19);
-	stub_add(&st, "/v2/x/err/manifests/1", 500, NULL, "{}", 2);
+	stub_add(&f->st, "/v2/x/odd/manifests/1", 200, "application/x-odd", "{\"schemaVersion\":2}", 19);
+	stub_add(&f->st, "/v2/x/err/manifests/1", 500, NULL, "{}", 2);
 	static const char *const repos[] = {"x/ok", "x/mismatch", "x/flaky", "x/json", "x/v1", "x/odd", "x/err", "BAD/Repo"};
 	char cat[512] = "{\"repositories\":[";
 	for (int i = 0; i < 8; i++) {
 		snprintf(cat + strlen(cat), sizeof cat - strlen(cat), "%s\"%s\"", i ? "," : "", repos[i]);
-		stub_tags(&st, repos[i], i == 0 ? "[\"1\",\"bad tag\"]" : "[\"1\"]");
+		stub_tags(&f->st, repos[i], i == 0 ? "[\"1\",\"bad tag\"]" : "[\"1\"]");
 	}
 	strcat(cat, "]}");
-	stub_add(&st, "/v2/_catalog", 200, NULL, cat, strlen(cat));
-	stub_registry_create(s, &st, host, sizeof host, NULL, NULL);
+	stub_add(&f->st, "/v2/_catalog", 200, NULL, cat, strlen(cat));
+	stub_registry_create(s, &f->st, host, sizeof host, NULL, NULL);
 	for (int i = 0; i < 8; i++)
-		snprintf(n[i], sizeof n[i], "127.0.0.1:%d/%s:1", st.port, repos[i]);
+		snprintf(n[i], sizeof n[i], "127.0.0.1:%d/%s:1", f->st.port, repos[i]);
 	res r;
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "added"), 2); /* ok and flaky */
@@ -548,14 +555,14 @@ static void broken_answers(void **state)
 	assert_string_equal(skipped(&r, n[5], ""), "manifest: unknown media type 'application/x-odd'");
 	assert_string_equal(skipped(&r, n[6], ""), "manifest: HTTP 500");
 	char badname[200];
-	snprintf(badname, sizeof badname, "127.0.0.1:%d/BAD/Repo", st.port);
+	snprintf(badname, sizeof badname, "127.0.0.1:%d/BAD/Repo", f->st.port);
 	assert_string_equal(skipped(&r, badname, ""), "the repository name is not valid");
-	snprintf(badname, sizeof badname, "127.0.0.1:%d/x/ok:bad tag", st.port);
+	snprintf(badname, sizeof badname, "127.0.0.1:%d/x/ok:bad tag", f->st.port);
 	assert_string_equal(skipped(&r, badname, ""), "the tag is not valid");
 	res_free(&r);
 	/* flaky's manifest now fails: it is not marked gone (unknown is not gone) */
 	snprintf(p, sizeof p, "/v2/x/flaky/manifests/1");
-	stub_add(&st, p, 503, NULL, "{}", 2);
+	stub_add(&f->st, p, 503, NULL, "{}", 2);
 	uint64_t head = al_log_head(s);
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "gone"), 0);
@@ -564,30 +571,31 @@ static void broken_answers(void **state)
 	assert_int_equal(al_log_head(s), head);
 	assert_false(gone(s, n[2], NULL));
 	/* ...and once its tag is gone from the listing, it is */
-	stub_tags(&st, "x/flaky", "[]");
+	stub_tags(&f->st, "x/flaky", "[]");
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "gone"), 1);
 	res_free(&r);
 	assert_true(gone(s, n[2], NULL));
 	/* a tag list that fails makes the scan incomplete: nothing is marked gone */
-	stub_add(&st, "/v2/x/ok/tags/list", 500, NULL, "{}", 2);
+	stub_add(&f->st, "/v2/x/ok/tags/list", 500, NULL, "{}", 2);
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_false(al_mp_get(reg0(&r), "complete")->via.boolean);
 	assert_int_equal(num(reg0(&r), "gone"), 0);
 	res_free(&r);
 	assert_false(gone(s, n[0], NULL));
 	/* a Link that leads off the registry is not followed: the registry's scan fails */
-	stub_add_hdr(&st, "/v2/_catalog", 200, NULL, "Link: <http://elsewhere.example.com/v2/_catalog?last=x>; rel=\"next\"\r\n",
+	stub_add_hdr(&f->st, "/v2/_catalog", 200, NULL, "Link: <http://elsewhere.example.com/v2/_catalog?last=x>; rel=\"next\"\r\n",
 		     cat, strlen(cat));
 	assert_int_equal(rescan(s, &r, NULL), AL_EIO_ERROR);
 	assert_non_null(strstr(r.rep.err.msg, "a Link header leads off the registry"));
 	res_free(&r);
 	/* a registry that is not a registry */
-	stub_add(&st, "/v2/", 404, NULL, "{}", 2);
+	stub_add(&f->st, "/v2/", 404, NULL, "{}", 2);
 	assert_int_equal(rescan(s, &r, NULL), AL_EIO_ERROR);
 	assert_non_null(strstr(r.rep.err.msg, "not a Docker Registry HTTP API v2"));
 	res_free(&r);
-	stub_stop(&st);
+	stub_stop(&f->st);
+	f->st_on = false;
 	rt_image_free(&ok), rt_image_free(&mismatch), rt_image_free(&flaky);
 	free(labels);
 }
@@ -596,11 +604,11 @@ static void timeouts_and_unreachable(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	stub st;
-	assert_int_equal(stub_start(&st), 0);
+	assert_int_equal(stub_start(&f->st), 0);
+	f->st_on = true;
 	char host[64];
-	stub_registry_create(s, &st, host, sizeof host, NULL, NULL);
-	st.delay_ms = 2500;
+	stub_registry_create(s, &f->st, host, sizeof host, NULL, NULL);
+	f->st.delay_ms = 2500;
 	res r;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -611,7 +619,8 @@ static void timeouts_and_unreachable(void **state)
 	res_free(&r);
 	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	assert_true(took >= 0.9 && took < 2.4);
-	stub_stop(&st);
+	stub_stop(&f->st);
+	f->st_on = false;
 
 	/* nothing listening: one registry failing among others is reported, not fatal */
 	assert_int_equal(th_run(s, "registry.create", "hostname", 's', "127.0.0.1:1", "url", 's', "http://127.0.0.1:1", NULL),
@@ -619,11 +628,11 @@ static void timeouts_and_unreachable(void **state)
 	assert_int_equal(th_run(s, "registry.create", "hostname", 's', "local.example.com", "url", 's',
 				"http://local.example.com", "type", 's', "local", NULL),
 			 AL_OK);
-	stub st2;
-	assert_int_equal(stub_start(&st2), 0);
-	stub_add(&st2, "/v2/_catalog", 200, NULL, "{\"repositories\":[]}", 19);
+	assert_int_equal(stub_start(&f->st2), 0);
+	f->st2_on = true;
+	stub_add(&f->st2, "/v2/_catalog", 200, NULL, "{\"repositories\":[]}", 19);
 	char host2[64];
-	stub_registry_create(s, &st2, host2, sizeof host2, NULL, NULL);
+	stub_registry_create(s, &f->st2, host2, sizeof host2, NULL, NULL);
 	assert_int_equal(th_run(s, "registry.delete", "hostname", 's', host, NULL), AL_OK);
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	const msgpack_object *regs = al_mp_get(&r.o, "registries");
@@ -645,7 +654,8 @@ static void timeouts_and_unreachable(void **state)
 	assert_int_equal(rescan(s, &r, "127.0.0.1:1"), AL_EIO_ERROR);
 	assert_non_null(strstr(r.rep.err.msg, "registry 127.0.0.1:1:"));
 	res_free(&r);
-	stub_stop(&st2);
+	stub_stop(&f->st2);
+	f->st2_on = false;
 }
 
 /* ---- label validation ------------------------------------------------------------------------------------ */
