@@ -447,7 +447,7 @@ static int allowed_registries(al_cmd *c, allowed *a)
 static bool may_see(const allowed *a, al_str registry) { return a->all || strs_has(&a->hosts, registry); }
 
 /* Appends "slot": {"min": x, "max": nil} for every slot of label_min or min_override. */
-static void pack_resources(msgpack_packer *pk, const msgpack_object *row, msgpack_zone *z)
+static void pack_resources(msgpack_packer *pk, const msgpack_object *row)
 {
 	const msgpack_object *lm = al_mp_get(row, "label_min"), *ov = al_mp_get(row, "min_override");
 	msgpack_sbuffer sb;
@@ -457,7 +457,7 @@ static void pack_resources(msgpack_packer *pk, const msgpack_object *row, msgpac
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&tmp, &sb, msgpack_sbuffer_write);
 	msgpack_zone_init(&tz, 512);
-	if (pack_merged(&tmp, lm, ov, z) != AL_OK || al_mp_decode(sb.data, sb.size, &tz, &merged) != 0)
+	if (pack_merged(&tmp, lm, ov, &tz) != AL_OK || al_mp_decode(sb.data, sb.size, &tz, &merged) != 0)
 		merged = (msgpack_object){.type = MSGPACK_OBJECT_MAP};
 	msgpack_pack_map(pk, merged.via.map.size);
 	for (uint32_t i = 0; i < merged.via.map.size; i++) {
@@ -519,7 +519,7 @@ static int pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk,
 				al_mb_cstr(&out, "role", "COMPUTE");
 		}
 	}
-	pack_resources(al_mb_key(&out, "resources"), row, c->zone);
+	pack_resources(al_mb_key(&out, "resources"), row);
 	const msgpack_object *ov = al_mp_get(row, "min_override");
 	if (full)
 		al_mb_obj(&out, "min_override", ov ? ov : &(msgpack_object){.type = MSGPACK_OBJECT_MAP});

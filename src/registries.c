@@ -389,7 +389,7 @@ static int prepared_password(al_cmd *c, al_str *out)
  * Returns how many were added, or a negative code. */
 static int settings_fields(al_cmd *c, al_str host, const msgpack_object *row, al_mb *f)
 {
-	al_str url, type, user, old;
+	al_str url, type, old;
 	const msgpack_object *list;
 	bool ssl;
 	int rc, n = 0;
@@ -447,7 +447,6 @@ static int settings_fields(al_cmd *c, al_str host, const msgpack_object *row, al
 			n++;
 		}
 	}
-	(void)user;
 	return n;
 }
 
@@ -557,14 +556,12 @@ int al__registry_delete(al_cmd *c)
 	int rc = get_row(c, host, &row);
 	if (rc)
 		return rc;
-	char keep[AL_MAX_ID]; /* host points into the arguments; copy for the result anyway */
-	al_str_cpy(keep, sizeof keep, host);
-	if ((rc = al__emit(c, AL_EV_REGISTRY_DELETED, host, NULL)) == AL_OK)
+	if ((rc = al__emit(c, AL_EV_REGISTRY_DELETED, host, NULL)) == AL_OK) /* then its images are gone */
 		rc = al__images_registry_deleted(c, host);
-	if (rc == AL_OK) {
+	if (rc == AL_OK) { /* host points into the arguments, which stay put */
 		al_mb out;
 		al_mb_init(&out);
-		al_mb_cstr(&out, "hostname", keep);
+		al_mb_str(&out, "hostname", host.p, host.n);
 		al_mb_bool(&out, "deleted", true);
 		al_mb_finish(&out, c->out);
 		al_mb_free(&out);

@@ -453,6 +453,7 @@ static void bearer_token(void **state)
 				"t0ken-pass", NULL),
 			 AL_OK);
 	f->st.token_requests = 0;
+	f->st.redirect_blobs = true; /* the config blob is served from "another host" */
 	assert_int_equal(rescan(s, &r, NULL), AL_OK);
 	assert_int_equal(num(reg0(&r), "added"), 1);
 	res_free(&r);
@@ -462,6 +463,8 @@ static void bearer_token(void **state)
 	assert_int_equal(f->st.token_requests, 3); /* /v2/ (no scope), the catalog, the repository */
 	assert_non_null(strstr(f->st.last_token_query, "service=stub-registry"));
 	assert_non_null(strstr(f->st.last_token_query, "scope=repository%3Ateam%2Fapp%3Apull"));
+	assert_int_equal(f->st.redirects_followed, 1);
+	assert_string_equal(f->st.redirect_auth, ""); /* the token never followed the redirect */
 	get_image(s, &r, name, NULL);
 	assert_string_equal(str(&r.o, "config_digest"), im.config_d);
 	res_free(&r);
