@@ -895,6 +895,25 @@ static int emit_gone(al_cmd *c, const gone_list *g, const char *cause)
 	return rc;
 }
 
+/* An image the scan saw: found valid, skipped for its labels, or (arch "") a name whose
+ * manifest could not be read, whose images are then left alone. */
+typedef struct pair {
+	al_str name, arch;
+} pair;
+
+static int cmp_str(al_str a, al_str b)
+{
+	int r = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
+	return r ? r : (a.n > b.n) - (a.n < b.n);
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const pair *x = a, *y = b;
+	int r = cmp_str(x->name, y->name);
+	return r ? r : cmp_str(x->arch, y->arch);
+}
+
 /* What the images of one registry are checked against when collecting the gone ones. */
 typedef struct scope {
 	al_str registry;
@@ -902,6 +921,8 @@ typedef struct scope {
 	const msgpack_object *images, *skipped; /* from the scan; NULL: the registry was deleted */
 	gone_list *out;
 	msgpack_zone *z;
+	pair *seen; /* images and skipped, sorted: a lookup per stored image */
+	size_t nseen;
 } scope;
 
 static bool in_projects(const msgpack_object *projects, al_str project)
@@ -914,17 +935,30 @@ static bool in_projects(const msgpack_object *projects, al_str project)
 	return false;
 }
 
-/* Whether the scan saw (name, arch): found valid, skipped for its labels, or (arch "") a name
- * whose manifest could not be read, whose images are then left alone. */
-static bool seen(const msgpack_object *list, al_str name, al_str arch, bool any_arch_ok)
+static int build_seen(al_cmd *c, scope *sc)
 {
-	for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size; i++) {
-		const msgpack_object *o = &list->via.array.ptr[i];
-		al_str n = ostr(al_mp_get(o, "name")), a = ostr(al_mp_get(o, "architecture"));
-		if (str_eq(n, name) && (str_eq(a, arch) || (any_arch_ok && a.n == 0)))
-			return true;
-	}
-	return false;
+	const msgpack_object *lists[2] = {sc->images, sc->skipped};
+	size_t n = 0;
+	for (int l = 0; l < 2; l++)
+		n += lists[l] && lists[l]->type == MSGPACK_OBJECT_ARRAY ? lists[l]->via.array.size : 0;
+	sc->seen = n ? msgpack_zone_malloc(c->zone, n * sizeof *sc->seen) : NULL;
+	if (n && sc->seen == NULL)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	for (int l = 0; l < 2; l++)
+		for (uint32_t i = 0; lists[l] && lists[l]->type == MSGPACK_OBJECT_ARRAY && i < lists[l]->via.array.size; i++) {
+			const msgpack_object *o = &lists[l]->via.array.ptr[i];
+			sc->seen[sc->nseen++] = (pair){ostr(al_mp_get(o, "name")), ostr(al_mp_get(o, "architecture"))};
+		}
+	if (sc->nseen > 1)
+		qsort(sc->seen, sc->nseen, sizeof *sc->seen, cmp_pair);
+	return AL_OK;
+}
+
+static bool seen(const scope *sc, al_str name, al_str arch)
+{
+	pair k = {name, arch}, any = {name, {"", 0}};
+	return sc->nseen && (bsearch(&k, sc->seen, sc->nseen, sizeof k, cmp_pair) ||
+			     bsearch(&any, sc->seen, sc->nseen, sizeof k, cmp_pair));
 }
 
 static int gone_candidate(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
@@ -943,7 +977,7 @@ static int gone_candidate(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
 	if (sc->images) {
 		if (!in_projects(sc->projects, ostr(al_mp_get(&row, "project"))))
 			return AL_OK; /* outside what this scan looked at */
-		if (seen(sc->images, name, arch, false) || seen(sc->skipped, name, arch, true))
+		if (seen(sc, name, arch))
 			return AL_OK;
 	}
 	return gone_add(c, sc->out, name, arch);
@@ -957,10 +991,13 @@ static int collect_gone(al_cmd *c, scope *sc)
 		return AL_OK;
 	memcpy(pre, sc->registry.p, sc->registry.n);
 	pre[sc->registry.n] = '/';
+	int rc = sc->images ? build_seen(c, sc) : AL_OK;
+	if (rc)
+		return rc;
 	msgpack_zone z;
 	msgpack_zone_init(&z, 2048);
 	sc->z = &z;
-	int rc = scan_prefix(c, DB_IMAGES, pre, sc->registry.n + 1, gone_candidate, sc);
+	rc = scan_prefix(c, DB_IMAGES, pre, sc->registry.n + 1, gone_candidate, sc);
 	msgpack_zone_destroy(&z);
 	return rc;
 }
@@ -1070,7 +1107,7 @@ static int apply_registry(al_cmd *c, const msgpack_object *reg, msgpack_packer *
 		rc = record_found(c, images, &n);
 		if (rc == AL_OK && complete) {
 			gone_list g = {0};
-			scope sc = {host, al_mp_get(reg, "projects"), images, skipped, &g, NULL};
+			scope sc = {host, al_mp_get(reg, "projects"), images, skipped, &g, NULL, NULL, 0};
 			if ((rc = collect_gone(c, &sc)) == AL_OK)
 				rc = emit_gone(c, &g, "not_in_registry");
 			n.gone = g.n;

@@ -611,7 +611,7 @@ static void timeouts_and_unreachable(void **state)
 	f->st_on = true;
 	char host[64];
 	stub_registry_create(s, &f->st, host, sizeof host, NULL, NULL);
-	f->st.delay_ms = 2500;
+	f->st.delay_ms = 10000; /* interruptible: the stub stops at once */
 	res r;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -621,7 +621,7 @@ static void timeouts_and_unreachable(void **state)
 	assert_non_null(strcasestr(r.rep.err.msg, "timed out"));
 	res_free(&r);
 	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	assert_true(took >= 0.9 && took < 2.4);
+	assert_true(took >= 0.9 && took < 8); /* the request gave up long before the answer */
 	stub_stop(&f->st);
 	f->st_on = false;
 
