@@ -239,10 +239,13 @@ typedef struct al_init_opts {
 	const char *admin_email;    /* default admin@example.com */
 	const char *admin_password; /* NULL: generated and returned in generated_password */
 	const char *pwhash;         /* min, interactive (default) or moderate */
+	int offline;                /* do not register the default registry cr.backend.ai */
 	char generated_password[32];
 } al_init_opts;
 
-/* Creates a new data directory with the bootstrap events (store, domain default, admin). */
+/* Creates a new data directory with the bootstrap events: store, domain default, resource
+ * group default, the default policies, the admin and its keypair, project default, and
+ * (unless offline) the registry cr.backend.ai, as the guide's installations have. */
 int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_error *err);
 
 /* ---- CSV exports ------------------------------------------------------------------------ */

@@ -74,6 +74,10 @@ int al__store_init(al_cmd *c)
 		rc = al__keypair_emit_created(c, &k);
 	if (rc == AL_OK)
 		rc = al__project_emit_default(c, project_id, admin.email);
+	bool registry = true;
+	al__arg_bool(c, "default_registry", &registry);
+	if (rc == AL_OK && registry)
+		rc = al__registry_emit_default(c);
 	if (rc)
 		return rc;
 	msgpack_pack_map(c->out, 3); /* the secret key is not shown: the admin gets it by logging in */
@@ -101,7 +105,9 @@ int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_er
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 3);
+	msgpack_pack_map(&pk, 4);
+	al_pack_cstr(&pk, "default_registry");
+	o->offline ? msgpack_pack_false(&pk) : msgpack_pack_true(&pk);
 	al_pack_cstr(&pk, "pwhash");
 	al_pack_cstr(&pk, o->pwhash ? o->pwhash : "interactive");
 	al_pack_cstr(&pk, "admin_email");

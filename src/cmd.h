@@ -90,5 +90,8 @@ int al__totp_enable_prepare(al_store *s, const msgpack_object *args, al_mb *out,
 int al__project_create_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 /* keypair.create's prepare step (see nouns.h). */
 int al__keypair_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+/* registries and images (registries.c, rescan.c): the password sealed; the registry scan. */
+int al__registry_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+int al__image_rescan_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 
 #endif

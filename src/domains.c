@@ -466,3 +466,18 @@ int al__domain_list(al_cmd *c)
 	mdb_cursor_close(cur);
 	return rc;
 }
+
+/* For images (images.c): the registries a domain allows. */
+int al__domain_registries(al_cmd *c, al_str name, msgpack_object *list)
+{
+	msgpack_object row;
+	int rc = find_row(c, name, &row);
+	if (rc != 1)
+		return rc;
+	const msgpack_object *l = al_mp_get(&row, "allowed_docker_registries");
+	if (l && l->type == MSGPACK_OBJECT_ARRAY)
+		*list = *l;
+	else
+		*list = (msgpack_object){.type = MSGPACK_OBJECT_ARRAY};
+	return 1;
+}

@@ -175,6 +175,41 @@ static const column preset_cols[] = {
 	{NULL, NULL},
 };
 
+/* Never the password: password_set says whether one is stored. */
+static const column registry_cols[] = {
+	{"hostname", "hostname"},
+	{"url", "url"},
+	{"type", "type"},
+	{"project", "project"},
+	{"username", "username"},
+	{"password_set", "password_set"},
+	{"ssl_verify", "ssl_verify"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
+/* resources as JSON {slot: {min, max}}; no labels (image get has them). */
+static const column image_cols[] = {
+	{"name", "name"},
+	{"architecture", "architecture"},
+	{"registry", "registry"},
+	{"project", "project"},
+	{"image", "image"},
+	{"tag", "tag"},
+	{"config_digest", "config_digest"},
+	{"size_bytes", "size_bytes"},
+	{"type", "type"},
+	{"base_distro", "base_distro"},
+	{"role", "role"},
+	{"accelerators", "accelerators"},
+	{"resources", "resources"},
+	{"aliases", "aliases"},
+	{"installed", "installed"},
+	{"gone", "gone"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
@@ -187,6 +222,8 @@ static const export_def exports[] = {
 	{"rgroups", "rgroup.list", rgroup_cols},
 	{"agents", "agent.list", agent_cols},
 	{"presets", "preset.list", preset_cols},
+	{"registries", "registry.list", registry_cols},
+	{"images", "image.list", image_cols},
 	{NULL, NULL, NULL},
 };
 

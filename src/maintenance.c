@@ -175,6 +175,10 @@ static void pack_result(al_cmd *c, const recalc *r)
 	al_mb_finish(&r->fix_kp, c->out);
 }
 
+/* The image rescan of every registry: the prepare step (network, outside the transaction) is
+ * the images module's, and so is recording what it found. */
+int al__maintenance_rescan_images(al_cmd *c) { return al__images_rescan_apply(c); }
+
 int al__maintenance_recalculate_usage(al_cmd *c)
 {
 	tally t = {0};

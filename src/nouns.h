@@ -32,6 +32,9 @@ int al__resource_fields(al_cmd *c, const msgpack_object *cur, al_mb *f);
  * ('s' "", 'm' {}, 'a' [], 'b' true). */
 void al__row_col(msgpack_packer *pk, const char *name, char dflt, const msgpack_object *base,
 		 const msgpack_object *over);
+/* For images: the allowed_docker_registries array of domain name in *list (strings live in
+ * the command's zone or the view). 1 found, 0 not found, or a negative al_ code. */
+int al__domain_registries(al_cmd *c, al_str name, msgpack_object *list);
 
 /* ---- resource policies (policies.c) -------------------------------------------------------- */
 enum al_policy_kind { AL_POLICY_KEYPAIR, AL_POLICY_USER, AL_POLICY_PROJECT };
@@ -135,6 +138,9 @@ int al__user_projects_join(al_cmd *c, al_str email, char *buf, size_t n);
 /* Bootstrap: project "default" in domain "default" (general, policy "default", which must
  * exist), the given member in it. id is the project's UUID from the caller's prepare step. */
 int al__project_emit_default(al_cmd *c, al_str id, al_str member_email);
+/* For images: calls fn with each registry hostname an active project of user email allows
+ * (repeats possible); stops at and returns fn's first non-zero value. */
+int al__user_project_registries(al_cmd *c, al_str email, int (*fn)(al_cmd *c, al_str host, void *ctx), void *ctx);
 
 /* ---- two-factor authentication (totp.c) ---------------------------------------------------- */
 bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email);
@@ -166,9 +172,27 @@ int al__agents_count_group(al_cmd *c, al_str group, uint64_t *n);
 /* Calls fn with the public row of each agent of group (all groups when group is empty). */
 int al__agents_each(al_store *s, MDB_txn *txn, al_str group, al_row_fn fn, void *ctx, al_error *err);
 
-/* ---- registries (registries.c) ------------------------------------------------------------- */
+/* ---- registries and images (registries.c, images.c, rescan.c) ------------------------------ */
 /* An existing registry with this hostname, else invalid_argument naming field. */
 int al__registry_require(al_cmd *c, const char *field, al_str hostname);
+/* Bootstrap (optional; the guide: "cr.backend.ai is registered by default"): registry
+ * cr.backend.ai, https://cr.backend.ai, harbor2, projects community, multiarch, stable. Records
+ * nothing when it exists. */
+int al__registry_emit_default(al_cmd *c);
+/* The image rescan, for image.rescan and maintenance.rescan-images: use
+ * al__image_rescan_prepare as the command's prepare step (it reads the optional arguments
+ * "registry" (STR) and "timeout" (INT, seconds per request); without "registry" it scans every
+ * registry; the network work and the password unsealing happen there, outside the transaction)
+ * and call al__images_rescan_apply from the handler (it records image.scanned / image.gone and
+ * packs the result on c->out). */
+int al__image_rescan_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+int al__images_rescan_apply(al_cmd *c);
+/* Progress of the rescan's prepare step on the calling thread (the server's worker): fn gets
+ * the registry, a phase ("catalog", "tags" with repositories done and total, "done") and counts;
+ * NULL turns it off. */
+typedef void (*al_rescan_progress_fn)(void *ctx, const char *registry, const char *phase, size_t done,
+				      size_t total);
+void al__rescan_set_progress(al_rescan_progress_fn fn, void *ctx);
 
 /* ---- storage hosts and quotas (storage.c) -------------------------------------------------- */
 /* 1 when a storage host name ("proxy:volume") is registered (and whether its backend supports

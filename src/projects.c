@@ -840,3 +840,26 @@ int al__user_projects_join(al_cmd *c, al_str email, char *buf, size_t n)
 	}
 	return rc;
 }
+
+/* For images (images.c): the registries that the active projects of a user allow. */
+int al__user_project_registries(al_cmd *c, al_str email, int (*fn)(al_cmd *c, al_str host, void *ctx), void *ctx)
+{
+	strs ids = {0};
+	int rc = scan_members(c, 'u', email, collect, &ids);
+	for (uint32_t i = 0; i < ids.n && rc == AL_OK; i++) {
+		msgpack_object row;
+		bool active = true;
+		if ((rc = find_by_id(c, ids.v[i], &row)) != 1) {
+			rc = rc < 0 ? rc : al_err(c->err, AL_ECORRUPT, "membership of a missing project");
+			break;
+		}
+		rc = AL_OK;
+		al_mp_bool(&row, "is_active", &active);
+		const msgpack_object *l = al_mp_get(&row, "allowed_docker_registries");
+		for (uint32_t k = 0; active && l && l->type == MSGPACK_OBJECT_ARRAY && k < l->via.array.size && rc == AL_OK;
+		     k++)
+			if (l->via.array.ptr[k].type == MSGPACK_OBJECT_STR)
+				rc = fn(c, (al_str){l->via.array.ptr[k].via.str.ptr, l->via.array.ptr[k].via.str.size}, ctx);
+	}
+	return rc;
+}

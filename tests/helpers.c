@@ -32,7 +32,8 @@ void th_rmrf(char *dir)
 
 al_store *th_init(const char *dir, size_t map_size)
 {
-	al_init_opts o = {.admin_email = "admin@example.com", .admin_password = TH_PASSWORD, .pwhash = "min"};
+	/* offline: no cr.backend.ai, so that no test reaches for the internet */
+	al_init_opts o = {.admin_email = "admin@example.com", .admin_password = TH_PASSWORD, .pwhash = "min", .offline = 1};
 	al_error err = {0};
 	if (al_store_init(dir, &o, &th_admin, &err) != AL_OK) {
 		fprintf(stderr, "# init %s: %s\n", dir, err.msg);

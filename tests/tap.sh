@@ -62,7 +62,7 @@ head_seq() { "$AL" stats "$D" --json | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'
 # init_store: adminlog init on $D with a known admin password and the cheapest hashing.
 init_store() {
 	printf '%s\n' 'Adm1n!pass' >"$T/adminpw"
-	run "$AL" init "$D" --admin-password-file "$T/adminpw" --pwhash min
+	run "$AL" init "$D" --admin-password-file "$T/adminpw" --pwhash min --offline
 	check "init" rc_is 0
 }
 

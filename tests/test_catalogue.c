@@ -117,6 +117,32 @@ static void bootstrap_defaults(void **state)
 	al_reply_free(&rep);
 }
 
+/* Unless offline, a new store has the guide's default registry; offline it has none. */
+static void default_registry(void **state)
+{
+	(void)state;
+	char *dir = th_tmpdir();
+	al_init_opts o = {.admin_email = "admin@example.com", .admin_password = TH_PASSWORD, .pwhash = "min"};
+	al_error err;
+	assert_int_equal(al_store_init(dir, &o, &th_admin, &err), AL_OK);
+	al_store *s;
+	al_open_opts oo = {AL_OPEN_QUIET, 0};
+	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "registry.get", "hostname", 's', "cr.backend.ai", NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "url"), "https://cr.backend.ai");
+	al_reply_free(&rep);
+	/* Offline installations delete it, as the guide says; it stays in the log. */
+	assert_int_equal(th_run(s, "registry.delete", "hostname", 's', "cr.backend.ai", NULL), AL_OK);
+	assert_int_equal(th_run(s, "registry.get", "hostname", 's', "cr.backend.ai", NULL), AL_ENOT_FOUND);
+	al_store_close(s);
+	th_rmrf(dir);
+	s = th_init(dir = th_tmpdir(), 0); /* th_init is offline */
+	assert_int_equal(th_run(s, "registry.get", "hostname", 's', "cr.backend.ai", NULL), AL_ENOT_FOUND);
+	al_store_close(s);
+	th_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +150,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(heartbeat_timeout_setting, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(agents_and_groups, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(bootstrap_defaults, th_setup, th_teardown),
+		cmocka_unit_test(default_registry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

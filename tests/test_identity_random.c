@@ -9,7 +9,13 @@
  * Live digests are taken at checkpoints; afterwards a rebuild must give the final digest and
  * al_store_asof at each checkpoint's seq must give that checkpoint's digest. The seed is
  * printed; ADMINLOG_SEED=<n> reruns one.
+ *
+ * Registries and images join the mix: a stub registry (tests/registry_test.h) in this process
+ * holds a few images, whose tags change now and then, so rescans record images found, changed
+ * and gone; the other registries are of type local and never reach for the network.
  */
+#include "registry_test.h" /* first: it sets _GNU_SOURCE */
+
 #include <liboath/oath.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +50,9 @@ typedef struct world {
 	char keys[MAXKEYS][32];
 	int nkeys;
 	char totp[NEMAIL][64]; /* base32 secret of the last 2fa enable, per user */
+	stub *reg;             /* the stub registry */
+	char reg_host[64];
+	char images[3][200]; /* canonical names in the stub */
 } world;
 
 static unsigned email_index(const char *e) { return (unsigned)atoi(e + 1); }
@@ -330,6 +339,63 @@ static const char *gen_agents(rng *r, char **args, size_t *len)
 	}
 }
 
+/* One random registry or image request, from its own generator so that the identity mix stays
+ * the same sequence it always was. */
+static const char *gen_images(rng *r, world *w, char **args, size_t *len)
+{
+	switch (below(r, 6)) {
+	case 0: { /* the stub registry (docker), or a local one; now and then a bad URL */
+		static char host[64];
+		char url[96];
+		unsigned h = below(r, 3);
+		snprintf(host, sizeof host, "%s", h == 0 ? w->reg_host : h == 1 ? "r1.example.com" : "r2.example.com");
+		snprintf(url, sizeof url, "%s://%s", chance(r, 90) ? "http" : "ftp", chance(r, 90) ? host : "other.example.com");
+		*args = th_args(len, "hostname", 's', host, "url", 's', url, "type", 's', h == 0 ? "docker" : "local", NULL);
+		return "registry.create";
+	}
+	case 1: { /* never the type: the local ones stay local */
+		static const char *const projects[] = {"", "stable", "stable,other", "Bad"};
+		const char *host = chance(r, 60) ? w->reg_host : "r1.example.com";
+		if (chance(r, 50))
+			*args = th_args(len, "hostname", 's', host, "project", 'l', projects[below(r, 4)], "ssl_verify", 'b',
+					(int)chance(r, 50), NULL);
+		else
+			*args = th_args(len, "hostname", 's', host, "username", 's', chance(r, 20) ? "" : "robot", "password", 's',
+					chance(r, 80) ? "pw" : "", NULL);
+		return "registry.update";
+	}
+	case 2:
+		*args = th_args(len, "hostname", 's', chance(r, 50) ? w->reg_host : "r2.example.com", NULL);
+		return chance(r, 30) ? "registry.delete" : "registry.get";
+	case 3: { /* the stub changes a tag list first: images go and come back */
+		unsigned t = below(r, 3);
+		stub_tags(w->reg, t == 0 ? "stable/a" : "stable/b", chance(r, 50) ? "[\"1\"]" : "[]");
+		*args = th_args(len, "registry", 's', w->reg_host, NULL);
+		return "image.rescan";
+	}
+	case 4: {
+		static const char *const cpu[] = {"0.5", "1", "2", "4"}, *const mem[] = {"512m", "1g", "2g", "8g"};
+		const char *name = w->images[below(r, 3)];
+		if (chance(r, 50))
+			*args = th_args(len, "name", 's', name, "cpu", 's', cpu[below(r, 4)], "force", 'b', (int)chance(r, 40),
+					"architecture", 's', chance(r, 50) ? "x86_64" : "arm64", NULL);
+		else
+			*args = th_args(len, "name", 's', name, "mem", 's', mem[below(r, 4)], "force", 'b', (int)chance(r, 40),
+					"architecture", 's', "x86_64", NULL);
+		return "image.set-min";
+	}
+	default: {
+		static const char *const aliases[] = {"py", "alpha", "beta"};
+		if (chance(r, 60)) {
+			*args = th_args(len, "name", 's', w->images[below(r, 3)], "aliases", 'l', aliases[below(r, 3)], NULL);
+			return "image.alias";
+		}
+		*args = th_args(len, "alias", 's', aliases[below(r, 3)], NULL);
+		return "image.unalias";
+	}
+	}
+}
+
 static void remember_key(world *w, const al_reply *rep)
 {
 	char secret[64] = ""; /* th_res_str returns one static buffer: copy before the next call */
@@ -363,6 +429,7 @@ static void random_identity_mix(void **state)
 		seed = strtoull(getenv("ADMINLOG_SEED"), NULL, 0);
 	print_message("# seed 0x%llx, %d commands\n", (unsigned long long)seed, COMMANDS);
 	rng r = {seed}, r2 = {seed ^ 0xca7a1096eULL}, ra = {seed ^ 0xca7a1095ULL}; /* r2: catalogue, ra: agents */
+	rng ri = {seed ^ 0x1a6e5ULL}; /* registries and images */
 	char *dir = th_tmpdir();
 	al_store *s = th_init(dir, 0);
 	al_store_close(s);
@@ -380,22 +447,48 @@ static void random_identity_mix(void **state)
 
 	assert_int_equal(th_run(s, "rgroup.create", "name", 's', "gpu", NULL), AL_OK);
 
+	/* the stub registry: stable/a:1 and stable/b:1 (amd64 and arm64), stable/c:1 */
 	world w = {.nkeys = 0};
+	static stub reg;
+	assert_int_equal(stub_start(&reg), 0);
+	w.reg = &reg;
+	snprintf(w.reg_host, sizeof w.reg_host, "127.0.0.1:%d", reg.port);
+	char *labels = rt_labels(",\"ai.backend.resource.min.cpu\":\"1\",\"ai.backend.resource.min.mem\":\"1g\"");
+	rt_image ims[4];
+	static const char *const archs[] = {"amd64", "arm64"};
+	rt_image_make(&ims[0], "amd64", labels, "a");
+	rt_image_make(&ims[1], "amd64", labels, "b1");
+	rt_image_make(&ims[2], "arm64", labels, "b2");
+	rt_image_make(&ims[3], "amd64", labels, "c");
+	stub_put_image(&reg, "stable/a", "1", &ims[0]);
+	stub_put_image(&reg, "stable/b", NULL, &ims[1]);
+	stub_put_image(&reg, "stable/b", NULL, &ims[2]);
+	char *list = rt_list(&ims[1], archs, 2, false, false);
+	stub_add(&reg, "/v2/stable/b/manifests/1", 200, MT_LIST, list, strlen(list));
+	stub_put_image(&reg, "stable/c", "1", &ims[3]);
+	const char *cat = "{\"repositories\":[\"stable/a\",\"stable/b\",\"stable/c\"]}";
+	stub_add(&reg, "/v2/_catalog", 200, NULL, cat, strlen(cat));
+	stub_tags(&reg, "stable/a", "[\"1\"]");
+	stub_tags(&reg, "stable/b", "[\"1\"]");
+	stub_tags(&reg, "stable/c", "[\"1\"]");
+	for (int i = 0; i < 3; i++)
+		snprintf(w.images[i], sizeof w.images[i], "%s/stable/%c:1", w.reg_host, 'a' + i);
 	checkpoint cps[COMMANDS / CHECK_EVERY + 1];
 	int ncp = 0, done = 0, ok = 0, extra = 0;
 	static th_actor as[24]; /* one per request of a batch: a request borrows its actor until the batch ran */
-	static th_actor cas[6], aas[4];
+	static th_actor cas[6], aas[4], as2[2]; /* as2: registry and image requests */
 	rng rs = {seed ^ 0x9e3779b97f4a7c15ULL}; /* the storage commands' own stream */
 	static th_actor storage_as[4];
 	while (done < COMMANDS) {
-		enum { MAXB = 20, MAXC = 6, MAXA = 4, MAXS = 4 };
-		al_request reqs[MAXB + MAXC + MAXA + MAXS];
-		al_reply reps[MAXB + MAXC + MAXA + MAXS];
-		char *args[MAXB + MAXC + MAXA + MAXS];
-		size_t len[MAXB + MAXC + MAXA + MAXS];
+		enum { MAXB = 20, MAXC = 6, MAXA = 4, MAXI = 2, MAXS = 4 };
+		al_request reqs[MAXB + MAXC + MAXA + MAXI + MAXS];
+		al_reply reps[MAXB + MAXC + MAXA + MAXI + MAXS];
+		char *args[MAXB + MAXC + MAXA + MAXI + MAXS];
+		size_t len[MAXB + MAXC + MAXA + MAXI + MAXS];
 		int n = 1 + (int)below(&r, MAXB);
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
+		int identity = n;
 		for (int i = 0; i < n; i++) {
 			rng before = r;
 			const char *op = gen(&r, &w, &args[i], &len[i]);
@@ -439,7 +532,18 @@ static void random_identity_mix(void **state)
 			reqs[i] = (al_request){op, args[i], len[i], who};
 		}
 		extra += k;
-		int total = n + m + k, nstorage = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
+		int q = n + m + k;
+		for (int x = (int)below(&ri, MAXI + 1); x > 0; x--, q++) { /* registries and images */
+			reqs[q] = (al_request){gen_images(&ri, &w, &args[q], &len[q]), args[q], len[q], &th_admin};
+			if (chance(&ri, 10)) { /* a user's rights: refused, or reading only what it may */
+				char e[64];
+				email(&ri, e, sizeof e);
+				if (th_as(s, e, &as2[x % 2]) == AL_OK)
+					reqs[q].actor = &as2[x % 2].a;
+			}
+		}
+		extra += q - (n + m + k);
+		int total = q, nstorage = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
 		for (int j = 0; j < nstorage; j++, total++) {
 			char e[64], p[32], *a;
 			size_t l;
@@ -474,12 +578,12 @@ static void random_identity_mix(void **state)
 			al_reply_free(&reps[i]);
 			free(args[i]);
 		}
-		if ((done + n) / CHECK_EVERY != done / CHECK_EVERY) {
+		if ((done + identity) / CHECK_EVERY != done / CHECK_EVERY) {
 			cps[ncp].seq = al_log_head(s);
 			th_digest(s, cps[ncp].digest);
 			ncp++;
 		}
-		done += n;
+		done += identity;
 	}
 	print_message("# %d of %d commands (%d identity, %d catalogue) succeeded, %d keypairs, %llu events\n", ok,
 		      COMMANDS + extra, COMMANDS, extra, w.nkeys, (unsigned long long)al_log_head(s));
@@ -489,7 +593,8 @@ static void random_identity_mix(void **state)
 					   "storage.usage_reported", "quota.set", "quota.unset", "folder.created",
 					   "folder.deleted", "rgroup.associated", "rgroup.dissociated", "rgroup.deleted",
 					   "setting.changed", "preset.updated", "preset.deleted", "agent.updated",
-					   "agent.status_changed", "agent.schedulable_changed"};
+					   "agent.status_changed", "agent.schedulable_changed", "registry.updated",
+					   "registry.deleted", "image.scanned", "image.gone", "image.min_set", "image.aliased"};
 	for (size_t i = 0; !getenv("ADMINLOG_SEED") && i < sizeof must / sizeof *must; i++) {
 		/* the default seed's mix covers these (another seed may not) */
 		al_log_filter f = {.type = must[i]};
@@ -518,10 +623,16 @@ static void random_identity_mix(void **state)
 	}
 	al_store_close(s);
 	th_rmrf(dir);
+	stub_stop(&reg);
+	for (int i = 0; i < 4; i++)
+		rt_image_free(&ims[i]);
+	free(labels);
+	free(list);
 }
 
 int main(void)
 {
+	unsetenv("http_proxy"), unsetenv("HTTP_PROXY"), unsetenv("all_proxy"), unsetenv("ALL_PROXY");
 	const struct CMUnitTest tests[] = {cmocka_unit_test(random_identity_mix)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

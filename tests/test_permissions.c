@@ -83,6 +83,9 @@ static void fx_build(fx *f)
 	run_ok(s, "folder.create", "name", 's', "shared", "host", 's', "local:volume1", "project", 's', "vision",
 	       "domain", 's', "default", NULL);
 	run_ok(s, "preset.create", "name", 's', "p1", "cpu", 'i', 1LL, "mem", 's', "1g", NULL);
+	/* type local: nothing here ever reaches for the network */
+	run_ok(s, "registry.create", "hostname", 's', "reg.example.com", "url", 's', "https://reg.example.com", "type", 's',
+	       "local", NULL);
 	al_reply rep;
 	run_ok(s, "rgroup.create", "name", 's', "gpu", NULL);
 	run_ok(s, "rgroup.create", "name", 's', "idle-rg", NULL);
@@ -199,6 +202,7 @@ static const row rows[] = {
 	{"settings.get", "yyyynn", AL_OK, {NULL}},
 	{"settings.set", "ynnnnn", AL_OK, {T("key", "overlay-mtu"), "value", "l", "9000"}},
 	{"maintenance.recalculate-usage", "ynnnnn", AL_OK, {NULL}},
+	{"maintenance.rescan-images", "ynnnnn", AL_OK, {NULL}}, /* the fixture's registry is local: no network */
 	{"info", "yyyynn", AL_OK, {NULL}},
 	/* Agents: superadmins only (an agent uses a superadmin service account); the others name an
 	 * unknown agent. */
@@ -215,6 +219,20 @@ static const row rows[] = {
 	{"preset.get", "yyyyyy", AL_OK, {T("name", "p1")}},
 	{"preset.list", "yyyyyy", AL_OK, {NULL}},
 	{"preset.check", "yyyyyy", AL_OK, {T("group", "default")}},
+	/* registries: the superadmin's alone; images: anyone reads those its domain or projects
+	 * allow (none in the fixture has images: not_found), only a superadmin changes them; a rescan
+	 * of an unknown registry is refused before any network */
+	{"registry.create", "ynnnnn", AL_OK, {T("hostname", "new.example.com"), T("url", "https://new.example.com")}},
+	{"registry.update", "ynnnnn", AL_OK, {T("hostname", "reg.example.com"), T("type", "docker")}},
+	{"registry.delete", "ynnnnn", AL_OK, {T("hostname", "reg.example.com")}},
+	{"registry.get", "ynnnnn", AL_OK, {T("hostname", "reg.example.com")}},
+	{"registry.list", "ynnnnn", AL_OK, {NULL}},
+	{"image.list", "yyyyyy", AL_OK, {NULL}},
+	{"image.get", "yyyyyy", AL_ENOT_FOUND, {T("name", "reg.example.com/stable/python:3.9")}},
+	{"image.set-min", "ynnnnn", AL_ENOT_FOUND, {T("name", "reg.example.com/stable/python:3.9"), T("cpu", "2")}},
+	{"image.alias", "ynnnnn", AL_ENOT_FOUND, {T("name", "reg.example.com/stable/python:3.9"), "aliases", "l", "py"}},
+	{"image.unalias", "ynnnnn", AL_ENOT_FOUND, {T("alias", "py")}},
+	{"image.rescan", "ynnnnn", AL_EINVALID_ARGUMENT, {T("registry", "nope.example.com")}},
 };
 #undef T
 #undef I
@@ -311,6 +329,7 @@ static void check_rows(const row *rs, size_t nrows)
 			    strcmp(r->op, "keypair.activate") != 0 && strcmp(r->op, "domain.activate") != 0 &&
 			    strcmp(r->op, "user.2fa.disable") != 0 &&
 			    strcmp(r->op, "maintenance.recalculate-usage") != 0 && /* nothing to correct */
+			    strcmp(r->op, "maintenance.rescan-images") != 0 && /* nothing scanned */
 			    strcmp(r->op, "agent.expire") != 0) { /* already so, or no agent: nothing to record */
 				print_error("%s as %c: allowed but recorded nothing\n", r->op, actor_letter[who]);
 				failures++;

@@ -20,8 +20,10 @@ static void usage(FILE *out)
 	fputs("usage: adminlog <command> DIR [options]\n"
 	      "\n"
 	      "  init DIR [--admin-email E] [--admin-password-file F] [--pwhash min|interactive|moderate]\n"
+	      "           [--offline]\n"
 	      "        create a data directory with the bootstrap events; without a password file a\n"
-	      "        password is generated, printed once and written to DIR/admin-password (0600)\n"
+	      "        password is generated, printed once and written to DIR/admin-password (0600);\n"
+	      "        --offline: no default registry cr.backend.ai (it cannot be reached offline)\n"
 	      "  verify DIR        checksums, hash chain, indexes, views against a fresh rebuild\n"
 	      "  rebuild DIR       drop every view and fold the whole log again\n"
 	      "  log DIR [--entity KIND:ID] [--actor A] [--type T] [--since TIME] [--until TIME]\n"
@@ -143,7 +145,7 @@ static void print_mp(const char *mp, size_t len, int json)
 static int cmd_init(int argc, char **argv)
 {
 	static const char *const known[] = {"--admin-email", "--admin-password-file", "--pwhash", NULL};
-	static const char *const flags[] = {NULL};
+	static const char *const flags[] = {"--offline", NULL};
 	int ok = 1, rc = check_opts(argc, argv, known, flags);
 	if (rc)
 		return rc;
@@ -151,6 +153,7 @@ static int cmd_init(int argc, char **argv)
 	al_init_opts o = {0};
 	o.admin_email = opt(argc, argv, "--admin-email", &ok);
 	o.pwhash = opt(argc, argv, "--pwhash", &ok);
+	o.offline = flag(argc, argv, "--offline");
 	const char *pwfile = opt(argc, argv, "--admin-password-file", &ok);
 	if (!ok)
 		return usage_error("an option needs a value", NULL);
