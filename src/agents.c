@@ -800,6 +800,12 @@ int al__agent_heartbeat(al_cmd *c)
 		al_mb_init(&f);
 		al_mb_cstr(&f, "status", "ALIVE");
 		al_mb_cstr(&f, "previous", status);
+		msgpack_object now;
+		const msgpack_object *imgs;
+		/* termination cleared what the agent had installed (images.c): say it again */
+		if (strcmp(status, "TERMINATED") == 0 && must_find(c, b.id, &now) == AL_OK &&
+		    (imgs = al_mp_get(&now, "images")) != NULL)
+			al_mb_obj(&f, "images", imgs);
 		rc = al__emit(c, AL_EV_AGENT_STATUS_CHANGED, b.id, &f);
 		al_mb_free(&f);
 	}

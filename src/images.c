@@ -15,7 +15,7 @@
  *   v_image_aliases    "a" alias -> name, and "n" name "\0" alias -> "" (both directions)
  *   v_image_installed  "n" name "\0" agent -> "", and "a" agent "\0" name -> "": folded from
  *                      the agents' events that carry a field "images" (the canonical names the
- *                      agent has, the whole list each time) and cleared by agent.terminated.
+ *                      agent has, the whole list each time), cleared when it terminates.
  *
  * Minimum resources: label_min holds what the labels define (ai.backend.resource.min.*, over
  * the defaults cpu 1 and mem 1 GiB); min_override what image set-min set. The effective
@@ -250,12 +250,15 @@ static int installed_keys(const al_view *v, const char *prefix, size_t pn, char 
 	return rc;
 }
 
-/* An agent event with a field "images" (the whole list of what the agent has) replaces the
- * agent's installed images; agent.terminated clears them. Other agent events change nothing. */
+/* An agent event with a field "images" (the whole list of what the agent has: agent.created,
+ * agent.updated, and agent.status_changed when a terminated agent comes back) replaces the
+ * agent's installed images; agent.status_changed to TERMINATED clears them. */
 static int apply_agent(const al_view *v, const al_event *e, al_error *err)
 {
 	const msgpack_object *imgs = al_mp_get(&e->fields, "images");
-	bool terminated = strcmp(e->def->name, "agent.terminated") == 0;
+	al_str status = {"", 0};
+	bool terminated = e->def == al__ev(AL_EV_AGENT_STATUS_CHANGED) &&
+			  al_mp_str(&e->fields, "status", &status) == 1 && al_str_eq(status, "TERMINATED");
 	if (!terminated && (imgs == NULL || imgs->type != MSGPACK_OBJECT_ARRAY))
 		return AL_OK;
 	if (e->id.n == 0 || e->id.n > AGENT_ID_MAX)
@@ -292,13 +295,13 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		return apply_image(v, e, err);
 	if (d == al__ev(AL_EV_IMAGE_ALIASED) || d == al__ev(AL_EV_IMAGE_DEALIASED))
 		return apply_alias(v, e, err);
-	if (d->entity && strcmp(d->entity, "agent") == 0)
+	if (d == al__ev(AL_EV_AGENT_CREATED) || d == al__ev(AL_EV_AGENT_UPDATED) || d == al__ev(AL_EV_AGENT_STATUS_CHANGED))
 		return apply_agent(v, e, err);
 	return AL_OK;
 }
 
 /* v2: the views are filled (v1 was the empty stub). */
-const al_projection al__proj_images = {"images", 2, {"v_images", "v_image_aliases", "v_image_installed", NULL}, apply};
+const al_projection al__proj_images = {"images", 3, {"v_images", "v_image_aliases", "v_image_installed", NULL}, apply};
 
 /* ---- queries ------------------------------------------------------------------------------------------- */
 

@@ -424,6 +424,66 @@ static void stub_registry_create(al_store *s, const stub *st, char *host, size_t
 	assert_int_equal(rc, AL_OK);
 }
 
+static int installed_count(al_store *s, const char *name)
+{
+	res r;
+	get_image(s, &r, name, NULL);
+	const msgpack_object *a = al_mp_get(&r.o, "installed_agents");
+	int n = a && a->type == MSGPACK_OBJECT_ARRAY ? (int)a->via.array.size : -1;
+	res_free(&r);
+	return n;
+}
+
+static int heartbeat(al_store *s, const char *id, const char *images)
+{
+	return th_run(s, "agent.heartbeat", "id", 's', id, "addr", 's', "10.0.0.1:6001", "available", 's', "cpu=4,mem=8g",
+		      "images", 'l', images, NULL);
+}
+
+/* Which agents have an image installed comes from the agents' reports: a heartbeat's images,
+ * cleared when the agent terminates, reported again when it comes back. */
+static void installed_by_agents(void **state)
+{
+	fx *f = *state;
+	al_store *s = f->s;
+	assert_int_equal(stub_start(&f->st), 0);
+	f->st_on = true;
+	char *labels = rt_labels(NULL), host[64], name[200];
+	rt_image im;
+	rt_image_make(&im, "amd64", labels, "installed");
+	stub_put_image(&f->st, "team/app", "v1", &im);
+	stub_tags(&f->st, "team/app", "[\"v1\"]");
+	const char *cat = "{\"repositories\":[\"team/app\"]}";
+	stub_add(&f->st, "/v2/_catalog", 200, NULL, cat, strlen(cat));
+	stub_registry_create(s, &f->st, host, sizeof host, NULL, NULL);
+	name_of(name, sizeof name, f->st.port, "team/app:v1");
+	res r;
+	assert_int_equal(rescan(s, &r, NULL), AL_OK);
+	res_free(&r);
+	assert_int_equal(installed_count(s, name), 0);
+	assert_int_equal(heartbeat(s, "ag1", name), AL_OK);
+	char both[420];
+	snprintf(both, sizeof both, "%s,other/x:1", name);
+	assert_int_equal(heartbeat(s, "ag2", both), AL_OK);
+	assert_int_equal(installed_count(s, name), 2);
+	assert_int_equal(heartbeat(s, "ag2", "other/x:1"), AL_OK); /* ag2 removed it */
+	assert_int_equal(installed_count(s, name), 1);
+	assert_int_equal(th_run(s, "agent.terminate", "id", 's', "ag1", NULL), AL_OK);
+	assert_int_equal(installed_count(s, name), 0);
+	assert_int_equal(heartbeat(s, "ag1", name), AL_OK); /* back, with the same images */
+	assert_int_equal(installed_count(s, name), 1);
+	char live[33], rebuilt[33];
+	al_error err;
+	th_digest(s, live);
+	assert_int_equal(al_store_rebuild(s, NULL, NULL, &err), AL_OK);
+	th_digest(s, rebuilt);
+	assert_string_equal(live, rebuilt);
+	stub_stop(&f->st);
+	f->st_on = false;
+	rt_image_free(&im);
+	free(labels);
+}
+
 static void bearer_token(void **state)
 {
 	fx *f = *state;
@@ -784,6 +844,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(real_registry, setup, teardown),
 		cmocka_unit_test_setup_teardown(real_registry_basic_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(bearer_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(installed_by_agents, setup, teardown),
 		cmocka_unit_test_setup_teardown(redirects_and_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(broken_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(timeouts_and_unreachable, setup, teardown),
