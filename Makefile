@@ -1,6 +1,6 @@
 # adminlog - see README.md. `make run`, `make test`, `make test SANITIZE=1`, `make bench`.
 CC      ?= gcc
-PKGS    := lmdb msgpack libsodium libxxhash liboath
+PKGS    := lmdb msgpack libsodium libxxhash liboath libevent libevent_pthreads
 DEPS_OK := $(shell ./tools/deps.sh >&2 && echo ok)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wstrict-prototypes -Wno-missing-field-initializers \
@@ -20,7 +20,9 @@ endif
 LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libadminlog.a
-TOOLS   := $(BIN)/adminctl $(BIN)/adminlog
+TOOLS   := $(BIN)/adminctl $(BIN)/adminlog $(BIN)/adminlogd
+# adminlogd with --test-auth (op test.auth), for tests/test_server*.c only; never installed.
+SRV_TEST := $(BUILD)/tests/adminlogd-test
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(filter-out bench/bench_util.c,$(wildcard bench/bench_*.c))
@@ -44,10 +46,21 @@ $(BIN)/%: $(BUILD)/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/tests/adminlogd-test.o: tools/adminlogd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DADMINLOGD_TEST -c $< -o $@
+
+$(SRV_TEST): $(BUILD)/tests/adminlogd-test.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/gen_docs: $(BUILD)/tools/gen_docs.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
+
+# Server tests also link the harness that starts adminlogd-test (tests/server_harness.h).
+$(BUILD)/tests/test_server_%: $(BUILD)/tests/test_server_%.o $(BUILD)/tests/helpers.o $(BUILD)/tests/server_harness.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(LIB)
@@ -61,7 +74,7 @@ $(BUILD)/bench/bench_util.o: bench/bench_util.c
 docs: $(BUILD)/gen_docs
 	$(BUILD)/gen_docs > docs/events.md
 
-test: $(TOOLS) $(TESTS) $(BUILD)/gen_docs
+test: $(TOOLS) $(TESTS) $(SRV_TEST) $(BUILD)/gen_docs
 	@BIN=$(BIN) BUILD=$(BUILD) ./tests/run.sh $(TESTS)
 
 test-asan:

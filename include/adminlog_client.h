@@ -1,0 +1,97 @@
+/*
+ * adminlog_client.h - a blocking client of the adminlogd wire protocol (docs/protocol.md),
+ * shared by adminctl, the tests and the benchmarks.
+ *
+ * One al_client is one connection; it is not thread-safe (use one per thread). Frames are read
+ * and written whole; a decoded frame (al_msg) lives until the next al_client_recv.
+ */
+#ifndef ADMINLOG_CLIENT_H
+#define ADMINLOG_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adminlog.h"
+
+#define AL_PROTOCOL_VERSION 1
+#define AL_NONCE_LEN 32
+#define AL_MAC_LEN 32
+
+typedef struct al_client al_client;
+
+/*
+ * Connects to addr and reads the server's hello: "unix:PATH" or any addr containing a '/'
+ * is a Unix socket path, otherwise "HOST:PORT" ("127.0.0.1:7457", "[::1]:7457").
+ * timeout_ms bounds every later send and receive (0 = wait forever).
+ * AL_EUNSUPPORTED when the server speaks another protocol version; the error frame's code
+ * when the server refused the connection (limit_exceeded); AL_EIO_ERROR otherwise.
+ */
+int al_client_connect(al_client **out, const char *addr, int timeout_ms, al_error *err);
+void al_client_close(al_client *c);
+int al_client_fd(const al_client *c);
+/* From the hello. */
+const unsigned char *al_client_nonce(const al_client *c);
+const char *al_client_server_version(const al_client *c);
+size_t al_client_max_frame(const al_client *c);
+
+/* ---- frames ----------------------------------------------------------------------------- */
+
+enum al_msg_kind {
+	AL_MSG_RESULT = 1, /* {id, result} */
+	AL_MSG_ERROR,      /* {id, error: {code, message}} */
+	AL_MSG_ROW,        /* {id, row} */
+	AL_MSG_CSV,        /* {id, csv} */
+	AL_MSG_DONE,       /* {id, done: true, count} */
+	AL_MSG_OTHER,      /* anything else (the hello) */
+};
+
+/* One decoded server frame; objects point into the client and live until the next receive. */
+typedef struct al_msg {
+	int kind;           /* enum al_msg_kind */
+	bool has_id;        /* id is an integer (the ids this client sends) */
+	uint64_t id;
+	const msgpack_object *frame; /* the whole map */
+	const msgpack_object *value; /* result, row or csv; NULL otherwise */
+	al_error err;       /* AL_MSG_ERROR: code from the wire name, message */
+	int64_t retry_after; /* rate_limited: seconds, else 0 */
+	uint64_t first_seq, last_seq, count;
+	bool replayed;
+} al_msg;
+
+/* Sends one frame holding the msgpack map body (len bytes). */
+int al_client_send_raw(al_client *c, const void *body, size_t len, al_error *err);
+/* Sends {id, op, args, stream?}; args is a msgpack map or NULL. */
+int al_client_send(al_client *c, uint64_t id, const char *op, const void *args, size_t args_len, bool stream,
+		   al_error *err);
+/* Receives the next frame. AL_EIO_ERROR on end of stream, a timeout or a malformed frame. */
+int al_client_recv(al_client *c, al_msg *m, al_error *err);
+
+/* ---- calls -------------------------------------------------------------------------------- */
+
+/* A fresh request id. */
+uint64_t al_client_next_id(al_client *c);
+/*
+ * Runs one operation and waits for its answer, filling rep as al_exec would (result
+ * malloc'd, al_reply_free). Frames of other requests that arrive meanwhile are dropped.
+ * Returns rep->err.code.
+ */
+int al_client_call(al_client *c, const char *op, const void *args, size_t args_len, al_reply *rep);
+/*
+ * Runs op with stream: true and hands each row (or, for export, each csv chunk as a str
+ * object) to fn; non-zero from fn cancels the stream and is returned. *count gets the
+ * server's count when not NULL.
+ */
+int al_client_stream(al_client *c, const char *op, const void *args, size_t args_len, al_row_fn fn, void *ctx,
+		     uint64_t *count, al_error *err);
+
+/* login {email, password, otp?}: on success the connection is authenticated and rep->result
+ * holds {access_key, secret_key, email, user_id, role, domain}. */
+int al_client_login(al_client *c, const char *email, const char *password, const char *otp, al_reply *rep);
+/* HMAC-SHA256(key = secret_key, nonce || access_key), the proof `auth` takes. */
+void al_client_mac(const unsigned char nonce[AL_NONCE_LEN], const char *access_key, const char *secret_key,
+		   unsigned char mac[AL_MAC_LEN]);
+/* auth {access_key, mac}: keypair challenge-response against this connection's nonce. */
+int al_client_auth(al_client *c, const char *access_key, const char *secret_key, al_error *err);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * srv_int.h - what the server's files share: connections, jobs (a request travelling between
+ * the loop and the threads), streams, watches and the server itself.
+ *
+ * Ownership: connections, watches and bufferevents belong to the loop thread. A job is owned
+ * by whoever holds it in a queue; jobs and stream chunks come back to the loop through the done
+ * queues (srv->mu) and an event the threads activate. A connection is freed when it is closed
+ * and no job refers to it any more (refs).
+ */
+#ifndef AL_SRV_INT_H
+#define AL_SRV_INT_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <pthread.h>
+
+#include "codec.h"
+#include "srv.h"
+
+#define SRV_ID_MAX 80            /* a packed request id: int, or str of at most 64 bytes */
+#define SRV_OP_MAX 64
+#define SRV_ACTOR_BUF 768
+#define SRV_MAX_BATCH 1024       /* writes per group commit */
+#define SRV_STREAM_HIGH (1u << 20) /* a stream pauses while this much output waits */
+#define SRV_OUT_HIGH (4u << 20)  /* a connection is not read while this much output waits */
+#define SRV_CHUNK (64u << 10)    /* stream frames are handed to the loop in chunks of this */
+
+typedef struct conn conn;
+typedef struct job job;
+typedef struct watch watch;
+
+enum job_kind {
+	J_WRITE,   /* a command for the writer (after its prepare step when it has one) */
+	J_PREPARE, /* al_prepare on a worker, then J_WRITE */
+	J_LOGIN,   /* login on a worker */
+	J_STREAM,  /* a streamed read on a worker */
+};
+enum stream_kind { S_CMD, S_LOG, S_EXPORT };
+enum cancel_kind { C_NONE, C_CLIENT, C_GONE };
+
+struct job {
+	job *next;  /* in a queue */
+	job *wnext; /* in the connection's write order */
+	job *snext; /* in the connection's streams */
+	int kind;
+	conn *c;
+	char id[SRV_ID_MAX]; /* packed id, echoed */
+	size_t idlen;
+	char op[SRV_OP_MAX];
+	char *args; /* packed args map (owned), NULL = none */
+	size_t args_len;
+	char *prep; /* from al_prepare (owned, wiped when freed) */
+	size_t prep_len;
+	al_actor actor;
+	char actor_buf[SRV_ACTOR_BUF];
+	al_reply rep;
+	int64_t t0;  /* arrival, monotonic µs */
+	bool ready;  /* J_WRITE: may go to the writer (prepared, or nothing to prepare) */
+	bool failed; /* refused before the writer (prepare step); rep.err says why */
+	/* J_STREAM (fields below the line are shared with the loop under srv->mu) */
+	int skind;
+	msgpack_sbuffer sb; /* frames not yet handed over (worker side) */
+	uint64_t count;
+	int cancel; /* enum cancel_kind */
+	size_t queued, outlen;
+};
+
+/* A piece of a stream's output on its way to the loop; last = the stream has ended. */
+typedef struct chunk {
+	struct chunk *next;
+	job *j;
+	char *data;
+	size_t len;
+	bool last;
+} chunk;
+
+struct watch {
+	watch *next;
+	conn *c;
+	char id[SRV_ID_MAX];
+	size_t idlen;
+	uint64_t next_seq;
+	uint64_t count;
+	int64_t t0;
+};
+
+struct conn {
+	al_srv *srv;
+	conn *prev, *next;
+	struct bufferevent *bev;
+	struct event *idle;
+	uint64_t num;
+	int refs;     /* 1 while open, plus one per job that points here */
+	bool open;    /* the bufferevent exists */
+	bool closing; /* close once the output is sent */
+	bool eof;     /* the client closed its side: close once everything is answered */
+	bool paused;  /* not reading (in-flight or output limit, or stopping) */
+	char client[72];
+	unsigned char nonce[32];
+	bool authed;
+	al_actor actor;
+	char actor_buf[SRV_ACTOR_BUF];
+	int inflight;        /* requests read and not yet answered */
+	job *wfirst, *wlast; /* writes in arrival order, until handed to the writer */
+	job *streams;
+	watch *watches;
+};
+
+struct al_srv {
+	al_store *s;
+	al_srv_opts o;
+	struct event_base *base;
+	struct evconnlistener *tcp, *unx;
+	char tcp_addr[80];
+	char *sock_path;
+	struct event *done_ev, *stop_ev, *sigterm, *sigint, *poll_ev, *deadline;
+	conn *conns;
+	int nconns;
+	uint64_t conn_seq;
+	bool stopping;
+	int inflight;  /* over all connections */
+	uint64_t head; /* last seq known committed, for watches */
+	msgpack_zone zone;  /* the frame being handled */
+	msgpack_sbuffer out; /* the frame being sent */
+	char *describe;     /* packed result of `describe` */
+	size_t describe_len;
+	/* shared with the threads, under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t wcv, jcv, flow;
+	job *wq_first, *wq_last; /* writes for the writer */
+	job *jq_first, *jq_last; /* jobs for the workers */
+	job *dq_first, *dq_last; /* finished jobs */
+	chunk *cq_first, *cq_last;
+	bool quit;
+	bool threads_started;
+	pthread_t writer;
+	pthread_t *workers;
+	int nworkers;
+	uint64_t batches, batched; /* group commit statistics */
+};
+
+/* ---- srv.c ---- */
+int64_t srv_mono_us(void);
+void srv_log(al_srv *srv, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void srv_log_req(conn *c, const al_actor *a, const char *op, int code, int64_t t0);
+/* A frame on srv->out: begin, pack the map on pk, then send (writes it to c). */
+msgpack_packer *srv_frame_begin(al_srv *srv, msgpack_packer *pk);
+void srv_frame_send(conn *c);
+void srv_pack_id(msgpack_packer *pk, const char *id, size_t idlen);
+void srv_send_error(conn *c, const char *id, size_t idlen, int code, const char *msg);
+void srv_conn_unref(conn *c);
+
+/* ---- srv_pool.c: writer, workers, done queues ---- */
+int srv_threads_start(al_srv *srv, al_error *err);
+void srv_threads_stop(al_srv *srv);
+void srv_submit_write(al_srv *srv, job *j);
+void srv_submit_job(al_srv *srv, job *j);
+/* Worker side of a stream: hands the frames in j->sb to the loop, then waits while too much
+ * of the stream's output is unsent. */
+void srv_stream_flush(al_srv *srv, job *j, bool last);
+void srv_job_free(job *j);
+
+/* ---- srv_feed.c: events as maps, watch, streamed reads ---- */
+void srv_pack_event(msgpack_packer *pk, const al_event *e);
+void srv_stream_run(al_srv *srv, job *j);
+void srv_watch_start(conn *c, const char *id, size_t idlen, uint64_t from_seq);
+void srv_watch_pump(watch *w);
+void srv_watch_end(watch *w, bool send_done);
+
+#endif
