@@ -134,8 +134,9 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 
 /* ---- the catalogue (from schemas/) ------------------------------------------------ */
 
-/* LIMIT: a number >= 0 (integer or float) or the string "unlimited". LIST: array of strings. */
-enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD, AL_T_LIMIT, AL_T_LIST };
+/* LIMIT: a number >= 0 (integer or float) or the string "unlimited". LIST: array of strings.
+ * MAP: a map with string keys (event fields only, e.g. parsed resource slots). */
+enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD, AL_T_LIMIT, AL_T_LIST, AL_T_MAP };
 enum al_field_flags { AL_F_REQ = 1, AL_F_OPT = 2, AL_F_SECRET = 4 };
 enum al_cmd_kind { AL_CMD_WRITE = 1, AL_CMD_READ = 2 };
 

@@ -63,14 +63,16 @@ int al__store_init_prepare(al_store *s, const msgpack_object *args, al_mb *out, 
 		rc = al__check_password(err, "admin_password", pw);
 	if (rc)
 		return rc;
-	char c[32], hash[AL_PWHASH_LEN], id[37];
+	char c[32], hash[AL_PWHASH_LEN], id[37], project_id[37];
 	if ((rc = al__pwhash(al_str_cpy(c, sizeof c, cost), pw, hash, err)))
 		return rc;
 	al__uuid4(id);
+	al__uuid4(project_id);
 	al_mb_cstr(out, "password_hash", hash);
 	al_mb_cstr(out, "id", id);
+	al_mb_cstr(out, "project_id", project_id);
 	sodium_memzero(hash, sizeof hash);
-	return AL_OK;
+	return al__keypair_prepare(s, args, out, err); /* the admin's keypair */
 }
 
 int al__store_init(al_cmd *c)
@@ -92,15 +94,30 @@ int al__store_init(al_cmd *c)
 	al_mb_str(&f, "pwhash", cost.p, cost.n);
 	int rc = al__emit(c, AL_EV_STORE_INITIALIZED, (al_str){"store", 5}, &f);
 	al_mb_free(&f);
+	al_str project_id = {"", 0};
+	al_mp_str(c->prep, "project_id", &project_id);
+	/* Policies first: the admin, its keypair and the project follow the "default" ones. */
 	if (rc == AL_OK)
 		rc = al__domain_emit_created(c, (al_str){"default", 7}, (al_str){"The default domain", 18});
 	if (rc == AL_OK)
+		rc = al__policy_emit_defaults(c);
+	al_keypair_new k = {.user_email = admin.email, .user_id = admin.id, .resource_policy = {"default", 7},
+			    .rate_limit = 10000, .is_admin = true, .is_active = true, .is_main = true};
+	al_mp_str(c->prep, "access_key", &k.access_key);
+	al_mp_str(c->prep, "secret_key_sealed", &k.secret_key_sealed);
+	if (rc == AL_OK)
 		rc = al__user_emit_created(c, &admin);
+	if (rc == AL_OK)
+		rc = al__keypair_emit_created(c, &k);
+	if (rc == AL_OK)
+		rc = al__project_emit_default(c, project_id, admin.email);
 	if (rc)
 		return rc;
-	msgpack_pack_map(c->out, 2);
+	msgpack_pack_map(c->out, 3); /* the secret key is not shown: the admin gets it by logging in */
 	al_pack_cstr(c->out, "events");
 	msgpack_pack_uint64(c->out, c->last_seq);
+	al_pack_cstr(c->out, "access_key");
+	al_pack_str(c->out, k.access_key.p, k.access_key.n);
 	al_pack_cstr(c->out, "admin");
 	return al__user_pack_public(c, admin.email);
 }

@@ -13,6 +13,7 @@
 #define TIME AL_T_TIME
 #define LIMIT AL_T_LIMIT
 #define LIST AL_T_LIST
+#define MAP AL_T_MAP
 #define REQ AL_F_REQ
 #define OPT AL_F_OPT
 #define SECRET AL_F_SECRET

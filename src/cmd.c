@@ -152,7 +152,7 @@ static bool type_ok(int type, const msgpack_object *v)
 static const char *type_name(int type)
 {
 	static const char *const n[] = {"a string",  "an integer", "a boolean", "a time", "a string",
-					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings"};
+					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings", "a map"};
 	return n[type];
 }
 
@@ -474,6 +474,16 @@ static int check_version(al_cmd *c)
 	return AL_OK;
 }
 
+/* A handler returns AL_OK or a negative al_ code with c->err set; anything else is a bug that
+ * must not pass for success. */
+static int call_handler(al_cmd *c, item *it)
+{
+	int rc = it->e->handler(c);
+	if (rc > 0 || (rc < 0 && c->err->code == AL_OK))
+		return al_err(c->err, AL_EINTERNAL, "%s: handler returned %d without an error", c->def->op, rc);
+	return rc;
+}
+
 static int run_write(al_wtxn *w, item *it)
 {
 	al_cmd c;
@@ -496,7 +506,7 @@ static int run_write(al_wtxn *w, item *it)
 		return al_err(c.err, AL_EINVALID_ARGUMENT, "reason: at most 500 characters");
 	int rc = check_version(&c);
 	if (rc == AL_OK)
-		rc = it->e->handler(&c);
+		rc = call_handler(&c, it);
 	if (rc == AL_OK && c.request_id.n)
 		rc = remember_request(&c, it);
 	if (rc == AL_OK) {
@@ -512,7 +522,7 @@ static int run_read(al_store *s, MDB_txn *txn, item *it)
 	msgpack_packer pk;
 	cmd_init(&c, s, it, &pk);
 	c.txn = txn;
-	return it->e->handler(&c);
+	return call_handler(&c, it);
 }
 
 typedef struct batch {
@@ -615,7 +625,7 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 		c.txn = txn;
 		c.sink = fn;
 		c.sink_ctx = ctx;
-		rc = it.e->handler(&c);
+		rc = call_handler(&c, &it);
 		mdb_txn_abort(txn);
 		if (rc == AL_OK && it.result.size) { /* a handler that packed its result whole */
 			msgpack_object o;

@@ -17,13 +17,30 @@ bool al__domain_exists(al_cmd *c, al_str name);
 /* An existing, active domain, else invalid_argument naming field. */
 int al__domain_require_active(al_cmd *c, const char *field, al_str name);
 int al__domain_emit_created(al_cmd *c, al_str name, al_str description);
+/* Shared by domains and projects: parses the optional arguments total_resource_slots,
+ * allowed_hosts and allowed_registries into f as the event fields total_resource_slots,
+ * allowed_vfolder_hosts and allowed_docker_registries. With cur (a stored row) only those that
+ * differ from it are added. Returns how many were added, or a negative al_ code (the message
+ * names the argument). */
+int al__resource_fields(al_cmd *c, const msgpack_object *cur, al_mb *f);
+/* Packs key name and its value for a view row: from over (an event's fields) when it has the
+ * key, else from base (the old row, may be NULL), else the empty value of kind dflt
+ * ('s' "", 'm' {}, 'a' [], 'b' true). */
+void al__row_col(msgpack_packer *pk, const char *name, char dflt, const msgpack_object *base,
+		 const msgpack_object *over);
 
 /* ---- resource policies (policies.c) -------------------------------------------------------- */
 enum al_policy_kind { AL_POLICY_KEYPAIR, AL_POLICY_USER, AL_POLICY_PROJECT };
 /* AL_OK when a policy of kind k named name exists, else invalid_argument naming field. */
 int al__policy_require(al_cmd *c, enum al_policy_kind k, const char *field, al_str name);
-/* Bootstrap: the unlimited "default" policy of each kind. */
+/* Bootstrap: the unlimited "default" policy of each kind (a kind whose default exists is
+ * skipped, so a second run records nothing). */
 int al__policy_emit_defaults(al_cmd *c);
+/* The max_quota_size of user or project resource policy name (the default quota of the
+ * storage issue): bytes, or -1 when unlimited. 1 found, 0 not found, or a negative al_ code
+ * (invalid_argument for AL_POLICY_KEYPAIR, which has no quota). */
+int al__policy_quota(al_store *s, MDB_txn *txn, enum al_policy_kind k, al_str name, int64_t *bytes,
+		     al_error *err);
 
 /* ---- users (users.c) ----------------------------------------------------------------------- */
 typedef struct al_user_new {
@@ -93,8 +110,9 @@ int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n);
 int al__user_projects_pack(al_cmd *c, al_str email, msgpack_packer *pk);
 /* The same names joined by ';' into buf (for CSV). */
 int al__user_projects_join(al_cmd *c, al_str email, char *buf, size_t n);
-/* Bootstrap: project "default" in domain "default", the given member in it. */
-int al__project_emit_default(al_cmd *c, al_str member_email);
+/* Bootstrap: project "default" in domain "default" (general, policy "default", which must
+ * exist), the given member in it. id is the project's UUID from the caller's prepare step. */
+int al__project_emit_default(al_cmd *c, al_str id, al_str member_email);
 
 /* ---- two-factor authentication (totp.c) ---------------------------------------------------- */
 bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email);

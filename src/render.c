@@ -27,6 +27,19 @@ static void json_str(const char *p, size_t n, FILE *out)
 	fputc('"', out);
 }
 
+/* The shortest of %.15g..%.17g that reads back as the same double: 0.3, not
+ * 0.29999999999999999 (both are the same double; %.17g alone always prints 17 digits). */
+static void json_double(double d, FILE *out)
+{
+	char buf[40];
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof buf, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	fputs(buf, out);
+}
+
 void al_render_json(const msgpack_object *o, FILE *out)
 {
 	switch (o->type) {
@@ -35,7 +48,7 @@ void al_render_json(const msgpack_object *o, FILE *out)
 	case MSGPACK_OBJECT_POSITIVE_INTEGER: fprintf(out, "%llu", (unsigned long long)o->via.u64); break;
 	case MSGPACK_OBJECT_NEGATIVE_INTEGER: fprintf(out, "%lld", (long long)o->via.i64); break;
 	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64: fprintf(out, "%.17g", o->via.f64); break;
+	case MSGPACK_OBJECT_FLOAT64: json_double(o->via.f64, out); break;
 	case MSGPACK_OBJECT_STR: json_str(o->via.str.ptr, o->via.str.size, out); break;
 	case MSGPACK_OBJECT_BIN:
 		fputc('"', out);

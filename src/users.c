@@ -2,8 +2,13 @@
  * users.c - the user noun: commands, events, view and queries.
  *
  * View v_users: email -> row (see user_row); v_usernames: username -> email, for uniqueness.
- * Users are never deleted: deactivation is an event and listings filter by status.
+ * Users are never deleted: deactivation is an event and listings filter by status. The row's
+ * main_access_key comes from the keypair.created event with is_main (user.create makes it).
+ *
+ * Who may do what: a superadmin everything; an admin or monitor reads the users of its domain;
+ * a user reads itself and changes only its own username, full name, description and password.
  */
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -19,6 +24,7 @@ static const char *const statuses[] = {"active", "inactive", "before-verificatio
 
 typedef struct user_row {
 	al_str id, email, username, password_hash, full_name, description, domain, role, status;
+	al_str resource_policy, allowed_client_ip, main_access_key; /* ip list comma-joined, "" = any */
 	bool need_password_change;
 	int64_t password_changed_at, created_at, modified_at;
 } user_row;
@@ -27,7 +33,7 @@ typedef struct user_row {
 
 static void pack_row(msgpack_packer *pk, const user_row *u)
 {
-	msgpack_pack_map(pk, 13);
+	msgpack_pack_map(pk, 16);
 #define S(f) al_pack_cstr(pk, #f), al_pack_str(pk, u->f.p, u->f.n)
 #define I(f) al_pack_cstr(pk, #f), msgpack_pack_int64(pk, u->f)
 	S(id), S(email), S(username), S(password_hash), S(full_name), S(description), S(domain);
@@ -35,6 +41,7 @@ static void pack_row(msgpack_packer *pk, const user_row *u)
 	al_pack_cstr(pk, "need_password_change");
 	u->need_password_change ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
 	I(password_changed_at), I(created_at), I(modified_at);
+	S(resource_policy), S(allowed_client_ip), S(main_access_key);
 #undef S
 #undef I
 }
@@ -48,7 +55,8 @@ static const struct {
 #define C(f, t) {#f, sizeof #f - 1, t, offsetof(user_row, f)}
 	C(id, 's'), C(email, 's'), C(username, 's'), C(password_hash, 's'), C(full_name, 's'),
 	C(description, 's'), C(domain, 's'), C(role, 's'), C(status, 's'), C(need_password_change, 'b'),
-	C(password_changed_at, 'i'), C(created_at, 'i'), C(modified_at, 'i'),
+	C(password_changed_at, 'i'), C(created_at, 'i'), C(modified_at, 'i'), C(resource_policy, 's'),
+	C(allowed_client_ip, 's'), C(main_access_key, 's'),
 #undef C
 };
 #define NCOLS (sizeof cols / sizeof *cols)
@@ -87,7 +95,8 @@ static void read_fields(const msgpack_object *m, user_row *u)
 static const user_row empty_row = {.id = {"", 0}, .email = {"", 0}, .username = {"", 0},
 				   .password_hash = {"", 0}, .full_name = {"", 0},
 				   .description = {"", 0}, .domain = {"", 0}, .role = {"", 0},
-				   .status = {"", 0}};
+				   .status = {"", 0}, .resource_policy = {"", 0}, .allowed_client_ip = {"", 0},
+				   .main_access_key = {"", 0}};
 
 /* ---- projection ---------------------------------------------------------------------------- */
 
@@ -107,23 +116,31 @@ static int put_row(const al_view *v, const user_row *u, al_error *err)
 	return al__view_put(v, DB_USERS, key, u->email.n, b->data, b->size, err);
 }
 
-static int load_row(const al_view *v, const al_event *e, user_row *u, al_error *err)
+/* The row of user email, named in event e. */
+static int load_row_of(const al_view *v, const al_event *e, al_str email, user_row *u, al_error *err)
 {
 	MDB_val val;
 	msgpack_object m;
-	if (al__view_get(v, DB_USERS, e->id.p, e->id.n, &val) != 0 ||
+	if (al__view_get(v, DB_USERS, email.p, email.n, &val) != 0 ||
 	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &m) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown user %.*s", (unsigned long long)e->seq,
-			      e->def->name, (int)(e->id.n > 64 ? 64 : e->id.n), e->id.p);
+			      e->def->name, (int)(email.n > 64 ? 64 : email.n), email.p);
 	*u = empty_row;
 	read_fields(&m, u);
 	return AL_OK;
+}
+
+static int load_row(const al_view *v, const al_event *e, user_row *u, al_error *err)
+{
+	return load_row_of(v, e, e->id, u, err);
 }
 
 static int apply_created(const al_view *v, const al_event *e, al_error *err)
 {
 	user_row u = empty_row;
 	read_fields(&e->fields, &u);
+	if (u.resource_policy.n == 0) /* absent in events written before it existed */
+		u.resource_policy = (al_str){"default", 7};
 	u.password_changed_at = u.created_at = u.modified_at = e->time_us;
 	int rc = put_row(v, &u, err);
 	if (rc == AL_OK)
@@ -154,8 +171,26 @@ static int apply_updated(const al_view *v, const al_event *e, al_error *err)
 	return rc ? rc : put_row(v, &u, err);
 }
 
+/* The first keypair of a user (is_main) becomes its main access key. */
+static int apply_keypair_created(const al_view *v, const al_event *e, al_error *err)
+{
+	bool is_main = false;
+	al_str email;
+	if (al_mp_bool(&e->fields, "is_main", &is_main) != 1 || !is_main || al_mp_str(&e->fields, "user", &email) != 1)
+		return AL_OK;
+	user_row u;
+	int rc = load_row_of(v, e, email, &u, err);
+	if (rc == AL_OK) {
+		u.main_access_key = e->id;
+		rc = put_row(v, &u, err);
+	}
+	return rc;
+}
+
 static int apply(const al_view *v, const al_event *e, al_error *err)
 {
+	if (e->def == al__ev(AL_EV_KEYPAIR_CREATED))
+		return apply_keypair_created(v, e, err);
 	if (e->def == al__ev(AL_EV_USER_CREATED))
 		return apply_created(v, e, err);
 	if (e->def == al__ev(AL_EV_USER_UPDATED) || e->def == al__ev(AL_EV_USER_DEACTIVATED) ||
@@ -164,7 +199,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	return AL_OK;
 }
 
-const al_projection al__proj_users = {"users", 1, {"v_users", "v_usernames", NULL}, apply};
+const al_projection al__proj_users = {"users", 2, {"v_users", "v_usernames", NULL}, apply};
 
 /* ---- queries --------------------------------------------------------------------------------- */
 
@@ -203,16 +238,44 @@ static bool username_taken(al_cmd *c, al_str username)
 	return mdb_get(c->txn, dbi(c, DB_USERNAMES), &k, &v) == 0;
 }
 
-static void pack_public(al_cmd *c, const user_row *u, msgpack_packer *pk)
+/* The IP list as an array of strings (stored comma-joined). */
+static void pack_ip_list(msgpack_packer *pk, al_str list)
+{
+	uint32_t n = list.n ? 1 : 0;
+	for (size_t i = 0; i < list.n; i++)
+		n += list.p[i] == ',';
+	msgpack_pack_array(pk, n);
+	for (const char *p = list.p, *end = list.p + list.n; n--;) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		size_t len = comma ? (size_t)(comma - p) : (size_t)(end - p);
+		al_pack_str(pk, p, len);
+		p += len + 1;
+	}
+}
+
+/* The public view of a user (never its hash); the caller packs `extra` more pairs. */
+static void pack_public(al_cmd *c, const user_row *u, msgpack_packer *pk, uint32_t extra)
 {
 	char t1[40], t2[40], t3[40];
-	msgpack_pack_map(pk, 13);
+	msgpack_pack_map(pk, 18 + extra);
 #define S(f) al_pack_cstr(pk, #f), al_pack_str(pk, u->f.p, u->f.n)
 #define T(f, buf) al_pack_cstr(pk, #f), al_pack_cstr(pk, al_time_format(u->f, buf, sizeof buf))
 	S(id), S(email), S(username), S(full_name), S(description), S(domain), S(role), S(status);
 	al_pack_cstr(pk, "need_password_change");
 	u->need_password_change ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
 	T(password_changed_at, t1), T(created_at, t2), T(modified_at, t3);
+	S(resource_policy);
+	al_pack_cstr(pk, "allowed_client_ip");
+	pack_ip_list(pk, u->allowed_client_ip);
+	al_pack_cstr(pk, "main_access_key");
+	if (u->main_access_key.n)
+		al_pack_str(pk, u->main_access_key.p, u->main_access_key.n);
+	else
+		msgpack_pack_nil(pk);
+	al_pack_cstr(pk, "totp_activated");
+	al__totp_enabled(c->s, c->txn, u->email) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	al_pack_cstr(pk, "projects");
+	al__user_projects_pack(c, u->email, pk);
 	al_pack_cstr(pk, "version");
 	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "user", u->email));
 #undef S
@@ -224,11 +287,102 @@ int al__user_pack_public(al_cmd *c, al_str email)
 	user_row u;
 	int rc = must_find(c, email, &u);
 	if (rc == AL_OK)
-		pack_public(c, &u, c->out);
+		pack_public(c, &u, c->out, 0);
 	return rc;
 }
 
+/* ---- allowed client addresses ---------------------------------------------------------------- */
+
+/* One IPv4 or IPv6 address, optionally with a prefix length (CIDR). */
+static int check_cidr(al_error *err, const char *field, al_str s)
+{
+	char buf[64];
+	unsigned char addr[16];
+	const char *slash = memchr(s.p, '/', s.n);
+	size_t an = slash ? (size_t)(slash - s.p) : s.n;
+	int max = 0;
+	if (an > 0 && an < sizeof buf) {
+		memcpy(buf, s.p, an);
+		buf[an] = 0;
+		max = inet_pton(AF_INET, buf, addr) == 1 ? 32 : inet_pton(AF_INET6, buf, addr) == 1 ? 128 : 0;
+	}
+	bool ok = max > 0;
+	if (ok && slash) {
+		size_t dn = s.n - an - 1;
+		int prefix = 0;
+		ok = dn >= 1 && dn <= 3;
+		for (size_t i = 0; ok && i < dn; i++) {
+			ok = slash[1 + i] >= '0' && slash[1 + i] <= '9';
+			prefix = prefix * 10 + (slash[1 + i] - '0');
+		}
+		ok = ok && prefix <= max;
+	}
+	if (!ok)
+		return al_err(err, AL_EINVALID_ARGUMENT, "%s: '%.*s' is not an IPv4 or IPv6 address or CIDR", field,
+			      clip(s.n), s.p);
+	return AL_OK;
+}
+
+/* Every element of a comma-joined list ("" is the empty list). */
+static int check_ip_list(al_error *err, const char *field, al_str list)
+{
+	for (const char *p = list.p, *end = list.p + list.n; list.n && p <= end;) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		size_t len = comma ? (size_t)(comma - p) : (size_t)(end - p);
+		int rc = check_cidr(err, field, (al_str){p, len});
+		if (rc)
+			return rc;
+		p += len + 1;
+	}
+	return AL_OK;
+}
+
+/* The LIST argument name, checked and comma-joined in c->zone. 1 given, 0 not, or a negative code. */
+static int arg_ip_list(al_cmd *c, const char *name, al_str *out)
+{
+	const msgpack_object *l;
+	*out = (al_str){"", 0};
+	if (!al__arg_list(c, name, &l))
+		return 0;
+	size_t total = 0;
+	for (uint32_t i = 0; i < l->via.array.size; i++) {
+		al_str e = {l->via.array.ptr[i].via.str.ptr, l->via.array.ptr[i].via.str.size};
+		int rc = check_cidr(c->err, name, e);
+		if (rc)
+			return rc;
+		total += e.n + 1;
+	}
+	if (total == 0)
+		return 1;
+	char *buf = msgpack_zone_malloc(c->zone, total);
+	if (buf == NULL)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	size_t off = 0;
+	for (uint32_t i = 0; i < l->via.array.size; i++) {
+		memcpy(buf + off, l->via.array.ptr[i].via.str.ptr, l->via.array.ptr[i].via.str.size);
+		off += l->via.array.ptr[i].via.str.size;
+		buf[off++] = ',';
+	}
+	*out = (al_str){buf, total - 1};
+	return 1;
+}
+
 /* ---- commands -------------------------------------------------------------------------------- */
+
+static bool admin_role(al_str role) { return al_str_eq(role, "superadmin") || al_str_eq(role, "admin"); }
+
+/* Callers may leave the optional members zeroed. */
+static al_user_new with_defaults(const al_user_new *in)
+{
+	al_user_new u = *in;
+	al_str *opt[] = {&u.full_name, &u.description, &u.allowed_client_ip};
+	for (size_t i = 0; i < sizeof opt / sizeof *opt; i++)
+		if (opt[i]->p == NULL)
+			*opt[i] = (al_str){"", 0};
+	if (u.resource_policy.n == 0)
+		u.resource_policy = (al_str){"default", 7};
+	return u;
+}
 
 static int check_new(al_cmd *c, const al_user_new *u)
 {
@@ -238,12 +392,15 @@ static int check_new(al_cmd *c, const al_user_new *u)
 	    (rc = al__check_text(c->err, "full_name", u->full_name, 0, 64)) ||
 	    (rc = al__check_text(c->err, "description", u->description, 0, 500)) ||
 	    (rc = al__check_enum(c->err, "role", u->role, roles)) ||
-	    (rc = al__check_enum(c->err, "status", u->status, statuses)))
+	    (rc = al__check_enum(c->err, "status", u->status, statuses)) ||
+	    (rc = check_ip_list(c->err, "allowed_client_ip", u->allowed_client_ip)))
 		return rc;
 	if (u->password_hash.n == 0 || u->id.n == 0)
 		return al_err(c->err, AL_EINTERNAL, "user.created needs a prepared hash and id");
 	if (!al__domain_exists(c, u->domain))
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s", clip(u->domain.n), u->domain.p);
+	if ((rc = al__policy_require(c, AL_POLICY_USER, "resource_policy", u->resource_policy)))
+		return rc;
 	user_row old;
 	if ((rc = find_user(c, u->email, &old)) < 0)
 		return rc;
@@ -256,11 +413,9 @@ static int check_new(al_cmd *c, const al_user_new *u)
 	return AL_OK;
 }
 
-int al__user_emit_created(al_cmd *c, const al_user_new *u)
+/* Records user.created for a checked u. */
+static int emit_user(al_cmd *c, const al_user_new *u)
 {
-	int rc = check_new(c, u);
-	if (rc)
-		return rc;
 	al_mb f;
 	al_mb_init(&f);
 	al_mb_str(&f, "id", u->id.p, u->id.n);
@@ -273,9 +428,19 @@ int al__user_emit_created(al_cmd *c, const al_user_new *u)
 	al_mb_str(&f, "role", u->role.p, u->role.n);
 	al_mb_str(&f, "status", u->status.p, u->status.n);
 	al_mb_bool(&f, "need_password_change", u->need_password_change);
-	rc = al__emit(c, AL_EV_USER_CREATED, u->email, &f);
+	al_mb_str(&f, "resource_policy", u->resource_policy.p, u->resource_policy.n);
+	if (u->allowed_client_ip.n)
+		al_mb_str(&f, "allowed_client_ip", u->allowed_client_ip.p, u->allowed_client_ip.n);
+	int rc = al__emit(c, AL_EV_USER_CREATED, u->email, &f);
 	al_mb_free(&f);
 	return rc;
+}
+
+int al__user_emit_created(al_cmd *c, const al_user_new *in)
+{
+	al_user_new u = with_defaults(in);
+	int rc = check_new(c, &u);
+	return rc ? rc : emit_user(c, &u);
 }
 
 /* Stateless checks and the slow, random part: the argon2id hash and the id. */
@@ -296,12 +461,14 @@ static int prepare_password(al_store *s, const msgpack_object *args, al_mb *out,
 	return AL_OK;
 }
 
+/* The id, the hash, and the first keypair (generated, its secret sealed). */
 int al__user_create_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
 {
 	char id[37];
 	al__uuid4(id);
 	al_mb_cstr(out, "id", id);
-	return prepare_password(s, args, out, err);
+	int rc = prepare_password(s, args, out, err);
+	return rc ? rc : al__keypair_prepare(s, args, out, err);
 }
 
 int al__user_update_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
@@ -309,10 +476,39 @@ int al__user_update_prepare(al_store *s, const msgpack_object *args, al_mb *out,
 	return prepare_password(s, args, out, err);
 }
 
+/* The ids of the projects named in the LIST argument, which must be of domain; copied into
+ * c->zone, since view memory may move once the command emits. */
+static int resolve_projects(al_cmd *c, al_str domain, al_str **ids, uint32_t *n)
+{
+	const msgpack_object *l;
+	*n = 0;
+	if (!al__arg_list(c, "projects", &l) || l->via.array.size == 0)
+		return AL_OK;
+	*ids = msgpack_zone_malloc(c->zone, l->via.array.size * sizeof **ids);
+	if (*ids == NULL)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	for (uint32_t i = 0; i < l->via.array.size; i++) {
+		al_str name = {l->via.array.ptr[i].via.str.ptr, l->via.array.ptr[i].via.str.size}, id;
+		int rc = al__project_require(c, "projects", domain, name, &id);
+		if (rc)
+			return rc;
+		char *copy = msgpack_zone_malloc(c->zone, id.n ? id.n : 1);
+		if (copy == NULL)
+			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+		memcpy(copy, id.p, id.n);
+		(*ids)[(*n)++] = (al_str){copy, id.n};
+	}
+	return AL_OK;
+}
+
 int al__user_create(al_cmd *c)
 {
 	al_user_new u = {.full_name = {"", 0}, .description = {"", 0}, .domain = {"default", 7},
-			 .role = {"user", 4}, .status = {"active", 6}};
+			 .role = {"user", 4}, .status = {"active", 6}, .resource_policy = {"default", 7},
+			 .allowed_client_ip = {"", 0}};
+	al_keypair_new k = {.resource_policy = {"default", 7}, .rate_limit = 10000, .is_main = true};
+	al_str secret = {"", 0}, *projects = NULL;
+	uint32_t nprojects = 0;
 	al__arg_str(c, "email", &u.email);
 	al__arg_str(c, "username", &u.username);
 	al__arg_str(c, "full_name", &u.full_name);
@@ -321,10 +517,37 @@ int al__user_create(al_cmd *c)
 	al__arg_str(c, "role", &u.role);
 	al__arg_str(c, "status", &u.status);
 	al__arg_bool(c, "need_password_change", &u.need_password_change);
+	al__arg_str(c, "resource_policy", &u.resource_policy);
+	int rc = arg_ip_list(c, "allowed_client_ip", &u.allowed_client_ip);
+	if (rc < 0)
+		return rc;
 	al_mp_str(c->prep, "password_hash", &u.password_hash);
 	al_mp_str(c->prep, "id", &u.id);
-	int rc = al__user_emit_created(c, &u);
-	return rc ? rc : al__user_pack_public(c, u.email);
+	al_mp_str(c->prep, "access_key", &k.access_key);
+	al_mp_str(c->prep, "secret_key", &secret);
+	al_mp_str(c->prep, "secret_key_sealed", &k.secret_key_sealed);
+	/* Everything is checked before the first event, so a refusal writes nothing. */
+	if ((rc = check_new(c, &u)) || (rc = resolve_projects(c, u.domain, &projects, &nprojects)) ||
+	    (rc = al__policy_require(c, AL_POLICY_KEYPAIR, "keypair_policy", k.resource_policy)))
+		return rc;
+	k.user_email = u.email;
+	k.user_id = u.id;
+	k.is_admin = admin_role(u.role);
+	k.is_active = al_str_eq(u.status, "active");
+	if ((rc = emit_user(c, &u)) || (rc = al__keypair_emit_created(c, &k)))
+		return rc;
+	for (uint32_t i = 0; i < nprojects && rc == AL_OK; i++)
+		rc = al__project_emit_member(c, projects[i], u.email, true);
+	user_row row;
+	if (rc || (rc = must_find(c, u.email, &row)))
+		return rc;
+	c->secret_result = true; /* the keypair's secret: kept sealed for request-id retries */
+	pack_public(c, &row, c->out, 2);
+	al_pack_cstr(c->out, "access_key");
+	al_pack_str(c->out, k.access_key.p, k.access_key.n);
+	al_pack_cstr(c->out, "secret_key");
+	al_pack_str(c->out, secret.p, secret.n);
+	return AL_OK;
 }
 
 int al__user_get(al_cmd *c)
@@ -336,7 +559,7 @@ int al__user_get(al_cmd *c)
 	if (rc == AL_OK)
 		rc = al__authz_read_user(c, u.email, u.domain);
 	if (rc == AL_OK)
-		pack_public(c, &u, c->out);
+		pack_public(c, &u, c->out, 0);
 	return rc;
 }
 
@@ -348,6 +571,14 @@ static bool contains(al_str hay, al_str needle)
 		if (memcmp(hay.p + i, needle.p, needle.n) == 0)
 			return true;
 	return false;
+}
+
+/* The guide's "Inactive tab": --status inactive lists inactive and before-verification users. */
+static bool status_matches(al_str want, al_str have)
+{
+	if (al_str_eq(want, "inactive") && al_str_eq(have, "before-verification"))
+		return true;
+	return want.n == have.n && memcmp(want.p, have.p, want.n) == 0;
 }
 
 int al__user_list(al_cmd *c)
@@ -392,30 +623,38 @@ int al__user_list(al_cmd *c)
 			break;
 		}
 		read_fields(&row, &u);
-		if (!al__sees_domain(c, u.domain) ||
-		    (by_status && !(status.n == u.status.n && memcmp(status.p, u.status.p, status.n) == 0)) ||
+		if (!al__sees_domain(c, u.domain) || (by_status && !status_matches(status, u.status)) ||
 		    !contains(u.email, email_has) || !contains(u.username, name_has))
 			continue;
 		if (skipped++ < offset)
 			continue;
-		pack_public(c, &u, &pk);
+		pack_public(c, &u, &pk, 0);
 		n++;
 	}
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	if (rc == AL_OK) {
 		msgpack_pack_array(c->out, n);
-		c->out->callback(c->out->data, rows.data, rows.size);
+		if (rows.size)
+			c->out->callback(c->out->data, rows.data, rows.size);
 	}
 	msgpack_sbuffer_destroy(&rows);
 	return rc;
 }
 
-/* Adds to f each argument that differs from the current row; returns how many. */
-static int changed_fields(al_cmd *c, const user_row *u, al_mb *f)
+static bool given(al_cmd *c, const char *name)
 {
-	static const char *const text[] = {"username", "full_name", "description", "domain", "role", "status"};
-	const al_str cur[] = {u->username, u->full_name, u->description, u->domain, u->role, u->status};
+	const msgpack_object *v = al_mp_get(c->args, name);
+	return v != NULL && v->type != MSGPACK_OBJECT_NIL;
+}
+
+/* Adds to f each argument that differs from the current row; returns how many. */
+static int changed_fields(al_cmd *c, const user_row *u, al_str ips, al_mb *f)
+{
+	static const char *const text[] = {"username", "full_name", "description", "domain", "role", "status",
+					   "resource_policy"};
+	const al_str cur[] = {u->username, u->full_name, u->description, u->domain, u->role, u->status,
+			      u->resource_policy};
 	int n = 0;
 	for (size_t i = 0; i < sizeof text / sizeof *text; i++) {
 		al_str s;
@@ -423,6 +662,11 @@ static int changed_fields(al_cmd *c, const user_row *u, al_mb *f)
 			al_mb_str(f, text[i], s.p, s.n);
 			n++;
 		}
+	}
+	if (given(c, "allowed_client_ip") &&
+	    !(ips.n == u->allowed_client_ip.n && memcmp(ips.p, u->allowed_client_ip.p, ips.n) == 0)) {
+		al_mb_str(f, "allowed_client_ip", ips.p, ips.n);
+		n++;
 	}
 	bool b;
 	if (al__arg_bool(c, "need_password_change", &b) && b != u->need_password_change) {
@@ -437,15 +681,31 @@ static int changed_fields(al_cmd *c, const user_row *u, al_mb *f)
 	return n;
 }
 
-static int check_update(al_cmd *c)
+/* A superadmin changes anything; a user changes only its own name fields and password. */
+static int authz_update(al_cmd *c, const user_row *u)
+{
+	static const char *const superadmin_only[] = {"domain", "role", "status", "need_password_change",
+						      "resource_policy", "allowed_client_ip"};
+	if (al__is_superadmin(c))
+		return AL_OK;
+	if (!al__is_self(c, u->email))
+		return al__authz_deny(c);
+	for (size_t i = 0; i < sizeof superadmin_only / sizeof *superadmin_only; i++)
+		if (given(c, superadmin_only[i]))
+			return al_err(c->err, AL_EPERMISSION_DENIED, "%s: only a superadmin may change it",
+				      superadmin_only[i]);
+	return AL_OK;
+}
+
+static int check_update(al_cmd *c, al_str *ips)
 {
 	al_str s;
-	int rc = AL_OK, given = 0;
+	int rc = AL_OK, n = 0;
 	static const char *const all[] = {"username", "password", "full_name", "description", "domain", "role",
-					  "status", "need_password_change"};
+					  "status", "need_password_change", "resource_policy", "allowed_client_ip"};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-		given += al_mp_get(c->args, all[i]) != NULL && al_mp_get(c->args, all[i])->type != MSGPACK_OBJECT_NIL;
-	if (given == 0)
+		n += given(c, all[i]);
+	if (n == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "nothing to update (the email cannot change)");
 	if (al__arg_str(c, "username", &s) && (rc = al__check_text(c->err, "username", s, 1, 64)))
 		return rc;
@@ -459,17 +719,40 @@ static int check_update(al_cmd *c)
 		return rc;
 	if (al__arg_str(c, "domain", &s) && !al__domain_exists(c, s))
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s", clip(s.n), s.p);
-	return AL_OK;
+	if (al__arg_str(c, "resource_policy", &s) && (rc = al__policy_require(c, AL_POLICY_USER, "resource_policy", s)))
+		return rc;
+	return (rc = arg_ip_list(c, "allowed_client_ip", ips)) < 0 ? rc : AL_OK;
+}
+
+/*
+ * After user.updated: a role change sets every keypair's admin flag to match; status inactive
+ * deactivates every keypair, as user.deactivate does (other statuses touch no keypair:
+ * authentication refuses keys of users that are not active); a domain change leaves every
+ * project of the old domain.
+ */
+static int update_side_effects(al_cmd *c, al_str email, bool role_changed, bool domain_changed)
+{
+	al_str s;
+	int rc = AL_OK;
+	if (role_changed && al__arg_str(c, "role", &s))
+		rc = al__keypairs_sync_admin(c, email, admin_role(s));
+	if (rc == AL_OK && al__arg_str(c, "status", &s) && al_str_eq(s, "inactive"))
+		rc = al__keypairs_deactivate_user(c, email);
+	if (rc == AL_OK && domain_changed)
+		rc = al__projects_leave_all(c, email);
+	return rc;
 }
 
 int al__user_update(al_cmd *c)
 {
-	al_str email, name;
+	al_str email, name, ips = {"", 0};
 	user_row u;
 	al__arg_str(c, "email", &email);
 	int rc = must_find(c, email, &u);
 	if (rc == AL_OK)
-		rc = check_update(c);
+		rc = authz_update(c, &u);
+	if (rc == AL_OK)
+		rc = check_update(c, &ips);
 	if (rc)
 		return rc;
 	if (al__arg_str(c, "username", &name) && !al_str_eq(u.username, "") &&
@@ -477,12 +760,20 @@ int al__user_update(al_cmd *c)
 		return al_err(c->err, AL_EALREADY_EXISTS, "username: %.*s is already taken", clip(name.n), name.p);
 	al_mb f;
 	al_mb_init(&f);
-	if (changed_fields(c, &u, &f) > 0) /* an update that changes nothing records nothing */
+	/* Decided before the first emit, while u still points at the old row. */
+	al_str s;
+	bool role_changed = al__arg_str(c, "role", &s) && !(s.n == u.role.n && memcmp(s.p, u.role.p, s.n) == 0);
+	bool domain_changed = al__arg_str(c, "domain", &s) && !(s.n == u.domain.n && memcmp(s.p, u.domain.p, s.n) == 0);
+	if (changed_fields(c, &u, ips, &f) > 0) /* an update that changes nothing records nothing */
 		rc = al__emit(c, AL_EV_USER_UPDATED, email, &f);
 	al_mb_free(&f);
+	if (rc == AL_OK)
+		rc = update_side_effects(c, email, role_changed, domain_changed);
 	return rc ? rc : al__user_pack_public(c, email);
 }
 
+/* user.deactivate also deactivates every keypair of the user, each as its own event;
+ * user.activate restores the status only (the guide's warning). */
 static int set_status(al_cmd *c, enum al_ev_id ev, const char *status)
 {
 	al_str email;
@@ -491,6 +782,8 @@ static int set_status(al_cmd *c, enum al_ev_id ev, const char *status)
 	int rc = must_find(c, email, &u);
 	if (rc == AL_OK && !al_str_eq(u.status, status)) /* already there: nothing to record */
 		rc = al__emit(c, ev, email, NULL);
+	if (rc == AL_OK && ev == AL_EV_USER_DEACTIVATED)
+		rc = al__keypairs_deactivate_user(c, email);
 	return rc ? rc : al__user_pack_public(c, email);
 }
 
@@ -540,11 +833,31 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 
 int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
-	(void)c, (void)name;
-	*n = 0; /* STUB: users do not follow policies yet */
-	return AL_OK;
+	*n = 0;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(c->txn, dbi(c, DB_USERS), &cur);
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "count users: %s", mdb_strerror(rc));
+	msgpack_zone z;
+	msgpack_zone_init(&z, 1024);
+	MDB_val k, v;
+	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		msgpack_object row;
+		user_row u = empty_row;
+		msgpack_zone_clear(&z);
+		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
+			rc = al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
+			break;
+		}
+		read_fields(&row, &u);
+		*n += u.resource_policy.n == name.n && memcmp(u.resource_policy.p, name.p, name.n) == 0;
+	}
+	msgpack_zone_destroy(&z);
+	mdb_cursor_close(cur);
+	return rc;
 }
 
+/* allowed_client_ip is the comma-joined list ("" = any address); main_access_key "" = none. */
 int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *out, msgpack_zone *z, al_error *err)
 {
 	MDB_val k = {email.n, (void *)email.p}, v;
@@ -556,6 +869,7 @@ int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *ou
 		return al_err(err, AL_ECORRUPT, "a user view row does not decode");
 	user_row u = empty_row;
 	read_fields(&m, &u);
-	*out = (al_user_auth){u.id, u.email, u.password_hash, u.status, u.role, u.domain, {"", 0}, {"", 0}};
+	*out = (al_user_auth){u.id,     u.email,  u.password_hash,      u.status,
+			      u.role,   u.domain, u.allowed_client_ip, u.main_access_key};
 	return 1;
 }

@@ -6,6 +6,7 @@
 
 #include "helpers.h"
 
+uint64_t th_boot_seq;
 const al_actor th_admin = {"local:test", AL_ROLE_SUPERADMIN, NULL, NULL, NULL};
 
 char *th_tmpdir(void)
@@ -40,6 +41,8 @@ al_store *th_init(const char *dir, size_t map_size)
 	al_open_opts oo = {AL_OPEN_QUIET, map_size};
 	if (al_store_open(&s, dir, &oo, &err) != AL_OK)
 		fprintf(stderr, "# open %s: %s\n", dir, err.msg);
+	else
+		th_boot_seq = al_log_head(s);
 	return s;
 }
 

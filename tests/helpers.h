@@ -15,6 +15,8 @@ extern const al_actor th_admin; /* "local:test", superadmin */
 char *th_tmpdir(void);
 /* rm -rf dir, then free(dir). */
 void th_rmrf(char *dir);
+/* How many events the bootstrap records (set by th_init). */
+extern uint64_t th_boot_seq;
 /* adminlog init with pwhash min and a fixed admin password, then open. map_size 0 = default. */
 al_store *th_init(const char *dir, size_t map_size);
 

@@ -232,7 +232,8 @@ run "$AL" stats "$D" --json
 head2=$(sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p' "$T/out")
 check "a repeated deactivate appends nothing" eval '[ -n "$head1" ] && [ "$head1" = "$head2" ]'
 run "$AC" --data "$D" user list --status inactive --json
-check "user list --status inactive" eval 'rc_is 0 && out_has "carol@example.com" && [ "$(grep -o "\"email\"" "$T/out" | wc -l)" -eq 1 ]'
+check "user list --status inactive: the inactive tab, inactive and before-verification users" \
+	eval 'rc_is 0 && out_has "carol@example.com" && out_has "bob@example.com" && [ "$(grep -o "\"email\"" "$T/out" | wc -l)" -eq 2 ]'
 run "$AC" --data "$D" user activate carol@example.com --json
 check "user activate" eval 'rc_is 0 && out_has "\"status\":\"active\""'
 run "$AC" --data "$D" user delete carol@example.com
@@ -269,12 +270,17 @@ if command -v jq >/dev/null 2>&1; then
 fi
 total=$(grep -c '' "$T/out")
 actor=$(sed -n '1s/.*"actor":"\([^"]*\)".*/\1/p' "$T/out")
-# The event that created alice, and the one after it (bob's creation).
+# The event that created alice, the last of her command (her first keypair, at the same time),
+# and the one after it (bob's creation).
 seq_alice=$(grep '"type":"user.created"' "$T/out" | grep '"entity":"user:alice@example.com"' | sed 's/^{"seq":\([0-9]*\),.*/\1/')
 t_alice=$(grep "^{\"seq\":$seq_alice," "$T/out" | sed 's/.*"time":"\([^"]*\)".*/\1/')
-seq_next=$((seq_alice + 1))
+seq_alice_end=$((seq_alice + 1))
+seq_next=$((seq_alice_end + 1))
 t_next=$(grep "^{\"seq\":$seq_next," "$T/out" | sed 's/.*"time":"\([^"]*\)".*/\1/')
 check "the log names the creation of alice" eval '[ -n "$seq_alice" ] && [ -n "$t_alice" ] && [ -n "$t_next" ] && [ -n "$actor" ]'
+line_kp=$(grep "^{\"seq\":$seq_alice_end," "$T/out")
+check "user create records the user's first keypair in the same command, at the same time" \
+	eval 'echo "$line_kp" | grep -q "\"type\":\"keypair.created\"" && echo "$line_kp" | grep -q -F "\"time\":\"$t_alice\""'
 run "$AL" log "$D"
 check "adminlog log (text): one line per event, no hashes" eval 'rc_is 0 && out_lines "$total" && no_hash && out_has "user.created user:alice@example.com"'
 run "$AL" log "$D" --entity user:alice@example.com --json
@@ -295,12 +301,12 @@ run "$AL" log "$D" --limit 2 --json
 check "adminlog log --limit" eval 'rc_is 0 && out_lines 2 && out_has "^{\"seq\":1," && out_has "^{\"seq\":2,"'
 run "$AL" log "$D" --since "$t_alice" --until "$t_alice" --json
 check "adminlog log --since/--until one event time" \
-	eval 'rc_is 0 && out_lines 1 && out_has "^{\"seq\":$seq_alice,"'
+	eval 'rc_is 0 && out_lines 2 && out_has "^{\"seq\":$seq_alice," && out_has "^{\"seq\":$seq_alice_end,"'
 run "$AL" log "$D" --since "$t_next" --json
 check "adminlog log --since" \
-	eval 'rc_is 0 && out_has "^{\"seq\":$seq_next," && ! out_has "^{\"seq\":$seq_alice," && out_lines $((total - seq_alice))'
+	eval 'rc_is 0 && out_has "^{\"seq\":$seq_next," && ! out_has "^{\"seq\":$seq_alice_end," && out_lines $((total - seq_alice_end))'
 run "$AL" log "$D" --until "$t_alice" --json
-check "adminlog log --until" eval 'rc_is 0 && out_lines "$seq_alice"'
+check "adminlog log --until" eval 'rc_is 0 && out_lines "$seq_alice_end"'
 run "$AL" log "$D" --since 2000-01-01T02:00:00+02:00 --json
 check "adminlog log --since with an offset" eval 'rc_is 0 && out_lines "$total"'
 run "$AL" log "$D" --until 2000-01-01T00:00:00Z --json
@@ -345,7 +351,7 @@ check "the replayed directory verifies" rc_is 0
 run "$AL" replay "$D" --until "$t_alice" --out "$T/r2"
 check "adminlog replay --until TIME" rc_is 0
 run "$AL" stats "$T/r2" --json
-check "replay --until TIME stops at the event of that time" eval 'rc_is 0 && out_has "\"head_seq\":$seq_alice[,}]"'
+check "replay --until TIME stops at the last event of that time" eval 'rc_is 0 && out_has "\"head_seq\":$seq_alice_end[,}]"'
 run "$AC" --data "$T/r2" user get alice@example.com --json
 check "replay --until TIME shows the old state" eval 'rc_is 0 && out_has "\"full_name\":\"Alice Smith\""'
 run "$AC" --data "$D" user get alice@example.com --json

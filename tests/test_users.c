@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "nouns.h"
 
 #define PW "Passw0rd!"
 
@@ -12,15 +13,13 @@
  * Runs op (triples as in th_exec) and checks the refusal: the error code, a message that
  * starts with "field:" (when field is not NULL), no result, and nothing appended to the log.
  */
-static void refuse_at(const char *file, int line, al_store *s, int code, const char *field, const char *op, ...)
+static void vrefuse(const char *file, int line, al_store *s, const al_actor *who, int code, const char *field,
+		    const char *op, va_list ap)
 {
 	uint64_t head = al_log_head(s);
 	size_t len;
-	va_list ap;
-	va_start(ap, op);
 	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
+	al_request req = {op, args, len, who};
 	al_reply rep;
 	int rc = al_exec(s, &req, &rep);
 	free(args);
@@ -39,6 +38,24 @@ static void refuse_at(const char *file, int line, al_store *s, int code, const c
 	_assert_int_equal(rep.first_seq, 0, file, line);
 	_assert_int_equal(al_log_head(s), head, file, line);
 	al_reply_free(&rep);
+}
+
+static void refuse_at(const char *file, int line, al_store *s, int code, const char *field, const char *op, ...)
+{
+	va_list ap;
+	va_start(ap, op);
+	vrefuse(file, line, s, &th_admin, code, field, op, ap);
+	va_end(ap);
+}
+
+/* The same, as another actor. */
+static void refuse_as(const char *file, int line, al_store *s, const al_actor *who, int code, const char *field,
+		      const char *op, ...)
+{
+	va_list ap;
+	va_start(ap, op);
+	vrefuse(file, line, s, who, code, field, op, ap);
+	va_end(ap);
 }
 #define REFUSE(s, code, field, ...) refuse_at(__FILE__, __LINE__, s, code, field, __VA_ARGS__)
 
@@ -180,7 +197,7 @@ static void email_rules(void **state)
 		       "password", 's', PW, NULL);
 	uint64_t head = al_log_head(s);
 	assert_int_equal(create(s, e64, "u64"), AL_OK);
-	assert_int_equal(al_log_head(s), head + 1);
+	assert_int_equal(al_log_head(s), head + 2); /* user.created and its keypair.created */
 	al_reply rep;
 	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', e64, NULL), AL_OK);
 	assert_string_equal(th_res_str(&rep, "email"), e64);
@@ -603,10 +620,13 @@ static void users_not_deletable(void **state)
 	REFUSE(s, AL_EINVALID_ARGUMENT, "op", "user.delete", "email", 's', "keep@example.com", NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "op", "user.remove", "email", 's', "keep@example.com", NULL);
 	assert_null(al_cmd_def_find("user.delete"));
+	/* No user command deletes and no user event is a deletion (keypairs may be deleted). */
 	for (size_t i = 0; i < al_cmd_def_count(); i++)
-		assert_null(strstr(al_cmd_def_at(i)->op, "delete"));
+		if (strncmp(al_cmd_def_at(i)->op, "user.", 5) == 0)
+			assert_null(strstr(al_cmd_def_at(i)->op, "delete"));
 	for (size_t i = 0; i < al_event_def_count(); i++)
-		assert_null(strstr(al_event_def_at(i)->name, "deleted"));
+		if (strcmp(al_event_def_at(i)->entity, "user") == 0)
+			assert_null(strstr(al_event_def_at(i)->name, "deleted"));
 	assert_int_equal(th_run(s, "user.get", "email", 's', "keep@example.com", NULL), AL_OK);
 }
 
@@ -765,7 +785,7 @@ static void domain_rules(void **state)
 	REFUSE(s, AL_EALREADY_EXISTS, "name", "domain.create", "name", 's', "sales", NULL);
 	REFUSE(s, AL_EALREADY_EXISTS, "name", "domain.create", "name", 's', "default", NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "description", "domain.create", "name", 's', "fresh", "description", 's',
-	       rep_str(2, 'x', 501, ""), NULL);
+	       rep_str(2, 'x', 513, ""), NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "bogus", "domain.create", "name", 's', "fresh", "bogus", 'i', 1LL, NULL);
 
 	/* domain.list: every domain, by name. */
@@ -902,6 +922,419 @@ static void rebuild_after_updates(void **state)
 	assert_int_equal(create(s, "x@example.com", "alice"), AL_OK);
 }
 
+/* ---- keypairs of users ---------------------------------------------------------------------------- */
+
+/* 1 / 0 for a boolean member of the result map, -1 when absent or another type. */
+static int res_bool(const al_reply *rep, const char *key)
+{
+	decoded d;
+	decode(rep, &d);
+	int out = -1;
+	for (uint32_t i = 0; d.o.type == MSGPACK_OBJECT_MAP && i < d.o.via.map.size; i++)
+		if (key_is(&d.o.via.map.ptr[i].key, key) && d.o.via.map.ptr[i].val.type == MSGPACK_OBJECT_BOOLEAN)
+			out = d.o.via.map.ptr[i].val.via.boolean;
+	msgpack_zone_destroy(&d.z);
+	return out;
+}
+
+/* The keypair flags of ak: is_active * 2 + is_admin. */
+static int kp_flags(al_store *s, const char *ak)
+{
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "keypair.get", "access_key", 's', ak, NULL), AL_OK);
+	int f = res_bool(&rep, "is_active") * 2 + res_bool(&rep, "is_admin");
+	al_reply_free(&rep);
+	return f;
+}
+
+/* user.create as the superadmin; copies the main access key. */
+static void create_kp(al_store *s, const char *email, const char *role, const char *status, char ak[32])
+{
+	char name[64];
+	snprintf(name, sizeof name, "%.*s", (int)strcspn(email, "@"), email);
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "user.create", "email", 's', email, "username", 's', name, "password", 's', PW,
+				 "role", 's', role, "status", 's', status, NULL), AL_OK);
+	snprintf(ak, 32, "%s", th_res_str(&rep, "access_key"));
+	al_reply_free(&rep);
+}
+
+static void extra_keypair(al_store *s, const char *email, char ak[32])
+{
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "keypair.create", "user", 's', email, NULL), AL_OK);
+	snprintf(ak, 32, "%s", th_res_str(&rep, "access_key"));
+	al_reply_free(&rep);
+}
+
+typedef struct {
+	int n;
+	char types[8][32], ids[8][64];
+} events_seen;
+
+static int see_event(const al_event *e, void *ctx)
+{
+	events_seen *h = ctx;
+	if (h->n < 8) {
+		snprintf(h->types[h->n], 32, "%s", e->def->name);
+		snprintf(h->ids[h->n], 64, "%.*s", (int)e->id.n, e->id.p);
+	}
+	h->n++;
+	return 0;
+}
+
+/* The events of seqs first..last. */
+static void events_between(al_store *s, uint64_t first, uint64_t last, events_seen *h)
+{
+	al_log_filter f = {.after_seq = first - 1, .limit = last - first + 1};
+	al_error err;
+	memset(h, 0, sizeof *h);
+	assert_int_equal(al_log_query(s, &f, see_event, h, &err), AL_OK);
+}
+
+static void create_makes_main_keypair(void **state)
+{
+	al_store *s = S(state);
+	uint64_t head = al_log_head(s);
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "user.create", "email", 's', "kp@example.com", "username", 's', "kp", "password",
+				 's', PW, NULL), AL_OK);
+	assert_int_equal(rep.first_seq, head + 1);
+	assert_int_equal(rep.last_seq, head + 2);
+	char ak[32], sk[64];
+	snprintf(ak, sizeof ak, "%s", th_res_str(&rep, "access_key"));
+	snprintf(sk, sizeof sk, "%s", th_res_str(&rep, "secret_key"));
+	assert_int_equal(strlen(ak), 20);
+	assert_int_equal(strncmp(ak, "AKIA", 4), 0);
+	assert_int_equal(strlen(sk), 40);
+	assert_string_equal(th_res_str(&rep, "main_access_key"), ak);
+	assert_string_equal(th_res_str(&rep, "resource_policy"), "default");
+	assert_int_equal(res_bool(&rep, "totp_activated"), 0);
+	decoded d;
+	decode(&rep, &d);
+	for (uint32_t i = 0; i < d.o.via.map.size; i++)
+		if (key_is(&d.o.via.map.ptr[i].key, "projects") || key_is(&d.o.via.map.ptr[i].key, "allowed_client_ip"))
+			assert_true(d.o.via.map.ptr[i].val.type == MSGPACK_OBJECT_ARRAY &&
+				    d.o.via.map.ptr[i].val.via.array.size == 0);
+	msgpack_zone_destroy(&d.z);
+	al_reply_free(&rep);
+	events_seen h;
+	events_between(s, head + 1, head + 2, &h);
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.types[0], "user.created");
+	assert_string_equal(h.types[1], "keypair.created");
+	assert_string_equal(h.ids[1], ak);
+	/* The keypair: main, active like the user, default policy, rate limit 10000, not admin. */
+	assert_int_equal(th_exec(s, &rep, "keypair.get", "access_key", 's', ak, NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "user"), "kp@example.com");
+	assert_string_equal(th_res_str(&rep, "resource_policy"), "default");
+	assert_int_equal(th_res_int(&rep, "rate_limit"), 10000);
+	assert_int_equal(res_bool(&rep, "is_main"), 1);
+	assert_int_equal(res_bool(&rep, "is_active"), 1);
+	assert_int_equal(res_bool(&rep, "is_admin"), 0);
+	assert_null(memmem(rep.result, rep.result_len, sk, 40));
+	al_reply_free(&rep);
+	/* user.get never shows the secret again. */
+	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', "kp@example.com", NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "main_access_key"), ak);
+	assert_null(th_res_str(&rep, "secret_key"));
+	assert_null(th_res_str(&rep, "access_key"));
+	assert_null(memmem(rep.result, rep.result_len, sk, 40));
+	al_reply_free(&rep);
+	/* The admin flag follows the role, the active flag the status. */
+	static const struct {
+		const char *role, *status;
+		int flags;
+	} cases[] = {{"admin", "active", 3},        {"superadmin", "active", 3}, {"monitor", "active", 2},
+		     {"user", "inactive", 0},        {"admin", "before-verification", 1}};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char email[64];
+		snprintf(email, sizeof email, "case%zu@example.com", i);
+		create_kp(s, email, cases[i].role, cases[i].status, ak);
+		assert_int_equal(kp_flags(s, ak), cases[i].flags);
+	}
+	/* A refused user.create writes neither event. */
+	REFUSE(s, AL_EALREADY_EXISTS, "email", "user.create", "email", 's', "kp@example.com", "username", 's', "kp2",
+	       "password", 's', PW, NULL);
+	al_error err;
+	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);
+}
+
+static void deactivate_deactivates_keypairs(void **state)
+{
+	al_store *s = S(state);
+	char main_ak[32], k2[32], k3[32], other[32];
+	create_kp(s, "dk@example.com", "user", "active", main_ak);
+	extra_keypair(s, "dk@example.com", k2);
+	extra_keypair(s, "dk@example.com", k3);
+	create_kp(s, "bystander@example.com", "user", "active", other);
+	assert_int_equal(th_run(s, "keypair.deactivate", "access_key", 's', k3, NULL), AL_OK);
+	/* Deactivation: the user, then each still active keypair as its own event. */
+	uint64_t head = al_log_head(s);
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "user.deactivate", "email", 's', "dk@example.com", NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "status"), "inactive");
+	assert_int_equal(rep.first_seq, head + 1);
+	assert_int_equal(rep.last_seq, head + 3);
+	al_reply_free(&rep);
+	events_seen h;
+	events_between(s, head + 1, head + 3, &h);
+	assert_int_equal(h.n, 3);
+	assert_string_equal(h.types[0], "user.deactivated");
+	assert_string_equal(h.types[1], "keypair.deactivated");
+	assert_string_equal(h.types[2], "keypair.deactivated");
+	assert_true((!strcmp(h.ids[1], main_ak) && !strcmp(h.ids[2], k2)) ||
+		    (!strcmp(h.ids[1], k2) && !strcmp(h.ids[2], main_ak)));
+	assert_int_equal(kp_flags(s, main_ak), 0);
+	assert_int_equal(kp_flags(s, k2), 0);
+	assert_int_equal(kp_flags(s, k3), 0);
+	assert_int_equal(kp_flags(s, other), 2); /* another user's keypair is untouched */
+	/* Activation restores the status only: no keypair comes back (the guide's warning). */
+	head = al_log_head(s);
+	assert_int_equal(th_exec(s, &rep, "user.activate", "email", 's', "dk@example.com", NULL), AL_OK);
+	assert_int_equal(rep.first_seq, head + 1);
+	assert_int_equal(rep.last_seq, head + 1);
+	al_reply_free(&rep);
+	assert_int_equal(kp_flags(s, main_ak), 0);
+	assert_int_equal(kp_flags(s, k2), 0);
+	/* user.update --status inactive behaves like user.deactivate. */
+	assert_int_equal(th_run(s, "keypair.activate", "access_key", 's', k2, NULL), AL_OK);
+	head = al_log_head(s);
+	assert_int_equal(th_exec(s, &rep, "user.update", "email", 's', "dk@example.com", "status", 's', "inactive", NULL),
+			 AL_OK);
+	assert_int_equal(rep.last_seq, head + 2);
+	al_reply_free(&rep);
+	events_between(s, head + 1, head + 2, &h);
+	assert_string_equal(h.types[0], "user.updated");
+	assert_string_equal(h.types[1], "keypair.deactivated");
+	assert_string_equal(h.ids[1], k2);
+	/* Other statuses touch no keypair. */
+	assert_int_equal(th_run(s, "user.update", "email", 's', "dk@example.com", "status", 's', "active", NULL), AL_OK);
+	assert_int_equal(th_run(s, "keypair.activate", "access_key", 's', k2, NULL), AL_OK);
+	head = al_log_head(s);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "dk@example.com", "status", 's', "before-verification",
+				NULL), AL_OK);
+	assert_int_equal(al_log_head(s), head + 1);
+	assert_int_equal(kp_flags(s, k2), 2);
+	/* Deactivating an inactive user records nothing new once no keypair is active. */
+	assert_int_equal(th_run(s, "user.deactivate", "email", 's', "dk@example.com", NULL), AL_OK);
+	head = al_log_head(s);
+	assert_int_equal(th_run(s, "user.deactivate", "email", 's', "dk@example.com", NULL), AL_OK);
+	assert_int_equal(al_log_head(s), head);
+	al_error err;
+	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);
+}
+
+static void role_change_syncs_admin(void **state)
+{
+	al_store *s = S(state);
+	char main_ak[32], k2[32];
+	create_kp(s, "rc@example.com", "user", "active", main_ak);
+	extra_keypair(s, "rc@example.com", k2);
+	uint64_t head = al_log_head(s);
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "user.update", "email", 's', "rc@example.com", "role", 's', "admin", NULL), AL_OK);
+	assert_int_equal(rep.last_seq, head + 3); /* user.updated, then each keypair */
+	al_reply_free(&rep);
+	events_seen h;
+	events_between(s, head + 1, head + 3, &h);
+	assert_string_equal(h.types[0], "user.updated");
+	assert_string_equal(h.types[1], "keypair.updated");
+	assert_string_equal(h.types[2], "keypair.updated");
+	assert_int_equal(kp_flags(s, main_ak), 3);
+	assert_int_equal(kp_flags(s, k2), 3);
+	/* admin -> superadmin: both admin roles, nothing to sync. */
+	head = al_log_head(s);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "rc@example.com", "role", 's', "superadmin", NULL), AL_OK);
+	assert_int_equal(al_log_head(s), head + 1);
+	/* Only keypairs whose flag differs get an event: k2, made non-admin by hand, gets none here. */
+	assert_int_equal(th_run(s, "keypair.update", "access_key", 's', k2, "admin", 'b', 0, NULL), AL_OK);
+	head = al_log_head(s);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "rc@example.com", "role", 's', "monitor", NULL), AL_OK);
+	assert_int_equal(al_log_head(s), head + 2);
+	assert_int_equal(kp_flags(s, main_ak), 2);
+	assert_int_equal(kp_flags(s, k2), 2);
+	/* An unchanged role syncs nothing, even when a flag was changed by hand. */
+	assert_int_equal(th_run(s, "keypair.update", "access_key", 's', k2, "admin", 'b', 1, NULL), AL_OK);
+	head = al_log_head(s);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "rc@example.com", "role", 's', "monitor", NULL), AL_OK);
+	assert_int_equal(al_log_head(s), head);
+	assert_int_equal(kp_flags(s, k2), 3);
+	/* Inactive keypairs follow the role too (their flag is kept for when they come back). */
+	assert_int_equal(th_run(s, "user.deactivate", "email", 's', "rc@example.com", NULL), AL_OK);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "rc@example.com", "role", 's', "admin", NULL), AL_OK);
+	assert_int_equal(kp_flags(s, main_ak), 1);
+	assert_int_equal(kp_flags(s, k2), 1);
+	al_error err;
+	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);
+}
+
+static void inactive_tab(void **state)
+{
+	al_store *s = S(state);
+	char ak[32];
+	create_kp(s, "act@example.com", "user", "active", ak);
+	create_kp(s, "bv@example.com", "user", "before-verification", ak);
+	create_kp(s, "ina@example.com", "user", "inactive", ak);
+	create_kp(s, "gone@example.com", "user", "active", ak);
+	assert_int_equal(th_run(s, "user.deactivate", "email", 's', "gone@example.com", NULL), AL_OK);
+	char e[512];
+	list_emails(s, e, sizeof e, "status", 's', "inactive", NULL);
+	assert_string_equal(e, "bv@example.com,gone@example.com,ina@example.com");
+	list_emails(s, e, sizeof e, "status", 's', "active", NULL);
+	assert_string_equal(e, "act@example.com,admin@example.com");
+	list_emails(s, e, sizeof e, "status", 's', "before-verification", NULL);
+	assert_string_equal(e, "bv@example.com");
+	/* A domain admin's inactive tab shows its domain only. */
+	assert_int_equal(th_run(s, "domain.create", "name", 's', "other", NULL), AL_OK);
+	assert_int_equal(th_run(s, "user.create", "email", 's', "far@example.com", "username", 's', "far", "password", 's',
+				PW, "domain", 's', "other", "status", 's', "inactive", NULL), AL_OK);
+	assert_int_equal(th_run(s, "user.create", "email", 's', "boss@example.com", "username", 's', "boss", "password",
+				's', PW, "domain", 's', "other", "role", 's', "admin", NULL), AL_OK);
+	th_actor boss;
+	assert_int_equal(th_as(s, "boss@example.com", &boss), AL_OK);
+	al_reply rep;
+	assert_int_equal(th_exec_as(s, &boss.a, &rep, "user.list", "status", 's', "inactive", NULL), AL_OK);
+	assert_int_equal(th_res_len(&rep), 1);
+	assert_non_null(memmem(rep.result, rep.result_len, "far@example.com", 15));
+	al_reply_free(&rep);
+}
+
+static void allowed_client_ip_rules(void **state)
+{
+	al_store *s = S(state);
+	static const char *const good =
+		"10.0.0.1,10.0.0.0/8,0.0.0.0/0,192.168.1.7/32,::1,2001:db8::/32,::/0,fe80::1/128,::ffff:10.0.0.1";
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "user.create", "email", 's', "ip@example.com", "username", 's', "ip", "password",
+				 's', PW, "allowed_client_ip", 'l', good, NULL), AL_OK);
+	decoded d;
+	decode(&rep, &d);
+	const msgpack_object *ips = NULL;
+	for (uint32_t i = 0; i < d.o.via.map.size; i++)
+		if (key_is(&d.o.via.map.ptr[i].key, "allowed_client_ip"))
+			ips = &d.o.via.map.ptr[i].val;
+	assert_non_null(ips);
+	assert_int_equal(ips->type, MSGPACK_OBJECT_ARRAY);
+	assert_int_equal(ips->via.array.size, 9);
+	assert_int_equal(ips->via.array.ptr[1].via.str.size, 10);
+	assert_memory_equal(ips->via.array.ptr[1].via.str.ptr, "10.0.0.0/8", 10);
+	msgpack_zone_destroy(&d.z);
+	al_reply_free(&rep);
+	static const char *const bad[] = {"10.0.0.0/33", "::/129",      "10.0.0.256", "10.0.0.1/",  "/8",
+					  "10.0.0.1/-1", "10.0.0.1/8/8", "abc",        ",",          " 10.0.0.1",
+					  "10.0.0.1/0x8", "10.0.0.1/0008", "1.2.3",     "::1::2",     "10.0.0.1,"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		REFUSE(s, AL_EINVALID_ARGUMENT, "allowed_client_ip", "user.create", "email", 's', "ip2@example.com",
+		       "username", 's', "ip2", "password", 's', PW, "allowed_client_ip", 'l', bad[i], NULL);
+		REFUSE(s, AL_EINVALID_ARGUMENT, "allowed_client_ip", "user.update", "email", 's', "ip@example.com",
+		       "allowed_client_ip", 'l', bad[i], NULL);
+	}
+	REFUSE(s, AL_EINVALID_ARGUMENT, "allowed_client_ip", "user.create", "email", 's', "ip2@example.com", "username",
+	       's', "ip2", "password", 's', PW, "allowed_client_ip", 's', "10.0.0.1", NULL); /* a list, not a string */
+	/* Update: a new list; the same list records nothing; the empty list means any address. */
+	uint64_t head = al_log_head(s);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "ip@example.com", "allowed_client_ip", 'l', "10.1.0.0/16",
+				NULL), AL_OK);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "ip@example.com", "allowed_client_ip", 'l', "10.1.0.0/16",
+				NULL), AL_OK);
+	assert_int_equal(al_log_head(s), head + 1);
+	MDB_txn *txn;
+	al_error err;
+	msgpack_zone z;
+	msgpack_zone_init(&z, 1024);
+	al_user_auth ua;
+	assert_int_equal(al__read_begin(s, &txn, &err), AL_OK);
+	assert_int_equal(al__user_auth_info(s, txn, (al_str){"ip@example.com", 14}, &ua, &z, &err), 1);
+	assert_true(al_str_eq(ua.allowed_client_ip, "10.1.0.0/16"));
+	assert_int_equal(ua.main_access_key.n, 20);
+	assert_true(al_str_eq(ua.status, "active"));
+	mdb_txn_abort(txn);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "ip@example.com", "allowed_client_ip", 'l', "", NULL),
+			 AL_OK);
+	assert_int_equal(al_log_head(s), head + 2);
+	assert_int_equal(al__read_begin(s, &txn, &err), AL_OK);
+	assert_int_equal(al__user_auth_info(s, txn, (al_str){"ip@example.com", 14}, &ua, &z, &err), 1);
+	assert_int_equal(ua.allowed_client_ip.n, 0);
+	assert_int_equal(al__user_auth_info(s, txn, (al_str){"no@example.com", 14}, &ua, &z, &err), 0);
+	/* Every user follows the default user resource policy. */
+	al_cmd c = {.s = s, .txn = txn, .err = &err, .zone = &z};
+	uint64_t n = 0;
+	assert_int_equal(al__users_count_policy(&c, (al_str){"default", 7}, &n), AL_OK);
+	assert_int_equal(n, 2); /* admin and ip */
+	assert_int_equal(al__users_count_policy(&c, (al_str){"gold", 4}, &n), AL_OK);
+	assert_int_equal(n, 0);
+	mdb_txn_abort(txn);
+	msgpack_zone_destroy(&z);
+	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);
+}
+
+static void self_update(void **state)
+{
+	al_store *s = S(state);
+	char ak[32];
+	create_kp(s, "me@example.com", "user", "active", ak);
+	create_kp(s, "peer@example.com", "user", "active", ak);
+	create_kp(s, "dadm@example.com", "admin", "active", ak);
+	create_kp(s, "mon@example.com", "monitor", "active", ak);
+	th_actor me, dadm, mon;
+	assert_int_equal(th_as(s, "me@example.com", &me), AL_OK);
+	assert_int_equal(th_as(s, "dadm@example.com", &dadm), AL_OK);
+	assert_int_equal(th_as(s, "mon@example.com", &mon), AL_OK);
+	/* A user changes its own name fields and password. */
+	al_reply rep;
+	assert_int_equal(th_exec_as(s, &me.a, &rep, "user.update", "email", 's', "me@example.com", "username", 's', "myself",
+				    "full_name", 's', "Me Myself", "description", 's', "mine", "password", 's',
+				    "N3w-secret", NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "username"), "myself");
+	assert_string_equal(th_res_str(&rep, "full_name"), "Me Myself");
+	char pca[64];
+	snprintf(pca, sizeof pca, "%s", th_res_str(&rep, "password_changed_at"));
+	assert_string_equal(pca, th_res_str(&rep, "modified_at")); /* the password changed with it */
+	al_reply_free(&rep);
+	/* Never the fields only a superadmin sets: refused naming the field, nothing recorded. */
+	static const char *const forbidden[] = {"role", "status", "domain", "resource_policy"};
+	static const char *const values[] = {"superadmin", "active", "default", "default"};
+	for (size_t i = 0; i < 4; i++) {
+		refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, forbidden[i], "user.update", "email", 's',
+			  "me@example.com", forbidden[i], 's', values[i], NULL);
+		/* ...also mixed with allowed ones. */
+		refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, forbidden[i], "user.update", "email", 's',
+			  "me@example.com", "full_name", 's', "X", forbidden[i], 's', values[i], NULL);
+	}
+	refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, "need_password_change", "user.update", "email", 's',
+		  "me@example.com", "need_password_change", 'b', 0, NULL);
+	refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, "allowed_client_ip", "user.update", "email", 's',
+		  "me@example.com", "allowed_client_ip", 'l', "", NULL);
+	/* Never another user. */
+	refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
+		  "peer@example.com", "full_name", 's', "Hacked", NULL);
+	/* A domain admin: itself like a user, the users of its domain not at all. */
+	assert_int_equal(th_run_as(s, &dadm.a, "user.update", "email", 's', "dadm@example.com", "full_name", 's', "Boss",
+				   NULL), AL_OK);
+	refuse_as(__FILE__, __LINE__, s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
+		  "peer@example.com", "full_name", 's', "X", NULL);
+	refuse_as(__FILE__, __LINE__, s, &dadm.a, AL_EPERMISSION_DENIED, "role", "user.update", "email", 's',
+		  "dadm@example.com", "role", 's', "superadmin", NULL);
+	refuse_as(__FILE__, __LINE__, s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.deactivate", "email", 's',
+		  "peer@example.com", NULL);
+	refuse_as(__FILE__, __LINE__, s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.activate", "email", 's',
+		  "peer@example.com", NULL);
+	refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, NULL, "user.deactivate", "email", 's',
+		  "me@example.com", NULL);
+	/* A monitor writes nothing, not even itself. */
+	refuse_as(__FILE__, __LINE__, s, &mon.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
+		  "mon@example.com", "full_name", 's', "X", NULL);
+	/* The superadmin still changes everything. */
+	assert_int_equal(th_run(s, "user.update", "email", 's', "me@example.com", "role", 's', "admin", "status", 's',
+				"active", "need_password_change", 'b', 1, "resource_policy", 's', "default",
+				"allowed_client_ip", 'l', "10.0.0.0/8", NULL), AL_OK);
+	/* The user sees the superadmin's change on itself. */
+	assert_int_equal(th_exec_as(s, &me.a, &rep, "user.get", "email", 's', "me@example.com", NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "role"), "admin");
+	al_reply_free(&rep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -922,6 +1355,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(domain_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(role_permissions, setup, teardown),
 		cmocka_unit_test_setup_teardown(rebuild_after_updates, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_makes_main_keypair, setup, teardown),
+		cmocka_unit_test_setup_teardown(deactivate_deactivates_keypairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(role_change_syncs_admin, setup, teardown),
+		cmocka_unit_test_setup_teardown(inactive_tab, setup, teardown),
+		cmocka_unit_test_setup_teardown(allowed_client_ip_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(self_update, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: %s [--data DIR] <noun> <verb> [TARGET] [--field-name value ...] [--json]\n"
 		"\n"
-		"Runs one admin command against a data directory (direct mode).\n"
+		"Runs one admin command against a data directory (direct mode). A boolean option\n"
+		"given without a value (--admin) means true.\n"
 		"  --data DIR        data directory (default $ADMINLOG_DATA or ./var/adminlog)\n"
 		"  --as EMAIL        run with the rights of that user (recorded as you acting as them)\n"
 		"  --json            print the result as JSON instead of a table\n"
@@ -310,11 +311,11 @@ int main(int argc, char **argv)
 	int rc = 0;
 	const char *from_stdin[8];
 	size_t nstdin = 0;
-	const char *rest[AL_LIST_MAX_CLI]; /* trailing positional words, for the command's LIST */
+	const char *rest[AL_LIST_MAX_CLI]; /* trailing positional words, for the command's required LIST */
 	size_t nrest = 0;
 	const al_field_def *rest_arg = NULL;
 	for (size_t k = 0; k < d->nargs && !rest_arg; k++)
-		if (d->args[k].type == AL_T_LIST)
+		if (d->args[k].type == AL_T_LIST && (d->args[k].flags & AL_F_REQ))
 			rest_arg = &d->args[k];
 	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
 		pack_name(&pk, d->target);
@@ -374,6 +375,12 @@ int main(int argc, char **argv)
 		if (f->type == AL_T_PASSWORD) {
 			rc = die_usage("%s: secrets are never taken as arguments (ps would show them); use --NAME-stdin", a);
 			break;
+		}
+		if (f->type == AL_T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+			pack_name(&pk, f->name); /* a flag: --admin alone means --admin true */
+			msgpack_pack_true(&pk);
+			pairs++;
+			continue;
 		}
 		if (i + 1 >= argc) {
 			rc = die_usage("%s needs a value", a);
