@@ -30,6 +30,12 @@ void sh_prepare(sh_server *p, const char *pwhash)
 		fprintf(stderr, "# init %s: %s\n", p->data, err.msg);
 		abort();
 	}
+	al_store *s;
+	al_open_opts oo = {AL_OPEN_QUIET, 0};
+	if (al_store_open(&s, p->data, &oo, &err) != AL_OK)
+		abort();
+	p->boot = al_log_head(s);
+	al_store_close(s);
 }
 
 static const char *server_bin(void)

@@ -20,6 +20,7 @@ typedef struct sh_server {
 	char sock[4200]; /* "unix:PATH" */
 	char tcp[80];    /* "127.0.0.1:PORT" */
 	char log[4200];  /* the server's stderr */
+	uint64_t boot;   /* events recorded by the bootstrap */
 } sh_server;
 
 /* A temp data directory initialised with pwhash cost (NULL = min); not started. */
