@@ -132,6 +132,27 @@ typedef int (*al_row_fn)(const msgpack_object *row, void *ctx);
  */
 int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, al_error *err);
 
+/* ---- where password hashing runs ----------------------------------------------------- */
+
+/*
+ * argon2id hashing and verification (prepare steps, login) run in the calling thread by
+ * default. A server may run them elsewhere: adminlogd uses helper processes, because each
+ * hash maps and touches 64 MiB with MAP_POPULATE, which holds the address space's lock long
+ * enough to stall every other thread of the same process. hash writes the encoded hash of pw
+ * at cost ("min", "interactive", "moderate") into out (NUL-terminated, out_len >= 128) and
+ * returns 0, or -1 for an unknown cost, -2 when out of memory. verify returns 1 when pw
+ * matches hash, else 0. Process-wide; NULL restores the default.
+ */
+typedef struct al_pwhash_ops {
+	int (*hash)(const char *cost, const char *pw, size_t n, char *out, size_t out_len, void *ctx);
+	int (*verify)(const char *hash, const char *pw, size_t n, void *ctx);
+	void *ctx;
+} al_pwhash_ops;
+void al_set_pwhash_ops(const al_pwhash_ops *ops);
+/* The default implementations (this thread), for a helper process to call. ctx is unused. */
+int al_pwhash_local(const char *cost, const char *pw, size_t n, char *out, size_t out_len, void *ctx);
+int al_pwhash_verify_local(const char *hash, const char *pw, size_t n, void *ctx);
+
 /* ---- the catalogue (from schemas/) ------------------------------------------------ */
 
 /* LIMIT: a number >= 0 (integer or float) or the string "unlimited". LIST: array of strings.

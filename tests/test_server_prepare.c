@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "secret.h"
 
 #define PW "Passw0rd!"
 
@@ -192,12 +193,60 @@ static void batch_mixes_prepared(void **state)
 	al_prepared_free(NULL, 0);
 }
 
+static int hashed, verified;
+
+static int count_hash(const char *cost, const char *pw, size_t n, char *out, size_t out_len, void *ctx)
+{
+	assert_ptr_equal(ctx, &hashed);
+	hashed++;
+	return al_pwhash_local(cost, pw, n, out, out_len, NULL);
+}
+
+static int count_verify(const char *hash, const char *pw, size_t n, void *ctx)
+{
+	assert_ptr_equal(ctx, &hashed);
+	verified++;
+	return al_pwhash_verify_local(hash, pw, n, NULL);
+}
+
+/* Hashing and verification go where al_set_pwhash_ops says (adminlogd: helper processes). */
+static void pwhash_ops_route_hashing(void **state)
+{
+	al_store *s = ((void **)*state)[1];
+	al_pwhash_ops ops = {count_hash, count_verify, &hashed};
+	al_set_pwhash_ops(&ops);
+	size_t len;
+	char *args = th_args(&len, "email", 's', "h@example.com", "username", 's', "h", "password", 's', PW, NULL);
+	al_request req = {"user.create", args, len, &th_admin};
+	char *prep;
+	size_t plen;
+	assert_int_equal(al_prepare(s, &req, &prep, &plen, NULL), AL_OK);
+	assert_int_equal(hashed, 1);
+	char hash[256];
+	map_str(prep, plen, "password_hash", hash, sizeof hash);
+	assert_int_equal(al__pwhash_verify(hash, (al_str){PW, strlen(PW)}), 1);
+	assert_int_equal(al__pwhash_verify(hash, (al_str){"Wrong!pass1", 11}), 0);
+	assert_int_equal(verified, 2);
+	al_error err;
+	char out[AL_PWHASH_LEN];
+	assert_int_equal(al__pwhash("extreme", (al_str){PW, strlen(PW)}, out, &err), AL_EINVALID_ARGUMENT);
+	assert_true(strncmp(err.msg, "pwhash:", 7) == 0);
+	al_set_pwhash_ops(NULL); /* back to this thread */
+	assert_int_equal(al__pwhash("min", (al_str){PW, strlen(PW)}, out, &err), AL_OK);
+	assert_int_equal(al__pwhash_verify(out, (al_str){PW, strlen(PW)}), 1);
+	assert_int_equal(hashed, 2); /* the refused cost went to the hook too; the last hash did not */
+	assert_int_equal(verified, 2);
+	al_prepared_free(prep, plen);
+	free(args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(prepared_values_are_used, setup, teardown),
 		cmocka_unit_test_setup_teardown(prepare_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_mixes_prepared, setup, teardown),
+		cmocka_unit_test_setup_teardown(pwhash_ops_route_hashing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
