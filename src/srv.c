@@ -1245,6 +1245,8 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 		rc = listen_unix(srv, o->socket_path, err);
 	if (rc == AL_OK && srv->tcp == NULL && srv->unx == NULL)
 		rc = al_err(err, AL_EINVALID_ARGUMENT, "nothing to listen on: give a TCP address or a socket path");
+	if (rc == AL_OK) /* before any thread exists: fork is simple then */
+		rc = srv_hashers_start(srv, srv->o.workers, err);
 	if (rc == AL_OK)
 		rc = srv_threads_start(srv, err);
 	if (rc) {
@@ -1282,6 +1284,7 @@ void al_srv_free(al_srv *srv)
 	if (srv == NULL)
 		return;
 	srv_threads_stop(srv);
+	srv_hashers_stop(srv);
 	close_listeners(srv);
 	while (srv->conns)
 		conn_close(srv->conns);

@@ -26,6 +26,7 @@
 #define SRV_STREAM_HIGH (1u << 20) /* a stream pauses while this much output waits */
 #define SRV_OUT_HIGH (4u << 20)  /* a connection is not read while this much output waits */
 #define SRV_CHUNK (64u << 10)    /* stream frames are handed to the loop in chunks of this */
+#define AL_PWHASH_STR_MAX 128    /* crypto_pwhash_argon2id_STRBYTES */
 
 typedef struct conn conn;
 typedef struct job job;
@@ -138,6 +139,12 @@ struct al_srv {
 	pthread_t writer;
 	pthread_t *workers;
 	int nworkers;
+	int next_worker; /* hands each worker thread its helper */
+	struct {
+		int fd;
+		pid_t pid;
+	} *hashers; /* srv_hash.c: one helper process per worker */
+	int nhashers;
 	uint64_t batches, batched; /* group commit statistics */
 };
 
@@ -161,6 +168,12 @@ void srv_submit_job(al_srv *srv, job *j);
  * of the stream's output is unsent. */
 void srv_stream_flush(al_srv *srv, job *j, bool last);
 void srv_job_free(job *j);
+
+/* ---- srv_hash.c: argon2id in helper processes ---- */
+int srv_hashers_start(al_srv *srv, int n, al_error *err);
+void srv_hashers_stop(al_srv *srv);
+/* Makes the calling worker thread hash through helper number worker. */
+void srv_hash_use(al_srv *srv, int worker);
 
 /* ---- srv_feed.c: events as maps, watch, streamed reads ---- */
 void srv_pack_event(msgpack_packer *pk, const al_event *e);

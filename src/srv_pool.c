@@ -7,8 +7,11 @@
  * fsync. While it commits, the loop keeps reading and queueing, so the next batch holds
  * everything that arrived meanwhile. Answers are sent by the loop only after the commit.
  */
+#define _GNU_SOURCE /* gettid */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -135,6 +138,11 @@ static void run_prepare(al_srv *srv, job *j)
 static void *worker_main(void *arg)
 {
 	al_srv *srv = arg;
+	/* Hashing is CPU-bound and this machine has few cores: a nicer worker leaves the loop
+	 * (reads, answers) the CPU whenever it wakes up. Linux nices threads one by one. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+		srv_log(srv, AL_SRV_LOG_DEBUG, "worker priority unchanged");
+	srv_hash_use(srv, __atomic_fetch_add(&srv->next_worker, 1, __ATOMIC_RELAXED));
 	pthread_mutex_lock(&srv->mu);
 	for (;;) {
 		while (srv->jq_first == NULL && !srv->quit)
