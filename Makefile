@@ -1,6 +1,6 @@
 # adminlog - see README.md. `make run`, `make test`, `make test SANITIZE=1`, `make bench`.
 CC      ?= gcc
-PKGS    := lmdb msgpack libsodium libxxhash liboath libevent libevent_pthreads
+PKGS    := lmdb msgpack libsodium libxxhash liboath libcurl libevent libevent_pthreads
 DEPS_OK := $(shell ./tools/deps.sh >&2 && echo ok)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wstrict-prototypes -Wno-missing-field-initializers \

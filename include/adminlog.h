@@ -293,6 +293,59 @@ const char *al_export_names(void);
  */
 int al_export_csv(al_store *s, const char *what, const al_request *list_req, FILE *out, al_error *err);
 
+/* ==== authentication: login and keypair challenge-response (src/auth.c) ===================
+ * What the server calls before it runs commands for a connection. Neither appends events.
+ * Every refusal is AL_EUNAUTHENTICATED; an unknown email, a wrong password and an inactive
+ * user give the same message after the same work (one argon2id verification), so neither the
+ * answer nor its timing tells whether an account exists. Only once the password matched do
+ * the messages say more ("needs verification", a missing or wrong one-time code, the client
+ * address, no active keypair).
+ */
+typedef struct al_login_req {
+	const char *email;
+	const char *password;
+	const char *otp;    /* the 6-digit TOTP code when the user has 2FA enabled; may be NULL */
+	const char *client; /* the client's IP address as text (IPv4 or IPv6), or NULL */
+} al_login_req;
+
+typedef struct al_login_result {
+	char access_key[21]; /* the user's main keypair when active, else its first active one */
+	char secret_key[41]; /* its secret key in plaintext, the client's credential: wipe it after use */
+	char email[65];
+	char user_id[37];
+	int role; /* enum al_role */
+	char domain[65];
+} al_login_result;
+
+/*
+ * Checks email + password (+ otp when 2FA is on) and the user's allowed client addresses,
+ * and returns the keypair the client authenticates with from then on. Slow by design (an
+ * argon2id verification at the cost the hash was made with), done outside any transaction.
+ * @return AL_OK, AL_EUNAUTHENTICATED, AL_EINVALID_ARGUMENT (NULL email or password), or an
+ *         I/O / corruption code. out is zeroed on failure.
+ */
+int al_login(al_store *s, const al_login_req *req, al_login_result *out, al_error *err);
+
+#define AL_AUTH_MAC_LEN 32
+#define AL_AUTH_NONCE_MIN 16
+#define AL_AUTH_NONCE_MAX 256
+
+/*
+ * Keypair challenge-response: the server sends a fresh random nonce, the client answers
+ * mac = HMAC-SHA256(key = secret key, message = nonce || access key) (al_auth_keypair_mac).
+ * Refuses, with one message, an unknown, deleted or inactive keypair, a keypair whose user is
+ * not active, and a wrong mac (compared in constant time); then the user's allowed client
+ * addresses. On success fills out like al_actor_for_user (name = the user's email, role,
+ * domain, user, user_id, access_key, client), its strings in buf (n bytes; 512 is enough).
+ */
+int al_auth_keypair(al_store *s, const char *access_key, const unsigned char *nonce, size_t nonce_len,
+		    const unsigned char mac[AL_AUTH_MAC_LEN], const char *client, al_actor *out, char *buf,
+		    size_t n, al_error *err);
+/* The client's side of the challenge-response. */
+void al_auth_keypair_mac(const char *secret_key, const unsigned char *nonce, size_t nonce_len,
+			 const char *access_key, unsigned char mac_out[AL_AUTH_MAC_LEN]);
+/* ==== end of authentication ================================================================ */
+
 /* ---- rendering results ------------------------------------------------------------------ */
 
 /* JSON of a msgpack value. */

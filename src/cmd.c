@@ -332,7 +332,8 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 	it->e = req->op ? find(req->op) : NULL;
 	if (it->e == NULL)
 		return al_err(err, AL_EINVALID_ARGUMENT, "op: unknown operation '%.64s'", req->op ? req->op : "");
-	if (req->actor == NULL || req->actor->name == NULL || req->actor->role == AL_ROLE_NONE)
+	if (req->actor == NULL || req->actor->name == NULL || req->actor->role == AL_ROLE_NONE ||
+	    !req->actor->name[0] || strlen(req->actor->name) > 500)
 		return al_err(err, AL_EUNAUTHENTICATED, "no authenticated actor");
 	if (!role_allows(req->actor, &it->e->def))
 		return al_err(err, AL_EPERMISSION_DENIED, "%s: not allowed for role %s", req->op,

@@ -86,6 +86,7 @@ int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out);
 int al__user_create_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__user_update_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__store_init_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+int al__totp_enable_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__project_create_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 /* keypair.create's prepare step (see nouns.h). */
 int al__keypair_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);

@@ -299,7 +299,7 @@ int al__resource_fields(al_cmd *c, const msgpack_object *cur, al_mb *f)
 static int check_fields(al_cmd *c, al_str name, al_str description)
 {
 	int rc = al__check_slug(c->err, "name", name);
-	return rc ? rc : al__check_text(c->err, "description", description, 0, DESC_MAX);
+	return rc ? rc : al__check_note(c->err, "description", description, 0, DESC_MAX);
 }
 
 static int check_unique(al_cmd *c, al_str name)
@@ -371,7 +371,7 @@ int al__domain_update(al_cmd *c)
 	if (al__arg_str(c, "description", &desc)) {
 		al_str old = {"", 0};
 		al_mp_str(&row, "description", &old);
-		rc = al__check_text(c->err, "description", desc, 0, DESC_MAX);
+		rc = al__check_note(c->err, "description", desc, 0, DESC_MAX);
 		if (rc == AL_OK && !(old.n == desc.n && memcmp(old.p, desc.p, desc.n) == 0)) {
 			al_mb_str(&f, "description", desc.p, desc.n);
 			n++;

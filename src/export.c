@@ -47,9 +47,51 @@ static const column keypair_cols[] = {
 	{NULL, NULL},
 };
 
+/* Every option; unlimited is written "unlimited", allowed_hosts as JSON {host: [perms]}. */
+static const column policy_cols[] = {
+	{"name", "name"},
+	{"default_for_unspecified", "default_for_unspecified"},
+	{"cpu", "cpu"},
+	{"ram_gb", "ram_gb"},
+	{"gpu", "gpu"},
+	{"fgpu", "fgpu"},
+	{"containers_per_session", "containers_per_session"},
+	{"idle_timeout", "idle_timeout"},
+	{"concurrent_jobs", "concurrent_jobs"},
+	{"session_lifetime", "session_lifetime"},
+	{"capacity_gb", "capacity_gb"},
+	{"max_folders", "max_folders"},
+	{"max_pending_session_count", "max_pending_session_count"},
+	{"max_concurrent_sftp_sessions", "max_concurrent_sftp_sessions"},
+	{"allowed_hosts", "allowed_hosts"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
+static const column user_policy_cols[] = {
+	{"name", "name"},
+	{"max_folder_count", "max_folder_count"},
+	{"max_quota_size", "max_quota_size"},
+	{"max_session_count_per_model_session", "max_session_count_per_model_session"},
+	{"max_customized_image_count", "max_customized_image_count"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
+static const column project_policy_cols[] = {
+	{"name", "name"},
+	{"max_folder_count", "max_folder_count"},
+	{"max_quota_size", "max_quota_size"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
+	{"policies", "policy.list", policy_cols},
+	{"user-policies", "user-policy.list", user_policy_cols},
+	{"project-policies", "project-policy.list", project_policy_cols},
 	{NULL, NULL, NULL},
 };
 
@@ -67,7 +109,7 @@ const char *al_export_op(const char *what)
 	return e ? e->op : NULL;
 }
 
-const char *al_export_names(void) { return "users, keypairs"; }
+const char *al_export_names(void) { return "users, keypairs, policies, user-policies, project-policies"; }
 
 typedef struct sink {
 	al_csv w;

@@ -627,8 +627,7 @@ static const char *const statuses[] = {"active", "inactive", NULL};
 
 typedef struct list_state {
 	al_cmd *c;
-	msgpack_packer pk;
-	uint32_t n;
+	al_rows rows;
 	int status;            /* -1 any, 1 active, 0 inactive */
 	bool scoped;           /* an admin or monitor: only owners of domains it sees */
 	al_str last_owner;     /* the last owner looked up, and whether the actor sees it */
@@ -657,12 +656,12 @@ static bool visible(list_state *st, al_str email)
 	return st->last_visible;
 }
 
-static void list_row(list_state *st, const kp_row *k)
+static int list_row(list_state *st, const kp_row *k)
 {
 	if ((st->status >= 0 && k->is_active != (st->status == 1)) || !visible(st, k->user))
-		return;
-	pack_public(st->c, k, &st->pk, 0);
-	st->n++;
+		return AL_OK;
+	pack_public(st->c, k, &st->rows.pk, 0);
+	return al__rows_push(st->c, &st->rows);
 }
 
 /* Rows of one owner (a range of the index), or of everyone (the whole view, by access key). */
@@ -699,7 +698,8 @@ static int list_rows(list_state *st, const al_str *email)
 			}
 			read_fields(&o, &row);
 		}
-		list_row(st, &row);
+		if ((rc = list_row(st, &row)))
+			break;
 	}
 	msgpack_zone_destroy(&z);
 	mdb_cursor_close(cur);
@@ -734,18 +734,8 @@ int al__keypair_list(al_cmd *c)
 	} else
 		st.scoped = !al__is_superadmin(c);
 
-	/* Rows are packed into a side buffer first: the array header needs the count. */
-	msgpack_sbuffer rows;
-	msgpack_sbuffer_init(&rows);
-	msgpack_packer_init(&st.pk, &rows, msgpack_sbuffer_write);
-	rc = list_rows(&st, by_user ? &email : NULL);
-	if (rc == AL_OK) {
-		msgpack_pack_array(c->out, st.n);
-		if (rows.size)
-			c->out->callback(c->out->data, rows.data, rows.size);
-	}
-	msgpack_sbuffer_destroy(&rows);
-	return rc;
+	al__rows_begin(c, &st.rows);
+	return al__rows_end(c, &st.rows, list_rows(&st, by_user ? &email : NULL));
 }
 
 int al__keypair_update(al_cmd *c)

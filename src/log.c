@@ -31,12 +31,22 @@ static int reserve(al_wtxn *w, size_t n)
 	return 0;
 }
 
+/* Index keys must be valid before anything is written: a record without its index entries
+ * would be a half-written event. */
+static int check_keys(const al_event *e, al_error *err)
+{
+	char key[AL_MAX_ID + 64];
+	if (e->id.n == 0 || al__entity_key(key, sizeof key, e->kind.p, e->kind.n, e->id.p, e->id.n) == 0)
+		return al_err(err, AL_EINTERNAL, "%s: entity id empty or longer than %d bytes", e->def->name, AL_MAX_ID);
+	if (e->actor.n == 0 || e->actor.n > 500)
+		return al_err(err, AL_EINTERNAL, "%s: actor empty or longer than 500 bytes", e->def->name);
+	return AL_OK;
+}
+
 static int put_indexes(al_wtxn *w, const al_event *e, const unsigned char seqk[8], al_error *err)
 {
 	char key[AL_MAX_ID + 64];
 	size_t kn = al__entity_key(key, sizeof key, e->kind.p, e->kind.n, e->id.p, e->id.n);
-	if (kn == 0 || e->actor.n == 0 || e->actor.n > 500)
-		return al_err(err, AL_EINVALID_ARGUMENT, "entity id or actor too long or empty");
 	unsigned char tk[2];
 	al__be16(tk, e->def->number);
 	int rc = al__put(w, w->s->idx_entity, key, kn, seqk, 8, MDB_APPENDDUP, err);
@@ -56,9 +66,12 @@ int al__log_put_record(al_wtxn *w, const void *rec, size_t len, const al_rec_hea
 	if (h->time_us < w->head_time)
 		return al_err(err, AL_EINTERNAL, "event time %lld before the log head's %lld", (long long)h->time_us,
 			      (long long)w->head_time);
+	int rc = check_keys(e, err);
+	if (rc)
+		return rc;
 	unsigned char seqk[8];
 	al__be64(seqk, e->seq);
-	int rc = al__put(w, w->s->events, seqk, 8, rec, len, MDB_APPEND, err);
+	rc = al__put(w, w->s->events, seqk, 8, rec, len, MDB_APPEND, err);
 	if (rc == AL_OK)
 		rc = put_indexes(w, e, seqk, err);
 	if (rc)

@@ -39,6 +39,10 @@ int al__policy_emit_defaults(al_cmd *c);
 /* The max_quota_size of user or project resource policy name (the default quota of the
  * storage issue): bytes, or -1 when unlimited. 1 found, 0 not found, or a negative al_ code
  * (invalid_argument for AL_POLICY_KEYPAIR, which has no quota). */
+/* The stored row of a policy (a map: each option a number or "unlimited", allowed_hosts a
+ * map host -> [perms]), decoded in z. 1 found, 0 not found, or a negative al_ code. */
+int al__policy_row(al_store *s, MDB_txn *txn, enum al_policy_kind k, al_str name, msgpack_zone *z,
+		   msgpack_object *row, al_error *err);
 int al__policy_quota(al_store *s, MDB_txn *txn, enum al_policy_kind k, al_str name, int64_t *bytes,
 		     al_error *err);
 
@@ -119,5 +123,31 @@ bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email);
 /* AL_OK when code is valid for email's active TOTP key at now_us (+-1 step), else
  * AL_EUNAUTHENTICATED. */
 int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, al_error *err);
+
+/* ---- resource groups (rgroups.c) ----------------------------------------------------------- */
+/* An existing, active resource group, else invalid_argument naming field. */
+int al__rgroup_require(al_cmd *c, const char *field, al_str name);
+/* Bootstrap: resource group "default" (FIFO, public, associated with domain "default"). */
+int al__rgroup_emit_default(al_cmd *c);
+
+/* ---- agents (agents.c) --------------------------------------------------------------------- */
+/* How many agents (of any status, ever) belong to resource group group: its delete guard. */
+int al__agents_count_group(al_cmd *c, al_str group, uint64_t *n);
+/* Calls fn with the public row of each agent of group (all groups when group is empty). */
+int al__agents_each(al_store *s, MDB_txn *txn, al_str group, al_row_fn fn, void *ctx, al_error *err);
+
+/* ---- registries (registries.c) ------------------------------------------------------------- */
+/* An existing registry with this hostname, else invalid_argument naming field. */
+int al__registry_require(al_cmd *c, const char *field, al_str hostname);
+
+/* ---- storage hosts and quotas (storage.c) -------------------------------------------------- */
+/* 1 when a storage host name ("proxy:volume") is registered (and whether its backend supports
+ * quotas), 0 when not, or a negative al_ code. */
+int al__storage_host(al_store *s, MDB_txn *txn, al_str name, bool *quota_supported, al_error *err);
+
+/* ---- system settings (settings.c) ---------------------------------------------------------- */
+/* Setting keys (adminctl settings get/set): image-auto-pull, overlay-mtu, scheduler,
+ * retries-to-skip, session-creation-retries, timezone, project-folders, agent-heartbeat-timeout.
+ * Read them with al__setting_get; bootstrap records their defaults. */
 
 #endif

@@ -396,6 +396,14 @@ int al__policy_quota(al_store *s, MDB_txn *txn, enum al_policy_kind kd, al_str n
 	return rc;
 }
 
+int al__policy_row(al_store *s, MDB_txn *txn, enum al_policy_kind kd, al_str name, msgpack_zone *z,
+		   msgpack_object *row, al_error *err)
+{
+	if ((size_t)kd >= NKINDS)
+		return al_err(err, AL_EINTERNAL, "unknown policy kind %d", (int)kd);
+	return find_row(s, txn, &kinds[kd], name, z, row, err);
+}
+
 /* ---- commands ---------------------------------------------------------------------------------- */
 
 /* The slug rule of domain names with the platform's 256-character limit: ASCII letters,

@@ -16,6 +16,13 @@ const al_projection *const al__projections[] = {
 	[AL_P_KEYPAIRS] = &al__proj_keypairs,
 	[AL_P_PROJECTS] = &al__proj_projects,
 	[AL_P_TOTP] = &al__proj_totp,
+	[AL_P_RGROUPS] = &al__proj_rgroups,
+	[AL_P_AGENTS] = &al__proj_agents,
+	[AL_P_REGISTRIES] = &al__proj_registries,
+	[AL_P_IMAGES] = &al__proj_images,
+	[AL_P_PRESETS] = &al__proj_presets,
+	[AL_P_STORAGE] = &al__proj_storage,
+	[AL_P_FOLDERS] = &al__proj_folders,
 };
 const size_t al__nprojections = AL_P__COUNT;
 

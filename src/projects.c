@@ -353,7 +353,7 @@ static int check_fields(al_cmd *c, const proj_new *p)
 {
 	int rc;
 	if ((rc = al__check_slug(c->err, "name", p->name)) ||
-	    (rc = al__check_text(c->err, "description", p->description, 0, DESC_MAX)) ||
+	    (rc = al__check_note(c->err, "description", p->description, 0, DESC_MAX)) ||
 	    (rc = al__check_enum(c->err, "type", p->type, types)))
 		return rc;
 	return AL_OK;
@@ -464,7 +464,7 @@ static int changed_text(al_cmd *c, const msgpack_object *row, al_str domain, al_
 		if (!al__arg_str(c, text[i].arg, &s))
 			continue;
 		if ((i == 0 && (rc = al__check_slug(c->err, "new_name", s))) ||
-		    (i == 1 && (rc = al__check_text(c->err, "description", s, 0, DESC_MAX))) ||
+		    (i == 1 && (rc = al__check_note(c->err, "description", s, 0, DESC_MAX))) ||
 		    (i == 2 && (rc = al__check_enum(c->err, "type", s, types))) ||
 		    (i == 3 && (rc = al__policy_require(c, AL_POLICY_PROJECT, "policy", s))))
 			return rc;

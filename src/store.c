@@ -272,7 +272,7 @@ int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_
 		envflags |= MDB_RDONLY;
 	int rc = mdb_env_create(&s->env);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(s->env, 32);
+		rc = mdb_env_set_maxdbs(s->env, 128);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(s->env, o.map_size ? o.map_size : DEFAULT_MAP);
 	if (rc == 0)

@@ -390,15 +390,15 @@ static int check_new(al_cmd *c, const al_user_new *u)
 	if ((rc = al__check_email(c->err, "email", u->email)) ||
 	    (rc = al__check_text(c->err, "username", u->username, 1, 64)) ||
 	    (rc = al__check_text(c->err, "full_name", u->full_name, 0, 64)) ||
-	    (rc = al__check_text(c->err, "description", u->description, 0, 500)) ||
+	    (rc = al__check_note(c->err, "description", u->description, 0, 500)) ||
 	    (rc = al__check_enum(c->err, "role", u->role, roles)) ||
 	    (rc = al__check_enum(c->err, "status", u->status, statuses)) ||
 	    (rc = check_ip_list(c->err, "allowed_client_ip", u->allowed_client_ip)))
 		return rc;
 	if (u->password_hash.n == 0 || u->id.n == 0)
 		return al_err(c->err, AL_EINTERNAL, "user.created needs a prepared hash and id");
-	if (!al__domain_exists(c, u->domain))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s", clip(u->domain.n), u->domain.p);
+	if ((rc = al__domain_require_active(c, "domain", u->domain)))
+		return rc;
 	if ((rc = al__policy_require(c, AL_POLICY_USER, "resource_policy", u->resource_policy)))
 		return rc;
 	user_row old;
@@ -584,7 +584,7 @@ static bool status_matches(al_str want, al_str have)
 int al__user_list(al_cmd *c)
 {
 	al_str status = {0}, email_has = {"", 0}, name_has = {"", 0};
-	int64_t limit = 100, offset = 0;
+	int64_t limit = al__streaming(c) ? INT64_MAX : 100, offset = 0; /* an export takes all */
 	bool by_status = al__arg_str(c, "status", &status);
 	al__arg_str(c, "email_contains", &email_has);
 	al__arg_str(c, "username_contains", &name_has);
@@ -593,22 +593,17 @@ int al__user_list(al_cmd *c)
 	int rc;
 	if (by_status && (rc = al__check_enum(c->err, "status", status, statuses)))
 		return rc;
-	if (limit < 1 || limit > 10000)
+	if (limit < 1 || (limit > 10000 && limit != INT64_MAX))
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "limit: 1 to 10000");
 	if (offset < 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "offset: must not be negative");
 
-	/* Matching rows are packed into a side buffer first: the array header needs the count. */
-	msgpack_sbuffer rows;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&rows);
-	msgpack_packer_init(&pk, &rows, msgpack_sbuffer_write);
 	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(c->txn, dbi(c, DB_USERS), &cur))) {
-		msgpack_sbuffer_destroy(&rows);
+	if ((rc = mdb_cursor_open(c->txn, dbi(c, DB_USERS), &cur)))
 		return al_err(c->err, AL_EIO_ERROR, "list users: %s", mdb_strerror(rc));
-	}
-	uint32_t n = 0;
+	al_rows rows;
+	al__rows_begin(c, &rows);
+	int64_t n = 0;
 	int64_t skipped = 0;
 	MDB_val k, v;
 	msgpack_zone z; /* rows are decoded one at a time; c->zone holds the arguments */
@@ -628,18 +623,14 @@ int al__user_list(al_cmd *c)
 			continue;
 		if (skipped++ < offset)
 			continue;
-		pack_public(c, &u, &pk, 0);
+		pack_public(c, &u, &rows.pk, 0);
 		n++;
+		if ((rc = al__rows_push(c, &rows)))
+			break;
 	}
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
-	if (rc == AL_OK) {
-		msgpack_pack_array(c->out, n);
-		if (rows.size)
-			c->out->callback(c->out->data, rows.data, rows.size);
-	}
-	msgpack_sbuffer_destroy(&rows);
-	return rc;
+	return al__rows_end(c, &rows, rc);
 }
 
 static bool given(al_cmd *c, const char *name)
@@ -711,14 +702,14 @@ static int check_update(al_cmd *c, al_str *ips)
 		return rc;
 	if (al__arg_str(c, "full_name", &s) && (rc = al__check_text(c->err, "full_name", s, 0, 64)))
 		return rc;
-	if (al__arg_str(c, "description", &s) && (rc = al__check_text(c->err, "description", s, 0, 500)))
+	if (al__arg_str(c, "description", &s) && (rc = al__check_note(c->err, "description", s, 0, 500)))
 		return rc;
 	if (al__arg_str(c, "role", &s) && (rc = al__check_enum(c->err, "role", s, roles)))
 		return rc;
 	if (al__arg_str(c, "status", &s) && (rc = al__check_enum(c->err, "status", s, statuses)))
 		return rc;
-	if (al__arg_str(c, "domain", &s) && !al__domain_exists(c, s))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s", clip(s.n), s.p);
+	if (al__arg_str(c, "domain", &s) && (rc = al__domain_require_active(c, "domain", s)))
+		return rc;
 	if (al__arg_str(c, "resource_policy", &s) && (rc = al__policy_require(c, AL_POLICY_USER, "resource_policy", s)))
 		return rc;
 	return (rc = arg_ip_list(c, "allowed_client_ip", ips)) < 0 ? rc : AL_OK;
@@ -818,9 +809,9 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 	}
 	if (rc == AL_OK) {
 		memset(out, 0, sizeof *out);
-		out->name = name ? name : email;
 		out->role = al_role_parse(u.role.p, u.role.n);
 		out->user = al_str_cpy(buf, u.email.n + 1, u.email);
+		out->name = name ? name : out->user; /* in buf: outlives the caller's email */
 		buf += u.email.n + 1;
 		out->user_id = al_str_cpy(buf, u.id.n + 1, u.id);
 		buf += u.id.n + 1;

@@ -4,14 +4,18 @@
 
 #include "validate.h"
 
-/* Counts UTF-8 code points; -1 when malformed or when a control character is present. */
-static long utf8_chars(al_str s)
+/* Counts UTF-8 code points; -1 when malformed or when a control character is present (tab,
+ * LF and CR allowed when multiline). */
+static long utf8_count(al_str s, bool multiline)
 {
 	long n = 0;
 	for (size_t i = 0; i < s.n; n++) {
 		unsigned char c = (unsigned char)s.p[i];
 		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (len == 0 || i + len > s.n || (len == 1 && (c < 0x20 || c == 0x7f)))
+		bool ctl = c < 0x20 || c == 0x7f;
+		if (multiline && (c == '\t' || c == '\n' || c == '\r'))
+			ctl = false;
+		if (len == 0 || i + len > s.n || (len == 1 && ctl))
 			return -1;
 		for (size_t k = 1; k < len; k++)
 			if (((unsigned char)s.p[i + k] >> 6) != 2)
@@ -21,17 +25,33 @@ static long utf8_chars(al_str s)
 	return n;
 }
 
-int al__check_text(al_error *err, const char *field, al_str s, size_t min, size_t max)
+static long utf8_chars(al_str s) { return utf8_count(s, false); }
+
+static int check_len(al_error *err, const char *field, long n, size_t min, size_t max)
 {
-	long n = utf8_chars(s);
-	if (n < 0)
-		return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be valid UTF-8 text without control characters", field);
 	if ((size_t)n < min)
 		return al_err(err, AL_EINVALID_ARGUMENT, min == 1 ? "%s: must not be empty" : "%s: at least %zu characters",
 			      field, min);
 	if ((size_t)n > max)
 		return al_err(err, AL_EINVALID_ARGUMENT, "%s: at most %zu characters (got %ld)", field, max, n);
 	return AL_OK;
+}
+
+int al__check_text(al_error *err, const char *field, al_str s, size_t min, size_t max)
+{
+	long n = utf8_chars(s);
+	if (n < 0)
+		return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be valid UTF-8 text without control characters", field);
+	return check_len(err, field, n, min, max);
+}
+
+int al__check_note(al_error *err, const char *field, al_str s, size_t min, size_t max)
+{
+	long n = utf8_count(s, true);
+	if (n < 0)
+		return al_err(err, AL_EINVALID_ARGUMENT,
+			      "%s: must be valid UTF-8 text without control characters other than tab and line breaks", field);
+	return check_len(err, field, n, min, max);
 }
 
 int al__check_email(al_error *err, const char *field, al_str s)

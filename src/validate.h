@@ -10,6 +10,8 @@
 
 /* Length in characters (UTF-8 code points) within [min, max], valid UTF-8, no control chars. */
 int al__check_text(al_error *err, const char *field, al_str s, size_t min, size_t max);
+/* The same for free text that may span lines (descriptions): tab, LF and CR allowed. */
+int al__check_note(al_error *err, const char *field, al_str s, size_t min, size_t max);
 /* local@domain, at most 64 characters, no spaces. */
 int al__check_email(al_error *err, const char *field, al_str s);
 /* The slug rule of domain and project names: ^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$, <= 64. */

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /* helpers.c - test fixtures (see helpers.h). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,57 @@ al_store *th_init(const char *dir, size_t map_size)
 	else
 		th_boot_seq = al_log_head(s);
 	return s;
+}
+
+int th_setup(void **state)
+{
+	th_fx *f = calloc(1, sizeof *f);
+	f->dir = th_tmpdir();
+	f->s = th_init(f->dir, 0);
+	*state = f;
+	return f->s ? 0 : -1;
+}
+
+int th_teardown(void **state)
+{
+	th_fx *f = *state;
+	al_store_close(f->s);
+	th_rmrf(f->dir);
+	free(f);
+	return 0;
+}
+
+char *th_read_file(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	char *buf = NULL;
+	size_t cap = 0, len = 0;
+	for (;;) {
+		if (len + 1 >= cap && (buf = realloc(buf, cap = cap ? cap * 2 : 65536)) == NULL)
+			abort();
+		size_t r = fread(buf + len, 1, cap - len - 1, f);
+		if (r == 0)
+			break;
+		len += r;
+	}
+	fclose(f);
+	buf[len] = 0;
+	if (n)
+		*n = len;
+	return buf;
+}
+
+int th_store_file_has(const char *dir, const char *needle)
+{
+	char path[4200];
+	size_t n;
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	char *data = th_read_file(path, &n);
+	int found = data && memmem(data, n, needle, strlen(needle)) != NULL;
+	free(data);
+	return found;
 }
 
 char *th_vargs(size_t *len, va_list ap)
@@ -134,7 +186,8 @@ int th_run_as(al_store *s, const al_actor *who, const char *op, ...)
 int th_as(al_store *s, const char *email, th_actor *out)
 {
 	al_error err;
-	return al_actor_for_user(s, email, email, &out->a, out->buf, sizeof out->buf, &err);
+	int rc = al_actor_for_user(s, email, NULL, &out->a, out->buf, sizeof out->buf, &err);
+	return rc;
 }
 
 static int vexec(al_store *s, al_reply *rep, const char *op, va_list ap)

@@ -11,6 +11,20 @@
 
 extern const al_actor th_admin; /* "local:test", superadmin */
 
+/* cmocka fixtures: a fresh initialised store per test (th_init in a new temp directory). */
+typedef struct th_fx {
+	char *dir;
+	al_store *s;
+} th_fx;
+int th_setup(void **state);
+int th_teardown(void **state);
+static inline al_store *th_store(void **state) { return ((th_fx *)*state)->s; }
+
+/* The whole file in a malloc'd buffer (NUL-terminated; *n without the NUL), or NULL. */
+char *th_read_file(const char *path, size_t *n);
+/* 1 when the bytes of needle occur in the data directory's LMDB file (for "no secret at rest"). */
+int th_store_file_has(const char *dir, const char *needle);
+
 /* A fresh temp directory path (not created), freed by th_rmrf. */
 char *th_tmpdir(void);
 /* rm -rf dir, then free(dir). */

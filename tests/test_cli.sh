@@ -1,56 +1,7 @@
 #!/bin/sh
 # test_cli.sh - the acceptance forms of adminlog and adminctl, end to end, as TAP.
 # Env: BIN (where adminctl and adminlog are; default bin). Needs only POSIX sh, grep, sed.
-BIN="${BIN:-bin}"
-case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
-AL="$BIN/adminlog"
-AC="$BIN/adminctl"
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/adminlog-cli-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-D="$T/data"
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $1"
-	echo "# exit status $rc; stdout:"
-	sed 's/^/#   /' "$T/out" | head -20
-	echo "# stderr:"
-	sed 's/^/#   /' "$T/err" | head -20
-}
-# check NAME COMMAND...: ok when the command succeeds.
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-
-# runi INPUT CMD...: runs CMD with stdin from INPUT; leaves rc, $T/out and $T/err.
-runi() {
-	in=$1
-	shift
-	"$@" <"$in" >"$T/out" 2>"$T/err"
-	rc=$?
-}
-run() { runi /dev/null "$@"; }
-
-rc_is() { [ "$rc" -eq "$1" ]; }
-out_has() { grep -q -e "$1" "$T/out"; }
-out_has_f() { grep -q -F -e "$1" "$T/out"; }
-err_has() { grep -q -e "$1" "$T/err"; }
-no_hash() { ! grep -q -F '$argon2id' "$T/out" "$T/err"; }
-out_lines() { [ "$(grep -c '' "$T/out")" -eq "$1" ]; }
-# A refused command: exit 1, the error code name on stderr, nothing on stdout.
-refused() { rc_is 1 && err_has "$1" && [ ! -s "$T/out" ]; }
-usage_err() { rc_is 2 && [ ! -s "$T/out" ]; }
-
-# jq_ok [-s] FILTER: the output parses and FILTER holds (only run when jq is installed).
-jq_ok() { jq -e "$@" "$T/out" >/dev/null 2>&1; }
-pw() { printf '%s\n' "$1" >"$T/pw"; }
+. "$(dirname "$0")/tap.sh"
 
 # ---- help, version --------------------------------------------------------------------------------
 run "$AL" --help
@@ -374,5 +325,4 @@ run "$AL" stats "$D" --json
 d=$(grep -c -F '$argon2id' "$T/out")
 check "no argon2id hash in log, user list --json or stats" eval '[ "$a$b$c$d" = "0000" ]'
 
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_done

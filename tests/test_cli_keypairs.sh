@@ -4,54 +4,13 @@
 #   keypair list [--user EMAIL] [--status active|inactive] --json
 #   keypair deactivate AK, keypair activate AK, keypair delete AK, and --as EMAIL.
 # Env: BIN (where adminctl and adminlog are; default bin). Needs only POSIX sh, grep, sed (jq when present).
-BIN="${BIN:-bin}"
-case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
-AL="$BIN/adminlog"
-AC="$BIN/adminctl"
+. "$(dirname "$0")/tap.sh"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/adminlog-cli-kp-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-D="$T/data"
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $1"
-	echo "# exit status $rc; stdout:"
-	sed 's/^/#   /' "$T/out" | head -20
-	echo "# stderr:"
-	sed 's/^/#   /' "$T/err" | head -20
-}
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-runi() {
-	in=$1
-	shift
-	"$@" <"$in" >"$T/out" 2>"$T/err"
-	rc=$?
-}
-run() { runi /dev/null "$@"; }
-rc_is() { [ "$rc" -eq "$1" ]; }
-out_has() { grep -q -e "$1" "$T/out"; }
-out_has_f() { grep -q -F -e "$1" "$T/out"; }
-err_has() { grep -q -e "$1" "$T/err"; }
-refused() { rc_is 1 && err_has "$1" && [ ! -s "$T/out" ]; }
-usage_err() { rc_is 2 && [ ! -s "$T/out" ]; }
-have_jq() { command -v jq >/dev/null 2>&1; }
-jq_ok() { jq -e "$@" "$T/out" >/dev/null 2>&1; }
-pw() { printf '%s\n' "$1" >"$T/pw"; }
 # json_str KEY: the first string value of KEY in the output.
 json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" "$T/out" | head -1; }
 # aks: the access keys in the output, space-separated.
 aks() { grep -o '"access_key":"[^"]*"' "$T/out" | sed 's/"access_key":"//; s/"$//' | tr '\n' ' '; }
 count() { grep -o "$1" "$T/out" | wc -l | tr -d ' '; }
-head_seq() { "$AL" stats "$D" --json | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
 
 # ---- set-up ---------------------------------------------------------------------------------------
 pw 'Adm1n!pass'
@@ -250,5 +209,4 @@ check "no secret key in the data file" \
 run "$AL" verify "$D"
 check "adminlog verify: the views equal a rebuild" rc_is 0
 
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_done

@@ -3,54 +3,11 @@
 # project-policy) in direct mode, end to end, as TAP.
 # Env: BIN (where adminctl and adminlog are; default bin). Needs only POSIX sh, grep, sed;
 # uses jq for extra checks when it is installed.
-BIN="${BIN:-bin}"
-case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
-AL="$BIN/adminlog"
-AC="$BIN/adminctl"
+. "$(dirname "$0")/tap.sh"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/adminlog-cli-policies-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-D="$T/data"
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $1"
-	echo "# exit status $rc; stdout:"
-	sed 's/^/#   /' "$T/out" | head -20
-	echo "# stderr:"
-	sed 's/^/#   /' "$T/err" | head -20
-}
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-runi() {
-	in=$1
-	shift
-	"$@" <"$in" >"$T/out" 2>"$T/err"
-	rc=$?
-}
-run() { runi /dev/null "$@"; }
-rc_is() { [ "$rc" -eq "$1" ]; }
-out_has() { grep -q -e "$1" "$T/out"; }
-out_has_f() { grep -q -F -e "$1" "$T/out"; }
-err_has() { grep -q -e "$1" "$T/err"; }
-err_has_f() { grep -q -F -e "$1" "$T/err"; }
-# A refused command: exit 1, the error code name on stderr, nothing on stdout.
-refused() { rc_is 1 && err_has "$1" && [ ! -s "$T/out" ]; }
-usage_err() { rc_is 2 && [ ! -s "$T/out" ]; }
-have_jq() { command -v jq >/dev/null 2>&1; }
-# jq_ok FILTER: when jq is installed, the output parses and FILTER holds.
-jq_ok() { ! have_jq || jq -e "$@" "$T/out" >/dev/null 2>&1; }
 # The names in the output, in order, space-separated, without the bootstrap's "default"
 # policies (present once store.init records them).
 names() { grep -o '"name":"[^"]*"' "$T/out" | sed 's/"name":"\(.*\)"/\1/' | grep -v '^default$' | tr '\n' ' '; }
-head_seq() { "$AL" stats "$D" --json | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
 
 printf '%s\n' 'Adm1n!pass' >"$T/adminpw"
 run "$AL" init "$D" --admin-password-file "$T/adminpw" --pwhash min
@@ -200,5 +157,4 @@ check "rebuild gives the same digest" eval '[ -n "$live" ] && [ "$(cat "$T/out")
 run "$AL" verify "$D"
 check "verify" rc_is 0
 
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_done

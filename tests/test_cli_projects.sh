@@ -1,49 +1,9 @@
 #!/bin/sh
 # test_cli_projects.sh - the domain and project forms of adminctl in direct mode, end to end, as TAP.
 # Env: BIN (where adminctl and adminlog are; default bin). Needs only POSIX sh, grep, sed (jq optional).
-BIN="${BIN:-bin}"
-case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
-AL="$BIN/adminlog"
-AC="$BIN/adminctl"
+. "$(dirname "$0")/tap.sh"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/adminlog-cli-projects-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-D="$T/data"
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $1"
-	echo "# exit status $rc; stdout:"
-	sed 's/^/#   /' "$T/out" | head -20
-	echo "# stderr:"
-	sed 's/^/#   /' "$T/err" | head -20
-}
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-runi() {
-	in=$1
-	shift
-	"$@" <"$in" >"$T/out" 2>"$T/err"
-	rc=$?
-}
-run() { runi /dev/null "$@"; }
 ac() { run "$AC" --data "$D" "$@"; }
-rc_is() { [ "$rc" -eq "$1" ]; }
-out_has() { grep -q -e "$1" "$T/out"; }
-out_has_f() { grep -q -F -e "$1" "$T/out"; }
-err_has() { grep -q -e "$1" "$T/err"; }
-out_lines() { [ "$(grep -c '' "$T/out")" -eq "$1" ]; }
-refused() { rc_is 1 && err_has "$1" && [ ! -s "$T/out" ]; }
-usage_err() { rc_is 2 && [ ! -s "$T/out" ]; }
-have_jq() { command -v jq >/dev/null 2>&1; }
-jq_ok() { jq -e "$@" "$T/out" >/dev/null 2>&1; }
 # The values of "key":"..." in the output, space-separated.
 col() { grep -o "\"$1\":\"[^\"]*\"" "$T/out" | sed "s/\"$1\":\"//; s/\"\$//" | tr '\n' ' '; }
 # The number of events in the log.
@@ -237,5 +197,4 @@ check "domain.updated records only the changed fields" eval 'rc_is 0 && out_line
 run "$AL" verify "$D"
 check "verify after all of it" eval 'rc_is 0'
 
-echo "1..$n"
-[ "$failures" -eq 0 ]
+tap_done

@@ -15,30 +15,10 @@
 
 /* ---- fixtures ---------------------------------------------------------------------------------- */
 
-static int setup(void **state)
-{
-	char *dir = th_tmpdir();
-	al_store *s = th_init(dir, 0);
-	if (s == NULL)
-		return -1;
-	void **st = malloc(2 * sizeof *st);
-	st[0] = dir;
-	st[1] = s;
-	*state = st;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	void **st = *state;
-	al_store_close(st[1]);
-	th_rmrf(st[0]);
-	free(st);
-	return 0;
-}
-
-static al_store *S(void **state) { return ((void **)*state)[1]; }
-static char *DIR_OF(void **state) { return ((void **)*state)[0]; }
+#define setup th_setup
+#define teardown th_teardown
+#define S th_store
+static char *DIR_OF(void **state) { return ((th_fx *)*state)->dir; }
 
 /*
  * Runs op as who and checks the refusal: the code, a message starting with "field:" (unless
@@ -615,20 +595,6 @@ static int print_ev(const al_event *e, void *ctx)
 	return 0;
 }
 
-static char *read_file(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	char *data = NULL;
-	FILE *mem = open_memstream(&data, n);
-	char chunk[65536];
-	for (size_t r; (r = fread(chunk, 1, sizeof chunk, f)) > 0;)
-		fwrite(chunk, 1, r, mem);
-	fclose(f);
-	fclose(mem);
-	return data;
-}
-
 static void secret_never_stored(void **state)
 {
 	al_store *s = S(state);
@@ -689,7 +655,7 @@ static void secret_never_stored(void **state)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/data.mdb", dir);
 	size_t dn;
-	char *data = read_file(path, &dn);
+	char *data = th_read_file(path, &dn);
 	assert_true(dn > 0);
 	assert_non_null(memmem(data, dn, AK_GOOD, 20)); /* the scan does see the file's content */
 	for (int i = 0; i < 3; i++)

@@ -17,31 +17,10 @@
 
 /* ---- fixtures ------------------------------------------------------------------------------------- */
 
-static int setup(void **state)
-{
-	char *dir = th_tmpdir();
-	al_store *s = th_init(dir, 0);
-	if (s == NULL)
-		return -1;
-	void **st = malloc(2 * sizeof *st);
-	st[0] = dir;
-	st[1] = s;
-	*state = st;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	void **st = *state;
-	if (st[1])
-		al_store_close(st[1]);
-	th_rmrf(st[0]);
-	free(st);
-	return 0;
-}
-
-static al_store *S(void **state) { return ((void **)*state)[1]; }
-static const char *DIR_OF(void **state) { return ((void **)*state)[0]; }
+#define setup th_setup
+#define teardown th_teardown
+#define S th_store
+static const char *DIR_OF(void **state) { return ((th_fx *)*state)->dir; }
 
 /*
  * Runs op as who and checks the refusal: the code, a message starting with "field:" (when

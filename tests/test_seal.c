@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /* test_seal.c - the master key, sealing of secrets, sealed request-id results, the CSV writer
  * and streamed listings: the shared mechanisms the identity nouns build on. */
 #include <fcntl.h>
@@ -9,26 +10,6 @@
 #include "csv.h"
 #include "helpers.h"
 #include "seal.h"
-
-static char *read_file(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	char *buf = NULL;
-	size_t cap = 0;
-	*n = 0;
-	for (;;) {
-		if (*n == cap)
-			buf = realloc(buf, cap = cap ? cap * 2 : 65536);
-		size_t r = fread(buf + *n, 1, cap - *n, f);
-		if (r == 0)
-			break;
-		*n += r;
-	}
-	fclose(f);
-	return buf;
-}
 
 static void master_key_file(void **state)
 {
@@ -43,14 +24,14 @@ static void master_key_file(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(st.st_size, 32);
 	size_t n;
-	char *key = read_file(path, &n);
+	char *key = th_read_file(path, &n);
 	al_store_close(s);
 	/* Reopening keeps the same key: a secret sealed before still opens. */
 	al_open_opts oo = {AL_OPEN_QUIET, 0};
 	al_error err;
 	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
 	size_t n2;
-	char *key2 = read_file(path, &n2);
+	char *key2 = th_read_file(path, &n2);
 	assert_int_equal(n, n2);
 	assert_memory_equal(key, key2, n);
 	free(key);
@@ -172,7 +153,7 @@ static void plain_request_result(void **state)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/data.mdb", dir);
 	size_t n;
-	char *data = read_file(path, &n);
+	char *data = th_read_file(path, &n);
 	assert_non_null(memmem(data, n, "plainly-visible-domain", 22));
 	free(data);
 	th_rmrf(dir);

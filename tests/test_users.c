@@ -73,29 +73,9 @@ static int create(al_store *s, const char *email, const char *username)
 	return th_run(s, "user.create", "email", 's', email, "username", 's', username, "password", 's', PW, NULL);
 }
 
-static int setup(void **state)
-{
-	char *dir = th_tmpdir();
-	al_store *s = th_init(dir, 0);
-	if (s == NULL)
-		return -1;
-	void **st = malloc(2 * sizeof *st);
-	st[0] = dir;
-	st[1] = s;
-	*state = st;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	void **st = *state;
-	al_store_close(st[1]);
-	th_rmrf(st[0]);
-	free(st);
-	return 0;
-}
-
-static al_store *S(void **state) { return ((void **)*state)[1]; }
+#define setup th_setup
+#define teardown th_teardown
+#define S th_store
 
 /* ---- decoding results ------------------------------------------------------------------------ */
 
@@ -510,7 +490,7 @@ static int scan_fields(const al_event *e, void *ctx)
 
 static void passwords_stored_as_argon2id(void **state)
 {
-	char *dir = ((void **)*state)[0];
+	char *dir = ((th_fx *)*state)->dir;
 	al_store *s = S(state);
 	const char *p1 = "Unl1kely#Plain", *p2 = "An0ther#Plain";
 	assert_int_equal(th_run(s, "user.create", "email", 's', "h@example.com", "username", 's', "h", "password", 's',

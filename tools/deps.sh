@@ -1,10 +1,12 @@
 #!/bin/sh
-# Installs the Debian packages adminlog builds against, only those missing.
+# Installs the Debian packages adminlog builds and tests against, only those missing
+# (docker-registry and skopeo: the image rescan test runs a real registry on 127.0.0.1).
 # Quiet and fast (one dpkg-query) when everything is already there.
 set -eu
 
 PKGS="${ADMINLOG_DEPS:-build-essential pkg-config liblmdb-dev libmsgpack-dev libsodium-dev \
-libevent-dev libxxhash-dev libcmocka-dev libsqlite3-dev liboath-dev}"
+libevent-dev libxxhash-dev libcmocka-dev libsqlite3-dev liboath-dev libcurl4-openssl-dev \
+docker-registry skopeo}"
 
 missing=""
 for p in $PKGS; do

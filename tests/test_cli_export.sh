@@ -1,0 +1,45 @@
+#!/bin/sh
+# test_cli_export.sh - adminctl export LIST --out FILE in direct mode, end to end, as TAP.
+# (The CSV content itself is checked against golden files by tests/test_export.c.)
+# Env: BIN (where adminctl and adminlog are; default bin). Needs only POSIX sh, grep, sed;
+# uses jq for extra checks when it is installed.
+. "$(dirname "$0")/tap.sh"
+
+init_store
+printf '%s\n' 'Passw0rd!' >"$T/pw"
+runi "$T/pw" "$AC" --data "$D" user create --email 'eve@example.com' --username eve --full-name 'Eve, "E"' --password-stdin
+check "a user with a comma and quotes in its name" rc_is 0
+
+for what in users keypairs policies user-policies project-policies; do
+	run "$AC" --data "$D" export "$what" --out "$T/$what.csv"
+	check "export $what exits 0 and prints nothing" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/out' ]"
+	check "export $what writes a header row ending in CRLF" sh -c "head -n 1 '$T/$what.csv' | grep -q \"\$(printf '\\r')\$\""
+	check "export $what file is mode 0600" sh -c "[ \"\$(stat -c %a '$T/$what.csv')\" = 600 ]"
+done
+check "users export quotes the name" grep -q -F '"Eve, ""E"""' "$T/users.csv"
+check "users export holds no password hash" sh -c "! grep -q argon2 '$T/users.csv'"
+check "no temporary file is left behind" sh -c "! ls '$T' | grep -q tmp"
+
+run "$AC" --data "$D" export users --status inactive --out "$T/inactive.csv"
+check "export takes the list's filters" sh -c "[ $rc -eq 0 ] && [ \$(grep -c . '$T/inactive.csv') -eq 1 ]"
+run "$AC" --data "$D" export users --status bogus --out "$T/bad.csv"
+check "a bad filter is refused" refused invalid_argument
+check "a refused export leaves no file" test ! -e "$T/bad.csv"
+run "$AC" --data "$D" export users
+check "export without --out is a usage error" usage_err
+run "$AC" --data "$D" export sessions --out "$T/x.csv"
+check "an unknown list is a usage error" usage_err
+long=$(printf 'x%.0s' $(seq 1 256))
+run "$AC" --data "$D" export users --out "$T/$long"
+check "a file name over 255 characters is refused" usage_err
+run "$AC" --data "$D" export users --out "$T/no/such/dir/u.csv"
+check "an unwritable path is refused" refused io_error
+runi "$T/pw" "$AC" --data "$D" user create --email 'ulf@example.com' --username ulf --password-stdin
+run "$AC" --data "$D" --as ulf@example.com export users --out "$T/ulf.csv"
+check "a plain user may not export users" refused permission_denied
+run "$AC" --data "$D" --as ulf@example.com export keypairs --out "$T/ulf-kp.csv"
+check "a plain user exports its own keypairs only" sh -c "[ $rc -eq 0 ] && [ \$(grep -c . '$T/ulf-kp.csv') -eq 2 ] && grep -q ulf@example.com '$T/ulf-kp.csv'"
+run "$AC" --data "$D" export users --help
+check "export --help names the filters" sh -c "[ $rc -eq 0 ] && grep -q status '$T/out'"
+
+tap_done

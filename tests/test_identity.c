@@ -1,0 +1,230 @@
+/*
+ * test_identity.c - rules that span the identity nouns: the policy delete guard counting
+ * keypairs, users and projects (of inactive users too), projects joined by user.create,
+ * unknown policies, inactive domains, and a domain change leaving projects.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "helpers.h"
+
+#define PW "Passw0rd!"
+
+static int setup(void **state)
+{
+	char *dir = th_tmpdir();
+	al_store *s = th_init(dir, 0);
+	assert_non_null(s);
+	assert_int_equal(th_run(s, "domain.create", "name", 's', "lab", NULL), AL_OK);
+	assert_int_equal(th_run(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL), AL_OK);
+	assert_int_equal(th_run(s, "project.create", "name", 's', "optics", "domain", 's', "lab", NULL), AL_OK);
+	void **st = malloc(2 * sizeof *st);
+	st[0] = dir;
+	st[1] = s;
+	*state = st;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	void **st = *state;
+	al_store_close(st[1]);
+	th_rmrf(st[0]);
+	free(st);
+	return 0;
+}
+
+#define S(state) ((al_store *)((void **)*(state))[1])
+
+/* Runs op expecting code; on a refusal, the message names field (when given) and nothing was
+ * appended. */
+static void expect(al_store *s, int code, const char *field, const char *op, ...)
+{
+	uint64_t head = al_log_head(s);
+	va_list ap;
+	va_start(ap, op);
+	size_t len;
+	char *args = th_vargs(&len, ap);
+	va_end(ap);
+	al_request req = {op, args, len, &th_admin};
+	al_reply rep;
+	int rc = al_exec(s, &req, &rep);
+	free(args);
+	if (rc != code)
+		fail_msg("%s: got %s (%s), expected %s", op, al_err_name(rc), rep.err.msg, al_err_name(code));
+	if (code != AL_OK) {
+		assert_int_equal(al_log_head(s), head);
+		if (field && strncmp(rep.err.msg, field, strlen(field)) != 0 && !strstr(rep.err.msg, field))
+			fail_msg("%s: message '%s' does not name %s", op, rep.err.msg, field);
+	}
+	al_reply_free(&rep);
+}
+
+static void new_user(al_store *s, const char *email, const char *name)
+{
+	assert_int_equal(th_run(s, "user.create", "email", 's', email, "username", 's', name, "password", 's', PW, NULL),
+			 AL_OK);
+}
+
+static void keypair_policy_guard(void **state)
+{
+	al_store *s = S(state);
+	al_reply rep;
+	new_user(s, "u1@example.com", "u1");
+	assert_int_equal(th_run(s, "policy.create", "name", 's', "gold", NULL), AL_OK);
+	assert_int_equal(th_exec(s, &rep, "keypair.create", "user", 's', "u1@example.com", "policy", 's', "gold", NULL),
+			 AL_OK);
+	char ak[32];
+	snprintf(ak, sizeof ak, "%s", th_res_str(&rep, "access_key"));
+	al_reply_free(&rep);
+	assert_int_equal(th_exec(s, &rep, "policy.delete", "name", 's', "gold", NULL), AL_EIN_USE);
+	assert_non_null(strstr(rep.err.msg, "1 keypair"));
+	al_reply_free(&rep);
+	/* Inactive users' keypairs still follow it. */
+	assert_int_equal(th_run(s, "user.deactivate", "email", 's', "u1@example.com", NULL), AL_OK);
+	expect(s, AL_EIN_USE, NULL, "policy.delete", "name", 's', "gold", NULL);
+	/* A second follower is counted. */
+	new_user(s, "u2@example.com", "u2");
+	assert_int_equal(th_run(s, "keypair.create", "user", 's', "u2@example.com", "policy", 's', "gold", NULL), AL_OK);
+	assert_int_equal(th_exec(s, &rep, "policy.delete", "name", 's', "gold", NULL), AL_EIN_USE);
+	assert_non_null(strstr(rep.err.msg, "2 keypair"));
+	al_reply_free(&rep);
+	/* Moving every follower away (or deleting it) frees the policy. */
+	assert_int_equal(th_run(s, "keypair.delete", "access_key", 's', ak, NULL), AL_OK);
+	assert_int_equal(th_exec(s, &rep, "keypair.list", "user", 's', "u2@example.com", NULL), AL_OK);
+	assert_int_equal(th_res_len(&rep), 2);
+	al_reply_free(&rep);
+	char list[4096];
+	assert_int_equal(th_exec(s, &rep, "keypair.list", "user", 's', "u2@example.com", NULL), AL_OK);
+	{
+		msgpack_zone z;
+		msgpack_object o;
+		msgpack_zone_init(&z, 4096);
+		assert_int_equal(al_mp_decode(rep.result, rep.result_len, &z, &o), 0);
+		for (uint32_t i = 0; i < o.via.array.size; i++) {
+			al_str k, p;
+			al_mp_str(&o.via.array.ptr[i], "access_key", &k);
+			al_mp_str(&o.via.array.ptr[i], "resource_policy", &p);
+			if (al_str_eq(p, "gold"))
+				snprintf(list, sizeof list, "%.*s", (int)k.n, k.p);
+		}
+		msgpack_zone_destroy(&z);
+	}
+	al_reply_free(&rep);
+	assert_int_equal(th_run(s, "keypair.update", "access_key", 's', list, "policy", 's', "default", NULL), AL_OK);
+	expect(s, AL_OK, NULL, "policy.delete", "name", 's', "gold", NULL);
+	expect(s, AL_ENOT_FOUND, NULL, "policy.get", "name", 's', "gold", NULL);
+}
+
+static void user_policy_guard(void **state)
+{
+	al_store *s = S(state);
+	al_reply rep;
+	assert_int_equal(th_run(s, "user-policy.create", "name", 's', "silver", NULL), AL_OK);
+	assert_int_equal(th_run(s, "user.create", "email", 's', "p@example.com", "username", 's', "p", "password", 's', PW,
+				"resource_policy", 's', "silver", NULL),
+			 AL_OK);
+	assert_int_equal(th_run(s, "user.deactivate", "email", 's', "p@example.com", NULL), AL_OK);
+	assert_int_equal(th_exec(s, &rep, "user-policy.delete", "name", 's', "silver", NULL), AL_EIN_USE);
+	assert_non_null(strstr(rep.err.msg, "1 user"));
+	al_reply_free(&rep);
+	assert_int_equal(th_run(s, "user.update", "email", 's', "p@example.com", "resource_policy", 's', "default", NULL),
+			 AL_OK);
+	expect(s, AL_OK, NULL, "user-policy.delete", "name", 's', "silver", NULL);
+}
+
+static void project_policy_guard(void **state)
+{
+	al_store *s = S(state);
+	al_reply rep;
+	assert_int_equal(th_run(s, "project-policy.create", "name", 's', "bronze", NULL), AL_OK);
+	assert_int_equal(th_run(s, "project.create", "name", 's', "p1", "domain", 's', "lab", "policy", 's', "bronze", NULL),
+			 AL_OK);
+	assert_int_equal(th_run(s, "project.deactivate", "name", 's', "p1", "domain", 's', "lab", NULL), AL_OK);
+	assert_int_equal(th_exec(s, &rep, "project-policy.delete", "name", 's', "bronze", NULL), AL_EIN_USE);
+	assert_non_null(strstr(rep.err.msg, "1 project"));
+	al_reply_free(&rep);
+	assert_int_equal(th_run(s, "project.update", "name", 's', "p1", "domain", 's', "lab", "policy", 's', "default",
+				NULL),
+			 AL_OK);
+	expect(s, AL_OK, NULL, "project-policy.delete", "name", 's', "bronze", NULL);
+	/* The bootstrap's default policies are followed by the bootstrap's admin and project. */
+	expect(s, AL_EIN_USE, NULL, "policy.delete", "name", 's', "default", NULL);
+	expect(s, AL_EIN_USE, NULL, "user-policy.delete", "name", 's', "default", NULL);
+	expect(s, AL_EIN_USE, NULL, "project-policy.delete", "name", 's', "default", NULL);
+}
+
+static void unknown_policies(void **state)
+{
+	al_store *s = S(state);
+	new_user(s, "k@example.com", "k");
+	expect(s, AL_EINVALID_ARGUMENT, "policy", "keypair.create", "user", 's', "k@example.com", "policy", 's', "nope",
+	       NULL);
+	expect(s, AL_EINVALID_ARGUMENT, "resource_policy", "user.create", "email", 's', "n@example.com", "username", 's',
+	       "n", "password", 's', PW, "resource_policy", 's', "nope", NULL);
+	expect(s, AL_EINVALID_ARGUMENT, "policy", "project.create", "name", 's', "p2", "domain", 's', "lab", "policy", 's',
+	       "nope", NULL);
+	/* Each kind has its own namespace: a keypair policy is no user policy. */
+	assert_int_equal(th_run(s, "policy.create", "name", 's', "kp-only", NULL), AL_OK);
+	expect(s, AL_EINVALID_ARGUMENT, "resource_policy", "user.update", "email", 's', "k@example.com",
+	       "resource_policy", 's', "kp-only", NULL);
+}
+
+static void projects_on_create(void **state)
+{
+	al_store *s = S(state);
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "user.create", "email", 's', "m@example.com", "username", 's', "m", "password",
+				 's', PW, "projects", 'l', "default,vision", NULL),
+			 AL_OK);
+	assert_int_equal(rep.last_seq - rep.first_seq + 1, 4); /* user, keypair, two memberships */
+	al_reply_free(&rep);
+	assert_int_equal(th_exec(s, &rep, "project.get", "name", 's', "vision", "domain", 's', "default", NULL), AL_OK);
+	assert_non_null(memmem(rep.result, rep.result_len, "m@example.com", 13));
+	al_reply_free(&rep);
+	/* A project of another domain, or none, is refused and nothing is written. */
+	expect(s, AL_EINVALID_ARGUMENT, "projects", "user.create", "email", 's', "o@example.com", "username", 's', "o",
+	       "password", 's', PW, "projects", 'l', "optics", NULL);
+	expect(s, AL_EINVALID_ARGUMENT, "projects", "user.create", "email", 's', "o@example.com", "username", 's', "o",
+	       "password", 's', PW, "projects", 'l', "vision,nowhere", NULL);
+	expect(s, AL_ENOT_FOUND, NULL, "user.get", "email", 's', "o@example.com", NULL);
+	/* In lab, optics is the user's domain's project. */
+	expect(s, AL_OK, NULL, "user.create", "email", 's', "o@example.com", "username", 's', "o", "password", 's', PW,
+	       "domain", 's', "lab", "projects", 'l', "optics", NULL);
+	/* Changing domain leaves every project of the old one. */
+	assert_int_equal(th_exec(s, &rep, "user.update", "email", 's', "m@example.com", "domain", 's', "lab", NULL), AL_OK);
+	assert_non_null(memmem(rep.result, rep.result_len, "\xa8projects\x90", 10)); /* "projects": [] */
+	al_reply_free(&rep);
+	assert_int_equal(th_exec(s, &rep, "project.get", "name", 's', "vision", "domain", 's', "default", NULL), AL_OK);
+	assert_null(memmem(rep.result, rep.result_len, "m@example.com", 13));
+	al_reply_free(&rep);
+}
+
+static void inactive_domain(void **state)
+{
+	al_store *s = S(state);
+	new_user(s, "stay@example.com", "stay");
+	assert_int_equal(th_run(s, "domain.deactivate", "name", 's', "lab", NULL), AL_OK);
+	expect(s, AL_EINVALID_ARGUMENT, "domain", "user.create", "email", 's', "x@example.com", "username", 's', "x",
+	       "password", 's', PW, "domain", 's', "lab", NULL);
+	expect(s, AL_EINVALID_ARGUMENT, "domain", "user.update", "email", 's', "stay@example.com", "domain", 's', "lab",
+	       NULL);
+	expect(s, AL_EINVALID_ARGUMENT, "domain", "project.create", "name", 's', "p3", "domain", 's', "lab", NULL);
+	assert_int_equal(th_run(s, "domain.activate", "name", 's', "lab", NULL), AL_OK);
+	expect(s, AL_OK, NULL, "user.update", "email", 's', "stay@example.com", "domain", 's', "lab", NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(keypair_policy_guard, setup, teardown),
+		cmocka_unit_test_setup_teardown(user_policy_guard, setup, teardown),
+		cmocka_unit_test_setup_teardown(project_policy_guard, setup, teardown),
+		cmocka_unit_test_setup_teardown(unknown_policies, setup, teardown),
+		cmocka_unit_test_setup_teardown(projects_on_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(inactive_domain, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,333 @@
+/*
+ * test_permissions.c - the permission matrix: every command of the table against every kind
+ * of actor, positive and negative (the issue's "Who may do what").
+ *
+ * Actors: S a superadmin user of another domain (lab), A the admin of domain default, B the
+ * admin of domain lab, M a monitor of default, U a plain user of default acting on itself,
+ * O another plain user of default. Targets belong to U, in domain default.
+ * A cell 'y' must succeed (each write on a fresh fixture), 'n' must answer permission_denied
+ * and append nothing. Every command in the table must have a row: a new command without one
+ * fails this test.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "helpers.h"
+
+#define PW "Passw0rd!"
+enum { S, A, B, M, U, O, NACTORS };
+static const char *const actor_email[NACTORS] = {"root@lab.example.com", "adm@example.com", "boss@lab.example.com",
+						 "mon@example.com",      "u@example.com",   "o@example.com"};
+static const char actor_letter[] = "SABMUO";
+
+typedef struct fx {
+	char *dir;
+	al_store *s;
+	th_actor who[NACTORS];
+	char u_ak[32]; /* U's main access key */
+	char extra_ak[32]; /* a second keypair of U, deletable */
+} fx;
+
+static void run_ok(al_store *s, const char *op, ...)
+{
+	va_list ap;
+	va_start(ap, op);
+	size_t len;
+	char *args = th_vargs(&len, ap);
+	va_end(ap);
+	al_request req = {op, args, len, &th_admin};
+	al_reply rep;
+	if (al_exec(s, &req, &rep) != AL_OK)
+		fail_msg("fixture %s: %s", op, rep.err.msg);
+	al_reply_free(&rep);
+	free(args);
+}
+
+static void user(al_store *s, const char *email, const char *name, const char *domain, const char *role)
+{
+	run_ok(s, "user.create", "email", 's', email, "username", 's', name, "password", 's', PW, "domain", 's', domain,
+	       "role", 's', role, NULL);
+}
+
+static void fx_build(fx *f)
+{
+	memset(f, 0, sizeof *f);
+	f->dir = th_tmpdir();
+	f->s = th_init(f->dir, 0);
+	assert_non_null(f->s);
+	al_store *s = f->s;
+	run_ok(s, "domain.create", "name", 's', "lab", NULL);
+	run_ok(s, "domain.create", "name", 's', "spare", NULL);
+	user(s, "root@lab.example.com", "root", "lab", "superadmin");
+	user(s, "adm@example.com", "adm", "default", "admin");
+	user(s, "boss@lab.example.com", "boss", "lab", "admin");
+	user(s, "mon@example.com", "mon", "default", "monitor");
+	user(s, "u@example.com", "u", "default", "user");
+	user(s, "o@example.com", "o", "default", "user");
+	user(s, "gone@example.com", "gone", "default", "user");
+	run_ok(s, "user.deactivate", "email", 's', "gone@example.com", NULL);
+	run_ok(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
+	run_ok(s, "project.create", "name", 's', "idle", "domain", 's', "default", NULL);
+	run_ok(s, "project.deactivate", "name", 's', "idle", "domain", 's', "default", NULL);
+	run_ok(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@example.com",
+	       NULL);
+	run_ok(s, "policy.create", "name", 's', "gold", NULL);
+	run_ok(s, "user-policy.create", "name", 's', "silver", NULL);
+	run_ok(s, "project-policy.create", "name", 's', "bronze", NULL);
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', "u@example.com", NULL), AL_OK);
+	snprintf(f->u_ak, sizeof f->u_ak, "%s", th_res_str(&rep, "main_access_key"));
+	al_reply_free(&rep);
+	assert_int_equal(th_exec(s, &rep, "keypair.create", "user", 's', "u@example.com", NULL), AL_OK);
+	snprintf(f->extra_ak, sizeof f->extra_ak, "%s", th_res_str(&rep, "access_key"));
+	al_reply_free(&rep);
+	for (int i = 0; i < NACTORS; i++)
+		assert_int_equal(th_as(s, actor_email[i], &f->who[i]), AL_OK);
+}
+
+static void fx_free(fx *f)
+{
+	al_store_close(f->s);
+	th_rmrf(f->dir);
+}
+
+/* One row: the op, who may ("yyyyyy" in actor order S A B M U O), the code an allowed call
+ * gives (AL_OK unless the state forbids it anyway), and its arguments as th_args triples where
+ * the values "$AK" and "$EXTRA" stand for U's main and second access keys. */
+typedef struct row {
+	const char *op, *allowed;
+	int ok_code;
+	const char *a[12];
+} row;
+
+#define T(k, v) k, "s", v
+static const row rows[] = {
+	{"domain.create", "ynnnnn", AL_OK, {T("name", "newdom")}},
+	{"domain.update", "ynnnnn", AL_OK, {T("name", "default"), T("description", "changed")}},
+	{"domain.deactivate", "ynnnnn", AL_OK, {T("name", "spare")}},
+	{"domain.activate", "ynnnnn", AL_OK, {T("name", "spare")}},
+	{"domain.get", "yynyyy", AL_OK, {T("name", "default")}},
+	{"domain.list", "yyyynn", AL_OK, {NULL}},
+	{"keypair.create", "ynnnnn", AL_OK, {T("user", "u@example.com")}},
+	{"keypair.get", "yynyyn", AL_OK, {T("access_key", "$AK")}},
+	{"keypair.list", "yynyyn", AL_OK, {T("user", "u@example.com")}},
+	{"keypair.update", "ynnnnn", AL_OK, {T("access_key", "$EXTRA"), T("policy", "gold")}},
+	{"keypair.deactivate", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
+	{"keypair.activate", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
+	{"keypair.delete", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
+	{"keypair.record-use", "ynnnnn", AL_OK, {T("access_key", "$EXTRA"), T("session_id", "s1")}},
+	{"policy.create", "ynnnnn", AL_OK, {T("name", "platinum")}},
+	{"policy.update", "ynnnnn", AL_OK, {T("name", "gold"), T("default_for_unspecified", "limited")}},
+	{"policy.delete", "ynnnnn", AL_OK, {T("name", "gold")}},
+	{"policy.get", "yyyynn", AL_OK, {T("name", "gold")}},
+	{"policy.list", "yyyynn", AL_OK, {NULL}},
+	{"user-policy.create", "ynnnnn", AL_OK, {T("name", "iron")}},
+	{"user-policy.update", "ynnnnn", AL_OK, {T("name", "silver"), T("max_quota_size", "10g")}},
+	{"user-policy.delete", "ynnnnn", AL_OK, {T("name", "silver")}},
+	{"user-policy.get", "yyyynn", AL_OK, {T("name", "silver")}},
+	{"user-policy.list", "yyyynn", AL_OK, {NULL}},
+	{"project-policy.create", "ynnnnn", AL_OK, {T("name", "tin")}},
+	{"project-policy.update", "ynnnnn", AL_OK, {T("name", "bronze"), T("max_quota_size", "10g")}},
+	{"project-policy.delete", "ynnnnn", AL_OK, {T("name", "bronze")}},
+	{"project-policy.get", "yyyynn", AL_OK, {T("name", "bronze")}},
+	{"project-policy.list", "yyyynn", AL_OK, {NULL}},
+	{"project.create", "yynnnn", AL_OK, {T("name", "fresh"), T("domain", "default")}},
+	{"project.update", "yynnnn", AL_OK, {T("name", "vision"), T("domain", "default"), T("description", "x")}},
+	{"project.deactivate", "yynnnn", AL_OK, {T("name", "vision"), T("domain", "default")}},
+	{"project.activate", "yynnnn", AL_OK, {T("name", "idle"), T("domain", "default")}},
+	{"project.get", "yynyyn", AL_OK, {T("name", "vision"), T("domain", "default")}},
+	{"project.list", "yyyyyy", AL_OK, {NULL}},
+	{"project.add-member", "yynnnn", AL_OK, {T("name", "vision"), T("domain", "default"), "users", "l", "o@example.com"}},
+	{"project.remove-member", "yynnnn", AL_OK, {T("name", "vision"), T("domain", "default"), "users", "l", "u@example.com"}},
+	{"store.init", "ynnnnn", AL_EALREADY_EXISTS, {T("admin_email", "x@example.com"), T("admin_password", PW)}},
+	{"user.create", "ynnnnn", AL_OK, {T("email", "new@example.com"), T("username", "new"), T("password", PW)}},
+	{"user.get", "yynyyn", AL_OK, {T("email", "u@example.com")}},
+	{"user.list", "yyyynn", AL_OK, {NULL}},
+	{"user.update", "ynnnyn", AL_OK, {T("email", "u@example.com"), T("full_name", "Renamed")}},
+	{"user.deactivate", "ynnnnn", AL_OK, {T("email", "u@example.com")}},
+	{"user.activate", "ynnnnn", AL_OK, {T("email", "gone@example.com")}},
+	/* 2FA is self-service: each actor enables and confirms its own (a monitor writes nothing);
+	 * with no pending key a confirmation is not_found. */
+	{"user.2fa.enable", "yyynyy", AL_OK, {NULL}},
+	{"user.2fa.confirm", "yyynyy", AL_ENOT_FOUND, {T("code", "123456")}},
+	{"user.2fa.disable", "yynnyn", AL_OK, {T("email", "u@example.com")}},
+	{"user.2fa.status", "yynyyn", AL_OK, {T("email", "u@example.com")}},
+};
+#undef T
+#define NROWS (sizeof rows / sizeof *rows)
+
+/* Rows whose writes narrow by field rather than by command: role and status of oneself. */
+static const row field_rows[] = {
+	{"user.update", "ynnnnn", AL_OK, {"email", "s", "u@example.com", "role", "s", "admin"}},
+	{"user.update", "ynnnnn", AL_OK, {"email", "s", "u@example.com", "status", "s", "inactive"}},
+	{"user.update", "ynnnnn", AL_OK, {"email", "s", "u@example.com", "domain", "s", "lab"}},
+	{"user.update", "ynnnyn", AL_OK, {"email", "s", "u@example.com", "password", "s", PW}},
+};
+
+static char *pack_row(const fx *f, const row *r, size_t *len)
+{
+	msgpack_sbuffer b;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&b);
+	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	uint32_t n = 0;
+	while (n < 4 && r->a[3 * n])
+		n++;
+	msgpack_pack_map(&pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const char *k = r->a[3 * i], *t = r->a[3 * i + 1], *v = r->a[3 * i + 2];
+		if (strcmp(v, "$AK") == 0)
+			v = f->u_ak;
+		else if (strcmp(v, "$EXTRA") == 0)
+			v = f->extra_ak;
+		al_pack_cstr(&pk, k);
+		if (*t == 'l') {
+			msgpack_pack_array(&pk, 1);
+			al_pack_cstr(&pk, v);
+		} else
+			al_pack_cstr(&pk, v);
+	}
+	*len = b.size;
+	return b.data;
+}
+
+static int run_as(fx *f, int who, const row *r, char *msg, size_t n)
+{
+	size_t len;
+	char *args = pack_row(f, r, &len);
+	al_request req = {r->op, args, len, &f->who[who].a};
+	al_reply rep;
+	int rc = al_exec(f->s, &req, &rep);
+	snprintf(msg, n, "%s", rep.err.msg);
+	al_reply_free(&rep);
+	free(args);
+	return rc;
+}
+
+static void check_rows(const row *rs, size_t nrows)
+{
+	fx f;
+	fx_build(&f);
+	int failures = 0;
+	bool dirty = false; /* the last cell changed the fixture */
+	for (size_t i = 0; i < nrows; i++) {
+		const row *r = &rs[i];
+		assert_non_null(al_cmd_def_find(r->op));
+		for (int who = 0; who < NACTORS; who++) {
+			bool allowed = r->allowed[who] == 'y';
+			bool write = al_cmd_def_find(r->op)->kind == AL_CMD_WRITE;
+			if (dirty) { /* a fresh fixture: a change must not leak into other cells */
+				fx_free(&f);
+				fx_build(&f);
+				dirty = false;
+			}
+			uint64_t head = al_log_head(f.s);
+			char msg[AL_ERR_MSG_LEN];
+			int rc = run_as(&f, who, r, msg, sizeof msg);
+			dirty = al_log_head(f.s) != head;
+			int want = allowed ? r->ok_code : AL_EPERMISSION_DENIED;
+			if (rc != want) {
+				print_error("%s as %c (%s): got %s (%s), expected %s\n", r->op, actor_letter[who],
+					    actor_email[who], al_err_name(rc), msg, al_err_name(want));
+				failures++;
+			}
+			if (!allowed && al_log_head(f.s) != head) {
+				print_error("%s as %c: refused but appended events\n", r->op, actor_letter[who]);
+				failures++;
+			}
+			if (allowed && write && rc == AL_OK && r->ok_code == AL_OK && al_log_head(f.s) == head &&
+			    strcmp(r->op, "keypair.activate") != 0 && strcmp(r->op, "domain.activate") != 0 &&
+			    strcmp(r->op, "user.2fa.disable") != 0) { /* already so: nothing to record */
+				print_error("%s as %c: allowed but recorded nothing\n", r->op, actor_letter[who]);
+				failures++;
+			}
+		}
+	}
+	fx_free(&f);
+	assert_int_equal(failures, 0);
+}
+
+static void matrix(void **state)
+{
+	(void)state;
+	check_rows(rows, NROWS);
+}
+
+static void matrix_fields(void **state)
+{
+	(void)state;
+	check_rows(field_rows, sizeof field_rows / sizeof *field_rows);
+}
+
+/* Every command of the table has a row: new commands must be placed in the matrix. */
+static void every_command_has_a_row(void **state)
+{
+	(void)state;
+	int missing = 0;
+	for (size_t i = 0; i < al_cmd_def_count(); i++) {
+		const char *op = al_cmd_def_at(i)->op;
+		bool found = false;
+		for (size_t k = 0; k < NROWS && !found; k++)
+			found = strcmp(rows[k].op, op) == 0;
+		if (!found) {
+			print_error("no permission row for %s\n", op);
+			missing++;
+		}
+	}
+	assert_int_equal(missing, 0);
+}
+
+typedef struct seen {
+	int n;
+	bool as_ok, id_ok;
+} seen;
+
+static int note_actor(const al_event *e, void *ctx)
+{
+	seen *sn = ctx;
+	sn->n++;
+	sn->as_ok = al_str_eq(e->as_user, "u@example.com");
+	sn->id_ok = e->user_id.n == 36;
+	return 0;
+}
+
+/* The actor recorded in events: the operator and the user whose rights were used. */
+static void actor_recorded(void **state)
+{
+	(void)state;
+	fx f;
+	fx_build(&f);
+	al_actor as_u = f.who[U].a;
+	as_u.name = "local:operator";
+	row r = {"user.update", "", AL_OK, {"email", "s", "u@example.com", "full_name", "s", "Via Operator"}};
+	size_t len;
+	char *args = pack_row(&f, &r, &len);
+	al_request req = {r.op, args, len, &as_u};
+	al_reply rep;
+	assert_int_equal(al_exec(f.s, &req, &rep), AL_OK);
+	uint64_t seq = rep.last_seq;
+	al_reply_free(&rep);
+	free(args);
+	/* By the actor index: the operator's name finds the event, which names the user. */
+	al_error err;
+	al_log_filter flt = {.actor = "local:operator"};
+	seen sn = {0};
+	assert_int_equal(al_log_query(f.s, &flt, note_actor, &sn, &err), AL_OK);
+	assert_int_equal(sn.n, 1);
+	assert_true(seq > 0);
+	assert_true(sn.as_ok);
+	assert_true(sn.id_ok);
+	fx_free(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(every_command_has_a_row),
+		cmocka_unit_test(matrix),
+		cmocka_unit_test(matrix_fields),
+		cmocka_unit_test(actor_recorded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
