@@ -83,8 +83,9 @@ test-asan:
 bench: $(BENCHES)
 	@for b in $(BENCHES); do $$b || exit 1; done
 
+# The server in the foreground on $(DATA) (bootstrapped when empty); tools/demo.sh tours the tools.
 run: $(TOOLS)
-	./tools/demo.sh $(DATA)
+	$(BIN)/adminlogd --data $(DATA)
 
 install: $(TOOLS)
 	install -d $(DESTDIR)/usr/local/bin
