@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nouns.h"
 #include "srv_int.h"
 
 #define PROTOCOL 1
@@ -193,6 +194,69 @@ static void reply_error(conn *c, const request *rq, int code, const char *fmt, .
 	va_end(ap);
 	srv_send_error(c, rq->id, rq->idlen, code, m);
 	srv_log_req(c, c->authed ? &c->actor : NULL, rq->op, code, rq->t0);
+}
+
+static void reply_rate_limited(conn *c, const request *rq, int64_t wait, const char *what)
+{
+	char m[160];
+	snprintf(m, sizeof m, "%s: too many requests; retry in %lld s", what, (long long)wait);
+	msgpack_packer pk;
+	srv_frame_begin(c->srv, &pk);
+	msgpack_pack_map(&pk, 2);
+	al_pack_cstr(&pk, "id");
+	srv_pack_id(&pk, rq->id, rq->idlen);
+	al_pack_cstr(&pk, "error");
+	msgpack_pack_map(&pk, 3);
+	al_pack_cstr(&pk, "code");
+	al_pack_cstr(&pk, al_err_name(AL_ERATE_LIMITED));
+	al_pack_cstr(&pk, "message");
+	al_pack_cstr(&pk, m);
+	al_pack_cstr(&pk, "retry_after");
+	msgpack_pack_int64(&pk, wait);
+	srv_frame_send(c);
+	srv_log_req(c, c->authed ? &c->actor : NULL, rq->op, AL_ERATE_LIMITED, rq->t0);
+}
+
+/* The keypair's rate_limit as the view has it now (no limit when it is gone: the next auth
+ * will fail anyway). */
+static int64_t keypair_limit(al_srv *srv, const char *access_key)
+{
+	MDB_txn *txn;
+	msgpack_zone z;
+	al_keypair_info info;
+	int64_t limit = INT64_MAX;
+	if (al__read_begin(srv->s, &txn, NULL) != AL_OK)
+		return limit;
+	msgpack_zone_init(&z, 1024);
+	if (al__keypair_info(srv->s, txn, (al_str){access_key, strlen(access_key)}, &info, &z, NULL) == 1 &&
+	    info.rate_limit > 0)
+		limit = info.rate_limit;
+	msgpack_zone_destroy(&z);
+	mdb_txn_abort(txn);
+	return limit;
+}
+
+/* Counts a request of the connection's keypair; false (answered rate_limited) when over. */
+static bool keypair_allows(conn *c, const request *rq)
+{
+	al_srv *srv = c->srv;
+	if (c->actor.access_key == NULL)
+		return true;
+	int64_t now = srv_mono_us();
+	rate_slot *s = srv_rate_slot(srv->rate_keys, c->actor.access_key, now);
+	if (s == NULL)
+		return true;
+	if (s->limit < 0 || now - s->limit_at > 1000000) { /* a changed rate_limit applies within 1 s */
+		s->limit = keypair_limit(srv, c->actor.access_key);
+		s->limit_at = now;
+	}
+	int64_t wait = srv_rate_wait(s, s->limit, now);
+	if (wait) {
+		reply_rate_limited(c, rq, wait, "rate_limit");
+		return false;
+	}
+	s->count++;
+	return true;
 }
 
 /* Copies the actor's strings into buf so that it outlives the connection's. */
@@ -704,6 +768,8 @@ static void dispatch(conn *c, const request *rq)
 		return op_test_auth(c, rq);
 	if (!c->authed)
 		return reply_error(c, rq, AL_EUNAUTHENTICATED, "%s: log in first (login or auth)", op);
+	if (!keypair_allows(c, rq))
+		return;
 	if (rq->stream && strcmp(op, "log") && strcmp(op, "export") && strcmp(op, "watch")) {
 		const al_cmd_def *d = al_cmd_def_find(op);
 		if (d == NULL || d->kind != AL_CMD_READ)
@@ -1063,6 +1129,12 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	al_srv *srv = arg;
+	int64_t now = srv_mono_us();
+	if (now - srv->swept_at > 60 * 1000000ll) { /* forget windows that are over */
+		srv_rate_sweep(srv->rate_keys, now);
+		srv_rate_sweep(srv->rate_fail, now);
+		srv->swept_at = now;
+	}
 	bool any = false;
 	for (conn *c = srv->conns; c && !any; c = c->next)
 		any = c->watches != NULL;
@@ -1223,6 +1295,8 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 	msgpack_sbuffer_init(&srv->out);
 	build_describe(srv);
 	srv->head = al_log_head(s);
+	srv->rate_keys = srv_rate_new();
+	srv->rate_fail = srv_rate_new();
 	int rc = AL_OK;
 	if ((srv->base = event_base_new()) == NULL)
 		rc = al_err(err, AL_EINTERNAL, "libevent: cannot create the event base");
@@ -1304,6 +1378,8 @@ void al_srv_free(al_srv *srv)
 		event_base_free(srv->base);
 	free(srv->sock_path);
 	free(srv->describe);
+	srv_rate_free(srv->rate_keys);
+	srv_rate_free(srv->rate_fail);
 	msgpack_zone_destroy(&srv->zone);
 	msgpack_sbuffer_destroy(&srv->out);
 	pthread_mutex_destroy(&srv->mu);

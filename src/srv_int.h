@@ -28,6 +28,22 @@
 #define SRV_CHUNK (64u << 10)    /* stream frames are handed to the loop in chunks of this */
 #define AL_PWHASH_STR_MAX 128    /* crypto_pwhash_argon2id_STRBYTES */
 
+#define SRV_RATE_WINDOW_US (900ll * 1000000) /* 15 minutes */
+
+/* srv_rate.c: one key's fixed window. */
+typedef struct rate_slot {
+	struct rate_slot *next;
+	int64_t start_us;
+	uint32_t count;
+	int64_t limit;    /* a keypair's rate_limit, cached; -1 = not read yet */
+	int64_t limit_at; /* when it was read */
+	char key[];
+} rate_slot;
+typedef struct rate_table {
+	size_t n;
+	rate_slot *b[];
+} rate_table;
+
 typedef struct conn conn;
 typedef struct job job;
 typedef struct watch watch;
@@ -146,6 +162,9 @@ struct al_srv {
 	} *hashers; /* srv_hash.c: one helper process per worker */
 	int nhashers;
 	uint64_t batches, batched; /* group commit statistics */
+	rate_table *rate_keys;     /* requests per keypair */
+	rate_table *rate_fail;     /* failed logins and auths per email, access key and client */
+	int64_t swept_at;
 };
 
 /* ---- srv.c ---- */
@@ -168,6 +187,17 @@ void srv_submit_job(al_srv *srv, job *j);
  * of the stream's output is unsent. */
 void srv_stream_flush(al_srv *srv, job *j, bool last);
 void srv_job_free(job *j);
+
+/* ---- srv_rate.c: fixed-window limits ---- */
+rate_table *srv_rate_new(void);
+void srv_rate_free(rate_table *t);
+/* The key's slot, its window renewed when over; NULL when out of memory. */
+rate_slot *srv_rate_slot(rate_table *t, const char *key, int64_t now_us);
+/* 0 when one more hit is allowed, else the seconds until the window ends. */
+int64_t srv_rate_wait(const rate_slot *s, int64_t limit, int64_t now_us);
+/* srv_rate_wait, and counts the hit when allowed. */
+int64_t srv_rate_hit(rate_table *t, const char *key, int64_t limit, int64_t now_us);
+void srv_rate_sweep(rate_table *t, int64_t now_us);
 
 /* ---- srv_hash.c: argon2id in helper processes ---- */
 int srv_hashers_start(al_srv *srv, int n, al_error *err);
