@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "adminlog.h"
 
@@ -93,5 +94,35 @@ void al_client_mac(const unsigned char nonce[AL_NONCE_LEN], const char *access_k
 		   unsigned char mac[AL_MAC_LEN]);
 /* auth {access_key, mac}: keypair challenge-response against this connection's nonce. */
 int al_client_auth(al_client *c, const char *access_key, const char *secret_key, al_error *err);
+
+/* ---- credentials and what adminctl does over the wire -------------------------------------- */
+
+/* A keypair saved by `adminctl login`: "key = value" lines in a file only its owner can read. */
+typedef struct al_creds {
+	char access_key[64];
+	char secret_key[128];
+	char email[128];
+	char server[256]; /* the address it was obtained from, or "" */
+} al_creds;
+
+/* $ADMINLOG_CREDENTIALS, else $HOME/.config/adminlog/credentials, into buf. */
+const char *al_creds_path(char *buf, size_t n);
+/* AL_ENOT_FOUND without the file; AL_EPERMISSION_DENIED when group or others may read it;
+ * AL_EINVALID_ARGUMENT when it lacks access_key or secret_key. */
+int al_creds_load(const char *path, al_creds *c, al_error *err);
+/* Writes path atomically with mode 0600, creating its directory (0700) when missing. */
+int al_creds_save(const char *path, const al_creds *c, al_error *err);
+/* Connects to addr and authenticates (auth) with the keypair of the credentials file at
+ * creds_path (NULL = al_creds_path()). */
+int al_client_open(al_client **out, const char *addr, const char *creds_path, int timeout_ms, al_error *err);
+/* export {what, ...}: the CSV of list what, filtered by args (the list command's arguments, a
+ * msgpack map, or NULL), written to out as it arrives. */
+int al_client_export(al_client *c, const char *what, const void *args, size_t args_len, FILE *out, al_error *err);
+/* watch {from_seq}: writes each event as one line (JSON when json, else as `adminlog log`
+ * prints it) to out and flushes; returns after count events when count > 0, else when the
+ * server ends the feed. from_seq UINT64_MAX: only events committed from now on. */
+int al_client_watch(al_client *c, uint64_t from_seq, uint64_t count, bool json, FILE *out, al_error *err);
+/* One event map of the feed as a readable line (no newline). */
+void al_client_event_text(const msgpack_object *ev, FILE *out);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -635,6 +636,73 @@ static void watch_feed(void **state)
 	al_client_close(c);
 }
 
+/* The pieces adminctl uses over the wire: export to a FILE, the feed as lines, credentials. */
+static void client_helpers(void **state)
+{
+	sh_server *p = *state;
+	al_client *c = sh_connect_as(p, "admin@example.com");
+	assert_non_null(c);
+	al_error err = {0};
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	assert_int_equal(al_client_export(c, "users", NULL, 0, f, &err), AL_OK);
+	fclose(f);
+	assert_true(strncmp(buf, "id,email,username,", 18) == 0); /* the header row, as direct mode writes it */
+	assert_non_null(strstr(buf, ",admin@example.com,admin,Administrator,"));
+	free(buf);
+	f = open_memstream(&buf, &n);
+	assert_int_equal(al_client_export(c, "nothing", NULL, 0, f, &err), AL_EINVALID_ARGUMENT);
+	fclose(f);
+	free(buf);
+
+	/* the feed from 0, as text and as JSON, stops after count events */
+	f = open_memstream(&buf, &n);
+	assert_int_equal(al_client_watch(c, 0, 2, false, f, &err), AL_OK);
+	fclose(f);
+	assert_true(strncmp(buf, "1 ", 2) == 0);
+	assert_non_null(strstr(buf, "\n2 "));
+	assert_non_null(strstr(buf, "store.initialized store:store {"));
+	int lines = 0;
+	for (size_t i = 0; i < n; i++)
+		lines += buf[i] == '\n';
+	assert_int_equal(lines, 2);
+	free(buf);
+	f = open_memstream(&buf, &n);
+	assert_int_equal(al_client_watch(c, p->boot - 1, 1, true, f, &err), AL_OK);
+	fclose(f);
+	char want[64];
+	snprintf(want, sizeof want, "{\"seq\":%llu,", (unsigned long long)p->boot);
+	assert_true(strncmp(buf, want, strlen(want)) == 0);
+	assert_null(strstr(buf, "password_hash"));
+	free(buf);
+	user_get_works(c); /* the cancelled feeds left the connection usable */
+	al_client_close(c);
+
+	/* credentials: saved 0600 (directory created), loaded back, refused when others may read */
+	char path[4300];
+	snprintf(path, sizeof path, "%s/home/.config/adminlog/credentials", p->dir);
+	al_creds cr = {"AKIAEXAMPLE", "secret/with+chars", "a@example.com", "127.0.0.1:7457"}, back;
+	assert_int_equal(al_creds_save(path, &cr, &err), AL_OK);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(al_creds_load(path, &back, &err), AL_OK);
+	assert_string_equal(back.access_key, cr.access_key);
+	assert_string_equal(back.secret_key, cr.secret_key);
+	assert_string_equal(back.email, cr.email);
+	assert_string_equal(back.server, cr.server);
+	chmod(path, 0644);
+	assert_int_equal(al_creds_load(path, &back, &err), AL_EPERMISSION_DENIED);
+	unlink(path);
+	assert_int_equal(al_creds_load(path, &back, &err), AL_ENOT_FOUND);
+	setenv("ADMINLOG_CREDENTIALS", path, 1);
+	char where[4300];
+	assert_string_equal(al_creds_path(where, sizeof where), path);
+	unsetenv("ADMINLOG_CREDENTIALS");
+	assert_int_equal(al_client_open(&c, p->sock, path, SH_TIMEOUT_MS, &err), AL_ENOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +713,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch_feed, setup, teardown),
+		cmocka_unit_test_setup_teardown(client_helpers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
