@@ -474,14 +474,28 @@ static void flush_writes(conn *c)
 	}
 }
 
-static void submit_write(conn *c, const request *rq)
+/* A prepare step is slow only when it hashes, and it hashes only PASSWORD arguments: without
+ * one the step (ids, keys) is left to al_exec_batch on the writer, saving a thread hop. */
+static bool hashes(const al_cmd_def *d, const msgpack_object *args)
+{
+	if (!al_cmd_has_prepare(d->op) || args == NULL)
+		return false;
+	for (size_t i = 0; i < d->nargs; i++) {
+		const msgpack_object *v = d->args[i].type == AL_T_PASSWORD ? al_mp_get(args, d->args[i].name) : NULL;
+		if (v && v->type != MSGPACK_OBJECT_NIL)
+			return true;
+	}
+	return false;
+}
+
+static void submit_write(conn *c, const request *rq, const al_cmd_def *d)
 {
 	job *j = job_new(c, rq, J_WRITE);
 	if (j == NULL) {
 		reply_error(c, rq, AL_ENO_MEMORY, "out of memory");
 		return;
 	}
-	j->ready = !al_cmd_has_prepare(rq->op);
+	j->ready = !hashes(d, rq->args);
 	if (c->wlast)
 		c->wlast->wnext = j;
 	else
@@ -800,7 +814,7 @@ static void dispatch(conn *c, const request *rq)
 			run_read(c, rq);
 		return;
 	}
-	submit_write(c, rq);
+	submit_write(c, rq, d);
 }
 
 /* ---- frames ---------------------------------------------------------------------------------------------- */
