@@ -168,6 +168,9 @@ static int check_args(const al_cmd_def *d, const msgpack_object *args, al_error 
 		int kn = k->via.str.size > 64 ? 64 : (int)k->via.str.size;
 		if (a == NULL)
 			return al_err(err, AL_EINVALID_ARGUMENT, "%.*s: unknown argument of %s", kn, k->via.str.ptr, d->op);
+		for (uint32_t j = 0; j < i; j++) /* a map with a key twice: which one counts would be a guess */
+			if (al_mp_str_eq(&args->via.map.ptr[j].key, a->name))
+				return al_err(err, AL_EINVALID_ARGUMENT, "%s: given twice", a->name);
 		if (v->type != MSGPACK_OBJECT_NIL && !type_ok(a->type, v))
 			return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be %s", a->name, type_name(a->type));
 	}

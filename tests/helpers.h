@@ -52,6 +52,13 @@ typedef struct th_actor {
 } th_actor;
 /* Fills out for the user with this email (its name is the email); returns the al_ code. */
 int th_as(al_store *s, const char *email, th_actor *out);
+/*
+ * Runs op as who (NULL = th_admin) and asserts at file:line: the code is code; for a refusal,
+ * the message starts with "field:" (when field is not NULL) and contains has (when not NULL),
+ * there is no result and nothing was appended.
+ */
+void th_refuse_at(const char *file, int line, al_store *s, const al_actor *who, int code, const char *field,
+		  const char *has, const char *op, ...);
 /* th_exec / th_run as another actor. */
 int th_exec_as(al_store *s, const al_actor *who, al_reply *rep, const char *op, ...);
 int th_run_as(al_store *s, const al_actor *who, const char *op, ...);

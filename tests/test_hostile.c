@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "helpers.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -160,6 +161,32 @@ static void batch_isolates_rejections(void **state)
 	th_rmrf(dir);
 }
 
+/* A key given twice is refused, whichever value would have won. */
+static void duplicate_keys(void **state)
+{
+	(void)state;
+	char *dir = th_tmpdir();
+	al_store *s = th_init(dir, 0);
+	msgpack_sbuffer b;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&b);
+	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	al_pack_cstr(&pk, "name");
+	al_pack_cstr(&pk, "first");
+	al_pack_cstr(&pk, "name");
+	al_pack_cstr(&pk, "second");
+	al_request req = {"domain.create", b.data, b.size, &th_admin};
+	al_reply rep;
+	assert_int_equal(al_exec(s, &req, &rep), AL_EINVALID_ARGUMENT);
+	assert_string_equal(rep.err.msg, "name: given twice");
+	assert_int_equal(al_log_head(s), th_boot_seq);
+	al_reply_free(&rep);
+	msgpack_sbuffer_destroy(&b);
+	al_store_close(s);
+	th_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +195,7 @@ int main(void)
 		cmocka_unit_test(truncated_args),
 		cmocka_unit_test(strange_strings),
 		cmocka_unit_test(batch_isolates_rejections),
+		cmocka_unit_test(duplicate_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

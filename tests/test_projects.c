@@ -98,36 +98,9 @@ static void ok_at(const char *file, int line, al_store *s, const th_actor *who, 
 
 /* Runs op as who and checks the refusal: the code, a message starting with "field:" (unless
  * field is NULL), no result and nothing appended. */
-static void refuse_at(const char *file, int line, al_store *s, const th_actor *who, int code, const char *field,
-		      const char *op, ...)
-{
-	uint64_t head = al_log_head(s);
-	size_t len;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who ? &who->a : &th_admin};
-	al_reply rep;
-	int rc = al_exec(s, &req, &rep);
-	free(args);
-	if (rc != code)
-		print_error("%s: got %s (%s), expected %s\n", op, al_err_name(rc), rep.err.msg, al_err_name(code));
-	_assert_int_equal(rc, code, file, line);
-	if (field) {
-		char prefix[80];
-		snprintf(prefix, sizeof prefix, "%s:", field);
-		if (strncmp(rep.err.msg, prefix, strlen(prefix)) != 0)
-			print_error("%s: message '%s' does not name '%s'\n", op, rep.err.msg, field);
-		_assert_true(strncmp(rep.err.msg, prefix, strlen(prefix)) == 0, "message names the field", file, line);
-	}
-	_assert_true(rep.result == NULL, "no result on error", file, line);
-	_assert_int_equal(appended(&rep), 0, file, line);
-	_assert_int_equal(al_log_head(s), head, file, line);
-	al_reply_free(&rep);
-}
-#define REFUSE(s, who, code, field, ...) refuse_at(__FILE__, __LINE__, s, who, code, field, __VA_ARGS__)
-#define DENY(s, who, ...) refuse_at(__FILE__, __LINE__, s, who, AL_EPERMISSION_DENIED, NULL, __VA_ARGS__)
+static const al_actor *ACTOR(const th_actor *who) { return who ? &who->a : NULL; }
+#define REFUSE(s, who, code, field, ...) th_refuse_at(__FILE__, __LINE__, s, ACTOR(who), code, field, NULL, __VA_ARGS__)
+#define DENY(s, who, ...) th_refuse_at(__FILE__, __LINE__, s, ACTOR(who), AL_EPERMISSION_DENIED, NULL, NULL, __VA_ARGS__)
 
 /* A member of the result map (or of element i of a result array when i >= 0) as compact JSON,
  * in a static buffer; "" when absent. */

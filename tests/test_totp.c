@@ -67,30 +67,8 @@ static int teardown(void **state)
 
 /* Runs op as who and checks the refusal: code, message starting with "field:" (or containing
  * field when it does not end in ':'), no result, nothing appended. */
-static void refuse_at(const char *file, int line, al_store *s, const al_actor *who, int code, const char *field,
-		      const char *op, ...)
-{
-	uint64_t head = al_log_head(s);
-	size_t len;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who};
-	al_reply rep;
-	int rc = al_exec(s, &req, &rep);
-	free(args);
-	if (rc != code)
-		print_error("%s: got %s (%s), expected %s\n", op, al_err_name(rc), rep.err.msg, al_err_name(code));
-	_assert_int_equal(rc, code, file, line);
-	if (field && strstr(rep.err.msg, field) == NULL)
-		print_error("%s: message '%s' does not name '%s'\n", op, rep.err.msg, field);
-	_assert_true(field == NULL || strstr(rep.err.msg, field) != NULL, "message names the field", file, line);
-	_assert_true(rep.result == NULL, "no result on error", file, line);
-	_assert_int_equal(al_log_head(s), head, file, line);
-	al_reply_free(&rep);
-}
-#define REFUSE(s, who, code, field, ...) refuse_at(__FILE__, __LINE__, s, who, code, field, __VA_ARGS__)
+/* The message contains field (2fa messages name it after a prefix). */
+#define REFUSE(s, who, code, field, ...) th_refuse_at(__FILE__, __LINE__, s, who, code, NULL, field, __VA_ARGS__)
 
 /* The 6-digit code of base32 secret b32 at time t_us. */
 static void code_at(const char *b32, int64_t t_us, char out[7])

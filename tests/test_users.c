@@ -13,51 +13,8 @@
  * Runs op (triples as in th_exec) and checks the refusal: the error code, a message that
  * starts with "field:" (when field is not NULL), no result, and nothing appended to the log.
  */
-static void vrefuse(const char *file, int line, al_store *s, const al_actor *who, int code, const char *field,
-		    const char *op, va_list ap)
-{
-	uint64_t head = al_log_head(s);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	al_request req = {op, args, len, who};
-	al_reply rep;
-	int rc = al_exec(s, &req, &rep);
-	free(args);
-	if (rc != code)
-		print_error("%s: got %s (%s), expected %s\n", op, al_err_name(rc), rep.err.msg, al_err_name(code));
-	_assert_int_equal(rc, code, file, line);
-	_assert_int_equal(rep.err.code, code, file, line);
-	if (field) {
-		char prefix[80];
-		snprintf(prefix, sizeof prefix, "%s:", field);
-		if (strncmp(rep.err.msg, prefix, strlen(prefix)) != 0)
-			print_error("%s: message '%s' does not name '%s'\n", op, rep.err.msg, field);
-		_assert_true(strncmp(rep.err.msg, prefix, strlen(prefix)) == 0, "message names the field", file, line);
-	}
-	_assert_true(rep.result == NULL, "no result on error", file, line);
-	_assert_int_equal(rep.first_seq, 0, file, line);
-	_assert_int_equal(al_log_head(s), head, file, line);
-	al_reply_free(&rep);
-}
-
-static void refuse_at(const char *file, int line, al_store *s, int code, const char *field, const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	vrefuse(file, line, s, &th_admin, code, field, op, ap);
-	va_end(ap);
-}
-
-/* The same, as another actor. */
-static void refuse_as(const char *file, int line, al_store *s, const al_actor *who, int code, const char *field,
-		      const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	vrefuse(file, line, s, who, code, field, op, ap);
-	va_end(ap);
-}
-#define REFUSE(s, code, field, ...) refuse_at(__FILE__, __LINE__, s, code, field, __VA_ARGS__)
+#define REFUSE_AS(s, who, code, field, ...) th_refuse_at(__FILE__, __LINE__, s, who, code, field, NULL, __VA_ARGS__)
+#define REFUSE(s, code, field, ...) th_refuse_at(__FILE__, __LINE__, s, NULL, code, field, NULL, __VA_ARGS__)
 
 /* A string of n copies of c followed by suffix, in a static buffer per slot. */
 static const char *rep_str(int slot, char c, size_t n, const char *suffix)
@@ -1276,34 +1233,34 @@ static void self_update(void **state)
 	static const char *const forbidden[] = {"role", "status", "domain", "resource_policy"};
 	static const char *const values[] = {"superadmin", "active", "default", "default"};
 	for (size_t i = 0; i < 4; i++) {
-		refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, forbidden[i], "user.update", "email", 's',
+		REFUSE_AS(s, &me.a, AL_EPERMISSION_DENIED, forbidden[i], "user.update", "email", 's',
 			  "me@example.com", forbidden[i], 's', values[i], NULL);
 		/* ...also mixed with allowed ones. */
-		refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, forbidden[i], "user.update", "email", 's',
+		REFUSE_AS(s, &me.a, AL_EPERMISSION_DENIED, forbidden[i], "user.update", "email", 's',
 			  "me@example.com", "full_name", 's', "X", forbidden[i], 's', values[i], NULL);
 	}
-	refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, "need_password_change", "user.update", "email", 's',
+	REFUSE_AS(s, &me.a, AL_EPERMISSION_DENIED, "need_password_change", "user.update", "email", 's',
 		  "me@example.com", "need_password_change", 'b', 0, NULL);
-	refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, "allowed_client_ip", "user.update", "email", 's',
+	REFUSE_AS(s, &me.a, AL_EPERMISSION_DENIED, "allowed_client_ip", "user.update", "email", 's',
 		  "me@example.com", "allowed_client_ip", 'l', "", NULL);
 	/* Never another user. */
-	refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
+	REFUSE_AS(s, &me.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
 		  "peer@example.com", "full_name", 's', "Hacked", NULL);
 	/* A domain admin: itself like a user, the users of its domain not at all. */
 	assert_int_equal(th_run_as(s, &dadm.a, "user.update", "email", 's', "dadm@example.com", "full_name", 's', "Boss",
 				   NULL), AL_OK);
-	refuse_as(__FILE__, __LINE__, s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
+	REFUSE_AS(s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
 		  "peer@example.com", "full_name", 's', "X", NULL);
-	refuse_as(__FILE__, __LINE__, s, &dadm.a, AL_EPERMISSION_DENIED, "role", "user.update", "email", 's',
+	REFUSE_AS(s, &dadm.a, AL_EPERMISSION_DENIED, "role", "user.update", "email", 's',
 		  "dadm@example.com", "role", 's', "superadmin", NULL);
-	refuse_as(__FILE__, __LINE__, s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.deactivate", "email", 's',
+	REFUSE_AS(s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.deactivate", "email", 's',
 		  "peer@example.com", NULL);
-	refuse_as(__FILE__, __LINE__, s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.activate", "email", 's',
+	REFUSE_AS(s, &dadm.a, AL_EPERMISSION_DENIED, NULL, "user.activate", "email", 's',
 		  "peer@example.com", NULL);
-	refuse_as(__FILE__, __LINE__, s, &me.a, AL_EPERMISSION_DENIED, NULL, "user.deactivate", "email", 's',
+	REFUSE_AS(s, &me.a, AL_EPERMISSION_DENIED, NULL, "user.deactivate", "email", 's',
 		  "me@example.com", NULL);
 	/* A monitor writes nothing, not even itself. */
-	refuse_as(__FILE__, __LINE__, s, &mon.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
+	REFUSE_AS(s, &mon.a, AL_EPERMISSION_DENIED, NULL, "user.update", "email", 's',
 		  "mon@example.com", "full_name", 's', "X", NULL);
 	/* The superadmin still changes everything. */
 	assert_int_equal(th_run(s, "user.update", "email", 's', "me@example.com", "role", 's', "admin", "status", 's',
