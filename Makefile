@@ -21,8 +21,6 @@ LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libadminlog.a
 TOOLS   := $(BIN)/adminctl $(BIN)/adminlog $(BIN)/adminlogd
-# adminlogd with --test-auth (op test.auth), for tests/test_server*.c only; never installed.
-SRV_TEST := $(BUILD)/tests/adminlogd-test
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(filter-out bench/bench_util.c,$(wildcard bench/bench_*.c))
@@ -46,20 +44,13 @@ $(BIN)/%: $(BUILD)/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/adminlogd-test.o: tools/adminlogd.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DADMINLOGD_TEST -c $< -o $@
-
-$(SRV_TEST): $(BUILD)/tests/adminlogd-test.o $(LIB)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-
 $(BUILD)/gen_docs: $(BUILD)/tools/gen_docs.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
 
-# Server tests also link the harness that starts adminlogd-test (tests/server_harness.h).
+# Server tests also link the harness that starts adminlogd (tests/server_harness.h).
 $(BUILD)/tests/test_server_%: $(BUILD)/tests/test_server_%.o $(BUILD)/tests/helpers.o $(BUILD)/tests/server_harness.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
 
@@ -74,7 +65,7 @@ $(BUILD)/bench/bench_util.o: bench/bench_util.c
 docs: $(BUILD)/gen_docs
 	$(BUILD)/gen_docs > docs/events.md
 
-test: $(TOOLS) $(TESTS) $(SRV_TEST) $(BUILD)/gen_docs
+test: $(TOOLS) $(TESTS) $(BUILD)/gen_docs
 	@BIN=$(BIN) BUILD=$(BUILD) ./tests/run.sh $(TESTS)
 
 test-asan:

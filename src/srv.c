@@ -43,6 +43,7 @@ typedef struct request {
 
 static void process_input(conn *c);
 static void check_stopped(al_srv *srv);
+static void login_done(job *j);
 
 /* ---- small things ------------------------------------------------------------------------------ */
 
@@ -571,7 +572,9 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 		if (j->kind == J_PREPARE) {
 			j->ready = true; /* set here, not by the worker: the loop owns the write order */
 			flush_writes(j->c);
-		} else {
+		} else if (j->kind == J_LOGIN)
+			login_done(j);
+		else {
 			if (j->rep.last_seq > srv->head) {
 				srv->head = j->rep.last_seq;
 				wrote = true;
@@ -631,7 +634,9 @@ static void pack_actor(msgpack_packer *pk, const al_actor *a)
 static void set_actor(conn *c, const al_actor *a)
 {
 	al_actor tmp = *a;
-	tmp.client = c->client;
+	tmp.client = c->ip[0] ? c->ip : "unix"; /* the address events record */
+	if (tmp.name == NULL)
+		tmp.name = tmp.user;
 	actor_copy(&c->actor, c->actor_buf, sizeof c->actor_buf, &tmp);
 	c->authed = true;
 }
@@ -645,25 +650,6 @@ static void op_whoami(conn *c, const request *rq)
 	pack_actor(&pk, &c->actor);
 	send_result(c, rq, &sb);
 	msgpack_sbuffer_destroy(&sb);
-}
-
-static void op_test_auth(conn *c, const request *rq)
-{
-	al_str email = {"", 0};
-	char e[128], buf[SRV_ACTOR_BUF];
-	al_actor a;
-	al_error err = {0};
-	if (rq->args == NULL || al_mp_str(rq->args, "email", &email) != 1 || email.n >= sizeof e) {
-		reply_error(c, rq, AL_EINVALID_ARGUMENT, "email: is required");
-		return;
-	}
-	al_str_cpy(e, sizeof e, email);
-	if (c->srv->o.test_auth(c->srv->s, e, &a, buf, sizeof buf, &err) != AL_OK) {
-		reply_error(c, rq, AL_EUNAUTHENTICATED, "test.auth: %s", err.msg);
-		return;
-	}
-	set_actor(c, &a);
-	op_whoami(c, rq);
 }
 
 static void op_describe(conn *c, const request *rq)
@@ -738,15 +724,180 @@ static void op_cancel(conn *c, const request *rq)
 	msgpack_sbuffer_destroy(&sb);
 }
 
-static void op_login(conn *c, const request *rq)
+/* ---- login and keypair challenge-response ---------------------------------------------------- */
+
+#define FAIL_LIMIT_ONE 10      /* failed logins or auths per email or access key, per window */
+#define FAIL_LIMIT_CLIENT 100  /* per client address */
+
+/* Refuses (rate_limited) when this client address, or the email / access key it names, has
+ * failed too often in the current window. The client is checked first, so that one client
+ * cannot fill the table with names. */
+static bool failures_allow(conn *c, const request *rq, char kind, al_str who)
 {
-	/* Wired to the library's al_login once it exists (see the issue); refused until then. */
-	reply_error(c, rq, AL_EUNSUPPORTED, "login: not available in this build");
+	al_srv *srv = c->srv;
+	char key[160];
+	int64_t now = srv_mono_us();
+	snprintf(key, sizeof key, "c:%s", c->ip[0] ? c->ip : "unix");
+	rate_slot *s = srv_rate_slot(srv->rate_fail, key, now);
+	int64_t wait = s ? srv_rate_wait(s, FAIL_LIMIT_CLIENT, now) : 60;
+	if (wait == 0) {
+		snprintf(key, sizeof key, "%c:%.*s", kind, (int)(who.n > 128 ? 128 : who.n), who.p);
+		s = srv_rate_slot(srv->rate_fail, key, now);
+		wait = s ? srv_rate_wait(s, FAIL_LIMIT_ONE, now) : 60;
+	}
+	if (wait)
+		reply_rate_limited(c, rq, wait, rq->op);
+	return wait == 0;
 }
 
+static void count_failure(conn *c, char kind, al_str who)
+{
+	char key[160];
+	int64_t now = srv_mono_us();
+	snprintf(key, sizeof key, "c:%s", c->ip[0] ? c->ip : "unix");
+	srv_rate_hit(c->srv->rate_fail, key, INT64_MAX, now);
+	snprintf(key, sizeof key, "%c:%.*s", kind, (int)(who.n > 128 ? 128 : who.n), who.p);
+	srv_rate_hit(c->srv->rate_fail, key, INT64_MAX, now);
+}
+
+/* A string argument without NUL bytes; false (answered invalid_argument) otherwise. */
+static bool str_arg(conn *c, const request *rq, const char *name, bool required, al_str *out)
+{
+	int r = rq->args ? al_mp_str(rq->args, name, out) : 0;
+	if (r < 0 || (r == 1 && (out->n == 0 || out->n > 1024 || memchr(out->p, 0, out->n))) || (r == 0 && required)) {
+		reply_error(c, rq, AL_EINVALID_ARGUMENT, "%s: %s a string of 1 to 1024 bytes", name,
+			    r == 0 ? "is required:" : "must be");
+		return false;
+	}
+	if (r == 0)
+		*out = (al_str){NULL, 0};
+	return true;
+}
+
+/* Only the named arguments; false (answered) when another one is there. */
+static bool only_args(conn *c, const request *rq, const char *const *names)
+{
+	for (uint32_t i = 0; rq->args && i < rq->args->via.map.size; i++) {
+		const msgpack_object *k = &rq->args->via.map.ptr[i].key;
+		bool known = false;
+		for (const char *const *n = names; *n && !known; n++)
+			known = al_mp_str_eq(k, *n);
+		if (!known) {
+			reply_error(c, rq, AL_EINVALID_ARGUMENT, "%.*s: unknown argument of %s",
+				    k->type == MSGPACK_OBJECT_STR ? (int)(k->via.str.size > 64 ? 64 : k->via.str.size) : 1,
+				    k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "?", rq->op);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* login {email, password, otp?}: checked here, verified on a worker (al_login: argon2id). */
+static void op_login(conn *c, const request *rq)
+{
+	static const char *const names[] = {"email", "password", "otp", NULL};
+	al_str email, pw, otp;
+	if (!only_args(c, rq, names) || !str_arg(c, rq, "email", true, &email) ||
+	    !str_arg(c, rq, "password", true, &pw) || !str_arg(c, rq, "otp", false, &otp) ||
+	    !failures_allow(c, rq, 'e', email))
+		return;
+	job *j = job_new(c, rq, J_LOGIN);
+	if (j == NULL)
+		return reply_error(c, rq, AL_ENO_MEMORY, "out of memory");
+	snprintf(j->who, sizeof j->who, "%.*s", (int)email.n, email.p);
+	srv_submit_job(c->srv, j);
+}
+
+/* The answer to a login, back on the loop: the connection now acts as that user. */
+static void login_done(job *j)
+{
+	conn *c = j->c;
+	al_login_result *r = j->login;
+	if (j->rep.err.code == AL_EUNAUTHENTICATED)
+		count_failure(c, 'e', (al_str){j->who, strlen(j->who)});
+	if (j->rep.err.code == AL_OK && r) {
+		al_actor a = {r->email, r->role, r->domain, r->access_key, NULL, r->email, r->user_id};
+		set_actor(c, &a);
+		actor_copy(&j->actor, j->actor_buf, sizeof j->actor_buf, &c->actor); /* logged as the user */
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 6);
+		al_pack_cstr(&pk, "access_key");
+		al_pack_cstr(&pk, r->access_key);
+		al_pack_cstr(&pk, "secret_key");
+		al_pack_cstr(&pk, r->secret_key);
+		al_pack_cstr(&pk, "email");
+		al_pack_cstr(&pk, r->email);
+		al_pack_cstr(&pk, "user_id");
+		al_pack_cstr(&pk, r->user_id);
+		al_pack_cstr(&pk, "role");
+		al_pack_cstr(&pk, al_role_name(r->role));
+		al_pack_cstr(&pk, "domain");
+		al_pack_cstr(&pk, r->domain);
+		j->rep.result = sb.data; /* wiped and freed with the job */
+		j->rep.result_len = sb.size;
+	}
+	answer_job(j);
+}
+
+/* 32 bytes from a bin of 32 or a str of 64 hex digits. */
+static bool mac_arg(const msgpack_object *m, unsigned char out[AL_AUTH_MAC_LEN])
+{
+	if (m && m->type == MSGPACK_OBJECT_BIN && m->via.bin.size == AL_AUTH_MAC_LEN) {
+		memcpy(out, m->via.bin.ptr, AL_AUTH_MAC_LEN);
+		return true;
+	}
+	size_t n = 0;
+	return m && m->type == MSGPACK_OBJECT_STR && m->via.str.size == 2 * AL_AUTH_MAC_LEN &&
+	       sodium_hex2bin(out, AL_AUTH_MAC_LEN, m->via.str.ptr, m->via.str.size, NULL, &n, NULL) == 0 &&
+	       n == AL_AUTH_MAC_LEN;
+}
+
+/* auth {access_key, mac}: the keypair challenge-response against this connection's nonce.
+ * Cheap (an HMAC and an unseal), so it runs on the loop. */
 static void op_auth(conn *c, const request *rq)
 {
-	reply_error(c, rq, AL_EUNSUPPORTED, "auth: not available in this build");
+	static const char *const names[] = {"access_key", "mac", NULL};
+	al_str ak;
+	unsigned char mac[AL_AUTH_MAC_LEN];
+	if (!only_args(c, rq, names) || !str_arg(c, rq, "access_key", true, &ak))
+		return;
+	if (!mac_arg(al_mp_get(rq->args, "mac"), mac))
+		return reply_error(c, rq, AL_EINVALID_ARGUMENT, "mac: must be 32 bytes (bin) or 64 hex digits");
+	if (!failures_allow(c, rq, 'k', ak))
+		return;
+	char akz[80], buf[SRV_ACTOR_BUF];
+	al_actor a;
+	al_error err = {0};
+	al_str_cpy(akz, sizeof akz, ak);
+	int rc = ak.n < sizeof akz ? al_auth_keypair(c->srv->s, akz, c->nonce, sizeof c->nonce, mac,
+						     c->ip[0] ? c->ip : NULL, &a, buf, sizeof buf, &err)
+				   : al_err(&err, AL_EUNAUTHENTICATED, "invalid access key or signature");
+	if (rc) {
+		if (rc == AL_EUNAUTHENTICATED)
+			count_failure(c, 'k', ak);
+		return reply_error(c, rq, rc, "%s", err.msg);
+	}
+	set_actor(c, &a);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	al_pack_cstr(&pk, "access_key");
+	al_pack_cstr(&pk, c->actor.access_key);
+	al_pack_cstr(&pk, "email");
+	al_pack_cstr(&pk, c->actor.user);
+	al_pack_cstr(&pk, "user_id");
+	al_pack_cstr(&pk, c->actor.user_id);
+	al_pack_cstr(&pk, "role");
+	al_pack_cstr(&pk, al_role_name(c->actor.role));
+	al_pack_cstr(&pk, "domain");
+	al_pack_cstr(&pk, c->actor.domain ? c->actor.domain : "");
+	send_result(c, rq, &sb);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 /* A READ command answered at once, from a read transaction on the loop. */
@@ -778,8 +929,6 @@ static void dispatch(conn *c, const request *rq)
 		return op_login(c, rq);
 	if (!strcmp(op, "auth"))
 		return op_auth(c, rq);
-	if (!strcmp(op, "test.auth") && c->srv->o.test_auth)
-		return op_test_auth(c, rq);
 	if (!c->authed)
 		return reply_error(c, rq, AL_EUNAUTHENTICATED, "%s: log in first (login or auth)", op);
 	if (!keypair_allows(c, rq))
@@ -971,6 +1120,16 @@ static void describe_peer(const struct sockaddr *sa, char *out, size_t n)
 		snprintf(out, n, "unix");
 }
 
+/* The bare IP address (what allowed_client_ip lists hold); "" for a Unix socket. */
+static void peer_ip(const struct sockaddr *sa, char *out, size_t n)
+{
+	out[0] = 0;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+}
+
 static void send_hello(conn *c)
 {
 	al_srv *srv = c->srv;
@@ -1046,6 +1205,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->refs = 1;
 	c->num = ++srv->conn_seq;
 	describe_peer(sa, c->client, sizeof c->client);
+	peer_ip(sa, c->ip, sizeof c->ip);
 	if (sa->sa_family != AF_UNIX) {
 		int one = 1; /* answers are small frames: no Nagle delay */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

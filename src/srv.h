@@ -16,11 +16,6 @@
 
 enum al_srv_log_level { AL_SRV_LOG_ERROR, AL_SRV_LOG_WARN, AL_SRV_LOG_INFO, AL_SRV_LOG_DEBUG };
 
-/* Test builds only (never set by the shipped adminlogd): lets op test.auth {email} make a
- * connection act as that user, so tests can run before real authentication exists. */
-typedef int (*al_srv_test_auth_fn)(al_store *s, const char *email, al_actor *out, char *buf, size_t n,
-				   al_error *err);
-
 typedef struct al_srv_opts {
 	const char *listen;      /* "HOST:PORT" (port 0 = any free port); NULL = no TCP */
 	const char *socket_path; /* Unix socket, created mode 0600; NULL = none */
@@ -32,7 +27,6 @@ typedef struct al_srv_opts {
 	int workers;             /* worker threads; 0 = 2 */
 	int log_level;           /* enum al_srv_log_level; one line per request at INFO */
 	bool signals;            /* SIGTERM and SIGINT stop the server */
-	al_srv_test_auth_fn test_auth;
 } al_srv_opts;
 
 typedef struct al_srv al_srv;

@@ -51,7 +51,7 @@ typedef struct watch watch;
 enum job_kind {
 	J_WRITE,   /* a command for the writer (after its prepare step when it has one) */
 	J_PREPARE, /* al_prepare on a worker, then J_WRITE */
-	J_LOGIN,   /* login on a worker */
+	J_LOGIN,   /* al_login on a worker */
 	J_STREAM,  /* a streamed read on a worker */
 };
 enum stream_kind { S_CMD, S_LOG, S_EXPORT };
@@ -76,6 +76,8 @@ struct job {
 	int64_t t0;  /* arrival, monotonic µs */
 	bool ready;  /* J_WRITE: may go to the writer (prepared, or nothing to prepare) */
 	bool failed; /* refused before the writer (prepare step); rep.err says why */
+	char who[136];           /* J_LOGIN: the email, for counting failures */
+	al_login_result *login;  /* J_LOGIN: the worker's result (wiped when freed) */
 	/* J_STREAM (fields below the line are shared with the loop under srv->mu) */
 	int skind;
 	msgpack_sbuffer sb; /* frames not yet handed over (worker side) */
@@ -114,7 +116,8 @@ struct conn {
 	bool closing; /* close once the output is sent */
 	bool eof;     /* the client closed its side: close once everything is answered */
 	bool paused;  /* not reading (in-flight or output limit, or stopping) */
-	char client[72];
+	char client[72]; /* for the log: "IP:PORT", "[IPv6]:PORT" or "unix" */
+	char ip[64];     /* the bare address, "" for the Unix socket */
 	unsigned char nonce[32];
 	bool authed;
 	al_actor actor;

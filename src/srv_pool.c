@@ -28,6 +28,9 @@ void srv_job_free(job *j)
 	if (j->rep.result) /* may hold a new secret key */
 		sodium_memzero(j->rep.result, j->rep.result_len);
 	al_reply_free(&j->rep);
+	if (j->login)
+		sodium_memzero(j->login, sizeof *j->login);
+	free(j->login);
 	msgpack_sbuffer_destroy(&j->sb);
 	free(j);
 }
@@ -135,6 +138,27 @@ static void run_prepare(al_srv *srv, job *j)
 	/* not j->ready: only the loop sets it, when it takes the job back (srv.c on_done) */
 }
 
+static void run_login(al_srv *srv, job *j)
+{
+	msgpack_zone z;
+	msgpack_object args;
+	al_str pw = {"", 0}, otp = {NULL, 0};
+	char password[1025], code[1025];
+	al_login_req req = {j->who, password, NULL, j->c->ip[0] ? j->c->ip : NULL};
+	msgpack_zone_init(&z, 1024);
+	/* the loop checked the arguments already */
+	if (al_mp_decode(j->args, j->args_len, &z, &args) == 0 && al_mp_str(&args, "password", &pw) == 1 &&
+	    (j->login = calloc(1, sizeof *j->login)) != NULL) {
+		al_str_cpy(password, sizeof password, pw);
+		if (al_mp_str(&args, "otp", &otp) == 1)
+			req.otp = al_str_cpy(code, sizeof code, otp);
+		al_login(srv->s, &req, j->login, &j->rep.err);
+	} else
+		al_err(&j->rep.err, AL_ENO_MEMORY, "out of memory");
+	sodium_memzero(password, sizeof password);
+	msgpack_zone_destroy(&z);
+}
+
 static void *worker_main(void *arg)
 {
 	al_srv *srv = arg;
@@ -158,6 +182,8 @@ static void *worker_main(void *arg)
 			srv_stream_run(srv, j);
 		else if (j->kind == J_PREPARE)
 			run_prepare(srv, j);
+		else if (j->kind == J_LOGIN)
+			run_login(srv, j);
 		pthread_mutex_lock(&srv->mu);
 		if (!stream) {
 			done_push(srv, j);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +42,8 @@ void sh_prepare(sh_server *p, const char *pwhash)
 static const char *server_bin(void)
 {
 	static char path[4096];
-	const char *b = getenv("BUILD");
-	snprintf(path, sizeof path, "%s/tests/adminlogd-test", b && *b ? b : "build/rel");
+	const char *b = getenv("BIN");
+	snprintf(path, sizeof path, "%s/adminlogd", b && *b ? b : "bin");
 	return path;
 }
 
@@ -64,7 +65,6 @@ int sh_start(sh_server *p, ...)
 	argv[n++] = p->sock + 5;
 	argv[n++] = "--listen";
 	argv[n++] = "127.0.0.1:0";
-	argv[n++] = "--test-auth";
 	argv[n++] = "--log-level";
 	argv[n++] = "info";
 	va_list ap;
@@ -159,18 +159,57 @@ al_client *sh_connect(sh_server *p)
 	return c;
 }
 
+int sh_login(al_client *c, const char *email, const char *password, sh_key *key)
+{
+	al_reply rep;
+	int rc = al_client_login(c, email, password, NULL, &rep);
+	if (rc == AL_OK && key) {
+		snprintf(key->email, sizeof key->email, "%s", email);
+		snprintf(key->access_key, sizeof key->access_key, "%s", th_res_str(&rep, "access_key"));
+		snprintf(key->secret_key, sizeof key->secret_key, "%s", th_res_str(&rep, "secret_key"));
+	}
+	al_reply_free(&rep);
+	return rc;
+}
+
+static pthread_mutex_t keys_mu = PTHREAD_MUTEX_INITIALIZER;
+
 al_client *sh_connect_as(sh_server *p, const char *email)
 {
 	al_client *c = sh_connect(p);
 	if (c == NULL)
 		return NULL;
-	al_reply rep;
-	if (sh_call(c, &rep, "test.auth", "email", 's', email, NULL) != AL_OK) {
-		fprintf(stderr, "# test.auth %s: %s\n", email, rep.err.msg);
+	sh_key key = {{0}};
+	pthread_mutex_lock(&keys_mu);
+	for (int i = 0; i < p->nkeys && !key.email[0]; i++)
+		if (!strcmp(p->keys[i].email, email))
+			key = p->keys[i];
+	pthread_mutex_unlock(&keys_mu);
+	al_error err = {0};
+	int rc;
+	if (key.email[0])
+		rc = al_client_auth(c, key.access_key, key.secret_key, &err);
+	else {
+		const char *pw = strcmp(email, "admin@example.com") ? SH_PASSWORD : TH_PASSWORD;
+		al_reply rep;
+		rc = al_client_login(c, email, pw, NULL, &rep);
+		err = rep.err;
+		if (rc == AL_OK) {
+			snprintf(key.email, sizeof key.email, "%s", email);
+			snprintf(key.access_key, sizeof key.access_key, "%s", th_res_str(&rep, "access_key"));
+			snprintf(key.secret_key, sizeof key.secret_key, "%s", th_res_str(&rep, "secret_key"));
+			pthread_mutex_lock(&keys_mu);
+			if (p->nkeys < (int)(sizeof p->keys / sizeof *p->keys))
+				p->keys[p->nkeys++] = key;
+			pthread_mutex_unlock(&keys_mu);
+		}
+		al_reply_free(&rep);
+	}
+	if (rc != AL_OK) {
+		fprintf(stderr, "# authenticate %s: %s: %s\n", email, al_err_name(rc), err.msg);
 		al_client_close(c);
 		c = NULL;
 	}
-	al_reply_free(&rep);
 	return c;
 }
 

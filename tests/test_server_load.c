@@ -15,7 +15,6 @@
 #include "codec.h"
 #include "server_harness.h"
 
-#define PW "Passw0rd!"
 
 static int setup(void **state)
 {
@@ -61,11 +60,11 @@ typedef struct writer {
 static void *writer_main(void *arg)
 {
 	writer *w = arg;
-	al_client *c = sh_connect_as(w->p, "admin@example.com");
-	if (c == NULL)
-		return NULL;
 	char email[64];
 	snprintf(email, sizeof email, "load%02d@example.com", w->num);
+	al_client *c = sh_connect_as(w->p, email); /* each its own keypair and its own rate limit */
+	if (c == NULL)
+		return NULL;
 	for (int k = 0; w->max == 0 || k < w->max; k++) {
 		char rid[24], name[40];
 		snprintf(rid, sizeof rid, "w%02d-%05d", w->num, k);
@@ -102,7 +101,7 @@ static void create_users(sh_server *p, int n)
 		snprintf(name, sizeof name, "load%02d", i);
 		size_t len;
 		al_error err;
-		char *args = th_args(&len, "email", 's', email, "username", 's', name, "password", 's', PW, NULL);
+		char *args = th_args(&len, "email", 's', email, "username", 's', name, "password", 's', SH_PASSWORD, NULL);
 		assert_int_equal(al_client_send(c, (uint64_t)i + 1, "user.create", args, len, false, &err), AL_OK);
 		free(args);
 	}
@@ -306,30 +305,77 @@ static void stop_under_load(sh_server *p, int sig)
 static void sigterm_under_load(void **state) { stop_under_load(*state, SIGTERM); }
 static void kill9_under_load(void **state) { stop_under_load(*state, SIGKILL); }
 
-typedef struct creator {
+typedef struct hasher {
 	sh_server *p;
 	int num;
+	bool login; /* login as slow<num>, else create it */
 	double done_at;
 	int rc;
-} creator;
+} hasher;
 
-static void *creator_main(void *arg)
+static void *hasher_main(void *arg)
 {
-	creator *cr = arg;
-	al_client *c = sh_connect_as(cr->p, "admin@example.com");
+	hasher *h = arg;
+	char email[64];
+	snprintf(email, sizeof email, "slow%d@example.com", h->num);
+	al_client *c = h->login ? sh_connect(h->p) : sh_connect_as(h->p, "admin@example.com");
 	if (c == NULL)
 		return NULL;
-	char email[64];
-	snprintf(email, sizeof email, "slow%d@example.com", cr->num);
-	al_reply rep;
-	cr->rc = sh_call(c, &rep, "user.create", "email", 's', email, "username", 's', email, "password", 's', PW, NULL);
-	cr->done_at = now_s();
+	al_reply rep = {0};
+	if (h->login)
+		h->rc = sh_login(c, email, SH_PASSWORD, NULL);
+	else
+		h->rc = sh_call(c, &rep, "user.create", "email", 's', email, "username", 's', email, "password", 's',
+				SH_PASSWORD, NULL);
+	h->done_at = now_s();
 	al_reply_free(&rep);
 	al_client_close(c);
 	return NULL;
 }
 
-/* Reads are answered at once while 8 passwords hash at the interactive cost on the workers. */
+/* 20 user.get on r while 8 clients hash at once (creates or logins): answered within 20 ms. */
+static void reads_while(sh_server *p, al_client *r, bool login)
+{
+	hasher h[8];
+	pthread_t t[8];
+	double start = now_s();
+	for (int i = 0; i < 8; i++) {
+		h[i] = (hasher){p, i, login, 0, -1};
+		assert_int_equal(pthread_create(&t[i], NULL, hasher_main, &h[i]), 0);
+	}
+	struct timespec settle = {0, 20 * 1000 * 1000}; /* let the requests reach the workers */
+	nanosleep(&settle, NULL);
+	double worst = 0, last_get = 0;
+	int gets = 0, slow = 0;
+	for (; gets < 20; gets++) {
+		double g0 = now_s();
+		al_reply rep;
+		assert_int_equal(sh_call(r, &rep, "user.get", "email", 's', "admin@example.com", NULL), AL_OK);
+		al_reply_free(&rep);
+		last_get = now_s();
+		slow += last_get - g0 >= 0.020;
+		if (last_get - g0 > worst)
+			worst = last_get - g0;
+		struct timespec gap = {0, 5 * 1000 * 1000};
+		nanosleep(&gap, NULL);
+	}
+	double last_done = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(h[i].rc, AL_OK);
+		if (h[i].done_at > last_done)
+			last_done = h[i].done_at;
+	}
+	print_message("# 8 %s at the interactive cost took %.0f ms; slowest of %d user.get: %.2f ms\n",
+		      login ? "logins" : "creates", (last_done - start) * 1e3, gets, worst * 1e3);
+	assert_true(last_get < last_done); /* the reads really overlapped the hashing */
+	/* A loop that waited for a hash would answer late again and again, by 100 ms or more. This
+	 * machine is shared: allow a scheduling hiccup or two beyond 20 ms, never a hash's time. */
+	assert_true(slow <= 2);
+	assert_true(worst < 0.080);
+}
+
+/* Reads are answered at once while passwords hash at the interactive cost on the workers. */
 static void reads_flow_while_hashing(void **state)
 {
 	sh_server *p = *state;
@@ -339,39 +385,8 @@ static void reads_flow_while_hashing(void **state)
 	assert_int_equal(sh_start(p, NULL), 0);
 	al_client *r = sh_connect_as(p, "admin@example.com");
 	assert_non_null(r);
-	creator cr[8];
-	pthread_t t[8];
-	double start = now_s();
-	for (int i = 0; i < 8; i++) {
-		cr[i] = (creator){p, i, 0, -1};
-		assert_int_equal(pthread_create(&t[i], NULL, creator_main, &cr[i]), 0);
-	}
-	struct timespec settle = {0, 20 * 1000 * 1000}; /* let the creates reach the workers */
-	nanosleep(&settle, NULL);
-	double worst = 0, last_get = 0;
-	int gets = 0;
-	for (; gets < 20; gets++) {
-		double g0 = now_s();
-		al_reply rep;
-		assert_int_equal(sh_call(r, &rep, "user.get", "email", 's', "admin@example.com", NULL), AL_OK);
-		al_reply_free(&rep);
-		last_get = now_s();
-		if (last_get - g0 > worst)
-			worst = last_get - g0;
-		struct timespec gap = {0, 5 * 1000 * 1000};
-		nanosleep(&gap, NULL);
-	}
-	double last_create = 0;
-	for (int i = 0; i < 8; i++) {
-		pthread_join(t[i], NULL);
-		assert_int_equal(cr[i].rc, AL_OK);
-		if (cr[i].done_at > last_create)
-			last_create = cr[i].done_at;
-	}
-	print_message("# 8 creates at the interactive cost took %.0f ms; slowest of %d user.get: %.2f ms\n",
-		      (last_create - start) * 1e3, gets, worst * 1e3);
-	assert_true(last_get < last_create); /* the reads really overlapped the hashing */
-	assert_true(worst < 0.020);
+	reads_while(p, r, false); /* user.create: hashing in the prepare step */
+	reads_while(p, r, true);  /* login: argon2id verification */
 	al_client_close(r);
 }
 

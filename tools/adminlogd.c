@@ -41,9 +41,6 @@ static void usage(FILE *out)
 	      "  --map-size BYTES     LMDB map size reserved up front (default 8 GiB of address space)\n"
 	      "  --admin-email E      bootstrap only: the first superadmin (default admin@example.com)\n"
 	      "  --pwhash COST        bootstrap only: min, interactive (default) or moderate\n"
-#ifdef ADMINLOGD_TEST
-	      "  --test-auth          TEST BUILD ONLY: op test.auth {email} authenticates as that user\n"
-#endif
 	      "  -h, --help           this help\n"
 	      "  -V, --version        print the version\n"
 	      "\n"
@@ -67,13 +64,6 @@ static int parse_num(const char *v, long long lo, long long hi, long long *out)
 	*out = n;
 	return 0;
 }
-
-#ifdef ADMINLOGD_TEST
-static int test_auth(al_store *s, const char *email, al_actor *out, char *buf, size_t n, al_error *err)
-{
-	return al_actor_for_user(s, email, NULL, out, buf, n, err);
-}
-#endif
 
 /* mkdir -p of dir's parents (the data directory itself is created by the store). */
 static void make_parents(const char *dir)
@@ -141,12 +131,6 @@ int main(int argc, char **argv)
 			printf("adminlogd %s\n", AL_VERSION);
 			return 0;
 		}
-#ifdef ADMINLOGD_TEST
-		if (!strcmp(a, "--test-auth")) {
-			o.test_auth = test_auth;
-			continue;
-		}
-#endif
 		if (v == NULL || strncmp(a, "--", 2) != 0) {
 			char shown[64];
 			snprintf(shown, sizeof shown, "%.*s", (int)strcspn(a, "="), a);
