@@ -326,7 +326,8 @@ void srv_watch_start(conn *c, const char *id, size_t idlen, uint64_t from_seq)
 	w->t0 = srv_mono_us();
 	w->next = c->watches;
 	c->watches = w;
-	srv_log(c->srv, AL_SRV_LOG_DEBUG, "%s watches from seq %llu", c->client, (unsigned long long)from_seq);
+	srv_log(c->srv, AL_SRV_LOG_INFO, "%s %s watches from seq %llu", c->client, c->actor.name ? c->actor.name : "-",
+		(unsigned long long)from_seq);
 	srv_watch_pump(w);
 }
 
