@@ -112,6 +112,10 @@ const char *al_creds_path(char *buf, size_t n);
 int al_creds_load(const char *path, al_creds *c, al_error *err);
 /* Writes path atomically with mode 0600, creating its directory (0700) when missing. */
 int al_creds_save(const char *path, const al_creds *c, al_error *err);
+/* adminctl login: connects to addr, logs in and saves the returned keypair (server = addr) to
+ * creds_path (NULL = al_creds_path()). */
+int al_client_login_save(const char *addr, const char *email, const char *password, const char *otp,
+			 const char *creds_path, int timeout_ms, al_error *err);
 /* Connects to addr and authenticates (auth) with the keypair of the credentials file at
  * creds_path (NULL = al_creds_path()). */
 int al_client_open(al_client **out, const char *addr, const char *creds_path, int timeout_ms, al_error *err);

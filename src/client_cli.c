@@ -115,6 +115,45 @@ int al_creds_save(const char *path, const al_creds *c, al_error *err)
 	return AL_OK;
 }
 
+int al_client_login_save(const char *addr, const char *email, const char *password, const char *otp,
+			 const char *creds_path, int timeout_ms, al_error *err)
+{
+	char pbuf[4096];
+	al_client *c;
+	al_reply rep = {0};
+	al_creds cr = {{0}};
+	int rc = al_client_connect(&c, addr, timeout_ms, err);
+	if (rc)
+		return rc;
+	rc = al_client_login(c, email, password, otp, &rep);
+	al_client_close(c);
+	if (rc && err)
+		*err = rep.err;
+	msgpack_zone z;
+	msgpack_object o;
+	msgpack_zone_init(&z, 1024);
+	if (rc == AL_OK && (al_mp_decode(rep.result, rep.result_len, &z, &o) != 0 || o.type != MSGPACK_OBJECT_MAP))
+		rc = al_err(err, AL_EIO_ERROR, "login: the server's answer has no keypair");
+	if (rc == AL_OK) {
+		al_str v;
+		if (al_mp_str(&o, "access_key", &v) == 1)
+			al_str_cpy(cr.access_key, sizeof cr.access_key, v);
+		if (al_mp_str(&o, "secret_key", &v) == 1)
+			al_str_cpy(cr.secret_key, sizeof cr.secret_key, v);
+		snprintf(cr.email, sizeof cr.email, "%s", email);
+		snprintf(cr.server, sizeof cr.server, "%s", addr);
+		rc = cr.access_key[0] && cr.secret_key[0]
+			     ? al_creds_save(creds_path ? creds_path : al_creds_path(pbuf, sizeof pbuf), &cr, err)
+			     : al_err(err, AL_EIO_ERROR, "login: the server's answer has no keypair");
+	}
+	msgpack_zone_destroy(&z);
+	if (rep.result)
+		sodium_memzero(rep.result, rep.result_len);
+	al_reply_free(&rep);
+	sodium_memzero(&cr, sizeof cr);
+	return rc;
+}
+
 int al_client_open(al_client **out, const char *addr, const char *creds_path, int timeout_ms, al_error *err)
 {
 	char pbuf[4096];
