@@ -218,26 +218,32 @@ static void reply_rate_limited(conn *c, const request *rq, int64_t wait, const c
 	srv_log_req(c, c->authed ? &c->actor : NULL, rq->op, AL_ERATE_LIMITED, rq->t0);
 }
 
-/* The keypair's rate_limit as the view has it now (no limit when it is gone: the next auth
- * will fail anyway). */
+#define KEYPAIR_GONE (-2)
+
+/* The keypair's rate_limit as the view has it now; KEYPAIR_GONE when it is deleted or inactive
+ * (deactivating a user deactivates its keypairs too). */
 static int64_t keypair_limit(al_srv *srv, const char *access_key)
 {
 	MDB_txn *txn;
 	msgpack_zone z;
 	al_keypair_info info;
-	int64_t limit = INT64_MAX;
+	int64_t limit = INT64_MAX; /* when the view cannot be read: do not lock everyone out */
 	if (al__read_begin(srv->s, &txn, NULL) != AL_OK)
 		return limit;
 	msgpack_zone_init(&z, 1024);
-	if (al__keypair_info(srv->s, txn, (al_str){access_key, strlen(access_key)}, &info, &z, NULL) == 1 &&
-	    info.rate_limit > 0)
+	int found = al__keypair_info(srv->s, txn, (al_str){access_key, strlen(access_key)}, &info, &z, NULL);
+	if (found == 0 || (found == 1 && !info.is_active))
+		limit = KEYPAIR_GONE;
+	else if (found == 1 && info.rate_limit > 0)
 		limit = info.rate_limit;
 	msgpack_zone_destroy(&z);
 	mdb_txn_abort(txn);
 	return limit;
 }
 
-/* Counts a request of the connection's keypair; false (answered rate_limited) when over. */
+/* Counts a request of the connection's keypair; false (answered rate_limited) when over, or
+ * (answered unauthenticated, and the connection logged out) when the keypair is no longer
+ * active. Both are re-read from the view at most once a second. */
 static bool keypair_allows(conn *c, const request *rq)
 {
 	al_srv *srv = c->srv;
@@ -247,9 +253,16 @@ static bool keypair_allows(conn *c, const request *rq)
 	rate_slot *s = srv_rate_slot(srv->rate_keys, c->actor.access_key, now);
 	if (s == NULL)
 		return true;
-	if (s->limit < 0 || now - s->limit_at > 1000000) { /* a changed rate_limit applies within 1 s */
+	if (s->limit < 0 || now - s->limit_at > 1000000) { /* a change applies within 1 s */
 		s->limit = keypair_limit(srv, c->actor.access_key);
 		s->limit_at = now;
+	}
+	if (s->limit == KEYPAIR_GONE) {
+		reply_error(c, rq, AL_EUNAUTHENTICATED, "%s: the keypair %s is no longer active; log in again", rq->op,
+			    c->actor.access_key);
+		c->authed = false;
+		memset(&c->actor, 0, sizeof c->actor);
+		return false;
 	}
 	int64_t wait = srv_rate_wait(s, s->limit, now);
 	if (wait) {

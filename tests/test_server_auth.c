@@ -172,7 +172,19 @@ static void auth_outcomes(void **state)
 	al_client_close(c2);
 
 	/* an inactive keypair, then active again; a deleted one; a deactivated user */
+	al_client *live = sh_connect(p); /* authenticated before the keypair goes */
+	OK(al_client_auth(live, ak, sk, &err));
+	OK(run(live, "whoami", NULL));
 	OK(run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
+	int rc = AL_OK; /* within a second, the connection that used it is logged out */
+	for (int i = 0; i < 60 && rc == AL_OK; i++) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		rc = run(live, "whoami", NULL);
+	}
+	assert_int_equal(rc, AL_EUNAUTHENTICATED);
+	assert_int_equal(run(live, "whoami", NULL), AL_EUNAUTHENTICATED); /* for good */
+	al_client_close(live);
 	c = sh_connect(p);
 	assert_int_equal(al_client_auth(c, ak, sk, &err), AL_EUNAUTHENTICATED);
 	OK(run(admin, "keypair.activate", "access_key", 's', ak, NULL));
