@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "server_harness.h"
 
 void sh_prepare(sh_server *p, const char *pwhash)
@@ -159,14 +160,30 @@ al_client *sh_connect(sh_server *p)
 	return c;
 }
 
+/* Copies a string field of the reply's result map into dst ("" when absent); thread-safe,
+ * unlike th_res_str's static buffer. */
+static void res_copy(const al_reply *rep, const char *key, char *dst, size_t n)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	al_str v;
+	dst[0] = 0;
+	msgpack_zone_init(&z, 1024);
+	if (rep->result && msgpack_unpack(rep->result, rep->result_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+	    al_mp_str(&o, key, &v) == 1)
+		snprintf(dst, n, "%.*s", (int)v.n, v.p);
+	msgpack_zone_destroy(&z);
+}
+
 int sh_login(al_client *c, const char *email, const char *password, sh_key *key)
 {
 	al_reply rep;
 	int rc = al_client_login(c, email, password, NULL, &rep);
 	if (rc == AL_OK && key) {
 		snprintf(key->email, sizeof key->email, "%s", email);
-		snprintf(key->access_key, sizeof key->access_key, "%s", th_res_str(&rep, "access_key"));
-		snprintf(key->secret_key, sizeof key->secret_key, "%s", th_res_str(&rep, "secret_key"));
+		res_copy(&rep, "access_key", key->access_key, sizeof key->access_key);
+		res_copy(&rep, "secret_key", key->secret_key, sizeof key->secret_key);
 	}
 	al_reply_free(&rep);
 	return rc;
@@ -196,8 +213,8 @@ al_client *sh_connect_as(sh_server *p, const char *email)
 		err = rep.err;
 		if (rc == AL_OK) {
 			snprintf(key.email, sizeof key.email, "%s", email);
-			snprintf(key.access_key, sizeof key.access_key, "%s", th_res_str(&rep, "access_key"));
-			snprintf(key.secret_key, sizeof key.secret_key, "%s", th_res_str(&rep, "secret_key"));
+			res_copy(&rep, "access_key", key.access_key, sizeof key.access_key);
+			res_copy(&rep, "secret_key", key.secret_key, sizeof key.secret_key);
 			pthread_mutex_lock(&keys_mu);
 			if (p->nkeys < (int)(sizeof p->keys / sizeof *p->keys))
 				p->keys[p->nkeys++] = key;
