@@ -170,7 +170,26 @@ struct al_srv {
 	int64_t swept_at;
 };
 
+#define PROTOCOL 1
+
+/* A request as the loop decoded it; args and id point into the frame being handled. */
+typedef struct request {
+	char id[SRV_ID_MAX]; /* packed */
+	size_t idlen;
+	char op[SRV_OP_MAX];
+	const msgpack_object *args; /* a map, or NULL */
+	bool stream;
+	int64_t t0;
+} request;
+
 /* ---- srv.c ---- */
+/* Answers rq with a result packed in sb / with an error; both log the request. */
+void srv_send_result(conn *c, const request *rq, msgpack_sbuffer *sb);
+void srv_reply_error(conn *c, const request *rq, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A job for rq on c (args copied, actor copied, counted in flight); NULL when out of memory. */
+job *srv_job_new(conn *c, const request *rq, int kind);
+/* Sends the job's answer (when c is still open), logs it and frees the job. */
+void srv_answer_job(job *j);
 int64_t srv_mono_us(void);
 void srv_log(al_srv *srv, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void srv_log_req(conn *c, const al_actor *a, const char *op, int code, int64_t t0);
@@ -201,6 +220,22 @@ int64_t srv_rate_wait(const rate_slot *s, int64_t limit, int64_t now_us);
 /* srv_rate_wait, and counts the hit when allowed. */
 int64_t srv_rate_hit(rate_table *t, const char *key, int64_t limit, int64_t now_us);
 void srv_rate_sweep(rate_table *t, int64_t now_us);
+
+/* ---- srv_ops.c: the server's own operations ---- */
+void srv_actor_copy(al_actor *dst, char *buf, size_t n, const al_actor *src);
+/* Counts the request against the connection's keypair; false when answered (rate_limited, or
+ * unauthenticated because the keypair is no longer active). */
+bool srv_keypair_allows(conn *c, const request *rq);
+bool srv_superadmin_only(conn *c, const request *rq);
+void srv_op_hello(conn *c, const request *rq);
+void srv_op_login(conn *c, const request *rq);
+void srv_login_done(job *j);
+void srv_op_auth(conn *c, const request *rq);
+void srv_op_whoami(conn *c, const request *rq);
+void srv_op_describe(conn *c, const request *rq);
+void srv_op_watch(conn *c, const request *rq);
+void srv_op_cancel(conn *c, const request *rq);
+void srv_build_describe(al_srv *srv);
 
 /* ---- srv_hash.c: argon2id in helper processes ---- */
 int srv_hashers_start(al_srv *srv, int n, al_error *err);
