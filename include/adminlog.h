@@ -22,6 +22,7 @@
 
 #define AL_VERSION "0.1.0"
 #define AL_FORMAT_VERSION 1 /* on-disk record format, see docs/format.md */
+#define AL_PROTOCOL_VERSION 1 /* the client/server wire protocol (docs/protocol.md) */
 
 typedef struct al_store al_store;
 

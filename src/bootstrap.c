@@ -1,54 +1,15 @@
 /*
- * bootstrap.c - a new data directory: the store.init command, its settings view, and
- * al_store_init. Later nouns add their defaults to al__store_init so that `adminlog init`
- * and the server's first start produce the same bootstrap events.
- *
- * View v_settings: setting name -> value (msgpack string).
+ * bootstrap.c - a new data directory: the store.init command and al_store_init. Later nouns
+ * add their defaults to al__store_init so that `adminlog init` and the server's first start
+ * produce the same bootstrap events. (The settings view, which keeps store.initialized's
+ * pwhash, is in settings.c.)
  */
-#include <stdio.h>
 #include <string.h>
 #include <sodium.h>
 
 #include "nouns.h"
 #include "secret.h"
 #include "validate.h"
-
-enum { DB_SETTINGS };
-
-static int apply(const al_view *v, const al_event *e, al_error *err)
-{
-	if (e->def != al__ev(AL_EV_STORE_INITIALIZED))
-		return AL_OK;
-	const msgpack_object *cost = al_mp_get(&e->fields, "pwhash");
-	if (cost == NULL)
-		return AL_OK;
-	msgpack_sbuffer *b = &v->w->vb;
-	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
-	msgpack_pack_object(&pk, *cost);
-	return al__view_put(v, DB_SETTINGS, "pwhash", 6, b->data, b->size, err);
-}
-
-const al_projection al__proj_settings = {"settings", 1, {"v_settings", NULL}, apply};
-
-void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def)
-{
-	MDB_txn *own = NULL;
-	snprintf(buf, n, "%s", def);
-	if (txn == NULL && al__read_begin(s, &own, NULL) != AL_OK)
-		return;
-	MDB_val k = {strlen(key), (void *)key}, v;
-	msgpack_zone z;
-	msgpack_object o;
-	msgpack_zone_init(&z, 256);
-	if (mdb_get(txn ? txn : own, al__view_dbi(s, AL_P_SETTINGS, DB_SETTINGS), &k, &v) == 0 &&
-	    al_mp_decode(v.mv_data, v.mv_size, &z, &o) == 0 && o.type == MSGPACK_OBJECT_STR)
-		al_str_cpy(buf, n, (al_str){o.via.str.ptr, o.via.str.size});
-	msgpack_zone_destroy(&z);
-	if (own)
-		mdb_txn_abort(own);
-}
 
 /* ---- store.init -------------------------------------------------------------------------------- */
 
@@ -99,6 +60,8 @@ int al__store_init(al_cmd *c)
 	/* Policies first: the admin, its keypair and the project follow the "default" ones. */
 	if (rc == AL_OK)
 		rc = al__domain_emit_created(c, (al_str){"default", 7}, (al_str){"The default domain", 18});
+	if (rc == AL_OK)
+		rc = al__rgroup_emit_default(c);
 	if (rc == AL_OK)
 		rc = al__policy_emit_defaults(c);
 	al_keypair_new k = {.user_email = admin.email, .user_id = admin.id, .resource_policy = {"default", 7},

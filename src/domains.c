@@ -150,6 +150,8 @@ static int get_row(al_cmd *c, al_str name, msgpack_object *row)
 	return rc < 0 ? rc : AL_OK;
 }
 
+int al__domain_row(al_cmd *c, al_str name, msgpack_object *row) { return find_row(c, name, row); }
+
 int al__domain_require_active(al_cmd *c, const char *field, al_str name)
 {
 	msgpack_object row;

@@ -5,6 +5,8 @@
  * rules as the list, one read transaction, and never more than one row in memory. Columns
  * are fixed per export and never include a secret, a hash or a TOTP key.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "csv.h"
@@ -86,12 +88,105 @@ static const column project_policy_cols[] = {
 	{NULL, NULL},
 };
 
+/* Storage hosts: capabilities joined by ";"; used/capacity empty before the first usage report. */
+static const column storage_cols[] = {
+	{"name", "name"},
+	{"backend", "backend"},
+	{"mount", "mount"},
+	{"quota_supported", "quota_supported"},
+	{"capabilities", "capabilities"},
+	{"used_bytes", "used_bytes"},
+	{"capacity_bytes", "capacity_bytes"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
+static const column quota_cols[] = {
+	{"host", "host"},
+	{"quota_scope_id", "quota_scope_id"},
+	{"scope_type", "scope_type"},
+	{"user", "user"},
+	{"project", "project"},
+	{"domain", "domain"},
+	{"hard_limit_gb", "hard_limit_gb"},
+	{"set_at", "set_at"},
+	{NULL, NULL},
+};
+
+static const column folder_cols[] = {
+	{"id", "id"},
+	{"name", "name"},
+	{"host", "host"},
+	{"ownership_type", "ownership_type"},
+	{"user", "user"},
+	{"project", "project"},
+	{"domain", "domain"},
+	{"permission", "permission"},
+	{"creator", "creator"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
+/* Resource groups: lists joined with ';', projects as domain/name, retries_to_skip empty when
+ * the retries-to-skip setting applies. */
+static const column rgroup_cols[] = {
+	{"name", "name"},
+	{"description", "description"},
+	{"is_active", "is_active"},
+	{"is_public", "is_public"},
+	{"scheduler", "scheduler"},
+	{"allowed_session_types", "allowed_session_types"},
+	{"pending_timeout", "pending_timeout"},
+	{"retries_to_skip", "retries_to_skip"},
+	{"wsproxy_addr", "wsproxy_addr"},
+	{"domains", "domains"},
+	{"projects", "projects"},
+	{"keypairs", "keypairs"},
+	{"created_at", "created_at"},
+	{NULL, NULL},
+};
+
+/* Slot maps as JSON {slot: amount} (mem in bytes), images joined with ';'. */
+static const column agent_cols[] = {
+	{"id", "id"},
+	{"status", "status"},
+	{"schedulable", "schedulable"},
+	{"scaling_group", "scaling_group"},
+	{"addr", "addr"},
+	{"region", "region"},
+	{"architecture", "architecture"},
+	{"agent_version", "agent_version"},
+	{"available", "available"},
+	{"occupied", "occupied"},
+	{"free", "free"},
+	{"images", "images"},
+	{"first_contact", "first_contact"},
+	{"status_changed", "status_changed"},
+	{"lost_at", "lost_at"},
+	{NULL, NULL},
+};
+
+static const column preset_cols[] = {
+	{"name", "name"},
+	{"resource_slots", "resource_slots"},
+	{"shared_memory", "shared_memory"},
+	{"created_at", "created_at"},
+	{"modified_at", "modified_at"},
+	{NULL, NULL},
+};
+
 static const export_def exports[] = {
 	{"users", "user.list", user_cols},
 	{"keypairs", "keypair.list", keypair_cols},
 	{"policies", "policy.list", policy_cols},
 	{"user-policies", "user-policy.list", user_policy_cols},
 	{"project-policies", "project-policy.list", project_policy_cols},
+	{"storage", "storage.list", storage_cols},
+	{"quotas", "quota.list", quota_cols},
+	{"folders", "folder.list", folder_cols},
+	{"rgroups", "rgroup.list", rgroup_cols},
+	{"agents", "agent.list", agent_cols},
+	{"presets", "preset.list", preset_cols},
 	{NULL, NULL, NULL},
 };
 
@@ -109,7 +204,22 @@ const char *al_export_op(const char *what)
 	return e ? e->op : NULL;
 }
 
-const char *al_export_names(void) { return "users, keypairs, policies, user-policies, project-policies"; }
+/* The names joined with ", ", from the table: a new export needs no other change. */
+static char names[512];
+
+static void join_names(void)
+{
+	size_t n = 0;
+	for (const export_def *e = exports; e->what; e++)
+		n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", e->what);
+}
+
+const char *al_export_names(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, join_names);
+	return names;
+}
 
 typedef struct sink {
 	al_csv w;

@@ -8,12 +8,16 @@
 
 #include "cmd.h"
 
-/* ---- settings (bootstrap.c) ---------------------------------------------------------------- */
-/* Reads a setting into buf as a NUL-terminated string; def when unset. */
+/* ---- settings (settings.c) ----------------------------------------------------------------- */
+/* Reads a setting into buf as a NUL-terminated string; def when unset (def NULL: the key's
+ * built-in default, see al__setting_default). txn may be NULL (a read transaction of its own). */
 void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def);
 
 /* ---- domains (domains.c) ------------------------------------------------------------------- */
 bool al__domain_exists(al_cmd *c, al_str name);
+/* The stored row of domain name (see domains.c), decoded in c->zone; its strings point into
+ * the view, so copy what must outlive an emit. 1 found, 0 not found, or a negative al_ code. */
+int al__domain_row(al_cmd *c, al_str name, msgpack_object *row);
 /* An existing, active domain, else invalid_argument naming field. */
 int al__domain_require_active(al_cmd *c, const char *field, al_str name);
 int al__domain_emit_created(al_cmd *c, al_str name, al_str description);
@@ -62,6 +66,7 @@ int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n);
 /* What login and keypair authentication need to know about a user. */
 typedef struct al_user_auth {
 	al_str id, email, password_hash, status, role, domain, allowed_client_ip, main_access_key;
+	al_str resource_policy; /* the user resource policy (storage quota, folder count) */
 } al_user_auth;
 /* 1 found, 0 not found, or a negative al_ code. Strings live in zone. */
 int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *out, msgpack_zone *z,
@@ -104,10 +109,23 @@ int al__keypair_of_user(al_store *s, MDB_txn *txn, al_str email, al_keypair_info
 /* ---- projects (projects.c) ----------------------------------------------------------------- */
 /* The id of project name in domain, else invalid_argument naming field. */
 int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name, al_str *id);
+/* A project by domain and name, active or not: *id (kept in c->zone) and its stored row
+ * (see projects.c; strings point into the view). 1 found, 0 not found, or a negative code. */
+int al__project_find(al_cmd *c, al_str domain, al_str name, al_str *id, msgpack_object *row);
+/* The stored row of the project with this id. 1 found, 0 not found, or a negative code. */
+int al__project_row(al_cmd *c, al_str id, msgpack_object *row);
+/* Whether email is a member of the project with this id. */
+bool al__project_has_member(al_cmd *c, al_str id, al_str email);
 /* Records project.member_added / project.member_removed (nothing when already so). */
 int al__project_emit_member(al_cmd *c, al_str project_id, al_str email, bool add);
 /* Records member removal from every project of the user (a domain change). */
 int al__projects_leave_all(al_cmd *c, al_str email);
+/* Project name in domain, active or not (for commands that must reach inactive ones too): its
+ * id (in c->zone) and whether it is active. 1 found, 0 not found, or a negative al_ code. */
+int al__project_lookup(al_cmd *c, al_str domain, al_str name, al_str *id, bool *active);
+/* The project with this id: its domain and name (in c->zone) and whether it is active.
+ * 1 found, 0 not found, or a negative al_ code. */
+int al__project_by_id(al_cmd *c, al_str id, al_str *domain, al_str *name, bool *active);
 /* How many projects follow project resource policy name. */
 int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n);
 /* Packs an array of the names of the projects email belongs to. */
@@ -127,10 +145,22 @@ int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t
 /* ---- resource groups (rgroups.c) ----------------------------------------------------------- */
 /* An existing, active resource group, else invalid_argument naming field. */
 int al__rgroup_require(al_cmd *c, const char *field, al_str name);
-/* Bootstrap: resource group "default" (FIFO, public, associated with domain "default"). */
+/* Bootstrap: resource group "default" (FIFO, public, associated with domain "default", which
+ * must exist: call it after the domain). A second run records nothing. */
 int al__rgroup_emit_default(al_cmd *c);
+/* The stored row of resource group name (active or not), decoded in c->zone: a map with name,
+ * description, is_active, is_public, scheduler, allowed_session_types, pending_timeout,
+ * retries_to_skip (-1: the retries-to-skip setting applies), wsproxy_addr, created_at,
+ * modified_at. 1 found, 0 not found, or a negative al_ code. */
+int al__rgroup_row(al_cmd *c, al_str name, msgpack_object *row);
+#define AL_RETRIES_TO_SKIP_MAX 1000
 
 /* ---- agents (agents.c) --------------------------------------------------------------------- */
+/* Installed images: agent.created always, and agent.updated when they changed, carry the field
+ * "images", the sorted canonical names (registry/project/name:tag) an agent reported; a
+ * projection that wants to know which agents have an image folds those two events. The public
+ * row of an agent (agent.get, al__agents_each) has id, status (ALIVE, LOST, RESTARTING,
+ * TERMINATED), schedulable, scaling_group, available, occupied and free (slot maps), images. */
 /* How many agents (of any status, ever) belong to resource group group: its delete guard. */
 int al__agents_count_group(al_cmd *c, al_str group, uint64_t *n);
 /* Calls fn with the public row of each agent of group (all groups when group is empty). */
@@ -148,6 +178,16 @@ int al__storage_host(al_store *s, MDB_txn *txn, al_str name, bool *quota_support
 /* ---- system settings (settings.c) ---------------------------------------------------------- */
 /* Setting keys (adminctl settings get/set): image-auto-pull, overlay-mtu, scheduler,
  * retries-to-skip, session-creation-retries, timezone, project-folders, agent-heartbeat-timeout.
- * Read them with al__setting_get; bootstrap records their defaults. */
+ * Read them with al__setting_get. Defaults are implicit (nothing is recorded at bootstrap): a key
+ * never set reads as its default, digest, 1500, fifo, 0, 3, UTC, true and 40. Values are text:
+ * integers in decimal, booleans true/false. */
+/* The built-in default of key, or NULL for an unknown key. */
+const char *al__setting_default(const char *key);
+/* The schedulers: fifo, lifo, drf; NULL-terminated. */
+extern const char *const al__schedulers[];
+
+/* ---- maintenance (maintenance.c) ----------------------------------------------------------- */
+/* Whether two resource slot maps (slot -> number) differ; a missing slot counts as 0. */
+bool al__slots_differ(const msgpack_object *a, const msgpack_object *b);
 
 #endif

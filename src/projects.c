@@ -722,6 +722,41 @@ int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name
 	return AL_OK;
 }
 
+int al__project_find(al_cmd *c, al_str domain, al_str name, al_str *id, msgpack_object *row)
+{
+	return find_by_name(c, domain, name, id, row);
+}
+
+int al__project_row(al_cmd *c, al_str id, msgpack_object *row) { return find_by_id(c, id, row); }
+
+bool al__project_has_member(al_cmd *c, al_str id, al_str email) { return is_member(c, id, email); }
+int al__project_lookup(al_cmd *c, al_str domain, al_str name, al_str *id, bool *active)
+{
+	msgpack_object row;
+	int rc = find_by_name(c, domain, name, id, &row);
+	if (rc == 1) {
+		*active = true;
+		al_mp_bool(&row, "is_active", active);
+	}
+	return rc;
+}
+
+int al__project_by_id(al_cmd *c, al_str id, al_str *domain, al_str *name, bool *active)
+{
+	msgpack_object row;
+	int rc = find_by_id(c, id, &row);
+	if (rc != 1)
+		return rc;
+	*domain = *name = (al_str){"", 0};
+	*active = true;
+	al_mp_str(&row, "domain", domain);
+	al_mp_str(&row, "name", name);
+	al_mp_bool(&row, "is_active", active);
+	*domain = keep(c, *domain);
+	*name = keep(c, *name);
+	return 1;
+}
+
 int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
 	*n = 0;

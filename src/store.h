@@ -34,6 +34,9 @@ struct al_store {
 	bool has_master_key;
 	int64_t (*clock)(void *);
 	void *clock_ctx;
+	/* agents.c: when each agent was last heard from. In memory only (the issue keeps
+	 * heartbeats without changes out of the log); made on first use, freed on close. */
+	void *agents_mem;
 };
 
 /* The state of one write transaction, including the in-memory log head. */
@@ -70,5 +73,8 @@ int al__put(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, const void *v, si
 int al__del(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, al_error *err);
 
 int64_t al__now(al_store *s);
+
+/* Frees al_store.agents_mem (agents.c); NULL is accepted. */
+void al__agents_mem_free(void *mem);
 
 #endif

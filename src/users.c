@@ -861,6 +861,7 @@ int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *ou
 	user_row u = empty_row;
 	read_fields(&m, &u);
 	*out = (al_user_auth){u.id,     u.email,  u.password_hash,      u.status,
-			      u.role,   u.domain, u.allowed_client_ip, u.main_access_key};
+			      u.role,   u.domain, u.allowed_client_ip, u.main_access_key,
+			      u.resource_policy};
 	return 1;
 }

@@ -1,7 +1,10 @@
 /*
  * test_identity_random.c - rebuild and as-of equal live after a seeded random mix of the
  * identity commands (users, keypairs, the three policy kinds, domains, projects and their
- * members), valid and invalid, by different actors, in group-commit batches of random size.
+ * members), valid and invalid, by different actors, in group-commit batches of random size;
+ * storage hosts, quotas and folders join the batches from a stream of their own.
+ * each batch also carries a few catalogue commands (resource groups, settings, maintenance).
+ * agents and presets come from a third generator (all of them keep the identity mix as it was).
  *
  * Live digests are taken at checkpoints; afterwards a rebuild must give the final digest and
  * al_store_asof at each checkpoint's seq must give that checkpoint's digest. The seed is
@@ -60,6 +63,63 @@ static void totp_code(const char *b32, char out[8])
 static void email(rng *r, char *b, size_t n) { snprintf(b, n, "e%u@example.com", below(r, NEMAIL)); }
 static void project(rng *r, char *b, size_t n) { snprintf(b, n, "pr%u", below(r, NPROJ)); }
 static const char *domain(rng *r) { return domains[below(r, 4)]; }
+
+/* Storage hosts, quotas and folders (their rules are in test_storage.c and test_folders.c),
+ * from their own random stream, added to the batches: they change no identity view, so the
+ * identity mix runs as it did without them. Folder commands run as user e (an owner). */
+static const char *gen_storage(rng *r, const char *e, const char *p, char **args, size_t *len)
+{
+	static const char *const hosts[] = {"local:v1", "nfs:v", "ceph:v", "bad"};
+	static const char *const backends[] = {"xfs", "vfs", "cephfs", "ntfs"};
+	static const char *const perms[] = {"ro", "rw", "wd", "rx"};
+	const char *h = chance(r, 75) ? hosts[0] : hosts[below(r, 4)]; /* mostly the host that exists */
+	char f[16];
+	snprintf(f, sizeof f, "f%u", below(r, 2));
+	bool by_user = chance(r, 70);
+	long long gb = (long long)below(r, 20);
+	switch (below(r, 8)) {
+	case 0:
+		*args = th_args(len, "name", 's', h, "backend", 's', backends[below(r, 4)], "mount", 's',
+				chance(r, 90) ? "/srv/v" : "rel", NULL);
+		return "storage.create";
+	case 1:
+		*args = th_args(len, "name", 's', h, "quota", 'b', (int)chance(r, 70), "mount", 's', chance(r, 50) ? "/a" : "/b",
+				NULL);
+		return "storage.update";
+	case 2:
+		*args = th_args(len, "name", 's', h, "used_bytes", 'i', (long long)below(r, 3) * 400, "capacity_bytes", 'i',
+				(long long)below(r, 4) * 1000, NULL);
+		return "storage.report-usage";
+	case 3:
+	case 4:
+		if (by_user)
+			*args = th_args(len, "host", 's', h, "user", 's', e, "hard_limit_gb", 'i', gb, NULL);
+		else
+			*args = th_args(len, "host", 's', h, "project", 's', p, "domain", 's', domain(r), "hard_limit_gb", 'i', gb,
+					NULL);
+		if (chance(r, 40)) { /* the same target, unset */
+			free(*args);
+			*args = by_user ? th_args(len, "host", 's', h, "user", 's', e, NULL)
+					: th_args(len, "host", 's', h, "project", 's', p, "domain", 's', "default", NULL);
+			return "quota.unset";
+		}
+		return "quota.set";
+	case 5:
+	case 6:
+		if (by_user)
+			*args = th_args(len, "name", 's', f, "host", 's', h, "permission", 's',
+					perms[chance(r, 90) ? below(r, 3) : 3], NULL);
+		else
+			*args = th_args(len, "name", 's', f, "host", 's', h, "project", 's', p, "domain", 's', domain(r), NULL);
+		return "folder.create";
+	default:
+		if (by_user)
+			*args = th_args(len, "name", 's', f, NULL);
+		else
+			*args = th_args(len, "name", 's', f, "project", 's', p, "domain", 's', domain(r), NULL);
+		return "folder.delete";
+	}
+}
 
 /* One random request's op and packed arguments (malloc'd). */
 static const char *gen(rng *r, world *w, char **args, size_t *len)
@@ -173,6 +233,103 @@ static const char *gen(rng *r, world *w, char **args, size_t *len)
 	}
 }
 
+/* One random request of the catalogue issue (resource groups rg0-rg3 and their associations
+ * with domains, projects and keypairs that come and go, settings, maintenance), from its own
+ * generator so that the identity mix above stays the sequence it always was. */
+static const char *gen_catalogue(rng *r, world *w, char **args, size_t *len)
+{
+	char e[64], p[32], ak[32], g[8];
+	email(r, e, sizeof e);
+	project(r, p, sizeof p);
+	snprintf(ak, sizeof ak, "%s", w->nkeys ? w->keys[below(r, (unsigned)w->nkeys)] : "AKIANOSUCHKEY0000000");
+	snprintf(g, sizeof g, "rg%u", below(r, 4));
+	const char *d = chance(r, 60) ? "default" : domain(r);
+	switch (below(r, 8)) {
+	case 0: {
+		static const char *const sch[] = {"fifo", "fifo", "lifo", "drf", "mof"};
+		*args = th_args(len, "name", 's', g, "scheduler", 's', sch[below(r, 5)], "retries_to_skip", 'i',
+				(long long)below(r, 3) - 1, "allowed_session_types", 'l', chance(r, 90) ? "batch,system" : "",
+				"public", 'b', (int)chance(r, 70), NULL);
+		return chance(r, 60) ? "rgroup.create" : "rgroup.update";
+	}
+	case 1:
+	case 2: {
+		unsigned t = below(r, 3);
+		if (t == 0)
+			*args = th_args(len, "name", 's', g, "domain", 's', d, NULL);
+		else if (t == 1)
+			*args = th_args(len, "name", 's', g, "project", 's', chance(r, 50) ? "default" : p, "domain", 's', d, NULL);
+		else
+			*args = th_args(len, "name", 's', g, "keypair", 's', ak, NULL);
+		return chance(r, 65) ? "rgroup.associate" : "rgroup.dissociate";
+	}
+	case 3: {
+		static const char *const verbs[] = {"rgroup.deactivate", "rgroup.activate", "rgroup.delete"};
+		*args = th_args(len, "name", 's', g, NULL);
+		return verbs[below(r, 3)];
+	}
+	case 4:
+	case 5: {
+		static const char *const kv[][2] = {{"scheduler", "lifo"},        {"scheduler", "fifo"},
+						    {"retries-to-skip", "2"},     {"retries-to-skip", "0"},
+						    {"overlay-mtu", "9000"},      {"overlay-mtu", "0"},
+						    {"project-folders", "false"}, {"timezone", "UTC"}};
+		unsigned i = below(r, 8);
+		*args = th_args(len, "key", 's', kv[i][0], "value", 'l', kv[i][1], NULL);
+		return "settings.set";
+	}
+	case 6:
+		*args = th_args(len, NULL);
+		return "maintenance.recalculate-usage";
+	default:
+		*args = th_args(len, "user", 's', e, NULL);
+		return "rgroup.allowed";
+	}
+}
+
+/* One random agent or preset request (an unknown group is refused). Drawn from its own generator, so the identity mix stays the same sequence. */
+static const char *gen_agents(rng *r, char **args, size_t *len)
+{
+	static const char *const groups[] = {"default", "default", "gpu", "nogroup"};
+	char name[16], id[16];
+	snprintf(name, sizeof name, "pst%u", below(r, 4));
+	snprintf(id, sizeof id, "ag%u", below(r, 4));
+	switch (below(r, 8)) {
+	case 0: /* cpu 0 and mem 0 are refused, shmem above mem too */
+		*args = th_args(len, "name", 's', name, "cpu", 'i', (long long)below(r, 9), "mem", 's', chance(r, 90) ? "2g" : "0",
+				"fgpu", 'd', below(r, 12) / 10.0, "shmem", 's', chance(r, 80) ? "1g" : "3g", NULL);
+		return "preset.create";
+	case 1:
+		if (chance(r, 30)) {
+			*args = th_args(len, "name", 's', name, NULL);
+			return "preset.delete";
+		}
+		*args = th_args(len, "name", 's', name, "gpu", 'i', (long long)below(r, 3), "slots", 's',
+				chance(r, 50) ? "rocm.device=1" : "", NULL);
+		return "preset.update";
+	case 2: /* heartbeats, most of them changing nothing */
+	case 3:
+	case 4:
+		*args = th_args(len, "id", 's', id, "addr", 's', chance(r, 90) ? "10.0.0.1:6001" : "10.0.0.1", "available", 's',
+				chance(r, 70) ? "cpu=8,mem=32g" : "cpu=16,mem=64g,cuda.device=2", "group", 's', groups[below(r, 4)],
+				"images", 'l', chance(r, 50) ? "cr.io/lab/a:1" : "cr.io/lab/b:2,cr.io/lab/a:1", NULL);
+		return "agent.heartbeat";
+	case 5:
+		*args = th_args(len, "id", 's', id, "restarting", 'b', (int)chance(r, 30), NULL);
+		return "agent.terminate";
+	case 6:
+		*args = th_args(len, "id", 's', id, "schedulable", 'b', (int)chance(r, 50), NULL);
+		return "agent.set-schedulable";
+	default:
+		if (chance(r, 50)) {
+			*args = th_args(len, NULL);
+			return "agent.expire";
+		}
+		*args = th_args(len, "group", 's', chance(r, 80) ? "default" : "gpu", NULL);
+		return "preset.check";
+	}
+}
+
 static void remember_key(world *w, const al_reply *rep)
 {
 	char secret[64] = ""; /* th_res_str returns one static buffer: copy before the next call */
@@ -205,7 +362,7 @@ static void random_identity_mix(void **state)
 	if (getenv("ADMINLOG_SEED"))
 		seed = strtoull(getenv("ADMINLOG_SEED"), NULL, 0);
 	print_message("# seed 0x%llx, %d commands\n", (unsigned long long)seed, COMMANDS);
-	rng r = {seed};
+	rng r = {seed}, r2 = {seed ^ 0xca7a1096eULL}, ra = {seed ^ 0xca7a1095ULL}; /* r2: catalogue, ra: agents */
 	char *dir = th_tmpdir();
 	al_store *s = th_init(dir, 0);
 	al_store_close(s);
@@ -214,17 +371,28 @@ static void random_identity_mix(void **state)
 	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
 	assert_int_equal(th_run(s, "domain.create", "name", 's', "lab", NULL), AL_OK);
 	assert_int_equal(th_run(s, "domain.create", "name", 's', "spare", NULL), AL_OK);
+	assert_int_equal(th_run(s, "storage.create", "name", 's', "local:v1", "backend", 's', "xfs", "mount", 's', "/v", NULL),
+			 AL_OK);
+	for (int i = 0; i < 2; i++) /* users of default and lab may create folders on local:v1 */
+		assert_int_equal(th_run(s, "domain.update", "name", 's', domains[i], "allowed_hosts", 's',
+					"local:v1:create-vfolder", NULL),
+				 AL_OK);
+
+	assert_int_equal(th_run(s, "rgroup.create", "name", 's', "gpu", NULL), AL_OK);
 
 	world w = {.nkeys = 0};
 	checkpoint cps[COMMANDS / CHECK_EVERY + 1];
-	int ncp = 0, done = 0, ok = 0;
-	static th_actor as[4];
+	int ncp = 0, done = 0, ok = 0, extra = 0;
+	static th_actor as[24]; /* one per request of a batch: a request borrows its actor until the batch ran */
+	static th_actor cas[6], aas[4];
+	rng rs = {seed ^ 0x9e3779b97f4a7c15ULL}; /* the storage commands' own stream */
+	static th_actor storage_as[4];
 	while (done < COMMANDS) {
-		enum { MAXB = 20 };
-		al_request reqs[MAXB];
-		al_reply reps[MAXB];
-		char *args[MAXB];
-		size_t len[MAXB];
+		enum { MAXB = 20, MAXC = 6, MAXA = 4, MAXS = 4 };
+		al_request reqs[MAXB + MAXC + MAXA + MAXS];
+		al_reply reps[MAXB + MAXC + MAXA + MAXS];
+		char *args[MAXB + MAXC + MAXA + MAXS];
+		size_t len[MAXB + MAXC + MAXA + MAXS];
 		int n = 1 + (int)below(&r, MAXB);
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
@@ -239,14 +407,64 @@ static void random_identity_mix(void **state)
 					email(&before, e, sizeof e);
 				} else
 					email(&r, e, sizeof e);
-				th_actor *a = &as[i % 4];
+				th_actor *a = &as[i];
 				if (th_as(s, e, a) == AL_OK)
 					who = &a->a;
 			}
 			reqs[i] = (al_request){op, args[i], len[i], who};
 		}
-		al_exec_batch(s, reqs, reps, (size_t)n);
-		for (int i = 0; i < n; i++) {
+		int m = (int)below(&r2, MAXC + 1); /* catalogue requests, after the identity ones */
+		for (int i = n; i < n + m; i++) {
+			const char *op = gen_catalogue(&r2, &w, &args[i], &len[i]);
+			const al_actor *who = &th_admin;
+			if (chance(&r2, 15)) {
+				char e[64];
+				email(&r2, e, sizeof e);
+				th_actor *a = &cas[i - n]; /* not as[]: identity requests of this batch use those */
+				if (th_as(s, e, a) == AL_OK)
+					who = &a->a;
+			}
+			reqs[i] = (al_request){op, args[i], len[i], who};
+		}
+		extra += m;
+		int k = (int)below(&ra, MAXA + 1); /* agents and presets, by the superadmin or a user */
+		for (int i = n + m; i < n + m + k; i++) {
+			const char *op = gen_agents(&ra, &args[i], &len[i]);
+			const al_actor *who = &th_admin;
+			char e[64];
+			email(&ra, e, sizeof e);
+			th_actor *a = &aas[i - n - m];
+			if (chance(&ra, 15) && th_as(s, e, a) == AL_OK)
+				who = &a->a;
+			reqs[i] = (al_request){op, args[i], len[i], who};
+		}
+		extra += k;
+		int total = n + m + k, nstorage = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
+		for (int j = 0; j < nstorage; j++, total++) {
+			char e[64], p[32], *a;
+			size_t l;
+			snprintf(e, sizeof e, "e%u@example.com", below(&rs, 6)); /* a few users: repeated targets */
+			project(&rs, p, sizeof p);
+			int at = (int)below(&rs, (unsigned)total + 1);
+			const char *op = gen_storage(&rs, e, p, &a, &l);
+			const al_actor *who = &th_admin;
+			bool folder = strncmp(op, "folder.", 7) == 0;
+			for (int tries = 0; (folder || chance(&rs, 15)) && tries < 8; tries++) { /* an active user */
+				if (th_as(s, e, &storage_as[j]) == AL_OK) {
+					who = &storage_as[j].a;
+					break;
+				}
+				snprintf(e, sizeof e, "e%u@example.com", below(&rs, NEMAIL));
+			}
+			/* Inserted at `at`: the identity commands keep their order. */
+			memmove(&reqs[at + 1], &reqs[at], (size_t)(total - at) * sizeof *reqs);
+			memmove(&args[at + 1], &args[at], (size_t)(total - at) * sizeof *args);
+			memmove(&len[at + 1], &len[at], (size_t)(total - at) * sizeof *len);
+			reqs[at] = (al_request){op, a, l, who};
+			args[at] = a, len[at] = l;
+		}
+		al_exec_batch(s, reqs, reps, (size_t)total);
+		for (int i = 0; i < total; i++) {
 			ok += reps[i].err.code == AL_OK;
 			if (reps[i].err.code == AL_EINTERNAL || reps[i].err.code == AL_EIO_ERROR ||
 			    reps[i].err.code == AL_ECORRUPT)
@@ -263,12 +481,17 @@ static void random_identity_mix(void **state)
 		}
 		done += n;
 	}
-	print_message("# %d of %d commands succeeded, %d keypairs, %llu events\n", ok, COMMANDS, w.nkeys,
-		      (unsigned long long)al_log_head(s));
+	print_message("# %d of %d commands (%d identity, %d catalogue) succeeded, %d keypairs, %llu events\n", ok,
+		      COMMANDS + extra, COMMANDS, extra, w.nkeys, (unsigned long long)al_log_head(s));
 	assert_true(ok > COMMANDS / 5); /* the mix must really change things */
 	static const char *const must[] = {"user.totp_enabled", "user.totp_disabled", "keypair.deleted",
-					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated"};
-	for (size_t i = 0; i < sizeof must / sizeof *must; i++) {
+					   "project.member_removed", "keypair_policy.deleted", "domain.deactivated",
+					   "storage.usage_reported", "quota.set", "quota.unset", "folder.created",
+					   "folder.deleted", "rgroup.associated", "rgroup.dissociated", "rgroup.deleted",
+					   "setting.changed", "preset.updated", "preset.deleted", "agent.updated",
+					   "agent.status_changed", "agent.schedulable_changed"};
+	for (size_t i = 0; !getenv("ADMINLOG_SEED") && i < sizeof must / sizeof *must; i++) {
+		/* the default seed's mix covers these (another seed may not) */
 		al_log_filter f = {.type = must[i]};
 		int count = 0;
 		assert_int_equal(al_log_query(s, &f, count_event, &count, &err), AL_OK);

@@ -75,7 +75,19 @@ static void fx_build(fx *f)
 	run_ok(s, "policy.create", "name", 's', "gold", NULL);
 	run_ok(s, "user-policy.create", "name", 's', "silver", NULL);
 	run_ok(s, "project-policy.create", "name", 's', "bronze", NULL);
+	/* Storage: a host every domain may create folders on, U's quota, a folder of vision. */
+	run_ok(s, "storage.create", "name", 's', "local:volume1", "backend", 's', "xfs", "mount", 's', "/vfroot", NULL);
+	run_ok(s, "domain.update", "name", 's', "default", "allowed_hosts", 's', "local:volume1:create-vfolder", NULL);
+	run_ok(s, "domain.update", "name", 's', "lab", "allowed_hosts", 's', "local:volume1:create-vfolder", NULL);
+	run_ok(s, "quota.set", "host", 's', "local:volume1", "user", 's', "u@example.com", "hard_limit_gb", 'i', 3LL, NULL);
+	run_ok(s, "folder.create", "name", 's', "shared", "host", 's', "local:volume1", "project", 's', "vision",
+	       "domain", 's', "default", NULL);
+	run_ok(s, "preset.create", "name", 's', "p1", "cpu", 'i', 1LL, "mem", 's', "1g", NULL);
 	al_reply rep;
+	run_ok(s, "rgroup.create", "name", 's', "gpu", NULL);
+	run_ok(s, "rgroup.create", "name", 's', "idle-rg", NULL);
+	run_ok(s, "rgroup.deactivate", "name", 's', "idle-rg", NULL);
+	run_ok(s, "rgroup.associate", "name", 's', "gpu", "domain", 's', "default", NULL);
 	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', "u@example.com", NULL), AL_OK);
 	snprintf(f->u_ak, sizeof f->u_ak, "%s", th_res_str(&rep, "main_access_key"));
 	al_reply_free(&rep);
@@ -94,7 +106,8 @@ static void fx_free(fx *f)
 
 /* One row: the op, who may ("yyyyyy" in actor order S A B M U O), the code an allowed call
  * gives (AL_OK unless the state forbids it anyway), and its arguments as th_args triples where
- * the values "$AK" and "$EXTRA" stand for U's main and second access keys. */
+ * the values "$AK" and "$EXTRA" stand for U's main and second access keys (types "s", "l" a
+ * one-element list, "i" an integer, "b" a boolean "true"/"false"). */
 typedef struct row {
 	const char *op, *allowed;
 	int ok_code;
@@ -102,6 +115,7 @@ typedef struct row {
 } row;
 
 #define T(k, v) k, "s", v
+#define I(k, v) k, "i", v
 static const row rows[] = {
 	{"domain.create", "ynnnnn", AL_OK, {T("name", "newdom")}},
 	{"domain.update", "ynnnnn", AL_OK, {T("name", "default"), T("description", "changed")}},
@@ -153,8 +167,57 @@ static const row rows[] = {
 	{"user.2fa.confirm", "yyynyy", AL_ENOT_FOUND, {T("code", "123456")}},
 	{"user.2fa.disable", "yynnyn", AL_OK, {T("email", "u@example.com")}},
 	{"user.2fa.status", "yynyyn", AL_OK, {T("email", "u@example.com")}},
+	/* Storage hosts are global: a superadmin changes them, admins and monitors read them. */
+	{"storage.create", "ynnnnn", AL_OK, {T("name", "new:vol"), T("backend", "vfs"), T("mount", "/new")}},
+	{"storage.update", "ynnnnn", AL_OK, {T("name", "local:volume1"), T("mount", "/changed")}},
+	{"storage.get", "yyyynn", AL_OK, {T("name", "local:volume1")}},
+	{"storage.list", "yyyynn", AL_OK, {NULL}},
+	{"storage.report-usage", "ynnnnn", AL_OK,
+	 {T("name", "local:volume1"), I("used_bytes", "1"), I("capacity_bytes", "10")}},
+	/* Quotas: admins of the target's domain set them; the user itself may read its own. */
+	{"quota.set", "yynnnn", AL_OK, {T("host", "local:volume1"), T("user", "u@example.com"), I("hard_limit_gb", "5")}},
+	{"quota.unset", "yynnnn", AL_OK, {T("host", "local:volume1"), T("user", "u@example.com")}},
+	{"quota.get", "yynyyn", AL_OK, {T("host", "local:volume1"), T("user", "u@example.com")}},
+	{"quota.list", "yyyynn", AL_OK, {NULL}},
+	/* Folders: every user its own; project folders (see field_rows) by admins of the domain. */
+	{"folder.create", "yyynyy", AL_OK, {T("name", "mine"), T("host", "local:volume1")}},
+	{"folder.list", "yyyyyy", AL_OK, {NULL}},
+	{"folder.get", "yynyyn", AL_OK, {T("name", "shared"), T("project", "vision"), T("domain", "default")}},
+	{"folder.delete", "yynnnn", AL_OK, {T("name", "shared"), T("project", "vision"), T("domain", "default")}},
+	/* resource groups: superadmin writes; admins and monitors read; a user asks which it may use */
+	{"rgroup.create", "ynnnnn", AL_OK, {T("name", "newrg")}},
+	{"rgroup.update", "ynnnnn", AL_OK, {T("name", "gpu"), T("description", "changed")}},
+	{"rgroup.deactivate", "ynnnnn", AL_OK, {T("name", "gpu")}},
+	{"rgroup.activate", "ynnnnn", AL_OK, {T("name", "idle-rg")}},
+	{"rgroup.delete", "ynnnnn", AL_OK, {T("name", "gpu")}},
+	{"rgroup.get", "yyyynn", AL_OK, {T("name", "gpu")}},
+	{"rgroup.list", "yyyynn", AL_OK, {NULL}},
+	{"rgroup.associate", "ynnnnn", AL_OK, {T("name", "gpu"), T("domain", "lab")}},
+	{"rgroup.dissociate", "ynnnnn", AL_OK, {T("name", "gpu"), T("domain", "default")}},
+	{"rgroup.allowed", "yynyyn", AL_OK, {T("user", "u@example.com")}},
+	/* settings, maintenance, information */
+	{"settings.get", "yyyynn", AL_OK, {NULL}},
+	{"settings.set", "ynnnnn", AL_OK, {T("key", "overlay-mtu"), "value", "l", "9000"}},
+	{"maintenance.recalculate-usage", "ynnnnn", AL_OK, {NULL}},
+	{"info", "yyyynn", AL_OK, {NULL}},
+	/* Agents: superadmins only (an agent uses a superadmin service account); the others name an
+	 * unknown agent. */
+	{"agent.heartbeat", "ynnnnn", AL_OK, {T("id", "ag1"), T("addr", "10.0.0.1:6001"), T("available", "cpu=1,mem=1g")}},
+	{"agent.terminate", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost")}},
+	{"agent.expire", "ynnnnn", AL_OK, {NULL}},
+	{"agent.set-schedulable", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost"), "schedulable", "b", "false"}},
+	{"agent.get", "ynnnnn", AL_ENOT_FOUND, {T("id", "ghost")}},
+	{"agent.list", "ynnnnn", AL_OK, {NULL}},
+	/* Presets: a superadmin writes, anyone reads and checks. */
+	{"preset.create", "ynnnnn", AL_OK, {T("name", "newp"), "cpu", "i", "2", T("mem", "1g")}},
+	{"preset.update", "ynnnnn", AL_OK, {T("name", "p1"), "cpu", "i", "4"}},
+	{"preset.delete", "ynnnnn", AL_OK, {T("name", "p1")}},
+	{"preset.get", "yyyyyy", AL_OK, {T("name", "p1")}},
+	{"preset.list", "yyyyyy", AL_OK, {NULL}},
+	{"preset.check", "yyyyyy", AL_OK, {T("group", "default")}},
 };
 #undef T
+#undef I
 #define NROWS (sizeof rows / sizeof *rows)
 
 /* Rows whose writes narrow by field rather than by command: role and status of oneself. */
@@ -163,6 +226,10 @@ static const row field_rows[] = {
 	{"user.update", "ynnnnn", AL_OK, {"email", "s", "u@example.com", "status", "s", "inactive"}},
 	{"user.update", "ynnnnn", AL_OK, {"email", "s", "u@example.com", "domain", "s", "lab"}},
 	{"user.update", "ynnnyn", AL_OK, {"email", "s", "u@example.com", "password", "s", PW}},
+	{"folder.create", "yynnnn", AL_OK,
+	 {"name", "s", "team", "host", "s", "local:volume1", "project", "s", "vision", "domain", "s", "default"}},
+	{"quota.set", "yynnnn", AL_OK,
+	 {"host", "s", "local:volume1", "project", "s", "vision", "domain", "s", "default", "hard_limit_gb", "i", "5"}},
 };
 
 static char *pack_row(const fx *f, const row *r, size_t *len)
@@ -185,7 +252,11 @@ static char *pack_row(const fx *f, const row *r, size_t *len)
 		if (*t == 'l') {
 			msgpack_pack_array(&pk, 1);
 			al_pack_cstr(&pk, v);
-		} else
+		} else if (*t == 'i')
+			msgpack_pack_int64(&pk, atoll(v));
+		else if (*t == 'b')
+			strcmp(v, "true") == 0 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+		else
 			al_pack_cstr(&pk, v);
 	}
 	*len = b.size;
@@ -238,7 +309,9 @@ static void check_rows(const row *rs, size_t nrows)
 			}
 			if (allowed && write && rc == AL_OK && r->ok_code == AL_OK && al_log_head(f.s) == head &&
 			    strcmp(r->op, "keypair.activate") != 0 && strcmp(r->op, "domain.activate") != 0 &&
-			    strcmp(r->op, "user.2fa.disable") != 0) { /* already so: nothing to record */
+			    strcmp(r->op, "user.2fa.disable") != 0 &&
+			    strcmp(r->op, "maintenance.recalculate-usage") != 0 && /* nothing to correct */
+			    strcmp(r->op, "agent.expire") != 0) { /* already so, or no agent: nothing to record */
 				print_error("%s as %c: allowed but recorded nothing\n", r->op, actor_letter[who]);
 				failures++;
 			}

@@ -195,9 +195,18 @@ static char *actor_name(void)
 	return name;
 }
 
-/* The command named by the words at argv[*i]: "noun verb" or "noun verb sub" (user 2fa enable). */
+/* The command named by the words at argv[*i]: "noun verb" or "noun verb sub" (user 2fa enable),
+ * or one word for an op without a verb (info). */
 static const al_cmd_def *find_command(int argc, char **argv, int *i, char *op, size_t n)
 {
+	snprintf(op, n, "%s", argv[*i]);
+	const al_cmd_def *one = strchr(op, '.') ? NULL : al_cmd_def_find(op);
+	if (one && (*i + 1 >= argc || argv[*i + 1][0] == '-')) {
+		*i += 1;
+		return one;
+	}
+	if (*i + 1 >= argc)
+		return NULL;
 	snprintf(op, n, "%s.%s", argv[*i], argv[*i + 1]);
 	const al_cmd_def *d = al_cmd_def_find(op);
 	if (d) {
@@ -216,6 +225,20 @@ static void pack_name(msgpack_packer *pk, const char *name)
 {
 	msgpack_pack_str(pk, strlen(name));
 	msgpack_pack_str_body(pk, name, strlen(name));
+}
+
+/* The next required argument after *pos that is not the target, in table order (NULL when
+ * none is left): `agent set-schedulable ID true` fills schedulable. */
+static const al_field_def *next_required(const al_cmd_def *d, size_t *pos)
+{
+	for (; *pos < d->nargs; (*pos)++) {
+		const al_field_def *f = &d->args[*pos];
+		if ((f->flags & AL_F_REQ) && strcmp(f->name, d->target) != 0 && f->type != AL_T_PASSWORD) {
+			(*pos)++;
+			return f;
+		}
+	}
+	return NULL;
 }
 
 /* Secret arguments are read from stdin (--NAME-stdin, or --password-stdin for passwords) or
@@ -395,12 +418,12 @@ int main(int argc, char **argv)
 			return die_usage("%s needs --connect HOST:PORT or --socket PATH", argv[i]);
 		return argv[i][0] == 'l' ? remote_login(remote, argc, argv, i + 1) : remote_watch(remote, argc, argv, i + 1, json);
 	}
-	if (argc - i < 2)
+	if (argc - i < 1)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
 	char op[128];
 	const char *export_what = NULL, *export_out = NULL;
 	const al_cmd_def *d;
-	if (strcmp(argv[i], "export") == 0) { /* export LIST --out FILE [filters of the list] */
+	if (strcmp(argv[i], "export") == 0 && i + 1 < argc) { /* export LIST --out FILE [filters of the list] */
 		export_what = argv[i + 1];
 		if (al_export_op(export_what) == NULL)
 			return die_usage("export: no list '%s' (users, keypairs, policies, ...)", export_what);
@@ -408,7 +431,8 @@ int main(int argc, char **argv)
 		d = al_cmd_def_find(op);
 		i += 2;
 	} else if ((d = find_command(argc, argv, &i, op, sizeof op)) == NULL)
-		return die_usage("no command '%s'", op);
+		return argc - i < 2 ? die_usage("%s", "expected a noun and a verb, e.g. user list")
+				    : die_usage("no command '%s'", op);
 
 	/* Arguments are packed as a map; count pairs first, values second. */
 	msgpack_sbuffer body;
@@ -425,6 +449,7 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < d->nargs && !rest_arg; k++)
 		if (d->args[k].type == AL_T_LIST && (d->args[k].flags & AL_F_REQ))
 			rest_arg = &d->args[k];
+	size_t req_pos = 0; /* after the target, words fill the other required arguments (no LIST) */
 	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
 		pack_name(&pk, d->target);
 		pack_value(&pk, find_arg(d, d->target), argv[i++]);
@@ -451,10 +476,17 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strncmp(a, "--", 2) != 0) {
+			const al_field_def *next = rest_arg || !d->target[0] ? NULL : next_required(d, &req_pos);
 			if (rest_arg && nrest < AL_LIST_MAX_CLI)
 				rest[nrest++] = a;
-			else
+			else if (next == NULL)
 				rc = die_usage("unexpected argument %s", a);
+			else { /* agent set-schedulable ID true */
+				pack_name(&pk, next->name);
+				if (pack_value(&pk, next, a) != 0)
+					rc = die_usage("bad value %s", a);
+				pairs++;
+			}
 			continue;
 		}
 		char name[64];
