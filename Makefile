@@ -1,6 +1,6 @@
 # adminlog - see README.md. `make run`, `make test`, `make test SANITIZE=1`, `make bench`.
 CC      ?= gcc
-PKGS    := lmdb msgpack libsodium libxxhash liboath libcurl
+PKGS    := lmdb msgpack libsodium libxxhash liboath libcurl libevent libevent_pthreads
 DEPS_OK := $(shell ./tools/deps.sh >&2 && echo ok)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wstrict-prototypes -Wno-missing-field-initializers \
@@ -20,7 +20,7 @@ endif
 LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libadminlog.a
-TOOLS   := $(BIN)/adminctl $(BIN)/adminlog
+TOOLS   := $(BIN)/adminctl $(BIN)/adminlog $(BIN)/adminlogd
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(filter-out bench/bench_util.c,$(wildcard bench/bench_*.c))
@@ -50,6 +50,10 @@ $(BUILD)/gen_docs: $(BUILD)/tools/gen_docs.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
 
+# Server tests also link the harness that starts adminlogd (tests/server_harness.h).
+$(BUILD)/tests/test_server_%: $(BUILD)/tests/test_server_%.o $(BUILD)/tests/helpers.o $(BUILD)/tests/server_harness.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs sqlite3) -o $@
 
@@ -70,8 +74,9 @@ test-asan:
 bench: $(BENCHES)
 	@for b in $(BENCHES); do $$b || exit 1; done
 
+# The server in the foreground on $(DATA) (bootstrapped when empty); tools/demo.sh tours the tools.
 run: $(TOOLS)
-	./tools/demo.sh $(DATA)
+	$(BIN)/adminlogd --data $(DATA)
 
 install: $(TOOLS)
 	install -d $(DESTDIR)/usr/local/bin

@@ -85,6 +85,8 @@ typedef struct al_request {
 	const void *args; /* msgpack map, borrowed for the call; NULL = no arguments */
 	size_t args_len;
 	const al_actor *actor;
+	const void *prep; /* the output of al_prepare for these args, or NULL to run the step here */
+	size_t prep_len;
 } al_request;
 
 typedef struct al_reply {
@@ -108,6 +110,19 @@ int al_exec(al_store *s, const al_request *req, al_reply *rep);
 int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n);
 void al_reply_free(al_reply *rep);
 
+/*
+ * The part of a command that runs before its transaction, on its own: the checks (op, role,
+ * argument names and types) and the command's prepare step (argon2id password hashes, ids,
+ * generated keys), which can take 100 ms. A server runs this on a worker thread, then passes
+ * the output as req->prep to al_exec/al_exec_batch, which then do not run the step again.
+ * *prep is malloc'd (NULL when the command has no prepare step) and may hold a new secret:
+ * release it with al_prepared_free. Returns the al_ code (err says why).
+ */
+int al_prepare(al_store *s, const al_request *req, char **prep, size_t *prep_len, al_error *err);
+void al_prepared_free(char *prep, size_t prep_len);
+/* 1 when the command op has a prepare step (slow: call al_prepare off any event loop). */
+int al_cmd_has_prepare(const char *op);
+
 /* Receives one row of a streamed list; non-zero stops the stream (and is returned). */
 typedef int (*al_row_fn)(const msgpack_object *row, void *ctx);
 /*
@@ -117,6 +132,27 @@ typedef int (*al_row_fn)(const msgpack_object *row, void *ctx);
  * here; an explicit limit argument still applies. Returns the al_ code (err says why).
  */
 int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, al_error *err);
+
+/* ---- where password hashing runs ----------------------------------------------------- */
+
+/*
+ * argon2id hashing and verification (prepare steps, login) run in the calling thread by
+ * default. A server may run them elsewhere: adminlogd uses helper processes, because each
+ * hash maps and touches 64 MiB with MAP_POPULATE, which holds the address space's lock long
+ * enough to stall every other thread of the same process. hash writes the encoded hash of pw
+ * at cost ("min", "interactive", "moderate") into out (NUL-terminated, out_len >= 128) and
+ * returns 0, or -1 for an unknown cost, -2 when out of memory. verify returns 1 when pw
+ * matches hash, else 0. Process-wide; NULL restores the default.
+ */
+typedef struct al_pwhash_ops {
+	int (*hash)(const char *cost, const char *pw, size_t n, char *out, size_t out_len, void *ctx);
+	int (*verify)(const char *hash, const char *pw, size_t n, void *ctx);
+	void *ctx;
+} al_pwhash_ops;
+void al_set_pwhash_ops(const al_pwhash_ops *ops);
+/* The default implementations (this thread), for a helper process to call. ctx is unused. */
+int al_pwhash_local(const char *cost, const char *pw, size_t n, char *out, size_t out_len, void *ctx);
+int al_pwhash_verify_local(const char *hash, const char *pw, size_t n, void *ctx);
 
 /* ---- the catalogue (from schemas/) ------------------------------------------------ */
 

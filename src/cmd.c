@@ -349,7 +349,12 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 	int rc = check_args(&it->e->def, &it->args, err);
 	if (rc)
 		return rc;
-	if (it->e->prepare) {
+	if (it->e->prepare && req->prep) { /* al_prepare ran the step already */
+		msgpack_sbuffer_write(&it->prep_buf, req->prep, req->prep_len);
+		if (al_mp_decode(it->prep_buf.data, it->prep_buf.size, &it->zone, &it->prep) != 0 ||
+		    it->prep.type != MSGPACK_OBJECT_MAP)
+			return al_err(err, AL_EINVALID_ARGUMENT, "prep: not the output of al_prepare");
+	} else if (it->e->prepare) {
 		al_mb out;
 		al_mb_init(&out);
 		rc = it->e->prepare(s, &it->args, &out, err);
@@ -644,6 +649,43 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 	item_finish(&it);
 	al_reply_free(&rep);
 	return rc ? (rep.err.code ? rep.err.code : rc) : AL_OK;
+}
+
+int al_prepare(al_store *s, const al_request *req, char **prep, size_t *prep_len, al_error *err)
+{
+	item it;
+	al_reply rep;
+	al_request r = *req;
+	r.prep = NULL; /* always run the step */
+	r.prep_len = 0;
+	*prep = NULL;
+	*prep_len = 0;
+	int rc = item_setup(s, &r, &rep, &it);
+	if (rc == AL_OK && it.prep_buf.size) {
+		if ((*prep = malloc(it.prep_buf.size)) == NULL)
+			rc = al_err(&rep.err, AL_ENO_MEMORY, "out of memory");
+		else {
+			memcpy(*prep, it.prep_buf.data, it.prep_buf.size);
+			*prep_len = it.prep_buf.size;
+		}
+	}
+	if (err)
+		*err = rep.err;
+	item_finish(&it); /* wipes its copy */
+	return rc;
+}
+
+void al_prepared_free(char *prep, size_t prep_len)
+{
+	if (prep)
+		sodium_memzero(prep, prep_len);
+	free(prep);
+}
+
+int al_cmd_has_prepare(const char *op)
+{
+	const entry *e = op ? find(op) : NULL;
+	return e && e->prepare;
 }
 
 int al_exec(al_store *s, const al_request *req, al_reply *rep)

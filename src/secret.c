@@ -24,22 +24,46 @@ static int cost_params(const char *cost, unsigned long long *ops, size_t *mem)
 	return 0;
 }
 
-int al__pwhash(const char *cost, al_str password, char out[AL_PWHASH_LEN], al_error *err)
+int al_pwhash_local(const char *cost, const char *pw, size_t n, char *out, size_t out_len, void *ctx)
 {
+	(void)ctx;
 	unsigned long long ops;
 	size_t mem;
+	if (out_len < crypto_pwhash_argon2id_STRBYTES || cost_params(cost, &ops, &mem))
+		return -1;
+	return crypto_pwhash_argon2id_str(out, pw, n, ops, mem) == 0 ? 0 : -2;
+}
+
+int al_pwhash_verify_local(const char *hash, const char *pw, size_t n, void *ctx)
+{
+	(void)ctx;
+	return crypto_pwhash_argon2id_str_verify(hash, pw, n) == 0;
+}
+
+/* Set once before the threads that hash start (al_set_pwhash_ops), read by them after. */
+static al_pwhash_ops pwhash_ops = {al_pwhash_local, al_pwhash_verify_local, NULL};
+
+void al_set_pwhash_ops(const al_pwhash_ops *ops)
+{
+	static const al_pwhash_ops local = {al_pwhash_local, al_pwhash_verify_local, NULL};
+	pwhash_ops = ops && ops->hash && ops->verify ? *ops : local;
+}
+
+int al__pwhash(const char *cost, al_str password, char out[AL_PWHASH_LEN], al_error *err)
+{
 	if (sodium_init() < 0)
 		return al_err(err, AL_EINTERNAL, "libsodium failed to initialise");
-	if (cost_params(cost, &ops, &mem))
+	int rc = pwhash_ops.hash(cost, password.p, password.n, out, AL_PWHASH_LEN, pwhash_ops.ctx);
+	if (rc == -1)
 		return al_err(err, AL_EINVALID_ARGUMENT, "pwhash: unknown cost '%.32s'", cost);
-	if (crypto_pwhash_argon2id_str(out, password.p, password.n, ops, mem) != 0)
+	if (rc != 0)
 		return al_err(err, AL_ENO_MEMORY, "password hashing ran out of memory");
 	return AL_OK;
 }
 
 int al__pwhash_verify(const char *hash, al_str password)
 {
-	return crypto_pwhash_argon2id_str_verify(hash, password.p, password.n) == 0;
+	return pwhash_ops.verify(hash, password.p, password.n, pwhash_ops.ctx) == 1;
 }
 
 void al__uuid4(char out[37])

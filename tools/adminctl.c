@@ -4,8 +4,10 @@
  * arguments named after the options (dashes become underscores).
  *
  * Direct mode (--data DIR) runs the command in-process against a data directory, as
- * local:<OS user>, a superadmin. Exit status: 0 done, 1 refused (error code and message on
- * stderr), 2 usage error.
+ * local:<OS user>, a superadmin. Remote mode (--connect HOST:PORT or --socket PATH) sends it to
+ * adminlogd as the keypair saved by `adminctl login` (adminlog_client.h), with the same
+ * nouns, verbs, output and exit status. Exit status: 0 done, 1 refused (error code and
+ * message on stderr), 2 usage error.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "adminlog.h"
+#include "adminlog_client.h"
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
@@ -27,12 +30,17 @@ static const char *prog = "adminctl";
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: %s [--data DIR] <noun> <verb> [TARGET] [--field-name value ...] [--json]\n"
+		"usage: %s [--data DIR | --connect HOST:PORT | --socket PATH] <noun> <verb> [TARGET]\n"
+		"       [--field-name value ...] [--json]\n"
+		"       %s (--connect HOST:PORT | --socket PATH) login --email E [--password-stdin] [--otp CODE]\n"
+		"       %s (--connect HOST:PORT | --socket PATH) watch [--from SEQ] [--count N] [--json]\n"
 		"\n"
-		"Runs one admin command against a data directory (direct mode). A boolean option\n"
-		"given without a value (--admin) means true.\n"
+		"Runs one admin command against a data directory (direct mode) or an adminlogd (remote\n"
+		"mode, as the keypair that `login` saved in $ADMINLOG_CREDENTIALS, default\n"
+		"~/.config/adminlog/credentials). A boolean option given without a value (--admin) means true.\n"
 		"  --data DIR        data directory (default $ADMINLOG_DATA or ./var/adminlog)\n"
-		"  --as EMAIL        run with the rights of that user (recorded as you acting as them)\n"
+		"  --connect H:P     remote mode over TCP;  --socket PATH  remote mode over a Unix socket\n"
+		"  --as EMAIL        direct mode: run with the rights of that user (recorded as you acting as them)\n"
 		"  --json            print the result as JSON instead of a table\n"
 		"  --password-stdin  read the command's password from one line of standard input\n"
 		"  --NAME-stdin      read the secret argument NAME likewise (--secret-key-stdin)\n"
@@ -42,7 +50,7 @@ static void usage(FILE *out)
 		"  -h, --help        this help, or a command's arguments: %s user create --help\n"
 		"  -V, --version     print the version\n"
 		"\ncommands:\n",
-		prog, prog);
+		prog, prog, prog, prog);
 	for (size_t i = 0; i < al_cmd_def_count(); i++) {
 		const al_cmd_def *d = al_cmd_def_at(i);
 		char nv[64];
@@ -263,7 +271,8 @@ static int read_secrets(const al_cmd_def *d, const char *const *from_stdin, size
 
 /* Writes the export to a temporary file beside path, then renames it into place: a reader
  * never sees half a file, and a failed export leaves none. Mode 0600: exports hold personal data. */
-static int export_csv(al_store *s, const char *what, const al_request *req, const char *path, al_error *err)
+static int export_csv(al_store *s, al_client *c, const char *what, const al_request *req, const msgpack_sbuffer *args,
+		      const char *path, al_error *err)
 {
 	char tmp[4096];
 	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
@@ -271,7 +280,9 @@ static int export_csv(al_store *s, const char *what, const al_request *req, cons
 	if (fd < 0)
 		return al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
 	FILE *f = fdopen(fd, "w");
-	int rc = f ? al_export_csv(s, what, req, f, err) : al_err(err, AL_EIO_ERROR, "fdopen: %s", strerror(errno));
+	int rc = f == NULL ? al_err(err, AL_EIO_ERROR, "fdopen: %s", strerror(errno))
+		 : c	   ? al_client_export(c, what, args->data, args->size, f, err)
+			   : al_export_csv(s, what, req, f, err);
 	if (rc == AL_OK && (fflush(f) != 0 || fsync(fd) != 0))
 		rc = al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
 	if (f)
@@ -285,9 +296,95 @@ static int export_csv(al_store *s, const char *what, const al_request *req, cons
 	return rc;
 }
 
+#define REMOTE_TIMEOUT_MS 60000
+
+static int print_reply(int rc, al_reply *rep, int json, int exported);
+
+static int refused(const al_error *err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(err->code), err->msg);
+	return EXIT_REFUSED;
+}
+
+/* adminctl login --email E [--password-stdin] [--otp CODE]: saves the returned keypair. */
+static int remote_login(const char *addr, int argc, char **argv, int i)
+{
+	const char *email = NULL, *otp = NULL;
+	int from_stdin = 0;
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--email") && i + 1 < argc)
+			email = argv[++i];
+		else if (!strcmp(argv[i], "--otp") && i + 1 < argc)
+			otp = argv[++i];
+		else if (!strcmp(argv[i], "--password-stdin"))
+			from_stdin = 1;
+		else
+			return die_usage("login: unexpected %s (login --email E [--password-stdin] [--otp CODE])", argv[i]);
+	}
+	if (email == NULL)
+		return die_usage("%s", "login needs --email");
+	char pw[1024], path[4096];
+	if (read_password(pw, sizeof pw, !from_stdin) != 0)
+		return die_usage("%s", "login: no password on standard input");
+	al_error err = {0};
+	int rc = al_client_login_save(addr, email, pw, otp, al_creds_path(path, sizeof path),
+				      REMOTE_TIMEOUT_MS, &err);
+	sodium_memzero(pw, sizeof pw);
+	if (rc)
+		return refused(&err);
+	printf("logged in as %s; keypair saved to %s\n", email, path);
+	return 0;
+}
+
+/* adminctl watch [--from SEQ] [--count N] [--json]: the change feed, one event per line. */
+static int remote_watch(const char *addr, int argc, char **argv, int i, int json)
+{
+	unsigned long long from = UINT64_MAX, count = 0;
+	for (; i < argc; i++) {
+		char *end;
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if ((!strcmp(argv[i], "--from") || !strcmp(argv[i], "--count")) && i + 1 < argc) {
+			errno = 0;
+			unsigned long long v = strtoull(argv[i + 1], &end, 10);
+			if (errno || !*argv[i + 1] || *end || argv[i + 1][0] == '-')
+				return die_usage("%s needs a number", argv[i]);
+			*(argv[i][2] == 'f' ? &from : &count) = v;
+			i++;
+		} else
+			return die_usage("watch: unexpected %s (watch [--from SEQ] [--count N] [--json])", argv[i]);
+	}
+	al_client *c;
+	al_error err = {0};
+	int rc = al_client_open(&c, addr, NULL, 0, &err); /* no timeout: the feed may be quiet for long */
+	if (rc == AL_OK) {
+		rc = al_client_watch(c, from, count, json, stdout, &err);
+		al_client_close(c);
+	}
+	return rc ? refused(&err) : 0;
+}
+
+/* The command, run by adminlogd as the saved keypair; rep as al_exec fills it. */
+static int remote_exec(const char *addr, const char *op, const char *what, const msgpack_sbuffer *args,
+		       const char *out, al_reply *rep)
+{
+	al_client *c;
+	memset(rep, 0, sizeof *rep);
+	int rc = al_client_open(&c, addr, NULL, REMOTE_TIMEOUT_MS, &rep->err);
+	if (rc)
+		return rc;
+	if (what)
+		rc = export_csv(NULL, c, what, NULL, args, out, &rep->err);
+	else
+		rc = al_client_call(c, op, args->data, args->size, rep);
+	al_client_close(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *data = getenv("ADMINLOG_DATA"), *as = NULL;
+	char remote[4200] = "";
 	int json = 0, i = 1;
 	if (data == NULL || !*data)
 		data = "var/adminlog";
@@ -296,6 +393,10 @@ int main(int argc, char **argv)
 			data = argv[++i];
 		else if (!strcmp(argv[i], "--as") && i + 1 < argc)
 			as = argv[++i];
+		else if (!strcmp(argv[i], "--connect") && i + 1 < argc)
+			snprintf(remote, sizeof remote, "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			snprintf(remote, sizeof remote, "unix:%s", argv[++i]);
 		else if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -309,6 +410,13 @@ int main(int argc, char **argv)
 			snprintf(shown, sizeof shown, "%.*s", (int)strcspn(argv[i], "="), argv[i]);
 			return die_usage("unknown option %s", shown);
 		}
+	}
+	if (remote[0] && as)
+		return die_usage("%s", "--as is for direct mode; remote commands run as the logged-in user");
+	if (i < argc && (!strcmp(argv[i], "login") || !strcmp(argv[i], "watch"))) {
+		if (!remote[0])
+			return die_usage("%s needs --connect HOST:PORT or --socket PATH", argv[i]);
+		return argv[i][0] == 'l' ? remote_login(remote, argc, argv, i + 1) : remote_watch(remote, argc, argv, i + 1, json);
 	}
 	if (argc - i < 1)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
@@ -453,6 +561,13 @@ int main(int argc, char **argv)
 	}
 	msgpack_sbuffer_destroy(&body);
 
+	al_reply rep;
+	if (remote[0]) {
+		rc = remote_exec(remote, op, export_what, &args, export_out, &rep);
+		sodium_memzero(args.data, args.size);
+		msgpack_sbuffer_destroy(&args);
+		return print_reply(rc, &rep, json, export_what != NULL);
+	}
 	al_store *s;
 	al_error err = {0};
 	al_open_opts oo = {0, 0}; /* read-write so that stale views catch up first */
@@ -471,23 +586,29 @@ int main(int argc, char **argv)
 	}
 	al_request req = {op, args.data, args.size, &actor};
 	if (export_what) {
-		rc = export_csv(s, export_what, &req, export_out, &err);
+		rc = export_csv(s, NULL, export_what, &req, NULL, export_out, &err);
 		msgpack_sbuffer_destroy(&args);
 		al_store_close(s);
 		if (rc)
 			fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(err.code), err.msg);
 		return rc ? EXIT_REFUSED : 0;
 	}
-	al_reply rep;
 	rc = al_exec(s, &req, &rep);
 	sodium_memzero(args.data, args.size);
 	msgpack_sbuffer_destroy(&args);
-	if (rc == AL_OK) {
+	al_store_close(s);
+	return print_reply(rc, &rep, json, false);
+}
+
+/* Prints a command's result (or its error on stderr); the exit status. */
+static int print_reply(int rc, al_reply *rep, int json, int exported)
+{
+	if (rc == AL_OK && !exported) {
 		msgpack_zone z;
 		msgpack_object o;
 		size_t off = 0;
 		msgpack_zone_init(&z, 4096);
-		if (rep.result && msgpack_unpack(rep.result, rep.result_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS) {
+		if (rep->result && msgpack_unpack(rep->result, rep->result_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS) {
 			if (json) {
 				al_render_json(&o, stdout);
 				putchar('\n');
@@ -495,11 +616,10 @@ int main(int argc, char **argv)
 				al_render_table(&o, stdout);
 		}
 		msgpack_zone_destroy(&z);
-	} else
-		fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(rep.err.code), rep.err.msg);
-	if (rep.result)
-		sodium_memzero(rep.result, rep.result_len); /* may hold a new secret key */
-	al_reply_free(&rep);
-	al_store_close(s);
+	} else if (rc != AL_OK)
+		fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(rep->err.code), rep->err.msg);
+	if (rep->result)
+		sodium_memzero(rep->result, rep->result_len); /* may hold a new secret key */
+	al_reply_free(rep);
 	return rc == AL_OK ? 0 : EXIT_REFUSED;
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# `make run` until the server exists: a short tour of the offline tools on a data directory
+# A short tour of the offline tools on a data directory
 # (default var/adminlog). Creates it on first use with a generated admin password.
 set -e
 DIR=${1:-var/adminlog}
@@ -25,4 +25,4 @@ echo
 echo "== adminlog stats $DIR"
 "$BIN/adminlog" stats "$DIR"
 echo
-echo "The server (adminlogd) is not built yet; try: $BIN/adminctl --data $DIR --help"
+echo "The server: $BIN/adminlogd --data $DIR (make run), then $BIN/adminctl --connect 127.0.0.1:7457 login --email ..."

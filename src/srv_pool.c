@@ -1,0 +1,257 @@
+/*
+ * srv_pool.c - the server's threads: the writer (group commit) and the worker pool (prepare
+ * steps, logins, streams), and the queues that bring their results back to the loop.
+ *
+ * Group commit: the writer takes every write queued since it last looked (at most
+ * SRV_MAX_BATCH) and runs them with one al_exec_batch: one write transaction, one commit and
+ * fsync. While it commits, the loop keeps reading and queueing, so the next batch holds
+ * everything that arrived meanwhile. Answers are sent by the loop only after the commit.
+ */
+#define _GNU_SOURCE /* gettid */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "srv_int.h"
+
+void srv_job_free(job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->args) /* may hold a password */
+		sodium_memzero(j->args, j->args_len);
+	free(j->args);
+	al_prepared_free(j->prep, j->prep_len);
+	if (j->rep.result) /* may hold a new secret key */
+		sodium_memzero(j->rep.result, j->rep.result_len);
+	al_reply_free(&j->rep);
+	if (j->login)
+		sodium_memzero(j->login, sizeof *j->login);
+	free(j->login);
+	msgpack_sbuffer_destroy(&j->sb);
+	free(j);
+}
+
+/* Under srv->mu. */
+static void done_push(al_srv *srv, job *j)
+{
+	j->next = NULL;
+	if (srv->dq_last)
+		srv->dq_last->next = j;
+	else
+		srv->dq_first = j;
+	srv->dq_last = j;
+}
+
+static void wake_loop(al_srv *srv) { event_active(srv->done_ev, EV_READ, 0); }
+
+void srv_submit_write(al_srv *srv, job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&srv->mu);
+	if (srv->wq_last)
+		srv->wq_last->next = j;
+	else
+		srv->wq_first = j;
+	srv->wq_last = j;
+	pthread_cond_signal(&srv->wcv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+void srv_submit_job(al_srv *srv, job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&srv->mu);
+	if (srv->jq_last)
+		srv->jq_last->next = j;
+	else
+		srv->jq_first = j;
+	srv->jq_last = j;
+	pthread_cond_signal(&srv->jcv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+/* ---- the writer ------------------------------------------------------------------------------ */
+
+static void run_batch(al_srv *srv, job **b, size_t n, al_request *reqs, al_reply *reps)
+{
+	for (size_t i = 0; i < n; i++)
+		reqs[i] = (al_request){b[i]->op, b[i]->args, b[i]->args_len, &b[i]->actor, b[i]->prep, b[i]->prep_len};
+	al_exec_batch(srv->s, reqs, reps, n);
+	for (size_t i = 0; i < n; i++) {
+		b[i]->rep = reps[i];
+		al_prepared_free(b[i]->prep, b[i]->prep_len); /* wipe generated secrets early */
+		b[i]->prep = NULL;
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	al_srv *srv = arg;
+	job **b = malloc(SRV_MAX_BATCH * sizeof *b);
+	al_request *reqs = malloc(SRV_MAX_BATCH * sizeof *reqs);
+	al_reply *reps = malloc(SRV_MAX_BATCH * sizeof *reps);
+	if (b == NULL || reqs == NULL || reps == NULL)
+		abort(); /* three small allocations at start-up */
+	pthread_mutex_lock(&srv->mu);
+	for (;;) {
+		while (srv->wq_first == NULL && !srv->quit)
+			pthread_cond_wait(&srv->wcv, &srv->mu);
+		if (srv->wq_first == NULL)
+			break; /* quit, and nothing left to commit */
+		size_t n = 0;
+		while (srv->wq_first && n < SRV_MAX_BATCH) {
+			b[n++] = srv->wq_first;
+			srv->wq_first = srv->wq_first->next;
+		}
+		if (srv->wq_first == NULL)
+			srv->wq_last = NULL;
+		pthread_mutex_unlock(&srv->mu);
+		run_batch(srv, b, n, reqs, reps);
+		pthread_mutex_lock(&srv->mu);
+		srv->batches++;
+		srv->batched += n;
+		for (size_t i = 0; i < n; i++)
+			done_push(srv, b[i]);
+		wake_loop(srv);
+	}
+	pthread_mutex_unlock(&srv->mu);
+	free(b);
+	free(reqs);
+	free(reps);
+	return NULL;
+}
+
+/* ---- workers --------------------------------------------------------------------------------- */
+
+static void run_prepare(al_srv *srv, job *j)
+{
+	al_request req = {j->op, j->args, j->args_len, &j->actor};
+	al_error err = {0};
+	if (al_prepare(srv->s, &req, &j->prep, &j->prep_len, &err) != AL_OK) {
+		j->rep.err = err;
+		j->failed = true;
+	}
+	/* not j->ready: only the loop sets it, when it takes the job back (srv.c on_done) */
+}
+
+static void run_login(al_srv *srv, job *j)
+{
+	msgpack_zone z;
+	msgpack_object args;
+	al_str pw = {"", 0}, otp = {NULL, 0};
+	char password[1025], code[1025];
+	al_login_req req = {j->who, password, NULL, j->c->ip[0] ? j->c->ip : NULL};
+	msgpack_zone_init(&z, 1024);
+	/* the loop checked the arguments already */
+	if (al_mp_decode(j->args, j->args_len, &z, &args) == 0 && al_mp_str(&args, "password", &pw) == 1 &&
+	    (j->login = calloc(1, sizeof *j->login)) != NULL) {
+		al_str_cpy(password, sizeof password, pw);
+		if (al_mp_str(&args, "otp", &otp) == 1)
+			req.otp = al_str_cpy(code, sizeof code, otp);
+		al_login(srv->s, &req, j->login, &j->rep.err);
+	} else
+		al_err(&j->rep.err, AL_ENO_MEMORY, "out of memory");
+	sodium_memzero(password, sizeof password);
+	msgpack_zone_destroy(&z);
+}
+
+static void *worker_main(void *arg)
+{
+	al_srv *srv = arg;
+	/* Hashing is CPU-bound and this machine has few cores: a nicer worker leaves the loop
+	 * (reads, answers) the CPU whenever it wakes up. Linux nices threads one by one. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+		srv_log(srv, AL_SRV_LOG_DEBUG, "worker priority unchanged");
+	srv_hash_use(srv, __atomic_fetch_add(&srv->next_worker, 1, __ATOMIC_RELAXED));
+	pthread_mutex_lock(&srv->mu);
+	for (;;) {
+		while (srv->jq_first == NULL && !srv->quit)
+			pthread_cond_wait(&srv->jcv, &srv->mu);
+		if (srv->quit)
+			break;
+		job *j = srv->jq_first;
+		if ((srv->jq_first = j->next) == NULL)
+			srv->jq_last = NULL;
+		pthread_mutex_unlock(&srv->mu);
+		bool stream = j->kind == J_STREAM;
+		if (stream) /* hands its own output over; the loop frees j after the last chunk */
+			srv_stream_run(srv, j);
+		else if (j->kind == J_PREPARE)
+			run_prepare(srv, j);
+		else if (j->kind == J_LOGIN)
+			run_login(srv, j);
+		pthread_mutex_lock(&srv->mu);
+		if (!stream) {
+			done_push(srv, j);
+			wake_loop(srv);
+		}
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return NULL;
+}
+
+void srv_stream_flush(al_srv *srv, job *j, bool last)
+{
+	chunk *ch = calloc(1, sizeof *ch);
+	if (ch == NULL)
+		abort();
+	ch->j = j;
+	ch->data = j->sb.data; /* handed over */
+	ch->len = j->sb.size;
+	ch->last = last;
+	msgpack_sbuffer_init(&j->sb);
+	pthread_mutex_lock(&srv->mu);
+	if (srv->cq_last)
+		srv->cq_last->next = ch;
+	else
+		srv->cq_first = ch;
+	srv->cq_last = ch;
+	j->queued += ch->len;
+	wake_loop(srv);
+	/* Back-pressure: produce more only when the client has read most of what was sent. */
+	while (!last && !srv->quit && j->cancel == C_NONE && j->queued + j->outlen > SRV_STREAM_HIGH)
+		pthread_cond_wait(&srv->flow, &srv->mu);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+int srv_threads_start(al_srv *srv, al_error *err)
+{
+	srv->nworkers = srv->o.workers;
+	srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
+	if (srv->workers == NULL)
+		return al_err(err, AL_ENO_MEMORY, "out of memory");
+	if (pthread_create(&srv->writer, NULL, writer_main, srv) != 0)
+		return al_err(err, AL_EINTERNAL, "cannot start the writer thread");
+	srv->threads_started = true;
+	for (int i = 0; i < srv->nworkers; i++)
+		if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
+			srv->nworkers = i;
+			return al_err(err, AL_EINTERNAL, "cannot start worker thread %d", i);
+		}
+	return AL_OK;
+}
+
+/* Lets the writer commit what is queued, stops every thread and frees what nobody will read. */
+void srv_threads_stop(al_srv *srv)
+{
+	if (!srv->threads_started)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	srv->quit = true;
+	for (job *j = srv->jq_first; j; j = j->next)
+		j->cancel = C_GONE;
+	pthread_cond_broadcast(&srv->wcv);
+	pthread_cond_broadcast(&srv->jcv);
+	pthread_cond_broadcast(&srv->flow);
+	pthread_mutex_unlock(&srv->mu);
+	pthread_join(srv->writer, NULL);
+	for (int i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+	srv->threads_started = false;
+	free(srv->workers);
+	srv->workers = NULL;
+}
