@@ -119,4 +119,21 @@ rc=$?
 check "the server stops cleanly" rc_is 0
 run "$AC" --socket "$S" user list
 check "no server: io_error, exit 1" refused io_error
+# ---- adminlog init --write-credentials: adminctl works at once, no login needed ----------------------
+D2="$T/data2"
+S2="$T/s2.sock"
+export ADMINLOG_CREDENTIALS="$T/cfg2/credentials"
+run "$AL" init "$D2" --pwhash min --offline --write-credentials
+check "init --write-credentials writes a 0600 credentials file" eval \
+	'rc_is 0 && [ "$(stat -c %a "$ADMINLOG_CREDENTIALS")" = 600 ] && grep -q "^access_key" "$ADMINLOG_CREDENTIALS"'
+check "init never prints the secret key" sh -c "! grep -q \"\$(sed -n 's/^secret_key *= *//p' '$ADMINLOG_CREDENTIALS')\" '$T/out'"
+"$SRV" --data "$D2" --socket "$S2" --listen 127.0.0.1:0 >"$T/so2" 2>"$T/se2" &
+pid2=$!
+trap 'kill -KILL $pid $pid2 2>/dev/null; rm -rf "$T"' EXIT INT TERM
+check "a second adminlogd is up" wait_for "$T/so2" "listening on unix"
+run "$AC" --socket "$S2" user get admin@example.com --json
+check "adminctl authenticates with the credentials init wrote" eval 'rc_is 0 && out_has "\"role\":\"superadmin\""'
+kill -TERM $pid2
+wait $pid2 2>/dev/null
+
 tap_done

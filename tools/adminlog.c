@@ -4,6 +4,7 @@
  * Exit status: 0 done, 1 failed (error code and message on stderr), 2 usage error.
  */
 #include <errno.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -14,16 +15,19 @@
 #include <unistd.h>
 
 #include "adminlog.h"
+#include "adminlog_client.h"
 
 static void usage(FILE *out)
 {
 	fputs("usage: adminlog <command> DIR [options]\n"
 	      "\n"
 	      "  init DIR [--admin-email E] [--admin-password-file F] [--pwhash min|interactive|moderate]\n"
-	      "           [--offline]\n"
+	      "           [--offline] [--write-credentials]\n"
 	      "        create a data directory with the bootstrap events; without a password file a\n"
 	      "        password is generated, printed once and written to DIR/admin-password (0600);\n"
 	      "        --offline: no default registry cr.backend.ai (it cannot be reached offline)\n"
+	      "        --write-credentials: save the admin's keypair for adminctl ($ADMINLOG_CREDENTIALS,\n"
+	      "        else ~/.config/adminlog/credentials, mode 0600)\n"
 	      "  verify DIR        checksums, hash chain, indexes, views against a fresh rebuild\n"
 	      "  rebuild DIR       drop every view and fold the whole log again\n"
 	      "  log DIR [--entity KIND:ID] [--actor A] [--type T] [--since TIME] [--until TIME]\n"
@@ -142,10 +146,40 @@ static void print_mp(const char *mp, size_t len, int json)
 
 /* ---- init ------------------------------------------------------------------------------------------------ */
 
+/* Logs the new admin in (locally, as the server would) and saves its keypair where adminctl
+ * looks for credentials, so that `adminctl --socket ...` works at once. */
+static int write_credentials(const char *dir, const char *email, const char *password)
+{
+	al_store *s;
+	al_error err = {0};
+	al_open_opts oo = {AL_OPEN_QUIET, 0};
+	if (al_store_open(&s, dir, &oo, &err) != AL_OK)
+		return fail(&err);
+	al_login_req req = {email, password, NULL, NULL};
+	al_login_result r;
+	int rc = al_login(s, &req, &r, &err);
+	al_store_close(s);
+	if (rc)
+		return fail(&err);
+	al_creds c = {0};
+	snprintf(c.access_key, sizeof c.access_key, "%s", r.access_key);
+	snprintf(c.secret_key, sizeof c.secret_key, "%s", r.secret_key);
+	snprintf(c.email, sizeof c.email, "%s", r.email);
+	char path[4096];
+	al_creds_path(path, sizeof path);
+	rc = al_creds_save(path, &c, &err);
+	sodium_memzero(&r, sizeof r);
+	sodium_memzero(&c, sizeof c);
+	if (rc)
+		return fail(&err);
+	printf("credentials of %s written to %s (mode 0600)\n", email, path);
+	return 0;
+}
+
 static int cmd_init(int argc, char **argv)
 {
 	static const char *const known[] = {"--admin-email", "--admin-password-file", "--pwhash", NULL};
-	static const char *const flags[] = {"--offline", NULL};
+	static const char *const flags[] = {"--offline", "--write-credentials", NULL};
 	int ok = 1, rc = check_opts(argc, argv, known, flags);
 	if (rc)
 		return rc;
@@ -189,6 +223,8 @@ static int cmd_init(int argc, char **argv)
 		close(fd);
 		printf("password: %s\n(written to %s, mode 0600; it is shown only this once)\n", o.generated_password, path);
 	}
+	if (flag(argc, argv, "--write-credentials") && write_credentials(dir, email, pwfile ? pw : o.generated_password))
+		return 1;
 	memset(pw, 0, sizeof pw);
 	return 0;
 }
