@@ -34,6 +34,8 @@
 static void process_input(conn *c);
 static void check_stopped(al_srv *srv);
 
+#define SRV_EXPIRE_EVERY_US (5 * 1000000ll) /* how often the agents' LOST timer runs */
+
 /* ---- small things ------------------------------------------------------------------------------ */
 
 int64_t srv_mono_us(void)
@@ -459,6 +461,37 @@ static void pump_watches(al_srv *srv)
 }
 
 /* Finished jobs and stream output, brought back by the threads. */
+/* ---- the server's own writes ---------------------------------------------------------------------------- */
+
+/* The server's own actor: what its timers record is signed "adminlogd". */
+static const al_actor own_actor = {"adminlogd", AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
+
+/* A write the server issues itself (no connection answers it): queued to the writer like any
+ * other, so it joins the next group commit. */
+static void submit_own_write(al_srv *srv, const char *op)
+{
+	job *j = calloc(1, sizeof *j);
+	if (j == NULL)
+		return;
+	j->kind = J_WRITE;
+	j->ready = true;
+	snprintf(j->op, sizeof j->op, "%s", op);
+	j->actor = own_actor;
+	j->t0 = srv_mono_us();
+	msgpack_sbuffer_init(&j->sb);
+	srv_submit_write(srv, j);
+}
+
+static void own_write_done(al_srv *srv, job *j)
+{
+	if (j->rep.err.code)
+		srv_log(srv, AL_SRV_LOG_WARN, "%s: %s: %s", j->op, al_err_name(j->rep.err.code), j->rep.err.msg);
+	else if (j->rep.last_seq)
+		srv_log(srv, AL_SRV_LOG_INFO, "%s: recorded events %llu-%llu", j->op, (unsigned long long)j->rep.first_seq,
+			(unsigned long long)j->rep.last_seq);
+	srv_job_free(j);
+}
+
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
@@ -482,7 +515,10 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 				srv->head = j->rep.last_seq;
 				wrote = true;
 			}
-			srv_answer_job(j);
+			if (j->c)
+				srv_answer_job(j);
+			else
+				own_write_done(srv, j);
 		}
 	}
 	for (chunk *ch = chunks, *next; ch; ch = next) {
@@ -897,6 +933,12 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	al_srv *srv = arg;
 	int64_t now = srv_mono_us();
+	/* Agents not heard from within the heartbeat timeout become LOST (agent.expire records it
+	 * only for agents that are late; their last-seen times live in this process). */
+	if (!srv->stopping && now - srv->expired_at >= SRV_EXPIRE_EVERY_US) {
+		srv->expired_at = now;
+		submit_own_write(srv, "agent.expire");
+	}
 	if (now - srv->swept_at > 60 * 1000000ll) { /* forget windows that are over */
 		srv_rate_sweep(srv->rate_keys, now);
 		srv_rate_sweep(srv->rate_fail, now);

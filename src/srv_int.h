@@ -167,6 +167,7 @@ struct al_srv {
 	uint64_t batches, batched; /* group commit statistics */
 	rate_table *rate_keys;     /* requests per keypair */
 	rate_table *rate_fail;     /* failed logins and auths per email, access key and client */
+	int64_t expired_at; /* when the agents' timer last ran agent.expire */
 	int64_t swept_at;
 };
 

@@ -113,6 +113,20 @@ check "it prints the new event and exits" eval 'rc_is 0 && out_lines 1 && out_ha
 run "$AC" --socket "$S" watch --count x
 check "watch --count needs a number" usage_err
 
+# ---- the server's timer: an agent not heard from within the heartbeat timeout becomes LOST ---------
+run "$AC" --socket "$S" settings set agent-heartbeat-timeout 1
+check "heartbeat timeout set to 1 s" rc_is 0
+run "$AC" --socket "$S" agent heartbeat ag1 --addr 10.0.0.1:6001 --available cpu=1,mem=1g --json
+check "an agent reports" eval 'rc_is 0 && out_has "\"status\":\"ALIVE\""'
+lost=no
+i=0
+while [ $i -lt 150 ]; do # the timer runs every 5 s
+	"$AC" --socket "$S" agent get ag1 --json 2>/dev/null | grep -q '"status":"LOST"' && { lost=yes; break; }
+	sleep 0.1
+	i=$((i + 1))
+done
+check "adminlogd's timer marks it LOST (agent.expire, signed adminlogd)" eval '[ $lost = yes ] && "$AL" log "$D" --type agent.status_changed | grep -q adminlogd'
+
 kill -TERM $pid
 wait $pid
 rc=$?
