@@ -43,7 +43,6 @@ enum { DB_AGENTS, DB_GROUPS };
 #define IMAGE_MAX 512
 #define TIMEOUT_DEFAULT 40.0 /* seconds: the platform's manager.heartbeat-timeout */
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 /* ---- last seen, in memory ------------------------------------------------------------------ */
 
@@ -321,7 +320,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		if (al__view_get(v, DB_AGENTS, key, e->id.n, &val) != 0 ||
 		    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &base) != 0)
 			return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown agent %.*s", (unsigned long long)e->seq,
-				      d->name, clip(e->id.n), e->id.p);
+				      d->name, al__clip(e->id.n), e->id.p);
 		old = &base;
 	}
 	al_str status = {"ALIVE", 5};
@@ -392,7 +391,7 @@ static int must_find(al_cmd *c, al_str id, msgpack_object *row)
 {
 	int rc = find_in(c->s, c->txn, id, c->zone, row, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "agent %.*s: not found", clip(id.n), id.p);
+		return al_err(c->err, AL_ENOT_FOUND, "agent %.*s: not found", al__clip(id.n), id.p);
 	return rc < 0 ? rc : AL_OK;
 }
 
@@ -570,7 +569,7 @@ static int check_addr(al_error *err, al_str a)
 			colon = a.p + i;
 	if (a.n > ADDR_MAX || colon == NULL || colon == a.p)
 		return al_err(err, AL_EINVALID_ARGUMENT, "addr: expected HOST:PORT (at most %d characters), got '%.*s'",
-			      ADDR_MAX, clip(a.n), a.p);
+			      ADDR_MAX, al__clip(a.n), a.p);
 	size_t hn = (size_t)(colon - a.p), pn = a.n - hn - 1;
 	unsigned long port = 0;
 	bool ok = pn >= 1 && pn <= 5;
@@ -579,7 +578,7 @@ static int check_addr(al_error *err, al_str a)
 		port = port * 10 + (unsigned long)(colon[1 + i] - '0');
 	}
 	if (!ok || port == 0 || port > 65535)
-		return al_err(err, AL_EINVALID_ARGUMENT, "addr: the port must be 1 to 65535, got '%.*s'", clip(pn), colon + 1);
+		return al_err(err, AL_EINVALID_ARGUMENT, "addr: the port must be 1 to 65535, got '%.*s'", al__clip(pn), colon + 1);
 	char host[ADDR_MAX + 1];
 	unsigned char bin[16];
 	memcpy(host, a.p, hn);
@@ -591,7 +590,7 @@ static int check_addr(al_error *err, al_str a)
 		ok = inet_pton(AF_INET, host, bin) == 1 || hostname_ok(host, hn);
 	if (!ok)
 		return al_err(err, AL_EINVALID_ARGUMENT,
-			      "addr: '%.*s' is not a host name, an IPv4 address or a bracketed IPv6 address", clip(hn), a.p);
+			      "addr: '%.*s' is not a host name, an IPv4 address or a bracketed IPv6 address", al__clip(hn), a.p);
 	return AL_OK;
 }
 
@@ -603,7 +602,7 @@ static int check_arch(al_error *err, al_str *a)
 		ok = islower((unsigned char)a->p[i]) || isdigit((unsigned char)a->p[i]) || a->p[i] == '_' || a->p[i] == '-';
 	if (!ok)
 		return al_err(err, AL_EINVALID_ARGUMENT, "arch: 1 to 32 of a-z, 0-9, '_' and '-' (e.g. x86_64, aarch64), got '%.*s'",
-			      clip(a->n), a->p);
+			      al__clip(a->n), a->p);
 	if (al_str_eq(*a, "amd64") || al_str_eq(*a, "x86-64"))
 		*a = (al_str){"x86_64", 6};
 	else if (al_str_eq(*a, "arm64"))
@@ -649,7 +648,7 @@ static int images_arg(al_cmd *c, const msgpack_object *list, msgpack_object *out
 		if (!image_ok(key_str(&v[i])))
 			return al_err(c->err, AL_EINVALID_ARGUMENT,
 				      "images: '%.*s' is not a canonical image name registry/project/name:tag",
-				      clip(v[i].via.str.size), v[i].via.str.ptr);
+				      al__clip(v[i].via.str.size), v[i].via.str.ptr);
 	}
 	qsort(v, n, sizeof *v, cmp_obj_str);
 	uint32_t k = 0;

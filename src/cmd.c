@@ -209,6 +209,26 @@ int al__arg_list(const al_cmd *c, const char *name, const msgpack_object **out)
 	return 1;
 }
 
+int al__find_row(al_cmd *c, int p, int db, al_str key, msgpack_object *row)
+{
+	MDB_val k = {key.n, (void *)key.p}, v;
+	int rc = key.n && key.n <= 511 ? mdb_get(c->txn, al__view_dbi(c->s, p, db), &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "read %s view: %s", al__projections[p]->name, mdb_strerror(rc));
+	rc = al__decode_row(c, &v, row);
+	return rc ? rc : 1;
+}
+
+int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, msgpack_object *row)
+{
+	int rc = al__find_row(c, p, db, key, row);
+	if (rc == 0)
+		return al_err(c->err, AL_ENOT_FOUND, "%s %.*s: not found", what, al__clip(key.n), key.p);
+	return rc < 0 ? rc : AL_OK;
+}
+
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out)
 {
 	if (al_mp_decode(v->mv_data, v->mv_size, c->zone, out) != 0 || out->type != MSGPACK_OBJECT_MAP)

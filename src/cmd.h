@@ -74,6 +74,14 @@ int al__arg_limit(const al_cmd *c, const char *name, double *out);
 int al__arg_list(const al_cmd *c, const char *name, const msgpack_object **out);
 int al__arg_int(const al_cmd *c, const char *name, int64_t *out);
 int al__arg_bool(const al_cmd *c, const char *name, bool *out);
+/* At most 64 bytes of a name in a message. */
+static inline int al__clip(size_t n) { return n > 64 ? 64 : (int)n; }
+
+/* The row under key in sub-database db of projection p, decoded in c->zone: 1 found, 0 not
+ * found, or a negative al_ code. */
+int al__find_row(al_cmd *c, int p, int db, al_str key, msgpack_object *row);
+/* The same, answering not_found "<what> <key>: not found" when there is none. */
+int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, msgpack_object *row);
 /* A view row's msgpack bytes as a decoded map in a zone the command owns. */
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out);
 

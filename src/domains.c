@@ -20,7 +20,6 @@ enum { DB_DOMAINS };
 
 #define DESC_MAX 512 /* varchar(512) in the platform model */
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 /* ---- row helpers shared with projects.c -------------------------------------------------- */
 
@@ -65,7 +64,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		if (al__view_get(v, DB_DOMAINS, key, e->id.n, &val) != 0 ||
 		    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &base) != 0)
 			return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown domain %.*s",
-				      (unsigned long long)e->seq, d->name, clip(e->id.n), e->id.p);
+				      (unsigned long long)e->seq, d->name, al__clip(e->id.n), e->id.p);
 		bp = &base;
 		al_mp_bool(bp, "is_active", &active);
 		al_mp_int(bp, "created_at", &created_at);
@@ -130,24 +129,14 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 }
 
 /* 1 found, 0 not found, or a negative al_ code. */
-static int find_row(al_cmd *c, al_str name, msgpack_object *row)
+static int find_row(al_cmd *c, al_str key, msgpack_object *row)
 {
-	MDB_val k = {name.n, (void *)name.p}, v;
-	int rc = name.n ? mdb_get(c->txn, dbi(c), &k, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read domain: %s", mdb_strerror(rc));
-	rc = al__decode_row(c, &v, row);
-	return rc ? rc : 1;
+	return al__find_row(c, AL_P_DOMAINS, DB_DOMAINS, key, row);
 }
 
-static int get_row(al_cmd *c, al_str name, msgpack_object *row)
+static int get_row(al_cmd *c, al_str key, msgpack_object *row)
 {
-	int rc = find_row(c, name, row);
-	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "domain %.*s: not found", clip(name.n), name.p);
-	return rc < 0 ? rc : AL_OK;
+	return al__must_find_row(c, AL_P_DOMAINS, DB_DOMAINS, "domain", key, row);
 }
 
 int al__domain_row(al_cmd *c, al_str name, msgpack_object *row) { return find_row(c, name, row); }
@@ -160,10 +149,10 @@ int al__domain_require_active(al_cmd *c, const char *field, al_str name)
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no domain named %.*s", field, clip(name.n), name.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no domain named %.*s", field, al__clip(name.n), name.p);
 	al_mp_bool(&row, "is_active", &active);
 	if (!active)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: domain %.*s is inactive", field, clip(name.n), name.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: domain %.*s is inactive", field, al__clip(name.n), name.p);
 	return AL_OK;
 }
 
@@ -223,7 +212,7 @@ static int registries_pack(al_cmd *c, const char *field, const msgpack_object *l
 		al_str h = {list->via.array.ptr[i].via.str.ptr, list->via.array.ptr[i].via.str.size};
 		if (!registry_ok(h))
 			return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: '%.*s' is not a registry hostname (host or host:port)",
-				      field, clip(h.n), h.p);
+				      field, al__clip(h.n), h.p);
 		sorted[i] = list->via.array.ptr[i];
 	}
 	if (n)
@@ -231,7 +220,7 @@ static int registries_pack(al_cmd *c, const char *field, const msgpack_object *l
 	for (uint32_t i = 1; i < n; i++)
 		if (cmp_objstr(&sorted[i - 1], &sorted[i]) == 0)
 			return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: %.*s is listed twice", field,
-				      clip(sorted[i].via.str.size), sorted[i].via.str.ptr);
+				      al__clip(sorted[i].via.str.size), sorted[i].via.str.ptr);
 	msgpack_pack_array(pk, n);
 	for (uint32_t i = 0; i < n; i++)
 		msgpack_pack_object(pk, sorted[i]);
@@ -307,7 +296,7 @@ static int check_fields(al_cmd *c, al_str name, al_str description)
 static int check_unique(al_cmd *c, al_str name)
 {
 	if (al__domain_exists(c, name))
-		return al_err(c->err, AL_EALREADY_EXISTS, "name: domain %.*s already exists", clip(name.n), name.p);
+		return al_err(c->err, AL_EALREADY_EXISTS, "name: domain %.*s already exists", al__clip(name.n), name.p);
 	return AL_OK;
 }
 

@@ -37,7 +37,6 @@ enum { DB_FOLDERS, DB_NAMES };
 
 static const char *const perms[] = {"ro", "rw", "wd", NULL};
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 /* scope "\0" name into buf; 0 when it does not fit. */
 static size_t name_key(char *buf, al_str scope, al_str name)
@@ -282,7 +281,7 @@ static int check_name(al_cmd *c, al_str n, bool project)
 		if (al_str_eq(n, reserved[i]))
 			return al_err(c->err, AL_EINVALID_ARGUMENT, "name: %s is reserved", reserved[i]);
 	if (dotfile(n, "rc") || dotfile(n, "_profile"))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "name: %.*s is reserved (a shell start-up file)", clip(n.n), n.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "name: %.*s is reserved (a shell start-up file)", al__clip(n.n), n.p);
 	if (project && n.p[0] == '.' && !al_str_eq(n, ".local"))
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "name: a project folder's name may not start with '.' (but .local)");
 	return AL_OK;
@@ -320,7 +319,7 @@ static int user_owner(al_cmd *c, owner *o)
 	al_user_auth u;
 	int rc = al__user_auth_info(c->s, c->txn, me, &u, c->zone, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", clip(me.n), me.p);
+		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(me.n), me.p);
 	if (rc < 0)
 		return rc;
 	o->is_user = true;
@@ -350,8 +349,8 @@ static int project_owner(al_cmd *c, owner *o, bool manage)
 	    !(rc == 1 && me && al__project_has_member(c, id, (al_str){me, strlen(me)})))
 		return al__authz_deny(c);
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: no project named %.*s in domain %.*s", clip(name.n),
-			      name.p, clip(o->domain.n), o->domain.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: no project named %.*s in domain %.*s", al__clip(name.n),
+			      name.p, al__clip(o->domain.n), o->domain.p);
 	al_str policy = {"default", 7};
 	al_mp_str(&o->project_row, "resource_policy", &policy);
 	o->is_user = false;
@@ -443,7 +442,7 @@ static int check_host_allowed(al_cmd *c, const owner *o, al_str host, const msgp
 	return al_err(c->err, AL_EPERMISSION_DENIED,
 		      "host: %.*s does not allow creating folders here (none of the allowed hosts of the domain, %sthe "
 		      "keypair resource policy grants create-vfolder)",
-		      clip(host.n), host.p, o->is_user ? "" : "the project or ");
+		      al__clip(host.n), host.p, o->is_user ? "" : "the project or ");
 }
 
 /* The owner's folder count is below its limits. */
@@ -458,7 +457,7 @@ static int check_count(al_cmd *c, const owner *o, const msgpack_object *kp_row, 
 		if (max >= 0 && have >= max)
 			return al_err(c->err, AL_ELIMIT_EXCEEDED,
 				      "max_folders: %.*s has %lld folders; keypair resource policy %.*s allows %lld",
-				      clip(o->user.n), o->user.p, (long long)have, clip(kp_name.n), kp_name.p, (long long)max);
+				      al__clip(o->user.n), o->user.p, (long long)have, al__clip(kp_name.n), kp_name.p, (long long)max);
 	}
 	msgpack_object prow;
 	al_str pname = o->is_user ? o->user_policy : o->project_policy;
@@ -468,9 +467,9 @@ static int check_count(al_cmd *c, const owner *o, const msgpack_object *kp_row, 
 	int64_t max = rc == 1 ? limit_of(&prow, "max_folder_count") : -1;
 	if (max >= 0 && have >= max)
 		return al_err(c->err, AL_ELIMIT_EXCEEDED, "max_folder_count: %s %.*s has %lld folders; %s resource policy %.*s allows %lld",
-			      o->is_user ? "user" : "project", clip((o->is_user ? o->user : o->project).n),
+			      o->is_user ? "user" : "project", al__clip((o->is_user ? o->user : o->project).n),
 			      (o->is_user ? o->user : o->project).p, (long long)have, o->is_user ? "user" : "project",
-			      clip(pname.n), pname.p, (long long)max);
+			      al__clip(pname.n), pname.p, (long long)max);
 	return AL_OK;
 }
 
@@ -517,21 +516,21 @@ int al__folder_create(al_cmd *c)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "domain: only with --project");
 	if ((rc = al__storage_host(c->s, c->txn, host, NULL, c->err)) <= 0)
 		return rc < 0 ? rc
-			      : al_err(c->err, AL_EINVALID_ARGUMENT, "host: no storage host named %.*s", clip(host.n), host.p);
+			      : al_err(c->err, AL_EINVALID_ARGUMENT, "host: no storage host named %.*s", al__clip(host.n), host.p);
 	if (is_project && ((rc = check_project_folders_allowed(c)) || (rc = project_owner(c, &o, true))))
 		return rc;
 	if (!is_project && (rc = user_owner(c, &o)))
 		return rc;
 	bool active = true;
 	if (!o.is_user && al_mp_bool(&o.project_row, "is_active", &active) == 1 && !active)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: project %.*s is inactive", clip(o.project.n), o.project.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: project %.*s is inactive", al__clip(o.project.n), o.project.p);
 	al_str other;
 	if ((rc = find_name(c, o.scope, name, &other)) < 0)
 		return rc;
 	if (rc == 1)
 		return al_err(c->err, AL_EALREADY_EXISTS, "name: %s %.*s already has a folder named %.*s",
-			      o.is_user ? "user" : "project", clip((o.is_user ? o.user : o.project).n),
-			      (o.is_user ? o.user : o.project).p, clip(name.n), name.p);
+			      o.is_user ? "user" : "project", al__clip((o.is_user ? o.user : o.project).n),
+			      (o.is_user ? o.user : o.project).p, al__clip(name.n), name.p);
 	msgpack_object kp_row;
 	al_str kp_name = {"", 0};
 	int has_kp = creator_policy(c, &kp_row, &kp_name);
@@ -574,8 +573,8 @@ static int named_folder(al_cmd *c, bool manage, al_str *id)
 	if ((rc = find_name(c, o.scope, name, id)) < 0)
 		return rc;
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "folder %.*s of %s %.*s: not found", clip(name.n), name.p,
-			      o.is_user ? "user" : "project", clip((o.is_user ? o.user : o.project).n),
+		return al_err(c->err, AL_ENOT_FOUND, "folder %.*s of %s %.*s: not found", al__clip(name.n), name.p,
+			      o.is_user ? "user" : "project", al__clip((o.is_user ? o.user : o.project).n),
 			      (o.is_user ? o.user : o.project).p);
 	return AL_OK;
 }

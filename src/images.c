@@ -42,20 +42,6 @@ enum { DB_IMAGES, DB_ALIASES, DB_INSTALLED };
 
 static int clip(size_t n) { return n > 80 ? 80 : (int)n; }
 
-/* a "\0" b into buf, with an optional one-byte tag first; 0 when it does not fit. */
-static size_t key2(char *buf, char tag, al_str a, al_str b)
-{
-	size_t t = tag ? 1 : 0;
-	if (t + a.n + 1 + b.n > KEY_MAX)
-		return 0;
-	if (tag)
-		buf[0] = tag;
-	memcpy(buf + t, a.p, a.n);
-	buf[t + a.n] = 0;
-	memcpy(buf + t + a.n + 1, b.p, b.n);
-	return t + a.n + 1 + b.n;
-}
-
 static al_str ostr(const msgpack_object *o)
 {
 	return o && o->type == MSGPACK_OBJECT_STR ? (al_str){o->via.str.ptr, o->via.str.size} : (al_str){"", 0};
@@ -141,7 +127,7 @@ static int apply_image(const al_view *v, const al_event *e, al_error *err)
 	al_str arch = {"", 0};
 	al_mp_str(&e->fields, "architecture", &arch);
 	char key[KEY_MAX];
-	size_t kn = key2(key, 0, e->id, arch);
+	size_t kn = al__key2(key, KEY_MAX, 0, e->id, arch);
 	if (kn == 0 || e->id.n == 0 || arch.n == 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: bad image name or architecture", (unsigned long long)e->seq);
 	msgpack_object base, *bp = NULL;
@@ -200,7 +186,7 @@ static int apply_alias(const al_view *v, const al_event *e, al_error *err)
 	al_str alias = {"", 0};
 	al_mp_str(&e->fields, "alias", &alias);
 	char ka[KEY_MAX], kn[KEY_MAX];
-	size_t na = alias.n && alias.n < KEY_MAX ? alias.n + 1 : 0, nn = key2(kn, 'n', e->id, alias);
+	size_t na = alias.n && alias.n < KEY_MAX ? alias.n + 1 : 0, nn = al__key2(kn, KEY_MAX, 'n', e->id, alias);
 	if (na == 0 || nn == 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: bad alias", (unsigned long long)e->seq);
 	ka[0] = 'a';
@@ -264,13 +250,13 @@ static int apply_agent(const al_view *v, const al_event *e, al_error *err)
 	if (e->id.n == 0 || e->id.n > AGENT_ID_MAX)
 		return AL_OK; /* not an id this view can key by; the agents module owns the rule */
 	char pre[KEY_MAX], key[KEY_MAX], *keys;
-	size_t pn = key2(pre, 'a', e->id, (al_str){"", 0}), nkeys, len;
+	size_t pn = al__key2(pre, KEY_MAX, 'a', e->id, (al_str){"", 0}), nkeys, len;
 	int rc = installed_keys(v, pre, pn, &keys, &nkeys, &len, err);
 	for (size_t off = 0; rc == AL_OK && off < len;) { /* drop the old list, both directions */
 		size_t kn = (size_t)((unsigned char)keys[off] << 8 | (unsigned char)keys[off + 1]);
 		const char *k = keys + off + 2;
 		al_str name = {k + pn, kn - pn};
-		size_t rn = key2(key, 'n', name, e->id);
+		size_t rn = al__key2(key, KEY_MAX, 'n', name, e->id);
 		rc = al__view_del(v, DB_INSTALLED, k, kn, err);
 		if (rc == AL_OK && rn)
 			rc = al__view_del(v, DB_INSTALLED, key, rn, err);
@@ -281,7 +267,7 @@ static int apply_agent(const al_view *v, const al_event *e, al_error *err)
 		al_str name = ostr(&imgs->via.array.ptr[i]);
 		if (name.n == 0 || name.n > AL_IMAGE_NAME_MAX || memchr(name.p, 0, name.n))
 			continue;
-		size_t an = key2(pre, 'a', e->id, name), nn = key2(key, 'n', name, e->id);
+		size_t an = al__key2(pre, KEY_MAX, 'a', e->id, name), nn = al__key2(key, KEY_MAX, 'n', name, e->id);
 		if ((rc = al__view_put(v, DB_INSTALLED, pre, an, "", 0, err)) == AL_OK)
 			rc = al__view_put(v, DB_INSTALLED, key, nn, "", 0, err);
 	}
@@ -377,7 +363,7 @@ static int collect_rest(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
 static int archs_of(al_cmd *c, al_str name, strs *archs)
 {
 	char pre[KEY_MAX];
-	size_t pn = key2(pre, 0, name, (al_str){"", 0});
+	size_t pn = al__key2(pre, KEY_MAX, 0, name, (al_str){"", 0});
 	return pn && name.n ? scan_prefix(c, DB_IMAGES, pre, pn, collect_rest, archs) : AL_OK;
 }
 
@@ -403,7 +389,7 @@ static int alias_target(al_cmd *c, al_str alias, al_str *name)
 static int find_image(al_cmd *c, al_str name, al_str arch, msgpack_object *row)
 {
 	char k[KEY_MAX];
-	MDB_val key = {key2(k, 0, name, arch), k}, v;
+	MDB_val key = {al__key2(k, KEY_MAX, 0, name, arch), k}, v;
 	int rc = key.mv_size && name.n && arch.n ? mdb_get(c->txn, dbi(c, DB_IMAGES), &key, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -479,7 +465,7 @@ static int pack_names(al_cmd *c, msgpack_packer *pk, int db, char tag, al_str na
 {
 	char pre[KEY_MAX];
 	strs l = {0};
-	size_t pn = key2(pre, tag, name, (al_str){"", 0});
+	size_t pn = al__key2(pre, KEY_MAX, tag, name, (al_str){"", 0});
 	int rc = pn ? scan_prefix(c, db, pre, pn, collect_rest, &l) : AL_OK;
 	if (rc)
 		return rc;

@@ -38,7 +38,6 @@ typedef struct kp_row {
 static const kp_row empty_row = {.access_key = {"", 0}, .user = {"", 0}, .user_id = {"", 0},
 				 .secret_key_sealed = {"", 0}, .resource_policy = {"", 0}};
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 static bool str_eq(al_str a, al_str b) { return a.n == b.n && memcmp(a.p, b.p, a.n) == 0; }
 
@@ -128,7 +127,7 @@ static int load_row(const al_view *v, const al_event *e, kp_row *k, al_error *er
 	if (al__view_get(v, DB_KEYPAIRS, e->id.p, e->id.n, &val) != 0 ||
 	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &m) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown keypair %.*s", (unsigned long long)e->seq,
-			      e->def->name, clip(e->id.n), e->id.p);
+			      e->def->name, al__clip(e->id.n), e->id.p);
 	*k = empty_row;
 	read_fields(&m, k);
 	return AL_OK;
@@ -220,7 +219,7 @@ static int must_find(al_cmd *c, al_str ak, kp_row *k)
 {
 	int rc = find_row(c->s, c->txn, ak, c->zone, k, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "keypair %.*s: not found", clip(ak.n), ak.p);
+		return al_err(c->err, AL_ENOT_FOUND, "keypair %.*s: not found", al__clip(ak.n), ak.p);
 	return rc < 0 ? rc : AL_OK;
 }
 
@@ -229,10 +228,10 @@ static int check_unused(al_cmd *c, al_str ak)
 {
 	MDB_val key = {ak.n, (void *)ak.p}, v;
 	if (mdb_get(c->txn, dbi(c->s, DB_KEYPAIRS), &key, &v) == 0)
-		return al_err(c->err, AL_EALREADY_EXISTS, "access_key: %.*s is already in use", clip(ak.n), ak.p);
+		return al_err(c->err, AL_EALREADY_EXISTS, "access_key: %.*s is already in use", al__clip(ak.n), ak.p);
 	if (mdb_get(c->txn, dbi(c->s, DB_DELETED), &key, &v) == 0)
 		return al_err(c->err, AL_EALREADY_EXISTS, "access_key: %.*s belonged to a deleted keypair and is never reused",
-			      clip(ak.n), ak.p);
+			      al__clip(ak.n), ak.p);
 	return AL_OK;
 }
 
@@ -391,7 +390,7 @@ int al__keypair_emit_created(al_cmd *c, const al_keypair_new *k)
 	if ((rc = owner(c, k->user_email, &u)) < 0)
 		return rc;
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user with email %.*s", clip(k->user_email.n),
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user with email %.*s", al__clip(k->user_email.n),
 			      k->user_email.p);
 	al_mb f;
 	al_mb_init(&f);
@@ -590,7 +589,7 @@ int al__keypair_create(al_cmd *c)
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user with email %.*s", clip(k.user_email.n),
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user with email %.*s", al__clip(k.user_email.n),
 			      k.user_email.p);
 	if (!c->prep || al_mp_str(c->prep, "access_key", &k.access_key) != 1 ||
 	    al_mp_str(c->prep, "secret_key", &secret) != 1 ||
@@ -722,7 +721,7 @@ int al__keypair_list(al_cmd *c)
 		if ((rc = owner(c, email, &u)) < 0)
 			return rc;
 		if (rc == 0)
-			return al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user with email %.*s", clip(email.n), email.p);
+			return al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user with email %.*s", al__clip(email.n), email.p);
 		if ((rc = al__authz_read_user(c, email, u.domain)))
 			return rc;
 	} else if (!al__is_superadmin(c) && c->actor->role != AL_ROLE_ADMIN && c->actor->role != AL_ROLE_MONITOR) {
@@ -795,7 +794,7 @@ int al__keypair_activate(al_cmd *c)
 		return rc;
 	if (rc == 0 || !al_str_eq(u.status, "active"))
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "access_key: its user %.*s is %.*s; activate the user first",
-			      clip(k.user.n), k.user.p, rc ? clip(u.status.n) : 7, rc ? u.status.p : "missing");
+			      al__clip(k.user.n), k.user.p, rc ? al__clip(u.status.n) : 7, rc ? u.status.p : "missing");
 	rc = al__emit(c, AL_EV_KEYPAIR_ACTIVATED, ak, NULL);
 	return rc ? rc : pack_found(c, ak);
 }
@@ -812,10 +811,10 @@ int al__keypair_delete(al_cmd *c)
 	if ((rc = owner(c, k.user, &u)) < 0)
 		return rc;
 	if (k.is_main || (rc == 1 && str_eq(u.main_access_key, ak)))
-		return al_err(c->err, AL_EIN_USE, "access_key: %.*s is the main access key of %.*s", clip(ak.n), ak.p,
-			      clip(k.user.n), k.user.p);
+		return al_err(c->err, AL_EIN_USE, "access_key: %.*s is the main access key of %.*s", al__clip(ak.n), ak.p,
+			      al__clip(k.user.n), k.user.p);
 	if (k.num_sessions > 0)
-		return al_err(c->err, AL_EIN_USE, "access_key: %.*s was used by %lld compute session(s)", clip(ak.n), ak.p,
+		return al_err(c->err, AL_EIN_USE, "access_key: %.*s was used by %lld compute session(s)", al__clip(ak.n), ak.p,
 			      (long long)k.num_sessions);
 	if ((rc = al__emit(c, AL_EV_KEYPAIR_DELETED, ak, NULL)))
 		return rc;

@@ -94,7 +94,6 @@ static const char *const for_unspecified[] = {"limited", "unlimited", NULL};
 
 #define NAME_MAX_LEN 256
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 /* ---- limit values ---------------------------------------------------------------------------- */
 
@@ -162,7 +161,7 @@ static int arg_opt(al_cmd *c, const limit_opt *o, lim *out)
 		if (b < 0)
 			return al_err(c->err, AL_EINVALID_ARGUMENT,
 				      "%s: must be a size like 100g, a number of bytes or unlimited, got '%.*s'", o->name,
-				      clip(s.n), s.p);
+				      al__clip(s.n), s.p);
 		v = (double)b;
 	} else {
 		if (!al__arg_limit(c, o->name, &v))
@@ -302,7 +301,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	if (al__view_get(v, (int)db, e->id.p, e->id.n, &val) != 0 ||
 	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &old) != 0 || old.type != MSGPACK_OBJECT_MAP)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown %s %.*s", (unsigned long long)e->seq,
-			      e->def->name, k->what, clip(e->id.n), e->id.p);
+			      e->def->name, k->what, al__clip(e->id.n), e->id.p);
 	return put_row(v, db, k, e, &old, err);
 }
 
@@ -333,7 +332,7 @@ static int must_find(al_cmd *c, const kind *k, al_str name, msgpack_object *row)
 {
 	int rc = find_row(c->s, c->txn, k, name, c->zone, row, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "%s %.*s: not found", k->what, clip(name.n), name.p);
+		return al_err(c->err, AL_ENOT_FOUND, "%s %.*s: not found", k->what, al__clip(name.n), name.p);
 	return rc < 0 ? rc : AL_OK;
 }
 
@@ -376,7 +375,7 @@ int al__policy_require(al_cmd *c, enum al_policy_kind kd, const char *field, al_
 	msgpack_object row;
 	int rc = find_row(c->s, c->txn, k, name, c->zone, &row, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no %s named %.*s", field, k->what, clip(name.n), name.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no %s named %.*s", field, k->what, al__clip(name.n), name.p);
 	return rc < 0 ? rc : AL_OK;
 }
 
@@ -463,7 +462,7 @@ static int policy_create(al_cmd *c, const kind *k)
 	msgpack_object row;
 	int rc = check_name(c->err, name);
 	if (rc == AL_OK && (rc = find_row(c->s, c->txn, k, name, c->zone, &row, c->err)) == 1)
-		rc = al_err(c->err, AL_EALREADY_EXISTS, "name: a %s named %.*s already exists", k->what, clip(name.n),
+		rc = al_err(c->err, AL_EALREADY_EXISTS, "name: a %s named %.*s already exists", k->what, al__clip(name.n),
 			    name.p);
 	if (rc)
 		return rc;
@@ -564,7 +563,7 @@ static int policy_delete(al_cmd *c, const kind *k)
 		return rc;
 	if (followers)
 		return al_err(c->err, AL_EIN_USE, "name: %s %.*s is followed by %llu %s; move them to another policy first",
-			      k->what, clip(name.n), name.p, (unsigned long long)followers, k->followers);
+			      k->what, al__clip(name.n), name.p, (unsigned long long)followers, k->followers);
 	if ((rc = al__emit(c, k->deleted, name, NULL)))
 		return rc;
 	msgpack_pack_map(c->out, 2);

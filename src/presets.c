@@ -34,7 +34,6 @@
 
 enum { DB_PRESETS };
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 /* ---- projection ---------------------------------------------------------------------------- */
 
@@ -56,7 +55,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		if (al__view_get(v, DB_PRESETS, key, e->id.n, &val) != 0 ||
 		    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &base) != 0)
 			return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown preset %.*s", (unsigned long long)e->seq,
-				      d->name, clip(e->id.n), e->id.p);
+				      d->name, al__clip(e->id.n), e->id.p);
 		old = &base;
 	}
 	int64_t created_at = e->time_us;
@@ -86,24 +85,14 @@ const al_projection al__proj_presets = {"presets", 1, {"v_presets", NULL}, apply
 static MDB_dbi dbi(const al_cmd *c) { return al__view_dbi(c->s, AL_P_PRESETS, DB_PRESETS); }
 
 /* 1 found, 0 not found, or a negative al_ code. */
-static int find_row(al_cmd *c, al_str name, msgpack_object *row)
+static int find_row(al_cmd *c, al_str key, msgpack_object *row)
 {
-	MDB_val k = {name.n, (void *)name.p}, v;
-	int rc = name.n && name.n <= AL_MAX_ID ? mdb_get(c->txn, dbi(c), &k, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read preset: %s", mdb_strerror(rc));
-	rc = al__decode_row(c, &v, row);
-	return rc ? rc : 1;
+	return al__find_row(c, AL_P_PRESETS, DB_PRESETS, key, row);
 }
 
-static int must_find(al_cmd *c, al_str name, msgpack_object *row)
+static int must_find(al_cmd *c, al_str key, msgpack_object *row)
 {
-	int rc = find_row(c, name, row);
-	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "preset %.*s: not found", clip(name.n), name.p);
-	return rc < 0 ? rc : AL_OK;
+	return al__must_find_row(c, AL_P_PRESETS, DB_PRESETS, "preset", key, row);
 }
 
 static void pack_time(msgpack_packer *pk, const char *key, const msgpack_object *row)
@@ -280,7 +269,7 @@ static int arg_size(al_cmd *c, const char *name, int64_t *out)
 		return 0;
 	if ((*out = al__parse_bytes(s.p, s.n)) < 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: must be a size like 4g or a number of bytes, got '%.*s'", name,
-			      clip(s.n), s.p);
+			      al__clip(s.n), s.p);
 	return 1;
 }
 
@@ -373,7 +362,7 @@ int al__preset_create(al_cmd *c)
 	if (rc == AL_OK)
 		rc = read_amounts(c, &s, &shmem);
 	if (rc == AL_OK && (rc = find_row(c, name, &row)) == 1)
-		rc = al_err(c->err, AL_EALREADY_EXISTS, "name: preset %.*s already exists", clip(name.n), name.p);
+		rc = al_err(c->err, AL_EALREADY_EXISTS, "name: preset %.*s already exists", al__clip(name.n), name.p);
 	if (rc)
 		return rc;
 	al_mb f;
@@ -516,7 +505,7 @@ static int check_keypair(al_cmd *c, al_keypair_info *kp)
 		if ((rc = al__keypair_info(c->s, c->txn, ak, kp, c->zone, c->err)) < 0)
 			return rc;
 		if (rc == 0)
-			return al_err(c->err, AL_EINVALID_ARGUMENT, "keypair: no keypair %.*s", clip(ak.n), ak.p);
+			return al_err(c->err, AL_EINVALID_ARGUMENT, "keypair: no keypair %.*s", al__clip(ak.n), ak.p);
 		al_user_auth u;
 		if ((rc = al__user_auth_info(c->s, c->txn, kp->user, &u, c->zone, c->err)) < 0)
 			return rc;

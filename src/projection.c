@@ -126,6 +126,19 @@ int al__proj_apply(al_wtxn *w, const al_event *e, al_error *err)
 	return al__proj_apply_only(w, -1, e, err);
 }
 
+size_t al__key2(char *buf, size_t cap, char tag, al_str a, al_str b)
+{
+	size_t t = tag ? 1 : 0, n = t + a.n + 1 + b.n;
+	if (n > cap || n > 511)
+		return 0;
+	if (tag)
+		buf[0] = tag;
+	memcpy(buf + t, a.p, a.n);
+	buf[t + a.n] = 0;
+	memcpy(buf + t + a.n + 1, b.p, b.n);
+	return n;
+}
+
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out)
 {
 	MDB_val key = {kn, (void *)k};

@@ -78,6 +78,10 @@ int al__proj_reset_all(struct al_wtxn *w, al_error *err);
 int al__proj_fold(struct al_store *s, int only, uint64_t after_seq, uint64_t until_seq,
 		  al_progress_fn p, void *pctx, al_error *err);
 
+/* A composite view key: [tag] a NUL b into buf (cap bytes, at most LMDB's 511); 0 when it does
+ * not fit. Range scans over "a NUL" then find every b of a. */
+size_t al__key2(char *buf, size_t cap, char tag, al_str a, al_str b);
+
 /* View helpers for apply functions. */
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out);
 int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,

@@ -28,21 +28,6 @@ enum { DB_PROJECTS, DB_NAMES, DB_MEMBERS, DB_USER_IDS };
 
 static const char *const types[] = {"general", "model-store", NULL};
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
-
-/* a "\0" b into buf (with an optional one-byte tag first); 0 when it does not fit. */
-static size_t key2(char *buf, char tag, al_str a, al_str b)
-{
-	size_t t = tag ? 1 : 0;
-	if (t + a.n + 1 + b.n > KEY_MAX)
-		return 0;
-	if (tag)
-		buf[0] = tag;
-	memcpy(buf + t, a.p, a.n);
-	buf[t + a.n] = 0;
-	memcpy(buf + t + a.n + 1, b.p, b.n);
-	return t + a.n + 1 + b.n;
-}
 
 /* ---- projection ---------------------------------------------------------------------------- */
 
@@ -53,7 +38,7 @@ static int load_row(const al_view *v, const char *id, size_t idn, msgpack_object
 	if (al__view_get(v, DB_PROJECTS, id, idn, &val) != 0 ||
 	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, row) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown project %.*s", (unsigned long long)e->seq,
-			      e->def->name, clip(idn), id);
+			      e->def->name, al__clip(idn), id);
 	return AL_OK;
 }
 
@@ -87,10 +72,10 @@ static int apply_project(const al_view *v, const al_event *e, al_error *err)
 	al_mp_str(bp ? bp : &e->fields, "name", &name);
 	bool rename = bp && al_mp_str(&e->fields, "name", &new_name) == 1;
 	if (rename) {
-		oldn = key2(oldkey, 0, domain, name);
+		oldn = al__key2(oldkey, KEY_MAX, 0, domain, name);
 		name = new_name;
 	}
-	newn = key2(newkey, 0, domain, name);
+	newn = al__key2(newkey, KEY_MAX, 0, domain, name);
 	if (newn == 0 || (rename && oldn == 0))
 		return al_err(err, AL_ECORRUPT, "event %llu: project name too long", (unsigned long long)e->seq);
 
@@ -132,7 +117,7 @@ static int apply_member(const al_view *v, const al_event *e, bool add, al_error 
 	al_mp_str(&e->fields, "email", &email);
 	al_mp_str(&e->fields, "user_id", &uid);
 	char pkey[KEY_MAX], ukey[KEY_MAX];
-	size_t pn = key2(pkey, 'p', e->id, email), un = key2(ukey, 'u', email, e->id);
+	size_t pn = al__key2(pkey, KEY_MAX, 'p', e->id, email), un = al__key2(ukey, KEY_MAX, 'u', email, e->id);
 	if (pn == 0 || un == 0 || email.n == 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: bad member", (unsigned long long)e->seq);
 	if (!add) {
@@ -195,7 +180,7 @@ static int find_by_id(al_cmd *c, al_str id, msgpack_object *row)
 static int find_by_name(al_cmd *c, al_str domain, al_str name, al_str *id, msgpack_object *row)
 {
 	char key[KEY_MAX];
-	MDB_val k = {key2(key, 0, domain, name), key}, v;
+	MDB_val k = {al__key2(key, KEY_MAX, 0, domain, name), key}, v;
 	int rc = k.mv_size && name.n ? mdb_get(c->txn, dbi(c, DB_NAMES), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -209,7 +194,7 @@ static int find_by_name(al_cmd *c, al_str domain, al_str name, al_str *id, msgpa
 static bool is_member(al_cmd *c, al_str id, al_str email)
 {
 	char key[KEY_MAX];
-	MDB_val k = {key2(key, 'p', id, email), key}, v;
+	MDB_val k = {al__key2(key, KEY_MAX, 'p', id, email), key}, v;
 	return k.mv_size && email.n && mdb_get(c->txn, dbi(c, DB_MEMBERS), &k, &v) == 0;
 }
 
@@ -218,7 +203,7 @@ static bool is_member(al_cmd *c, al_str id, al_str email)
 static int scan_members(al_cmd *c, char tag, al_str a, int (*fn)(al_cmd *c, al_str rest, void *ctx), void *ctx)
 {
 	char key[KEY_MAX];
-	size_t pn = key2(key, tag, a, (al_str){"", 0});
+	size_t pn = al__key2(key, KEY_MAX, tag, a, (al_str){"", 0});
 	if (pn == 0)
 		return AL_OK;
 	MDB_cursor *cur;
@@ -304,7 +289,7 @@ static int pack_by_id(al_cmd *c, al_str id)
 	msgpack_object row;
 	int rc = find_by_id(c, id, &row);
 	if (rc == 0)
-		return al_err(c->err, AL_ECORRUPT, "project %.*s vanished", clip(id.n), id.p);
+		return al_err(c->err, AL_ECORRUPT, "project %.*s vanished", al__clip(id.n), id.p);
 	if (rc < 0)
 		return rc;
 	pack_public(c, &row, c->out, true);
@@ -326,8 +311,8 @@ static al_str domain_arg(al_cmd *c)
 
 static int not_found(al_cmd *c, al_str domain, al_str name)
 {
-	return al_err(c->err, AL_ENOT_FOUND, "project %.*s in domain %.*s: not found", clip(name.n), name.p,
-		      clip(domain.n), domain.p);
+	return al_err(c->err, AL_ENOT_FOUND, "project %.*s in domain %.*s: not found", al__clip(name.n), name.p,
+		      al__clip(domain.n), domain.p);
 }
 
 /* For the write commands: the actor manages the domain (checked first, so that nothing about
@@ -374,9 +359,9 @@ static int check_refs(al_cmd *c, const proj_new *p)
 		return rc;
 	if (rc == 1)
 		return al_err(c->err, AL_EALREADY_EXISTS, "name: project %.*s already exists in domain %.*s",
-			      clip(p->name.n), p->name.p, clip(p->domain.n), p->domain.p);
+			      al__clip(p->name.n), p->name.p, al__clip(p->domain.n), p->domain.p);
 	if ((rc = find_by_id(c, p->id, &row)) != 0)
-		return rc < 0 ? rc : al_err(c->err, AL_EALREADY_EXISTS, "id: project %.*s already exists", clip(p->id.n), p->id.p);
+		return rc < 0 ? rc : al_err(c->err, AL_EALREADY_EXISTS, "id: project %.*s already exists", al__clip(p->id.n), p->id.p);
 	return AL_OK;
 }
 
@@ -437,7 +422,7 @@ int al__project_emit_default(al_cmd *c, al_str id, al_str member_email)
 	if (rc)
 		return rc;
 	if ((rc = al__user_auth_info(c->s, c->txn, member_email, &u, c->zone, c->err)) <= 0)
-		return rc < 0 ? rc : al_err(c->err, AL_EINVALID_ARGUMENT, "users: no user %.*s", clip(member_email.n),
+		return rc < 0 ? rc : al_err(c->err, AL_EINVALID_ARGUMENT, "users: no user %.*s", al__clip(member_email.n),
 					    member_email.p);
 	al_mb f;
 	al_mb_init(&f);
@@ -474,7 +459,7 @@ static int changed_text(al_cmd *c, const msgpack_object *row, al_str domain, al_
 		if (i == 0 && (rc = find_by_name(c, domain, s, &other, &orow)) != 0)
 			return rc < 0 ? rc
 				      : al_err(c->err, AL_EALREADY_EXISTS, "new_name: project %.*s already exists in domain %.*s",
-					       clip(s.n), s.p, clip(domain.n), domain.p);
+					       al__clip(s.n), s.p, al__clip(domain.n), domain.p);
 		al_mb_str(f, text[i].field, s.p, s.n);
 		n++;
 	}
@@ -545,17 +530,17 @@ static int check_member(al_cmd *c, const msgpack_object *row, al_str who, bool a
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "users: no user %.*s", clip(who.n), who.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "users: no user %.*s", al__clip(who.n), who.p);
 	al_str domain = {"", 0}, name = {"", 0};
 	bool active = true;
 	al_mp_str(row, "domain", &domain);
 	al_mp_str(row, "name", &name);
 	al_mp_bool(row, "is_active", &active);
 	if (add && !same(u.domain, domain))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "users: %.*s belongs to domain %.*s, not %.*s", clip(u.email.n),
-			      u.email.p, clip(u.domain.n), u.domain.p, clip(domain.n), domain.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "users: %.*s belongs to domain %.*s, not %.*s", al__clip(u.email.n),
+			      u.email.p, al__clip(u.domain.n), u.domain.p, al__clip(domain.n), domain.p);
 	if (add && !active)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "name: project %.*s is inactive", clip(name.n), name.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "name: project %.*s is inactive", al__clip(name.n), name.p);
 	*email = keep(c, u.email);
 	*uid = keep(c, u.id);
 	return AL_OK;
@@ -582,7 +567,7 @@ int al__project_emit_member(al_cmd *c, al_str project_id, al_str email, bool add
 	al_str id = keep(c, project_id), e, uid;
 	int rc = find_by_id(c, id, &row);
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: no project with id %.*s", clip(id.n), id.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: no project with id %.*s", al__clip(id.n), id.p);
 	if (rc < 0 || (rc = check_member(c, &row, email, add, &e, &uid)))
 		return rc;
 	return emit_member(c, id, e, uid, add);
@@ -667,7 +652,7 @@ int al__project_list(al_cmd *c)
 		member_only = !al__sees_domain(c, domain); /* a user: its own projects */
 	}
 	char prefix[KEY_MAX];
-	size_t pn = by_domain ? key2(prefix, 0, domain, (al_str){"", 0}) : 0;
+	size_t pn = by_domain ? al__key2(prefix, KEY_MAX, 0, domain, (al_str){"", 0}) : 0;
 	msgpack_sbuffer rows; /* packed aside: the array header needs the count */
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&rows);
@@ -714,11 +699,11 @@ int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name
 		return rc;
 	if (rc == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no project named %.*s in domain %.*s", field,
-			      clip(name.n), name.p, clip(domain.n), domain.p);
+			      al__clip(name.n), name.p, al__clip(domain.n), domain.p);
 	al_mp_bool(&row, "is_active", &active);
 	if (!active)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: project %.*s in domain %.*s is inactive", field,
-			      clip(name.n), name.p, clip(domain.n), domain.p);
+			      al__clip(name.n), name.p, al__clip(domain.n), domain.p);
 	return AL_OK;
 }
 
@@ -830,7 +815,7 @@ int al__user_projects_join(al_cmd *c, al_str email, char *buf, size_t n)
 	for (uint32_t i = 0; i < names.n && rc == AL_OK; i++) {
 		size_t need = names.v[i].n + (i ? 1 : 0);
 		if (used + need + 1 > n)
-			return al_err(c->err, AL_EINTERNAL, "projects of %.*s: %zu bytes do not hold the names", clip(email.n),
+			return al_err(c->err, AL_EINTERNAL, "projects of %.*s: %zu bytes do not hold the names", al__clip(email.n),
 				      email.p, n);
 		if (i)
 			buf[used++] = ';';

@@ -34,7 +34,6 @@ enum { DB_REGISTRIES };
 
 static const char *const types[] = {"docker", "harbor", "harbor2", "local", NULL};
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 /* ---- the reference grammar (shared with images.c and rescan.c) ------------------------------------ */
 
@@ -173,7 +172,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		if (al__view_get(v, DB_REGISTRIES, key, e->id.n, &val) != 0 ||
 		    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &base) != 0)
 			return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown registry %.*s",
-				      (unsigned long long)e->seq, d->name, clip(e->id.n), e->id.p);
+				      (unsigned long long)e->seq, d->name, al__clip(e->id.n), e->id.p);
 		bp = &base;
 		al_mp_int(bp, "created_at", &created_at);
 	}
@@ -208,25 +207,10 @@ const al_projection al__proj_registries = {"registries", 2, {"v_registries", NUL
 
 static MDB_dbi dbi(const al_store *s) { return al__view_dbi(s, AL_P_REGISTRIES, DB_REGISTRIES); }
 
-/* 1 found, 0 not found, or a negative al_ code. */
-static int find_row(al_cmd *c, al_str host, msgpack_object *row)
+/* The registry's row, or not_found. */
+static int get_row(al_cmd *c, al_str key, msgpack_object *row)
 {
-	MDB_val k = {host.n, (void *)host.p}, v;
-	int rc = host.n && host.n <= AL_MAX_ID ? mdb_get(c->txn, dbi(c->s), &k, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read registry: %s", mdb_strerror(rc));
-	rc = al__decode_row(c, &v, row);
-	return rc ? rc : 1;
-}
-
-static int get_row(al_cmd *c, al_str host, msgpack_object *row)
-{
-	int rc = find_row(c, host, row);
-	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "registry %.*s: not found", clip(host.n), host.p);
-	return rc < 0 ? rc : AL_OK;
+	return al__must_find_row(c, AL_P_REGISTRIES, DB_REGISTRIES, "registry", key, row);
 }
 
 bool al__registry_exists(al_cmd *c, al_str hostname)
@@ -238,7 +222,7 @@ bool al__registry_exists(al_cmd *c, al_str hostname)
 int al__registry_require(al_cmd *c, const char *field, al_str hostname)
 {
 	if (!al__registry_exists(c, hostname))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no registry named %.*s", field, clip(hostname.n),
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no registry named %.*s", field, al__clip(hostname.n),
 			      hostname.p);
 	return AL_OK;
 }
@@ -276,7 +260,7 @@ static int check_hostname(al_cmd *c, al_str h)
 		return al_err(c->err, AL_EINVALID_ARGUMENT,
 			      "hostname: '%.*s' is not a registry hostname (host or host:port; lowercase letters, digits, "
 			      "'-' and '.')",
-			      clip(h.n), h.p);
+			      al__clip(h.n), h.p);
 	return AL_OK;
 }
 
@@ -299,7 +283,7 @@ static int check_url(al_cmd *c, al_str url, al_str host)
 	if (an != host.n || memcmp(rest.p, host.p, an) != 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT,
 			      "url: its host '%.*s' must equal the hostname '%.*s' (the guide: set them identically)",
-			      clip(an), rest.p, clip(host.n), host.p);
+			      al__clip(an), rest.p, al__clip(host.n), host.p);
 	if (rest.n > an + (an < rest.n && rest.p[an] == '/' ? 1 : 0))
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "url: only the scheme and the host, no path, query or fragment");
 	return AL_OK;
@@ -327,7 +311,7 @@ static int pack_projects(al_cmd *c, const msgpack_object *list, msgpack_packer *
 			return al_err(c->err, AL_EINVALID_ARGUMENT,
 				      "project: '%.*s' is not a project name (lowercase letters and digits, joined by "
 				      "'.', '_' or '-')",
-				      clip(p.n), p.p);
+				      al__clip(p.n), p.p);
 		sorted[i] = list->via.array.ptr[i];
 	}
 	if (n)
@@ -335,7 +319,7 @@ static int pack_projects(al_cmd *c, const msgpack_object *list, msgpack_packer *
 	for (uint32_t i = 1; i < n; i++)
 		if (cmp_objstr(&sorted[i - 1], &sorted[i]) == 0)
 			return al_err(c->err, AL_EINVALID_ARGUMENT, "project: %.*s is listed twice",
-				      clip(sorted[i].via.str.size), sorted[i].via.str.ptr);
+				      al__clip(sorted[i].via.str.size), sorted[i].via.str.ptr);
 	msgpack_pack_array(pk, n);
 	for (uint32_t i = 0; i < n; i++)
 		msgpack_pack_object(pk, sorted[i]);
@@ -477,7 +461,7 @@ int al__registry_create(al_cmd *c)
 	if (rc == AL_OK && has_user && !has_pw)
 		rc = al_err(c->err, AL_EINVALID_ARGUMENT, "username: needs a password (adminctl: --password-stdin)");
 	if (rc == AL_OK && al__registry_exists(c, host))
-		rc = al_err(c->err, AL_EALREADY_EXISTS, "hostname: registry %.*s already exists", clip(host.n), host.p);
+		rc = al_err(c->err, AL_EALREADY_EXISTS, "hostname: registry %.*s already exists", al__clip(host.n), host.p);
 	if (rc == AL_OK && has_user) {
 		al_mb_str(&f, "username", user.p, user.n);
 		al_mb_str(&f, "password_sealed", sealed.p, sealed.n);
@@ -708,7 +692,7 @@ int al__registries_load(al_store *s, const char *only, al_registry_conf **out, s
 	int m = only ? (k.mv_size && k.mv_size <= AL_MAX_ID ? mdb_get(txn, dbi(s), &k, &v) : MDB_NOTFOUND)
 		     : mdb_cursor_open(txn, dbi(s), &cur);
 	if (only && m == MDB_NOTFOUND)
-		rc = al_err(err, AL_EINVALID_ARGUMENT, "registry: no registry named %.*s", clip(k.mv_size), only);
+		rc = al_err(err, AL_EINVALID_ARGUMENT, "registry: no registry named %.*s", al__clip(k.mv_size), only);
 	else if (m)
 		rc = al_err(err, AL_EIO_ERROR, "read registries: %s", mdb_strerror(m));
 	if (rc == AL_OK && cur)

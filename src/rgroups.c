@@ -42,7 +42,6 @@ static const char *const session_types[] = {"interactive", "batch", "inference",
 enum { T_INTERACTIVE = 1, T_BATCH = 2, T_INFERENCE = 4, T_SYSTEM = 8 };
 #define TYPES_DEFAULT (T_INTERACTIVE | T_BATCH)
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 static bool same(al_str a, al_str b) { return a.n == b.n && memcmp(a.p, b.p, a.n) == 0; }
 
 /* ---- rows ------------------------------------------------------------------------------------ */
@@ -148,20 +147,6 @@ static void pack_row(msgpack_packer *pk, const rg_row *r)
 	al_pack_cstr(pk, "modified_at"), msgpack_pack_int64(pk, r->modified_at);
 }
 
-/* a "\0" b, or tag a "\0" b with a one-byte tag, into buf (KEY_MAX); 0 when it does not fit. */
-static size_t key2(char *buf, char tag, al_str a, al_str b)
-{
-	size_t t = tag ? 1 : 0;
-	if (t + a.n + 1 + b.n > KEY_MAX)
-		return 0;
-	if (tag)
-		buf[0] = tag;
-	memcpy(buf + t, a.p, a.n);
-	buf[t + a.n] = 0;
-	memcpy(buf + t + a.n + 1, b.p, b.n);
-	return t + a.n + 1 + b.n;
-}
-
 /* The association keys of (group, kind, target) in both directions. */
 static bool assoc_keys(char *by_group, size_t *gn, char *by_target, size_t *tn, al_str group, char kind, al_str target)
 {
@@ -170,8 +155,8 @@ static bool assoc_keys(char *by_group, size_t *gn, char *by_target, size_t *tn, 
 		return false;
 	kt[0] = kind;
 	memcpy(kt + 1, target.p, target.n);
-	*gn = key2(by_group, 0, group, (al_str){kt, target.n + 1});
-	*tn = key2(by_target, kind, target, group);
+	*gn = al__key2(by_group, KEY_MAX, 0, group, (al_str){kt, target.n + 1});
+	*tn = al__key2(by_target, KEY_MAX, kind, target, group);
 	return *gn && *tn && group.n && target.n;
 }
 
@@ -255,14 +240,14 @@ static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn,
 static int drop_group_assocs(const al_view *v, al_str group, al_error *err)
 {
 	char prefix[KEY_MAX];
-	size_t pn = key2(prefix, 0, group, (al_str){"", 0});
+	size_t pn = al__key2(prefix, KEY_MAX, 0, group, (al_str){"", 0});
 	keylist l;
 	int rc = pn ? collect_keys(v, DB_ASSOC, prefix, pn, &l, err) : AL_OK;
 	for (size_t i = 0; rc == AL_OK && pn && i < l.n; i++) {
 		const char *rest = (const char *)l.k[i].mv_data + pn; /* kind target */
 		size_t rn = l.k[i].mv_size - pn, tn;
 		char tkey[KEY_MAX];
-		if (rn < 2 || (tn = key2(tkey, rest[0], (al_str){rest + 1, rn - 1}, group)) == 0)
+		if (rn < 2 || (tn = al__key2(tkey, KEY_MAX, rest[0], (al_str){rest + 1, rn - 1}, group)) == 0)
 			return al_err(err, AL_ECORRUPT, "a resource group association key is malformed");
 		if ((rc = al__view_del(v, DB_ASSOC, l.k[i].mv_data, l.k[i].mv_size, err)) == AL_OK)
 			rc = al__view_del(v, DB_TARGETS, tkey, tn, err);
@@ -274,7 +259,7 @@ static int drop_group_assocs(const al_view *v, al_str group, al_error *err)
 static int drop_target_assocs(const al_view *v, char kind, al_str target, al_error *err)
 {
 	char prefix[KEY_MAX];
-	size_t pn = key2(prefix, kind, target, (al_str){"", 0});
+	size_t pn = al__key2(prefix, KEY_MAX, kind, target, (al_str){"", 0});
 	keylist l;
 	int rc = pn && target.n ? collect_keys(v, DB_TARGETS, prefix, pn, &l, err) : AL_OK;
 	for (size_t i = 0; rc == AL_OK && pn && target.n && i < l.n; i++) {
@@ -328,7 +313,7 @@ static int apply_group(const al_view *v, const al_event *e, al_error *err)
 	if (al__view_get(v, DB_GROUPS, key, e->id.n, &val) != 0 ||
 	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &base) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown resource group %.*s",
-			      (unsigned long long)e->seq, d->name, clip(e->id.n), e->id.p);
+			      (unsigned long long)e->seq, d->name, al__clip(e->id.n), e->id.p);
 	if (d == al__ev(AL_EV_RGROUP_DELETED)) {
 		int rc = al__view_del(v, DB_GROUPS, key, e->id.n, err);
 		return rc ? rc : drop_group_assocs(v, name, err);
@@ -386,7 +371,7 @@ static int find_row(al_cmd *c, al_str name, rg_row *r, msgpack_object *raw)
 
 static int not_found(al_cmd *c, al_str name)
 {
-	return al_err(c->err, AL_ENOT_FOUND, "resource group %.*s: not found", clip(name.n), name.p);
+	return al_err(c->err, AL_ENOT_FOUND, "resource group %.*s: not found", al__clip(name.n), name.p);
 }
 
 static int must_find(al_cmd *c, al_str name, rg_row *r)
@@ -408,9 +393,9 @@ int al__rgroup_require(al_cmd *c, const char *field, al_str name)
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no resource group named %.*s", field, clip(name.n), name.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: no resource group named %.*s", field, al__clip(name.n), name.p);
 	if (!r.is_active)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: resource group %.*s is inactive", field, clip(name.n),
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: resource group %.*s is inactive", field, al__clip(name.n),
 			      name.p);
 	return AL_OK;
 }
@@ -498,7 +483,7 @@ static int pack_public(al_cmd *c, const rg_row *r, msgpack_packer *pk)
 		msgpack_packer_init(&l.pk[i], &l.buf[i], msgpack_sbuffer_write);
 	}
 	char prefix[KEY_MAX];
-	size_t pn = key2(prefix, 0, r->name, (al_str){"", 0});
+	size_t pn = al__key2(prefix, KEY_MAX, 0, r->name, (al_str){"", 0});
 	int rc = pn ? scan(c, DB_ASSOC, prefix, pn, add_assoc, &l) : AL_OK;
 	if (rc == AL_OK) {
 		msgpack_pack_map(pk, 15);
@@ -604,7 +589,7 @@ static int check_wsproxy(al_error *err, al_str u)
 	if (memchr(a, '@', an))
 		return al_err(err, AL_EINVALID_ARGUMENT, "wsproxy: must not carry a user name or password");
 	if (!authority_ok(a, an))
-		return al_err(err, AL_EINVALID_ARGUMENT, "wsproxy: '%.*s' is not a host[:port]", clip(an), a);
+		return al_err(err, AL_EINVALID_ARGUMENT, "wsproxy: '%.*s' is not a host[:port]", al__clip(an), a);
 	return AL_OK;
 }
 
@@ -621,7 +606,7 @@ static int check_types(al_error *err, const msgpack_object *list, unsigned *out)
 			b++;
 		if (session_types[b] == NULL)
 			return al_err(err, AL_EINVALID_ARGUMENT,
-				      "allowed_session_types: '%.*s' is not interactive, batch, inference or system", clip(s.n),
+				      "allowed_session_types: '%.*s' is not interactive, batch, inference or system", al__clip(s.n),
 				      s.p);
 		if (t & (1u << b))
 			return al_err(err, AL_EINVALID_ARGUMENT, "allowed_session_types: %s is listed twice", session_types[b]);
@@ -683,7 +668,7 @@ static int check_retries_rule(al_cmd *c, const rg_row *r, unsigned given)
 	if (given & G_RETRIES)
 		return al_err(c->err, AL_EINVALID_ARGUMENT,
 			      "retries_to_skip: may be non-zero only with the fifo scheduler (this group's is %.*s)",
-			      clip(r->scheduler.n), r->scheduler.p);
+			      al__clip(r->scheduler.n), r->scheduler.p);
 	return al_err(c->err, AL_EINVALID_ARGUMENT,
 		      "scheduler: the group skips pending sessions after %lld retries, which only fifo does; "
 		      "give --retries-to-skip 0 or -1 too",
@@ -763,7 +748,7 @@ int al__rgroup_create(al_cmd *c)
 	rg_row old;
 	if ((rc = find_row(c, r.name, &old, NULL)) != 0)
 		return rc < 0 ? rc
-			      : al_err(c->err, AL_EALREADY_EXISTS, "name: resource group %.*s already exists", clip(r.name.n),
+			      : al_err(c->err, AL_EALREADY_EXISTS, "name: resource group %.*s already exists", al__clip(r.name.n),
 				       r.name.p);
 	if ((rc = emit_created(c, &r)))
 		return rc;
@@ -843,7 +828,7 @@ int al__rgroup_delete(al_cmd *c)
 	/* Sessions do not exist yet; when they do, a session that ever ran here counts too. */
 	if (agents > 0)
 		return al_err(c->err, AL_EIN_USE,
-			      "name: resource group %.*s was used by %llu agent(s); deactivate it instead", clip(name.n),
+			      "name: resource group %.*s was used by %llu agent(s); deactivate it instead", al__clip(name.n),
 			      name.p, (unsigned long long)agents);
 	if ((rc = al__emit(c, AL_EV_RGROUP_DELETED, name, NULL)))
 		return rc;
@@ -926,7 +911,7 @@ static int resolve_target(al_cmd *c, bool add, target *t)
 			return al__domain_require_active(c, "domain", t->value);
 		return al__domain_exists(c, t->value) ? AL_OK
 						      : al_err(c->err, AL_EINVALID_ARGUMENT, "domain: no domain named %.*s",
-							       clip(t->value.n), t->value.p);
+							       al__clip(t->value.n), t->value.p);
 	}
 	if (project) {
 		t->kind = 'p';
@@ -938,7 +923,7 @@ static int resolve_target(al_cmd *c, bool add, target *t)
 		int rc = al__project_lookup(c, t->domain, t->project, &t->value, &active);
 		if (rc == 0)
 			return al_err(c->err, AL_EINVALID_ARGUMENT, "project: no project named %.*s in domain %.*s",
-				      clip(t->project.n), t->project.p, clip(t->domain.n), t->domain.p);
+				      al__clip(t->project.n), t->project.p, al__clip(t->domain.n), t->domain.p);
 		return rc < 0 ? rc : AL_OK;
 	}
 	t->kind = 'k';
@@ -946,7 +931,7 @@ static int resolve_target(al_cmd *c, bool add, target *t)
 	al_keypair_info k;
 	int rc = al__keypair_info(c->s, c->txn, t->value, &k, c->zone, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "keypair: no keypair %.*s", clip(t->value.n), t->value.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "keypair: no keypair %.*s", al__clip(t->value.n), t->value.p);
 	return rc < 0 ? rc : AL_OK;
 }
 
@@ -1019,7 +1004,7 @@ static al_str join(al_cmd *c, const char *a, al_str b, const char *sep, al_str d
 static int scan_target(al_cmd *c, char kind, al_str target, al_str via, hits *h)
 {
 	char prefix[KEY_MAX];
-	size_t pn = key2(prefix, kind, target, (al_str){"", 0});
+	size_t pn = al__key2(prefix, KEY_MAX, kind, target, (al_str){"", 0});
 	h->via = via;
 	return pn && target.n ? scan(c, DB_TARGETS, prefix, pn, hit_group, h) : AL_OK;
 }
@@ -1116,7 +1101,7 @@ int al__rgroup_allowed(al_cmd *c)
 	if (rc < 0)
 		return rc;
 	if (rc == 0) /* others learn nothing about accounts outside their reach */
-		return al__is_superadmin(c) ? al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", clip(email.n), email.p)
+		return al__is_superadmin(c) ? al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email.n), email.p)
 					    : al__authz_deny(c);
 	if ((rc = al__authz_read_user(c, email, u.domain)))
 		return rc;

@@ -49,7 +49,6 @@ static const setting_def defs[] = {
 };
 #define NDEFS (sizeof defs / sizeof *defs)
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 static const setting_def *find_def(al_str key)
 {
@@ -203,7 +202,7 @@ static int check_value(al_error *err, const setting_def *d, al_str v, char out[V
 		n = parse_count(v);
 		if (n < d->min || n > d->max)
 			return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be a whole number from %lld to %lld (got '%.*s')",
-				      d->key, d->min, d->max, clip(v.n), v.p);
+				      d->key, d->min, d->max, al__clip(v.n), v.p);
 		snprintf(out, VALUE_MAX, "%lld", n);
 		return AL_OK;
 	case 'b':
@@ -215,7 +214,7 @@ static int check_value(al_error *err, const setting_def *d, al_str v, char out[V
 		if (!zone_shape_ok(v))
 			return al_err(err, AL_EINVALID_ARGUMENT,
 				      "%s: must be an IANA time zone name like UTC or Asia/Seoul (got '%.*s')", d->key,
-				      clip(v.n), v.p);
+				      al__clip(v.n), v.p);
 		al_str_cpy(out, VALUE_MAX, v);
 		if (!zone_known(out))
 			return al_err(err, AL_EINVALID_ARGUMENT, "%s: unknown time zone %s (not in this host's zoneinfo)",
@@ -269,7 +268,7 @@ static void effective_value(al_cmd *c, const setting_def *d, const msgpack_objec
 		snprintf(out->value, sizeof out->value, "%lld", (long long)retries);
 	else
 		return;
-	snprintf(out->source, sizeof out->source, "resource group %.*s", clip(name.n), name.p);
+	snprintf(out->source, sizeof out->source, "resource group %.*s", al__clip(name.n), name.p);
 }
 
 static void pack_setting(al_cmd *c, const setting_def *d, const msgpack_object *group, msgpack_packer *pk)
@@ -292,7 +291,7 @@ static int unknown_key(al_cmd *c, al_str key)
 	return al_err(c->err, AL_EINVALID_ARGUMENT,
 		      "key: no setting named '%.*s' (image-auto-pull, overlay-mtu, scheduler, retries-to-skip, "
 		      "session-creation-retries, timezone, project-folders, agent-heartbeat-timeout)",
-		      clip(key.n), key.p);
+		      al__clip(key.n), key.p);
 }
 
 /* ---- commands ---------------------------------------------------------------------------------- */
@@ -309,7 +308,7 @@ int al__settings_get(al_cmd *c)
 		if (rc < 0)
 			return rc;
 		if (rc == 0)
-			return al_err(c->err, AL_EINVALID_ARGUMENT, "group: no resource group named %.*s", clip(gname.n),
+			return al_err(c->err, AL_EINVALID_ARGUMENT, "group: no resource group named %.*s", al__clip(gname.n),
 				      gname.p);
 		group = &grow;
 	}

@@ -46,7 +46,6 @@ static const struct backend {
 };
 #define NBACKENDS (sizeof backends / sizeof *backends)
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 static const struct backend *find_backend(al_str name)
 {
@@ -85,7 +84,7 @@ static int apply_host(const al_view *v, const al_event *e, al_error *err)
 	if (d != al__ev(AL_EV_STORAGE_CREATED)) {
 		if (load(v, DB_HOSTS, key, e->id.n, &base) != 1)
 			return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown storage host %.*s",
-				      (unsigned long long)e->seq, d->name, clip(e->id.n), e->id.p);
+				      (unsigned long long)e->seq, d->name, al__clip(e->id.n), e->id.p);
 		bp = &base;
 		al_mp_int(bp, "created_at", &created_at);
 		al_mp_int(bp, "usage_reported_at", &reported_at);
@@ -230,7 +229,7 @@ static int get_host(al_cmd *c, al_str name, msgpack_object *row)
 {
 	int rc = find_host(c, name, row);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "storage host %.*s: not found", clip(name.n), name.p);
+		return al_err(c->err, AL_ENOT_FOUND, "storage host %.*s: not found", al__clip(name.n), name.p);
 	return rc < 0 ? rc : AL_OK;
 }
 
@@ -289,7 +288,7 @@ static int check_name(al_cmd *c, al_str name)
 		return al_err(c->err, AL_EINVALID_ARGUMENT,
 			      "name: '%.*s' is not proxy:volume (two names of letters, digits, '.', '_', '-', starting "
 			      "with a letter or digit, at most %d each)",
-			      clip(name.n), name.p, NAME_PART_MAX);
+			      al__clip(name.n), name.p, NAME_PART_MAX);
 	return AL_OK;
 }
 
@@ -300,7 +299,7 @@ static int check_backend(al_cmd *c, al_str b, const struct backend **out)
 	return al_err(c->err, AL_EINVALID_ARGUMENT,
 		      "backend: '%.*s' is not a storage backend (vfs, xfs, cephfs, netapp, purestorage, weka, gpfs, "
 		      "vast, dellemc-onefs or exascaler)",
-		      clip(b.n), b.p);
+		      al__clip(b.n), b.p);
 }
 
 /* An absolute path, no empty, "." or ".." parts (a trailing '/' aside), no control characters. */
@@ -310,14 +309,14 @@ static int check_mount(al_cmd *c, al_str m)
 	if (rc)
 		return rc;
 	if (m.p[0] != '/')
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "mount: '%.*s' is not an absolute path", clip(m.n), m.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "mount: '%.*s' is not an absolute path", al__clip(m.n), m.p);
 	for (size_t i = 1; i <= m.n;) {
 		size_t len = 0;
 		while (i + len < m.n && m.p[i + len] != '/')
 			len++;
 		bool last = i + len >= m.n;
 		if ((len == 0 && !last) || (len == 1 && m.p[i] == '.') || (len == 2 && m.p[i] == '.' && m.p[i + 1] == '.'))
-			return al_err(c->err, AL_EINVALID_ARGUMENT, "mount: '%.*s' has an empty, '.' or '..' part", clip(m.n),
+			return al_err(c->err, AL_EINVALID_ARGUMENT, "mount: '%.*s' has an empty, '.' or '..' part", al__clip(m.n),
 				      m.p);
 		i += len + 1;
 	}
@@ -362,7 +361,7 @@ int al__storage_create(al_cmd *c)
 	if ((rc = find_host(c, name, &row)) < 0)
 		return rc;
 	if (rc == 1)
-		return al_err(c->err, AL_EALREADY_EXISTS, "name: storage host %.*s already exists", clip(name.n), name.p);
+		return al_err(c->err, AL_EALREADY_EXISTS, "name: storage host %.*s already exists", al__clip(name.n), name.p);
 	al_mb f;
 	al_mb_init(&f);
 	al_mb_str(&f, "name", name.p, name.n);
@@ -441,13 +440,13 @@ int al__storage_update(al_cmd *c)
 	if (!has_backend)
 		backend = cur_backend;
 	if ((b = find_backend(backend)) == NULL)
-		return al_err(c->err, AL_ECORRUPT, "storage host %.*s has an unknown backend", clip(name.n), name.p);
+		return al_err(c->err, AL_ECORRUPT, "storage host %.*s has an unknown backend", al__clip(name.n), name.p);
 	if (!has_quota) /* a new backend brings its own default */
 		quota = has_backend && !same(backend, cur_backend) ? b->quota : cur_quota;
 	uint64_t nquotas = 0;
 	if (cur_quota && !quota && (rc = count_quotas(c, name, &nquotas)) == AL_OK && nquotas > 0)
 		return al_err(c->err, AL_EIN_USE, "quota: %llu quotas are set on %.*s; unset them before turning quotas off",
-			      (unsigned long long)nquotas, clip(name.n), name.p);
+			      (unsigned long long)nquotas, al__clip(name.n), name.p);
 	if (rc)
 		return rc;
 	al_mb f;
@@ -573,7 +572,7 @@ static int user_scope(al_cmd *c, scope *t, enum access how)
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user with email %.*s", clip(t->user.n), t->user.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user with email %.*s", al__clip(t->user.n), t->user.p);
 	rc = how == MANAGE_SCOPE ? al__authz_manage_domain(c, u.domain) : al__authz_read_user(c, u.email, u.domain);
 	if (rc)
 		return rc;
@@ -602,7 +601,7 @@ static int project_scope(al_cmd *c, scope *t, enum access how)
 		return al__authz_deny(c);
 	if (rc == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: no project named %.*s in domain %.*s",
-			      clip(t->project.n), t->project.p, clip(t->domain.n), t->domain.p);
+			      al__clip(t->project.n), t->project.p, al__clip(t->domain.n), t->domain.p);
 	al_mp_str(&row, "resource_policy", &policy);
 	t->is_user = false;
 	t->project_id = id; /* kept by al__project_find */
@@ -630,11 +629,11 @@ static int resolve(al_cmd *c, scope *t, enum access how)
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "host: no storage host named %.*s", clip(t->host.n), t->host.p);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "host: no storage host named %.*s", al__clip(t->host.n), t->host.p);
 	if ((rc = by_user ? user_scope(c, t, how) : project_scope(c, t, how)))
 		return rc;
 	if (!quota)
-		return al_err(c->err, AL_EUNSUPPORTED, "host: storage host %.*s does not support quotas", clip(t->host.n),
+		return al_err(c->err, AL_EUNSUPPORTED, "host: storage host %.*s does not support quotas", al__clip(t->host.n),
 			      t->host.p);
 	return AL_OK;
 }

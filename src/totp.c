@@ -33,7 +33,6 @@ typedef struct totp_row {
 
 static const totp_row empty_row = {{"", 0}, {"", 0}, 0};
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 /* ---- row encoding -------------------------------------------------------------------------- */
 
@@ -78,7 +77,7 @@ static int load_row(const al_view *v, const al_event *e, totp_row *r, bool *foun
 	*found = al__view_get(v, DB_TOTP, e->id.p, e->id.n, &val) == 0;
 	if (*found && read_row(val.mv_data, val.mv_size, &v->w->zone, r) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: the totp view row of %.*s does not decode",
-			      (unsigned long long)e->seq, clip(e->id.n), e->id.p);
+			      (unsigned long long)e->seq, al__clip(e->id.n), e->id.p);
 	return AL_OK;
 }
 
@@ -100,7 +99,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	} else {
 		if (r.pending_sealed.n == 0)
 			return al_err(err, AL_ECORRUPT, "event %llu: user.totp_enabled for %.*s without a pending key",
-				      (unsigned long long)e->seq, clip(e->id.n), e->id.p);
+				      (unsigned long long)e->seq, al__clip(e->id.n), e->id.p);
 		r.active_sealed = r.pending_sealed;
 		r.pending_sealed = (al_str){"", 0};
 		r.activated_at = e->time_us;
@@ -177,7 +176,7 @@ static int find_row(const al_store *s, MDB_txn *txn, al_str email, msgpack_zone 
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "read totp view: %s", mdb_strerror(rc));
 	if (read_row(v.mv_data, v.mv_size, z, r) != 0)
-		return al_err(err, AL_ECORRUPT, "the totp view row of %.*s does not decode", clip(email.n), email.p);
+		return al_err(err, AL_ECORRUPT, "the totp view row of %.*s does not decode", al__clip(email.n), email.p);
 	return 1;
 }
 
@@ -234,7 +233,7 @@ static int require_self(al_cmd *c, al_str *email, al_user_auth *u)
 	*email = (al_str){c->actor->user, strlen(c->actor->user)};
 	int rc = al__user_auth_info(c->s, c->txn, *email, u, c->zone, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", clip(email->n), email->p);
+		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email->n), email->p);
 	return rc < 0 ? rc : AL_OK;
 }
 
@@ -312,7 +311,7 @@ int al__totp_enable(al_cmd *c)
 		return al_err(c->err, AL_EALREADY_EXISTS,
 			      "2fa: two-factor authentication is already enabled for %.*s (disable it first to enroll a "
 			      "new key)",
-			      clip(email.n), email.p);
+			      al__clip(email.n), email.p);
 	al_mb f;
 	al_mb_init(&f);
 	al_mb_str(&f, "key_sealed", sealed.p, sealed.n);
@@ -349,10 +348,10 @@ int al__totp_confirm(al_cmd *c)
 		return rc;
 	if (r.pending_sealed.n == 0 && r.active_sealed.n)
 		return al_err(c->err, AL_EALREADY_EXISTS, "2fa: two-factor authentication is already enabled for %.*s",
-			      clip(email.n), email.p);
+			      al__clip(email.n), email.p);
 	if (r.pending_sealed.n == 0)
 		return al_err(c->err, AL_ENOT_FOUND, "2fa: no pending two-factor key for %.*s: run user 2fa enable first",
-			      clip(email.n), email.p);
+			      al__clip(email.n), email.p);
 	rc = sealed_code_valid(c->s, r.pending_sealed, c->now_us, code, c->err);
 	if (rc == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "code: wrong or expired one-time code");
@@ -385,7 +384,7 @@ int al__totp_disable(al_cmd *c)
 	al__arg_str(c, "email", &email);
 	int rc = al__user_auth_info(c->s, c->txn, email, &u, c->zone, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", clip(email.n), email.p);
+		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email.n), email.p);
 	if (rc < 0 || (rc = authz_disable(c, &u)))
 		return rc;
 	if ((rc = find_row(c->s, c->txn, email, c->zone, &r, c->err)) < 0)
@@ -404,7 +403,7 @@ int al__totp_status(al_cmd *c)
 	al__arg_str(c, "email", &email);
 	int rc = al__user_auth_info(c->s, c->txn, email, &u, c->zone, c->err);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", clip(email.n), email.p);
+		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email.n), email.p);
 	if (rc < 0 || (rc = al__authz_read_user(c, u.email, u.domain)))
 		return rc;
 	if ((rc = find_row(c->s, c->txn, email, c->zone, &r, c->err)) < 0)

@@ -205,7 +205,6 @@ const al_projection al__proj_users = {"users", 2, {"v_users", "v_usernames", NUL
 
 static MDB_dbi dbi(al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_USERS, db); }
 
-static int clip(size_t n) { return n > 64 ? 64 : (int)n; }
 
 /* 1 found, 0 not found, or a negative al_ code. */
 static int find_user(al_cmd *c, al_str email, user_row *u)
@@ -228,7 +227,7 @@ static int must_find(al_cmd *c, al_str email, user_row *u)
 {
 	int rc = find_user(c, email, u);
 	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", clip(email.n), email.p);
+		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email.n), email.p);
 	return rc < 0 ? rc : AL_OK;
 }
 
@@ -319,7 +318,7 @@ static int check_cidr(al_error *err, const char *field, al_str s)
 	}
 	if (!ok)
 		return al_err(err, AL_EINVALID_ARGUMENT, "%s: '%.*s' is not an IPv4 or IPv6 address or CIDR", field,
-			      clip(s.n), s.p);
+			      al__clip(s.n), s.p);
 	return AL_OK;
 }
 
@@ -406,9 +405,9 @@ static int check_new(al_cmd *c, const al_user_new *u)
 		return rc;
 	if (rc == 1)
 		return al_err(c->err, AL_EALREADY_EXISTS, "email: a user with email %.*s already exists",
-			      clip(u->email.n), u->email.p);
+			      al__clip(u->email.n), u->email.p);
 	if (username_taken(c, u->username))
-		return al_err(c->err, AL_EALREADY_EXISTS, "username: %.*s is already taken", clip(u->username.n),
+		return al_err(c->err, AL_EALREADY_EXISTS, "username: %.*s is already taken", al__clip(u->username.n),
 			      u->username.p);
 	return AL_OK;
 }
@@ -748,7 +747,7 @@ int al__user_update(al_cmd *c)
 		return rc;
 	if (al__arg_str(c, "username", &name) && !al_str_eq(u.username, "") &&
 	    !(name.n == u.username.n && memcmp(name.p, u.username.p, name.n) == 0) && username_taken(c, name))
-		return al_err(c->err, AL_EALREADY_EXISTS, "username: %.*s is already taken", clip(name.n), name.p);
+		return al_err(c->err, AL_EALREADY_EXISTS, "username: %.*s is already taken", al__clip(name.n), name.p);
 	al_mb f;
 	al_mb_init(&f);
 	/* Decided before the first emit, while u still points at the old row. */
