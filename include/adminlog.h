@@ -33,6 +33,10 @@ enum al_open_flags {
 	AL_OPEN_RDONLY = 1 << 1, /* read only: no catch-up, no writes */
 	AL_OPEN_NOSYNC = 1 << 2, /* no fsync on commit: scratch stores and benchmarks only */
 	AL_OPEN_QUIET = 1 << 3,  /* do not log projection catch-up on stderr */
+	/* Never grow the map in this process: LMDB may change the map size only while no other
+	 * thread has a transaction open, which a threaded server cannot promise. A full map then
+	 * refuses writes with AL_ELIMIT_EXCEEDED instead of growing (reserve enough map_size). */
+	AL_OPEN_FIXED_MAP = 1 << 4,
 };
 
 typedef struct al_open_opts {

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "srv_int.h"
+#include "store.h"
 
 #define STOP_DEADLINE_S 30 /* a stop that waits longer than this for clients closes them anyway */
 
@@ -1043,6 +1044,9 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 	if (srv == NULL)
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	srv->s = s;
+	/* From now on threads read while the writer writes: the map must never be resized under
+	 * them (LMDB allows it only with no transaction open in the process). */
+	s->flags |= AL_OPEN_FIXED_MAP;
 	srv->o = *o;
 	if (srv->o.max_frame == 0)
 		srv->o.max_frame = 1u << 20;

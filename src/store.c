@@ -161,10 +161,18 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	msgpack_sbuffer_init(&w.vb);
 	int rc;
 	for (int attempt = 0;; attempt++) {
-		grow_if_nearly_full(s);
+		if (!(s->flags & AL_OPEN_FIXED_MAP))
+			grow_if_nearly_full(s);
 		rc = run_once(&w, fn, ctx, err);
 		if (!w.map_full || attempt >= MAX_MAP_RETRIES)
 			break;
+		if (s->flags & AL_OPEN_FIXED_MAP) {
+			MDB_envinfo info;
+			mdb_env_info(s->env, &info);
+			rc = al_err(err, AL_ELIMIT_EXCEEDED, "the data directory's map of %zu bytes is full: reopen it with a "
+				    "larger map size (adminlogd --map-size)", info.me_mapsize);
+			break;
+		}
 		/* MDB_MAP_FULL: no transaction is open now, so the map may grow. Run fn again. */
 		map_full_retries++;
 		if (grow_map(s, 2, 1) != MDB_SUCCESS)

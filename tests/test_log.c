@@ -195,6 +195,41 @@ static void tampered_chain_detected(void **state)
 	th_rmrf(dir);
 }
 
+/* With AL_OPEN_FIXED_MAP (a threaded server) a full map refuses the write whole, never grows,
+ * and leaves the store as it was; reopened without the flag, it grows and goes on. */
+static void fixed_map_refuses_when_full(void **state)
+{
+	(void)state;
+	char *dir = th_tmpdir();
+	al_store *s = th_init(dir, 0);
+	al_store_close(s);
+	al_error err;
+	al_open_opts oo = {AL_OPEN_QUIET | AL_OPEN_NOSYNC | AL_OPEN_FIXED_MAP, 0};
+	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
+	int rc = AL_OK, made = 0;
+	char d[64];
+	for (; rc == AL_OK && made < 100000; made++) {
+		snprintf(d, sizeof d, "domain-with-a-long-enough-name-%06d", made);
+		al_reply rep;
+		rc = th_exec(s, &rep, "domain.create", "name", 's', d, "description", 's',
+			     "a description that fills the map a little faster than a name alone", NULL);
+		if (rc)
+			assert_non_null(strstr(rep.err.msg, "--map-size"));
+		al_reply_free(&rep);
+	}
+	assert_int_equal(rc, AL_ELIMIT_EXCEEDED);
+	uint64_t head = al_log_head(s);
+	assert_int_equal(th_run(s, "domain.get", "name", 's', d, NULL), AL_ENOT_FOUND); /* the refused one */
+	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);
+	al_store_close(s);
+	oo.flags &= ~(unsigned)AL_OPEN_FIXED_MAP;
+	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
+	assert_int_equal(al_log_head(s), head);
+	assert_int_equal(th_run(s, "domain.create", "name", 's', d, NULL), AL_OK);
+	al_store_close(s);
+	th_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +239,7 @@ int main(void)
 		cmocka_unit_test(stale_version_conflict),
 		cmocka_unit_test(corrupt_record_detected),
 		cmocka_unit_test(tampered_chain_detected),
+		cmocka_unit_test(fixed_map_refuses_when_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

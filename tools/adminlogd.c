@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 
 	al_store *s;
 	al_error err = {0};
-	al_open_opts oo = {0, (size_t)map_size};
+	al_open_opts oo = {AL_OPEN_FIXED_MAP, (size_t)map_size}; /* threads read while the writer writes */
 	if (al_store_open(&s, data, &oo, &err) != AL_OK) {
 		fprintf(stderr, "adminlogd: %s: %s\n", al_err_name(err.code), err.msg);
 		return 1;
