@@ -585,13 +585,11 @@ static int policy_get(al_cmd *c, const kind *k)
 static int policy_list(al_cmd *c, const kind *k)
 {
 	MDB_cursor *cur;
-	MDB_stat st;
-	int rc = mdb_stat(c->txn, dbi_of(c->s, k), &st);
-	if (rc == 0)
-		rc = mdb_cursor_open(c->txn, dbi_of(c->s, k), &cur);
+	int rc = mdb_cursor_open(c->txn, dbi_of(c->s, k), &cur);
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "list %s: %s", k->what, mdb_strerror(rc));
-	msgpack_pack_array(c->out, (uint32_t)st.ms_entries);
+	al_rows rows;
+	al__rows_begin(c, &rows);
 	msgpack_zone z; /* rows are decoded one at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val key, v;
@@ -602,11 +600,13 @@ static int policy_list(al_cmd *c, const kind *k)
 			rc = al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", k->what);
 			break;
 		}
-		pack_public(c, k, &row, c->out);
+		pack_public(c, k, &row, &rows.pk);
+		if ((rc = al__rows_push(c, &rows)))
+			break;
 	}
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
-	return rc;
+	return al__rows_end(c, &rows, rc);
 }
 
 /* Bootstrap: the "default" policy of each kind, every option unlimited (also those whose

@@ -653,18 +653,13 @@ int al__project_list(al_cmd *c)
 	}
 	char prefix[KEY_MAX];
 	size_t pn = by_domain ? al__key2(prefix, KEY_MAX, 0, domain, (al_str){"", 0}) : 0;
-	msgpack_sbuffer rows; /* packed aside: the array header needs the count */
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&rows);
-	msgpack_packer_init(&pk, &rows, msgpack_sbuffer_write);
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(c->txn, dbi(c, DB_NAMES), &cur);
-	if (rc) {
-		msgpack_sbuffer_destroy(&rows);
+	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "list projects: %s", mdb_strerror(rc));
-	}
+	al_rows rows;
+	al__rows_begin(c, &rows);
 	const char *me = c->actor->user ? c->actor->user : "";
-	uint32_t n = 0;
 	MDB_val k = {pn, prefix}, v;
 	for (int m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -675,19 +670,13 @@ int al__project_list(al_cmd *c)
 		if (member_only && !is_member(c, id, (al_str){me, strlen(me)}))
 			continue;
 		if ((rc = find_by_id(c, id, &row)) == 1) {
-			pack_public(c, &row, &pk, false);
-			n++;
-			rc = AL_OK;
+			pack_public(c, &row, &rows.pk, false);
+			rc = al__rows_push(c, &rows);
 		} else if (rc == 0)
 			rc = al_err(c->err, AL_ECORRUPT, "project index points to a missing project");
 	}
 	mdb_cursor_close(cur);
-	if (rc == AL_OK) {
-		msgpack_pack_array(c->out, n);
-		c->out->callback(c->out->data, rows.data, rows.size);
-	}
-	msgpack_sbuffer_destroy(&rows);
-	return rc;
+	return al__rows_end(c, &rows, rc);
 }
 
 int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name, al_str *id)
