@@ -316,6 +316,7 @@ void al_store_close(al_store *s)
 		mdb_env_close(s->env);
 	sodium_memzero(s->master_key, sizeof s->master_key);
 	al__agents_mem_free(s->agents_mem);
+	al__totp_mem_free(s->totp_mem);
 	if (s->scratch) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/data.mdb", s->dir);

@@ -37,6 +37,9 @@ struct al_store {
 	/* agents.c: when each agent was last heard from. In memory only (the issue keeps
 	 * heartbeats without changes out of the log); made on first use, freed on close. */
 	void *agents_mem;
+	/* totp.c: the last time step each user's login code was accepted, so that a code is good
+	 * once (RFC 6238 §5.2). In memory like the agents' table: a restart forgets it. */
+	void *totp_mem;
 };
 
 /* The state of one write transaction, including the in-memory log head. */
@@ -76,5 +79,7 @@ int64_t al__now(al_store *s);
 
 /* Frees al_store.agents_mem (agents.c); NULL is accepted. */
 void al__agents_mem_free(void *mem);
+/* Frees al_store.totp_mem (totp.c); NULL is accepted. */
+void al__totp_mem_free(void *mem);
 
 #endif

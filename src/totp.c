@@ -137,8 +137,9 @@ static bool code_format_ok(al_str code)
 	return true;
 }
 
-/* 1 when code (already checked to be 6 digits) is valid for key at now_us within the window. */
-static int code_valid(const unsigned char *key, size_t n, int64_t now_us, al_str code)
+/* 1 when code (already checked to be 6 digits) is valid for key at now_us within the window;
+ * *step is then the time step it belongs to. */
+static int code_valid(const unsigned char *key, size_t n, int64_t now_us, al_str code, int64_t *step)
 {
 	char want[TOTP_DIGITS + 1];
 	int pos = 0;
@@ -147,20 +148,99 @@ static int code_valid(const unsigned char *key, size_t n, int64_t now_us, al_str
 	time_t now = (time_t)((now_us > 0 ? now_us : 0) / 1000000);
 	int rc = oath_totp_validate2_callback((const char *)key, n, now, TOTP_STEP, OATH_TOTP_DEFAULT_START_TIME,
 					      TOTP_DIGITS, TOTP_WINDOW, &pos, same_code, want);
+	*step = (int64_t)now / TOTP_STEP + pos;
 	return rc >= 0;
 }
 
 /* Opens a sealed key and checks code against it: 1 valid, 0 not, or a negative al_ code. */
-static int sealed_code_valid(const al_store *s, al_str sealed, int64_t now_us, al_str code, al_error *err)
+static int sealed_code_valid(const al_store *s, al_str sealed, int64_t now_us, al_str code, int64_t *step,
+			     al_error *err)
 {
 	unsigned char key[64];
 	size_t n;
 	int rc = al__unseal(s, sealed, key, sizeof key, &n, err);
 	if (rc)
 		return rc;
-	rc = code_valid(key, n, now_us, code);
+	rc = code_valid(key, n, now_us, code, step);
 	sodium_memzero(key, sizeof key);
 	return rc;
+}
+
+/* ---- codes are good once ----------------------------------------------------------------------- */
+
+typedef struct used_step {
+	char email[AL_MAX_ID + 1];
+	int64_t step;
+} used_step;
+
+typedef struct totp_mem {
+	pthread_mutex_t mu;
+	used_step *v;
+	size_t n, cap;
+} totp_mem;
+
+static pthread_mutex_t mem_create = PTHREAD_MUTEX_INITIALIZER;
+
+void al__totp_mem_free(void *p)
+{
+	totp_mem *m = p;
+	if (m == NULL)
+		return;
+	pthread_mutex_destroy(&m->mu);
+	free(m->v);
+	free(m);
+}
+
+/* True, and step remembered, when no code of step or later was accepted for email before: a
+ * code seen at login cannot be replayed within its window. Out of memory fails closed. */
+static bool step_unused(al_store *s, al_str email, int64_t step)
+{
+	pthread_mutex_lock(&mem_create);
+	if (s->totp_mem == NULL) {
+		totp_mem *m = calloc(1, sizeof *m);
+		if (m && pthread_mutex_init(&m->mu, NULL) != 0) {
+			free(m);
+			m = NULL;
+		}
+		s->totp_mem = m;
+	}
+	pthread_mutex_unlock(&mem_create);
+	totp_mem *m = s->totp_mem;
+	if (m == NULL || email.n > AL_MAX_ID)
+		return false;
+	bool ok = true;
+	pthread_mutex_lock(&m->mu);
+	size_t i = 0;
+	while (i < m->n && !(strlen(m->v[i].email) == email.n && memcmp(m->v[i].email, email.p, email.n) == 0))
+		i++;
+	if (i < m->n) {
+		ok = step > m->v[i].step;
+		if (ok)
+			m->v[i].step = step;
+	} else {
+		if (m->n == m->cap) {
+			size_t cap = m->cap ? 2 * m->cap : 16;
+			used_step *v = realloc(m->v, cap * sizeof *v);
+			if (v) {
+				m->v = v;
+				m->cap = cap;
+			}
+		}
+		ok = m->n < m->cap;
+		if (ok) {
+			al_str_cpy(m->v[m->n].email, sizeof m->v[m->n].email, email);
+			m->v[m->n++].step = step;
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+	return ok;
+}
+
+int al__totp_consume(al_store *s, al_str email, int64_t step, al_error *err)
+{
+	return step_unused(s, email, step)
+		       ? AL_OK
+		       : al_err(err, AL_EUNAUTHENTICATED, "otp: this one-time code was already used; wait for the next");
 }
 
 /* ---- queries -------------------------------------------------------------------------------- */
@@ -193,7 +273,8 @@ bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email)
 	return on;
 }
 
-int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, al_error *err)
+int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, int64_t *step_out,
+		   al_error *err)
 {
 	int rc = oath_ready(err);
 	if (rc)
@@ -209,11 +290,15 @@ int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t
 	else if (rc == 1 && !code_format_ok(code))
 		rc = al_err(err, AL_EUNAUTHENTICATED, "otp: a one-time code is 6 digits");
 	else if (rc == 1) {
-		rc = sealed_code_valid(s, r.active_sealed, now_us, code, err);
+		int64_t step = 0;
+		rc = sealed_code_valid(s, r.active_sealed, now_us, code, &step, err);
 		if (rc == 0)
 			rc = al_err(err, AL_EUNAUTHENTICATED, "otp: wrong or expired one-time code");
-		else if (rc == 1)
+		else if (rc == 1) {
 			rc = AL_OK;
+			if (step_out)
+				*step_out = step;
+		}
 	}
 	msgpack_zone_destroy(&z);
 	return rc;
@@ -352,7 +437,8 @@ int al__totp_confirm(al_cmd *c)
 	if (r.pending_sealed.n == 0)
 		return al_err(c->err, AL_ENOT_FOUND, "2fa: no pending two-factor key for %.*s: run user 2fa enable first",
 			      al__clip(email.n), email.p);
-	rc = sealed_code_valid(c->s, r.pending_sealed, c->now_us, code, c->err);
+	int64_t step;
+	rc = sealed_code_valid(c->s, r.pending_sealed, c->now_us, code, &step, c->err);
 	if (rc == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "code: wrong or expired one-time code");
 	if (rc < 0)

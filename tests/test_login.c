@@ -283,10 +283,23 @@ static void otp_after_password(void **state)
 		assert_non_null(strstr(err.msg, "otp:"));
 	}
 	assert_int_equal(out.access_key[0], 0);
+	code_at(b32, f->now_us - STEP_US, old); /* the step before: still in the window */
+	assert_int_equal(login(f->s, "alice@example.com", PW, old, NULL, &out, &err), AL_OK);
 	assert_int_equal(login(f->s, "alice@example.com", PW, code, NULL, &out, &err), AL_OK);
 	assert_string_equal(out.email, "alice@example.com");
-	code_at(b32, f->now_us - STEP_US, old);
-	assert_int_equal(login(f->s, "alice@example.com", PW, old, NULL, &out, &err), AL_OK);
+	/* A code is good once (RFC 6238 5.2): neither it nor an older one logs in again. */
+	assert_int_equal(login(f->s, "alice@example.com", PW, code, NULL, &out, &err), AL_EUNAUTHENTICATED);
+	assert_non_null(strstr(err.msg, "already used"));
+	if (strcmp(old, code) != 0) {
+		assert_int_equal(login(f->s, "alice@example.com", PW, old, NULL, &out, &err), AL_EUNAUTHENTICATED);
+		assert_non_null(strstr(err.msg, "otp:"));
+	}
+	char next[7]; /* the next step's code, still in the window: accepted once */
+	code_at(b32, f->now_us + STEP_US, next);
+	if (strcmp(next, code) != 0) {
+		assert_int_equal(login(f->s, "alice@example.com", PW, next, NULL, &out, &err), AL_OK);
+		assert_int_equal(login(f->s, "alice@example.com", PW, next, NULL, &out, &err), AL_EUNAUTHENTICATED);
+	}
 	/* Disabled by an admin: no code needed any more. */
 	assert_int_equal(th_run(f->s, "user.2fa.disable", "email", 's', "alice@example.com", NULL), AL_OK);
 	assert_int_equal(login(f->s, "alice@example.com", PW, NULL, NULL, &out, &err), AL_OK);

@@ -179,7 +179,7 @@ static int check(fx *f, const char *email, const char *code, int64_t t_us, al_er
 {
 	MDB_txn *txn;
 	assert_int_equal(al__read_begin(f->s, &txn, err), AL_OK);
-	int rc = al__totp_check(f->s, txn, (al_str){email, strlen(email)}, (al_str){code, strlen(code)}, t_us, err);
+	int rc = al__totp_check(f->s, txn, (al_str){email, strlen(email)}, (al_str){code, strlen(code)}, t_us, NULL, err);
 	mdb_txn_abort(txn);
 	return rc;
 }
