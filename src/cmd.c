@@ -229,6 +229,33 @@ int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, ms
 	return rc < 0 ? rc : AL_OK;
 }
 
+int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(c->txn, al__view_dbi(c->s, p, db), &cur);
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "list %s: %s", al__projections[p]->name, mdb_strerror(rc));
+	al_rows rows;
+	al__rows_begin(c, &rows);
+	msgpack_zone z; /* one row at a time */
+	msgpack_zone_init(&z, 1024);
+	MDB_val k, v;
+	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		msgpack_object row;
+		msgpack_zone_clear(&z);
+		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
+			rc = al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", al__projections[p]->name);
+			break;
+		}
+		pack(c, &row, &rows.pk);
+		if ((rc = al__rows_push(c, &rows)))
+			break;
+	}
+	mdb_cursor_close(cur);
+	msgpack_zone_destroy(&z);
+	return al__rows_end(c, &rows, rc);
+}
+
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out)
 {
 	if (al_mp_decode(v->mv_data, v->mv_size, c->zone, out) != 0 || out->type != MSGPACK_OBJECT_MAP)

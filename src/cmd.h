@@ -82,6 +82,10 @@ static inline int al__clip(size_t n) { return n > 64 ? 64 : (int)n; }
 int al__find_row(al_cmd *c, int p, int db, al_str key, msgpack_object *row);
 /* The same, answering not_found "<what> <key>: not found" when there is none. */
 int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, msgpack_object *row);
+/* Lists every row of sub-database db of projection p in key order, each packed by pack (one
+ * value on pk), through al__rows_* (so it streams under al_exec_stream). */
+typedef void (*al_row_pack_fn)(al_cmd *c, const msgpack_object *row, msgpack_packer *pk);
+int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack);
 /* A view row's msgpack bytes as a decoded map in a zone the command owns. */
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out);
 

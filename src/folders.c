@@ -38,17 +38,6 @@ enum { DB_FOLDERS, DB_NAMES };
 static const char *const perms[] = {"ro", "rw", "wd", NULL};
 
 
-/* scope "\0" name into buf; 0 when it does not fit. */
-static size_t name_key(char *buf, al_str scope, al_str name)
-{
-	if (scope.n + 1 + name.n > KEY_MAX)
-		return 0;
-	memcpy(buf, scope.p, scope.n);
-	buf[scope.n] = 0;
-	memcpy(buf + scope.n + 1, name.p, name.n);
-	return scope.n + 1 + name.n;
-}
-
 /* ---- projection ------------------------------------------------------------------------------ */
 
 static int apply_created(const al_view *v, const al_event *e, al_error *err)
@@ -57,7 +46,7 @@ static int apply_created(const al_view *v, const al_event *e, al_error *err)
 	char key[KEY_MAX];
 	al_mp_str(&e->fields, "quota_scope_id", &scope);
 	al_mp_str(&e->fields, "name", &name);
-	size_t kn = name_key(key, scope, name);
+	size_t kn = al__key2(key, KEY_MAX, 0, scope, name);
 	if (kn == 0 || e->id.n == 0 || e->id.n > AL_MAX_ID)
 		return al_err(err, AL_ECORRUPT, "event %llu: folder.created without id, scope or name",
 			      (unsigned long long)e->seq);
@@ -88,7 +77,7 @@ static int apply_deleted(const al_view *v, const al_event *e, al_error *err)
 	memcpy(id, e->id.p, e->id.n);
 	al_mp_str(&row, "quota_scope_id", &scope);
 	al_mp_str(&row, "name", &name);
-	size_t kn = name_key(key, scope, name); /* copied out of the row before it goes */
+	size_t kn = al__key2(key, KEY_MAX, 0, scope, name); /* copied out of the row before it goes */
 	int rc = kn ? al__view_del(v, DB_NAMES, key, kn, err) : al_err(err, AL_ECORRUPT, "a folder row has no scope");
 	return rc ? rc : al__view_del(v, DB_FOLDERS, id, e->id.n, err);
 }
@@ -136,7 +125,7 @@ static al_str cat(al_cmd *c, const char *prefix, al_str id)
 static int find_name(al_cmd *c, al_str scope, al_str name, al_str *id)
 {
 	char key[KEY_MAX];
-	MDB_val k = {name_key(key, scope, name), key}, v;
+	MDB_val k = {al__key2(key, KEY_MAX, 0, scope, name), key}, v;
 	int rc = k.mv_size ? mdb_get(c->txn, dbi(c, DB_NAMES), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -161,7 +150,7 @@ static int find_row(al_cmd *c, al_str id, msgpack_object *row)
 static int count_owned(al_cmd *c, al_str scope, int64_t *n)
 {
 	char key[KEY_MAX];
-	size_t pn = name_key(key, scope, (al_str){"", 0});
+	size_t pn = al__key2(key, KEY_MAX, 0, scope, (al_str){"", 0});
 	*n = 0;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(c->txn, dbi(c, DB_NAMES), &cur);

@@ -465,32 +465,7 @@ int al__preset_get(al_cmd *c)
 	return rc;
 }
 
-int al__preset_list(al_cmd *c)
-{
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list presets: %s", mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
-	msgpack_zone z;
-	msgpack_zone_init(&z, 1024);
-	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a preset view row does not decode");
-			break;
-		}
-		pack_public(c, &row, &rows.pk);
-		if ((rc = al__rows_push(c, &rows)))
-			break;
-	}
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
-}
+int al__preset_list(al_cmd *c) { return al__list_view(c, AL_P_PRESETS, DB_PRESETS, pack_public); }
 
 /* ---- preset.check ---------------------------------------------------------------------------------- */
 

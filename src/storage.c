@@ -116,24 +116,13 @@ static int apply_host(const al_view *v, const al_event *e, al_error *err)
 	return al__view_put(v, DB_HOSTS, key, e->id.n, b->data, b->size, err);
 }
 
-/* host "\0" scope into buf; 0 when it does not fit. */
-static size_t quota_key(char *buf, al_str host, al_str scope)
-{
-	if (host.n + 1 + scope.n > KEY_MAX)
-		return 0;
-	memcpy(buf, host.p, host.n);
-	buf[host.n] = 0;
-	memcpy(buf + host.n + 1, scope.p, scope.n);
-	return host.n + 1 + scope.n;
-}
-
 static int apply_quota(const al_view *v, const al_event *e, al_error *err)
 {
 	al_str host, scope;
 	char key[KEY_MAX];
 	size_t kn = 0;
 	if (al_mp_str(&e->fields, "host", &host) == 1 && al_mp_str(&e->fields, "quota_scope_id", &scope) == 1)
-		kn = quota_key(key, host, scope);
+		kn = al__key2(key, KEY_MAX, 0, host, scope);
 	if (kn == 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s without host and quota scope", (unsigned long long)e->seq,
 			      e->def->name);
@@ -378,7 +367,7 @@ int al__storage_create(al_cmd *c)
 static int count_quotas(al_cmd *c, al_str host, uint64_t *n)
 {
 	char key[KEY_MAX];
-	size_t pn = quota_key(key, host, (al_str){"", 0});
+	size_t pn = al__key2(key, KEY_MAX, 0, host, (al_str){"", 0});
 	*n = 0;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(c->txn, dbi(c->s, DB_QUOTAS), &cur);
@@ -642,7 +631,7 @@ static int resolve(al_cmd *c, scope *t, enum access how)
 static int find_quota(al_cmd *c, const scope *t, int64_t *gb)
 {
 	char key[KEY_MAX];
-	MDB_val k = {quota_key(key, t->host, t->id), key}, v;
+	MDB_val k = {al__key2(key, KEY_MAX, 0, t->host, t->id), key}, v;
 	int rc = k.mv_size ? mdb_get(c->txn, dbi(c->s, DB_QUOTAS), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -829,7 +818,7 @@ int al__quota_list(al_cmd *c)
 {
 	al_str host = {"", 0};
 	char prefix[KEY_MAX];
-	size_t pn = al__arg_str(c, "host", &host) ? quota_key(prefix, host, (al_str){"", 0}) : 0;
+	size_t pn = al__arg_str(c, "host", &host) ? al__key2(prefix, KEY_MAX, 0, host, (al_str){"", 0}) : 0;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(c->txn, dbi(c->s, DB_QUOTAS), &cur);
 	if (rc)
