@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "authz.h"
+#include "images.h"
 #include "nouns.h"
 #include "resources.h"
 #include "validate.h"
@@ -158,42 +159,6 @@ int al__domain_require_active(al_cmd *c, const char *field, al_str name)
 
 /* ---- resource fields (domains and projects) ---------------------------------------------- */
 
-/* host or host:port, host made of dot-separated labels of letters, digits and inner '-'. */
-static bool registry_ok(al_str h)
-{
-	if (h.n == 0 || h.n > 255)
-		return false;
-	const char *colon = memchr(h.p, ':', h.n);
-	size_t hn = colon ? (size_t)(colon - h.p) : h.n;
-	if (colon) {
-		size_t pn = h.n - hn - 1;
-		unsigned long port = 0;
-		if (pn == 0 || pn > 5)
-			return false;
-		for (size_t i = 0; i < pn; i++) {
-			if (!isdigit((unsigned char)colon[1 + i]))
-				return false;
-			port = port * 10 + (unsigned long)(colon[1 + i] - '0');
-		}
-		if (port == 0 || port > 65535)
-			return false;
-	}
-	size_t label = 0;
-	for (size_t i = 0; i <= hn; i++) {
-		if (i == hn || h.p[i] == '.') {
-			if (label == 0 || label > 63 || h.p[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		unsigned char ch = (unsigned char)h.p[i];
-		if (!(isalnum(ch) || (ch == '-' && label > 0)))
-			return false;
-		label++;
-	}
-	return true;
-}
-
 static int cmp_objstr(const void *a, const void *b)
 {
 	const msgpack_object_str *x = &((const msgpack_object *)a)->via.str, *y = &((const msgpack_object *)b)->via.str;
@@ -210,7 +175,7 @@ static int registries_pack(al_cmd *c, const char *field, const msgpack_object *l
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
 		al_str h = {list->via.array.ptr[i].via.str.ptr, list->via.array.ptr[i].via.str.size};
-		if (!registry_ok(h))
+		if (!al__ref_host_ok(h)) /* the registries' own hostname rule (images.h) */
 			return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: '%.*s' is not a registry hostname (host or host:port)",
 				      field, al__clip(h.n), h.p);
 		sorted[i] = list->via.array.ptr[i];

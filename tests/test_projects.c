@@ -247,13 +247,14 @@ static void domain_fields(void **state)
 		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "domain.create", "name", 's', "bad", "allowed_hosts",
 		       's', bad_hosts[i], NULL);
 	static const char *const bad_regs[] = {"http://cr.io", "cr..io", "-cr.io", "cr-.io", "cr.io:0", "cr.io:65536",
-					       "cr.io:http", "cr.io:", "cr io", "cr.io/path", "a,a", "x,", "\xc3\xa9.io"};
+					       "cr.io:http", "cr.io:", "cr io", "cr.io/path", "a,a", "x,", "\xc3\xa9.io",
+					       "Cr.io" /* registries are named in lower case, as registry create wants */};
 	for (size_t i = 0; i < sizeof bad_regs / sizeof *bad_regs; i++)
 		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "domain.create", "name", 's', "bad",
 		       "allowed_registries", 'l', bad_regs[i], NULL);
 	OK(s, NULL, 1, &rep, "domain.create", "name", 's', "regs", "allowed_registries", 'l',
-	   "10.0.0.1:443,a-b.example.com,X9", NULL);
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[\"10.0.0.1:443\",\"X9\",\"a-b.example.com\"]");
+	   "10.0.0.1:443,x9,a-b.example.com", NULL);
+	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[\"10.0.0.1:443\",\"a-b.example.com\",\"x9\"]");
 	al_reply_free(&rep);
 	/* Uniqueness is checked after every field rule. */
 	REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "domain.create", "name", 's', "gamma", NULL);
