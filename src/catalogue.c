@@ -85,11 +85,9 @@ static void link_slices(void)
 
 static void init(void) { pthread_once(&once, link_slices); }
 
-const al_event_def *al__ev(enum al_ev_id id)
-{
-	init();
-	return &events[id];
-}
+/* Hot (every apply compares event types with it): the address is fixed at compile time, so no
+ * init here; the fields and old versions are linked by the first lookup by name or number. */
+const al_event_def *al__ev(enum al_ev_id id) { return &events[id]; }
 
 size_t al_event_def_count(void) { return AL_EV__COUNT; }
 
