@@ -256,6 +256,34 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 	return al__rows_end(c, &rows, rc);
 }
 
+al_str al__keep(al_cmd *c, const char *prefix, al_str s)
+{
+	size_t pn = strlen(prefix);
+	char *p = msgpack_zone_malloc(c->zone, pn + s.n + 1);
+	if (p == NULL)
+		return (al_str){"", 0};
+	memcpy(p, prefix, pn);
+	memcpy(p + pn, s.p, s.n);
+	p[pn + s.n] = 0;
+	return (al_str){p, pn + s.n};
+}
+
+int al__strs_add(al_cmd *c, al_strs *l, al_str s)
+{
+	if (l->n == l->cap) {
+		uint32_t cap = l->cap ? l->cap * 2 : 16;
+		al_str *nv = msgpack_zone_malloc(c->zone, cap * sizeof *nv);
+		if (nv == NULL)
+			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+		if (l->n)
+			memcpy(nv, l->v, l->n * sizeof *nv);
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n++] = al__keep(c, "", s);
+	return AL_OK;
+}
+
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out)
 {
 	if (al_mp_decode(v->mv_data, v->mv_size, c->zone, out) != 0 || out->type != MSGPACK_OBJECT_MAP)

@@ -86,6 +86,15 @@ int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, ms
  * value on pk), through al__rows_* (so it streams under al_exec_stream). */
 typedef void (*al_row_pack_fn)(al_cmd *c, const msgpack_object *row, msgpack_packer *pk);
 int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack);
+/* prefix then s copied into c->zone, NUL-terminated: outlives LMDB's pages and the cursor that
+ * found it; "" when out of memory. */
+al_str al__keep(al_cmd *c, const char *prefix, al_str s);
+/* A list of strings kept in c->zone (al__keep), grown as needed. */
+typedef struct al_strs {
+	al_str *v;
+	uint32_t n, cap;
+} al_strs;
+int al__strs_add(al_cmd *c, al_strs *l, al_str s);
 /* A view row's msgpack bytes as a decoded map in a zone the command owns. */
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out);
 

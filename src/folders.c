@@ -98,29 +98,6 @@ const al_projection al__proj_folders = {"folders", 2, {"v_folders", "v_folder_na
 
 static MDB_dbi dbi(al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_FOLDERS, db); }
 
-static al_str keep(al_cmd *c, al_str s)
-{
-	char *p = msgpack_zone_malloc(c->zone, s.n + 1);
-	if (p == NULL)
-		return (al_str){"", 0};
-	memcpy(p, s.p, s.n);
-	p[s.n] = 0;
-	return (al_str){p, s.n};
-}
-
-/* "prefix" + id in the command's zone. */
-static al_str cat(al_cmd *c, const char *prefix, al_str id)
-{
-	size_t pn = strlen(prefix);
-	char *p = msgpack_zone_malloc(c->zone, pn + id.n + 1);
-	if (p == NULL)
-		return (al_str){"", 0};
-	memcpy(p, prefix, pn);
-	memcpy(p + pn, id.p, id.n);
-	p[pn + id.n] = 0;
-	return (al_str){p, pn + id.n};
-}
-
 /* The id of the folder named name of scope (kept in the zone): 1, 0 when none, or a negative code. */
 static int find_name(al_cmd *c, al_str scope, al_str name, al_str *id)
 {
@@ -131,7 +108,7 @@ static int find_name(al_cmd *c, al_str scope, al_str name, al_str *id)
 		return 0;
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read folder names: %s", mdb_strerror(rc));
-	*id = keep(c, (al_str){v.mv_data, v.mv_size});
+	*id = al__keep(c, "", (al_str){v.mv_data, v.mv_size});
 	return 1;
 }
 
@@ -312,10 +289,10 @@ static int user_owner(al_cmd *c, owner *o)
 	if (rc < 0)
 		return rc;
 	o->is_user = true;
-	o->user = keep(c, u.email);
-	o->domain = keep(c, u.domain);
-	o->user_policy = keep(c, u.resource_policy.n ? u.resource_policy : (al_str){"default", 7});
-	o->scope = cat(c, "user:", u.id);
+	o->user = al__keep(c, "", u.email);
+	o->domain = al__keep(c, "", u.domain);
+	o->user_policy = al__keep(c, "", u.resource_policy.n ? u.resource_policy : (al_str){"default", 7});
+	o->scope = al__keep(c, "user:", u.id);
 	return AL_OK;
 }
 
@@ -326,7 +303,7 @@ static int project_owner(al_cmd *c, owner *o, bool manage)
 {
 	al_str name;
 	al__arg_str(c, "project", &name);
-	o->domain = keep(c, domain_arg(c));
+	o->domain = al__keep(c, "", domain_arg(c));
 	int rc = manage ? al__authz_manage_domain(c, o->domain) : AL_OK;
 	if (rc)
 		return rc;
@@ -343,10 +320,10 @@ static int project_owner(al_cmd *c, owner *o, bool manage)
 	al_str policy = {"default", 7};
 	al_mp_str(&o->project_row, "resource_policy", &policy);
 	o->is_user = false;
-	o->project = keep(c, name);
+	o->project = al__keep(c, "", name);
 	o->project_id = id;
-	o->project_policy = keep(c, policy);
-	o->scope = cat(c, "project:", id);
+	o->project_policy = al__keep(c, "", policy);
+	o->scope = al__keep(c, "project:", id);
 	return AL_OK;
 }
 
@@ -407,7 +384,7 @@ static int creator_policy(al_cmd *c, msgpack_object *row, al_str *name)
 	int rc = al__keypair_of_user(c->s, c->txn, (al_str){c->actor->user, strlen(c->actor->user)}, &kp, c->zone, c->err);
 	if (rc != 1)
 		return rc;
-	*name = keep(c, kp.resource_policy);
+	*name = al__keep(c, "", kp.resource_policy);
 	return al__policy_row(c->s, c->txn, AL_POLICY_KEYPAIR, *name, c->zone, row, c->err);
 }
 

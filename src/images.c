@@ -293,17 +293,6 @@ const al_projection al__proj_images = {"images", 3, {"v_images", "v_image_aliase
 
 static MDB_dbi dbi(const al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_IMAGES, db); }
 
-/* A copy of s in the command's zone: view memory may move once the command emits. */
-static al_str keep(al_cmd *c, al_str s)
-{
-	char *p = msgpack_zone_malloc(c->zone, s.n + 1);
-	if (p == NULL)
-		return (al_str){"", 0};
-	memcpy(p, s.p, s.n);
-	p[s.n] = 0;
-	return (al_str){p, s.n};
-}
-
 /* Calls fn(c, rest, val, ctx) for each key of db starting with prefix; stops at fn's first
  * non-zero value and returns it. */
 typedef int (*scan_fn)(al_cmd *c, al_str rest, const MDB_val *val, void *ctx);
@@ -324,28 +313,7 @@ static int scan_prefix(al_cmd *c, int db, const char *prefix, size_t pn, scan_fn
 	return rc;
 }
 
-typedef struct strs {
-	al_str *v;
-	uint32_t n, cap;
-} strs;
-
-static int strs_add(al_cmd *c, strs *l, al_str s)
-{
-	if (l->n == l->cap) {
-		uint32_t cap = l->cap ? l->cap * 2 : 8;
-		al_str *nv = msgpack_zone_malloc(c->zone, cap * sizeof *nv);
-		if (nv == NULL)
-			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
-		if (l->n)
-			memcpy(nv, l->v, l->n * sizeof *nv);
-		l->v = nv;
-		l->cap = cap;
-	}
-	l->v[l->n++] = keep(c, s);
-	return AL_OK;
-}
-
-static bool strs_has(const strs *l, al_str s)
+static bool strs_has(const al_strs *l, al_str s)
 {
 	for (uint32_t i = 0; i < l->n; i++)
 		if (str_eq(l->v[i], s))
@@ -356,11 +324,11 @@ static bool strs_has(const strs *l, al_str s)
 static int collect_rest(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
 {
 	(void)v;
-	return strs_add(c, ctx, rest);
+	return al__strs_add(c, ctx, rest);
 }
 
 /* The architectures of a canonical name (the prefix scan "name\0"). */
-static int archs_of(al_cmd *c, al_str name, strs *archs)
+static int archs_of(al_cmd *c, al_str name, al_strs *archs)
 {
 	char pre[KEY_MAX];
 	size_t pn = al__key2(pre, KEY_MAX, 0, name, (al_str){"", 0});
@@ -381,7 +349,7 @@ static int alias_target(al_cmd *c, al_str alias, al_str *name)
 		return 0;
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read aliases: %s", mdb_strerror(rc));
-	*name = keep(c, (al_str){v.mv_data, v.mv_size});
+	*name = al__keep(c, "", (al_str){v.mv_data, v.mv_size});
 	return 1;
 }
 
@@ -402,13 +370,13 @@ static int find_image(al_cmd *c, al_str name, al_str arch, msgpack_object *row)
 /* The registries the actor may see images of; *all when it sees every image. */
 typedef struct allowed {
 	bool all;
-	strs hosts;
+	al_strs hosts;
 } allowed;
 
 static int add_host(al_cmd *c, al_str host, void *ctx)
 {
 	allowed *a = ctx;
-	return strs_has(&a->hosts, host) ? AL_OK : strs_add(c, &a->hosts, host);
+	return strs_has(&a->hosts, host) ? AL_OK : al__strs_add(c, &a->hosts, host);
 }
 
 static int allowed_registries(al_cmd *c, allowed *a)
@@ -464,7 +432,7 @@ static void pack_resources(msgpack_packer *pk, const msgpack_object *row)
 static int pack_names(al_cmd *c, msgpack_packer *pk, int db, char tag, al_str name, uint32_t *count)
 {
 	char pre[KEY_MAX];
-	strs l = {0};
+	al_strs l = {0};
 	size_t pn = al__key2(pre, KEY_MAX, tag, name, (al_str){"", 0});
 	int rc = pn ? scan_prefix(c, db, pre, pn, collect_rest, &l) : AL_OK;
 	if (rc)
@@ -547,8 +515,8 @@ static int resolve(al_cmd *c, al_str given, msgpack_object *row, al_str *name, a
 				      clip(want.n), want.p);
 		want = (al_str){abuf, strlen(abuf)};
 	}
-	strs archs = {0};
-	*name = keep(c, given);
+	al_strs archs = {0};
+	*name = al__keep(c, "", given);
 	int rc = archs_of(c, *name, &archs);
 	if (rc == AL_OK && archs.n == 0 && (rc = alias_target(c, given, name)) == 1)
 		rc = archs_of(c, *name, &archs);
@@ -572,7 +540,7 @@ static int resolve(al_cmd *c, al_str given, msgpack_object *row, al_str *name, a
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "architecture: image %.*s exists for %s; name one",
 			      clip(name->n), name->p, have);
 	}
-	*arch = has_arch ? keep(c, want) : archs.v[0];
+	*arch = has_arch ? al__keep(c, "", want) : archs.v[0];
 	rc = find_image(c, *name, *arch, row);
 	return rc == 1 ? AL_OK : rc < 0 ? rc : al_err(c->err, AL_ECORRUPT, "image index changed under the read");
 }
@@ -704,7 +672,7 @@ int al__image_set_min(al_cmd *c)
 	al_mb f, mins;
 	al_mb_init(&f);
 	al_mb_init(&mins);
-	strs below = {0};
+	al_strs below = {0};
 	for (int i = 0; i < 2 && rc == AL_OK; i++) {
 		if (!m[i].given)
 			continue;
@@ -721,7 +689,7 @@ int al__image_set_min(al_cmd *c)
 					    from_label ? label : "");
 				break;
 			}
-			rc = strs_add(c, &below, (al_str){m[i].slot, strlen(m[i].slot)});
+			rc = al__strs_add(c, &below, (al_str){m[i].slot, strlen(m[i].slot)});
 		}
 		if (is_num(cur) && num(cur) == m[i].value)
 			continue; /* already so */
@@ -769,7 +737,7 @@ int al__image_alias(al_cmd *c)
 {
 	al_str name;
 	const msgpack_object *list;
-	strs archs = {0};
+	al_strs archs = {0};
 	al__arg_str(c, "name", &name);
 	al__arg_list(c, "aliases", &list);
 	int rc = archs_of(c, name, &archs);
@@ -782,7 +750,7 @@ int al__image_alias(al_cmd *c)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "aliases: give at least one");
 	for (uint32_t i = 0; i < n && rc == AL_OK; i++) {
 		al_str a = ostr(&list->via.array.ptr[i]), target;
-		strs other = {0};
+		al_strs other = {0};
 		if ((rc = check_alias(c, a)))
 			break;
 		for (uint32_t k = 0; k < i && rc == AL_OK; k++)
@@ -866,7 +834,7 @@ static int gone_add(al_cmd *c, gone_list *g, al_str name, al_str arch)
 		g->v = nv;
 		g->cap = cap;
 	}
-	g->v[g->n++] = (gone_key){keep(c, name), keep(c, arch)};
+	g->v[g->n++] = (gone_key){al__keep(c, "", name), al__keep(c, "", arch)};
 	return AL_OK;
 }
 

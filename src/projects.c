@@ -152,17 +152,6 @@ const al_projection al__proj_projects = {
 
 static MDB_dbi dbi(al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_PROJECTS, db); }
 
-/* A copy of s in the command's zone: view memory may move once the command emits. */
-static al_str keep(al_cmd *c, al_str s)
-{
-	char *p = msgpack_zone_malloc(c->zone, s.n + 1);
-	if (p == NULL)
-		return (al_str){"", 0};
-	memcpy(p, s.p, s.n);
-	p[s.n] = 0;
-	return (al_str){p, s.n};
-}
-
 /* 1 found, 0 not found, or a negative al_ code. */
 static int find_by_id(al_cmd *c, al_str id, msgpack_object *row)
 {
@@ -186,7 +175,7 @@ static int find_by_name(al_cmd *c, al_str domain, al_str name, al_str *id, msgpa
 		return 0;
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read project: %s", mdb_strerror(rc));
-	*id = keep(c, (al_str){v.mv_data, v.mv_size});
+	*id = al__keep(c, "", (al_str){v.mv_data, v.mv_size});
 	rc = find_by_id(c, *id, row);
 	return rc == 0 ? al_err(c->err, AL_ECORRUPT, "project index points to a missing project") : rc;
 }
@@ -221,27 +210,7 @@ static int scan_members(al_cmd *c, char tag, al_str a, int (*fn)(al_cmd *c, al_s
 	return rc;
 }
 
-typedef struct strs {
-	al_str *v;
-	uint32_t n, cap;
-} strs;
-
-static int collect(al_cmd *c, al_str s, void *ctx)
-{
-	strs *l = ctx;
-	if (l->n == l->cap) {
-		uint32_t cap = l->cap ? l->cap * 2 : 16;
-		al_str *nv = msgpack_zone_malloc(c->zone, cap * sizeof *nv);
-		if (nv == NULL)
-			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
-		if (l->n)
-			memcpy(nv, l->v, l->n * sizeof *nv);
-		l->v = nv;
-		l->cap = cap;
-	}
-	l->v[l->n++] = keep(c, s);
-	return 0;
-}
+static int collect(al_cmd *c, al_str s, void *ctx) { return al__strs_add(c, ctx, s); }
 
 static int count_one(al_cmd *c, al_str s, void *ctx)
 {
@@ -268,7 +237,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 			al_mb_obj(&out, key, &kv->val);
 	}
 	if (members) {
-		strs l = {0};
+		al_strs l = {0};
 		scan_members(c, 'p', id, collect, &l);
 		msgpack_packer *m = al_mb_key(&out, "members");
 		msgpack_pack_array(m, l.n);
@@ -519,7 +488,7 @@ static int resolve_user(al_cmd *c, al_str who, al_user_auth *u)
 	MDB_val k = {who.n, (void *)who.p}, v;
 	if (who.n == 0 || who.n >= KEY_MAX || mdb_get(c->txn, dbi(c, DB_USER_IDS), &k, &v) != 0)
 		return 0;
-	return al__user_auth_info(c->s, c->txn, keep(c, (al_str){v.mv_data, v.mv_size}), u, c->zone, c->err);
+	return al__user_auth_info(c->s, c->txn, al__keep(c, "", (al_str){v.mv_data, v.mv_size}), u, c->zone, c->err);
 }
 
 /* The checks of one membership change; *email and *uid are the user's. */
@@ -541,8 +510,8 @@ static int check_member(al_cmd *c, const msgpack_object *row, al_str who, bool a
 			      u.email.p, al__clip(u.domain.n), u.domain.p, al__clip(domain.n), domain.p);
 	if (add && !active)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "name: project %.*s is inactive", al__clip(name.n), name.p);
-	*email = keep(c, u.email);
-	*uid = keep(c, u.id);
+	*email = al__keep(c, "", u.email);
+	*uid = al__keep(c, "", u.id);
 	return AL_OK;
 }
 
@@ -564,7 +533,7 @@ static int emit_member(al_cmd *c, al_str id, al_str email, al_str uid, bool add)
 int al__project_emit_member(al_cmd *c, al_str project_id, al_str email, bool add)
 {
 	msgpack_object row;
-	al_str id = keep(c, project_id), e, uid;
+	al_str id = al__keep(c, "", project_id), e, uid;
 	int rc = find_by_id(c, id, &row);
 	if (rc == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: no project with id %.*s", al__clip(id.n), id.p);
@@ -602,8 +571,8 @@ int al__project_remove_member(al_cmd *c) { return change_members(c, false); }
 
 int al__projects_leave_all(al_cmd *c, al_str email)
 {
-	strs ids = {0};
-	al_str e = keep(c, email);
+	al_strs ids = {0};
+	al_str e = al__keep(c, "", email);
 	int rc = scan_members(c, 'u', e, collect, &ids); /* collected first: emitting changes the view */
 	for (uint32_t i = 0; i < ids.n && rc == AL_OK; i++)
 		rc = emit_member(c, ids.v[i], e, (al_str){"", 0}, false);
@@ -726,8 +695,8 @@ int al__project_by_id(al_cmd *c, al_str id, al_str *domain, al_str *name, bool *
 	al_mp_str(&row, "domain", domain);
 	al_mp_str(&row, "name", name);
 	al_mp_bool(&row, "is_active", active);
-	*domain = keep(c, *domain);
-	*name = keep(c, *name);
+	*domain = al__keep(c, "", *domain);
+	*name = al__keep(c, "", *name);
 	return 1;
 }
 
@@ -765,9 +734,9 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* The names of the user's projects, sorted. */
-static int user_project_names(al_cmd *c, al_str email, strs *names)
+static int user_project_names(al_cmd *c, al_str email, al_strs *names)
 {
-	strs ids = {0};
+	al_strs ids = {0};
 	int rc = scan_members(c, 'u', email, collect, &ids);
 	for (uint32_t i = 0; i < ids.n && rc == AL_OK; i++) {
 		msgpack_object row;
@@ -784,7 +753,7 @@ static int user_project_names(al_cmd *c, al_str email, strs *names)
 
 int al__user_projects_pack(al_cmd *c, al_str email, msgpack_packer *pk)
 {
-	strs names = {0};
+	al_strs names = {0};
 	int rc = user_project_names(c, email, &names);
 	if (rc)
 		return rc;
@@ -796,7 +765,7 @@ int al__user_projects_pack(al_cmd *c, al_str email, msgpack_packer *pk)
 
 int al__user_projects_join(al_cmd *c, al_str email, char *buf, size_t n)
 {
-	strs names = {0};
+	al_strs names = {0};
 	int rc = user_project_names(c, email, &names);
 	size_t used = 0;
 	if (n)
@@ -818,7 +787,7 @@ int al__user_projects_join(al_cmd *c, al_str email, char *buf, size_t n)
 /* For images (images.c): the registries that the active projects of a user allow. */
 int al__user_project_registries(al_cmd *c, al_str email, int (*fn)(al_cmd *c, al_str host, void *ctx), void *ctx)
 {
-	strs ids = {0};
+	al_strs ids = {0};
 	int rc = scan_members(c, 'u', email, collect, &ids);
 	for (uint32_t i = 0; i < ids.n && rc == AL_OK; i++) {
 		msgpack_object row;

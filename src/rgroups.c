@@ -420,17 +420,6 @@ static int scan(al_cmd *c, int db, const char *prefix, size_t pn, int (*fn)(al_c
 	return rc;
 }
 
-/* A copy of s in the command's zone: view memory moves once the command emits. */
-static al_str keep(al_cmd *c, al_str s)
-{
-	char *p = msgpack_zone_malloc(c->zone, s.n + 1);
-	if (p == NULL)
-		return (al_str){"", 0};
-	memcpy(p, s.p, s.n);
-	p[s.n] = 0;
-	return (al_str){p, s.n};
-}
-
 /* The associations of one group, as three lists packed one after the other. */
 typedef struct assoc_lists {
 	msgpack_sbuffer buf[3]; /* domains, projects, keypairs */
@@ -448,7 +437,7 @@ static int add_assoc(al_cmd *c, al_str rest, void *ctx)
 	if (i == 1) { /* shown as domain/name; the id when the project is gone (never, today) */
 		al_str domain, name;
 		bool active;
-		int rc = al__project_by_id(c, keep(c, target), &domain, &name, &active);
+		int rc = al__project_by_id(c, al__keep(c, "", target), &domain, &name, &active);
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {
@@ -980,7 +969,7 @@ static int add_hit(al_cmd *c, al_str group, al_str via, hits *h)
 		h->v = nv;
 		h->cap = cap;
 	}
-	h->v[h->n++] = (hit){keep(c, group), via};
+	h->v[h->n++] = (hit){al__keep(c, "", group), via};
 	return 0;
 }
 
@@ -1023,7 +1012,7 @@ static int hit_keypair(al_cmd *c, al_str rest, void *ctx)
 	if (rc < 0)
 		return rc;
 	if (rc == 1 && k.is_active && same(k.user, h->user))
-		return add_hit(c, group, join(c, "keypair:", keep(c, ak), "", (al_str){"", 0}), h);
+		return add_hit(c, group, join(c, "keypair:", al__keep(c, "", ak), "", (al_str){"", 0}), h);
 	return 0;
 }
 
@@ -1039,7 +1028,7 @@ static int project_hits(al_cmd *c, al_str email, al_str domain, hits *h)
 	if (rc == AL_OK && al_mp_decode(b.data, b.size, c->zone, &names) != 0)
 		rc = al_err(c->err, AL_EINTERNAL, "the user's projects do not decode");
 	for (uint32_t i = 0; rc == AL_OK && i < names.via.array.size; i++) {
-		al_str name = keep(c, (al_str){names.via.array.ptr[i].via.str.ptr, names.via.array.ptr[i].via.str.size}), id;
+		al_str name = al__keep(c, "", (al_str){names.via.array.ptr[i].via.str.ptr, names.via.array.ptr[i].via.str.size}), id;
 		bool active;
 		int found = al__project_lookup(c, domain, name, &id, &active);
 		if (found < 0)
@@ -1105,8 +1094,8 @@ int al__rgroup_allowed(al_cmd *c)
 					    : al__authz_deny(c);
 	if ((rc = al__authz_read_user(c, email, u.domain)))
 		return rc;
-	email = keep(c, u.email);
-	al_str domain = keep(c, u.domain);
+	email = al__keep(c, "", u.email);
+	al_str domain = al__keep(c, "", u.domain);
 	hits h = {.c = c, .user = email};
 	al_error scratch, *err = c->err;
 	c->err = &scratch; /* an inactive domain is not an error here: it just allows nothing */

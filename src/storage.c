@@ -169,17 +169,6 @@ const al_projection al__proj_storage = {"storage", 2, {"v_storage", "v_quotas", 
 
 static MDB_dbi dbi(al_store *s, int db) { return al__view_dbi(s, AL_P_STORAGE, db); }
 
-/* A copy of s in the command's zone: view memory may move once the command emits. */
-static al_str keep(al_cmd *c, al_str s)
-{
-	char *p = msgpack_zone_malloc(c->zone, s.n + 1);
-	if (p == NULL)
-		return (al_str){"", 0};
-	memcpy(p, s.p, s.n);
-	p[s.n] = 0;
-	return (al_str){p, s.n};
-}
-
 int al__storage_host(al_store *s, MDB_txn *txn, al_str name, bool *quota_supported, al_error *err)
 {
 	MDB_val k = {name.n, (void *)name.p}, v;
@@ -541,19 +530,6 @@ static al_str domain_arg(al_cmd *c)
 	return (al_str){"default", 7};
 }
 
-/* "prefix" + id in the command's zone. */
-static al_str scope_id(al_cmd *c, const char *prefix, al_str id)
-{
-	size_t pn = strlen(prefix);
-	char *p = msgpack_zone_malloc(c->zone, pn + id.n + 1);
-	if (p == NULL)
-		return (al_str){"", 0};
-	memcpy(p, prefix, pn);
-	memcpy(p + pn, id.p, id.n);
-	p[pn + id.n] = 0;
-	return (al_str){p, pn + id.n};
-}
-
 static int user_scope(al_cmd *c, scope *t, enum access how)
 {
 	al_user_auth u;
@@ -566,10 +542,10 @@ static int user_scope(al_cmd *c, scope *t, enum access how)
 	if (rc)
 		return rc;
 	t->is_user = true;
-	t->user = keep(c, u.email);
-	t->domain = keep(c, u.domain);
-	t->policy = keep(c, u.resource_policy.n ? u.resource_policy : (al_str){"default", 7});
-	t->id = scope_id(c, "user:", u.id);
+	t->user = al__keep(c, "", u.email);
+	t->domain = al__keep(c, "", u.domain);
+	t->policy = al__keep(c, "", u.resource_policy.n ? u.resource_policy : (al_str){"default", 7});
+	t->id = al__keep(c, "user:", u.id);
 	return AL_OK;
 }
 
@@ -594,10 +570,10 @@ static int project_scope(al_cmd *c, scope *t, enum access how)
 	al_mp_str(&row, "resource_policy", &policy);
 	t->is_user = false;
 	t->project_id = id; /* kept by al__project_find */
-	t->domain = keep(c, t->domain);
-	t->project = keep(c, t->project);
-	t->policy = keep(c, policy);
-	t->id = scope_id(c, "project:", id);
+	t->domain = al__keep(c, "", t->domain);
+	t->project = al__keep(c, "", t->project);
+	t->policy = al__keep(c, "", policy);
+	t->id = al__keep(c, "project:", id);
 	return AL_OK;
 }
 
