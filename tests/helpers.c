@@ -83,6 +83,80 @@ void th_refuse_at(const char *file, int line, al_store *s, const al_actor *who, 
 	al_reply_free(&rep);
 }
 
+uint64_t th_appended(const al_reply *rep) { return rep->first_seq ? rep->last_seq - rep->first_seq + 1 : 0; }
+
+void th_ok_at(const char *file, int line, al_store *s, const al_actor *who, uint64_t events, al_reply *rep,
+	      const char *op, ...)
+{
+	size_t len;
+	va_list ap;
+	va_start(ap, op);
+	char *args = th_vargs(&len, ap);
+	va_end(ap);
+	al_request req = {op, args, len, who ? who : &th_admin};
+	al_reply own, *r = rep ? rep : &own;
+	int rc = al_exec(s, &req, r);
+	free(args);
+	if (rc != AL_OK || th_appended(r) != events)
+		print_error("%s: got %s (%s) with %llu events, expected ok with %llu\n", op, al_err_name(rc), r->err.msg,
+			    (unsigned long long)th_appended(r), (unsigned long long)events);
+	_assert_int_equal(rc, AL_OK, file, line);
+	_assert_int_equal(th_appended(r), events, file, line);
+	if (rep == NULL)
+		al_reply_free(&own);
+}
+
+const char *th_res_json_at(const al_reply *rep, long i, const char *key)
+{
+	static char bufs[4][8192];
+	static int next;
+	char *buf = bufs[next++ % 4];
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	buf[0] = 0;
+	msgpack_zone_init(&z, 1024);
+	if (rep->result && msgpack_unpack(rep->result, rep->result_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS) {
+		const msgpack_object *m = &o, *found = NULL;
+		if (i >= 0)
+			m = o.type == MSGPACK_OBJECT_ARRAY && (uint32_t)i < o.via.array.size ? &o.via.array.ptr[i] : NULL;
+		if (key == NULL)
+			found = m;
+		for (uint32_t k = 0; key && m && m->type == MSGPACK_OBJECT_MAP && k < m->via.map.size; k++) {
+			const msgpack_object *key_o = &m->via.map.ptr[k].key;
+			if (key_o->via.str.size == strlen(key) && memcmp(key_o->via.str.ptr, key, strlen(key)) == 0)
+				found = &m->via.map.ptr[k].val;
+		}
+		if (found) {
+			FILE *f = fmemopen(buf, sizeof bufs[0], "w");
+			al_render_json(found, f);
+			fclose(f);
+		}
+	}
+	msgpack_zone_destroy(&z);
+	return buf;
+}
+
+const char *th_res_json(const al_reply *rep, const char *key) { return th_res_json_at(rep, -1, key); }
+
+const char *th_res_column(const al_reply *rep, const char *key)
+{
+	static char out[8192];
+	out[0] = 0;
+	for (long i = 0; i < th_res_len(rep); i++) {
+		char v[1024];
+		snprintf(v, sizeof v, "%s", th_res_json_at(rep, i, key));
+		size_t n = strlen(v);
+		if (n >= 2 && v[0] == '"') {
+			v[n - 1] = 0;
+			memmove(v, v + 1, n - 1);
+		}
+		strncat(out, v, sizeof out - strlen(out) - 2);
+		strcat(out, ",");
+	}
+	return out;
+}
+
 int th_setup(void **state)
 {
 	th_fx *f = calloc(1, sizeof *f);

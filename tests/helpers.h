@@ -59,6 +59,26 @@ int th_as(al_store *s, const char *email, th_actor *out);
  */
 void th_refuse_at(const char *file, int line, al_store *s, const al_actor *who, int code, const char *field,
 		  const char *has, const char *op, ...);
+/* The th_actor's al_actor, or NULL (th_admin) for NULL. */
+static inline const al_actor *th_who(const th_actor *w) { return w ? &w->a : NULL; }
+/* How many events a reply appended. */
+uint64_t th_appended(const al_reply *rep);
+/* Runs op as who (NULL = th_admin) and asserts at file:line that it succeeds and appends
+ * exactly events events; the reply is left in *rep when rep is not NULL. */
+void th_ok_at(const char *file, int line, al_store *s, const al_actor *who, uint64_t events, al_reply *rep,
+	      const char *op, ...);
+/* The same checks with a th_actor (NULL = th_admin): OK, a refusal naming field, a denial. */
+#define TH_OK(s, who, events, rep, ...) th_ok_at(__FILE__, __LINE__, s, th_who(who), events, rep, __VA_ARGS__)
+#define TH_REFUSE(s, who, code, field, ...) \
+	th_refuse_at(__FILE__, __LINE__, s, th_who(who), code, field, NULL, __VA_ARGS__)
+#define TH_DENY(s, who, ...) th_refuse_at(__FILE__, __LINE__, s, th_who(who), AL_EPERMISSION_DENIED, NULL, NULL, __VA_ARGS__)
+/* The member key of the result map (of element i of a result array when i >= 0; the whole
+ * result when key is NULL) as compact JSON, in one of four rotating static buffers; "" when
+ * absent. th_res_json is element -1. */
+const char *th_res_json_at(const al_reply *rep, long i, const char *key);
+const char *th_res_json(const al_reply *rep, const char *key);
+/* The values of key in every element of a result array, as "a,b,c," (strings unquoted). */
+const char *th_res_column(const al_reply *rep, const char *key);
 /* th_exec / th_run as another actor. */
 int th_exec_as(al_store *s, const al_actor *who, al_reply *rep, const char *op, ...);
 int th_run_as(al_store *s, const al_actor *who, const char *op, ...);

@@ -88,66 +88,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- running and refusing ----------------------------------------------------------------------- */
-
-static uint64_t appended(const al_reply *rep) { return rep->first_seq ? rep->last_seq - rep->first_seq + 1 : 0; }
-
-static void ok_at(const char *file, int line, al_store *s, const th_actor *who, uint64_t events, al_reply *rep,
-		  const char *op, ...)
-{
-	size_t len;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who ? &who->a : &th_admin};
-	al_reply own, *r = rep ? rep : &own;
-	int rc = al_exec(s, &req, r);
-	free(args);
-	if (rc != AL_OK || appended(r) != events)
-		print_error("%s: got %s (%s) with %llu events, expected ok with %llu\n", op, al_err_name(rc), r->err.msg,
-			    (unsigned long long)appended(r), (unsigned long long)events);
-	_assert_int_equal(rc, AL_OK, file, line);
-	_assert_int_equal(appended(r), events, file, line);
-	if (rep == NULL)
-		al_reply_free(&own);
-}
-/* Runs op as who (NULL: the test superadmin, an operator without a user) and checks success and
- * the number of events; the reply is left in *rep when rep is not NULL. */
-#define OK(s, who, events, rep, ...) ok_at(__FILE__, __LINE__, s, who, events, rep, __VA_ARGS__)
-
-static void refuse_at(const char *file, int line, al_store *s, const th_actor *who, int code, const char *field,
-		      const char *op, ...)
-{
-	uint64_t head = al_log_head(s);
-	size_t len;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who ? &who->a : &th_admin};
-	al_reply rep;
-	int rc = al_exec(s, &req, &rep);
-	free(args);
-	if (rc != code)
-		print_error("%s: got %s (%s), expected %s\n", op, al_err_name(rc), rep.err.msg, al_err_name(code));
-	_assert_int_equal(rc, code, file, line);
-	if (field) {
-		char prefix[80];
-		snprintf(prefix, sizeof prefix, "%s:", field);
-		if (strncmp(rep.err.msg, prefix, strlen(prefix)) != 0)
-			print_error("%s: message '%s' does not name '%s'\n", op, rep.err.msg, field);
-		_assert_true(strncmp(rep.err.msg, prefix, strlen(prefix)) == 0, "message names the field", file, line);
-	}
-	_assert_true(rep.result == NULL, "no result on error", file, line);
-	_assert_int_equal(appended(&rep), 0, file, line);
-	_assert_int_equal(al_log_head(s), head, file, line);
-	al_reply_free(&rep);
-}
-/* Checks a refusal: the code, a message starting with "field:" (unless NULL), nothing appended. */
-#define REFUSE(s, who, code, field, ...) refuse_at(__FILE__, __LINE__, s, who, code, field, __VA_ARGS__)
-#define DENY(s, who, ...) refuse_at(__FILE__, __LINE__, s, who, AL_EPERMISSION_DENIED, NULL, __VA_ARGS__)
-
 /* Member key of element i of a result array (i < 0: of the result map), as text: strings
  * unquoted, other values as JSON; "" when absent. */
 static const char *res_at(const al_reply *rep, long i, const char *key)
@@ -187,7 +127,7 @@ static const char *listing(al_store *s, const th_actor *who)
 	static char out[2048];
 	char items[32][160], *sorted[32];
 	al_reply rep;
-	OK(s, who, 0, &rep, "folder.list", NULL);
+	TH_OK(s, who, 0, &rep, "folder.list", NULL);
 	long n = th_res_len(&rep);
 	assert_true(n >= 0 && n <= 32);
 	for (long i = 0; i < n; i++) {
@@ -221,25 +161,25 @@ static void name_rules(void **state)
 					  ".jupyter", ".terminfo", ".tmux.conf", ".bashrc", ".zshrc", ".bash_profile",
 					  ".x1rc", n65};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "name", "folder.create", "name", 's', bad[i], "host", 's', H,
+		TH_REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "name", "folder.create", "name", 's', bad[i], "host", 's', H,
 		       NULL);
 	const char *const good[] = {"data", "Data-1.v_2", ".hidden", ".bashrc2", ".Bashrc", ".rc", "rc",
 					   ".my_profile_x", n64};
 	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-		OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', good[i], "host", 's', H, NULL);
+		TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', good[i], "host", 's', H, NULL);
 	/* Unique per owner: the same name again is refused for the owner, fine for another. */
-	REFUSE(s, &f->usr_a, AL_EALREADY_EXISTS, "name", "folder.create", "name", 's', "data", "host", 's', H, NULL);
-	OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "data", "host", 's', H, NULL);
-	OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "data", "host", 's', H, "project", 's', "pa", NULL);
-	REFUSE(s, &f->adm_a, AL_EALREADY_EXISTS, "name", "folder.create", "name", 's', "data", "host", 's', FAST,
+	TH_REFUSE(s, &f->usr_a, AL_EALREADY_EXISTS, "name", "folder.create", "name", 's', "data", "host", 's', H, NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "data", "host", 's', H, NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "data", "host", 's', H, "project", 's', "pa", NULL);
+	TH_REFUSE(s, &f->adm_a, AL_EALREADY_EXISTS, "name", "folder.create", "name", 's', "data", "host", 's', FAST,
 	       "project", 's', "pa", NULL);
 	/* A project folder's name may not start with '.', but .local. */
-	REFUSE(s, &f->adm_a, AL_EINVALID_ARGUMENT, "name", "folder.create", "name", 's', ".hidden", "host", 's', H,
+	TH_REFUSE(s, &f->adm_a, AL_EINVALID_ARGUMENT, "name", "folder.create", "name", 's', ".hidden", "host", 's', H,
 	       "project", 's', "pa", NULL);
-	OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', ".local", "host", 's', H, "project", 's', "pa", NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', ".local", "host", 's', H, "project", 's', "pa", NULL);
 	/* Permissions. */
 	al_reply rep;
-	OK(s, &f->usr_b, 1, &rep, "folder.create", "name", 's', "d1", "host", 's', H, NULL);
+	TH_OK(s, &f->usr_b, 1, &rep, "folder.create", "name", 's', "d1", "host", 's', H, NULL);
 	assert_string_equal(res_at(&rep, -1, "permission"), "rw"); /* the default */
 	assert_string_equal(res_at(&rep, -1, "ownership_type"), "user");
 	assert_string_equal(res_at(&rep, -1, "user"), "usr-b@x.io");
@@ -249,15 +189,15 @@ static void name_rules(void **state)
 	assert_int_equal(strlen(res_at(&rep, -1, "id")), 36);
 	assert_memory_equal(res_at(&rep, -1, "quota_scope_id"), "user:", 5);
 	al_reply_free(&rep);
-	OK(s, &f->usr_b, 1, &rep, "folder.create", "name", 's', "d2", "host", 's', H, "permission", 's', "ro", NULL);
+	TH_OK(s, &f->usr_b, 1, &rep, "folder.create", "name", 's', "d2", "host", 's', H, "permission", 's', "ro", NULL);
 	assert_string_equal(res_at(&rep, -1, "permission"), "ro");
 	al_reply_free(&rep);
-	OK(s, &f->usr_b, 1, NULL, "folder.create", "name", 's', "d3", "host", 's', H, "permission", 's', "wd", NULL);
+	TH_OK(s, &f->usr_b, 1, NULL, "folder.create", "name", 's', "d3", "host", 's', H, "permission", 's', "wd", NULL);
 	static const char *const bad_perms[] = {"", "rx", "RW", "read-only", "all"};
 	for (size_t i = 0; i < sizeof bad_perms / sizeof *bad_perms; i++)
-		REFUSE(s, &f->usr_b, AL_EINVALID_ARGUMENT, "permission", "folder.create", "name", 's', "d4", "host", 's', H,
+		TH_REFUSE(s, &f->usr_b, AL_EINVALID_ARGUMENT, "permission", "folder.create", "name", 's', "d4", "host", 's', H,
 		       "permission", 's', bad_perms[i], NULL);
-	REFUSE(s, &f->usr_b, AL_EINVALID_ARGUMENT, "domain", "folder.create", "name", 's', "d4", "host", 's', H, "domain",
+	TH_REFUSE(s, &f->usr_b, AL_EINVALID_ARGUMENT, "domain", "folder.create", "name", 's', "d4", "host", 's', H, "domain",
 	       's', "beta", NULL);
 }
 
@@ -267,36 +207,36 @@ static void host_allowed(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', "no:such", NULL);
+	TH_REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', "no:such", NULL);
 	char long_host[700];
 	memset(long_host, 'h', sizeof long_host - 1), long_host[sizeof long_host - 1] = 0;
-	REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', long_host, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', "no:such", "project",
+	TH_REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', long_host, NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "folder.create", "name", 's', "x", "host", 's', "no:such", "project",
 	       's', "pa", "domain", 's', "alpha", NULL);
 	/* The domain's map: create-vfolder on H, only mount-in-session on NFS, nothing on FAST. */
-	OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "on-h", "host", 's', H, NULL);
-	REFUSE(s, &f->usr_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "on-nfs", "host", 's', NFS, NULL);
-	REFUSE(s, &f->usr_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "on-fast", "host", 's', FAST,
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "on-h", "host", 's', H, NULL);
+	TH_REFUSE(s, &f->usr_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "on-nfs", "host", 's', NFS, NULL);
+	TH_REFUSE(s, &f->usr_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "on-fast", "host", 's', FAST,
 	       NULL);
 	/* The keypair resource policy's map adds NFS for usr-a2. */
-	OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "on-nfs", "host", 's', NFS, NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "on-nfs", "host", 's', NFS, NULL);
 	/* The project's map adds FAST for pa's folders, not for the creator's own. */
-	OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "p-fast", "host", 's', FAST, "project", 's', "pa", NULL);
-	REFUSE(s, &f->adm_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "own-fast", "host", 's', FAST,
+	TH_OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "p-fast", "host", 's', FAST, "project", 's', "pa", NULL);
+	TH_REFUSE(s, &f->adm_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "own-fast", "host", 's', FAST,
 	       NULL);
 	/* A superadmin uses any registered host, for its own folders and for projects. */
-	OK(s, &f->root_b, 1, NULL, "folder.create", "name", 's', "r-fast", "host", 's', FAST, NULL);
-	OK(s, NULL, 1, NULL, "folder.create", "name", 's', "p-nfs", "host", 's', NFS, "project", 's', "pb", "domain", 's',
+	TH_OK(s, &f->root_b, 1, NULL, "folder.create", "name", 's', "r-fast", "host", 's', FAST, NULL);
+	TH_OK(s, NULL, 1, NULL, "folder.create", "name", 's', "p-nfs", "host", 's', NFS, "project", 's', "pb", "domain", 's',
 	   "beta", NULL);
 	/* An inactive domain's map grants nothing. */
-	OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "alpha", NULL);
-	REFUSE(s, &f->usr_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "on-h2", "host", 's', H, NULL);
-	OK(s, NULL, 1, NULL, "domain.activate", "name", 's', "alpha", NULL);
-	OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "on-h2", "host", 's', H, NULL);
+	TH_OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "alpha", NULL);
+	TH_REFUSE(s, &f->usr_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "on-h2", "host", 's', H, NULL);
+	TH_OK(s, NULL, 1, NULL, "domain.activate", "name", 's', "alpha", NULL);
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "on-h2", "host", 's', H, NULL);
 	/* Changing the domain's map changes what may be created (existing folders stay). */
-	OK(s, NULL, 1, NULL, "domain.update", "name", 's', "alpha", "allowed_hosts", 's', NFS ":create-vfolder", NULL);
-	REFUSE(s, &f->usr_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "on-h3", "host", 's', H, NULL);
-	OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "on-nfs", "host", 's', NFS, NULL);
+	TH_OK(s, NULL, 1, NULL, "domain.update", "name", 's', "alpha", "allowed_hosts", 's', NFS ":create-vfolder", NULL);
+	TH_REFUSE(s, &f->usr_a, AL_EPERMISSION_DENIED, "host", "folder.create", "name", 's', "on-h3", "host", 's', H, NULL);
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "on-nfs", "host", 's', NFS, NULL);
 	assert_non_null(strstr(listing(s, &f->usr_a), "on-h/rw/usr-a@x.io"));
 }
 
@@ -307,33 +247,33 @@ static void folder_counts(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	/* usr-a2's keypair policy allows 2 folders. */
-	OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "f1", "host", 's', H, NULL);
-	OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "f2", "host", 's', NFS, NULL);
-	REFUSE(s, &f->usr_a2, AL_ELIMIT_EXCEEDED, "max_folders", "folder.create", "name", 's', "f3", "host", 's', H, NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "f1", "host", 's', H, NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "f2", "host", 's', NFS, NULL);
+	TH_REFUSE(s, &f->usr_a2, AL_ELIMIT_EXCEEDED, "max_folders", "folder.create", "name", 's', "f3", "host", 's', H, NULL);
 	/* Project folders do not count against the creator. */
-	OK(s, &f->adm_a, 1, NULL, "project.add-member", "name", 's', "pa", "users", 'l', "usr-a2@x.io", NULL);
-	OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "shared", "host", 's', H, "project", 's', "pa", NULL);
-	REFUSE(s, &f->usr_a2, AL_ELIMIT_EXCEEDED, "max_folders", "folder.create", "name", 's', "f3", "host", 's', H, NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "project.add-member", "name", 's', "pa", "users", 'l', "usr-a2@x.io", NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "shared", "host", 's', H, "project", 's', "pa", NULL);
+	TH_REFUSE(s, &f->usr_a2, AL_ELIMIT_EXCEEDED, "max_folders", "folder.create", "name", 's', "f3", "host", 's', H, NULL);
 	/* A deleted folder frees its place. */
-	OK(s, &f->usr_a2, 1, NULL, "folder.delete", "name", 's', "f1", NULL);
-	OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "f3", "host", 's', H, NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.delete", "name", 's', "f1", NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "f3", "host", 's', H, NULL);
 	/* Unlimited: a policy change lifts it. */
-	OK(s, NULL, 1, NULL, "policy.update", "name", 's', "kp-nfs", "max_folders", 's', "unlimited", NULL);
-	OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "f4", "host", 's', H, NULL);
+	TH_OK(s, NULL, 1, NULL, "policy.update", "name", 's', "kp-nfs", "max_folders", 's', "unlimited", NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "f4", "host", 's', H, NULL);
 	/* The user resource policy's max_folder_count counts too. */
-	OK(s, NULL, 1, NULL, "user.update", "email", 's', "usr-a@x.io", "resource_policy", 's', "one", NULL);
-	OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "only", "host", 's', H, NULL);
-	REFUSE(s, &f->usr_a, AL_ELIMIT_EXCEEDED, "max_folder_count", "folder.create", "name", 's', "second", "host", 's',
+	TH_OK(s, NULL, 1, NULL, "user.update", "email", 's', "usr-a@x.io", "resource_policy", 's', "one", NULL);
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "only", "host", 's', H, NULL);
+	TH_REFUSE(s, &f->usr_a, AL_ELIMIT_EXCEEDED, "max_folder_count", "folder.create", "name", 's', "second", "host", 's',
 	       H, NULL);
 	/* A project's folders count against its project resource policy (pb: p1, one folder). */
-	OK(s, &f->adm_b, 1, NULL, "folder.create", "name", 's', "b1", "host", 's', H, "project", 's', "pb", NULL);
-	REFUSE(s, &f->adm_b, AL_ELIMIT_EXCEEDED, "max_folder_count", "folder.create", "name", 's', "b2", "host", 's', H,
+	TH_OK(s, &f->adm_b, 1, NULL, "folder.create", "name", 's', "b1", "host", 's', H, "project", 's', "pb", NULL);
+	TH_REFUSE(s, &f->adm_b, AL_ELIMIT_EXCEEDED, "max_folder_count", "folder.create", "name", 's', "b2", "host", 's', H,
 	       "project", 's', "pb", NULL);
 	/* Default policies: no limit. */
 	for (int i = 0; i < 5; i++) {
 		char name[16];
 		snprintf(name, sizeof name, "many%d", i);
-		OK(s, &f->usr_b, 1, NULL, "folder.create", "name", 's', name, "host", 's', H, NULL);
+		TH_OK(s, &f->usr_b, 1, NULL, "folder.create", "name", 's', name, "host", 's', H, NULL);
 	}
 }
 
@@ -345,16 +285,16 @@ static void project_folders_by_admins(void **state)
 	al_store *s = f->s;
 	al_reply rep;
 	/* Members and monitors do not create project folders; admins of another domain neither. */
-	DENY(s, &f->usr_a, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "pa", NULL);
-	DENY(s, &f->mon_a, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "pa", NULL);
-	DENY(s, &f->adm_b, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "pa", "domain", 's', "alpha",
+	TH_DENY(s, &f->usr_a, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "pa", NULL);
+	TH_DENY(s, &f->mon_a, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "pa", NULL);
+	TH_DENY(s, &f->adm_b, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "pa", "domain", 's', "alpha",
 	     NULL);
-	DENY(s, &f->adm_a, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "nope", "domain", 's', "beta",
+	TH_DENY(s, &f->adm_a, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "nope", "domain", 's', "beta",
 	     NULL);
-	REFUSE(s, &f->adm_a, AL_EINVALID_ARGUMENT, "project", "folder.create", "name", 's', "p", "host", 's', H, "project",
+	TH_REFUSE(s, &f->adm_a, AL_EINVALID_ARGUMENT, "project", "folder.create", "name", 's', "p", "host", 's', H, "project",
 	       's', "nope", NULL);
 	/* The domain admin (its domain is the default for --domain) and a superadmin may. */
-	OK(s, &f->adm_a, 1, &rep, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "pa", "permission",
+	TH_OK(s, &f->adm_a, 1, &rep, "folder.create", "name", 's', "p", "host", 's', H, "project", 's', "pa", "permission",
 	   's', "ro", NULL);
 	assert_string_equal(res_at(&rep, -1, "ownership_type"), "project");
 	assert_string_equal(res_at(&rep, -1, "project"), "pa");
@@ -363,15 +303,15 @@ static void project_folders_by_admins(void **state)
 	assert_string_equal(res_at(&rep, -1, "creator"), "adm-a@x.io");
 	assert_memory_equal(res_at(&rep, -1, "quota_scope_id"), "project:", 8);
 	al_reply_free(&rep);
-	OK(s, NULL, 1, &rep, "folder.create", "name", 's', "q", "host", 's', H, "project", 's', "pa", "domain", 's',
+	TH_OK(s, NULL, 1, &rep, "folder.create", "name", 's', "q", "host", 's', H, "project", 's', "pa", "domain", 's',
 	   "alpha", NULL);
 	assert_string_equal(res_at(&rep, -1, "creator"), "local:test"); /* the operator */
 	al_reply_free(&rep);
 	/* An operator without a user owns no user folder. */
-	DENY(s, NULL, "folder.create", "name", 's', "mine", "host", 's', H, NULL);
+	TH_DENY(s, NULL, "folder.create", "name", 's', "mine", "host", 's', H, NULL);
 	/* An inactive project takes no new folders. */
-	OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	REFUSE(s, &f->adm_a, AL_EINVALID_ARGUMENT, "project", "folder.create", "name", 's', "r", "host", 's', H, "project",
+	TH_OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, &f->adm_a, AL_EINVALID_ARGUMENT, "project", "folder.create", "name", 's', "r", "host", 's', H, "project",
 	       's', "pa", NULL);
 }
 
@@ -381,18 +321,18 @@ static void visibility(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "mine", "host", 's', H, NULL);
-	OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "theirs", "host", 's', H, NULL);
-	OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "shared", "host", 's', H, "project", 's', "pa",
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "mine", "host", 's', H, NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "theirs", "host", 's', H, NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "shared", "host", 's', H, "project", 's', "pa",
 	   "permission", 's', "ro", NULL);
-	OK(s, &f->usr_b, 1, NULL, "folder.create", "name", 's', "bee", "host", 's', H, NULL);
-	OK(s, &f->adm_b, 1, NULL, "folder.create", "name", 's', "b-shared", "host", 's', H, "project", 's', "pb", NULL);
+	TH_OK(s, &f->usr_b, 1, NULL, "folder.create", "name", 's', "bee", "host", 's', H, NULL);
+	TH_OK(s, &f->adm_b, 1, NULL, "folder.create", "name", 's', "b-shared", "host", 's', H, "project", 's', "pb", NULL);
 	/* A user: its own and its projects' folders, with the permission, without any invitation. */
 	assert_string_equal(listing(s, &f->usr_a), "mine/rw/usr-a@x.io,shared/ro/pa");
 	assert_string_equal(listing(s, &f->usr_a2), "theirs/rw/usr-a2@x.io");
-	OK(s, &f->adm_a, 1, NULL, "project.add-member", "name", 's', "pa", "users", 'l', "usr-a2@x.io", NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "project.add-member", "name", 's', "pa", "users", 'l', "usr-a2@x.io", NULL);
 	assert_string_equal(listing(s, &f->usr_a2), "shared/ro/pa,theirs/rw/usr-a2@x.io");
-	OK(s, &f->adm_a, 1, NULL, "project.remove-member", "name", 's', "pa", "users", 'l', "usr-a2@x.io", NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "project.remove-member", "name", 's', "pa", "users", 'l', "usr-a2@x.io", NULL);
 	assert_string_equal(listing(s, &f->usr_a2), "theirs/rw/usr-a2@x.io");
 	assert_string_equal(listing(s, &f->usr_b), "bee/rw/usr-b@x.io"); /* not a member of pb */
 	/* Admins and monitors: their domain's; a superadmin: all. */
@@ -402,27 +342,27 @@ static void visibility(void **state)
 	assert_string_equal(listing(s, NULL),
 			    "b-shared/rw/pb,bee/rw/usr-b@x.io,mine/rw/usr-a@x.io,shared/ro/pa,theirs/rw/usr-a2@x.io");
 	/* A renamed project shows its new name; a user who moves takes its folders along. */
-	OK(s, NULL, 1, NULL, "project.update", "name", 's', "pa", "domain", 's', "alpha", "new_name", 's', "pa2", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.update", "name", 's', "pa", "domain", 's', "alpha", "new_name", 's', "pa2", NULL);
 	assert_string_equal(listing(s, &f->usr_a), "mine/rw/usr-a@x.io,shared/ro/pa2");
-	OK(s, NULL, 1, NULL, "user.update", "email", 's', "usr-a2@x.io", "domain", 's', "beta", NULL);
+	TH_OK(s, NULL, 1, NULL, "user.update", "email", 's', "usr-a2@x.io", "domain", 's', "beta", NULL);
 	assert_string_equal(listing(s, &f->adm_b), "b-shared/rw/pb,bee/rw/usr-b@x.io,theirs/rw/usr-a2@x.io");
 	assert_string_equal(listing(s, &f->adm_a), "mine/rw/usr-a@x.io,shared/ro/pa2");
 
 	/* get: the actor's own folder, or a project's (members, the domain's admins and monitors). */
 	al_reply rep;
-	OK(s, &f->usr_a, 0, &rep, "folder.get", "name", 's', "mine", NULL);
+	TH_OK(s, &f->usr_a, 0, &rep, "folder.get", "name", 's', "mine", NULL);
 	assert_string_equal(res_at(&rep, -1, "name"), "mine");
 	assert_int_equal(th_res_int(&rep, "version"), 1);
 	al_reply_free(&rep);
-	OK(s, &f->usr_a, 0, &rep, "folder.get", "name", 's', "shared", "project", 's', "pa2", NULL);
+	TH_OK(s, &f->usr_a, 0, &rep, "folder.get", "name", 's', "shared", "project", 's', "pa2", NULL);
 	assert_string_equal(res_at(&rep, -1, "permission"), "ro");
 	al_reply_free(&rep);
-	OK(s, &f->mon_a, 0, NULL, "folder.get", "name", 's', "shared", "project", 's', "pa2", NULL);
-	REFUSE(s, &f->usr_a, AL_ENOT_FOUND, NULL, "folder.get", "name", 's', "theirs", NULL); /* its own namespace */
-	DENY(s, &f->usr_b, "folder.get", "name", 's', "shared", "project", 's', "pa2", "domain", 's', "alpha", NULL);
-	DENY(s, &f->usr_b, "folder.get", "name", 's', "x", "project", 's', "nope", "domain", 's', "alpha", NULL);
-	DENY(s, NULL, "folder.get", "name", 's', "mine", NULL); /* an operator has no folders of its own */
-	REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "domain", "folder.get", "name", 's', "mine", "domain", 's', "alpha",
+	TH_OK(s, &f->mon_a, 0, NULL, "folder.get", "name", 's', "shared", "project", 's', "pa2", NULL);
+	TH_REFUSE(s, &f->usr_a, AL_ENOT_FOUND, NULL, "folder.get", "name", 's', "theirs", NULL); /* its own namespace */
+	TH_DENY(s, &f->usr_b, "folder.get", "name", 's', "shared", "project", 's', "pa2", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->usr_b, "folder.get", "name", 's', "x", "project", 's', "nope", "domain", 's', "alpha", NULL);
+	TH_DENY(s, NULL, "folder.get", "name", 's', "mine", NULL); /* an operator has no folders of its own */
+	TH_REFUSE(s, &f->usr_a, AL_EINVALID_ARGUMENT, "domain", "folder.get", "name", 's', "mine", "domain", 's', "alpha",
 	       NULL);
 }
 
@@ -431,21 +371,21 @@ static void deleting(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "mine", "host", 's', H, NULL);
-	OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "shared", "host", 's', H, "project", 's', "pa", NULL);
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "mine", "host", 's', H, NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "shared", "host", 's', H, "project", 's', "pa", NULL);
 	/* Project folders: only admins of the domain delete them. */
-	DENY(s, &f->usr_a, "folder.delete", "name", 's', "shared", "project", 's', "pa", NULL);
-	DENY(s, &f->adm_b, "folder.delete", "name", 's', "shared", "project", 's', "pa", "domain", 's', "alpha", NULL);
-	OK(s, &f->adm_a, 1, &rep, "folder.delete", "name", 's', "shared", "project", 's', "pa", NULL);
+	TH_DENY(s, &f->usr_a, "folder.delete", "name", 's', "shared", "project", 's', "pa", NULL);
+	TH_DENY(s, &f->adm_b, "folder.delete", "name", 's', "shared", "project", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_OK(s, &f->adm_a, 1, &rep, "folder.delete", "name", 's', "shared", "project", 's', "pa", NULL);
 	assert_string_equal(res_at(&rep, -1, "name"), "shared"); /* the folder as it was */
 	al_reply_free(&rep);
-	REFUSE(s, &f->adm_a, AL_ENOT_FOUND, NULL, "folder.delete", "name", 's', "shared", "project", 's', "pa", NULL);
+	TH_REFUSE(s, &f->adm_a, AL_ENOT_FOUND, NULL, "folder.delete", "name", 's', "shared", "project", 's', "pa", NULL);
 	/* Own folders: by their owner. */
-	REFUSE(s, &f->usr_a2, AL_ENOT_FOUND, NULL, "folder.delete", "name", 's', "mine", NULL);
-	OK(s, &f->usr_a, 1, NULL, "folder.delete", "name", 's', "mine", NULL);
+	TH_REFUSE(s, &f->usr_a2, AL_ENOT_FOUND, NULL, "folder.delete", "name", 's', "mine", NULL);
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.delete", "name", 's', "mine", NULL);
 	assert_string_equal(listing(s, &f->usr_a), "");
 	/* The name is free again, under a new id. */
-	OK(s, &f->usr_a, 1, &rep, "folder.create", "name", 's', "mine", "host", 's', H, NULL);
+	TH_OK(s, &f->usr_a, 1, &rep, "folder.create", "name", 's', "mine", "host", 's', H, NULL);
 	assert_int_equal(th_res_int(&rep, "version"), 1);
 	al_reply_free(&rep);
 }
@@ -456,15 +396,15 @@ static void rebuild_and_asof(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "a1", "host", 's', H, NULL);
-	OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "p1", "host", 's', FAST, "project", 's', "pa", NULL);
-	OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "n1", "host", 's', NFS, NULL);
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "a1", "host", 's', H, NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "folder.create", "name", 's', "p1", "host", 's', FAST, "project", 's', "pa", NULL);
+	TH_OK(s, &f->usr_a2, 1, NULL, "folder.create", "name", 's', "n1", "host", 's', NFS, NULL);
 	uint64_t mid = al_log_head(s);
 	char at_mid[33], live[33], rebuilt[33], d[33];
 	th_digest(s, at_mid);
-	OK(s, &f->usr_a, 1, NULL, "folder.delete", "name", 's', "a1", NULL);
-	OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "a1", "host", 's', H, "permission", 's', "wd", NULL);
-	OK(s, &f->adm_a, 1, NULL, "folder.delete", "name", 's', "p1", "project", 's', "pa", NULL);
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.delete", "name", 's', "a1", NULL);
+	TH_OK(s, &f->usr_a, 1, NULL, "folder.create", "name", 's', "a1", "host", 's', H, "permission", 's', "wd", NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "folder.delete", "name", 's', "p1", "project", 's', "pa", NULL);
 	th_digest(s, live);
 	al_error err;
 	assert_int_equal(al_store_rebuild(s, NULL, NULL, &err), AL_OK);

@@ -46,40 +46,8 @@ static al_store *S(void **state) { return ((void **)*state)[1]; }
 
 static bool groups_built(void) { return al_cmd_def_find("rgroup.create") != NULL; }
 
-static void refuse_at(const char *file, int line, al_store *s, const al_actor *who, int code, const char *field,
-		      const char *has, const char *op, ...)
-{
-	uint64_t head = al_log_head(s);
-	size_t len;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who};
-	al_reply rep;
-	int rc = al_exec(s, &req, &rep);
-	free(args);
-	if (rc != code)
-		print_error("%s: got %s (%s), expected %s\n", op, al_err_name(rc), rep.err.msg, al_err_name(code));
-	_assert_int_equal(rc, code, file, line);
-	if (field) {
-		char prefix[80];
-		snprintf(prefix, sizeof prefix, "%s:", field);
-		if (strncmp(rep.err.msg, prefix, strlen(prefix)) != 0)
-			print_error("%s: message '%s' does not name '%s'\n", op, rep.err.msg, field);
-		_assert_true(strncmp(rep.err.msg, prefix, strlen(prefix)) == 0, "message names the field", file, line);
-	}
-	if (has) {
-		if (strstr(rep.err.msg, has) == NULL)
-			print_error("%s: message '%s' lacks '%s'\n", op, rep.err.msg, has);
-		_assert_true(strstr(rep.err.msg, has) != NULL, "message says why", file, line);
-	}
-	_assert_true(rep.result == NULL, "no result on error", file, line);
-	_assert_int_equal(al_log_head(s), head, file, line);
-	al_reply_free(&rep);
-}
-#define REFUSE(s, code, field, has, ...) refuse_at(__FILE__, __LINE__, s, &th_admin, code, field, has, __VA_ARGS__)
-#define REFUSE_AS(s, who, code, field, has, ...) refuse_at(__FILE__, __LINE__, s, who, code, field, has, __VA_ARGS__)
+#define REFUSE(s, code, field, has, ...) th_refuse_at(__FILE__, __LINE__, s, NULL, code, field, has, __VA_ARGS__)
+#define REFUSE_AS(s, who, code, field, has, ...) th_refuse_at(__FILE__, __LINE__, s, who, code, field, has, __VA_ARGS__)
 
 typedef struct result {
 	msgpack_zone z;

@@ -65,90 +65,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- running and refusing ----------------------------------------------------------------------- */
-
-static uint64_t appended(const al_reply *rep)
-{
-	return rep->first_seq ? rep->last_seq - rep->first_seq + 1 : 0;
-}
-
-/* Runs op as who (NULL: the test superadmin) and checks success and the number of events it
- * appended; the reply is left in *rep when rep is not NULL. */
-static void ok_at(const char *file, int line, al_store *s, const th_actor *who, uint64_t events, al_reply *rep,
-		  const char *op, ...)
-{
-	size_t len;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who ? &who->a : &th_admin};
-	al_reply own, *r = rep ? rep : &own;
-	int rc = al_exec(s, &req, r);
-	free(args);
-	if (rc != AL_OK || appended(r) != events)
-		print_error("%s: got %s (%s) with %llu events, expected ok with %llu\n", op, al_err_name(rc), r->err.msg,
-			    (unsigned long long)appended(r), (unsigned long long)events);
-	_assert_int_equal(rc, AL_OK, file, line);
-	_assert_int_equal(appended(r), events, file, line);
-	if (rep == NULL)
-		al_reply_free(&own);
-}
-#define OK(s, who, events, rep, ...) ok_at(__FILE__, __LINE__, s, who, events, rep, __VA_ARGS__)
-
-/* Runs op as who and checks the refusal: the code, a message starting with "field:" (unless
- * field is NULL), no result and nothing appended. */
-static const al_actor *ACTOR(const th_actor *who) { return who ? &who->a : NULL; }
-#define REFUSE(s, who, code, field, ...) th_refuse_at(__FILE__, __LINE__, s, ACTOR(who), code, field, NULL, __VA_ARGS__)
-#define DENY(s, who, ...) th_refuse_at(__FILE__, __LINE__, s, ACTOR(who), AL_EPERMISSION_DENIED, NULL, NULL, __VA_ARGS__)
-
-/* A member of the result map (or of element i of a result array when i >= 0) as compact JSON,
- * in a static buffer; "" when absent. */
-static const char *res_json_at(const al_reply *rep, long i, const char *key)
-{
-	static char buf[4096];
-	msgpack_zone z;
-	msgpack_object o;
-	size_t off = 0;
-	buf[0] = 0;
-	msgpack_zone_init(&z, 1024);
-	if (rep->result && msgpack_unpack(rep->result, rep->result_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS) {
-		const msgpack_object *m = &o;
-		if (i >= 0)
-			m = o.type == MSGPACK_OBJECT_ARRAY && (uint32_t)i < o.via.array.size ? &o.via.array.ptr[i] : NULL;
-		for (uint32_t k = 0; m && m->type == MSGPACK_OBJECT_MAP && k < m->via.map.size; k++) {
-			const msgpack_object *key_o = &m->via.map.ptr[k].key;
-			if (key_o->via.str.size == strlen(key) && memcmp(key_o->via.str.ptr, key, strlen(key)) == 0) {
-				FILE *f = fmemopen(buf, sizeof buf, "w");
-				al_render_json(&m->via.map.ptr[k].val, f);
-				fclose(f);
-			}
-		}
-	}
-	msgpack_zone_destroy(&z);
-	return buf;
-}
-static const char *res_json(const al_reply *rep, const char *key) { return res_json_at(rep, -1, key); }
-
-/* The values of key in every element of a result array, as "a,b,c," (strings unquoted). */
-static const char *res_column(const al_reply *rep, const char *key)
-{
-	static char out[4096];
-	out[0] = 0;
-	for (long i = 0; i < th_res_len(rep); i++) {
-		char v[512];
-		snprintf(v, sizeof v, "%s", res_json_at(rep, i, key));
-		size_t n = strlen(v);
-		if (n >= 2 && v[0] == '"') {
-			v[n - 1] = 0;
-			memmove(v, v + 1, n - 1);
-		}
-		strncat(out, v, sizeof out - strlen(out) - 2);
-		strcat(out, ",");
-	}
-	return out;
-}
-
 static const char *rep_str(int slot, char c, size_t n)
 {
 	static char buf[4][1024];
@@ -188,7 +104,7 @@ static const char *project_field(al_store *s, const char *domain, const char *na
 	static char buf[4096];
 	al_reply rep;
 	assert_int_equal(th_exec(s, &rep, "project.get", "name", 's', name, "domain", 's', domain, NULL), AL_OK);
-	snprintf(buf, sizeof buf, "%s", res_json(&rep, key));
+	snprintf(buf, sizeof buf, "%s", th_res_json(&rep, key));
 	al_reply_free(&rep);
 	return buf;
 }
@@ -200,65 +116,65 @@ static void domain_fields(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, &rep, "domain.create", "name", 's', "gamma", "description", 's', "The third",
+	TH_OK(s, NULL, 1, &rep, "domain.create", "name", 's', "gamma", "description", 's', "The third",
 	   "total_resource_slots", 's', "mem=32g,cpu=8,cuda.shares=2.5", "allowed_hosts", 's',
 	   "local:vol1:mount-in-session,local:vol1:upload-file,nfs:data:all", "allowed_registries", 'l',
 	   "index.docker.io,cr.backend.ai,localhost:5000", NULL);
-	assert_string_equal(res_json(&rep, "description"), "\"The third\"");
-	assert_string_equal(res_json(&rep, "is_active"), "true");
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{\"cpu\":8,\"cuda.shares\":2.5,\"mem\":34359738368}");
-	assert_string_equal(res_json(&rep, "allowed_vfolder_hosts"),
+	assert_string_equal(th_res_json(&rep, "description"), "\"The third\"");
+	assert_string_equal(th_res_json(&rep, "is_active"), "true");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{\"cpu\":8,\"cuda.shares\":2.5,\"mem\":34359738368}");
+	assert_string_equal(th_res_json(&rep, "allowed_vfolder_hosts"),
 			    "{\"local:vol1\":[\"mount-in-session\",\"upload-file\"],\"nfs:data\":[\"create-vfolder\","
 			    "\"modify-vfolder\",\"delete-vfolder\",\"mount-in-session\",\"upload-file\",\"download-file\","
 			    "\"invite-others\",\"set-user-specific-permission\"]}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"),
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"),
 			    "[\"cr.backend.ai\",\"index.docker.io\",\"localhost:5000\"]");
-	assert_string_equal(res_json(&rep, "version"), "1");
+	assert_string_equal(th_res_json(&rep, "version"), "1");
 	al_reply_free(&rep);
 	/* get returns what create stored. */
-	OK(s, NULL, 0, &rep, "domain.get", "name", 's', "gamma", NULL);
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{\"cpu\":8,\"cuda.shares\":2.5,\"mem\":34359738368}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"),
+	TH_OK(s, NULL, 0, &rep, "domain.get", "name", 's', "gamma", NULL);
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{\"cpu\":8,\"cuda.shares\":2.5,\"mem\":34359738368}");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"),
 			    "[\"cr.backend.ai\",\"index.docker.io\",\"localhost:5000\"]");
 	al_reply_free(&rep);
 	/* Defaults: no slots (all unlimited), no hosts, no registries. */
-	OK(s, NULL, 0, &rep, "domain.get", "name", 's', "alpha", NULL);
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{}");
-	assert_string_equal(res_json(&rep, "allowed_vfolder_hosts"), "{}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[]");
-	assert_string_equal(res_json(&rep, "description"), "\"\"");
+	TH_OK(s, NULL, 0, &rep, "domain.get", "name", 's', "alpha", NULL);
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{}");
+	assert_string_equal(th_res_json(&rep, "allowed_vfolder_hosts"), "{}");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"), "[]");
+	assert_string_equal(th_res_json(&rep, "description"), "\"\"");
 	al_reply_free(&rep);
 
 	/* The description holds 512 characters (not bytes). */
-	OK(s, NULL, 1, NULL, "domain.create", "name", 's', "d512", "description", 's', rep_str(0, 'x', 512), NULL);
+	TH_OK(s, NULL, 1, NULL, "domain.create", "name", 's', "d512", "description", 's', rep_str(0, 'x', 512), NULL);
 	char utf[1100] = "";
 	for (int i = 0; i < 512; i++)
 		strcat(utf, "\xc3\xa9");
-	OK(s, NULL, 1, NULL, "domain.create", "name", 's', "d512u", "description", 's', utf, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "domain.create", "name", 's', "d513", "description", 's',
+	TH_OK(s, NULL, 1, NULL, "domain.create", "name", 's', "d512u", "description", 's', utf, NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "domain.create", "name", 's', "d513", "description", 's',
 	       rep_str(0, 'x', 513), NULL);
 	/* Slots, hosts and registries are checked, each naming its argument. */
 	static const char *const bad_slots[] = {"cpu", "cpu=-1", "cpu=x", "mem=12q", "cpu=1,cpu=2", "CPU=1", "cpu=1,", "=4"};
 	for (size_t i = 0; i < sizeof bad_slots / sizeof *bad_slots; i++)
-		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "domain.create", "name", 's', "bad",
+		TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "domain.create", "name", 's', "bad",
 		       "total_resource_slots", 's', bad_slots[i], NULL);
 	static const char *const bad_hosts[] = {"local", "local:vol1", "local:vol1:fly", "local:vol1:all,"};
 	for (size_t i = 0; i < sizeof bad_hosts / sizeof *bad_hosts; i++)
-		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "domain.create", "name", 's', "bad", "allowed_hosts",
+		TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "domain.create", "name", 's', "bad", "allowed_hosts",
 		       's', bad_hosts[i], NULL);
 	static const char *const bad_regs[] = {"http://cr.io", "cr..io", "-cr.io", "cr-.io", "cr.io:0", "cr.io:65536",
 					       "cr.io:http", "cr.io:", "cr io", "cr.io/path", "a,a", "x,", "\xc3\xa9.io",
 					       "Cr.io" /* registries are named in lower case, as registry create wants */};
 	for (size_t i = 0; i < sizeof bad_regs / sizeof *bad_regs; i++)
-		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "domain.create", "name", 's', "bad",
+		TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "domain.create", "name", 's', "bad",
 		       "allowed_registries", 'l', bad_regs[i], NULL);
-	OK(s, NULL, 1, &rep, "domain.create", "name", 's', "regs", "allowed_registries", 'l',
+	TH_OK(s, NULL, 1, &rep, "domain.create", "name", 's', "regs", "allowed_registries", 'l',
 	   "10.0.0.1:443,x9,a-b.example.com", NULL);
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[\"10.0.0.1:443\",\"a-b.example.com\",\"x9\"]");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"), "[\"10.0.0.1:443\",\"a-b.example.com\",\"x9\"]");
 	al_reply_free(&rep);
 	/* Uniqueness is checked after every field rule. */
-	REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "domain.create", "name", 's', "gamma", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "domain.create", "name", 's', "gamma",
+	TH_REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "domain.create", "name", 's', "gamma", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "domain.create", "name", 's', "gamma",
 	       "total_resource_slots", 's', "cpu", NULL);
 }
 
@@ -267,56 +183,56 @@ static void domain_update(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, &rep, "domain.update", "name", 's', "alpha", "description", 's', "Team A", "total_resource_slots",
+	TH_OK(s, NULL, 1, &rep, "domain.update", "name", 's', "alpha", "description", 's', "Team A", "total_resource_slots",
 	   's', "cpu=4", "allowed_hosts", 's', "local:v:upload-file", "allowed_registries", 'l', "cr.backend.ai", NULL);
-	assert_string_equal(res_json(&rep, "description"), "\"Team A\"");
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{\"cpu\":4}");
-	assert_string_equal(res_json(&rep, "allowed_vfolder_hosts"), "{\"local:v\":[\"upload-file\"]}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[\"cr.backend.ai\"]");
-	assert_string_equal(res_json(&rep, "version"), "2");
+	assert_string_equal(th_res_json(&rep, "description"), "\"Team A\"");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{\"cpu\":4}");
+	assert_string_equal(th_res_json(&rep, "allowed_vfolder_hosts"), "{\"local:v\":[\"upload-file\"]}");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"), "[\"cr.backend.ai\"]");
+	assert_string_equal(th_res_json(&rep, "version"), "2");
 	al_reply_free(&rep);
 	/* The same values again change nothing and record nothing. */
-	OK(s, NULL, 0, &rep, "domain.update", "name", 's', "alpha", "description", 's', "Team A", "total_resource_slots",
+	TH_OK(s, NULL, 0, &rep, "domain.update", "name", 's', "alpha", "description", 's', "Team A", "total_resource_slots",
 	   's', "cpu=4", "allowed_hosts", 's', "local:v:upload-file", "allowed_registries", 'l', "cr.backend.ai", NULL);
-	assert_string_equal(res_json(&rep, "version"), "2");
+	assert_string_equal(th_res_json(&rep, "version"), "2");
 	al_reply_free(&rep);
 	/* Only the changed fields are recorded; the others stay. */
-	OK(s, NULL, 1, &rep, "domain.update", "name", 's', "alpha", "description", 's', "Team A", "total_resource_slots",
+	TH_OK(s, NULL, 1, &rep, "domain.update", "name", 's', "alpha", "description", 's', "Team A", "total_resource_slots",
 	   's', "cpu=4,mem=1g", NULL);
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{\"cpu\":4,\"mem\":1073741824}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[\"cr.backend.ai\"]");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{\"cpu\":4,\"mem\":1073741824}");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"), "[\"cr.backend.ai\"]");
 	al_reply_free(&rep);
 	evscan ev;
 	assert_int_equal(events_of(s, "domain:alpha", "domain.updated", &ev), 2);
 	assert_non_null(strstr(ev.last, "\"total_resource_slots\":{\"cpu\":4,\"mem\":1073741824}"));
 	assert_null(strstr(ev.last, "description")); /* unchanged fields are not recorded */
 	/* "" clears: no limits, no hosts, no registries. */
-	OK(s, NULL, 1, &rep, "domain.update", "name", 's', "alpha", "total_resource_slots", 's', "", "allowed_hosts", 's',
+	TH_OK(s, NULL, 1, &rep, "domain.update", "name", 's', "alpha", "total_resource_slots", 's', "", "allowed_hosts", 's',
 	   "", "allowed_registries", 'l', "", NULL);
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{}");
-	assert_string_equal(res_json(&rep, "allowed_vfolder_hosts"), "{}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[]");
-	assert_string_equal(res_json(&rep, "description"), "\"Team A\"");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{}");
+	assert_string_equal(th_res_json(&rep, "allowed_vfolder_hosts"), "{}");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"), "[]");
+	assert_string_equal(th_res_json(&rep, "description"), "\"Team A\"");
 	al_reply_free(&rep);
 
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, NULL, "domain.update", "name", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "domain.update", "name", 's', "nowhere", "description", 's', "x", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "domain.update", "name", 's', "alpha", "description", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, NULL, "domain.update", "name", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "domain.update", "name", 's', "nowhere", "description", 's', "x", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "domain.update", "name", 's', "alpha", "description", 's',
 	       rep_str(0, 'x', 513), NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "domain.update", "name", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "domain.update", "name", 's', "alpha",
 	       "total_resource_slots", 's', "cpu=many", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "domain.update", "name", 's', "alpha", "allowed_hosts",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "domain.update", "name", 's', "alpha", "allowed_hosts",
 	       's', "local:v:nope", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "domain.update", "name", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "domain.update", "name", 's', "alpha",
 	       "allowed_registries", 'l', "a b", NULL);
 	/* A bad field refuses the whole update, even with a good one beside it. */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "domain.update", "name", 's', "alpha", "description",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "domain.update", "name", 's', "alpha", "description",
 	       's', "changed", "allowed_hosts", 's', "x", NULL);
-	OK(s, NULL, 0, &rep, "domain.get", "name", 's', "alpha", NULL);
-	assert_string_equal(res_json(&rep, "description"), "\"Team A\"");
+	TH_OK(s, NULL, 0, &rep, "domain.get", "name", 's', "alpha", NULL);
+	assert_string_equal(th_res_json(&rep, "description"), "\"Team A\"");
 	al_reply_free(&rep);
 	/* The name cannot change: there is no argument for it. */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "new_name", "domain.update", "name", 's', "alpha", "new_name", 's', "x",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "new_name", "domain.update", "name", 's', "alpha", "new_name", 's', "x",
 	       NULL);
 }
 
@@ -325,30 +241,30 @@ static void domain_deactivation(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, &rep, "domain.deactivate", "name", 's', "beta", NULL);
-	assert_string_equal(res_json(&rep, "is_active"), "false");
+	TH_OK(s, NULL, 1, &rep, "domain.deactivate", "name", 's', "beta", NULL);
+	assert_string_equal(th_res_json(&rep, "is_active"), "false");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "domain.deactivate", "name", 's', "beta", NULL); /* already: nothing recorded */
-	assert_string_equal(res_json(&rep, "is_active"), "false");
+	TH_OK(s, NULL, 0, &rep, "domain.deactivate", "name", 's', "beta", NULL); /* already: nothing recorded */
+	assert_string_equal(th_res_json(&rep, "is_active"), "false");
 	al_reply_free(&rep);
 	/* An inactive domain takes no new projects; it still answers get and list. */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "project.create", "name", 's', "p", "domain", 's', "beta", NULL);
-	OK(s, NULL, 0, &rep, "domain.list", NULL);
-	assert_string_equal(res_column(&rep, "name"), "alpha,beta,default,");
-	assert_string_equal(res_column(&rep, "is_active"), "true,false,true,");
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "project.create", "name", 's', "p", "domain", 's', "beta", NULL);
+	TH_OK(s, NULL, 0, &rep, "domain.list", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "alpha,beta,default,");
+	assert_string_equal(th_res_column(&rep, "is_active"), "true,false,true,");
 	al_reply_free(&rep);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "domain.deactivate", "name", 's', "nowhere", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "domain.activate", "name", 's', "nowhere", NULL);
-	OK(s, NULL, 1, &rep, "domain.activate", "name", 's', "beta", NULL);
-	assert_string_equal(res_json(&rep, "is_active"), "true");
-	assert_string_equal(res_json(&rep, "version"), "3");
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "domain.deactivate", "name", 's', "nowhere", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "domain.activate", "name", 's', "nowhere", NULL);
+	TH_OK(s, NULL, 1, &rep, "domain.activate", "name", 's', "beta", NULL);
+	assert_string_equal(th_res_json(&rep, "is_active"), "true");
+	assert_string_equal(th_res_json(&rep, "version"), "3");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, NULL, "domain.activate", "name", 's', "beta", NULL);
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "p", "domain", 's', "beta", NULL);
+	TH_OK(s, NULL, 0, NULL, "domain.activate", "name", 's', "beta", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "p", "domain", 's', "beta", NULL);
 	/* Deactivation keeps the projects and their members. */
-	OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "p", "domain", 's', "beta", "users", 'l', "usr-b@x.io",
+	TH_OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "p", "domain", 's', "beta", "users", 'l', "usr-b@x.io",
 	   NULL);
-	OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "beta", NULL);
+	TH_OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "beta", NULL);
 	assert_string_equal(project_field(s, "beta", "p", "members"), "[\"usr-b@x.io\"]");
 }
 
@@ -360,40 +276,40 @@ static void domain_scoping(void **state)
 	/* domain.get: a superadmin any; admin, monitor and user only their own. */
 	const th_actor *own[] = {&f->super, &f->adm_a, &f->mon_a, &f->usr_a};
 	for (size_t i = 0; i < 4; i++) {
-		OK(s, own[i], 0, &rep, "domain.get", "name", 's', "alpha", NULL);
-		assert_string_equal(res_json(&rep, "name"), "\"alpha\"");
+		TH_OK(s, own[i], 0, &rep, "domain.get", "name", 's', "alpha", NULL);
+		assert_string_equal(th_res_json(&rep, "name"), "\"alpha\"");
 		al_reply_free(&rep);
 	}
-	OK(s, &f->super, 0, NULL, "domain.get", "name", 's', "beta", NULL);
-	DENY(s, &f->adm_b, "domain.get", "name", 's', "alpha", NULL);
-	DENY(s, &f->usr_b, "domain.get", "name", 's', "alpha", NULL);
-	DENY(s, &f->usr_a, "domain.get", "name", 's', "default", NULL);
+	TH_OK(s, &f->super, 0, NULL, "domain.get", "name", 's', "beta", NULL);
+	TH_DENY(s, &f->adm_b, "domain.get", "name", 's', "alpha", NULL);
+	TH_DENY(s, &f->usr_b, "domain.get", "name", 's', "alpha", NULL);
+	TH_DENY(s, &f->usr_a, "domain.get", "name", 's', "default", NULL);
 	/* Another domain's existence is not revealed: a missing one is denied as well. */
-	DENY(s, &f->adm_a, "domain.get", "name", 's', "nowhere", NULL);
-	REFUSE(s, &f->super, AL_ENOT_FOUND, NULL, "domain.get", "name", 's', "nowhere", NULL);
+	TH_DENY(s, &f->adm_a, "domain.get", "name", 's', "nowhere", NULL);
+	TH_REFUSE(s, &f->super, AL_ENOT_FOUND, NULL, "domain.get", "name", 's', "nowhere", NULL);
 	/* domain.list: a superadmin all, a domain admin or monitor its own, a user none. */
-	OK(s, &f->super, 0, &rep, "domain.list", NULL);
-	assert_string_equal(res_column(&rep, "name"), "alpha,beta,default,");
+	TH_OK(s, &f->super, 0, &rep, "domain.list", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "alpha,beta,default,");
 	al_reply_free(&rep);
-	OK(s, &f->adm_a, 0, &rep, "domain.list", NULL);
-	assert_string_equal(res_column(&rep, "name"), "alpha,");
+	TH_OK(s, &f->adm_a, 0, &rep, "domain.list", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "alpha,");
 	al_reply_free(&rep);
-	OK(s, &f->mon_a, 0, &rep, "domain.list", NULL);
-	assert_string_equal(res_column(&rep, "name"), "alpha,");
+	TH_OK(s, &f->mon_a, 0, &rep, "domain.list", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "alpha,");
 	al_reply_free(&rep);
-	OK(s, &f->adm_b, 0, &rep, "domain.list", NULL);
-	assert_string_equal(res_column(&rep, "name"), "beta,");
+	TH_OK(s, &f->adm_b, 0, &rep, "domain.list", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "beta,");
 	al_reply_free(&rep);
-	DENY(s, &f->usr_a, "domain.list", NULL);
+	TH_DENY(s, &f->usr_a, "domain.list", NULL);
 	/* Writes: superadmin only. */
 	const th_actor *others[] = {&f->adm_a, &f->mon_a, &f->usr_a};
 	for (size_t i = 0; i < 3; i++) {
-		DENY(s, others[i], "domain.create", "name", 's', "mine", NULL);
-		DENY(s, others[i], "domain.update", "name", 's', "alpha", "description", 's', "mine", NULL);
-		DENY(s, others[i], "domain.deactivate", "name", 's', "alpha", NULL);
-		DENY(s, others[i], "domain.activate", "name", 's', "alpha", NULL);
+		TH_DENY(s, others[i], "domain.create", "name", 's', "mine", NULL);
+		TH_DENY(s, others[i], "domain.update", "name", 's', "alpha", "description", 's', "mine", NULL);
+		TH_DENY(s, others[i], "domain.deactivate", "name", 's', "alpha", NULL);
+		TH_DENY(s, others[i], "domain.activate", "name", 's', "alpha", NULL);
 	}
-	OK(s, &f->super, 1, NULL, "domain.update", "name", 's', "alpha", "description", 's', "by super", NULL);
+	TH_OK(s, &f->super, 1, NULL, "domain.update", "name", 's', "alpha", "description", 's', "by super", NULL);
 }
 
 /* ---- projects ------------------------------------------------------------------------------------ */
@@ -403,19 +319,19 @@ static void project_rules(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, &rep, "project.create", "name", 's', "ml", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, &rep, "project.create", "name", 's', "ml", "domain", 's', "alpha", NULL);
 	char id[64];
 	snprintf(id, sizeof id, "%s", th_res_str(&rep, "id"));
 	assert_int_equal(strlen(id), 36);
 	assert_int_equal(id[14], '4'); /* a version-4 UUID */
-	assert_string_equal(res_json(&rep, "type"), "\"general\"");
-	assert_string_equal(res_json(&rep, "resource_policy"), "\"default\"");
-	assert_string_equal(res_json(&rep, "is_active"), "true");
-	assert_string_equal(res_json(&rep, "domain"), "\"alpha\"");
-	assert_string_equal(res_json(&rep, "description"), "\"\"");
-	assert_string_equal(res_json(&rep, "members"), "[]");
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{}");
-	assert_string_equal(res_json(&rep, "version"), "1");
+	assert_string_equal(th_res_json(&rep, "type"), "\"general\"");
+	assert_string_equal(th_res_json(&rep, "resource_policy"), "\"default\"");
+	assert_string_equal(th_res_json(&rep, "is_active"), "true");
+	assert_string_equal(th_res_json(&rep, "domain"), "\"alpha\"");
+	assert_string_equal(th_res_json(&rep, "description"), "\"\"");
+	assert_string_equal(th_res_json(&rep, "members"), "[]");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{}");
+	assert_string_equal(th_res_json(&rep, "version"), "1");
 	al_reply_free(&rep);
 	/* The event is about the project's id and carries every field. */
 	char entity[80];
@@ -427,76 +343,76 @@ static void project_rules(void **state)
 	assert_non_null(strstr(ev.last, "\"type\":\"general\""));
 	assert_non_null(strstr(ev.last, "\"resource_policy\":\"default\""));
 
-	OK(s, NULL, 1, &rep, "project.create", "name", 's', "store.1", "domain", 's', "alpha", "description", 's',
+	TH_OK(s, NULL, 1, &rep, "project.create", "name", 's', "store.1", "domain", 's', "alpha", "description", 's',
 	   rep_str(0, 'd', 512), "type", 's', "model-store", "policy", 's', "default", "total_resource_slots", 's',
 	   "cpu=2,mem=4g", "allowed_hosts", 's', "local:v:mount-in-session", "allowed_registries", 'l',
 	   "cr.backend.ai", NULL);
-	assert_string_equal(res_json(&rep, "type"), "\"model-store\"");
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{\"cpu\":2,\"mem\":4294967296}");
-	assert_string_equal(res_json(&rep, "allowed_vfolder_hosts"), "{\"local:v\":[\"mount-in-session\"]}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[\"cr.backend.ai\"]");
+	assert_string_equal(th_res_json(&rep, "type"), "\"model-store\"");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{\"cpu\":2,\"mem\":4294967296}");
+	assert_string_equal(th_res_json(&rep, "allowed_vfolder_hosts"), "{\"local:v\":[\"mount-in-session\"]}");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"), "[\"cr.backend.ai\"]");
 	al_reply_free(&rep);
 	assert_string_equal(project_field(s, "alpha", "store.1", "total_resource_slots"), "{\"cpu\":2,\"mem\":4294967296}");
 
 	/* Names: the slug rule, at most 64. */
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', rep_str(0, 'n', 64), "domain", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "project.create", "name", 's', rep_str(0, 'n', 65), "domain", 's',
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', rep_str(0, 'n', 64), "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "project.create", "name", 's', rep_str(0, 'n', 65), "domain", 's',
 	       "alpha", NULL);
 	static const char *const bad[] = {"", "-a", "a-", ".a", "a b", "a/b", "\xc3\xa9t\xc3\xa9", "a\nb"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "project.create", "name", 's', bad[i], "domain", 's', "alpha",
+		TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "project.create", "name", 's', bad[i], "domain", 's', "alpha",
 		       NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "project.create", "domain", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "project.create", "name", 's', "p", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "project.create", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "project.create", "name", 's', "p", "domain", 's', "alpha",
 	       "description", 's', rep_str(0, 'd', 513), NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "type", "project.create", "name", 's', "p", "domain", 's', "alpha", "type",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "type", "project.create", "name", 's', "p", "domain", 's', "alpha", "type",
 	       's', "GENERAL", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "project.create", "name", 's', "p", "domain", 's', "nowhere",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "project.create", "name", 's', "p", "domain", 's', "nowhere",
 	       NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "project.create", "name", 's', "p", "domain", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "project.create", "name", 's', "p", "domain", 's',
 	       "alpha", "total_resource_slots", 's', "gpu", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "project.create", "name", 's', "p", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_hosts", "project.create", "name", 's', "p", "domain", 's', "alpha",
 	       "allowed_hosts", 's', "nohost", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "project.create", "name", 's', "p", "domain", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "project.create", "name", 's', "p", "domain", 's',
 	       "alpha", "allowed_registries", 'l', "a..b", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "bogus", "project.create", "name", 's', "p", "bogus", 's', "x", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "bogus", "project.create", "name", 's', "p", "bogus", 's', "x", NULL);
 
 	/* Unique within a domain; the same name in another domain is another project. */
-	REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "project.create", "name", 's', "ml", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, &rep, "project.create", "name", 's', "ml", "domain", 's', "beta", NULL);
+	TH_REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "project.create", "name", 's', "ml", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, &rep, "project.create", "name", 's', "ml", "domain", 's', "beta", NULL);
 	assert_string_not_equal(th_res_str(&rep, "id"), id);
 	al_reply_free(&rep);
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "ML", "domain", 's', "alpha", NULL); /* case matters */
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "ML", "domain", 's', "alpha", NULL); /* case matters */
 	/* No --domain: the actor's own domain (the test superadmin has none: default). */
-	OK(s, NULL, 1, &rep, "project.create", "name", 's', "ml", NULL);
-	assert_string_equal(res_json(&rep, "domain"), "\"default\"");
+	TH_OK(s, NULL, 1, &rep, "project.create", "name", 's', "ml", NULL);
+	assert_string_equal(th_res_json(&rep, "domain"), "\"default\"");
 	al_reply_free(&rep);
-	OK(s, &f->adm_a, 1, &rep, "project.create", "name", 's', "own", NULL);
-	assert_string_equal(res_json(&rep, "domain"), "\"alpha\"");
+	TH_OK(s, &f->adm_a, 1, &rep, "project.create", "name", 's', "own", NULL);
+	assert_string_equal(th_res_json(&rep, "domain"), "\"alpha\"");
 	al_reply_free(&rep);
 
 	/* get, and not_found. */
-	OK(s, NULL, 0, &rep, "project.get", "name", 's', "ml", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 0, &rep, "project.get", "name", 's', "ml", "domain", 's', "alpha", NULL);
 	assert_string_equal(th_res_str(&rep, "id"), id);
 	al_reply_free(&rep);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "nope", "domain", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "ml", "domain", 's', "nowhere", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "nope", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "ml", "domain", 's', "nowhere", NULL);
 	/* list: by domain, then name. */
-	OK(s, NULL, 0, &rep, "project.list", NULL); /* also any project the bootstrap made */
+	TH_OK(s, NULL, 0, &rep, "project.list", NULL); /* also any project the bootstrap made */
 	assert_int_equal(th_res_len(&rep), f->base_projects + 7);
-	assert_non_null(strstr(res_column(&rep, "domain"), "alpha,alpha,alpha,alpha,alpha,beta,default,"));
+	assert_non_null(strstr(th_res_column(&rep, "domain"), "alpha,alpha,alpha,alpha,alpha,beta,default,"));
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "project.list", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 0, &rep, "project.list", "domain", 's', "alpha", NULL);
 	char want[300];
 	snprintf(want, sizeof want, "ML,ml,%.64s,own,store.1,", rep_str(0, 'n', 64));
-	assert_string_equal(res_column(&rep, "name"), want);
-	assert_string_equal(res_column(&rep, "member_count"), "0,0,0,0,0,");
+	assert_string_equal(th_res_column(&rep, "name"), want);
+	assert_string_equal(th_res_column(&rep, "member_count"), "0,0,0,0,0,");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "project.list", "domain", 's', "nowhere", NULL);
+	TH_OK(s, NULL, 0, &rep, "project.list", "domain", 's', "nowhere", NULL);
 	assert_int_equal(th_res_len(&rep), 0);
 	al_reply_free(&rep);
 	/* expected_version needs an entity target; project commands name projects by name. */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "expected_version", "project.update", "name", 's', "ml", "domain", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "expected_version", "project.update", "name", 's', "ml", "domain", 's',
 	       "alpha", "description", 's', "x", "expected_version", 'i', 1LL, NULL);
 }
 
@@ -505,59 +421,59 @@ static void project_update(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, &rep, "project.create", "name", 's', "web", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, &rep, "project.create", "name", 's', "web", "domain", 's', "alpha", NULL);
 	char id[64];
 	snprintf(id, sizeof id, "%s", th_res_str(&rep, "id"));
 	al_reply_free(&rep);
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "taken", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "web", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "taken", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "web", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
 	   NULL);
-	OK(s, NULL, 1, &rep, "project.update", "name", 's', "web", "domain", 's', "alpha", "description", 's', "Web team",
+	TH_OK(s, NULL, 1, &rep, "project.update", "name", 's', "web", "domain", 's', "alpha", "description", 's', "Web team",
 	   "type", 's', "model-store", "policy", 's', "default", "total_resource_slots", 's', "cpu=1", "allowed_hosts",
 	   's', "local:v:all", "allowed_registries", 'l', "cr.io", NULL);
-	assert_string_equal(res_json(&rep, "description"), "\"Web team\"");
-	assert_string_equal(res_json(&rep, "type"), "\"model-store\"");
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{\"cpu\":1}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[\"cr.io\"]");
-	assert_string_equal(res_json(&rep, "members"), "[\"usr-a@x.io\"]");
+	assert_string_equal(th_res_json(&rep, "description"), "\"Web team\"");
+	assert_string_equal(th_res_json(&rep, "type"), "\"model-store\"");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{\"cpu\":1}");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"), "[\"cr.io\"]");
+	assert_string_equal(th_res_json(&rep, "members"), "[\"usr-a@x.io\"]");
 	al_reply_free(&rep);
 	/* Nothing changed: nothing recorded. */
-	OK(s, NULL, 0, NULL, "project.update", "name", 's', "web", "domain", 's', "alpha", "description", 's', "Web team",
+	TH_OK(s, NULL, 0, NULL, "project.update", "name", 's', "web", "domain", 's', "alpha", "description", 's', "Web team",
 	   "total_resource_slots", 's', "cpu=1", "allowed_registries", 'l', "cr.io", NULL);
 	/* Rename: the id, the members and the history stay. */
-	OK(s, NULL, 1, &rep, "project.update", "name", 's', "web", "domain", 's', "alpha", "new_name", 's', "www", NULL);
+	TH_OK(s, NULL, 1, &rep, "project.update", "name", 's', "web", "domain", 's', "alpha", "new_name", 's', "www", NULL);
 	assert_string_equal(th_res_str(&rep, "id"), id);
-	assert_string_equal(res_json(&rep, "name"), "\"www\"");
-	assert_string_equal(res_json(&rep, "version"), "4");
+	assert_string_equal(th_res_json(&rep, "name"), "\"www\"");
+	assert_string_equal(th_res_json(&rep, "version"), "4");
 	al_reply_free(&rep);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "web", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "web", "domain", 's', "alpha", NULL);
 	assert_string_equal(project_field(s, "alpha", "www", "members"), "[\"usr-a@x.io\"]");
 	assert_string_equal(project_field(s, "alpha", "www", "description"), "\"Web team\"");
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "web", "domain", 's', "alpha", NULL); /* the old name is free */
-	REFUSE(s, NULL, AL_EALREADY_EXISTS, "new_name", "project.update", "name", 's', "www", "domain", 's', "alpha",
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "web", "domain", 's', "alpha", NULL); /* the old name is free */
+	TH_REFUSE(s, NULL, AL_EALREADY_EXISTS, "new_name", "project.update", "name", 's', "www", "domain", 's', "alpha",
 	       "new_name", 's', "taken", NULL);
-	OK(s, NULL, 0, NULL, "project.update", "name", 's', "www", "domain", 's', "alpha", "new_name", 's', "www", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "new_name", "project.update", "name", 's', "www", "domain", 's', "alpha",
+	TH_OK(s, NULL, 0, NULL, "project.update", "name", 's', "www", "domain", 's', "alpha", "new_name", 's', "www", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "new_name", "project.update", "name", 's', "www", "domain", 's', "alpha",
 	       "new_name", 's', "bad name", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, NULL, "project.update", "name", 's', "www", "domain", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "type", "project.update", "name", 's', "www", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, NULL, "project.update", "name", 's', "www", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "type", "project.update", "name", 's', "www", "domain", 's', "alpha",
 	       "type", 's', "private", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "project.update", "name", 's', "www", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "project.update", "name", 's', "www", "domain", 's', "alpha",
 	       "description", 's', rep_str(0, 'x', 513), NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "project.update", "name", 's', "www", "domain", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "total_resource_slots", "project.update", "name", 's', "www", "domain", 's',
 	       "alpha", "total_resource_slots", 's', "cpu=", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "project.update", "name", 's', "www", "domain", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_registries", "project.update", "name", 's', "www", "domain", 's',
 	       "alpha", "description", 's', "ok", "allowed_registries", 'l', "x,x", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.update", "name", 's', "nope", "domain", 's', "alpha", "description",
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.update", "name", 's', "nope", "domain", 's', "alpha", "description",
 	       's', "x", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.update", "name", 's', "www", "domain", 's', "beta", "description",
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.update", "name", 's', "www", "domain", 's', "beta", "description",
 	       's', "x", NULL);
 	/* "" clears the resource fields. */
-	OK(s, NULL, 1, &rep, "project.update", "name", 's', "www", "domain", 's', "alpha", "total_resource_slots", 's',
+	TH_OK(s, NULL, 1, &rep, "project.update", "name", 's', "www", "domain", 's', "alpha", "total_resource_slots", 's',
 	   "", "allowed_hosts", 's', "", "allowed_registries", 'l', "", NULL);
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{}");
-	assert_string_equal(res_json(&rep, "allowed_vfolder_hosts"), "{}");
-	assert_string_equal(res_json(&rep, "allowed_docker_registries"), "[]");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{}");
+	assert_string_equal(th_res_json(&rep, "allowed_vfolder_hosts"), "{}");
+	assert_string_equal(th_res_json(&rep, "allowed_docker_registries"), "[]");
 	al_reply_free(&rep);
 }
 
@@ -566,31 +482,31 @@ static void project_deactivation(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "old", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "old", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "old", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "old", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
 	   NULL);
-	OK(s, NULL, 1, &rep, "project.deactivate", "name", 's', "old", "domain", 's', "alpha", NULL);
-	assert_string_equal(res_json(&rep, "is_active"), "false");
-	assert_string_equal(res_json(&rep, "members"), "[\"usr-a@x.io\"]");
+	TH_OK(s, NULL, 1, &rep, "project.deactivate", "name", 's', "old", "domain", 's', "alpha", NULL);
+	assert_string_equal(th_res_json(&rep, "is_active"), "false");
+	assert_string_equal(th_res_json(&rep, "members"), "[\"usr-a@x.io\"]");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, NULL, "project.deactivate", "name", 's', "old", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 0, NULL, "project.deactivate", "name", 's', "old", "domain", 's', "alpha", NULL);
 	/* An inactive project takes no new members; removing works; its name stays taken. */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "project.add-member", "name", 's', "old", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "project.add-member", "name", 's', "old", "domain", 's', "alpha",
 	       "users", 'l', "usr-a2@x.io", NULL);
-	OK(s, NULL, 1, NULL, "project.remove-member", "name", 's', "old", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, NULL, 1, NULL, "project.remove-member", "name", 's', "old", "domain", 's', "alpha", "users", 'l',
 	   "usr-a@x.io", NULL);
-	REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "project.create", "name", 's', "old", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 0, &rep, "project.list", "domain", 's', "alpha", NULL);
-	assert_string_equal(res_column(&rep, "is_active"), "false,");
+	TH_REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "project.create", "name", 's', "old", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 0, &rep, "project.list", "domain", 's', "alpha", NULL);
+	assert_string_equal(th_res_column(&rep, "is_active"), "false,");
 	al_reply_free(&rep);
-	OK(s, NULL, 1, &rep, "project.activate", "name", 's', "old", "domain", 's', "alpha", NULL);
-	assert_string_equal(res_json(&rep, "is_active"), "true");
+	TH_OK(s, NULL, 1, &rep, "project.activate", "name", 's', "old", "domain", 's', "alpha", NULL);
+	assert_string_equal(th_res_json(&rep, "is_active"), "true");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, NULL, "project.activate", "name", 's', "old", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "old", "domain", 's', "alpha", "users", 'l', "usr-a2@x.io",
+	TH_OK(s, NULL, 0, NULL, "project.activate", "name", 's', "old", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "old", "domain", 's', "alpha", "users", 'l', "usr-a2@x.io",
 	   NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.deactivate", "name", 's', "none", "domain", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.activate", "name", 's', "none", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.deactivate", "name", 's', "none", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.activate", "name", 's', "none", "domain", 's', "alpha", NULL);
 }
 
 /* The id of a user, through user.get. */
@@ -607,19 +523,19 @@ static void project_members(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "team", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "team", "domain", 's', "alpha", NULL);
 	/* By email and by user id, several in one command: one event each. */
 	char id_a2[64], ids[256];
 	user_id(s, "usr-a2@x.io", id_a2, sizeof id_a2);
 	snprintf(ids, sizeof ids, "usr-a@x.io,%s", id_a2);
-	OK(s, NULL, 2, &rep, "project.add-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l', ids, NULL);
-	assert_string_equal(res_json(&rep, "members"), "[\"usr-a2@x.io\",\"usr-a@x.io\"]");
+	TH_OK(s, NULL, 2, &rep, "project.add-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l', ids, NULL);
+	assert_string_equal(th_res_json(&rep, "members"), "[\"usr-a2@x.io\",\"usr-a@x.io\"]");
 	al_reply_free(&rep);
 	/* Members already in: nothing recorded; a user named twice counts once. */
-	OK(s, NULL, 0, NULL, "project.add-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l', ids, NULL);
-	OK(s, NULL, 1, &rep, "project.add-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, NULL, 0, NULL, "project.add-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l', ids, NULL);
+	TH_OK(s, NULL, 1, &rep, "project.add-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l',
 	   "mon-a@x.io,mon-a@x.io,usr-a@x.io", NULL);
-	assert_string_equal(res_json(&rep, "members"), "[\"mon-a@x.io\",\"usr-a2@x.io\",\"usr-a@x.io\"]");
+	assert_string_equal(th_res_json(&rep, "members"), "[\"mon-a@x.io\",\"usr-a2@x.io\",\"usr-a@x.io\"]");
 	al_reply_free(&rep);
 	/* A user of another domain, or no user at all: refused, naming users and the user, and
 	 * nothing recorded for the good names beside it. */
@@ -642,31 +558,31 @@ static void project_members(void **state)
 	assert_non_null(strstr(rep.err.msg, "ghost@x.io"));
 	al_reply_free(&rep);
 	free(args);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "users", "project.add-member", "name", 's', "team", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "users", "project.add-member", "name", 's', "team", "domain", 's', "alpha",
 	       "users", 'l', "", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "users", "project.add-member", "name", 's', "team", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "users", "project.add-member", "name", 's', "team", "domain", 's', "alpha",
 	       NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "users", "project.add-member", "name", 's', "team", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "users", "project.add-member", "name", 's', "team", "domain", 's', "alpha",
 	       "users", 'l', "00000000-0000-4000-8000-000000000000", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.add-member", "name", 's', "none", "domain", 's', "alpha", "users",
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.add-member", "name", 's', "none", "domain", 's', "alpha", "users",
 	       'l', "usr-a@x.io", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "users", "project.remove-member", "name", 's', "team", "domain", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "users", "project.remove-member", "name", 's', "team", "domain", 's',
 	       "alpha", "users", 'l', "ghost@x.io", NULL);
 
 	/* Remove by id and email; a non-member is skipped without a record. */
-	OK(s, NULL, 1, &rep, "project.remove-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l', id_a2,
+	TH_OK(s, NULL, 1, &rep, "project.remove-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l', id_a2,
 	   NULL);
-	assert_string_equal(res_json(&rep, "members"), "[\"mon-a@x.io\",\"usr-a@x.io\"]");
+	assert_string_equal(th_res_json(&rep, "members"), "[\"mon-a@x.io\",\"usr-a@x.io\"]");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, NULL, "project.remove-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, NULL, 0, NULL, "project.remove-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l',
 	   "usr-a2@x.io,usr-b@x.io", NULL);
-	OK(s, NULL, 2, &rep, "project.remove-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, NULL, 2, &rep, "project.remove-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l',
 	   "usr-a@x.io,mon-a@x.io", NULL);
-	assert_string_equal(res_json(&rep, "members"), "[]");
+	assert_string_equal(th_res_json(&rep, "members"), "[]");
 	al_reply_free(&rep);
 	/* The events name the project by id and the member by email and id. */
 	char pid[64];
-	OK(s, NULL, 1, &rep, "project.add-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, NULL, 1, &rep, "project.add-member", "name", 's', "team", "domain", 's', "alpha", "users", 'l',
 	   "usr-a2@x.io", NULL);
 	snprintf(pid, sizeof pid, "%s", th_res_str(&rep, "id"));
 	uint64_t seq = rep.first_seq;
@@ -692,94 +608,94 @@ static void project_permissions(void **state)
 	al_store *s = f->s;
 	al_reply rep;
 	/* A domain admin manages projects of its own domain. */
-	OK(s, &f->adm_a, 1, NULL, "project.create", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	OK(s, &f->adm_a, 1, NULL, "project.update", "name", 's', "pa", "domain", 's', "alpha", "description", 's', "A",
+	TH_OK(s, &f->adm_a, 1, NULL, "project.create", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "project.update", "name", 's', "pa", "domain", 's', "alpha", "description", 's', "A",
 	   NULL);
-	OK(s, &f->adm_a, 2, NULL, "project.add-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, &f->adm_a, 2, NULL, "project.add-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l',
 	   "usr-a@x.io,adm-a@x.io", NULL);
-	OK(s, &f->adm_a, 1, NULL, "project.remove-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, &f->adm_a, 1, NULL, "project.remove-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l',
 	   "adm-a@x.io", NULL);
-	OK(s, &f->adm_a, 1, NULL, "project.deactivate", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	OK(s, &f->adm_a, 1, NULL, "project.activate", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	OK(s, &f->adm_b, 1, NULL, "project.create", "name", 's', "pb", "domain", 's', "beta", NULL);
-	OK(s, &f->super, 1, NULL, "project.create", "name", 's', "pa2", "domain", 's', "alpha", NULL);
-	OK(s, &f->super, 1, NULL, "project.add-member", "name", 's', "pb", "domain", 's', "beta", "users", 'l',
+	TH_OK(s, &f->adm_a, 1, NULL, "project.deactivate", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "project.activate", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_OK(s, &f->adm_b, 1, NULL, "project.create", "name", 's', "pb", "domain", 's', "beta", NULL);
+	TH_OK(s, &f->super, 1, NULL, "project.create", "name", 's', "pa2", "domain", 's', "alpha", NULL);
+	TH_OK(s, &f->super, 1, NULL, "project.add-member", "name", 's', "pb", "domain", 's', "beta", "users", 'l',
 	   "usr-b@x.io", NULL);
 
 	/* ... and nothing in another domain, existing project or not. */
-	DENY(s, &f->adm_b, "project.create", "name", 's', "px", "domain", 's', "alpha", NULL);
-	DENY(s, &f->adm_b, "project.update", "name", 's', "pa", "domain", 's', "alpha", "description", 's', "B", NULL);
-	DENY(s, &f->adm_b, "project.update", "name", 's', "nope", "domain", 's', "alpha", "description", 's', "B", NULL);
-	DENY(s, &f->adm_b, "project.deactivate", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	DENY(s, &f->adm_b, "project.activate", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	DENY(s, &f->adm_b, "project.add-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l', "usr-a2@x.io",
+	TH_DENY(s, &f->adm_b, "project.create", "name", 's', "px", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->adm_b, "project.update", "name", 's', "pa", "domain", 's', "alpha", "description", 's', "B", NULL);
+	TH_DENY(s, &f->adm_b, "project.update", "name", 's', "nope", "domain", 's', "alpha", "description", 's', "B", NULL);
+	TH_DENY(s, &f->adm_b, "project.deactivate", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->adm_b, "project.activate", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->adm_b, "project.add-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l', "usr-a2@x.io",
 	     NULL);
-	DENY(s, &f->adm_b, "project.remove-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
+	TH_DENY(s, &f->adm_b, "project.remove-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
 	     NULL);
-	DENY(s, &f->adm_a, "project.create", "name", 's', "px", "domain", 's', "default", NULL);
-	DENY(s, &f->adm_a, "project.create", "name", 's', "px", "domain", 's', "nowhere", NULL);
+	TH_DENY(s, &f->adm_a, "project.create", "name", 's', "px", "domain", 's', "default", NULL);
+	TH_DENY(s, &f->adm_a, "project.create", "name", 's', "px", "domain", 's', "nowhere", NULL);
 	/* Monitors and users never write. */
 	const th_actor *readers[] = {&f->mon_a, &f->usr_a};
 	for (size_t i = 0; i < 2; i++) {
-		DENY(s, readers[i], "project.create", "name", 's', "px", "domain", 's', "alpha", NULL);
-		DENY(s, readers[i], "project.update", "name", 's', "pa", "domain", 's', "alpha", "description", 's', "M",
+		TH_DENY(s, readers[i], "project.create", "name", 's', "px", "domain", 's', "alpha", NULL);
+		TH_DENY(s, readers[i], "project.update", "name", 's', "pa", "domain", 's', "alpha", "description", 's', "M",
 		     NULL);
-		DENY(s, readers[i], "project.deactivate", "name", 's', "pa", "domain", 's', "alpha", NULL);
-		DENY(s, readers[i], "project.activate", "name", 's', "pa", "domain", 's', "alpha", NULL);
-		DENY(s, readers[i], "project.add-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l',
+		TH_DENY(s, readers[i], "project.deactivate", "name", 's', "pa", "domain", 's', "alpha", NULL);
+		TH_DENY(s, readers[i], "project.activate", "name", 's', "pa", "domain", 's', "alpha", NULL);
+		TH_DENY(s, readers[i], "project.add-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l',
 		     "usr-a2@x.io", NULL);
-		DENY(s, readers[i], "project.remove-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l',
+		TH_DENY(s, readers[i], "project.remove-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l',
 		     "usr-a@x.io", NULL);
 	}
 
 	/* Reading: superadmin all; admin and monitor their domain; a user its own projects. */
 	const th_actor *domain_readers[] = {&f->super, &f->adm_a, &f->mon_a};
 	for (size_t i = 0; i < 3; i++) {
-		OK(s, domain_readers[i], 0, &rep, "project.get", "name", 's', "pa2", "domain", 's', "alpha", NULL);
-		assert_string_equal(res_json(&rep, "name"), "\"pa2\"");
+		TH_OK(s, domain_readers[i], 0, &rep, "project.get", "name", 's', "pa2", "domain", 's', "alpha", NULL);
+		assert_string_equal(th_res_json(&rep, "name"), "\"pa2\"");
 		al_reply_free(&rep);
-		OK(s, domain_readers[i], 0, &rep, "project.list", "domain", 's', "alpha", NULL);
-		assert_string_equal(res_column(&rep, "name"), "pa,pa2,");
+		TH_OK(s, domain_readers[i], 0, &rep, "project.list", "domain", 's', "alpha", NULL);
+		assert_string_equal(th_res_column(&rep, "name"), "pa,pa2,");
 		al_reply_free(&rep);
 	}
-	OK(s, &f->adm_a, 0, &rep, "project.list", NULL); /* its domain without asking */
-	assert_string_equal(res_column(&rep, "name"), "pa,pa2,");
+	TH_OK(s, &f->adm_a, 0, &rep, "project.list", NULL); /* its domain without asking */
+	assert_string_equal(th_res_column(&rep, "name"), "pa,pa2,");
 	al_reply_free(&rep);
-	OK(s, &f->super, 0, &rep, "project.list", NULL);
+	TH_OK(s, &f->super, 0, &rep, "project.list", NULL);
 	assert_int_equal(th_res_len(&rep), f->base_projects + 3);
-	assert_int_equal(strncmp(res_column(&rep, "name"), "pa,pa2,pb,", 10), 0);
+	assert_int_equal(strncmp(th_res_column(&rep, "name"), "pa,pa2,pb,", 10), 0);
 	al_reply_free(&rep);
-	OK(s, &f->super, 0, &rep, "project.list", "domain", 's', "beta", NULL);
-	assert_string_equal(res_column(&rep, "name"), "pb,");
+	TH_OK(s, &f->super, 0, &rep, "project.list", "domain", 's', "beta", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "pb,");
 	al_reply_free(&rep);
-	DENY(s, &f->adm_b, "project.get", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	DENY(s, &f->adm_b, "project.get", "name", 's', "nope", "domain", 's', "alpha", NULL);
-	DENY(s, &f->adm_a, "project.list", "domain", 's', "beta", NULL);
-	DENY(s, &f->mon_a, "project.list", "domain", 's', "beta", NULL);
-	REFUSE(s, &f->adm_a, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "nope", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->adm_b, "project.get", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->adm_b, "project.get", "name", 's', "nope", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->adm_a, "project.list", "domain", 's', "beta", NULL);
+	TH_DENY(s, &f->mon_a, "project.list", "domain", 's', "beta", NULL);
+	TH_REFUSE(s, &f->adm_a, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "nope", "domain", 's', "alpha", NULL);
 
 	/* A user: the projects it belongs to, nothing else (not even whether one exists). */
-	OK(s, &f->usr_a, 0, &rep, "project.get", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	assert_string_equal(res_json(&rep, "members"), "[\"usr-a@x.io\"]");
+	TH_OK(s, &f->usr_a, 0, &rep, "project.get", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	assert_string_equal(th_res_json(&rep, "members"), "[\"usr-a@x.io\"]");
 	al_reply_free(&rep);
-	OK(s, &f->usr_a, 0, &rep, "project.get", "name", 's', "pa", NULL); /* its own domain by default */
+	TH_OK(s, &f->usr_a, 0, &rep, "project.get", "name", 's', "pa", NULL); /* its own domain by default */
 	al_reply_free(&rep);
-	DENY(s, &f->usr_a, "project.get", "name", 's', "pa2", "domain", 's', "alpha", NULL);
-	DENY(s, &f->usr_a2, "project.get", "name", 's', "pa", "domain", 's', "alpha", NULL);
-	DENY(s, &f->usr_a, "project.get", "name", 's', "nope", "domain", 's', "alpha", NULL);
-	DENY(s, &f->usr_a, "project.get", "name", 's', "pb", "domain", 's', "beta", NULL);
-	OK(s, &f->usr_a, 0, &rep, "project.list", NULL);
-	assert_string_equal(res_column(&rep, "name"), "pa,");
+	TH_DENY(s, &f->usr_a, "project.get", "name", 's', "pa2", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->usr_a2, "project.get", "name", 's', "pa", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->usr_a, "project.get", "name", 's', "nope", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->usr_a, "project.get", "name", 's', "pb", "domain", 's', "beta", NULL);
+	TH_OK(s, &f->usr_a, 0, &rep, "project.list", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "pa,");
 	al_reply_free(&rep);
-	OK(s, &f->usr_a, 0, &rep, "project.list", "domain", 's', "alpha", NULL);
-	assert_string_equal(res_column(&rep, "name"), "pa,");
+	TH_OK(s, &f->usr_a, 0, &rep, "project.list", "domain", 's', "alpha", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "pa,");
 	al_reply_free(&rep);
-	OK(s, &f->usr_a2, 0, &rep, "project.list", NULL);
+	TH_OK(s, &f->usr_a2, 0, &rep, "project.list", NULL);
 	assert_int_equal(th_res_len(&rep), 0);
 	al_reply_free(&rep);
-	DENY(s, &f->usr_a, "project.list", "domain", 's', "beta", NULL);
-	OK(s, &f->usr_b, 0, &rep, "project.list", NULL);
-	assert_string_equal(res_column(&rep, "name"), "pb,");
+	TH_DENY(s, &f->usr_a, "project.list", "domain", 's', "beta", NULL);
+	TH_OK(s, &f->usr_b, 0, &rep, "project.list", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "pb,");
 	al_reply_free(&rep);
 }
 
@@ -900,15 +816,15 @@ static void noun_functions(void **state)
 	al_error err = {0};
 	uint64_t n;
 	al_reply rep;
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "zeta", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, &rep, "project.create", "name", 's', "eta", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "zeta", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, &rep, "project.create", "name", 's', "eta", "domain", 's', "alpha", NULL);
 	char eta[64];
 	snprintf(eta, sizeof eta, "%s", th_res_str(&rep, "id"));
 	al_reply_free(&rep);
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "theta", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 3, NULL, "project.add-member", "name", 's', "zeta", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "theta", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 3, NULL, "project.add-member", "name", 's', "zeta", "domain", 's', "alpha", "users", 'l',
 	   "usr-a@x.io,usr-a2@x.io,mon-a@x.io", NULL);
-	OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "eta", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
+	TH_OK(s, NULL, 1, NULL, "project.add-member", "name", 's', "eta", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
 	   NULL);
 
 	/* The user's project names, sorted, as an array and ';'-joined. */
@@ -944,7 +860,7 @@ static void noun_functions(void **state)
 	x = (nctx){.a = "beta", .b = "eta"};
 	assert_int_equal(in_txn(s, do_require, &x, &n, &err), AL_EINVALID_ARGUMENT);
 	assert_true(strncmp(err.msg, "projects:", 9) == 0);
-	OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "theta", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "theta", "domain", 's', "alpha", NULL);
 	x = (nctx){.a = "alpha", .b = "theta"};
 	assert_int_equal(in_txn(s, do_require, &x, &n, &err), AL_EINVALID_ARGUMENT);
 	assert_non_null(strstr(err.msg, "inactive"));
@@ -985,12 +901,12 @@ static void noun_functions(void **state)
 		assert_int_equal(in_txn(s, do_default, &x, &n, &err), AL_OK);
 		assert_int_equal(n, 2);
 	}
-	OK(s, NULL, 0, &rep, "project.get", "name", 's', "default", "domain", 's', "default", NULL);
+	TH_OK(s, NULL, 0, &rep, "project.get", "name", 's', "default", "domain", 's', "default", NULL);
 	if (!made)
 		assert_string_equal(th_res_str(&rep, "id"), x.a);
-	assert_string_equal(res_json(&rep, "members"), "[\"admin@example.com\"]");
-	assert_string_equal(res_json(&rep, "type"), "\"general\"");
-	assert_string_equal(res_json(&rep, "resource_policy"), "\"default\"");
+	assert_string_equal(th_res_json(&rep, "members"), "[\"admin@example.com\"]");
+	assert_string_equal(th_res_json(&rep, "type"), "\"general\"");
+	assert_string_equal(th_res_json(&rep, "resource_policy"), "\"default\"");
 	al_reply_free(&rep);
 	x.a = "11111111-2222-4333-8444-666666666666";
 	assert_int_equal(in_txn(s, do_default, &x, &n, &err), AL_EALREADY_EXISTS);
@@ -1004,22 +920,22 @@ static void rebuild_and_asof(void **state)
 	al_store *s = f->s;
 	al_reply rep;
 	al_error err = {0};
-	OK(s, NULL, 1, NULL, "domain.update", "name", 's', "alpha", "total_resource_slots", 's', "cpu=8",
+	TH_OK(s, NULL, 1, NULL, "domain.update", "name", 's', "alpha", "total_resource_slots", 's', "cpu=8",
 	   "allowed_registries", 'l', "cr.io", NULL);
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "r1", "domain", 's', "alpha", "allowed_hosts", 's',
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "r1", "domain", 's', "alpha", "allowed_hosts", 's',
 	   "local:v:all", NULL);
-	OK(s, NULL, 1, NULL, "project.create", "name", 's', "r2", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 2, NULL, "project.add-member", "name", 's', "r1", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, NULL, 1, NULL, "project.create", "name", 's', "r2", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 2, NULL, "project.add-member", "name", 's', "r1", "domain", 's', "alpha", "users", 'l',
 	   "usr-a@x.io,usr-a2@x.io", NULL);
 	uint64_t mid = al_log_head(s);
-	OK(s, NULL, 1, NULL, "project.update", "name", 's', "r1", "domain", 's', "alpha", "new_name", 's', "r1b",
+	TH_OK(s, NULL, 1, NULL, "project.update", "name", 's', "r1", "domain", 's', "alpha", "new_name", 's', "r1b",
 	   "description", 's', "renamed", NULL);
-	OK(s, NULL, 1, NULL, "project.remove-member", "name", 's', "r1b", "domain", 's', "alpha", "users", 'l',
+	TH_OK(s, NULL, 1, NULL, "project.remove-member", "name", 's', "r1b", "domain", 's', "alpha", "users", 'l',
 	   "usr-a@x.io", NULL);
-	OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "r2", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "beta", NULL);
-	OK(s, NULL, 1, NULL, "project.update", "name", 's', "r1b", "domain", 's', "alpha", "new_name", 's', "r1", NULL);
-	OK(s, NULL, 1, NULL, "project.update", "name", 's', "r1", "domain", 's', "alpha", "new_name", 's', "r1c", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "r2", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "beta", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.update", "name", 's', "r1b", "domain", 's', "alpha", "new_name", 's', "r1", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.update", "name", 's', "r1", "domain", 's', "alpha", "new_name", 's', "r1c", NULL);
 
 	char live[33], rebuilt[33];
 	th_digest(s, live);
@@ -1028,24 +944,24 @@ static void rebuild_and_asof(void **state)
 	assert_string_equal(live, rebuilt);
 	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);
 	assert_string_equal(project_field(s, "alpha", "r1c", "members"), "[\"usr-a2@x.io\"]");
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "r1", "domain", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "r1b", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "r1", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "project.get", "name", 's', "r1b", "domain", 's', "alpha", NULL);
 
 	/* As of the middle: the old name, both members, r2 active, beta active. */
 	al_store *past;
 	assert_int_equal(al_store_asof(s, mid, &past, &err), AL_OK);
 	assert_int_equal(th_exec(past, &rep, "project.get", "name", 's', "r1", "domain", 's', "alpha", NULL), AL_OK);
-	assert_string_equal(res_json(&rep, "members"), "[\"usr-a2@x.io\",\"usr-a@x.io\"]");
-	assert_string_equal(res_json(&rep, "allowed_vfolder_hosts"), project_field(s, "alpha", "r1c", "allowed_vfolder_hosts"));
+	assert_string_equal(th_res_json(&rep, "members"), "[\"usr-a2@x.io\",\"usr-a@x.io\"]");
+	assert_string_equal(th_res_json(&rep, "allowed_vfolder_hosts"), project_field(s, "alpha", "r1c", "allowed_vfolder_hosts"));
 	al_reply_free(&rep);
 	assert_int_equal(th_exec(past, &rep, "project.list", "domain", 's', "alpha", NULL), AL_OK);
-	assert_string_equal(res_column(&rep, "is_active"), "true,true,");
+	assert_string_equal(th_res_column(&rep, "is_active"), "true,true,");
 	al_reply_free(&rep);
 	assert_int_equal(th_exec(past, &rep, "domain.get", "name", 's', "beta", NULL), AL_OK);
-	assert_string_equal(res_json(&rep, "is_active"), "true");
+	assert_string_equal(th_res_json(&rep, "is_active"), "true");
 	al_reply_free(&rep);
 	assert_int_equal(th_exec(past, &rep, "domain.get", "name", 's', "alpha", NULL), AL_OK);
-	assert_string_equal(res_json(&rep, "total_resource_slots"), "{\"cpu\":8}");
+	assert_string_equal(th_res_json(&rep, "total_resource_slots"), "{\"cpu\":8}");
 	al_reply_free(&rep);
 	al_store_close(past);
 	/* As of the head: the same views as live. */

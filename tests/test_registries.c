@@ -40,33 +40,7 @@ static int teardown(void **state)
 
 static al_store *S(void **state) { return ((void **)*state)[1]; }
 
-/* Refused with code, a message starting "field:" (unless NULL), nothing appended. */
-static void refuse_at(const char *file, int line, al_store *s, int code, const char *field, const char *op, ...)
-{
-	uint64_t head = al_log_head(s);
-	va_list ap;
-	va_start(ap, op);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
-	al_reply rep;
-	int rc = al_exec(s, &req, &rep);
-	free(args);
-	if (rc != code || (field && strncmp(rep.err.msg, field, strlen(field)) != 0))
-		print_error("%s: got %s '%s', expected %s naming %s\n", op, al_err_name(rc), rep.err.msg, al_err_name(code),
-			    field ? field : "-");
-	_assert_int_equal(rc, code, file, line);
-	if (field) {
-		char prefix[80];
-		snprintf(prefix, sizeof prefix, "%s:", field);
-		_assert_true(strncmp(rep.err.msg, prefix, strlen(prefix)) == 0, "message names the field", file, line);
-	}
-	_assert_true(rep.result == NULL, "no result", file, line);
-	_assert_int_equal(al_log_head(s), head, file, line);
-	al_reply_free(&rep);
-}
-#define REFUSE(s, code, field, ...) refuse_at(__FILE__, __LINE__, s, code, field, __VA_ARGS__)
+#define REFUSE(s, code, field, ...) th_refuse_at(__FILE__, __LINE__, s, NULL, code, field, NULL, __VA_ARGS__)
 
 static int create(al_store *s, const char *host, const char *url)
 {

@@ -74,18 +74,18 @@ static void create_defaults(void **state)
 {
 	fx *f = *state;
 	al_reply rep;
-	OK(f->s, NULL, 1, &rep, "rgroup.create", "name", 's', "gpu", NULL);
-	assert_string_equal(res_json(&rep, "name"), "\"gpu\"");
-	assert_string_equal(res_json(&rep, "scheduler"), "\"fifo\"");
-	assert_string_equal(res_json(&rep, "is_public"), "true");
-	assert_string_equal(res_json(&rep, "is_active"), "true");
-	assert_string_equal(res_json(&rep, "allowed_session_types"), "[\"interactive\",\"batch\"]");
-	assert_string_equal(res_json(&rep, "pending_timeout"), "0");
-	assert_string_equal(res_json(&rep, "retries_to_skip"), "null");
-	assert_string_equal(res_json(&rep, "wsproxy_addr"), "\"\"");
-	assert_string_equal(res_json(&rep, "description"), "\"\"");
-	assert_string_equal(res_json(&rep, "domains"), "[]");
-	assert_string_equal(res_json(&rep, "version"), "1");
+	TH_OK(f->s, NULL, 1, &rep, "rgroup.create", "name", 's', "gpu", NULL);
+	assert_string_equal(th_res_json(&rep, "name"), "\"gpu\"");
+	assert_string_equal(th_res_json(&rep, "scheduler"), "\"fifo\"");
+	assert_string_equal(th_res_json(&rep, "is_public"), "true");
+	assert_string_equal(th_res_json(&rep, "is_active"), "true");
+	assert_string_equal(th_res_json(&rep, "allowed_session_types"), "[\"interactive\",\"batch\"]");
+	assert_string_equal(th_res_json(&rep, "pending_timeout"), "0");
+	assert_string_equal(th_res_json(&rep, "retries_to_skip"), "null");
+	assert_string_equal(th_res_json(&rep, "wsproxy_addr"), "\"\"");
+	assert_string_equal(th_res_json(&rep, "description"), "\"\"");
+	assert_string_equal(th_res_json(&rep, "domains"), "[]");
+	assert_string_equal(th_res_json(&rep, "version"), "1");
 	al_reply_free(&rep);
 	/* The event records every decided value, the scheduler included. */
 	evscan x = events_of(f->s, "rgroup.created", "rgroup:gpu");
@@ -99,18 +99,18 @@ static void create_all_options(void **state)
 {
 	fx *f = *state;
 	al_reply rep;
-	OK(f->s, NULL, 1, &rep, "rgroup.create", "name", 's', "v100.nodes_1", "description", 's', "V100, \"fast\"\nnodes",
+	TH_OK(f->s, NULL, 1, &rep, "rgroup.create", "name", 's', "v100.nodes_1", "description", 's', "V100, \"fast\"\nnodes",
 	   "scheduler", 's', "drf", "public", 'b', 0, "wsproxy", 's', "https://proxy.example.com:5050/v2",
 	   "allowed_session_types", 'l', "system,inference,interactive,batch", "pending_timeout", 'i', 3600LL,
 	   "retries_to_skip", 'i', 0LL, NULL);
-	assert_string_equal(res_json(&rep, "scheduler"), "\"drf\"");
-	assert_string_equal(res_json(&rep, "is_public"), "false");
-	assert_string_equal(res_json(&rep, "wsproxy_addr"), "\"https://proxy.example.com:5050/v2\"");
+	assert_string_equal(th_res_json(&rep, "scheduler"), "\"drf\"");
+	assert_string_equal(th_res_json(&rep, "is_public"), "false");
+	assert_string_equal(th_res_json(&rep, "wsproxy_addr"), "\"https://proxy.example.com:5050/v2\"");
 	/* stored in the canonical order whatever the order given */
-	assert_string_equal(res_json(&rep, "allowed_session_types"), "[\"interactive\",\"batch\",\"inference\",\"system\"]");
-	assert_string_equal(res_json(&rep, "pending_timeout"), "3600");
-	assert_string_equal(res_json(&rep, "retries_to_skip"), "0");
-	assert_string_equal(res_json(&rep, "description"), "\"V100, \\\"fast\\\"\\nnodes\"");
+	assert_string_equal(th_res_json(&rep, "allowed_session_types"), "[\"interactive\",\"batch\",\"inference\",\"system\"]");
+	assert_string_equal(th_res_json(&rep, "pending_timeout"), "3600");
+	assert_string_equal(th_res_json(&rep, "retries_to_skip"), "0");
+	assert_string_equal(th_res_json(&rep, "description"), "\"V100, \\\"fast\\\"\\nnodes\"");
 	al_reply_free(&rep);
 }
 
@@ -122,40 +122,40 @@ static void create_rules(void **state)
 	memset(long_name, 'n', 65), long_name[65] = 0;
 	memset(long_desc, 'd', 513), long_desc[513] = 0;
 	snprintf(long_url, sizeof long_url, "http://h/%01016d", 0); /* 1025 characters */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "rgroup.create", "name", 's', "", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "rgroup.create", "name", 's', "bad name", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "rgroup.create", "name", 's', "-dash", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "rgroup.create", "name", 's', long_name, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "rgroup.create", "name", 's', "g", "description", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "rgroup.create", "name", 's', "", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "rgroup.create", "name", 's', "bad name", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "rgroup.create", "name", 's', "-dash", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "rgroup.create", "name", 's', long_name, NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "description", "rgroup.create", "name", 's', "g", "description", 's',
 	       long_desc, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "scheduler", "rgroup.create", "name", 's', "g", "scheduler", 's', "mof", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "scheduler", "rgroup.create", "name", 's', "g", "scheduler", 's', "FIFO", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "scheduler", "rgroup.create", "name", 's', "g", "scheduler", 's', "mof", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "scheduler", "rgroup.create", "name", 's', "g", "scheduler", 's', "FIFO", NULL);
 	static const char *const bad_urls[] = {"ftp://h",          "http://",          "http:/h",         "h:5050",
 					       "http://u:pw@h",    "http://h:0",       "http://h:70000",  "http://h:",
 					       "http://bad host",  "http://-h",        "http://h-.x",     "http://h..x",
 					       "http://[::1",      "http://h/ä",       "http://h:50a",    NULL};
 	for (int i = 0; bad_urls[i]; i++)
-		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "wsproxy", "rgroup.create", "name", 's', "g", "wsproxy", 's',
+		TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "wsproxy", "rgroup.create", "name", 's', "g", "wsproxy", 's',
 		       bad_urls[i], NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "wsproxy", "rgroup.create", "name", 's', "g", "wsproxy", 's', long_url, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_session_types", "rgroup.create", "name", 's', "g",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "wsproxy", "rgroup.create", "name", 's', "g", "wsproxy", 's', long_url, NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_session_types", "rgroup.create", "name", 's', "g",
 	       "allowed_session_types", 'l', "", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_session_types", "rgroup.create", "name", 's', "g",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_session_types", "rgroup.create", "name", 's', "g",
 	       "allowed_session_types", 'l', "interactive,gpu", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_session_types", "rgroup.create", "name", 's', "g",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_session_types", "rgroup.create", "name", 's', "g",
 	       "allowed_session_types", 'l', "batch,batch", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "pending_timeout", "rgroup.create", "name", 's', "g", "pending_timeout", 'i',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "pending_timeout", "rgroup.create", "name", 's', "g", "pending_timeout", 'i',
 	       -1LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "pending_timeout", "rgroup.create", "name", 's', "g", "pending_timeout", 'i',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "pending_timeout", "rgroup.create", "name", 's', "g", "pending_timeout", 'i',
 	       2147483648LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "g", "retries_to_skip", 'i',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "g", "retries_to_skip", 'i',
 	       -2LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "g", "retries_to_skip", 'i',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "g", "retries_to_skip", 'i',
 	       1001LL, NULL);
 	/* retries to skip only with fifo */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "g", "scheduler", 's', "lifo",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "g", "scheduler", 's', "lifo",
 	       "retries_to_skip", 'i', 3LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "g", "scheduler", 's', "drf",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "g", "scheduler", 's', "drf",
 	       "retries_to_skip", 'i', 1LL, NULL);
 	/* the valid edges */
 	static const char *const good_urls[] = {"",
@@ -168,20 +168,20 @@ static void create_rules(void **state)
 	char name[16];
 	for (int i = 0; good_urls[i]; i++) {
 		snprintf(name, sizeof name, "u%d", i);
-		OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', name, "wsproxy", 's', good_urls[i], NULL);
+		TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', name, "wsproxy", 's', good_urls[i], NULL);
 	}
 	long_url[1024] = 0; /* 1024 characters: the limit */
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "u-long", "wsproxy", 's', long_url, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', long_name + 1, "description", 's', long_desc + 1, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "r1", "retries_to_skip", 'i', 1000LL, "pending_timeout", 'i',
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "u-long", "wsproxy", 's', long_url, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', long_name + 1, "description", 's', long_desc + 1, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "r1", "retries_to_skip", 'i', 1000LL, "pending_timeout", 'i',
 	   2147483647LL, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "r2", "scheduler", 's', "lifo", "retries_to_skip", 'i', 0LL, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "r3", "scheduler", 's', "lifo", "retries_to_skip", 'i', -1LL, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "r4", "allowed_session_types", 'l', "system", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "r2", "scheduler", 's', "lifo", "retries_to_skip", 'i', 0LL, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "r3", "scheduler", 's', "lifo", "retries_to_skip", 'i', -1LL, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "r4", "allowed_session_types", 'l', "system", NULL);
 	/* unique names */
-	REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "rgroup.create", "name", 's', "r1", NULL);
+	TH_REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "rgroup.create", "name", 's', "r1", NULL);
 	/* every field rule comes before uniqueness */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "scheduler", "rgroup.create", "name", 's', "r1", "scheduler", 's', "x", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "scheduler", "rgroup.create", "name", 's', "r1", "scheduler", 's', "x", NULL);
 }
 
 /* Without --scheduler a group takes the scheduler setting of the moment, recorded. */
@@ -189,19 +189,19 @@ static void create_takes_the_scheduler_setting(void **state)
 {
 	fx *f = *state;
 	al_reply rep;
-	OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "scheduler", "value", 'l', "drf", NULL);
-	OK(f->s, NULL, 1, &rep, "rgroup.create", "name", 's', "g", NULL);
-	assert_string_equal(res_json(&rep, "scheduler"), "\"drf\"");
+	TH_OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "scheduler", "value", 'l', "drf", NULL);
+	TH_OK(f->s, NULL, 1, &rep, "rgroup.create", "name", 's', "g", NULL);
+	assert_string_equal(th_res_json(&rep, "scheduler"), "\"drf\"");
 	al_reply_free(&rep);
-	OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "scheduler", "value", 'l', "fifo", NULL);
-	OK(f->s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
-	assert_string_equal(res_json(&rep, "scheduler"), "\"drf\""); /* kept */
+	TH_OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "scheduler", "value", 'l', "fifo", NULL);
+	TH_OK(f->s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
+	assert_string_equal(th_res_json(&rep, "scheduler"), "\"drf\""); /* kept */
 	al_reply_free(&rep);
 	/* with a non-fifo default, retries need an explicit fifo */
-	OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "scheduler", "value", 'l', "lifo", NULL);
-	REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "h", "retries_to_skip",
+	TH_OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "scheduler", "value", 'l', "lifo", NULL);
+	TH_REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.create", "name", 's', "h", "retries_to_skip",
 	       'i', 2LL, NULL);
-	OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "h", "scheduler", 's', "fifo", "retries_to_skip", 'i', 2LL,
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "h", "scheduler", 's', "fifo", "retries_to_skip", 'i', 2LL,
 	   NULL);
 }
 
@@ -212,40 +212,40 @@ static void update(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", "retries_to_skip", 'i', 3LL, "description", 's', "old", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.update", "name", 's', "nope", "description", 's', "x", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, NULL, "rgroup.update", "name", 's', "g", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", "retries_to_skip", 'i', 3LL, "description", 's', "old", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.update", "name", 's', "nope", "description", 's', "x", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, NULL, "rgroup.update", "name", 's', "g", NULL);
 	/* fifo -> lifo while the group skips after 3 retries: refused, naming the scheduler */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "scheduler", "rgroup.update", "name", 's', "g", "scheduler", 's', "lifo", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.update", "name", 's', "g", "scheduler", 's', "lifo",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "scheduler", "rgroup.update", "name", 's', "g", "scheduler", 's', "lifo", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "retries_to_skip", "rgroup.update", "name", 's', "g", "scheduler", 's', "lifo",
 	       "retries_to_skip", 'i', 1LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "wsproxy", "rgroup.update", "name", 's', "g", "wsproxy", 's', "gopher://x", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_session_types", "rgroup.update", "name", 's', "g",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "wsproxy", "rgroup.update", "name", 's', "g", "wsproxy", 's', "gopher://x", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "allowed_session_types", "rgroup.update", "name", 's', "g",
 	       "allowed_session_types", 'l', "", NULL);
-	OK(s, NULL, 1, &rep, "rgroup.update", "name", 's', "g", "scheduler", 's', "lifo", "retries_to_skip", 'i', 0LL, NULL);
-	assert_string_equal(res_json(&rep, "scheduler"), "\"lifo\"");
-	assert_string_equal(res_json(&rep, "retries_to_skip"), "0");
+	TH_OK(s, NULL, 1, &rep, "rgroup.update", "name", 's', "g", "scheduler", 's', "lifo", "retries_to_skip", 'i', 0LL, NULL);
+	assert_string_equal(th_res_json(&rep, "scheduler"), "\"lifo\"");
+	assert_string_equal(th_res_json(&rep, "retries_to_skip"), "0");
 	al_reply_free(&rep);
 	/* only the changed fields are recorded */
-	OK(s, NULL, 1, NULL, "rgroup.update", "name", 's', "g", "description", 's', "new", "scheduler", 's', "lifo",
+	TH_OK(s, NULL, 1, NULL, "rgroup.update", "name", 's', "g", "description", 's', "new", "scheduler", 's', "lifo",
 	   "public", 'b', 1, NULL);
 	evscan x = events_of(s, "rgroup.updated", "rgroup:g");
 	assert_int_equal(x.n, 2);
 	assert_non_null(strstr(x.last, "\"fields\":{\"description\":\"new\"}"));
 	/* the same values again record nothing */
-	OK(s, NULL, 0, NULL, "rgroup.update", "name", 's', "g", "description", 's', "new", "public", 'b', 1, NULL);
+	TH_OK(s, NULL, 0, NULL, "rgroup.update", "name", 's', "g", "description", 's', "new", "public", 'b', 1, NULL);
 	/* -1: the setting applies again (shown as null) */
-	OK(s, NULL, 1, &rep, "rgroup.update", "name", 's', "g", "retries_to_skip", 'i', -1LL, "wsproxy", 's',
+	TH_OK(s, NULL, 1, &rep, "rgroup.update", "name", 's', "g", "retries_to_skip", 'i', -1LL, "wsproxy", 's',
 	   "http://10.0.0.1:5050", "allowed_session_types", 'l', "batch", "pending_timeout", 'i', 60LL, NULL);
-	assert_string_equal(res_json(&rep, "retries_to_skip"), "null");
-	assert_string_equal(res_json(&rep, "allowed_session_types"), "[\"batch\"]");
-	assert_string_equal(res_json(&rep, "pending_timeout"), "60");
-	assert_string_equal(res_json(&rep, "wsproxy_addr"), "\"http://10.0.0.1:5050\"");
-	assert_string_equal(res_json(&rep, "description"), "\"new\"");
-	assert_string_equal(res_json(&rep, "version"), "4");
+	assert_string_equal(th_res_json(&rep, "retries_to_skip"), "null");
+	assert_string_equal(th_res_json(&rep, "allowed_session_types"), "[\"batch\"]");
+	assert_string_equal(th_res_json(&rep, "pending_timeout"), "60");
+	assert_string_equal(th_res_json(&rep, "wsproxy_addr"), "\"http://10.0.0.1:5050\"");
+	assert_string_equal(th_res_json(&rep, "description"), "\"new\"");
+	assert_string_equal(th_res_json(&rep, "version"), "4");
 	al_reply_free(&rep);
-	OK(s, NULL, 1, &rep, "rgroup.update", "name", 's', "g", "wsproxy", 's', "", NULL);
-	assert_string_equal(res_json(&rep, "wsproxy_addr"), "\"\"");
+	TH_OK(s, NULL, 1, &rep, "rgroup.update", "name", 's', "g", "wsproxy", 's', "", NULL);
+	assert_string_equal(th_res_json(&rep, "wsproxy_addr"), "\"\"");
 	al_reply_free(&rep);
 }
 
@@ -253,20 +253,20 @@ static void deactivate_activate(void **state)
 {
 	fx *f = *state;
 	al_reply rep;
-	OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
-	OK(f->s, NULL, 1, &rep, "rgroup.deactivate", "name", 's', "g", NULL);
-	assert_string_equal(res_json(&rep, "is_active"), "false");
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
+	TH_OK(f->s, NULL, 1, &rep, "rgroup.deactivate", "name", 's', "g", NULL);
+	assert_string_equal(th_res_json(&rep, "is_active"), "false");
 	al_reply_free(&rep);
-	OK(f->s, NULL, 0, NULL, "rgroup.deactivate", "name", 's', "g", NULL);
-	OK(f->s, NULL, 0, &rep, "rgroup.list", NULL); /* (the bootstrap's default group may be listed too) */
-	assert_non_null(strstr(res_json(&rep, NULL), "{\"name\":\"g\",\"description\":\"\",\"is_active\":false,"));
+	TH_OK(f->s, NULL, 0, NULL, "rgroup.deactivate", "name", 's', "g", NULL);
+	TH_OK(f->s, NULL, 0, &rep, "rgroup.list", NULL); /* (the bootstrap's default group may be listed too) */
+	assert_non_null(strstr(th_res_json(&rep, NULL), "{\"name\":\"g\",\"description\":\"\",\"is_active\":false,"));
 	al_reply_free(&rep);
-	OK(f->s, NULL, 1, &rep, "rgroup.activate", "name", 's', "g", NULL);
-	assert_string_equal(res_json(&rep, "is_active"), "true");
+	TH_OK(f->s, NULL, 1, &rep, "rgroup.activate", "name", 's', "g", NULL);
+	assert_string_equal(th_res_json(&rep, "is_active"), "true");
 	al_reply_free(&rep);
-	OK(f->s, NULL, 0, NULL, "rgroup.activate", "name", 's', "g", NULL);
-	REFUSE(f->s, NULL, AL_ENOT_FOUND, NULL, "rgroup.deactivate", "name", 's', "nope", NULL);
-	REFUSE(f->s, NULL, AL_ENOT_FOUND, NULL, "rgroup.activate", "name", 's', "nope", NULL);
+	TH_OK(f->s, NULL, 0, NULL, "rgroup.activate", "name", 's', "g", NULL);
+	TH_REFUSE(f->s, NULL, AL_ENOT_FOUND, NULL, "rgroup.deactivate", "name", 's', "nope", NULL);
+	TH_REFUSE(f->s, NULL, AL_ENOT_FOUND, NULL, "rgroup.activate", "name", 's', "nope", NULL);
 }
 
 /* The delete guard counts agents (al__agents_count_group) and, once they exist, sessions. The
@@ -277,21 +277,21 @@ static void delete(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "keypair", 's', f->ak_a, NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.delete", "name", 's', "nope", NULL);
-	OK(s, NULL, 1, &rep, "rgroup.delete", "name", 's', "g", NULL);
-	assert_string_equal(res_json(&rep, "deleted"), "true");
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "keypair", 's', f->ak_a, NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.delete", "name", 's', "nope", NULL);
+	TH_OK(s, NULL, 1, &rep, "rgroup.delete", "name", 's', "g", NULL);
+	assert_string_equal(th_res_json(&rep, "deleted"), "true");
 	al_reply_free(&rep);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.get", "name", 's', "g", NULL);
-	OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.get", "name", 's', "g", NULL);
+	TH_OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
 	assert_int_equal(th_res_len(&rep), 0);
 	al_reply_free(&rep);
 	/* the name may be used again, with no association left over */
-	OK(s, NULL, 1, &rep, "rgroup.create", "name", 's', "g", NULL);
-	assert_string_equal(res_json(&rep, "domains"), "[]");
-	assert_string_equal(res_json(&rep, "keypairs"), "[]");
+	TH_OK(s, NULL, 1, &rep, "rgroup.create", "name", 's', "g", NULL);
+	assert_string_equal(th_res_json(&rep, "domains"), "[]");
+	assert_string_equal(th_res_json(&rep, "keypairs"), "[]");
 	al_reply_free(&rep);
 	/* the guard itself: the agents module's count, zero for a group no agent ever named */
 	uint64_t n = 99;
@@ -311,7 +311,7 @@ static void delete(void **state)
 				"cpu=4,mem=8g", "group", 's', "default", NULL),
 			 AL_OK);
 	assert_int_equal(th_run(s, "agent.terminate", "id", 's', "ag1", NULL), AL_OK);
-	REFUSE(s, NULL, AL_EIN_USE, NULL, "rgroup.delete", "name", 's', "g", NULL);
+	TH_REFUSE(s, NULL, AL_EIN_USE, NULL, "rgroup.delete", "name", 's', "g", NULL);
 	assert_int_equal(al__read_begin(s, &c.txn, &err), AL_OK);
 	assert_int_equal(al__agents_count_group(&c, (al_str){"g", 1}, &n), AL_OK);
 	mdb_txn_abort(c.txn);
@@ -326,70 +326,70 @@ static void associations(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
 	/* exactly one target */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "target", "rgroup.associate", "name", 's', "g", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "target", "rgroup.associate", "name", 's', "g", "domain", 's', "alpha",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "target", "rgroup.associate", "name", 's', "g", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "target", "rgroup.associate", "name", 's', "g", "domain", 's', "alpha",
 	       "keypair", 's', f->ak_a, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "target", "rgroup.associate", "name", 's', "g", "project", 's', "vision",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "target", "rgroup.associate", "name", 's', "g", "project", 's', "vision",
 	       "keypair", 's', f->ak_a, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "target", "rgroup.dissociate", "name", 's', "g", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "target", "rgroup.dissociate", "name", 's', "g", NULL);
 	/* the group and the target must exist */
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.associate", "name", 's', "nope", "domain", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "rgroup.associate", "name", 's', "g", "domain", 's', "gamma", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "rgroup.associate", "name", 's', "g", "project", 's', "nope",
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.associate", "name", 's', "nope", "domain", 's', "alpha", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "rgroup.associate", "name", 's', "g", "domain", 's', "gamma", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "rgroup.associate", "name", 's', "g", "project", 's', "nope",
 	       "domain", 's', "alpha", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "rgroup.associate", "name", 's', "g", "project", 's', "vision",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "rgroup.associate", "name", 's', "g", "project", 's', "vision",
 	       "domain", 's', "beta", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "keypair", "rgroup.associate", "name", 's', "g", "keypair", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "keypair", "rgroup.associate", "name", 's', "g", "keypair", 's',
 	       "AKIANOSUCHKEY0000000", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "rgroup.dissociate", "name", 's', "g", "domain", 's', "gamma", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "rgroup.dissociate", "name", 's', "g", "domain", 's', "gamma", NULL);
 	/* inactive targets: not to associate, but to dissociate */
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "rgroup.associate", "name", 's', "g", "project", 's', "idle",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "rgroup.associate", "name", 's', "g", "project", 's', "idle",
 	       "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "domain", 's', "beta", NULL);
-	OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "beta", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "rgroup.associate", "name", 's', "g", "domain", 's', "beta", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.dissociate", "name", 's', "g", "domain", 's', "beta", NULL);
-	OK(s, NULL, 0, NULL, "rgroup.dissociate", "name", 's', "g", "domain", 's', "beta", NULL); /* none left */
-	OK(s, NULL, 1, NULL, "project.activate", "name", 's', "idle", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "project", 's', "idle", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "idle", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.dissociate", "name", 's', "g", "project", 's', "idle", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "domain", 's', "beta", NULL);
+	TH_OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "beta", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "rgroup.associate", "name", 's', "g", "domain", 's', "beta", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.dissociate", "name", 's', "g", "domain", 's', "beta", NULL);
+	TH_OK(s, NULL, 0, NULL, "rgroup.dissociate", "name", 's', "g", "domain", 's', "beta", NULL); /* none left */
+	TH_OK(s, NULL, 1, NULL, "project.activate", "name", 's', "idle", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "project", 's', "idle", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "idle", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.dissociate", "name", 's', "g", "project", 's', "idle", "domain", 's', "alpha", NULL);
 
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 0, NULL, "rgroup.associate", "name", 's', "g", "domain", 's', "alpha", NULL); /* already */
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "project", 's', "vision", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "keypair", 's', f->ak_a2, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 0, NULL, "rgroup.associate", "name", 's', "g", "domain", 's', "alpha", NULL); /* already */
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "project", 's', "vision", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "g", "keypair", 's', f->ak_a2, NULL);
 	/* --project without --domain: the actor's domain, else default (the bootstrap's project) */
-	OK(s, NULL, 1, &rep, "rgroup.associate", "name", 's', "g", "project", 's', "default", NULL);
-	assert_string_equal(res_json(&rep, "domains"), "[\"alpha\"]");
+	TH_OK(s, NULL, 1, &rep, "rgroup.associate", "name", 's', "g", "project", 's', "default", NULL);
+	assert_string_equal(th_res_json(&rep, "domains"), "[\"alpha\"]");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
-	const char *projects = res_json(&rep, "projects");
+	TH_OK(s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
+	const char *projects = th_res_json(&rep, "projects");
 	assert_non_null(strstr(projects, "\"alpha/vision\""));
 	assert_non_null(strstr(projects, "\"default/default\""));
 	char kps[64];
 	snprintf(kps, sizeof kps, "[\"%s\"]", f->ak_a2);
-	assert_string_equal(res_json(&rep, "keypairs"), kps);
+	assert_string_equal(th_res_json(&rep, "keypairs"), kps);
 	al_reply_free(&rep);
 	/* the event names the project by id, with its name and domain for the audit log */
 	evscan x = events_of(s, "rgroup.associated", "rgroup:g");
 	assert_non_null(strstr(x.last, "\"target_kind\":\"project\""));
 	assert_non_null(strstr(x.last, "\"project\":\"default\""));
 	/* a project keeps its associations through a rename */
-	OK(s, NULL, 1, NULL, "project.update", "name", 's', "vision", "domain", 's', "alpha", "new_name", 's', "sight", NULL);
-	OK(s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
-	assert_non_null(strstr(res_json(&rep, "projects"), "\"alpha/sight\""));
+	TH_OK(s, NULL, 1, NULL, "project.update", "name", 's', "vision", "domain", 's', "alpha", "new_name", 's', "sight", NULL);
+	TH_OK(s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
+	assert_non_null(strstr(th_res_json(&rep, "projects"), "\"alpha/sight\""));
 	al_reply_free(&rep);
 	/* a deleted keypair's associations go with it */
-	OK(s, NULL, 1, NULL, "keypair.delete", "access_key", 's', f->ak_a2, NULL);
-	OK(s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
-	assert_string_equal(res_json(&rep, "keypairs"), "[]");
+	TH_OK(s, NULL, 1, NULL, "keypair.delete", "access_key", 's', f->ak_a2, NULL);
+	TH_OK(s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
+	assert_string_equal(th_res_json(&rep, "keypairs"), "[]");
 	al_reply_free(&rep);
-	OK(s, NULL, 1, NULL, "rgroup.dissociate", "name", 's', "g", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
-	assert_string_equal(res_json(&rep, "domains"), "[]");
+	TH_OK(s, NULL, 1, NULL, "rgroup.dissociate", "name", 's', "g", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 0, &rep, "rgroup.get", "name", 's', "g", NULL);
+	assert_string_equal(th_res_json(&rep, "domains"), "[]");
 	al_reply_free(&rep);
 }
 
@@ -400,55 +400,55 @@ static void allowed_union(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "by-domain", "scheduler", 's', "lifo", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "by-project", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "by-keypair", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "beta-only", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "off", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "private", "public", 'b', 0, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "sftp", "public", 'b', 0, "allowed_session_types", 'l',
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "by-domain", "scheduler", 's', "lifo", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "by-project", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "by-keypair", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "beta-only", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "off", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "private", "public", 'b', 0, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "sftp", "public", 'b', 0, "allowed_session_types", 'l',
 	   "interactive,system", NULL);
 	const char *alpha[] = {"by-domain", "off", "private", "sftp"};
 	for (int i = 0; i < 4; i++)
-		OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', alpha[i], "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "by-project", "project", 's', "vision", "domain", 's', "alpha",
+		TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', alpha[i], "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "by-project", "project", 's', "vision", "domain", 's', "alpha",
 	   NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "by-project", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "by-keypair", "keypair", 's', f->ak_a2, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "beta-only", "domain", 's', "beta", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "beta-only", "keypair", 's', f->ak_a, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.deactivate", "name", 's', "off", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "by-project", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "by-keypair", "keypair", 's', f->ak_a2, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "beta-only", "domain", 's', "beta", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "beta-only", "keypair", 's', f->ak_a, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.deactivate", "name", 's', "off", NULL);
 
-	OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
 	/* the union, by name; inactive and public-only-nothing groups left out */
-	assert_string_equal(res_column(&rep, "name"), "beta-only,by-domain,by-keypair,by-project,sftp,");
-	assert_string_equal(res_json_at(&rep, 1, "scheduler"), "\"lifo\"");
-	assert_string_equal(res_json_at(&rep, 1, "session_types"), "[\"interactive\",\"batch\"]");
-	assert_string_equal(res_json_at(&rep, 3, "via"), "[\"domain:alpha\",\"project:alpha/vision\"]");
+	assert_string_equal(th_res_column(&rep, "name"), "beta-only,by-domain,by-keypair,by-project,sftp,");
+	assert_string_equal(th_res_json_at(&rep, 1, "scheduler"), "\"lifo\"");
+	assert_string_equal(th_res_json_at(&rep, 1, "session_types"), "[\"interactive\",\"batch\"]");
+	assert_string_equal(th_res_json_at(&rep, 3, "via"), "[\"domain:alpha\",\"project:alpha/vision\"]");
 	char via[64];
 	snprintf(via, sizeof via, "[\"keypair:%s\"]", f->ak_a);
-	assert_string_equal(res_json_at(&rep, 0, "via"), via);
+	assert_string_equal(th_res_json_at(&rep, 0, "via"), via);
 	/* a non-public group: system sessions only */
-	assert_string_equal(res_json_at(&rep, 4, "is_public"), "false");
-	assert_string_equal(res_json_at(&rep, 4, "session_types"), "[\"system\"]");
+	assert_string_equal(th_res_json_at(&rep, 4, "is_public"), "false");
+	assert_string_equal(th_res_json_at(&rep, 4, "session_types"), "[\"system\"]");
 	al_reply_free(&rep);
 
 	/* an inactive keypair, project or domain allows nothing */
-	OK(s, NULL, 1, NULL, "keypair.deactivate", "access_key", 's', f->ak_a2, NULL);
-	OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "vision", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
-	assert_string_equal(res_column(&rep, "name"), "beta-only,by-domain,by-project,sftp,");
-	assert_string_equal(res_json_at(&rep, 2, "via"), "[\"domain:alpha\"]");
+	TH_OK(s, NULL, 1, NULL, "keypair.deactivate", "access_key", 's', f->ak_a2, NULL);
+	TH_OK(s, NULL, 1, NULL, "project.deactivate", "name", 's', "vision", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "beta-only,by-domain,by-project,sftp,");
+	assert_string_equal(th_res_json_at(&rep, 2, "via"), "[\"domain:alpha\"]");
 	al_reply_free(&rep);
-	OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "alpha", NULL);
-	OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
-	assert_string_equal(res_column(&rep, "name"), "beta-only,");
+	TH_OK(s, NULL, 1, NULL, "domain.deactivate", "name", 's', "alpha", NULL);
+	TH_OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "beta-only,");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-b@x.io", NULL);
-	assert_string_equal(res_column(&rep, "name"), "beta-only,");
+	TH_OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "usr-b@x.io", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "beta-only,");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "adm-b@x.io", NULL);
-	assert_string_equal(res_column(&rep, "name"), "beta-only,");
+	TH_OK(s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "adm-b@x.io", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "beta-only,");
 	al_reply_free(&rep);
 }
 
@@ -456,22 +456,22 @@ static void allowed_permissions(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	OK(s, &f->usr_a, 0, NULL, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
-	OK(s, &f->adm_a, 0, NULL, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
-	OK(s, &f->mon_a, 0, NULL, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
-	DENY(s, &f->usr_b, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
-	DENY(s, &f->adm_b, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.allowed", "user", 's', "ghost@x.io", NULL);
-	DENY(s, &f->adm_a, "rgroup.allowed", "user", 's', "ghost@x.io", NULL); /* no probing */
+	TH_OK(s, &f->usr_a, 0, NULL, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, &f->adm_a, 0, NULL, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, &f->mon_a, 0, NULL, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	TH_DENY(s, &f->usr_b, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	TH_DENY(s, &f->adm_b, "rgroup.allowed", "user", 's', "usr-a@x.io", NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "rgroup.allowed", "user", 's', "ghost@x.io", NULL);
+	TH_DENY(s, &f->adm_a, "rgroup.allowed", "user", 's', "ghost@x.io", NULL); /* no probing */
 	/* writes: superadmin only; reads: admins and monitors */
-	DENY(s, &f->adm_a, "rgroup.create", "name", 's', "g", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
-	DENY(s, &f->adm_a, "rgroup.associate", "name", 's', "g", "domain", 's', "alpha", NULL);
-	DENY(s, &f->adm_a, "rgroup.delete", "name", 's', "g", NULL);
-	OK(s, &f->adm_b, 0, NULL, "rgroup.get", "name", 's', "g", NULL);
-	OK(s, &f->mon_a, 0, NULL, "rgroup.list", NULL);
-	DENY(s, &f->usr_a, "rgroup.list", NULL);
-	DENY(s, &f->usr_a, "rgroup.get", "name", 's', "g", NULL);
+	TH_DENY(s, &f->adm_a, "rgroup.create", "name", 's', "g", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
+	TH_DENY(s, &f->adm_a, "rgroup.associate", "name", 's', "g", "domain", 's', "alpha", NULL);
+	TH_DENY(s, &f->adm_a, "rgroup.delete", "name", 's', "g", NULL);
+	TH_OK(s, &f->adm_b, 0, NULL, "rgroup.get", "name", 's', "g", NULL);
+	TH_OK(s, &f->mon_a, 0, NULL, "rgroup.list", NULL);
+	TH_DENY(s, &f->usr_a, "rgroup.list", NULL);
+	TH_DENY(s, &f->usr_a, "rgroup.get", "name", 's', "g", NULL);
 }
 
 /* ---- bootstrap default and al__rgroup_require ------------------------------------------------ */
@@ -494,24 +494,24 @@ static void bootstrap_default(void **state)
 	int had = th_run(f->s, "rgroup.get", "name", 's', "default", NULL) == AL_OK;
 	assert_int_equal(run_internal(f->s, "rgroup.create", call_default, NULL, &n, msg, sizeof msg), AL_OK);
 	assert_int_equal(n, had ? 0 : 2);
-	OK(f->s, NULL, 0, &rep, "rgroup.get", "name", 's', "default", NULL);
-	assert_string_equal(res_json(&rep, "scheduler"), "\"fifo\"");
-	assert_string_equal(res_json(&rep, "is_public"), "true");
-	assert_string_equal(res_json(&rep, "is_active"), "true");
-	assert_string_equal(res_json(&rep, "domains"), "[\"default\"]");
+	TH_OK(f->s, NULL, 0, &rep, "rgroup.get", "name", 's', "default", NULL);
+	assert_string_equal(th_res_json(&rep, "scheduler"), "\"fifo\"");
+	assert_string_equal(th_res_json(&rep, "is_public"), "true");
+	assert_string_equal(th_res_json(&rep, "is_active"), "true");
+	assert_string_equal(th_res_json(&rep, "domains"), "[\"default\"]");
 	al_reply_free(&rep);
 	assert_int_equal(run_internal(f->s, "rgroup.create", call_default, NULL, &n, msg, sizeof msg), AL_OK);
 	assert_int_equal(n, 0);
 	/* the admin of the default domain may use it */
-	OK(f->s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "admin@example.com", NULL);
-	assert_non_null(strstr(res_column(&rep, "name"), "default,"));
+	TH_OK(f->s, NULL, 0, &rep, "rgroup.allowed", "user", 's', "admin@example.com", NULL);
+	assert_non_null(strstr(th_res_column(&rep, "name"), "default,"));
 	al_reply_free(&rep);
 
 	al_str name = {"default", 7}, none = {"nope", 4};
 	assert_int_equal(run_internal(f->s, "rgroup.get", call_require, &name, &n, msg, sizeof msg), AL_OK);
 	assert_int_equal(run_internal(f->s, "rgroup.get", call_require, &none, &n, msg, sizeof msg), AL_EINVALID_ARGUMENT);
 	assert_true(strncmp(msg, "group:", 6) == 0);
-	OK(f->s, NULL, 1, NULL, "rgroup.deactivate", "name", 's', "default", NULL);
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.deactivate", "name", 's', "default", NULL);
 	assert_int_equal(run_internal(f->s, "rgroup.get", call_require, &name, &n, msg, sizeof msg), AL_EINVALID_ARGUMENT);
 	assert_non_null(strstr(msg, "inactive"));
 	assert_true(strncmp(msg, "group:", 6) == 0);
@@ -529,10 +529,10 @@ static void export_csv(void **state)
 {
 	fx *f = *state;
 	al_store_set_clock(f->s, fixed_clock, NULL);
-	OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "zz-gpu", "description", 's', "V100, \"fast\"", "wsproxy", 's',
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "zz-gpu", "description", 's', "V100, \"fast\"", "wsproxy", 's',
 	   "http://127.0.0.1:5050", "allowed_session_types", 'l', "batch,system", "retries_to_skip", 'i', 2LL, NULL);
-	OK(f->s, NULL, 1, NULL, "rgroup.associate", "name", 's', "zz-gpu", "domain", 's', "alpha", NULL);
-	OK(f->s, NULL, 1, NULL, "rgroup.associate", "name", 's', "zz-gpu", "project", 's', "vision", "domain", 's', "alpha",
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.associate", "name", 's', "zz-gpu", "domain", 's', "alpha", NULL);
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.associate", "name", 's', "zz-gpu", "project", 's', "vision", "domain", 's', "alpha",
 	   NULL);
 	char *buf = NULL;
 	size_t n = 0;
@@ -563,18 +563,18 @@ static void rebuild_and_asof(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "a", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "b", "scheduler", 's', "drf", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "a", "domain", 's', "alpha", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "b", "keypair", 's', f->ak_a2, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "a", "project", 's', "vision", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "a", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.create", "name", 's', "b", "scheduler", 's', "drf", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "a", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "b", "keypair", 's', f->ak_a2, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.associate", "name", 's', "a", "project", 's', "vision", "domain", 's', "alpha", NULL);
 	uint64_t mid = al_log_head(s);
 	char at_mid[33], live[33], rebuilt[33], past[33];
 	th_digest(s, at_mid);
-	OK(s, NULL, 1, NULL, "keypair.delete", "access_key", 's', f->ak_a2, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.update", "name", 's', "a", "pending_timeout", 'i', 30LL, NULL);
-	OK(s, NULL, 1, NULL, "rgroup.deactivate", "name", 's', "b", NULL);
-	OK(s, NULL, 1, NULL, "rgroup.delete", "name", 's', "a", NULL);
+	TH_OK(s, NULL, 1, NULL, "keypair.delete", "access_key", 's', f->ak_a2, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.update", "name", 's', "a", "pending_timeout", 'i', 30LL, NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.deactivate", "name", 's', "b", NULL);
+	TH_OK(s, NULL, 1, NULL, "rgroup.delete", "name", 's', "a", NULL);
 	th_digest(s, live);
 	al_error err;
 	assert_int_equal(al_store_rebuild(s, NULL, NULL, &err), AL_OK);
@@ -585,8 +585,8 @@ static void rebuild_and_asof(void **state)
 	th_digest(old, past);
 	assert_string_equal(past, at_mid);
 	al_reply rep;
-	OK(old, NULL, 0, &rep, "rgroup.get", "name", 's', "a", NULL);
-	assert_string_equal(res_json(&rep, "domains"), "[\"alpha\"]");
+	TH_OK(old, NULL, 0, &rep, "rgroup.get", "name", 's', "a", NULL);
+	assert_string_equal(th_res_json(&rep, "domains"), "[\"alpha\"]");
 	al_reply_free(&rep);
 	al_store_close(old);
 	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);

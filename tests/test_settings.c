@@ -40,9 +40,9 @@ static int teardown(void **state)
 }
 
 #define SET_OK(f, events, key, value) \
-	OK((f)->s, NULL, events, NULL, "settings.set", "key", 's', key, "value", 'l', value, NULL)
+	TH_OK((f)->s, NULL, events, NULL, "settings.set", "key", 's', key, "value", 'l', value, NULL)
 #define SET_BAD(f, field, key, value) \
-	REFUSE((f)->s, NULL, AL_EINVALID_ARGUMENT, field, "settings.set", "key", 's', key, "value", 'l', value, NULL)
+	TH_REFUSE((f)->s, NULL, AL_EINVALID_ARGUMENT, field, "settings.set", "key", 's', key, "value", 'l', value, NULL)
 
 /* The effective value of key as JSON, and its source. */
 static const char *value_of(fx *f, const char *key, const char *group, char *source, size_t n)
@@ -50,12 +50,12 @@ static const char *value_of(fx *f, const char *key, const char *group, char *sou
 	static char v[256];
 	al_reply rep;
 	if (group)
-		OK(f->s, NULL, 0, &rep, "settings.get", "key", 's', key, "group", 's', group, NULL);
+		TH_OK(f->s, NULL, 0, &rep, "settings.get", "key", 's', key, "group", 's', group, NULL);
 	else
-		OK(f->s, NULL, 0, &rep, "settings.get", "key", 's', key, NULL);
-	snprintf(v, sizeof v, "%s", res_json(&rep, "value"));
+		TH_OK(f->s, NULL, 0, &rep, "settings.get", "key", 's', key, NULL);
+	snprintf(v, sizeof v, "%s", th_res_json(&rep, "value"));
 	if (source)
-		snprintf(source, n, "%s", res_json(&rep, "source"));
+		snprintf(source, n, "%s", th_res_json(&rep, "source"));
 	al_reply_free(&rep);
 	return v;
 }
@@ -66,14 +66,14 @@ static void defaults(void **state)
 {
 	fx *f = *state;
 	al_reply rep;
-	OK(f->s, NULL, 0, &rep, "settings.get", NULL);
+	TH_OK(f->s, NULL, 0, &rep, "settings.get", NULL);
 	assert_int_equal(th_res_len(&rep), 8);
-	assert_string_equal(res_column(&rep, "key"), "image-auto-pull,overlay-mtu,scheduler,retries-to-skip,"
+	assert_string_equal(th_res_column(&rep, "key"), "image-auto-pull,overlay-mtu,scheduler,retries-to-skip,"
 						     "session-creation-retries,timezone,project-folders,"
 						     "agent-heartbeat-timeout,");
-	assert_string_equal(res_column(&rep, "value"), "digest,1500,fifo,0,3,UTC,true,40,");
-	assert_string_equal(res_column(&rep, "source"), "default,default,default,default,default,default,default,default,");
-	assert_string_equal(res_column(&rep, "default"), "digest,1500,fifo,0,3,UTC,true,40,");
+	assert_string_equal(th_res_column(&rep, "value"), "digest,1500,fifo,0,3,UTC,true,40,");
+	assert_string_equal(th_res_column(&rep, "source"), "default,default,default,default,default,default,default,default,");
+	assert_string_equal(th_res_column(&rep, "default"), "digest,1500,fifo,0,3,UTC,true,40,");
 	al_reply_free(&rep);
 	/* defaults are implicit: the bootstrap recorded no setting */
 	assert_int_equal(events_of(f->s, "setting.changed", NULL).n, 0);
@@ -88,15 +88,15 @@ static void defaults(void **state)
 	assert_string_equal(buf, "min"); /* store.initialized's cost, still in the settings view */
 	assert_null(al__setting_default("pwhash"));
 	assert_string_equal(al__setting_default("overlay-mtu"), "1500");
-	REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "key", "settings.get", "key", 's', "mtu", NULL);
+	TH_REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "key", "settings.get", "key", 's', "mtu", NULL);
 }
 
 static void rules(void **state)
 {
 	fx *f = *state;
 	SET_BAD(f, "key", "no-such-key", "1");
-	REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "value", "settings.set", "key", 's', "overlay-mtu", "value", 'l', "1,2", NULL);
-	REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "value", "settings.set", "key", 's', "overlay-mtu", "value", 'l', "", NULL);
+	TH_REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "value", "settings.set", "key", 's', "overlay-mtu", "value", 'l', "1,2", NULL);
+	TH_REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "value", "settings.set", "key", 's', "overlay-mtu", "value", 'l', "", NULL);
 
 	SET_BAD(f, "image-auto-pull", "image-auto-pull", "latest");
 	SET_BAD(f, "image-auto-pull", "image-auto-pull", "Digest");
@@ -216,13 +216,13 @@ static void history(void **state)
 	assert_non_null(strstr(x.last, "\"fields\":{\"key\":\"overlay-mtu\",\"value\":\"1400\",\"old\":\"9000\"}"));
 	assert_int_equal(events_of(f->s, "setting.changed", NULL).n, 3);
 	/* the key's entity version counts its changes (expected_version works on settings) */
-	REFUSE(f->s, NULL, AL_ECONFLICT, NULL, "settings.set", "key", 's', "overlay-mtu", "value", 'l', "1300",
+	TH_REFUSE(f->s, NULL, AL_ECONFLICT, NULL, "settings.set", "key", 's', "overlay-mtu", "value", 'l', "1300",
 	       "expected_version", 'i', 1LL, NULL);
-	OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "overlay-mtu", "value", 'l', "1300", "expected_version", 'i', 2LL,
+	TH_OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "overlay-mtu", "value", 'l', "1300", "expected_version", 'i', 2LL,
 	   NULL);
 	/* only a superadmin changes settings; admins read them */
-	DENY(f->s, &f->adm, "settings.set", "key", 's', "overlay-mtu", "value", 'l', "1200", NULL);
-	OK(f->s, &f->adm, 0, NULL, "settings.get", NULL);
+	TH_DENY(f->s, &f->adm, "settings.set", "key", 's', "overlay-mtu", "value", 'l', "1200", NULL);
+	TH_OK(f->s, &f->adm, 0, NULL, "settings.get", NULL);
 	/* a rebuild gives the same values (and keeps pwhash) */
 	char live[33], rebuilt[33], buf[32];
 	th_digest(f->s, live);
@@ -241,9 +241,9 @@ static void effective_with_group(void **state)
 {
 	fx *f = *state;
 	char src[96];
-	OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "lifo-g", "scheduler", 's', "lifo", NULL);
-	OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "fifo-g", "retries_to_skip", 'i', 5LL, NULL);
-	OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "plain", NULL);
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "lifo-g", "scheduler", 's', "lifo", NULL);
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "fifo-g", "retries_to_skip", 'i', 5LL, NULL);
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "plain", NULL);
 	SET_OK(f, 1, "retries-to-skip", "2");
 
 	assert_string_equal(value_of(f, "scheduler", "lifo-g", src, sizeof src), "\"lifo\"");
@@ -262,19 +262,19 @@ static void effective_with_group(void **state)
 	assert_string_equal(src, "\"default\"");
 	/* the whole list with a group */
 	al_reply rep;
-	OK(f->s, NULL, 0, &rep, "settings.get", "group", 's', "fifo-g", NULL);
-	assert_string_equal(res_column(&rep, "source"),
+	TH_OK(f->s, NULL, 0, &rep, "settings.get", "group", 's', "fifo-g", NULL);
+	assert_string_equal(th_res_column(&rep, "source"),
 			    "default,default,resource group fifo-g,resource group fifo-g,default,default,default,default,");
 	al_reply_free(&rep);
 	/* back to the setting: -1 */
-	OK(f->s, NULL, 1, NULL, "rgroup.update", "name", 's', "fifo-g", "retries_to_skip", 'i', -1LL, NULL);
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.update", "name", 's', "fifo-g", "retries_to_skip", 'i', -1LL, NULL);
 	assert_string_equal(value_of(f, "retries-to-skip", "fifo-g", src, sizeof src), "2");
 	assert_string_equal(src, "\"settings\"");
 	/* an inactive group still has its values; an unknown one is refused */
-	OK(f->s, NULL, 1, NULL, "rgroup.deactivate", "name", 's', "lifo-g", NULL);
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.deactivate", "name", 's', "lifo-g", NULL);
 	assert_string_equal(value_of(f, "scheduler", "lifo-g", NULL, 0), "\"lifo\"");
-	REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "group", "settings.get", "group", 's', "nope", NULL);
-	REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "group", "settings.get", "key", 's', "scheduler", "group", 's', "nope",
+	TH_REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "group", "settings.get", "group", 's', "nope", NULL);
+	TH_REFUSE(f->s, NULL, AL_EINVALID_ARGUMENT, "group", "settings.get", "key", 's', "scheduler", "group", 's', "nope",
 	       NULL);
 }
 
@@ -299,7 +299,7 @@ static int write_meta(al_wtxn *w, void *ctx, al_error *err)
 /* The component named name in an info reply, as JSON. */
 static const char *component(const al_reply *rep, const char *name)
 {
-	const char *all = res_json(rep, "components");
+	const char *all = th_res_json(rep, "components");
 	static char out[1024];
 	char needle[80];
 	snprintf(needle, sizeof needle, "{\"name\":\"%s\"", name);
@@ -315,45 +315,45 @@ static void info(void **state)
 	fx *f = *state;
 	al_reply rep;
 	char head[32];
-	OK(f->s, NULL, 0, &rep, "info", NULL);
-	assert_string_equal(res_json(&rep, "server_version"), "\"" AL_VERSION "\"");
-	assert_string_equal(res_json(&rep, "protocol_version"), "1");
-	assert_string_equal(res_json(&rep, "store_format_version"), "1");
-	assert_string_equal(res_json(&rep, "compatible"), "true");
+	TH_OK(f->s, NULL, 0, &rep, "info", NULL);
+	assert_string_equal(th_res_json(&rep, "server_version"), "\"" AL_VERSION "\"");
+	assert_string_equal(th_res_json(&rep, "protocol_version"), "1");
+	assert_string_equal(th_res_json(&rep, "store_format_version"), "1");
+	assert_string_equal(th_res_json(&rep, "compatible"), "true");
 	snprintf(head, sizeof head, "%llu", (unsigned long long)al_log_head(f->s));
-	assert_string_equal(res_json(&rep, "head_seq"), head);
+	assert_string_equal(th_res_json(&rep, "head_seq"), head);
 	assert_non_null(strstr(component(&rep, "store"), "\"version\":\"1\",\"expected\":\"1\""));
 	assert_non_null(strstr(component(&rep, "server"), "\"compatible\":true"));
 	char want[128];
 	snprintf(want, sizeof want, "\"version\":\"2\",\"expected\":\"2\",\"cursor\":%s,\"compatible\":true", head);
 	assert_non_null(strstr(component(&rep, "rgroups"), want));
 	assert_non_null(strstr(component(&rep, "users"), "\"compatible\":true"));
-	assert_null(strstr(res_json(&rep, "components"), "\"client\""));
+	assert_null(strstr(th_res_json(&rep, "components"), "\"client\""));
 	al_reply_free(&rep);
 	/* every projection is listed */
-	OK(f->s, NULL, 0, &rep, "info", NULL);
+	TH_OK(f->s, NULL, 0, &rep, "info", NULL);
 	for (size_t i = 0; i < al__nprojections; i++)
 		assert_true(component(&rep, al__projections[i]->name)[0] != 0);
 	al_reply_free(&rep);
 	/* a client speaking another protocol */
-	OK(f->s, NULL, 0, &rep, "info", "protocol", 'i', 2LL, NULL);
-	assert_string_equal(res_json(&rep, "compatible"), "false");
+	TH_OK(f->s, NULL, 0, &rep, "info", "protocol", 'i', 2LL, NULL);
+	assert_string_equal(th_res_json(&rep, "compatible"), "false");
 	assert_non_null(strstr(component(&rep, "client"), "\"version\":\"2\",\"expected\":\"1\""));
 	assert_non_null(strstr(component(&rep, "client"), "\"compatible\":false"));
 	al_reply_free(&rep);
-	OK(f->s, NULL, 0, &rep, "info", "protocol", 'i', 1LL, NULL);
-	assert_string_equal(res_json(&rep, "compatible"), "true");
+	TH_OK(f->s, NULL, 0, &rep, "info", "protocol", 'i', 1LL, NULL);
+	assert_string_equal(th_res_json(&rep, "compatible"), "true");
 	al_reply_free(&rep);
 	/* admins and monitors read it */
-	OK(f->s, &f->adm, 0, NULL, "info", NULL);
+	TH_OK(f->s, &f->adm, 0, NULL, "info", NULL);
 
 	/* a projection built by another version, one behind the log: both reported */
 	al_error err;
 	meta_write old_rg = {"proj/rgroups", 1, 0}, behind = {"proj/settings", 2, 1};
 	assert_int_equal(al__store_write(f->s, write_meta, &old_rg, &err), AL_OK);
 	assert_int_equal(al__store_write(f->s, write_meta, &behind, &err), AL_OK);
-	OK(f->s, NULL, 0, &rep, "info", NULL);
-	assert_string_equal(res_json(&rep, "compatible"), "false");
+	TH_OK(f->s, NULL, 0, &rep, "info", NULL);
+	assert_string_equal(th_res_json(&rep, "compatible"), "false");
 	assert_non_null(strstr(component(&rep, "rgroups"), "\"version\":\"1\",\"expected\":\"2\""));
 	assert_non_null(strstr(component(&rep, "rgroups"), "\"compatible\":false"));
 	assert_non_null(strstr(component(&rep, "rgroups"), "rebuilds"));
@@ -364,8 +364,8 @@ static void info(void **state)
 	al_store_close(f->s);
 	al_open_opts oo = {AL_OPEN_QUIET, 0};
 	assert_int_equal(al_store_open(&f->s, f->dir, &oo, &err), AL_OK);
-	OK(f->s, NULL, 0, &rep, "info", NULL);
-	assert_string_equal(res_json(&rep, "compatible"), "true");
+	TH_OK(f->s, NULL, 0, &rep, "info", NULL);
+	assert_string_equal(th_res_json(&rep, "compatible"), "true");
 	al_reply_free(&rep);
 }
 
@@ -410,28 +410,28 @@ static void recalculate_usage(void **state)
 	fx *f = *state;
 	al_reply rep;
 	/* the views agree with the log: nothing recorded */
-	OK(f->s, NULL, 0, &rep, "maintenance.recalculate-usage", NULL);
-	assert_string_equal(res_json(&rep, "corrections"), "0");
-	assert_string_equal(res_json(&rep, "keypairs_checked"), "2"); /* the bootstrap admin's and adm's */
-	assert_string_equal(res_json(&rep, "agents_checked"), "0");  /* no agents in this worktree's stub */
-	assert_string_equal(res_json(&rep, "keypairs"), "{}");
+	TH_OK(f->s, NULL, 0, &rep, "maintenance.recalculate-usage", NULL);
+	assert_string_equal(th_res_json(&rep, "corrections"), "0");
+	assert_string_equal(th_res_json(&rep, "keypairs_checked"), "2"); /* the bootstrap admin's and adm's */
+	assert_string_equal(th_res_json(&rep, "agents_checked"), "0");  /* no agents in this worktree's stub */
+	assert_string_equal(th_res_json(&rep, "keypairs"), "{}");
 	al_reply_free(&rep);
 	assert_int_equal(events_of(f->s, "usage.recalculated", NULL).n, 0);
 
 	/* a keypair whose concurrency figure drifted: one correction, recorded with the old figure */
-	OK(f->s, NULL, 0, &rep, "user.get", "email", 's', "adm@x.io", NULL);
+	TH_OK(f->s, NULL, 0, &rep, "user.get", "email", 's', "adm@x.io", NULL);
 	char ak[32];
 	snprintf(ak, sizeof ak, "%s", th_res_str(&rep, "main_access_key"));
 	al_reply_free(&rep);
 	tamper t = {ak, 2};
 	al_error err;
 	assert_int_equal(al__store_write(f->s, tamper_keypair, &t, &err), AL_OK);
-	OK(f->s, NULL, 1, &rep, "maintenance.recalculate-usage", NULL);
-	assert_string_equal(res_json(&rep, "corrections"), "1");
+	TH_OK(f->s, NULL, 1, &rep, "maintenance.recalculate-usage", NULL);
+	assert_string_equal(th_res_json(&rep, "corrections"), "1");
 	char want[160];
 	snprintf(want, sizeof want, "{\"%s\":0}", ak);
-	assert_string_equal(res_json(&rep, "keypairs"), want);
-	assert_string_equal(res_json(&rep, "agents"), "{}");
+	assert_string_equal(th_res_json(&rep, "keypairs"), want);
+	assert_string_equal(th_res_json(&rep, "agents"), "{}");
 	al_reply_free(&rep);
 	evscan x = events_of(f->s, "usage.recalculated", "maintenance:usage");
 	assert_int_equal(x.n, 1);
@@ -440,10 +440,10 @@ static void recalculate_usage(void **state)
 	assert_null(strstr(x.last, "\"agents\""));
 	/* a rebuild folds the log again: the tampered figure is gone, nothing left to correct */
 	assert_int_equal(al_store_rebuild(f->s, NULL, NULL, &err), AL_OK);
-	OK(f->s, NULL, 0, &rep, "maintenance.recalculate-usage", NULL);
-	assert_string_equal(res_json(&rep, "corrections"), "0");
+	TH_OK(f->s, NULL, 0, &rep, "maintenance.recalculate-usage", NULL);
+	assert_string_equal(th_res_json(&rep, "corrections"), "0");
 	al_reply_free(&rep);
-	DENY(f->s, &f->adm, "maintenance.recalculate-usage", NULL);
+	TH_DENY(f->s, &f->adm, "maintenance.recalculate-usage", NULL);
 }
 
 /* Slot maps compare per slot, a missing slot being 0. */

@@ -68,114 +68,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- running and refusing ----------------------------------------------------------------------- */
-
-static uint64_t appended(const al_reply *rep) { return rep->first_seq ? rep->last_seq - rep->first_seq + 1 : 0; }
-
-/* Runs op as who (NULL: the test superadmin), checks success and the number of events it
- * appended; the reply is left in *rep when rep is not NULL. */
-static void ok_at(const char *file, int line, al_store *s, const th_actor *who, uint64_t events, al_reply *rep,
-		  const char *op, ...)
-{
-	size_t len;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who ? &who->a : &th_admin};
-	al_reply own, *r = rep ? rep : &own;
-	int rc = al_exec(s, &req, r);
-	free(args);
-	if (rc != AL_OK || appended(r) != events)
-		print_error("%s: got %s (%s) with %llu events, expected ok with %llu\n", op, al_err_name(rc), r->err.msg,
-			    (unsigned long long)appended(r), (unsigned long long)events);
-	_assert_int_equal(rc, AL_OK, file, line);
-	_assert_int_equal(appended(r), events, file, line);
-	if (rep == NULL)
-		al_reply_free(&own);
-}
-#define OK(s, who, events, rep, ...) ok_at(__FILE__, __LINE__, s, who, events, rep, __VA_ARGS__)
-
-/* Runs op as who and checks the refusal: the code, a message starting with "field:" (unless
- * field is NULL), no result and nothing appended. */
-static void refuse_at(const char *file, int line, al_store *s, const th_actor *who, int code, const char *field,
-		      const char *op, ...)
-{
-	uint64_t head = al_log_head(s);
-	size_t len;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who ? &who->a : &th_admin};
-	al_reply rep;
-	int rc = al_exec(s, &req, &rep);
-	free(args);
-	if (rc != code)
-		print_error("%s: got %s (%s), expected %s\n", op, al_err_name(rc), rep.err.msg, al_err_name(code));
-	_assert_int_equal(rc, code, file, line);
-	if (field) {
-		char prefix[80];
-		snprintf(prefix, sizeof prefix, "%s:", field);
-		if (strncmp(rep.err.msg, prefix, strlen(prefix)) != 0)
-			print_error("%s: message '%s' does not name '%s'\n", op, rep.err.msg, field);
-		_assert_true(strncmp(rep.err.msg, prefix, strlen(prefix)) == 0, "message names the field", file, line);
-	}
-	_assert_true(rep.result == NULL, "no result on error", file, line);
-	_assert_int_equal(appended(&rep), 0, file, line);
-	_assert_int_equal(al_log_head(s), head, file, line);
-	al_reply_free(&rep);
-}
-#define REFUSE(s, who, code, field, ...) refuse_at(__FILE__, __LINE__, s, who, code, field, __VA_ARGS__)
-#define DENY(s, who, ...) refuse_at(__FILE__, __LINE__, s, who, AL_EPERMISSION_DENIED, NULL, __VA_ARGS__)
-
-/* A member of the result map (or of element i of a result array when i >= 0) as compact JSON,
- * in a static buffer; "" when absent. */
-static const char *res_json_at(const al_reply *rep, long i, const char *key)
-{
-	static char buf[4096];
-	msgpack_zone z;
-	msgpack_object o;
-	size_t off = 0;
-	buf[0] = 0;
-	msgpack_zone_init(&z, 1024);
-	if (rep->result && msgpack_unpack(rep->result, rep->result_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS) {
-		const msgpack_object *m = &o;
-		if (i >= 0)
-			m = o.type == MSGPACK_OBJECT_ARRAY && (uint32_t)i < o.via.array.size ? &o.via.array.ptr[i] : NULL;
-		for (uint32_t k = 0; m && m->type == MSGPACK_OBJECT_MAP && k < m->via.map.size; k++) {
-			const msgpack_object *key_o = &m->via.map.ptr[k].key;
-			if (key_o->via.str.size == strlen(key) && memcmp(key_o->via.str.ptr, key, strlen(key)) == 0) {
-				FILE *f = fmemopen(buf, sizeof buf, "w");
-				al_render_json(&m->via.map.ptr[k].val, f);
-				fclose(f);
-			}
-		}
-	}
-	msgpack_zone_destroy(&z);
-	return buf;
-}
-static const char *res_json(const al_reply *rep, const char *key) { return res_json_at(rep, -1, key); }
-
-/* The values of key in every element of a result array, as "a,b,c," (strings unquoted). */
-static const char *res_column(const al_reply *rep, const char *key)
-{
-	static char out[4096];
-	out[0] = 0;
-	for (long i = 0; i < th_res_len(rep); i++) {
-		char v[512];
-		snprintf(v, sizeof v, "%s", res_json_at(rep, i, key));
-		size_t n = strlen(v);
-		if (n >= 2 && v[0] == '"') {
-			v[n - 1] = 0;
-			memmove(v, v + 1, n - 1);
-		}
-		strncat(out, v, sizeof out - strlen(out) - 2);
-		strcat(out, ",");
-	}
-	return out;
-}
-
 static const char *rep_str(int slot, char c, size_t n, const char *suffix)
 {
 	static char buf[4][1200];
@@ -193,34 +85,34 @@ static void host_name_rules(void **state)
 	static const char *const bad[] = {"", "local", "local:", ":volume", "a:b:c", "lo cal:v", "local:-v", ".x:v",
 					  "local:vol/ume", "local:vol\x01", "l\xc3\xa9:v"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "storage.create", "name", 's', bad[i], "backend", 's', "xfs",
+		TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "storage.create", "name", 's', bad[i], "backend", 's', "xfs",
 		       "mount", 's', "/m", NULL);
 	/* Each part at most 64 characters. */
 	char long_name[1300];
 	snprintf(long_name, sizeof long_name, "p:%s", rep_str(0, 'v', 65, ""));
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "storage.create", "name", 's', long_name, "backend", 's', "xfs",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "name", "storage.create", "name", 's', long_name, "backend", 's', "xfs",
 	       "mount", 's', "/m", NULL);
 	snprintf(long_name, sizeof long_name, "%s:v", rep_str(0, 'p', 64, ""));
-	OK(s, NULL, 1, NULL, "storage.create", "name", 's', long_name, "backend", 's', "xfs", "mount", 's', "/m", NULL);
-	OK(s, NULL, 1, NULL, "storage.create", "name", 's', "Proxy-1.a_b:vol_2", "backend", 's', "xfs", "mount", 's',
+	TH_OK(s, NULL, 1, NULL, "storage.create", "name", 's', long_name, "backend", 's', "xfs", "mount", 's', "/m", NULL);
+	TH_OK(s, NULL, 1, NULL, "storage.create", "name", 's', "Proxy-1.a_b:vol_2", "backend", 's', "xfs", "mount", 's',
 	   "/m", NULL);
-	REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "storage.create", "name", 's', H, "backend", 's', "cephfs", "mount",
+	TH_REFUSE(s, NULL, AL_EALREADY_EXISTS, "name", "storage.create", "name", 's', H, "backend", 's', "cephfs", "mount",
 	       's', "/other", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "backend", "storage.create", "name", 's', "x:v", "backend", 's', "ntfs",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "backend", "storage.create", "name", 's', "x:v", "backend", 's', "ntfs",
 	       "mount", 's', "/m", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "backend", "storage.create", "name", 's', "x:v", "backend", 's', "XFS",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "backend", "storage.create", "name", 's', "x:v", "backend", 's', "XFS",
 	       "mount", 's', "/m", NULL);
 	static const char *const bad_mounts[] = {"", "mnt/x", "./x", "/a/../b", "/a/./b", "/a//b", "/a/..", "/a\nb"};
 	for (size_t i = 0; i < sizeof bad_mounts / sizeof *bad_mounts; i++)
-		REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "mount", "storage.create", "name", 's', "x:v", "backend", 's', "xfs",
+		TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "mount", "storage.create", "name", 's', "x:v", "backend", 's', "xfs",
 		       "mount", 's', bad_mounts[i], NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "mount", "storage.create", "name", 's', "x:v", "backend", 's', "xfs",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "mount", "storage.create", "name", 's', "x:v", "backend", 's', "xfs",
 	       "mount", 's', rep_str(1, 'm', 1024, ""), NULL);
 	char mount[1300];
 	snprintf(mount, sizeof mount, "/%s", rep_str(1, 'm', 1023, ""));
-	OK(s, NULL, 1, NULL, "storage.create", "name", 's', "x:v", "backend", 's', "xfs", "mount", 's', mount, NULL);
-	OK(s, NULL, 1, NULL, "storage.create", "name", 's', "x:root", "backend", 's', "xfs", "mount", 's', "/", NULL);
-	OK(s, NULL, 1, NULL, "storage.create", "name", 's', "x:trail", "backend", 's', "xfs", "mount", 's', "/a/b/", NULL);
+	TH_OK(s, NULL, 1, NULL, "storage.create", "name", 's', "x:v", "backend", 's', "xfs", "mount", 's', mount, NULL);
+	TH_OK(s, NULL, 1, NULL, "storage.create", "name", 's', "x:root", "backend", 's', "xfs", "mount", 's', "/", NULL);
+	TH_OK(s, NULL, 1, NULL, "storage.create", "name", 's', "x:trail", "backend", 's', "xfs", "mount", 's', "/a/b/", NULL);
 }
 
 static void host_backends_and_quota(void **state)
@@ -245,27 +137,27 @@ static void host_backends_and_quota(void **state)
 		char name[64];
 		al_reply rep;
 		snprintf(name, sizeof name, "p%zu:v", i);
-		OK(s, NULL, 1, &rep, "storage.create", "name", 's', name, "backend", 's', want[i].backend, "mount", 's',
+		TH_OK(s, NULL, 1, &rep, "storage.create", "name", 's', name, "backend", 's', want[i].backend, "mount", 's',
 		   "/srv", NULL);
-		assert_string_equal(res_json(&rep, "quota_supported"), want[i].quota);
-		assert_string_equal(res_json(&rep, "capabilities"), want[i].caps);
-		assert_string_equal(res_json(&rep, "backend"), want[i].backend[0] ? res_json(&rep, "backend") : "");
+		assert_string_equal(th_res_json(&rep, "quota_supported"), want[i].quota);
+		assert_string_equal(th_res_json(&rep, "capabilities"), want[i].caps);
+		assert_string_equal(th_res_json(&rep, "backend"), want[i].backend[0] ? th_res_json(&rep, "backend") : "");
 		assert_string_equal(th_res_str(&rep, "mount"), "/srv");
-		assert_string_equal(res_json(&rep, "used_bytes"), "null"); /* no report yet */
+		assert_string_equal(th_res_json(&rep, "used_bytes"), "null"); /* no report yet */
 		assert_int_equal(th_res_int(&rep, "version"), 1);
 		al_reply_free(&rep);
 	}
 	/* --quota overrides the backend both ways. */
 	al_reply rep;
-	OK(s, NULL, 1, &rep, "storage.create", "name", 's', "q:on", "backend", 's', "vfs", "mount", 's', "/q", "quota", 'b',
+	TH_OK(s, NULL, 1, &rep, "storage.create", "name", 's', "q:on", "backend", 's', "vfs", "mount", 's', "/q", "quota", 'b',
 	   1, NULL);
-	assert_string_equal(res_json(&rep, "quota_supported"), "true");
-	assert_string_equal(res_json(&rep, "capabilities"), "[\"vfolder\",\"quota\"]");
+	assert_string_equal(th_res_json(&rep, "quota_supported"), "true");
+	assert_string_equal(th_res_json(&rep, "capabilities"), "[\"vfolder\",\"quota\"]");
 	al_reply_free(&rep);
-	OK(s, NULL, 1, &rep, "storage.create", "name", 's', "q:off", "backend", 's', "netapp", "mount", 's', "/q", "quota",
+	TH_OK(s, NULL, 1, &rep, "storage.create", "name", 's', "q:off", "backend", 's', "netapp", "mount", 's', "/q", "quota",
 	   'b', 0, NULL);
-	assert_string_equal(res_json(&rep, "quota_supported"), "false");
-	assert_string_equal(res_json(&rep, "capabilities"), "[\"vfolder\",\"metric\"]");
+	assert_string_equal(th_res_json(&rep, "quota_supported"), "false");
+	assert_string_equal(th_res_json(&rep, "capabilities"), "[\"vfolder\",\"metric\"]");
 	al_reply_free(&rep);
 }
 
@@ -274,56 +166,56 @@ static void host_update_get_list(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, NULL, "storage.update", "name", 's', H, NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.update", "name", 's', "no:such", "mount", 's', "/x", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "mount", "storage.update", "name", 's', H, "mount", 's', "rel", NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "backend", "storage.update", "name", 's', H, "backend", 's', "zfs", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, NULL, "storage.update", "name", 's', H, NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.update", "name", 's', "no:such", "mount", 's', "/x", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "mount", "storage.update", "name", 's', H, "mount", 's', "rel", NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "backend", "storage.update", "name", 's', H, "backend", 's', "zfs", NULL);
 	/* Nothing changes: nothing recorded. */
-	OK(s, NULL, 0, NULL, "storage.update", "name", 's', H, "mount", 's', "/vfroot/local", "backend", 's', "xfs", NULL);
-	OK(s, NULL, 1, &rep, "storage.update", "name", 's', H, "mount", 's', "/vfroot/new", NULL);
+	TH_OK(s, NULL, 0, NULL, "storage.update", "name", 's', H, "mount", 's', "/vfroot/local", "backend", 's', "xfs", NULL);
+	TH_OK(s, NULL, 1, &rep, "storage.update", "name", 's', H, "mount", 's', "/vfroot/new", NULL);
 	assert_string_equal(th_res_str(&rep, "mount"), "/vfroot/new");
 	assert_int_equal(th_res_int(&rep, "version"), 2);
 	al_reply_free(&rep);
 	/* A new backend brings its quota default and capabilities. */
-	OK(s, NULL, 1, &rep, "storage.update", "name", 's', "nfs:home", "backend", 's', "netapp", NULL);
-	assert_string_equal(res_json(&rep, "quota_supported"), "true");
-	assert_string_equal(res_json(&rep, "capabilities"), "[\"vfolder\",\"quota\",\"metric\"]");
+	TH_OK(s, NULL, 1, &rep, "storage.update", "name", 's', "nfs:home", "backend", 's', "netapp", NULL);
+	assert_string_equal(th_res_json(&rep, "quota_supported"), "true");
+	assert_string_equal(th_res_json(&rep, "capabilities"), "[\"vfolder\",\"quota\",\"metric\"]");
 	al_reply_free(&rep);
-	OK(s, NULL, 1, &rep, "storage.update", "name", 's', "nfs:home", "quota", 'b', 0, NULL);
-	assert_string_equal(res_json(&rep, "quota_supported"), "false");
-	assert_string_equal(res_json(&rep, "capabilities"), "[\"vfolder\",\"metric\"]");
+	TH_OK(s, NULL, 1, &rep, "storage.update", "name", 's', "nfs:home", "quota", 'b', 0, NULL);
+	assert_string_equal(th_res_json(&rep, "quota_supported"), "false");
+	assert_string_equal(th_res_json(&rep, "capabilities"), "[\"vfolder\",\"metric\"]");
 	assert_string_equal(th_res_str(&rep, "backend"), "netapp");
 	al_reply_free(&rep);
-	OK(s, NULL, 1, &rep, "storage.update", "name", 's', "nfs:home", "backend", 's', "vfs", "quota", 'b', 1, NULL);
-	assert_string_equal(res_json(&rep, "quota_supported"), "true");
-	assert_string_equal(res_json(&rep, "capabilities"), "[\"vfolder\",\"quota\"]");
+	TH_OK(s, NULL, 1, &rep, "storage.update", "name", 's', "nfs:home", "backend", 's', "vfs", "quota", 'b', 1, NULL);
+	assert_string_equal(th_res_json(&rep, "quota_supported"), "true");
+	assert_string_equal(th_res_json(&rep, "capabilities"), "[\"vfolder\",\"quota\"]");
 	al_reply_free(&rep);
 	/* Quotas cannot be turned off while some are set. */
-	OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 3LL, NULL);
-	REFUSE(s, NULL, AL_EIN_USE, "quota", "storage.update", "name", 's', H, "quota", 'b', 0, NULL);
-	REFUSE(s, NULL, AL_EIN_USE, "quota", "storage.update", "name", 's', H, "backend", 's', "vfs", NULL);
-	OK(s, NULL, 1, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
-	OK(s, NULL, 1, NULL, "storage.update", "name", 's', H, "backend", 's', "vfs", NULL);
+	TH_OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 3LL, NULL);
+	TH_REFUSE(s, NULL, AL_EIN_USE, "quota", "storage.update", "name", 's', H, "quota", 'b', 0, NULL);
+	TH_REFUSE(s, NULL, AL_EIN_USE, "quota", "storage.update", "name", 's', H, "backend", 's', "vfs", NULL);
+	TH_OK(s, NULL, 1, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, NULL, 1, NULL, "storage.update", "name", 's', H, "backend", 's', "vfs", NULL);
 
-	OK(s, NULL, 0, &rep, "storage.get", "name", 's', H, NULL);
+	TH_OK(s, NULL, 0, &rep, "storage.get", "name", 's', H, NULL);
 	assert_string_equal(th_res_str(&rep, "name"), H);
 	assert_string_equal(th_res_str(&rep, "backend"), "vfs");
-	assert_string_equal(res_json(&rep, "quota_supported"), "false");
+	assert_string_equal(th_res_json(&rep, "quota_supported"), "false");
 	assert_int_equal(th_res_int(&rep, "version"), 3);
 	assert_non_null(th_res_str(&rep, "created_at"));
 	al_reply_free(&rep);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.get", "name", 's', "no:such", NULL);
-	OK(s, NULL, 0, &rep, "storage.list", NULL);
-	assert_string_equal(res_column(&rep, "name"), "local:volume1,nfs:home,");
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.get", "name", 's', "no:such", NULL);
+	TH_OK(s, NULL, 0, &rep, "storage.list", NULL);
+	assert_string_equal(th_res_column(&rep, "name"), "local:volume1,nfs:home,");
 	al_reply_free(&rep);
 
 	/* Admins and monitors read hosts; only a superadmin changes them; users neither. */
-	OK(s, &f->adm_a, 0, NULL, "storage.get", "name", 's', H, NULL);
-	OK(s, &f->mon_a, 0, NULL, "storage.list", NULL);
-	DENY(s, &f->usr_a, "storage.list", NULL);
-	DENY(s, &f->usr_a, "storage.get", "name", 's', H, NULL);
-	DENY(s, &f->adm_a, "storage.create", "name", 's', "a:b", "backend", 's', "xfs", "mount", 's', "/m", NULL);
-	DENY(s, &f->adm_a, "storage.update", "name", 's', H, "mount", 's', "/m", NULL);
+	TH_OK(s, &f->adm_a, 0, NULL, "storage.get", "name", 's', H, NULL);
+	TH_OK(s, &f->mon_a, 0, NULL, "storage.list", NULL);
+	TH_DENY(s, &f->usr_a, "storage.list", NULL);
+	TH_DENY(s, &f->usr_a, "storage.get", "name", 's', H, NULL);
+	TH_DENY(s, &f->adm_a, "storage.create", "name", 's', "a:b", "backend", 's', "xfs", "mount", 's', "/m", NULL);
+	TH_DENY(s, &f->adm_a, "storage.update", "name", 's', H, "mount", 's', "/m", NULL);
 }
 
 static void host_usage(void **state)
@@ -331,35 +223,35 @@ static void host_usage(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, &rep, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 100LL, "capacity_bytes", 'i',
+	TH_OK(s, NULL, 1, &rep, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 100LL, "capacity_bytes", 'i',
 	   1000LL, NULL);
 	assert_int_equal(th_res_int(&rep, "used_bytes"), 100);
 	assert_int_equal(th_res_int(&rep, "capacity_bytes"), 1000);
 	assert_non_null(th_res_str(&rep, "usage_reported_at"));
 	al_reply_free(&rep);
 	/* The same figures again: nothing recorded; a change: one event. */
-	OK(s, NULL, 0, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 100LL, "capacity_bytes", 'i',
+	TH_OK(s, NULL, 0, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 100LL, "capacity_bytes", 'i',
 	   1000LL, NULL);
-	OK(s, NULL, 1, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 101LL, "capacity_bytes", 'i',
+	TH_OK(s, NULL, 1, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 101LL, "capacity_bytes", 'i',
 	   1000LL, NULL);
-	OK(s, NULL, 1, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 101LL, "capacity_bytes", 'i',
+	TH_OK(s, NULL, 1, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 101LL, "capacity_bytes", 'i',
 	   2000LL, NULL);
 	/* A first report of zeros is still a report. */
-	OK(s, NULL, 1, &rep, "storage.report-usage", "name", 's', "nfs:home", "used_bytes", 'i', 0LL, "capacity_bytes",
+	TH_OK(s, NULL, 1, &rep, "storage.report-usage", "name", 's', "nfs:home", "used_bytes", 'i', 0LL, "capacity_bytes",
 	   'i', 0LL, NULL);
 	assert_int_equal(th_res_int(&rep, "capacity_bytes"), 0);
 	al_reply_free(&rep);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "used_bytes", "storage.report-usage", "name", 's', H, "used_bytes", 'i',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "used_bytes", "storage.report-usage", "name", 's', H, "used_bytes", 'i',
 	       -1LL, "capacity_bytes", 'i', 10LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "used_bytes", "storage.report-usage", "name", 's', H, "used_bytes", 'i',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "used_bytes", "storage.report-usage", "name", 's', H, "used_bytes", 'i',
 	       11LL, "capacity_bytes", 'i', 10LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "capacity_bytes", "storage.report-usage", "name", 's', H, "used_bytes", 'i',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "capacity_bytes", "storage.report-usage", "name", 's', H, "used_bytes", 'i',
 	       0LL, "capacity_bytes", 'i', -5LL, NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.report-usage", "name", 's', "no:such", "used_bytes", 'i', 1LL,
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.report-usage", "name", 's', "no:such", "used_bytes", 'i', 1LL,
 	       "capacity_bytes", 'i', 10LL, NULL);
-	DENY(s, &f->adm_a, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 1LL, "capacity_bytes", 'i', 10LL,
+	TH_DENY(s, &f->adm_a, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 1LL, "capacity_bytes", 'i', 10LL,
 	     NULL);
-	OK(s, NULL, 0, &rep, "storage.get", "name", 's', H, NULL);
+	TH_OK(s, NULL, 0, &rep, "storage.get", "name", 's', H, NULL);
 	assert_int_equal(th_res_int(&rep, "used_bytes"), 101);
 	assert_int_equal(th_res_int(&rep, "capacity_bytes"), 2000);
 	assert_int_equal(th_res_int(&rep, "version"), 4);
@@ -374,72 +266,72 @@ static void quota_set_unset_get(void **state)
 	al_store *s = f->s;
 	al_reply rep;
 	/* Nothing set: the user policy's max quota size (small: 10g). */
-	OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
-	assert_string_equal(res_json(&rep, "hard_limit_gb"), "10");
+	TH_OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	assert_string_equal(th_res_json(&rep, "hard_limit_gb"), "10");
 	assert_string_equal(th_res_str(&rep, "source"), "policy");
 	assert_string_equal(th_res_str(&rep, "policy"), "small");
 	assert_string_equal(th_res_str(&rep, "host"), H);
 	assert_memory_equal(th_res_str(&rep, "quota_scope_id"), "user:", 5);
 	al_reply_free(&rep);
-	OK(s, NULL, 1, &rep, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 20LL, NULL);
+	TH_OK(s, NULL, 1, &rep, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 20LL, NULL);
 	assert_int_equal(th_res_int(&rep, "hard_limit_gb"), 20);
 	assert_string_equal(th_res_str(&rep, "source"), "quota");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
 	assert_int_equal(th_res_int(&rep, "hard_limit_gb"), 20);
 	assert_string_equal(th_res_str(&rep, "source"), "quota");
-	assert_string_equal(res_json(&rep, "policy"), ""); /* only for the policy source */
+	assert_string_equal(th_res_json(&rep, "policy"), ""); /* only for the policy source */
 	al_reply_free(&rep);
 	/* The same limit again records nothing; another one records one event. */
-	OK(s, NULL, 0, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 20LL, NULL);
-	OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 30LL, NULL);
+	TH_OK(s, NULL, 0, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 20LL, NULL);
+	TH_OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 30LL, NULL);
 	/* Unset: back to the policy, shown as such. */
-	OK(s, NULL, 1, &rep, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
-	assert_string_equal(res_json(&rep, "hard_limit_gb"), "10");
+	TH_OK(s, NULL, 1, &rep, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	assert_string_equal(th_res_json(&rep, "hard_limit_gb"), "10");
 	assert_string_equal(th_res_str(&rep, "source"), "policy");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL); /* none set: nothing */
-	OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, NULL, 0, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL); /* none set: nothing */
+	TH_OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
 	assert_string_equal(th_res_str(&rep, "source"), "policy");
 	al_reply_free(&rep);
 	/* The policy follows the user: a later change of its policy or of the policy shows. */
-	OK(s, NULL, 1, NULL, "user-policy.update", "name", 's', "small", "max_quota_size", 's', "unlimited", NULL);
-	OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, NULL, 1, NULL, "user-policy.update", "name", 's', "small", "max_quota_size", 's', "unlimited", NULL);
+	TH_OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
 	assert_string_equal(th_res_str(&rep, "hard_limit_gb"), "unlimited");
 	al_reply_free(&rep);
 	/* The default policy is unlimited. */
-	OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-b@x.io", NULL);
+	TH_OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-b@x.io", NULL);
 	assert_string_equal(th_res_str(&rep, "hard_limit_gb"), "unlimited");
 	assert_string_equal(th_res_str(&rep, "policy"), "default");
 	al_reply_free(&rep);
 
 	/* Projects: by name in --domain; a fractional policy size shows as a fraction. */
-	OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "project", 's', "pa", "domain", 's', "alpha", NULL);
-	assert_string_equal(res_json(&rep, "hard_limit_gb"), "1.5");
+	TH_OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "project", 's', "pa", "domain", 's', "alpha", NULL);
+	assert_string_equal(th_res_json(&rep, "hard_limit_gb"), "1.5");
 	assert_string_equal(th_res_str(&rep, "source"), "policy");
 	assert_string_equal(th_res_str(&rep, "policy"), "tiny");
 	assert_string_equal(th_res_str(&rep, "project"), "pa");
 	assert_memory_equal(th_res_str(&rep, "quota_scope_id"), "project:", 8);
 	al_reply_free(&rep);
-	OK(s, NULL, 1, &rep, "quota.set", "host", 's', H, "project", 's', "pa", "domain", 's', "alpha", "hard_limit_gb",
+	TH_OK(s, NULL, 1, &rep, "quota.set", "host", 's', H, "project", 's', "pa", "domain", 's', "alpha", "hard_limit_gb",
 	   'i', 1073741824LL, NULL);
 	assert_int_equal(th_res_int(&rep, "hard_limit_gb"), 1073741824LL);
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "quota.list", NULL);
+	TH_OK(s, NULL, 0, &rep, "quota.list", NULL);
 	assert_int_equal(th_res_len(&rep), 1);
-	assert_string_equal(res_column(&rep, "scope_type"), "project,");
-	assert_string_equal(res_column(&rep, "project"), "pa,");
-	assert_string_equal(res_column(&rep, "domain"), "alpha,");
+	assert_string_equal(th_res_column(&rep, "scope_type"), "project,");
+	assert_string_equal(th_res_column(&rep, "project"), "pa,");
+	assert_string_equal(th_res_column(&rep, "domain"), "alpha,");
 	al_reply_free(&rep);
 	/* A renamed project keeps its quota (the scope is its id). */
-	OK(s, NULL, 1, NULL, "project.update", "name", 's', "pa", "domain", 's', "alpha", "new_name", 's', "pa2", NULL);
-	OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "project", 's', "pa2", "domain", 's', "alpha", NULL);
+	TH_OK(s, NULL, 1, NULL, "project.update", "name", 's', "pa", "domain", 's', "alpha", "new_name", 's', "pa2", NULL);
+	TH_OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "project", 's', "pa2", "domain", 's', "alpha", NULL);
 	assert_string_equal(th_res_str(&rep, "source"), "quota");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "quota.list", "host", 's', H, NULL);
-	assert_string_equal(res_column(&rep, "project"), "pa2,");
+	TH_OK(s, NULL, 0, &rep, "quota.list", "host", 's', H, NULL);
+	assert_string_equal(th_res_column(&rep, "project"), "pa2,");
 	al_reply_free(&rep);
-	OK(s, NULL, 0, &rep, "quota.list", "host", 's', "nfs:home", NULL);
+	TH_OK(s, NULL, 0, &rep, "quota.list", "host", 's', "nfs:home", NULL);
 	assert_int_equal(th_res_len(&rep), 0);
 	al_reply_free(&rep);
 }
@@ -448,42 +340,42 @@ static void quota_rules(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "hard_limit_gb", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "hard_limit_gb", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io",
 	       "hard_limit_gb", 'i', 0LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "hard_limit_gb", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "hard_limit_gb", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io",
 	       "hard_limit_gb", 'i', -3LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "hard_limit_gb", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "hard_limit_gb", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io",
 	       "hard_limit_gb", 'i', 1073741825LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "user", "quota.set", "host", 's', H, "hard_limit_gb", 'i', 5LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "project",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "user", "quota.set", "host", 's', H, "hard_limit_gb", 'i', 5LL, NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "project",
 	       's', "pa", "hard_limit_gb", 'i', 5LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "domain",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "domain", "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "domain",
 	       's', "alpha", "hard_limit_gb", 'i', 5LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "quota.set", "host", 's', "no:such", "user", 's', "usr-a@x.io",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "quota.set", "host", 's', "no:such", "user", 's', "usr-a@x.io",
 	       "hard_limit_gb", 'i', 5LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "user", "quota.set", "host", 's', H, "user", 's', "nobody@x.io",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "user", "quota.set", "host", 's', H, "user", 's', "nobody@x.io",
 	       "hard_limit_gb", 'i', 5LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "quota.set", "host", 's', H, "project", 's', "pa", "domain", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "project", "quota.set", "host", 's', H, "project", 's', "pa", "domain", 's',
 	       "beta", "hard_limit_gb", 'i', 5LL, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "user", "quota.get", "host", 's', H, NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "quota.unset", "host", 's', "no:such", "user", 's', "usr-a@x.io",
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "user", "quota.get", "host", 's', H, NULL);
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "quota.unset", "host", 's', "no:such", "user", 's', "usr-a@x.io",
 	       NULL);
-	REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "quota.get", "host", 's', rep_str(2, 'h', 700, ":v"), "user", 's',
+	TH_REFUSE(s, NULL, AL_EINVALID_ARGUMENT, "host", "quota.get", "host", 's', rep_str(2, 'h', 700, ":v"), "user", 's',
 	       "usr-a@x.io", NULL);
-	REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.get", "name", 's', rep_str(2, 'h', 700, ":v"), NULL);
+	TH_REFUSE(s, NULL, AL_ENOT_FOUND, NULL, "storage.get", "name", 's', rep_str(2, 'h', 700, ":v"), NULL);
 	/* A backend without quota support refuses all three, and nothing is recorded. */
-	REFUSE(s, NULL, AL_EUNSUPPORTED, "host", "quota.set", "host", 's', "nfs:home", "user", 's', "usr-a@x.io",
+	TH_REFUSE(s, NULL, AL_EUNSUPPORTED, "host", "quota.set", "host", 's', "nfs:home", "user", 's', "usr-a@x.io",
 	       "hard_limit_gb", 'i', 5LL, NULL);
-	REFUSE(s, NULL, AL_EUNSUPPORTED, "host", "quota.unset", "host", 's', "nfs:home", "project", 's', "pa", "domain",
+	TH_REFUSE(s, NULL, AL_EUNSUPPORTED, "host", "quota.unset", "host", 's', "nfs:home", "project", 's', "pa", "domain",
 	       's', "alpha", NULL);
-	REFUSE(s, NULL, AL_EUNSUPPORTED, "host", "quota.get", "host", 's', "nfs:home", "user", 's', "usr-a@x.io", NULL);
+	TH_REFUSE(s, NULL, AL_EUNSUPPORTED, "host", "quota.get", "host", 's', "nfs:home", "user", 's', "usr-a@x.io", NULL);
 	/* ... until its support is turned on. */
-	OK(s, NULL, 1, NULL, "storage.update", "name", 's', "nfs:home", "quota", 'b', 1, NULL);
-	OK(s, NULL, 1, NULL, "quota.set", "host", 's', "nfs:home", "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 5LL,
+	TH_OK(s, NULL, 1, NULL, "storage.update", "name", 's', "nfs:home", "quota", 'b', 1, NULL);
+	TH_OK(s, NULL, 1, NULL, "quota.set", "host", 's', "nfs:home", "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 5LL,
 	   NULL);
 	/* Quotas are per host: the other host still follows the policy. */
 	al_reply rep;
-	OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, NULL, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
 	assert_string_equal(th_res_str(&rep, "source"), "policy");
 	al_reply_free(&rep);
 }
@@ -494,54 +386,54 @@ static void quota_who(void **state)
 	al_store *s = f->s;
 	al_reply rep;
 	/* A domain admin: users and projects of its domain only. */
-	OK(s, &f->adm_a, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a2@x.io", "hard_limit_gb", 'i', 7LL, NULL);
-	OK(s, &f->adm_a, 1, NULL, "quota.set", "host", 's', H, "project", 's', "pa", "hard_limit_gb", 'i', 8LL, NULL);
-	DENY(s, &f->adm_a, "quota.set", "host", 's', H, "user", 's', "usr-b@x.io", "hard_limit_gb", 'i', 7LL, NULL);
-	DENY(s, &f->adm_a, "quota.set", "host", 's', H, "project", 's', "pb", "domain", 's', "beta", "hard_limit_gb", 'i',
+	TH_OK(s, &f->adm_a, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a2@x.io", "hard_limit_gb", 'i', 7LL, NULL);
+	TH_OK(s, &f->adm_a, 1, NULL, "quota.set", "host", 's', H, "project", 's', "pa", "hard_limit_gb", 'i', 8LL, NULL);
+	TH_DENY(s, &f->adm_a, "quota.set", "host", 's', H, "user", 's', "usr-b@x.io", "hard_limit_gb", 'i', 7LL, NULL);
+	TH_DENY(s, &f->adm_a, "quota.set", "host", 's', H, "project", 's', "pb", "domain", 's', "beta", "hard_limit_gb", 'i',
 	     7LL, NULL);
 	/* Another domain's project that does not exist: still denied, nothing learnt. */
-	DENY(s, &f->adm_a, "quota.set", "host", 's', H, "project", 's', "nope", "domain", 's', "beta", "hard_limit_gb",
+	TH_DENY(s, &f->adm_a, "quota.set", "host", 's', H, "project", 's', "nope", "domain", 's', "beta", "hard_limit_gb",
 	     'i', 7LL, NULL);
-	DENY(s, &f->adm_a, "quota.unset", "host", 's', H, "user", 's', "usr-b@x.io", NULL);
-	DENY(s, &f->adm_a, "quota.get", "host", 's', H, "user", 's', "usr-b@x.io", NULL);
-	OK(s, &f->adm_b, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-b@x.io", "hard_limit_gb", 'i', 9LL, NULL);
+	TH_DENY(s, &f->adm_a, "quota.unset", "host", 's', H, "user", 's', "usr-b@x.io", NULL);
+	TH_DENY(s, &f->adm_a, "quota.get", "host", 's', H, "user", 's', "usr-b@x.io", NULL);
+	TH_OK(s, &f->adm_b, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-b@x.io", "hard_limit_gb", 'i', 9LL, NULL);
 	/* Monitors read their domain's; never write. */
-	OK(s, &f->mon_a, 0, NULL, "quota.get", "host", 's', H, "user", 's', "usr-a2@x.io", NULL);
-	DENY(s, &f->mon_a, "quota.get", "host", 's', H, "user", 's', "usr-b@x.io", NULL);
-	DENY(s, &f->mon_a, "quota.set", "host", 's', H, "user", 's', "usr-a2@x.io", "hard_limit_gb", 'i', 1LL, NULL);
+	TH_OK(s, &f->mon_a, 0, NULL, "quota.get", "host", 's', H, "user", 's', "usr-a2@x.io", NULL);
+	TH_DENY(s, &f->mon_a, "quota.get", "host", 's', H, "user", 's', "usr-b@x.io", NULL);
+	TH_DENY(s, &f->mon_a, "quota.set", "host", 's', H, "user", 's', "usr-a2@x.io", "hard_limit_gb", 'i', 1LL, NULL);
 	/* A user reads its own scope and its projects'; sets nothing. */
-	OK(s, &f->usr_a, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, &f->usr_a, 0, &rep, "quota.get", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
 	assert_string_equal(th_res_str(&rep, "source"), "policy");
 	al_reply_free(&rep);
-	OK(s, &f->usr_a, 0, &rep, "quota.get", "host", 's', H, "project", 's', "pa", NULL);
+	TH_OK(s, &f->usr_a, 0, &rep, "quota.get", "host", 's', H, "project", 's', "pa", NULL);
 	assert_int_equal(th_res_int(&rep, "hard_limit_gb"), 8);
 	al_reply_free(&rep);
-	DENY(s, &f->usr_a2, "quota.get", "host", 's', H, "project", 's', "pa", NULL); /* not a member */
-	DENY(s, &f->usr_a, "quota.get", "host", 's', H, "user", 's', "usr-a2@x.io", NULL);
-	DENY(s, &f->usr_a, "quota.get", "host", 's', H, "project", 's', "pb", "domain", 's', "beta", NULL);
-	DENY(s, &f->usr_a, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 1LL, NULL);
-	DENY(s, &f->usr_a, "quota.list", NULL);
+	TH_DENY(s, &f->usr_a2, "quota.get", "host", 's', H, "project", 's', "pa", NULL); /* not a member */
+	TH_DENY(s, &f->usr_a, "quota.get", "host", 's', H, "user", 's', "usr-a2@x.io", NULL);
+	TH_DENY(s, &f->usr_a, "quota.get", "host", 's', H, "project", 's', "pb", "domain", 's', "beta", NULL);
+	TH_DENY(s, &f->usr_a, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 1LL, NULL);
+	TH_DENY(s, &f->usr_a, "quota.list", NULL);
 	/* Lists: a superadmin all; a domain admin or monitor its domain's. */
-	OK(s, NULL, 0, &rep, "quota.list", NULL);
+	TH_OK(s, NULL, 0, &rep, "quota.list", NULL);
 	assert_int_equal(th_res_len(&rep), 3);
 	al_reply_free(&rep);
-	OK(s, &f->adm_a, 0, &rep, "quota.list", NULL);
+	TH_OK(s, &f->adm_a, 0, &rep, "quota.list", NULL);
 	assert_int_equal(th_res_len(&rep), 2);
-	assert_string_equal(res_column(&rep, "domain"), "alpha,alpha,");
+	assert_string_equal(th_res_column(&rep, "domain"), "alpha,alpha,");
 	al_reply_free(&rep);
-	OK(s, &f->mon_a, 0, &rep, "quota.list", NULL);
+	TH_OK(s, &f->mon_a, 0, &rep, "quota.list", NULL);
 	assert_int_equal(th_res_len(&rep), 2);
 	al_reply_free(&rep);
-	OK(s, &f->adm_b, 0, &rep, "quota.list", NULL);
-	assert_string_equal(res_column(&rep, "user"), "usr-b@x.io,");
+	TH_OK(s, &f->adm_b, 0, &rep, "quota.list", NULL);
+	assert_string_equal(th_res_column(&rep, "user"), "usr-b@x.io,");
 	al_reply_free(&rep);
 	/* A user who moves to another domain takes its quota along: now beta's admin manages it. */
-	OK(s, NULL, 1, NULL, "user.update", "email", 's', "usr-a2@x.io", "domain", 's', "beta", NULL);
-	OK(s, &f->adm_b, 0, &rep, "quota.list", NULL);
+	TH_OK(s, NULL, 1, NULL, "user.update", "email", 's', "usr-a2@x.io", "domain", 's', "beta", NULL);
+	TH_OK(s, &f->adm_b, 0, &rep, "quota.list", NULL);
 	assert_int_equal(th_res_len(&rep), 2);
 	al_reply_free(&rep);
-	OK(s, &f->adm_b, 1, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a2@x.io", NULL);
-	DENY(s, &f->adm_a, "quota.set", "host", 's', H, "user", 's', "usr-a2@x.io", "hard_limit_gb", 'i', 1LL, NULL);
+	TH_OK(s, &f->adm_b, 1, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a2@x.io", NULL);
+	TH_DENY(s, &f->adm_a, "quota.set", "host", 's', H, "user", 's', "usr-a2@x.io", "hard_limit_gb", 'i', 1LL, NULL);
 }
 
 static int count_event(const al_event *e, void *ctx)
@@ -556,9 +448,9 @@ static void quota_history(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	al_reply rep;
-	OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 4LL, NULL);
-	OK(s, NULL, 1, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
-	OK(s, NULL, 1, &rep, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 6LL, NULL);
+	TH_OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 4LL, NULL);
+	TH_OK(s, NULL, 1, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, NULL, 1, &rep, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 6LL, NULL);
 	char scope[128];
 	snprintf(scope, sizeof scope, "%s", th_res_str(&rep, "quota_scope_id"));
 	al_reply_free(&rep);
@@ -578,17 +470,17 @@ static void rebuild_and_asof(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-	OK(s, NULL, 1, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 5LL, "capacity_bytes", 'i', 50LL,
+	TH_OK(s, NULL, 1, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 5LL, "capacity_bytes", 'i', 50LL,
 	   NULL);
-	OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 4LL, NULL);
-	OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "project", 's', "pb", "domain", 's', "beta", "hard_limit_gb",
+	TH_OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "user", 's', "usr-a@x.io", "hard_limit_gb", 'i', 4LL, NULL);
+	TH_OK(s, NULL, 1, NULL, "quota.set", "host", 's', H, "project", 's', "pb", "domain", 's', "beta", "hard_limit_gb",
 	   'i', 4LL, NULL);
 	uint64_t mid = al_log_head(s);
 	char at_mid[33], live[33], rebuilt[33], d[33];
 	th_digest(s, at_mid);
-	OK(s, NULL, 1, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
-	OK(s, NULL, 1, NULL, "storage.update", "name", 's', H, "mount", 's', "/elsewhere", NULL);
-	OK(s, NULL, 1, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 6LL, "capacity_bytes", 'i', 50LL,
+	TH_OK(s, NULL, 1, NULL, "quota.unset", "host", 's', H, "user", 's', "usr-a@x.io", NULL);
+	TH_OK(s, NULL, 1, NULL, "storage.update", "name", 's', H, "mount", 's', "/elsewhere", NULL);
+	TH_OK(s, NULL, 1, NULL, "storage.report-usage", "name", 's', H, "used_bytes", 'i', 6LL, "capacity_bytes", 'i', 50LL,
 	   NULL);
 	th_digest(s, live);
 	al_error err;
