@@ -157,6 +157,38 @@ const char *th_res_column(const al_reply *rep, const char *key)
 	return out;
 }
 
+void th_run_ok_at(const char *file, int line, th_result *r, al_store *s, const al_actor *who, const char *op, ...)
+{
+	size_t len, off = 0;
+	va_list ap;
+	va_start(ap, op);
+	char *args = th_vargs(&len, ap);
+	va_end(ap);
+	al_request req = {op, args, len, who ? who : &th_admin};
+	int rc = al_exec(s, &req, &r->rep);
+	free(args);
+	if (rc != AL_OK)
+		print_error("%s: %s: %s\n", op, al_err_name(rc), r->rep.err.msg);
+	_assert_int_equal(rc, AL_OK, file, line);
+	msgpack_zone_init(&r->z, 4096);
+	_assert_int_equal(msgpack_unpack(r->rep.result, r->rep.result_len, &off, &r->z, &r->o), MSGPACK_UNPACK_SUCCESS,
+			  file, line);
+}
+
+void th_result_free(th_result *r)
+{
+	msgpack_zone_destroy(&r->z);
+	al_reply_free(&r->rep);
+}
+
+int th_user(al_store *s, const char *email, const char *domain, const char *role)
+{
+	char username[64];
+	snprintf(username, sizeof username, "%.*s", (int)strcspn(email, "@"), email);
+	return th_run(s, "user.create", "email", 's', email, "username", 's', username, "password", 's', TH_USER_PW,
+		      "domain", 's', domain, "role", 's', role, NULL);
+}
+
 int th_setup(void **state)
 {
 	th_fx *f = calloc(1, sizeof *f);

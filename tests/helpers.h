@@ -79,6 +79,21 @@ const char *th_res_json_at(const al_reply *rep, long i, const char *key);
 const char *th_res_json(const al_reply *rep, const char *key);
 /* The values of key in every element of a result array, as "a,b,c," (strings unquoted). */
 const char *th_res_column(const al_reply *rep, const char *key);
+/* A successful result, decoded: o lives until th_result_free. */
+typedef struct th_result {
+	msgpack_zone z;
+	msgpack_object o;
+	al_reply rep;
+} th_result;
+/* Runs op as who (NULL = th_admin), asserts at file:line that it succeeds, decodes the result. */
+void th_run_ok_at(const char *file, int line, th_result *r, al_store *s, const al_actor *who, const char *op, ...);
+#define TH_RUN_OK(r, s, ...) th_run_ok_at(__FILE__, __LINE__, r, s, NULL, __VA_ARGS__)
+#define TH_RUN_OK_AS(r, s, who, ...) th_run_ok_at(__FILE__, __LINE__, r, s, who, __VA_ARGS__)
+void th_result_free(th_result *r);
+/* user.create of email in domain with role: username the email's local part, password
+ * TH_USER_PW. Returns the al_ code. */
+#define TH_USER_PW "Passw0rd!"
+int th_user(al_store *s, const char *email, const char *domain, const char *role);
 /* th_exec / th_run as another actor. */
 int th_exec_as(al_store *s, const al_actor *who, al_reply *rep, const char *op, ...);
 int th_run_as(al_store *s, const al_actor *who, const char *op, ...);

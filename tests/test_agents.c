@@ -56,37 +56,6 @@ static bool groups_built(void) { return al_cmd_def_find("rgroup.create") != NULL
 
 #define REFUSE(s, code, field, has, ...) th_refuse_at(__FILE__, __LINE__, s, NULL, code, field, has, __VA_ARGS__)
 
-typedef struct result {
-	msgpack_zone z;
-	msgpack_object o;
-	al_reply rep;
-} result;
-
-#define RUN_OK(r, s, ...) run_ok(__FILE__, __LINE__, r, s, __VA_ARGS__)
-static void run_ok(const char *file, int line, result *r, al_store *s, const char *op, ...)
-{
-	size_t len, off = 0;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
-	int rc = al_exec(s, &req, &r->rep);
-	free(args);
-	if (rc != AL_OK)
-		print_error("%s: %s: %s\n", op, al_err_name(rc), r->rep.err.msg);
-	_assert_int_equal(rc, AL_OK, file, line);
-	msgpack_zone_init(&r->z, 4096);
-	_assert_int_equal(msgpack_unpack(r->rep.result, r->rep.result_len, &off, &r->z, &r->o), MSGPACK_UNPACK_SUCCESS,
-			  file, line);
-}
-
-static void done(result *r)
-{
-	msgpack_zone_destroy(&r->z);
-	al_reply_free(&r->rep);
-}
-
 static const msgpack_object *get(const msgpack_object *m, const char *key) { return al_mp_get(m, key); }
 
 static bool is_str(const msgpack_object *o, const char *s)
@@ -243,17 +212,17 @@ static void unknown_agents(void **state)
 	       'b', 0, NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "schedulable", "required", "agent.set-schedulable", "id", 's', "ghost", NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "group", NULL, "agent.list", "group", 's', "", NULL);
-	result r;
-	RUN_OK(&r, s, "agent.list", NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "agent.list", NULL);
 	assert_int_equal(r.o.type, MSGPACK_OBJECT_ARRAY);
 	assert_int_equal(r.o.via.array.size, 0);
-	done(&r);
+	th_result_free(&r);
 	/* expire with no agents: nothing lost, nothing appended, the default timeout */
 	uint64_t head = al_log_head(s);
-	RUN_OK(&r, s, "agent.expire", NULL);
+	TH_RUN_OK(&r, s, "agent.expire", NULL);
 	assert_int_equal(get(&r.o, "lost")->via.array.size, 0);
 	assert_true(get(&r.o, "timeout")->via.f64 == 40.0);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head);
 }
 
@@ -300,8 +269,8 @@ static void first_contact(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	uint64_t head = al_log_head(s);
-	result r;
-	RUN_OK(&r, s, "agent.heartbeat", "id", 's', "i-ag1", "addr", 's', "10.0.0.1:6001", "available", 's',
+	th_result r;
+	TH_RUN_OK(&r, s, "agent.heartbeat", "id", 's', "i-ag1", "addr", 's', "10.0.0.1:6001", "available", 's',
 	       "cpu=8,mem=32g,cuda.device=2", NULL);
 	assert_int_equal(al_log_head(s), head + 1);
 	last_ev l = last_event(s);
@@ -317,9 +286,9 @@ static void first_contact(void **state)
 	ASSERT_STR(&r.o, "agent_version", "");
 	ASSERT_STR(&r.o, "scaling_group", "default");
 	assert_int_equal(get(&r.o, "images")->via.array.size, 0);
-	done(&r);
+	th_result_free(&r);
 
-	RUN_OK(&r, s, "agent.get", "id", 's', "i-ag1", NULL);
+	TH_RUN_OK(&r, s, "agent.get", "id", 's', "i-ag1", NULL);
 	static const char *const fields[] = {"id", "status", "schedulable", "scaling_group", "addr", "region",
 					     "architecture", "agent_version", "available", "occupied", "free", "images",
 					     "first_contact", "status_changed", "lost_at", "last_seen", "version"};
@@ -343,7 +312,7 @@ static void first_contact(void **state)
 	assert_non_null(get(&r.o, "last_seen"));
 	assert_int_equal(get(&r.o, "last_seen")->type, MSGPACK_OBJECT_STR);
 	assert_int_equal(int_of(get(&r.o, "version")), 1);
-	done(&r);
+	th_result_free(&r);
 	/* amd64 and x86-64 are x86_64: no change */
 	head = al_log_head(s);
 	assert_int_equal(th_run(s, "agent.heartbeat", "id", 's', "i-ag1", "addr", 's', "10.0.0.1:6001", "available", 's',
@@ -383,8 +352,8 @@ static void no_change_appends_nothing(void **state)
 		assert_int_equal(BEAT(s, "ag1"), AL_OK);
 	}
 	assert_int_equal(al_log_head(s), head);
-	result r;
-	RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
 	ASSERT_STR(&r.o, "region", "eu-1");
 	ASSERT_STR(&r.o, "architecture", "aarch64");
 	ASSERT_STR(&r.o, "agent_version", "24.03.1");
@@ -395,7 +364,7 @@ static void no_change_appends_nothing(void **state)
 	/* the last heartbeat's time, kept in memory */
 	char t[40];
 	assert_true(is_str(get(&r.o, "last_seen"), al_time_format(f->now, t, sizeof t)));
-	done(&r);
+	th_result_free(&r);
 }
 
 static void each_change_appends_one_event(void **state)
@@ -469,56 +438,56 @@ static void lost_after_timeout(void **state)
 	assert_int_equal(BEAT(s, "ag1"), AL_OK);
 	assert_int_equal(BEAT(s, "ag2"), AL_OK);
 	int64_t t0 = f->now;
-	result r;
+	th_result r;
 	/* ag2 keeps beating without changes (no events), ag1 falls silent */
 	f->now = t0 + 30 * SEC;
 	assert_int_equal(BEAT(s, "ag2"), AL_OK);
 	uint64_t head = al_log_head(s);
 	f->now = t0 + 40 * SEC; /* exactly the timeout: not yet */
-	RUN_OK(&r, s, "agent.expire", NULL);
+	TH_RUN_OK(&r, s, "agent.expire", NULL);
 	assert_int_equal(get(&r.o, "lost")->via.array.size, 0);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head);
 	f->now = t0 + 40 * SEC + 1;
-	RUN_OK(&r, s, "agent.expire", NULL);
+	TH_RUN_OK(&r, s, "agent.expire", NULL);
 	assert_int_equal(get(&r.o, "lost")->via.array.size, 1);
 	assert_true(is_str(&get(&r.o, "lost")->via.array.ptr[0], "ag1"));
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 1);
 	last_ev l = last_event(s);
 	assert_string_equal(l.type, "agent.status_changed");
 	assert_string_equal(l.keys, "status,previous");
-	RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
+	TH_RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
 	ASSERT_STR(&r.o, "status", "LOST");
 	char t[40];
 	assert_true(is_str(get(&r.o, "lost_at"), al_time_format(f->now, t, sizeof t)));
 	assert_true(is_str(get(&r.o, "status_changed"), t));
-	done(&r);
-	RUN_OK(&r, s, "agent.get", "id", 's', "ag2", NULL);
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "agent.get", "id", 's', "ag2", NULL);
 	ASSERT_STR(&r.o, "status", "ALIVE");
-	done(&r);
+	th_result_free(&r);
 	/* once LOST, another check records nothing more */
 	f->now += 100 * SEC;
 	head = al_log_head(s);
-	RUN_OK(&r, s, "agent.expire", NULL);
+	TH_RUN_OK(&r, s, "agent.expire", NULL);
 	assert_int_equal(get(&r.o, "lost")->via.array.size, 1); /* ag2, silent for 110 s now */
 	assert_true(is_str(&get(&r.o, "lost")->via.array.ptr[0], "ag2"));
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 1);
 	head = al_log_head(s);
-	RUN_OK(&r, s, "agent.expire", NULL);
+	TH_RUN_OK(&r, s, "agent.expire", NULL);
 	assert_int_equal(get(&r.o, "lost")->via.array.size, 0);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head);
 	/* a heartbeat brings a LOST agent back: one event, ALIVE */
 	assert_int_equal(BEAT(s, "ag1"), AL_OK);
 	assert_int_equal(al_log_head(s), head + 1);
 	l = last_event(s);
 	assert_string_equal(l.type, "agent.status_changed");
-	RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
+	TH_RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
 	ASSERT_STR(&r.o, "status", "ALIVE");
 	assert_true(is_str(get(&r.o, "lost_at"), t)); /* when it was last lost */
-	done(&r);
+	th_result_free(&r);
 	/* a LOST agent that comes back with a change: the change and the status, two events */
 	head = al_log_head(s);
 	assert_int_equal(th_run(s, "agent.heartbeat", "id", 's', "ag2", "addr", 's', "10.0.0.9:6001", "available", 's',
@@ -543,24 +512,24 @@ static void restart_grace(void **state)
 	assert_int_equal(al_store_open(&f->s, f->dir, &oo, &err), AL_OK);
 	al_store_set_clock(f->s, fake_clock, f);
 	al_store *s = f->s;
-	result r;
-	RUN_OK(&r, s, "agent.get", "id", 's', "ag2", NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "agent.get", "id", 's', "ag2", NULL);
 	assert_int_equal(get(&r.o, "last_seen")->type, MSGPACK_OBJECT_NIL); /* not heard from by this process */
-	done(&r);
+	th_result_free(&r);
 	uint64_t head = al_log_head(s);
 	f->now += 3600 * SEC; /* long after the last heartbeats */
-	RUN_OK(&r, s, "agent.expire", NULL);
+	TH_RUN_OK(&r, s, "agent.expire", NULL);
 	assert_int_equal(get(&r.o, "lost")->via.array.size, 0);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head);
 	f->now += 40 * SEC;
-	RUN_OK(&r, s, "agent.expire", NULL);
+	TH_RUN_OK(&r, s, "agent.expire", NULL);
 	assert_int_equal(al_log_head(s), head);
-	done(&r);
+	th_result_free(&r);
 	f->now += 1;
-	RUN_OK(&r, s, "agent.expire", NULL); /* both: ALIVE and RESTARTING agents go LOST */
+	TH_RUN_OK(&r, s, "agent.expire", NULL); /* both: ALIVE and RESTARTING agents go LOST */
 	assert_int_equal(get(&r.o, "lost")->via.array.size, 2);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 2);
 }
 
@@ -573,43 +542,43 @@ static void terminate_and_list(void **state)
 	assert_int_equal(BEAT(s, "ag2", "group", 's', "gpu"), AL_OK);
 	assert_int_equal(BEAT(s, "ag3"), AL_OK);
 	uint64_t head = al_log_head(s);
-	result r;
-	RUN_OK(&r, s, "agent.terminate", "id", 's', "ag3", NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "agent.terminate", "id", 's', "ag3", NULL);
 	ASSERT_STR(&r.o, "status", "TERMINATED");
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 1);
 	assert_int_equal(th_run(s, "agent.terminate", "id", 's', "ag3", NULL), AL_OK); /* already: nothing */
 	assert_int_equal(al_log_head(s), head + 1);
-	RUN_OK(&r, s, "agent.terminate", "id", 's', "ag1", "restarting", 'b', 1, NULL);
+	TH_RUN_OK(&r, s, "agent.terminate", "id", 's', "ag1", "restarting", 'b', 1, NULL);
 	ASSERT_STR(&r.o, "status", "RESTARTING");
-	done(&r);
+	th_result_free(&r);
 	/* connected: every status but TERMINATED, by id */
-	RUN_OK(&r, s, "agent.list", NULL);
+	TH_RUN_OK(&r, s, "agent.list", NULL);
 	assert_int_equal(r.o.via.array.size, 2);
 	ASSERT_STR(&r.o.via.array.ptr[0], "id", "ag1");
 	ASSERT_STR(&r.o.via.array.ptr[1], "id", "ag2");
-	done(&r);
-	RUN_OK(&r, s, "agent.list", "terminated", 'b', 1, NULL);
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "agent.list", "terminated", 'b', 1, NULL);
 	assert_int_equal(r.o.via.array.size, 1);
 	ASSERT_STR(&r.o.via.array.ptr[0], "id", "ag3");
 	assert_non_null(get(&r.o.via.array.ptr[0], "free"));
-	done(&r);
-	RUN_OK(&r, s, "agent.list", "group", 's', "gpu", NULL);
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "agent.list", "group", 's', "gpu", NULL);
 	assert_int_equal(r.o.via.array.size, 1);
 	ASSERT_STR(&r.o.via.array.ptr[0], "id", "ag2");
-	done(&r);
-	RUN_OK(&r, s, "agent.list", "group", 's', "default", "terminated", 'b', 1, NULL);
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "agent.list", "group", 's', "default", "terminated", 'b', 1, NULL);
 	assert_int_equal(r.o.via.array.size, 1);
-	done(&r);
+	th_result_free(&r);
 	/* a terminated (or restarting) agent that beats again is ALIVE: one event */
 	head = al_log_head(s);
 	assert_int_equal(BEAT(s, "ag3"), AL_OK);
 	assert_int_equal(al_log_head(s), head + 1);
 	assert_int_equal(BEAT(s, "ag1"), AL_OK);
 	assert_int_equal(al_log_head(s), head + 2);
-	RUN_OK(&r, s, "agent.list", NULL);
+	TH_RUN_OK(&r, s, "agent.list", NULL);
 	assert_int_equal(r.o.via.array.size, 3);
-	done(&r);
+	th_result_free(&r);
 	/* al__agents_each: the public rows of a group's agents */
 	MDB_txn *txn;
 	al_error err = {0};
@@ -629,26 +598,26 @@ static void set_schedulable(void **state)
 	al_store *s = f->s;
 	assert_int_equal(BEAT(s, "ag1"), AL_OK);
 	uint64_t head = al_log_head(s);
-	result r;
-	RUN_OK(&r, s, "agent.set-schedulable", "id", 's', "ag1", "schedulable", 'b', 0, NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "agent.set-schedulable", "id", 's', "ag1", "schedulable", 'b', 0, NULL);
 	assert_false(get(&r.o, "schedulable")->via.boolean);
 	ASSERT_STR(&r.o, "status", "ALIVE"); /* just the flag */
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 1);
 	assert_string_equal(last_event(s).type, "agent.schedulable_changed");
 	assert_int_equal(th_run(s, "agent.set-schedulable", "id", 's', "ag1", "schedulable", 'b', 0, NULL), AL_OK);
 	assert_int_equal(al_log_head(s), head + 1);
 	/* heartbeats leave it alone */
 	assert_int_equal(BEAT(s, "ag1", "region", 's', "eu-3"), AL_OK);
-	RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
+	TH_RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
 	assert_false(get(&r.o, "schedulable")->via.boolean);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(th_run(s, "agent.set-schedulable", "id", 's', "ag1", "schedulable", 'b', 1, NULL), AL_OK);
 	assert_int_equal(al_log_head(s), head + 3);
 	/* expected_version targets the agent */
-	RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
+	TH_RUN_OK(&r, s, "agent.get", "id", 's', "ag1", NULL);
 	long long v = int_of(get(&r.o, "version"));
-	done(&r);
+	th_result_free(&r);
 	REFUSE(s, AL_ECONFLICT, NULL, NULL, "agent.set-schedulable", "id", 's', "ag1", "schedulable", 'b', 0,
 	       "expected_version", 'i', v - 1, NULL);
 	assert_int_equal(th_run(s, "agent.set-schedulable", "id", 's', "ag1", "schedulable", 'b', 0, "expected_version", 'i',

@@ -24,14 +24,6 @@ typedef struct fx {
 	th_actor root_b, adm_a, adm_b, mon_a, usr_a, usr_a2, usr_b;
 } fx;
 
-static int create_user(al_store *s, const char *email, const char *domain, const char *role)
-{
-	char username[64];
-	snprintf(username, sizeof username, "%.*s", (int)strcspn(email, "@"), email);
-	return th_run(s, "user.create", "email", 's', email, "username", 's', username, "password", 's', PW, "domain",
-		      's', domain, "role", 's', role, NULL);
-}
-
 /* Gives the user's main keypair the keypair resource policy. */
 static int set_keypair_policy(al_store *s, const char *email, const char *policy)
 {
@@ -62,10 +54,10 @@ static int setup(void **state)
 		   'i', 2LL, NULL) ||
 	    th_run(s, "user-policy.create", "name", 's', "one", "max_folder_count", 'i', 1LL, NULL) ||
 	    th_run(s, "project-policy.create", "name", 's', "p1", "max_folder_count", 'i', 1LL, NULL) ||
-	    create_user(s, "root-b@x.io", "beta", "superadmin") || create_user(s, "adm-a@x.io", "alpha", "admin") ||
-	    create_user(s, "adm-b@x.io", "beta", "admin") || create_user(s, "mon-a@x.io", "alpha", "monitor") ||
-	    create_user(s, "usr-a@x.io", "alpha", "user") || create_user(s, "usr-a2@x.io", "alpha", "user") ||
-	    create_user(s, "usr-b@x.io", "beta", "user") || set_keypair_policy(s, "usr-a2@x.io", "kp-nfs") ||
+	    th_user(s, "root-b@x.io", "beta", "superadmin") || th_user(s, "adm-a@x.io", "alpha", "admin") ||
+	    th_user(s, "adm-b@x.io", "beta", "admin") || th_user(s, "mon-a@x.io", "alpha", "monitor") ||
+	    th_user(s, "usr-a@x.io", "alpha", "user") || th_user(s, "usr-a2@x.io", "alpha", "user") ||
+	    th_user(s, "usr-b@x.io", "beta", "user") || set_keypair_policy(s, "usr-a2@x.io", "kp-nfs") ||
 	    th_run(s, "project.create", "name", 's', "pa", "domain", 's', "alpha", "allowed_hosts", 's',
 		   FAST ":create-vfolder", NULL) ||
 	    th_run(s, "project.create", "name", 's', "pb", "domain", 's', "beta", "policy", 's', "p1", NULL) ||

@@ -31,38 +31,6 @@ static const char *DIR_OF(void **state) { return ((th_fx *)*state)->dir; }
 
 /* ---- decoding results ------------------------------------------------------------------------------ */
 
-typedef struct {
-	msgpack_zone z;
-	msgpack_object o;
-	al_reply rep;
-} result;
-
-/* Runs op (as the superadmin), expects AL_OK and decodes the result; free with done(). */
-#define RUN_OK(r, s, ...) run_ok(__FILE__, __LINE__, r, s, __VA_ARGS__)
-static void run_ok(const char *file, int line, result *r, al_store *s, const char *op, ...)
-{
-	size_t len, off = 0;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
-	int rc = al_exec(s, &req, &r->rep);
-	free(args);
-	if (rc != AL_OK)
-		print_error("%s: %s: %s\n", op, al_err_name(rc), r->rep.err.msg);
-	_assert_int_equal(rc, AL_OK, file, line);
-	msgpack_zone_init(&r->z, 2048);
-	_assert_int_equal(msgpack_unpack(r->rep.result, r->rep.result_len, &off, &r->z, &r->o), MSGPACK_UNPACK_SUCCESS,
-			  file, line);
-}
-
-static void done(result *r)
-{
-	msgpack_zone_destroy(&r->z);
-	al_reply_free(&r->rep);
-}
-
 static const msgpack_object *get(const msgpack_object *m, const char *key)
 {
 	for (uint32_t i = 0; m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size; i++) {
@@ -89,11 +57,11 @@ static int is_str(const msgpack_object *o, const char *s)
 	} while (0)
 
 /* The current row of policy name of the kind whose ops start with prefix ("policy"). */
-static void fetch(al_store *s, const char *prefix, const char *name, result *r)
+static void fetch(al_store *s, const char *prefix, const char *name, th_result *r)
 {
 	char op[64];
 	snprintf(op, sizeof op, "%s.get", prefix);
-	RUN_OK(r, s, op, "name", 's', name, NULL);
+	TH_RUN_OK(r, s, op, "name", 's', name, NULL);
 }
 
 /* The fields of the last event in the log, decoded into r. */
@@ -145,8 +113,8 @@ static int history(al_store *s, const char *entity)
 static const char *listed(al_store *s, const char *op)
 {
 	static char buf[2048];
-	result r;
-	RUN_OK(&r, s, op, NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, op, NULL);
 	assert_int_equal(r.o.type, MSGPACK_OBJECT_ARRAY);
 	buf[0] = 0;
 	for (uint32_t i = 0; i < r.o.via.array.size; i++) {
@@ -157,7 +125,7 @@ static const char *listed(al_store *s, const char *op)
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%.*s", buf[0] ? "," : "", (int)n->via.str.size,
 			 n->via.str.ptr);
 	}
-	done(&r);
+	th_result_free(&r);
 	return buf;
 }
 
@@ -214,16 +182,16 @@ static const char *op_of(const kindt *k, const char *verb)
 	return buf[slot];
 }
 
-/* ---- create: defaults and result shape ----------------------------------------------------------- */
+/* ---- create: defaults and result shape -------------------------------------------------------------- */
 
 static void create_defaults(void **state)
 {
 	al_store *s = S(state);
 	for (size_t i = 0; i < 3; i++) {
 		const kindt *k = &kinds[i];
-		result r;
+		th_result r;
 		uint64_t head = al_log_head(s);
-		RUN_OK(&r, s, op_of(k, "create"), "name", 's', "plain", NULL);
+		TH_RUN_OK(&r, s, op_of(k, "create"), "name", 's', "plain", NULL);
 		assert_int_equal(al_log_head(s), head + 1);
 		assert_true(is_str(get(&r.o, "name"), "plain"));
 		for (size_t o = 0; o < k->n; o++)
@@ -253,7 +221,7 @@ static void create_defaults(void **state)
 		ASSERT_UINT(&r.o, "version", 1);
 		/* every option present: name, options, times, version (+2 for keypair policies) */
 		assert_int_equal(r.o.via.map.size, 1 + k->n + (i == 0 ? 2 : 1) + 3);
-		done(&r);
+		th_result_free(&r);
 		last_ev l;
 		last_event(s, &l);
 		char want[64];
@@ -275,13 +243,13 @@ static void limits(void **state)
 		const kindt *k = &kinds[i];
 		for (size_t o = 0; o < k->n; o++) {
 			const opt *p = &k->opts[o];
-			result r;
+			th_result r;
 			snprintf(at_most, sizeof at_most, "at most %lld", p->max);
 			/* at the maximum */
 			snprintf(name, sizeof name, "at-%s", p->name);
-			RUN_OK(&r, s, op_of(k, "create"), "name", 's', name, p->name, 'i', p->max, NULL);
+			TH_RUN_OK(&r, s, op_of(k, "create"), "name", 's', name, p->name, 'i', p->max, NULL);
 			ASSERT_UINT(&r.o, p->name, p->max);
-			done(&r);
+			th_result_free(&r);
 			/* beyond it: on create and on update, the message naming the field and the maximum */
 			snprintf(name, sizeof name, "over-%s", p->name);
 			REFUSE(s, AL_EINVALID_ARGUMENT, p->name, at_most, op_of(k, "create"), "name", 's', name, p->name, 'i',
@@ -306,25 +274,25 @@ static void limits(void **state)
 				REFUSE(s, AL_EINVALID_ARGUMENT, p->name, "whole number", op_of(k, "create"), "name", 's', "half",
 				       p->name, 'd', 1.5, NULL);
 				snprintf(name, sizeof name, "two-%s", p->name);
-				RUN_OK(&r, s, op_of(k, "create"), "name", 's', name, p->name, 'd', 2.0, NULL);
+				TH_RUN_OK(&r, s, op_of(k, "create"), "name", 's', name, p->name, 'd', 2.0, NULL);
 				ASSERT_UINT(&r.o, p->name, 2); /* recorded as an integer */
-				done(&r);
+				th_result_free(&r);
 			}
 			/* unlimited, on create and on update */
 			snprintf(name, sizeof name, "unl-%s", p->name);
-			RUN_OK(&r, s, op_of(k, "create"), "name", 's', name, p->name, 's', "unlimited", NULL);
+			TH_RUN_OK(&r, s, op_of(k, "create"), "name", 's', name, p->name, 's', "unlimited", NULL);
 			ASSERT_UNLIMITED(&r.o, p->name);
-			done(&r);
+			th_result_free(&r);
 			snprintf(name, sizeof name, "at-%s", p->name);
-			RUN_OK(&r, s, op_of(k, "update"), "name", 's', name, p->name, 's', "unlimited", NULL);
+			TH_RUN_OK(&r, s, op_of(k, "update"), "name", 's', name, p->name, 's', "unlimited", NULL);
 			ASSERT_UNLIMITED(&r.o, p->name);
 			ASSERT_UINT(&r.o, "version", 2);
-			done(&r);
+			th_result_free(&r);
 			/* zero is a limit of zero, not unlimited */
 			snprintf(name, sizeof name, "zero-%s", p->name);
-			RUN_OK(&r, s, op_of(k, "create"), "name", 's', name, p->name, 'i', 0LL, NULL);
+			TH_RUN_OK(&r, s, op_of(k, "create"), "name", 's', name, p->name, 'i', 0LL, NULL);
 			ASSERT_UINT(&r.o, p->name, 0);
-			done(&r);
+			th_result_free(&r);
 		}
 	}
 }
@@ -332,39 +300,39 @@ static void limits(void **state)
 static void fgpu_fractions(void **state)
 {
 	al_store *s = S(state);
-	result r;
-	RUN_OK(&r, s, "policy.create", "name", 's', "frac", "fgpu", 'd', 0.5, NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "policy.create", "name", 's', "frac", "fgpu", 'd', 0.5, NULL);
 	const msgpack_object *f = get(&r.o, "fgpu");
 	assert_int_equal(f->type, MSGPACK_OBJECT_FLOAT64);
 	assert_true(f->via.f64 == 0.5);
-	done(&r);
+	th_result_free(&r);
 	/* 0.1 + 0.2 is recorded as 0.3 exactly */
-	RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 0.1 + 0.2, NULL);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 0.1 + 0.2, NULL);
 	f = get(&r.o, "fgpu");
 	assert_int_equal(f->type, MSGPACK_OBJECT_FLOAT64);
 	assert_true(f->via.f64 == 0.3);
-	done(&r);
+	th_result_free(&r);
 	/* the same value again changes nothing and records nothing */
 	uint64_t head = al_log_head(s);
-	RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 0.3, NULL);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 0.3, NULL);
 	assert_int_equal(al_log_head(s), head);
-	done(&r);
-	RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 255.9, NULL);
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 255.9, NULL);
 	assert_true(get(&r.o, "fgpu")->via.f64 == 255.9);
-	done(&r);
+	th_result_free(&r);
 	/* a whole fgpu is an integer */
-	RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 4.0, NULL);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 4.0, NULL);
 	ASSERT_UINT(&r.o, "fgpu", 4);
-	done(&r);
+	th_result_free(&r);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "fgpu", "multiple of 0.1", "policy.update", "name", 's', "frac", "fgpu", 'd', 0.25,
 	       NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "fgpu", "multiple of 0.1", "policy.create", "name", 's', "f2", "fgpu", 'd', 0.05,
 	       NULL);
 	REFUSE(s, AL_EINVALID_ARGUMENT, "fgpu", "at most 256", "policy.update", "name", 's', "frac", "fgpu", 'd', 256.1,
 	       NULL);
-	RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 256.0, NULL);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "frac", "fgpu", 'd', 256.0, NULL);
 	ASSERT_UINT(&r.o, "fgpu", 256);
-	done(&r);
+	th_result_free(&r);
 }
 
 /* ---- quota sizes (user and project policies) ---------------------------------------------------- */
@@ -374,22 +342,22 @@ static void quota_sizes(void **state)
 	al_store *s = S(state);
 	for (size_t i = 1; i < 3; i++) {
 		const kindt *k = &kinds[i];
-		result r;
-		RUN_OK(&r, s, op_of(k, "create"), "name", 's', "q", "max_quota_size", 's', "100g", NULL);
+		th_result r;
+		TH_RUN_OK(&r, s, op_of(k, "create"), "name", 's', "q", "max_quota_size", 's', "100g", NULL);
 		ASSERT_UINT(&r.o, "max_quota_size", 100LL << 30);
-		done(&r);
-		RUN_OK(&r, s, op_of(k, "update"), "name", 's', "q", "max_quota_size", 's', "1048576", NULL);
+		th_result_free(&r);
+		TH_RUN_OK(&r, s, op_of(k, "update"), "name", 's', "q", "max_quota_size", 's', "1048576", NULL);
 		ASSERT_UINT(&r.o, "max_quota_size", 1048576);
-		done(&r);
-		RUN_OK(&r, s, op_of(k, "update"), "name", 's', "q", "max_quota_size", 's', "1e", NULL);
+		th_result_free(&r);
+		TH_RUN_OK(&r, s, op_of(k, "update"), "name", 's', "q", "max_quota_size", 's', "1e", NULL);
 		ASSERT_UINT(&r.o, "max_quota_size", 1LL << 60);
-		done(&r);
-		RUN_OK(&r, s, op_of(k, "update"), "name", 's', "q", "max_quota_size", 's', "0", NULL);
+		th_result_free(&r);
+		TH_RUN_OK(&r, s, op_of(k, "update"), "name", 's', "q", "max_quota_size", 's', "0", NULL);
 		ASSERT_UINT(&r.o, "max_quota_size", 0);
-		done(&r);
-		RUN_OK(&r, s, op_of(k, "update"), "name", 's', "q", "max_quota_size", 's', "unlimited", NULL);
+		th_result_free(&r);
+		TH_RUN_OK(&r, s, op_of(k, "update"), "name", 's', "q", "max_quota_size", 's', "unlimited", NULL);
 		ASSERT_UNLIMITED(&r.o, "max_quota_size");
-		done(&r);
+		th_result_free(&r);
 		REFUSE(s, AL_EINVALID_ARGUMENT, "max_quota_size", "at most 1e", op_of(k, "update"), "name", 's', "q",
 		       "max_quota_size", 's', "2e", NULL);
 		REFUSE(s, AL_EINVALID_ARGUMENT, "max_quota_size", "at most 1e", op_of(k, "update"), "name", 's', "q",
@@ -409,8 +377,8 @@ static void quota_sizes(void **state)
 static void allowed_hosts(void **state)
 {
 	al_store *s = S(state);
-	result r;
-	RUN_OK(&r, s, "policy.create", "name", 's', "hosts", "allowed_hosts", 's',
+	th_result r;
+	TH_RUN_OK(&r, s, "policy.create", "name", 's', "hosts", "allowed_hosts", 's',
 	       "nfs:data:upload-file,local:volume1:all,nfs:data:mount-in-session", NULL);
 	const msgpack_object *h = get(&r.o, "allowed_hosts");
 	assert_int_equal(h->type, MSGPACK_OBJECT_MAP);
@@ -422,7 +390,7 @@ static void allowed_hosts(void **state)
 	assert_int_equal(h->via.map.ptr[1].val.via.array.size, 2);
 	assert_true(is_str(&h->via.map.ptr[1].val.via.array.ptr[0], "mount-in-session"));
 	assert_true(is_str(&h->via.map.ptr[1].val.via.array.ptr[1], "upload-file"));
-	done(&r);
+	th_result_free(&r);
 	/* the event holds the canonical text */
 	last_ev l;
 	last_event(s, &l);
@@ -430,14 +398,14 @@ static void allowed_hosts(void **state)
 
 	/* the same hosts written differently change nothing */
 	uint64_t head = al_log_head(s);
-	RUN_OK(&r, s, "policy.update", "name", 's', "hosts", "allowed_hosts", 's',
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "hosts", "allowed_hosts", 's',
 	       "nfs:data:mount-in-session,nfs:data:upload-file,local:volume1:all", NULL);
 	assert_int_equal(al_log_head(s), head);
-	done(&r);
+	th_result_free(&r);
 	/* "" clears them */
-	RUN_OK(&r, s, "policy.update", "name", 's', "hosts", "allowed_hosts", 's', "", NULL);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "hosts", "allowed_hosts", 's', "", NULL);
 	assert_int_equal(get(&r.o, "allowed_hosts")->via.map.size, 0);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 1);
 
 	static const char *const bad[] = {"nohost",          "local:volume1:",          ":mount-in-session",
@@ -457,13 +425,13 @@ static void allowed_hosts(void **state)
 static void default_for_unspecified(void **state)
 {
 	al_store *s = S(state);
-	result r;
-	RUN_OK(&r, s, "policy.create", "name", 's', "lim", "default_for_unspecified", 's', "limited", NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "policy.create", "name", 's', "lim", "default_for_unspecified", 's', "limited", NULL);
 	assert_true(is_str(get(&r.o, "default_for_unspecified"), "limited"));
-	done(&r);
-	RUN_OK(&r, s, "policy.update", "name", 's', "lim", "default_for_unspecified", 's', "unlimited", NULL);
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "lim", "default_for_unspecified", 's', "unlimited", NULL);
 	assert_true(is_str(get(&r.o, "default_for_unspecified"), "unlimited"));
-	done(&r);
+	th_result_free(&r);
 	static const char *const bad[] = {"", "LIMITED", "none", "unlimited "};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		REFUSE(s, AL_EINVALID_ARGUMENT, "default_for_unspecified", "limited, unlimited", "policy.update", "name",
@@ -503,9 +471,9 @@ static void names(void **state)
 		assert_null(al_cmd_def_find(op_of(k, "rename")));
 	}
 	/* the same name in another kind is another policy */
-	result r;
-	RUN_OK(&r, s, "user-policy.get", "name", 's', "7", NULL);
-	done(&r);
+	th_result r;
+	TH_RUN_OK(&r, s, "user-policy.get", "name", 's', "7", NULL);
+	th_result_free(&r);
 }
 
 /* ---- update ------------------------------------------------------------------------------------------ */
@@ -513,9 +481,9 @@ static void names(void **state)
 static void update_rules(void **state)
 {
 	al_store *s = S(state);
-	result r;
-	RUN_OK(&r, s, "policy.create", "name", 's', "up", "cpu", 'i', 4LL, "gpu", 'i', 1LL, NULL);
-	done(&r);
+	th_result r;
+	TH_RUN_OK(&r, s, "policy.create", "name", 's', "up", "cpu", 'i', 4LL, "gpu", 'i', 1LL, NULL);
+	th_result_free(&r);
 	for (size_t i = 0; i < 3; i++) {
 		const kindt *k = &kinds[i];
 		REFUSE(s, AL_ENOT_FOUND, NULL, "not found", op_of(k, "update"), "name", 's', "missing", k->opts[0].name,
@@ -529,12 +497,12 @@ static void update_rules(void **state)
 	}
 	/* only the changed fields are recorded */
 	uint64_t head = al_log_head(s);
-	RUN_OK(&r, s, "policy.update", "name", 's', "up", "cpu", 'i', 4LL, "gpu", 'i', 2LL, "ram_gb", 's', "unlimited",
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "up", "cpu", 'i', 4LL, "gpu", 'i', 2LL, "ram_gb", 's', "unlimited",
 	       NULL);
 	ASSERT_UINT(&r.o, "cpu", 4);
 	ASSERT_UINT(&r.o, "gpu", 2);
 	ASSERT_UINT(&r.o, "version", 2);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 1);
 	last_ev l;
 	last_event(s, &l);
@@ -543,22 +511,22 @@ static void update_rules(void **state)
 	assert_int_equal(l.nfields, 1);
 	assert_string_equal(l.keys[0], "gpu");
 	/* an update that changes nothing records nothing and keeps the version */
-	RUN_OK(&r, s, "policy.update", "name", 's', "up", "cpu", 'i', 4LL, "gpu", 'i', 2LL, NULL);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "up", "cpu", 'i', 4LL, "gpu", 'i', 2LL, NULL);
 	ASSERT_UINT(&r.o, "version", 2);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 1);
 	/* a refused update leaves everything as it was, even when another option was valid */
 	REFUSE(s, AL_EINVALID_ARGUMENT, "gpu", NULL, "policy.update", "name", 's', "up", "cpu", 'i', 8LL, "gpu", 'i',
 	       65LL, NULL);
 	fetch(s, "policy", "up", &r);
 	ASSERT_UINT(&r.o, "cpu", 4);
-	done(&r);
+	th_result_free(&r);
 	/* expected_version is checked against the policy's history */
 	REFUSE(s, AL_ECONFLICT, NULL, NULL, "policy.update", "name", 's', "up", "cpu", 'i', 8LL, "expected_version", 'i',
 	       1LL, NULL);
-	RUN_OK(&r, s, "policy.update", "name", 's', "up", "cpu", 'i', 8LL, "expected_version", 'i', 2LL, NULL);
+	TH_RUN_OK(&r, s, "policy.update", "name", 's', "up", "cpu", 'i', 8LL, "expected_version", 'i', 2LL, NULL);
 	ASSERT_UINT(&r.o, "cpu", 8);
-	done(&r);
+	th_result_free(&r);
 }
 
 /* ---- get, list ------------------------------------------------------------------------------------- */
@@ -574,8 +542,8 @@ static void get_and_list(void **state)
 			assert_int_equal(th_run(s, op_of(k, "create"), "name", 's', made[m], NULL), AL_OK);
 		/* by name, bytewise: uppercase first */
 		assert_string_equal(listed(s, op_of(k, "list")), "B,a,b,c");
-		result r;
-		RUN_OK(&r, s, op_of(k, "list"), NULL);
+		th_result r;
+		TH_RUN_OK(&r, s, op_of(k, "list"), NULL);
 		for (uint32_t m = 0; m < r.o.via.array.size; m++) {
 			const msgpack_object *row = &r.o.via.array.ptr[m];
 			if (is_str(get(row, "name"), "default"))
@@ -586,7 +554,7 @@ static void get_and_list(void **state)
 			assert_int_equal(row->via.map.size, 1 + k->n + (i == 0 ? 2 : 1) + 3);
 			assert_int_equal(get(row, "created_at")->type, MSGPACK_OBJECT_STR);
 		}
-		done(&r);
+		th_result_free(&r);
 		REFUSE(s, AL_ENOT_FOUND, NULL, "not found", op_of(k, "get"), "name", 's', "zzz", NULL);
 		REFUSE(s, AL_EINVALID_ARGUMENT, "name", "is required", op_of(k, "get"), NULL);
 	}
@@ -606,17 +574,17 @@ static void delete_and_recreate(void **state)
 		const kindt *k = &kinds[i];
 		char entity[64];
 		snprintf(entity, sizeof entity, "%s:gone", k->entity);
-		result r;
-		RUN_OK(&r, s, op_of(k, "create"), "name", 's', "gone", k->opts[0].name, 'i', 7LL, NULL);
-		done(&r);
+		th_result r;
+		TH_RUN_OK(&r, s, op_of(k, "create"), "name", 's', "gone", k->opts[0].name, 'i', 7LL, NULL);
+		th_result_free(&r);
 		REFUSE(s, AL_ENOT_FOUND, NULL, "not found", op_of(k, "delete"), "name", 's', "never", NULL);
 		/* nothing follows it (the follower counters answer 0 until keypairs, users and projects
 		 * record policies): deleted */
 		uint64_t head = al_log_head(s);
-		RUN_OK(&r, s, op_of(k, "delete"), "name", 's', "gone", NULL);
+		TH_RUN_OK(&r, s, op_of(k, "delete"), "name", 's', "gone", NULL);
 		assert_true(is_str(get(&r.o, "name"), "gone"));
 		assert_true(get(&r.o, "deleted")->type == MSGPACK_OBJECT_BOOLEAN && get(&r.o, "deleted")->via.boolean);
-		done(&r);
+		th_result_free(&r);
 		assert_int_equal(al_log_head(s), head + 1);
 		last_ev l;
 		last_event(s, &l);
@@ -632,10 +600,10 @@ static void delete_and_recreate(void **state)
 		assert_string_equal(listed(s, op_of(k, "list")), "");
 		assert_int_equal(history(s, entity), 2);
 		/* the name may be reused: a new policy with fresh options, the history continuing */
-		RUN_OK(&r, s, op_of(k, "create"), "name", 's', "gone", NULL);
+		TH_RUN_OK(&r, s, op_of(k, "create"), "name", 's', "gone", NULL);
 		ASSERT_UNLIMITED(&r.o, k->opts[0].name);
 		ASSERT_UINT(&r.o, "version", 3);
-		done(&r);
+		th_result_free(&r);
 		assert_int_equal(history(s, entity), 3);
 		/* default is the fallback of every new keypair, user and project: never deleted */
 		int rc = th_run(s, op_of(k, "create"), "name", 's', "default", NULL); /* unless the bootstrap made it */
@@ -741,7 +709,7 @@ static void emit_defaults(void **state)
 	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);
 	for (size_t i = 0; i < 3; i++) {
 		const kindt *k = &kinds[i];
-		result r;
+		th_result r;
 		fetch(s, k->prefix, "default", &r);
 		/* every option unlimited, also those that default to a number on create */
 		for (size_t o = 0; o < k->n; o++)
@@ -751,7 +719,7 @@ static void emit_defaults(void **state)
 			assert_int_equal(get(&r.o, "allowed_hosts")->via.map.size, 0);
 		} else
 			ASSERT_UNLIMITED(&r.o, "max_quota_size");
-		done(&r);
+		th_result_free(&r);
 	}
 	/* a second run records nothing and changes nothing */
 	char before[33], after[33];
@@ -764,10 +732,10 @@ static void emit_defaults(void **state)
 	assert_int_equal(th_run(s, "policy.update", "name", 's', "default", "cpu", 'i', 4LL, NULL), AL_OK);
 	assert_int_equal(al__store_write(s, emit_defaults_fn, &in, &err), AL_OK);
 	assert_int_equal(al_log_head(s), head + missing + 1);
-	result r;
+	th_result r;
 	fetch(s, "policy", "default", &r);
 	ASSERT_UINT(&r.o, "cpu", 4);
-	done(&r);
+	th_result_free(&r);
 }
 
 static void require_and_quota(void **state)
@@ -873,14 +841,14 @@ static void rebuild_equals_live(void **state)
 	th_digest(s, reopened);
 	assert_string_equal(live, reopened);
 	/* the views answer the same after the rebuild */
-	result r;
+	th_result r;
 	fetch(s, "policy", "r1-p0", &r);
 	ASSERT_UNLIMITED(&r.o, "cpu");
-	done(&r);
+	th_result_free(&r);
 	fetch(s, "policy", "r0-p2", &r);
 	assert_true(get(&r.o, "fgpu")->via.f64 == 0.3);
 	assert_true(is_str(&get(&r.o, "allowed_hosts")->via.map.ptr[0].key, "c:d"));
-	done(&r);
+	th_result_free(&r);
 }
 
 int main(void)

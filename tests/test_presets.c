@@ -49,38 +49,6 @@ static bool groups_built(void) { return al_cmd_def_find("rgroup.create") != NULL
 #define REFUSE(s, code, field, has, ...) th_refuse_at(__FILE__, __LINE__, s, NULL, code, field, has, __VA_ARGS__)
 #define REFUSE_AS(s, who, code, field, has, ...) th_refuse_at(__FILE__, __LINE__, s, who, code, field, has, __VA_ARGS__)
 
-typedef struct result {
-	msgpack_zone z;
-	msgpack_object o;
-	al_reply rep;
-} result;
-
-#define RUN_OK(r, s, ...) run_ok(__FILE__, __LINE__, r, s, &th_admin, __VA_ARGS__)
-#define RUN_OK_AS(r, s, who, ...) run_ok(__FILE__, __LINE__, r, s, who, __VA_ARGS__)
-static void run_ok(const char *file, int line, result *r, al_store *s, const al_actor *who, const char *op, ...)
-{
-	size_t len, off = 0;
-	va_list ap;
-	va_start(ap, op);
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, who};
-	int rc = al_exec(s, &req, &r->rep);
-	free(args);
-	if (rc != AL_OK)
-		print_error("%s: %s: %s\n", op, al_err_name(rc), r->rep.err.msg);
-	_assert_int_equal(rc, AL_OK, file, line);
-	msgpack_zone_init(&r->z, 4096);
-	_assert_int_equal(msgpack_unpack(r->rep.result, r->rep.result_len, &off, &r->z, &r->o), MSGPACK_UNPACK_SUCCESS,
-			  file, line);
-}
-
-static void done(result *r)
-{
-	msgpack_zone_destroy(&r->z);
-	al_reply_free(&r->rep);
-}
-
 static const msgpack_object *get(const msgpack_object *m, const char *key) { return al_mp_get(m, key); }
 
 static bool is_str(const msgpack_object *o, const char *s)
@@ -155,10 +123,10 @@ static void create_rules(void **state)
 	C(AL_EINVALID_ARGUMENT, "slots", "name=amount", "name", 's', "p", "cpu", 'i', 1LL, "mem", 's', "1g", "slots", 's',
 	  "rocm");
 	/* at the limits */
-	result r;
-	RUN_OK(&r, s, "preset.create", "name", 's', "max", "cpu", 'i', 512LL, "mem", 's', "1g", "gpu", 'i', 64LL, "fgpu", 'd',
+	th_result r;
+	TH_RUN_OK(&r, s, "preset.create", "name", 's', "max", "cpu", 'i', 512LL, "mem", 's', "1g", "gpu", 'i', 64LL, "fgpu", 'd',
 	       256.0, "shmem", 's', "1g", NULL);
-	done(&r);
+	th_result_free(&r);
 	C(AL_EALREADY_EXISTS, "name", "already exists", "name", 's', "max", "cpu", 'i', 1LL, "mem", 's', "1g");
 #undef C
 }
@@ -167,8 +135,8 @@ static void create_and_get(void **state)
 {
 	al_store *s = S(state);
 	uint64_t head = al_log_head(s);
-	result r;
-	RUN_OK(&r, s, "preset.create", "name", 's', "cuda01-small", "cpu", 'i', 1LL, "mem", 's', "4g", "gpu", 'i', 1LL,
+	th_result r;
+	TH_RUN_OK(&r, s, "preset.create", "name", 's', "cuda01-small", "cpu", 'i', 1LL, "mem", 's', "4g", "gpu", 'i', 1LL,
 	       "fgpu", 'd', 0.5, "shmem", 's', "1g", "slots", 's', "rocm.device=0,tpu.device=2", NULL);
 	assert_int_equal(al_log_head(s), head + 1);
 	assert_true(is_str(get(&r.o, "name"), "cuda01-small"));
@@ -183,20 +151,20 @@ static void create_and_get(void **state)
 	assert_true(num(get(&r.o, "shared_memory")) == 1.0 * GIB);
 	assert_true(num(get(&r.o, "version")) == 1);
 	assert_non_null(get(&r.o, "created_at"));
-	done(&r);
-	RUN_OK(&r, s, "preset.create", "name", 's', "cpu01-small", "cpu", 'i', 1LL, "mem", 's', "1073741824", "gpu", 'i',
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "preset.create", "name", 's', "cpu01-small", "cpu", 'i', 1LL, "mem", 's', "1073741824", "gpu", 'i',
 	       0LL, NULL);
 	assert_string_equal(keys(get(&r.o, "resource_slots")), "cpu,mem");
 	assert_true(num(get(&r.o, "shared_memory")) == 0);
-	done(&r);
-	RUN_OK(&r, s, "preset.get", "name", 's', "cuda01-small", NULL);
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "preset.get", "name", 's', "cuda01-small", NULL);
 	assert_string_equal(keys(get(&r.o, "resource_slots")), "cpu,cuda.device,cuda.shares,mem,tpu.device");
-	done(&r);
-	RUN_OK(&r, s, "preset.list", NULL);
+	th_result_free(&r);
+	TH_RUN_OK(&r, s, "preset.list", NULL);
 	assert_int_equal(r.o.via.array.size, 2); /* by name */
 	assert_true(is_str(get(&r.o.via.array.ptr[0], "name"), "cpu01-small"));
 	assert_true(is_str(get(&r.o.via.array.ptr[1], "name"), "cuda01-small"));
-	done(&r);
+	th_result_free(&r);
 	REFUSE(s, AL_ENOT_FOUND, NULL, "preset nope: not found", "preset.get", "name", 's', "nope", NULL);
 }
 
@@ -219,21 +187,21 @@ static void update_rules(void **state)
 			 AL_OK);
 	assert_int_equal(al_log_head(s), head);
 	/* one change, one event; the rest stays */
-	result r;
-	RUN_OK(&r, s, "preset.update", "name", 's', "p", "cpu", 'i', 4LL, NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "preset.update", "name", 's', "p", "cpu", 'i', 4LL, NULL);
 	assert_int_equal(al_log_head(s), head + 1);
 	assert_string_equal(keys(get(&r.o, "resource_slots")), "cpu,cuda.device,mem,rocm.device");
 	assert_true(num(get(get(&r.o, "resource_slots"), "cpu")) == 4);
 	assert_true(num(get(&r.o, "shared_memory")) == 1.0 * GIB);
-	done(&r);
+	th_result_free(&r);
 	/* gpu 0 removes the slot, --slots "" the other accelerators, shmem 0 the shared memory */
-	RUN_OK(&r, s, "preset.update", "name", 's', "p", "gpu", 'i', 0LL, "slots", 's', "", "shmem", 's', "0", "fgpu", 'd',
+	TH_RUN_OK(&r, s, "preset.update", "name", 's', "p", "gpu", 'i', 0LL, "slots", 's', "", "shmem", 's', "0", "fgpu", 'd',
 	       1.5, NULL);
 	assert_int_equal(al_log_head(s), head + 2);
 	assert_string_equal(keys(get(&r.o, "resource_slots")), "cpu,cuda.shares,mem");
 	assert_true(num(get(&r.o, "shared_memory")) == 0);
 	assert_true(num(get(&r.o, "version")) == 3);
-	done(&r);
+	th_result_free(&r);
 }
 
 static void delete_and_reuse(void **state)
@@ -241,20 +209,20 @@ static void delete_and_reuse(void **state)
 	al_store *s = S(state);
 	assert_int_equal(th_run(s, "preset.create", "name", 's', "p", "cpu", 'i', 2LL, "mem", 's', "8g", NULL), AL_OK);
 	uint64_t head = al_log_head(s);
-	result r;
-	RUN_OK(&r, s, "preset.delete", "name", 's', "p", NULL);
+	th_result r;
+	TH_RUN_OK(&r, s, "preset.delete", "name", 's', "p", NULL);
 	assert_true(get(&r.o, "deleted")->via.boolean);
-	done(&r);
+	th_result_free(&r);
 	assert_int_equal(al_log_head(s), head + 1);
 	REFUSE(s, AL_ENOT_FOUND, NULL, NULL, "preset.get", "name", 's', "p", NULL);
 	REFUSE(s, AL_ENOT_FOUND, NULL, NULL, "preset.delete", "name", 's', "p", NULL);
-	RUN_OK(&r, s, "preset.list", NULL);
+	TH_RUN_OK(&r, s, "preset.list", NULL);
 	assert_int_equal(r.o.via.array.size, 0);
-	done(&r);
+	th_result_free(&r);
 	/* the name is free again; its history continues */
-	RUN_OK(&r, s, "preset.create", "name", 's', "p", "cpu", 'i', 1LL, "mem", 's', "1g", NULL);
+	TH_RUN_OK(&r, s, "preset.create", "name", 's', "p", "cpu", 'i', 1LL, "mem", 's', "1g", NULL);
 	assert_true(num(get(&r.o, "version")) == 3);
-	done(&r);
+	th_result_free(&r);
 }
 
 /* A superadmin writes; anyone signed in reads (monitors too). */
@@ -273,12 +241,12 @@ static void who_may(void **state)
 			  's', "1g", NULL);
 		REFUSE_AS(s, &a.a, AL_EPERMISSION_DENIED, NULL, NULL, "preset.update", "name", 's', "p", "cpu", 'i', 1LL, NULL);
 		REFUSE_AS(s, &a.a, AL_EPERMISSION_DENIED, NULL, NULL, "preset.delete", "name", 's', "p", NULL);
-		result r;
-		RUN_OK_AS(&r, s, &a.a, "preset.list", NULL);
+		th_result r;
+		TH_RUN_OK_AS(&r, s, &a.a, "preset.list", NULL);
 		assert_int_equal(r.o.via.array.size, 1);
-		done(&r);
-		RUN_OK_AS(&r, s, &a.a, "preset.get", "name", 's', "p", NULL);
-		done(&r);
+		th_result_free(&r);
+		TH_RUN_OK_AS(&r, s, &a.a, "preset.get", "name", 's', "p", NULL);
+		th_result_free(&r);
 	}
 }
 
@@ -383,11 +351,11 @@ static void beat(al_store *s, const char *id, const char *avail, const char *gro
 static const char *check(al_store *s, const al_actor *who, const char *group, const char *keypair)
 {
 	static char buf[512];
-	result r;
+	th_result r;
 	if (keypair)
-		RUN_OK_AS(&r, s, who, "preset.check", "group", 's', group, "keypair", 's', keypair, NULL);
+		TH_RUN_OK_AS(&r, s, who, "preset.check", "group", 's', group, "keypair", 's', keypair, NULL);
 	else
-		RUN_OK_AS(&r, s, who, "preset.check", "group", 's', group, NULL);
+		TH_RUN_OK_AS(&r, s, who, "preset.check", "group", 's', group, NULL);
 	buf[0] = 0;
 	for (uint32_t i = 0; i < r.o.via.array.size; i++) {
 		const msgpack_object *p = &r.o.via.array.ptr[i], *name = get(p, "name"), *ok = get(p, "allocatable");
@@ -397,7 +365,7 @@ static const char *check(al_store *s, const al_actor *who, const char *group, co
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%.*s=%d", i ? "," : "", (int)name->via.str.size,
 			 name->via.str.ptr, ok->via.boolean);
 	}
-	done(&r);
+	th_result_free(&r);
 	return buf;
 }
 

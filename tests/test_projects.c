@@ -22,14 +22,6 @@ typedef struct fx {
 	long base_projects; /* what the bootstrap made, if anything */
 } fx;
 
-static int create_user(al_store *s, const char *email, const char *domain, const char *role)
-{
-	char username[64];
-	snprintf(username, sizeof username, "%.*s", (int)strcspn(email, "@"), email);
-	return th_run(s, "user.create", "email", 's', email, "username", 's', username, "password", 's', PW, "domain",
-		      's', domain, "role", 's', role, NULL);
-}
-
 static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof *f);
@@ -39,9 +31,9 @@ static int setup(void **state)
 		return -1;
 	al_store *s = f->s;
 	if (th_run(s, "domain.create", "name", 's', "alpha", NULL) || th_run(s, "domain.create", "name", 's', "beta", NULL) ||
-	    create_user(s, "adm-a@x.io", "alpha", "admin") || create_user(s, "adm-b@x.io", "beta", "admin") ||
-	    create_user(s, "mon-a@x.io", "alpha", "monitor") || create_user(s, "usr-a@x.io", "alpha", "user") ||
-	    create_user(s, "usr-a2@x.io", "alpha", "user") || create_user(s, "usr-b@x.io", "beta", "user"))
+	    th_user(s, "adm-a@x.io", "alpha", "admin") || th_user(s, "adm-b@x.io", "beta", "admin") ||
+	    th_user(s, "mon-a@x.io", "alpha", "monitor") || th_user(s, "usr-a@x.io", "alpha", "user") ||
+	    th_user(s, "usr-a2@x.io", "alpha", "user") || th_user(s, "usr-b@x.io", "beta", "user"))
 		return -1;
 	if (th_as(s, "admin@example.com", &f->super) || th_as(s, "adm-a@x.io", &f->adm_a) ||
 	    th_as(s, "adm-b@x.io", &f->adm_b) || th_as(s, "mon-a@x.io", &f->mon_a) || th_as(s, "usr-a@x.io", &f->usr_a) ||

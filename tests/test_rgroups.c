@@ -16,14 +16,6 @@ typedef struct fx {
 	char ak_a[32], ak_a2[32]; /* usr-a's main and second access keys */
 } fx;
 
-static int create_user(al_store *s, const char *email, const char *domain, const char *role)
-{
-	char username[64];
-	snprintf(username, sizeof username, "%.*s", (int)strcspn(email, "@"), email);
-	return th_run(s, "user.create", "email", 's', email, "username", 's', username, "password", 's', PW, "domain",
-		      's', domain, "role", 's', role, NULL);
-}
-
 static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof *f);
@@ -33,9 +25,9 @@ static int setup(void **state)
 		return -1;
 	al_store *s = f->s;
 	if (th_run(s, "domain.create", "name", 's', "alpha", NULL) || th_run(s, "domain.create", "name", 's', "beta", NULL) ||
-	    create_user(s, "adm-a@x.io", "alpha", "admin") || create_user(s, "adm-b@x.io", "beta", "admin") ||
-	    create_user(s, "mon-a@x.io", "alpha", "monitor") || create_user(s, "usr-a@x.io", "alpha", "user") ||
-	    create_user(s, "usr-b@x.io", "beta", "user") ||
+	    th_user(s, "adm-a@x.io", "alpha", "admin") || th_user(s, "adm-b@x.io", "beta", "admin") ||
+	    th_user(s, "mon-a@x.io", "alpha", "monitor") || th_user(s, "usr-a@x.io", "alpha", "user") ||
+	    th_user(s, "usr-b@x.io", "beta", "user") ||
 	    th_run(s, "project.create", "name", 's', "vision", "domain", 's', "alpha", NULL) ||
 	    th_run(s, "project.create", "name", 's', "idle", "domain", 's', "alpha", NULL) ||
 	    th_run(s, "project.add-member", "name", 's', "vision", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
