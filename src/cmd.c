@@ -186,6 +186,16 @@ int al__arg_str(const al_cmd *c, const char *name, al_str *out) { return al_mp_s
 int al__arg_int(const al_cmd *c, const char *name, int64_t *out) { return al_mp_int(c->args, name, out) == 1; }
 int al__arg_bool(const al_cmd *c, const char *name, bool *out) { return al_mp_bool(c->args, name, out) == 1; }
 
+int al__args_given(const al_cmd *c, const char *const *names, size_t n)
+{
+	int given = 0;
+	for (size_t i = 0; i < n; i++) {
+		const msgpack_object *v = al_mp_get(c->args, names[i]);
+		given += v != NULL && v->type != MSGPACK_OBJECT_NIL;
+	}
+	return given;
+}
+
 int al__arg_limit(const al_cmd *c, const char *name, double *out)
 {
 	const msgpack_object *v = al_mp_get(c->args, name);
@@ -227,6 +237,27 @@ int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, ms
 	if (rc == 0)
 		return al_err(c->err, AL_ENOT_FOUND, "%s %.*s: not found", what, al__clip(key.n), key.p);
 	return rc < 0 ? rc : AL_OK;
+}
+
+int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n)
+{
+	char key[512];
+	size_t pn = al__key2(key, sizeof key, 0, a, (al_str){"", 0});
+	*n = 0;
+	if (pn == 0)
+		return AL_OK; /* longer than any key: nothing starts with it */
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(c->txn, al__view_dbi(c->s, p, db), &cur);
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "read %s view: %s", al__projections[p]->name, mdb_strerror(rc));
+	MDB_val k = {pn, key}, v;
+	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < pn || memcmp(k.mv_data, key, pn) != 0)
+			break;
+		++*n;
+	}
+	mdb_cursor_close(cur);
+	return AL_OK;
 }
 
 int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)

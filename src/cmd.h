@@ -68,6 +68,9 @@ int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields);
 
 /* Arguments, already type-checked. Return 1 when present (and not nil). */
 int al__arg_str(const al_cmd *c, const char *name, al_str *out);
+/* How many of the n argument names are given (present and not nil): an update with none of
+ * them has nothing to do. */
+int al__args_given(const al_cmd *c, const char *const *names, size_t n);
 /* A LIMIT: its value, or AL_UNLIMITED. */
 int al__arg_limit(const al_cmd *c, const char *name, double *out);
 /* A LIST: the array object (every element a string). */
@@ -82,6 +85,8 @@ static inline int al__clip(size_t n) { return n > 64 ? 64 : (int)n; }
 int al__find_row(al_cmd *c, int p, int db, al_str key, msgpack_object *row);
 /* The same, answering not_found "<what> <key>: not found" when there is none. */
 int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, msgpack_object *row);
+/* How many keys of sub-database db of projection p start with "a NUL" (al__key2's range). */
+int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n);
 /* Lists every row of sub-database db of projection p in key order, each packed by pack (one
  * value on pk), through al__rows_* (so it streams under al_exec_stream). */
 typedef void (*al_row_pack_fn)(al_cmd *c, const msgpack_object *row, msgpack_packer *pk);

@@ -312,14 +312,10 @@ int al__domain_update(al_cmd *c)
 	al_str name, desc;
 	msgpack_object row;
 	al__arg_str(c, "name", &name);
-	int rc = get_row(c, name, &row), given = 0;
+	int rc = get_row(c, name, &row);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-		const msgpack_object *v = al_mp_get(c->args, all[i]);
-		given += v != NULL && v->type != MSGPACK_OBJECT_NIL;
-	}
-	if (given == 0)
+	if (al__args_given(c, all, sizeof all / sizeof *all) == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "nothing to update (the name cannot change)");
 	al_mb f;
 	al_mb_init(&f);

@@ -123,26 +123,6 @@ static int find_row(al_cmd *c, al_str id, msgpack_object *row)
 	return al__decode_row(c, &v, row);
 }
 
-/* How many folders scope owns. */
-static int count_owned(al_cmd *c, al_str scope, int64_t *n)
-{
-	char key[KEY_MAX];
-	size_t pn = al__key2(key, KEY_MAX, 0, scope, (al_str){"", 0});
-	*n = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, DB_NAMES), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "count folders: %s", mdb_strerror(rc));
-	MDB_val k = {pn, key}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, key, pn) != 0)
-			break;
-		++*n;
-	}
-	mdb_cursor_close(cur);
-	return AL_OK;
-}
-
 /* Who owns a folder now: the owner's current domain (a user may have moved) and the project's
  * current name (projects may be renamed). Strings live in z or the view. */
 typedef struct owner_now {
@@ -414,8 +394,9 @@ static int check_host_allowed(al_cmd *c, const owner *o, al_str host, const msgp
 /* The owner's folder count is below its limits. */
 static int check_count(al_cmd *c, const owner *o, const msgpack_object *kp_row, al_str kp_name)
 {
-	int64_t have = 0;
-	int rc = count_owned(c, o->scope, &have);
+	uint64_t owned = 0;
+	int rc = al__count_range(c, AL_P_FOLDERS, DB_NAMES, o->scope, &owned); /* the scope's folder names */
+	int64_t have = (int64_t)owned;
 	if (rc)
 		return rc;
 	if (o->is_user) {

@@ -386,14 +386,10 @@ int al__preset_update(al_cmd *c)
 	al_str name;
 	msgpack_object row;
 	al__arg_str(c, "name", &name);
-	int rc = must_find(c, name, &row), given = 0;
+	int rc = must_find(c, name, &row);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-		const msgpack_object *v = al_mp_get(c->args, all[i]);
-		given += v != NULL && v->type != MSGPACK_OBJECT_NIL;
-	}
-	if (given == 0)
+	if (al__args_given(c, all, sizeof all / sizeof *all) == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "nothing to update (the name cannot change)");
 	pslots s, cur;
 	int64_t shmem = 0, old_shmem = 0;

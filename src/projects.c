@@ -441,14 +441,10 @@ int al__project_update(al_cmd *c)
 					  "allowed_hosts", "allowed_registries"};
 	al_str domain, name, id;
 	msgpack_object row;
-	int rc = target(c, &domain, &name, &id, &row), given = 0;
+	int rc = target(c, &domain, &name, &id, &row);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-		const msgpack_object *v = al_mp_get(c->args, all[i]);
-		given += v != NULL && v->type != MSGPACK_OBJECT_NIL;
-	}
-	if (given == 0)
+	if (al__args_given(c, all, sizeof all / sizeof *all) == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "nothing to update (the domain cannot change)");
 	al_mb f;
 	al_mb_init(&f);

@@ -481,14 +481,10 @@ int al__registry_update(al_cmd *c)
 	al_str host, user, sealed = {"", 0}, cur_user = {"", 0}, cur_sealed = {"", 0};
 	msgpack_object row;
 	al__arg_str(c, "hostname", &host);
-	int rc = get_row(c, host, &row), given = 0;
+	int rc = get_row(c, host, &row);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-		const msgpack_object *v = al_mp_get(c->args, all[i]);
-		given += v != NULL && v->type != MSGPACK_OBJECT_NIL;
-	}
-	if (given == 0)
+	if (al__args_given(c, all, sizeof all / sizeof *all) == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "nothing to update (the hostname cannot change)");
 	al_mp_str(&row, "username", &cur_user);
 	al_mp_str(&row, "password_sealed", &cur_sealed);

@@ -352,26 +352,6 @@ int al__storage_create(al_cmd *c)
 	return rc ? rc : pack_current(c, name);
 }
 
-/* How many quotas are set on host. */
-static int count_quotas(al_cmd *c, al_str host, uint64_t *n)
-{
-	char key[KEY_MAX];
-	size_t pn = al__key2(key, KEY_MAX, 0, host, (al_str){"", 0});
-	*n = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c->s, DB_QUOTAS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read quotas: %s", mdb_strerror(rc));
-	MDB_val k = {pn, key}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, key, pn) != 0)
-			break;
-		++*n;
-	}
-	mdb_cursor_close(cur);
-	return AL_OK;
-}
-
 static bool same(al_str a, al_str b) { return a.n == b.n && memcmp(a.p, b.p, a.n) == 0; }
 
 /* Adds capabilities to f when those of (b, quota) differ from the row's. */
@@ -422,7 +402,7 @@ int al__storage_update(al_cmd *c)
 	if (!has_quota) /* a new backend brings its own default */
 		quota = has_backend && !same(backend, cur_backend) ? b->quota : cur_quota;
 	uint64_t nquotas = 0;
-	if (cur_quota && !quota && (rc = count_quotas(c, name, &nquotas)) == AL_OK && nquotas > 0)
+	if (cur_quota && !quota && (rc = al__count_range(c, AL_P_STORAGE, DB_QUOTAS, name, &nquotas)) == AL_OK && nquotas > 0)
 		return al_err(c->err, AL_EIN_USE, "quota: %llu quotas are set on %.*s; unset them before turning quotas off",
 			      (unsigned long long)nquotas, al__clip(name.n), name.p);
 	if (rc)

@@ -632,11 +632,7 @@ int al__user_list(al_cmd *c)
 	return al__rows_end(c, &rows, rc);
 }
 
-static bool given(al_cmd *c, const char *name)
-{
-	const msgpack_object *v = al_mp_get(c->args, name);
-	return v != NULL && v->type != MSGPACK_OBJECT_NIL;
-}
+static bool given(al_cmd *c, const char *name) { return al__args_given(c, &name, 1) == 1; }
 
 /* Adds to f each argument that differs from the current row; returns how many. */
 static int changed_fields(al_cmd *c, const user_row *u, al_str ips, al_mb *f)
@@ -690,12 +686,10 @@ static int authz_update(al_cmd *c, const user_row *u)
 static int check_update(al_cmd *c, al_str *ips)
 {
 	al_str s;
-	int rc = AL_OK, n = 0;
+	int rc = AL_OK;
 	static const char *const all[] = {"username", "password", "full_name", "description", "domain", "role",
 					  "status", "need_password_change", "resource_policy", "allowed_client_ip"};
-	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-		n += given(c, all[i]);
-	if (n == 0)
+	if (al__args_given(c, all, sizeof all / sizeof *all) == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "nothing to update (the email cannot change)");
 	if (al__arg_str(c, "username", &s) && (rc = al__check_text(c->err, "username", s, 1, 64)))
 		return rc;
