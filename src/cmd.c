@@ -506,24 +506,146 @@ static void cmd_init(al_cmd *c, al_store *s, item *it, msgpack_packer *pk)
 	msgpack_packer_init(pk, &it->result, msgpack_sbuffer_write);
 }
 
-/* reqids value: first seq (8) | last seq (8) | flags (1) | op | NUL | result (sealed if flags & 1) */
-#define REQ_SEALED 1
+/* ---- request ids ---------------------------------------------------------------------------------- */
 
-static int replay_request(al_cmd *c, item *it, bool *found)
+/*
+ * A request id is the retry key of one actor: the reqids key is
+ *     NUL | BLAKE2b-128(scope) | request id
+ * where scope is "user-id:<id>" for a user (whatever keypair, connection or operator acting as
+ * it: a retry after reconnecting with another keypair is still recognised), else "user:<email>",
+ * else "actor:<name>" (a local operator such as "local:alice", or "adminlogd"). The leading NUL
+ * sets these keys apart from those of earlier versions (a bare id, which never holds a NUL):
+ * those are never looked up again. The value is
+ *     first seq (8) | last seq (8) | flags (1) | args digest (32) | op | NUL | result
+ * with the result sealed when flags & REQ_SEALED. The digest is over the op and the arguments
+ * in canonical form, so a retry answers only the same command (see args_digest).
+ */
+#define REQ_SEALED 1
+#define REQ_SCOPE_LEN 16
+#define REQ_DIGEST_LEN 32
+#define REQ_HEAD (17 + REQ_DIGEST_LEN) /* bytes before the op */
+
+typedef struct reqid {
+	unsigned char key[1 + REQ_SCOPE_LEN + 128];
+	size_t keylen;
+	unsigned char digest[REQ_DIGEST_LEN];
+} reqid;
+
+static int hash_write(void *st, const char *buf, size_t len)
 {
-	MDB_val k = {c->request_id.n, (void *)c->request_id.p}, v;
+	crypto_generichash_update(st, (const unsigned char *)buf, len);
+	return 0;
+}
+
+/* The MAC of a password-like argument under a key derived from the master key: equal values
+ * compare equal, and the digest holds nothing a guess could be checked against offline. */
+static int secret_mac(al_cmd *c, const msgpack_object *v, unsigned char out[REQ_DIGEST_LEN])
+{
+	unsigned char key[crypto_kdf_KEYBYTES];
+	crypto_generichash_state st;
+	msgpack_packer pk;
+	if (!c->s->has_master_key)
+		return al_err(c->err, AL_EUNSUPPORTED, "no master key in %s: cannot compare request ids", c->s->dir);
+	crypto_kdf_derive_from_key(key, sizeof key, 1, "reqargs1", c->s->master_key);
+	crypto_generichash_init(&st, key, sizeof key, REQ_DIGEST_LEN);
+	msgpack_packer_init(&pk, &st, hash_write);
+	msgpack_pack_object(&pk, *v);
+	crypto_generichash_final(&st, out, REQ_DIGEST_LEN);
+	sodium_memzero(key, sizeof key);
+	sodium_memzero(&st, sizeof st);
+	return AL_OK;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const msgpack_object_kv *x = *(const msgpack_object_kv *const *)a, *y = *(const msgpack_object_kv *const *)b;
+	uint32_t xn = x->key.via.str.size, yn = y->key.via.str.size;
+	int d = memcmp(x->key.via.str.ptr, y->key.via.str.ptr, xn < yn ? xn : yn);
+	return d ? d : (xn > yn) - (xn < yn);
+}
+
+/*
+ * BLAKE2b-256 over the op and the arguments in canonical form: sorted by name, request_id and
+ * nil values (nil counts as absent) left out, each value re-packed in msgpack's shortest form,
+ * password arguments as their MAC (secret_mac). So a retry matches whatever key order or integer
+ * width its client packs, and any other value, one argument more or one less, does not.
+ */
+static int args_digest(al_cmd *c, unsigned char out[REQ_DIGEST_LEN])
+{
+	const msgpack_object *args = c->args;
+	uint32_t n = args->via.map.size;
+	const msgpack_object_kv **kv = malloc((n ? n : 1) * sizeof *kv);
+	if (kv == NULL)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	for (uint32_t i = 0; i < n; i++)
+		kv[i] = &args->via.map.ptr[i]; /* check_args made every key a known, unique string */
+	qsort(kv, n, sizeof *kv, key_cmp);
+	crypto_generichash_state st;
+	msgpack_packer pk;
+	crypto_generichash_init(&st, NULL, 0, REQ_DIGEST_LEN);
+	msgpack_packer_init(&pk, &st, hash_write);
+	al_pack_cstr(&pk, c->def->op);
+	int rc = AL_OK;
+	for (uint32_t i = 0; i < n && rc == AL_OK; i++) {
+		if (kv[i]->val.type == MSGPACK_OBJECT_NIL || al_mp_str_eq(&kv[i]->key, "request_id"))
+			continue;
+		msgpack_pack_object(&pk, kv[i]->key);
+		const al_field_def *a = arg_def(c->def, &kv[i]->key);
+		if (a && a->type == AL_T_PASSWORD) {
+			unsigned char mac[REQ_DIGEST_LEN];
+			if ((rc = secret_mac(c, &kv[i]->val, mac)) == AL_OK) {
+				msgpack_pack_bin(&pk, sizeof mac);
+				msgpack_pack_bin_body(&pk, mac, sizeof mac);
+			}
+		} else
+			msgpack_pack_object(&pk, kv[i]->val);
+	}
+	crypto_generichash_final(&st, out, REQ_DIGEST_LEN);
+	free(kv);
+	return rc;
+}
+
+/* The actor's scope (see above), hashed to a fixed size: names may be 500 bytes. */
+static void scope_hash(const al_actor *a, unsigned char out[REQ_SCOPE_LEN])
+{
+	const char *kind = "actor:", *who = a->name;
+	if (a->user_id && a->user_id[0])
+		kind = "user-id:", who = a->user_id;
+	else if (a->user && a->user[0])
+		kind = "user:", who = a->user;
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, REQ_SCOPE_LEN);
+	crypto_generichash_update(&st, (const unsigned char *)kind, strlen(kind));
+	crypto_generichash_update(&st, (const unsigned char *)who, strlen(who));
+	crypto_generichash_final(&st, out, REQ_SCOPE_LEN);
+}
+
+static int reqid_make(al_cmd *c, reqid *r)
+{
+	r->key[0] = 0;
+	scope_hash(c->actor, r->key + 1);
+	memcpy(r->key + 1 + REQ_SCOPE_LEN, c->request_id.p, c->request_id.n); /* at most 128 bytes */
+	r->keylen = 1 + REQ_SCOPE_LEN + c->request_id.n;
+	return args_digest(c, r->digest);
+}
+
+static int replay_request(al_cmd *c, item *it, const reqid *r, bool *found)
+{
+	MDB_val k = {r->keylen, (void *)r->key}, v;
 	*found = false;
 	int rc = mdb_get(c->txn, c->s->reqids, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return AL_OK;
 	if (rc)
 		return al__mdb(c->w, rc, c->err, "read request ids");
-	const char *p = v.mv_data, *op = p + 17;
-	const char *nul = v.mv_size > 17 ? memchr(op, 0, v.mv_size - 17) : NULL;
+	const char *p = v.mv_data, *op = p + REQ_HEAD;
+	const char *nul = v.mv_size > REQ_HEAD ? memchr(op, 0, v.mv_size - REQ_HEAD) : NULL;
 	if (nul == NULL)
 		return al_err(c->err, AL_ECORRUPT, "request id record is damaged");
 	if (strcmp(op, c->def->op) != 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "request_id: already used for %s", op);
+	if (sodium_memcmp(p + 17, r->digest, REQ_DIGEST_LEN) != 0)
+		return al_err(c->err, AL_ECONFLICT, "request_id: already used for %s with other arguments", op);
 	size_t off = (size_t)(nul + 1 - p), n = v.mv_size - off;
 	if (p[16] & REQ_SEALED) {
 		unsigned char *plain = malloc(n);
@@ -546,25 +668,28 @@ static int replay_request(al_cmd *c, item *it, bool *found)
 	return AL_OK;
 }
 
-static int remember_request(al_cmd *c, item *it)
+static int remember_request(al_cmd *c, item *it, const reqid *r)
 {
 	size_t opn = strlen(c->def->op) + 1;
 	size_t rn = c->secret_result ? AL_SEALED_LEN(it->result.size) : it->result.size;
-	unsigned char *v = malloc(17 + opn + rn);
+	unsigned char *v = malloc(REQ_HEAD + opn + rn);
 	if (v == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	al__be64(v, c->first_seq);
 	al__be64(v + 8, c->last_seq);
 	v[16] = c->secret_result ? REQ_SEALED : 0;
-	memcpy(v + 17, c->def->op, opn);
+	memcpy(v + 17, r->digest, REQ_DIGEST_LEN);
+	memcpy(v + REQ_HEAD, c->def->op, opn);
+	char *res = (char *)v + REQ_HEAD + opn;
 	int rc = AL_OK;
 	if (c->secret_result) {
-		rc = al__seal(c->s, it->result.data, it->result.size, (char *)v + 17 + opn, rn, c->err);
-		rn = strlen((char *)v + 17 + opn);
+		rc = al__seal(c->s, it->result.data, it->result.size, res, rn, c->err);
+		if (rc == AL_OK) /* the sealed text is shorter than its room: store it without the rest */
+			rn = strlen(res);
 	} else
-		memcpy(v + 17 + opn, it->result.data, it->result.size);
+		memcpy(res, it->result.data, it->result.size);
 	if (rc == AL_OK)
-		rc = al__put(c->w, c->s->reqids, c->request_id.p, c->request_id.n, v, 17 + opn + rn, 0, c->err);
+		rc = al__put(c->w, c->s->reqids, r->key, r->keylen, v, REQ_HEAD + opn + rn, 0, c->err);
 	free(v);
 	return rc;
 }
@@ -604,11 +729,14 @@ static int run_write(al_wtxn *w, item *it)
 	int64_t now = al__now(w->s);
 	c.now_us = now > w->head_time ? now : w->head_time; /* times never decrease along the log */
 	al__arg_str(&c, "reason", &c.reason);
+	reqid r;
 	if (al__arg_str(&c, "request_id", &c.request_id)) {
 		if (c.request_id.n == 0 || c.request_id.n > 128)
 			return al_err(c.err, AL_EINVALID_ARGUMENT, "request_id: 1 to 128 characters");
 		bool found;
-		int rc = replay_request(&c, it, &found);
+		int rc = reqid_make(&c, &r);
+		if (rc == AL_OK)
+			rc = replay_request(&c, it, &r, &found);
 		if (rc || found)
 			return rc;
 	}
@@ -618,7 +746,7 @@ static int run_write(al_wtxn *w, item *it)
 	if (rc == AL_OK)
 		rc = call_handler(&c, it);
 	if (rc == AL_OK && c.request_id.n)
-		rc = remember_request(&c, it);
+		rc = remember_request(&c, it, &r);
 	if (rc == AL_OK) {
 		it->rep->first_seq = c.first_seq;
 		it->rep->last_seq = c.last_seq;

@@ -7,7 +7,8 @@
  *   idx_entity  "kind:id"        -> seq, dupsort                           entity history
  *   idx_actor   actor            -> seq, dupsort                           audit by actor
  *   idx_type    type (2 bytes BE)-> seq, dupsort                           audit by type
- *   reqids      request id       -> first(8) last(8) flags(1) op NUL result  idempotency
+ *   reqids      NUL scope(16) id -> first(8) last(8) flags(1) digest(32) op NUL result
+ *                                                                          retries (cmd.c)
  *   meta        "format" -> u32; "head" -> seq(8) hash(32) time(8);
  *               "proj/<name>" -> version(4) cursor(8)
  *   v_*         views, owned by projections (projection.h)

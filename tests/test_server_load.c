@@ -282,12 +282,15 @@ static void stop_under_load(sh_server *p, int sig)
 	assert_true(l.total >= 300);
 	if (sig == SIGKILL) { /* the server starts again on the same directory and socket */
 		assert_int_equal(sh_start(p, NULL), 0);
-		al_client *c = sh_connect_as(p, "admin@example.com");
+		/* a retried acknowledged command (the same user, the same arguments: request ids are the
+		 * sender's) is recognised, not run again */
+		al_client *c = sh_connect_as(p, "load00@example.com");
 		assert_non_null(c);
 		al_reply rep;
-		/* a retried acknowledged command is recognised, not run again */
 		const ack *a = &l.w[0].acks[l.w[0].nacks - 1];
-		assert_int_equal(sh_call(c, &rep, "user.update", "email", 's', "load00@example.com", "full_name", 's', "x",
+		char name[40];
+		snprintf(name, sizeof name, "Writer 0 step %d", atoi(a->rid + 4)); /* rid "w00-<step>" */
+		assert_int_equal(sh_call(c, &rep, "user.update", "email", 's', "load00@example.com", "full_name", 's', name,
 					 "request_id", 's', a->rid, NULL),
 				 AL_OK);
 		assert_true(rep.replayed);
