@@ -246,10 +246,10 @@ static int second_look(al_store *s, const al_login_req *req, const first_look *f
 	else if (rc == 1 && al__totp_enabled(s, txn, email) && (req->otp == NULL || req->otp[0] == 0))
 		rc = al_err(err, AL_EUNAUTHENTICATED, "otp: a one-time code is required (two-factor authentication)");
 	else if (rc == 1 && al__totp_enabled(s, txn, email)) {
-		int64_t step;
-		rc = al__totp_check(s, txn, email, (al_str){req->otp, strlen(req->otp)}, al__now(s), &step, err);
-		if (rc == AL_OK) /* a code seen once cannot log in again */
-			rc = al__totp_consume(s, email, step, err);
+		al_totp_use use;
+		rc = al__totp_check(s, txn, email, (al_str){req->otp, strlen(req->otp)}, al__now(s), &use, err);
+		if (rc == AL_OK) /* a code seen once, here or by user.2fa.confirm, cannot log in again */
+			rc = al__totp_consume(s, email, &use, err);
 	}
 	else if (rc == 1)
 		rc = AL_OK;

@@ -113,6 +113,7 @@ int al__user_create_prepare(al_store *s, const msgpack_object *args, al_mb *out,
 int al__user_update_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__store_init_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__totp_enable_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+int al__totp_confirm_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__project_create_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 /* keypair.create's prepare step (see nouns.h). */
 int al__keypair_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);

@@ -144,13 +144,20 @@ int al__user_project_registries(al_cmd *c, al_str email, int (*fn)(al_cmd *c, al
 
 /* ---- two-factor authentication (totp.c) ---------------------------------------------------- */
 bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email);
+/* Which code was accepted: its time step, and which key (an id of the sealed key). */
+#define AL_TOTP_KEY_ID_LEN 16
+typedef struct al_totp_use {
+	int64_t step;
+	unsigned char key[AL_TOTP_KEY_ID_LEN];
+} al_totp_use;
 /* AL_OK when code is valid for email's active TOTP key at now_us (+-1 step), else
- * AL_EUNAUTHENTICATED. */
-int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, int64_t *step,
+ * AL_EUNAUTHENTICATED; *use (when not NULL) then says which code it was. Uses nothing up. */
+int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, al_totp_use *use,
 		   al_error *err);
-/* A code is good once (RFC 6238 §5.2): AL_OK and step remembered when no code of that time step
- * or a later one was accepted for email in this process, else AL_EUNAUTHENTICATED. */
-int al__totp_consume(al_store *s, al_str email, int64_t step, al_error *err);
+/* A code is good once (RFC 6238 §5.2): AL_OK and use remembered when no code of that key and time
+ * step or a later one was accepted for email in this process (at a login or by
+ * user.2fa.confirm), else AL_EUNAUTHENTICATED. */
+int al__totp_consume(al_store *s, al_str email, const al_totp_use *use, al_error *err);
 
 /* ---- resource groups (rgroups.c) ----------------------------------------------------------- */
 /* An existing, active resource group, else invalid_argument naming field. */

@@ -38,8 +38,9 @@ struct al_store {
 	/* agents.c: when each agent was last heard from. In memory only (the issue keeps
 	 * heartbeats without changes out of the log); made on first use, freed on close. */
 	void *agents_mem;
-	/* totp.c: the last time step each user's login code was accepted, so that a code is good
-	 * once (RFC 6238 §5.2). In memory like the agents' table: a restart forgets it. */
+	/* totp.c: the last code (key, time step) each user used, at login or confirming 2FA, so
+	 * that a code is good once (RFC 6238 §5.2). In memory like the agents' table: a restart
+	 * forgets it. */
 	void *totp_mem;
 };
 

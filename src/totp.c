@@ -7,6 +7,9 @@
  * (user.totp_enabled: pending becomes active), and it, a superadmin or an admin of its domain
  * turns it off (user.totp_disabled: the row goes). The plaintext key leaves the library once,
  * in the result of user.2fa.enable (sealed in the request-id table); nothing prints it again.
+ * A code is good once, whatever it was used for: login and confirmation record the last code
+ * (key and time step) each user used in one registry per store, in memory and shared by every
+ * thread (login runs on the server's workers, confirmation on its writer).
  */
 #include <liboath/oath.h>
 #include <pthread.h>
@@ -23,6 +26,7 @@
 #define TOTP_DIGITS 6
 #define TOTP_WINDOW 1 /* steps either side of now: clock skew and typing time */
 #define ISSUER "adminlog"
+#define CLAIM_LEN 16 /* user.2fa.confirm's prepared claim on the step it uses */
 
 enum { DB_TOTP };
 
@@ -152,8 +156,10 @@ static int code_valid(const unsigned char *key, size_t n, int64_t now_us, al_str
 	return rc >= 0;
 }
 
-/* Opens a sealed key and checks code against it: 1 valid, 0 not, or a negative al_ code. */
-static int sealed_code_valid(const al_store *s, al_str sealed, int64_t now_us, al_str code, int64_t *step,
+/* Opens a sealed key and checks code against it: 1 valid, 0 not, or a negative al_ code. use
+ * then names the code: its step, and the key by a hash of its sealed text (unique per
+ * enrolment, as sealing draws a random nonce; the same text once pending and once active). */
+static int sealed_code_valid(const al_store *s, al_str sealed, int64_t now_us, al_str code, al_totp_use *use,
 			     al_error *err)
 {
 	unsigned char key[64];
@@ -161,8 +167,9 @@ static int sealed_code_valid(const al_store *s, al_str sealed, int64_t now_us, a
 	int rc = al__unseal(s, sealed, key, sizeof key, &n, err);
 	if (rc)
 		return rc;
-	rc = code_valid(key, n, now_us, code, step);
+	rc = code_valid(key, n, now_us, code, &use->step);
 	sodium_memzero(key, sizeof key);
+	crypto_generichash(use->key, sizeof use->key, (const unsigned char *)sealed.p, sealed.n, NULL, 0);
 	return rc;
 }
 
@@ -170,7 +177,9 @@ static int sealed_code_valid(const al_store *s, al_str sealed, int64_t now_us, a
 
 typedef struct used_step {
 	char email[AL_MAX_ID + 1];
-	int64_t step;
+	al_totp_use last;              /* the last code accepted: its key and step */
+	bool claimed;                  /* it was taken by the confirmation holding claim */
+	unsigned char claim[CLAIM_LEN];
 } used_step;
 
 typedef struct totp_mem {
@@ -191,9 +200,26 @@ void al__totp_mem_free(void *p)
 	free(m);
 }
 
-/* True, and step remembered, when no code of step or later was accepted for email before: a
- * code seen at login cannot be replayed within its window. Out of memory fails closed. */
-static bool step_unused(al_store *s, al_str email, int64_t step)
+/* Whether u may take the code use: any code of another key (a new enrolment starts afresh), a
+ * later step always; the same step only for the claim that took it, as a confirmation runs
+ * again when its batch's transaction does (see al__totp_confirm). */
+static bool step_free(const used_step *u, const al_totp_use *use, const unsigned char *claim)
+{
+	if (memcmp(u->last.key, use->key, sizeof use->key) != 0 || use->step > u->last.step)
+		return true;
+	return use->step == u->last.step && claim && u->claimed && sodium_memcmp(u->claim, claim, CLAIM_LEN) == 0;
+}
+
+static void step_take(used_step *u, const al_totp_use *use, const unsigned char *claim)
+{
+	u->last = *use;
+	u->claimed = claim != NULL;
+	if (claim)
+		memcpy(u->claim, claim, CLAIM_LEN);
+}
+
+/* The store's registry of used steps, made on first use; NULL when out of memory. */
+static totp_mem *mem_of(al_store *s)
 {
 	pthread_mutex_lock(&mem_create);
 	if (s->totp_mem == NULL) {
@@ -204,8 +230,18 @@ static bool step_unused(al_store *s, al_str email, int64_t step)
 		}
 		s->totp_mem = m;
 	}
-	pthread_mutex_unlock(&mem_create);
 	totp_mem *m = s->totp_mem;
+	pthread_mutex_unlock(&mem_create);
+	return m;
+}
+
+/* True, and use remembered, when no code of its key and step or later was accepted for email
+ * before (login and 2FA confirmation alike, from any thread): a code seen once cannot be used
+ * again within its window. claim (CLAIM_LEN bytes, or NULL) lets the same confirmation take its
+ * step again. Out of memory fails closed. */
+static bool step_unused(al_store *s, al_str email, const al_totp_use *use, const unsigned char *claim)
+{
+	totp_mem *m = mem_of(s);
 	if (m == NULL || email.n > AL_MAX_ID)
 		return false;
 	bool ok = true;
@@ -214,9 +250,9 @@ static bool step_unused(al_store *s, al_str email, int64_t step)
 	while (i < m->n && !(strlen(m->v[i].email) == email.n && memcmp(m->v[i].email, email.p, email.n) == 0))
 		i++;
 	if (i < m->n) {
-		ok = step > m->v[i].step;
+		ok = step_free(&m->v[i], use, claim);
 		if (ok)
-			m->v[i].step = step;
+			step_take(&m->v[i], use, claim);
 	} else {
 		if (m->n == m->cap) {
 			size_t cap = m->cap ? 2 * m->cap : 16;
@@ -229,16 +265,16 @@ static bool step_unused(al_store *s, al_str email, int64_t step)
 		ok = m->n < m->cap;
 		if (ok) {
 			al_str_cpy(m->v[m->n].email, sizeof m->v[m->n].email, email);
-			m->v[m->n++].step = step;
+			step_take(&m->v[m->n++], use, claim);
 		}
 	}
 	pthread_mutex_unlock(&m->mu);
 	return ok;
 }
 
-int al__totp_consume(al_store *s, al_str email, int64_t step, al_error *err)
+int al__totp_consume(al_store *s, al_str email, const al_totp_use *use, al_error *err)
 {
-	return step_unused(s, email, step)
+	return step_unused(s, email, use, NULL)
 		       ? AL_OK
 		       : al_err(err, AL_EUNAUTHENTICATED, "otp: this one-time code was already used; wait for the next");
 }
@@ -273,7 +309,7 @@ bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email)
 	return on;
 }
 
-int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, int64_t *step_out,
+int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, al_totp_use *use_out,
 		   al_error *err)
 {
 	int rc = oath_ready(err);
@@ -290,14 +326,14 @@ int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t
 	else if (rc == 1 && !code_format_ok(code))
 		rc = al_err(err, AL_EUNAUTHENTICATED, "otp: a one-time code is 6 digits");
 	else if (rc == 1) {
-		int64_t step = 0;
-		rc = sealed_code_valid(s, r.active_sealed, now_us, code, &step, err);
+		al_totp_use use;
+		rc = sealed_code_valid(s, r.active_sealed, now_us, code, &use, err);
 		if (rc == 0)
 			rc = al_err(err, AL_EUNAUTHENTICATED, "otp: wrong or expired one-time code");
 		else if (rc == 1) {
 			rc = AL_OK;
-			if (step_out)
-				*step_out = step;
+			if (use_out)
+				*use_out = use;
 		}
 	}
 	msgpack_zone_destroy(&z);
@@ -416,6 +452,29 @@ static void pack_status(al_cmd *c, al_str email, const totp_row *r, bool found)
 		al_pack_cstr(c->out, "activated_at"), al_pack_cstr(c->out, al_time_format(r->activated_at, t, sizeof t));
 }
 
+/* A random claim on the time step the code will use: decided once per command, so that the
+ * step this confirmation takes is still its own when its batch's transaction runs again. */
+int al__totp_confirm_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
+{
+	(void)s, (void)args, (void)err;
+	unsigned char claim[CLAIM_LEN];
+	char hex[2 * CLAIM_LEN + 1];
+	randombytes_buf(claim, sizeof claim);
+	al_mb_cstr(out, "claim", sodium_bin2hex(hex, sizeof hex, claim, sizeof claim));
+	return AL_OK;
+}
+
+/* The prepared claim, as bytes. */
+static int prepared_claim(al_cmd *c, unsigned char claim[CLAIM_LEN])
+{
+	al_str hex;
+	size_t n = 0;
+	if (!c->prep || al_mp_str(c->prep, "claim", &hex) != 1 ||
+	    sodium_hex2bin(claim, CLAIM_LEN, hex.p, hex.n, NULL, &n, NULL) != 0 || n != CLAIM_LEN)
+		return al_err(c->err, AL_EINTERNAL, "%s ran without its prepare step", c->def->op);
+	return AL_OK;
+}
+
 int al__totp_confirm(al_cmd *c)
 {
 	al_str email, code = {"", 0};
@@ -437,12 +496,18 @@ int al__totp_confirm(al_cmd *c)
 	if (r.pending_sealed.n == 0)
 		return al_err(c->err, AL_ENOT_FOUND, "2fa: no pending two-factor key for %.*s: run user 2fa enable first",
 			      al__clip(email.n), email.p);
-	int64_t step;
-	rc = sealed_code_valid(c->s, r.pending_sealed, c->now_us, code, &step, c->err);
+	al_totp_use use;
+	rc = sealed_code_valid(c->s, r.pending_sealed, c->now_us, code, &use, c->err);
 	if (rc == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "code: wrong or expired one-time code");
 	if (rc < 0)
 		return rc;
+	/* A code is good once whatever it is used for: the one that confirms does not log in. */
+	unsigned char claim[CLAIM_LEN];
+	if ((rc = prepared_claim(c, claim)))
+		return rc;
+	if (!step_unused(c->s, email, &use, claim))
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "code: this one-time code was already used; wait for the next");
 	if ((rc = al__emit(c, AL_EV_USER_TOTP_ENABLED, email, NULL)))
 		return rc;
 	r.active_sealed = r.pending_sealed;

@@ -16,6 +16,8 @@
 #define T0_US ((((1900000000LL / 30) + 1) * 30 + 15) * 1000000LL)
 #define BAD_LOGIN "invalid email or password"
 
+size_t al__map_full_retries(void); /* store.c: transactions run again after MAP_FULL */
+
 typedef struct fx {
 	char *dir;
 	al_store *s;
@@ -305,6 +307,85 @@ static void otp_after_password(void **state)
 	assert_int_equal(login(f->s, "alice@example.com", PW, NULL, NULL, &out, &err), AL_OK);
 }
 
+/* A code is good once whatever it was used for: the code that confirmed the enrolment does not
+ * log in afterwards in the same step (nor does an older one); the next step's code does. */
+static void confirm_code_used(void **state)
+{
+	fx *f = *state;
+	char b32[33], code[7], older[7], next[7];
+	mkuser(f->s, "carol@example.com", "active", NULL, NULL);
+	turn_on_2fa(f, "carol@example.com", b32); /* confirmed with the code of now */
+	code_at(b32, f->now_us, code);
+	al_login_result out;
+	al_error err;
+	assert_int_equal(login(f->s, "carol@example.com", PW, code, NULL, &out, &err), AL_EUNAUTHENTICATED);
+	assert_non_null(strstr(err.msg, "already used"));
+	assert_int_equal(out.access_key[0], 0);
+	code_at(b32, f->now_us - STEP_US, older);
+	if (strcmp(older, code) != 0) {
+		assert_int_equal(login(f->s, "carol@example.com", PW, older, NULL, &out, &err), AL_EUNAUTHENTICATED);
+		assert_non_null(strstr(err.msg, "otp:"));
+	}
+	f->now_us += STEP_US;
+	code_at(b32, f->now_us, next);
+	if (strcmp(next, code) != 0) {
+		assert_int_equal(login(f->s, "carol@example.com", PW, next, NULL, &out, &err), AL_OK);
+		assert_string_equal(out.email, "carol@example.com");
+	}
+}
+
+/* The confirmation consumes its code once per command, not once per run of its transaction: a
+ * batch that is run again (here: the map fills up and grows) still confirms, and the code is
+ * then used. */
+static void confirm_in_rerun_batch(void **state)
+{
+	fx *f = *state;
+	enum { N = 1500 };
+	char b32[33], code[7];
+	th_actor dave;
+	mkuser(f->s, "dave@example.com", "active", NULL, NULL);
+	assert_int_equal(th_as(f->s, "dave@example.com", &dave), AL_OK);
+	al_reply rep;
+	assert_int_equal(th_exec_as(f->s, &dave.a, &rep, "user.2fa.enable", NULL), AL_OK);
+	snprintf(b32, sizeof b32, "%s", th_res_str(&rep, "secret"));
+	al_reply_free(&rep);
+	code_at(b32, f->now_us, code);
+	al_request *reqs = calloc(N + 1, sizeof *reqs);
+	al_reply *reps = calloc(N + 1, sizeof *reps);
+	char **args = calloc(N + 1, sizeof *args);
+	size_t *lens = calloc(N + 1, sizeof *lens);
+	char desc[501];
+	memset(desc, 'x', 500);
+	desc[500] = 0;
+	args[0] = th_args(&lens[0], "code", 's', code, NULL);
+	reqs[0] = (al_request){"user.2fa.confirm", args[0], lens[0], &dave.a};
+	for (int i = 1; i <= N; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "filler-%04d", i);
+		args[i] = th_args(&lens[i], "name", 's', name, "description", 's', desc, NULL);
+		reqs[i] = (al_request){"domain.create", args[i], lens[i], &th_admin};
+	}
+	al_error err;
+	size_t retries0 = al__map_full_retries();
+	assert_int_equal(al_exec_batch(f->s, reqs, reps, N + 1), AL_OK);
+	assert_int_equal(reps[0].err.code, AL_OK);
+	assert_string_equal(th_res_str(&reps[0], "status"), "enabled");
+	for (int i = 1; i <= N; i++)
+		assert_int_equal(reps[i].err.code, AL_OK);
+	assert_true(al__map_full_retries() > retries0); /* the batch did run again */
+	al_login_result out;
+	assert_int_equal(login(f->s, "dave@example.com", PW, code, NULL, &out, &err), AL_EUNAUTHENTICATED);
+	assert_non_null(strstr(err.msg, "already used"));
+	for (int i = 0; i <= N; i++) {
+		al_reply_free(&reps[i]);
+		free(args[i]);
+	}
+	free(reqs);
+	free(reps);
+	free(args);
+	free(lens);
+}
+
 /* ---- success, keypair choice, client addresses ---------------------------------------------- */
 
 static void login_success(void **state)
@@ -522,6 +603,8 @@ int main(void)
 		cmocka_unit_test(dummy_hash_cost),
 		cmocka_unit_test_setup_teardown(failures_look_alike, setup, teardown),
 		cmocka_unit_test_setup_teardown(otp_after_password, setup, teardown),
+		cmocka_unit_test_setup_teardown(confirm_code_used, setup, teardown),
+		cmocka_unit_test_setup_teardown(confirm_in_rerun_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(login_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(keypair_challenge, setup, teardown),
