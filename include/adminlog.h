@@ -126,6 +126,13 @@ int al_prepare(al_store *s, const al_request *req, char **prep, size_t *prep_len
 void al_prepared_free(char *prep, size_t prep_len);
 /* 1 when the command op has a prepare step (slow: call al_prepare off any event loop). */
 int al_cmd_has_prepare(const char *op);
+/*
+ * The slowest prepare step (enum al_prep_kind) that al_exec/al_exec_batch may run in the calling
+ * thread when a request comes without req->prep; a request whose step is slower is refused with
+ * AL_EINTERNAL instead of run. Per thread; the default is AL_PREP_NETWORK (anything). A server's
+ * writer sets AL_PREP_HASHES: no network I/O ever runs there, whatever its callers forget.
+ */
+void al_set_thread_prepare_limit(int max_kind);
 
 /* Receives one row of a streamed list; non-zero stops the stream (and is returned). */
 typedef int (*al_row_fn)(const msgpack_object *row, void *ctx);
@@ -165,6 +172,12 @@ int al_pwhash_verify_local(const char *hash, const char *pw, size_t n, void *ctx
 enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD, AL_T_LIMIT, AL_T_LIST, AL_T_MAP };
 enum al_field_flags { AL_F_REQ = 1, AL_F_OPT = 2, AL_F_SECRET = 4 };
 enum al_cmd_kind { AL_CMD_WRITE = 1, AL_CMD_READ = 2 };
+/* What a command's prepare step does, so a server knows where it may run it (AL_PREP in
+ * schemas/commands.def): nothing; something quick (ids, keys, sealing); argon2id hashing when
+ * a PASSWORD argument is given; network I/O (always slow, and unbounded by anything but the
+ * command's own timeouts). A server runs HASHES (with a password) and NETWORK steps off its
+ * writer and event loop with al_prepare, and passes the result as al_request.prep. */
+enum al_prep_kind { AL_PREP_NONE = 0, AL_PREP_QUICK, AL_PREP_HASHES, AL_PREP_NETWORK };
 
 typedef struct al_field_def {
 	const char *name;
@@ -199,6 +212,7 @@ typedef struct al_cmd_def {
 	const char *doc;
 	const al_field_def *args;
 	size_t nargs;
+	int prep; /* enum al_prep_kind */
 } al_cmd_def;
 
 size_t al_event_def_count(void);

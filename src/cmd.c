@@ -66,6 +66,21 @@ static const struct {
 static al_field_def args_flat[NARG_ROWS];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+#define HASHES AL_PREP_HASHES
+#define NETWORK AL_PREP_NETWORK
+static const struct {
+	enum al_cmd_id cmd;
+	int how;
+} prep_rows[] = {
+#define AL_CMD(ID, op, kind, role, target, entity, handler, prepare, doc)
+#define AL_ARG(ID, name, type, flags, doc)
+#define AL_PREP(ID, how) {AL_CMD_##ID, how},
+#include "commands.def"
+#undef AL_CMD
+#undef AL_ARG
+#undef AL_PREP
+};
+
 static void link_args(void)
 {
 	for (size_t i = 0; i < NARG_ROWS; i++) {
@@ -74,6 +89,10 @@ static void link_args(void)
 		if (d->nargs++ == 0)
 			d->args = &args_flat[i];
 	}
+	for (size_t i = 0; i < AL_CMD__COUNT; i++)
+		table[i].def.prep = table[i].prepare ? AL_PREP_QUICK : AL_PREP_NONE;
+	for (size_t i = 0; i < sizeof prep_rows / sizeof *prep_rows; i++)
+		table[prep_rows[i].cmd].def.prep = prep_rows[i].how;
 }
 
 size_t al_cmd_def_count(void) { return AL_CMD__COUNT; }
@@ -428,7 +447,16 @@ static bool role_allows(const al_actor *a, const al_cmd_def *d)
 	return a->role >= d->role;
 }
 
-static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *it)
+/* The slowest prepare step item_setup runs itself in this thread (al_set_thread_prepare_limit). */
+static __thread int prepare_limit = AL_PREP_NETWORK;
+
+void al_set_thread_prepare_limit(int max_kind) { prepare_limit = max_kind; }
+
+static const char *const prep_names[] = {"none", "quick", "password hashing", "network I/O"};
+
+/* The checks before any transaction, then the prepare step unless req->prep holds its output;
+ * a step slower than limit (enum al_prep_kind) is refused instead of run. */
+static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *it, int limit)
 {
 	memset(it, 0, sizeof *it);
 	memset(rep, 0, sizeof *rep);
@@ -460,6 +488,9 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 		if (al_mp_decode(it->prep_buf.data, it->prep_buf.size, &it->zone, &it->prep) != 0 ||
 		    it->prep.type != MSGPACK_OBJECT_MAP)
 			return al_err(err, AL_EINVALID_ARGUMENT, "prep: not the output of al_prepare");
+	} else if (it->e->prepare && it->e->def.prep > limit) {
+		return al_err(err, AL_EINTERNAL, "%s: its prepare step (%s) may not run in this thread: al_prepare it first",
+			      req->op, prep_names[it->e->def.prep]);
 	} else if (it->e->prepare) {
 		al_mb out;
 		al_mb_init(&out);
@@ -811,7 +842,7 @@ int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 		return AL_ENO_MEMORY;
 	size_t writes = 0;
 	for (size_t i = 0; i < n; i++)
-		if (item_setup(s, &reqs[i], &reps[i], &items[i]) == AL_OK)
+		if (item_setup(s, &reqs[i], &reps[i], &items[i], prepare_limit) == AL_OK)
 			writes += items[i].e->def.kind == AL_CMD_WRITE;
 	int rc = AL_OK;
 	if (writes) {
@@ -850,7 +881,7 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 {
 	item it;
 	al_reply rep;
-	int rc = item_setup(s, req, &rep, &it);
+	int rc = item_setup(s, req, &rep, &it, prepare_limit);
 	if (rc == AL_OK && it.e->def.kind != AL_CMD_READ)
 		rc = al_err(&rep.err, AL_EINVALID_ARGUMENT, "%s: only read commands stream", req->op);
 	MDB_txn *txn = NULL;
@@ -894,7 +925,7 @@ int al_prepare(al_store *s, const al_request *req, char **prep, size_t *prep_len
 	r.prep_len = 0;
 	*prep = NULL;
 	*prep_len = 0;
-	int rc = item_setup(s, &r, &rep, &it);
+	int rc = item_setup(s, &r, &rep, &it, AL_PREP_NETWORK); /* running the step is its job */
 	if (rc == AL_OK && it.prep_buf.size) {
 		if ((*prep = malloc(it.prep_buf.size)) == NULL)
 			rc = al_err(&rep.err, AL_ENO_MEMORY, "out of memory");

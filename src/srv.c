@@ -6,8 +6,8 @@
  *
  * A frame is handled in the loop turn that completed it: checked (al_mp_check bounds the
  * decode by the frame's length before msgpack-c sees it), decoded, dispatched. Reads are
- * answered at once from a read transaction; writes join the writer's queue (after the
- * worker pool ran their prepare step, keeping each connection's writes in order).
+ * answered at once from a read transaction; writes join the writer's queue (after a worker
+ * ran their prepare step when it is slow, keeping each connection's writes in order).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -381,11 +381,15 @@ static void flush_writes(conn *c)
 	}
 }
 
-/* A prepare step is slow only when it hashes, and it hashes only PASSWORD arguments: without
- * one the step (ids, keys) is left to al_exec_batch on the writer, saving a thread hop. */
-static bool hashes(const al_cmd_def *d, const msgpack_object *args)
+/* Whether a write's prepare step is slow, as the command table declares it (AL_PREP): network
+ * I/O always (a registry may not answer for minutes), argon2id only when a PASSWORD argument is
+ * given. A quick step (ids, keys, sealing) is left to al_exec_batch on the writer, saving a
+ * thread hop; a slow one never runs there, where it would hold every client's writes. */
+static bool slow_prepare(const al_cmd_def *d, const msgpack_object *args)
 {
-	if (!al_cmd_has_prepare(d->op) || args == NULL)
+	if (d->prep == AL_PREP_NETWORK)
+		return true;
+	if (d->prep != AL_PREP_HASHES || args == NULL)
 		return false;
 	for (size_t i = 0; i < d->nargs; i++) {
 		const msgpack_object *v = d->args[i].type == AL_T_PASSWORD ? al_mp_get(args, d->args[i].name) : NULL;
@@ -402,13 +406,13 @@ static void submit_write(conn *c, const request *rq, const al_cmd_def *d)
 		srv_reply_error(c, rq, AL_ENO_MEMORY, "out of memory");
 		return;
 	}
-	j->ready = !hashes(d, rq->args);
+	j->ready = !slow_prepare(d, rq->args);
 	if (c->wlast)
 		c->wlast->wnext = j;
 	else
 		c->wfirst = j;
 	c->wlast = j;
-	if (!j->ready) { /* hashing: on a worker, never on the loop */
+	if (!j->ready) { /* hashing or network: on a worker thread, never on the loop or the writer */
 		j->kind = J_PREPARE;
 		srv_submit_job(c->srv, j);
 	}

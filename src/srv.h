@@ -4,7 +4,8 @@
  *
  * Threads: one libevent loop owns every connection (framing, authentication, dispatch, reads,
  * watch); one writer thread runs the queued writes as group commits (al_exec_batch); a small
- * worker pool runs what is slow (password hashing in prepare steps, login) and streams.
+ * worker pool runs what is slow (password hashing in prepare steps, login) and streams; one
+ * network thread runs the prepare steps that wait for registries (image rescans).
  */
 #ifndef AL_SRV_H
 #define AL_SRV_H

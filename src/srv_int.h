@@ -76,6 +76,7 @@ struct job {
 	int64_t t0;  /* arrival, monotonic µs */
 	bool ready;  /* J_WRITE: may go to the writer (prepared, or nothing to prepare) */
 	bool failed; /* refused before the writer (prepare step); rep.err says why */
+	bool net;    /* J_PREPARE with network I/O: for the network thread, never a worker */
 	char who[136];           /* J_LOGIN: the email, for counting failures */
 	al_login_result *login;  /* J_LOGIN: the worker's result (wiped when freed) */
 	/* J_STREAM (fields below the line are shared with the loop under srv->mu) */
@@ -158,6 +159,9 @@ struct al_srv {
 	pthread_t writer;
 	pthread_t *workers;
 	int nworkers;
+	pthread_t net;        /* the network thread: prepare steps that wait for registries */
+	pthread_cond_t ncv;   /* wakes it (net jobs wait in the job queue) */
+	bool net_started;
 	int next_worker; /* hands each worker thread its helper */
 	struct {
 		int fd;

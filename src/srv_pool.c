@@ -6,6 +6,12 @@
  * SRV_MAX_BATCH) and runs them with one al_exec_batch: one write transaction, one commit and
  * fsync. While it commits, the loop keeps reading and queueing, so the next batch holds
  * everything that arrived meanwhile. Answers are sent by the loop only after the commit.
+ *
+ * Slow prepare steps run before a write reaches the writer: hashing on the workers, network
+ * I/O (image rescans) on a thread of its own, the network thread, where a registry that does
+ * not answer holds only later rescans, for up to their timeout, and neither the writer
+ * (everyone's writes) nor the workers (logins, hashing, streams). The writer refuses to run a
+ * network step itself (al_set_thread_prepare_limit), should one ever reach it unprepared.
  */
 #define _GNU_SOURCE /* gettid */
 #include <stdlib.h>
@@ -63,6 +69,8 @@ void srv_submit_write(al_srv *srv, job *j)
 
 void srv_submit_job(al_srv *srv, job *j)
 {
+	const al_cmd_def *d = j->kind == J_PREPARE ? al_cmd_def_find(j->op) : NULL;
+	j->net = d && d->prep == AL_PREP_NETWORK;
 	j->next = NULL;
 	pthread_mutex_lock(&srv->mu);
 	if (srv->jq_last)
@@ -70,8 +78,22 @@ void srv_submit_job(al_srv *srv, job *j)
 	else
 		srv->jq_first = j;
 	srv->jq_last = j;
-	pthread_cond_signal(&srv->jcv);
+	pthread_cond_signal(j->net ? &srv->ncv : &srv->jcv);
 	pthread_mutex_unlock(&srv->mu);
+}
+
+/* Under srv->mu: the first queued job for the network thread (net) or for a worker, taken out
+ * of the queue; NULL when there is none. */
+static job *take_job(al_srv *srv, bool net)
+{
+	for (job **p = &srv->jq_first, *prev = NULL; *p; prev = *p, p = &(*p)->next)
+		if ((*p)->net == net) {
+			job *j = *p;
+			if ((*p = j->next) == NULL)
+				srv->jq_last = prev;
+			return j;
+		}
+	return NULL;
 }
 
 /* ---- the writer ------------------------------------------------------------------------------ */
@@ -96,6 +118,7 @@ static void *writer_main(void *arg)
 	al_reply *reps = malloc(SRV_MAX_BATCH * sizeof *reps);
 	if (b == NULL || reqs == NULL || reps == NULL)
 		abort(); /* three small allocations at start-up */
+	al_set_thread_prepare_limit(AL_PREP_HASHES); /* never network I/O here */
 	pthread_mutex_lock(&srv->mu);
 	for (;;) {
 		while (srv->wq_first == NULL && !srv->quit)
@@ -160,23 +183,16 @@ static void run_login(al_srv *srv, job *j)
 	msgpack_zone_destroy(&z);
 }
 
-static void *worker_main(void *arg)
+/* Runs the queued jobs of one kind of thread (the network thread's, or the workers') until quit. */
+static void serve(al_srv *srv, bool net)
 {
-	al_srv *srv = arg;
-	/* Hashing is CPU-bound and this machine has few cores: a nicer worker leaves the loop
-	 * (reads, answers) the CPU whenever it wakes up. Linux nices threads one by one. */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
-		srv_log(srv, AL_SRV_LOG_DEBUG, "worker priority unchanged");
-	srv_hash_use(srv, __atomic_fetch_add(&srv->next_worker, 1, __ATOMIC_RELAXED));
 	pthread_mutex_lock(&srv->mu);
 	for (;;) {
-		while (srv->jq_first == NULL && !srv->quit)
-			pthread_cond_wait(&srv->jcv, &srv->mu);
-		if (srv->quit)
-			break;
-		job *j = srv->jq_first;
-		if ((srv->jq_first = j->next) == NULL)
-			srv->jq_last = NULL;
+		job *j = NULL;
+		while (!srv->quit && (j = take_job(srv, net)) == NULL)
+			pthread_cond_wait(net ? &srv->ncv : &srv->jcv, &srv->mu);
+		if (j == NULL)
+			break; /* quit */
 		pthread_mutex_unlock(&srv->mu);
 		bool stream = j->kind == J_STREAM;
 		if (stream) /* hands its own output over; the loop frees j after the last chunk */
@@ -192,6 +208,24 @@ static void *worker_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&srv->mu);
+}
+
+static void *worker_main(void *arg)
+{
+	al_srv *srv = arg;
+	/* Hashing is CPU-bound and this machine has few cores: a nicer worker leaves the loop
+	 * (reads, answers) the CPU whenever it wakes up. Linux nices threads one by one. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+		srv_log(srv, AL_SRV_LOG_DEBUG, "worker priority unchanged");
+	srv_hash_use(srv, __atomic_fetch_add(&srv->next_worker, 1, __ATOMIC_RELAXED));
+	serve(srv, false);
+	return NULL;
+}
+
+/* Waits for registries (image rescans): nothing else waits behind it. */
+static void *net_main(void *arg)
+{
+	serve(arg, true);
 	return NULL;
 }
 
@@ -225,9 +259,13 @@ int srv_threads_start(al_srv *srv, al_error *err)
 	srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
 	if (srv->workers == NULL)
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
+	pthread_cond_init(&srv->ncv, NULL);
 	if (pthread_create(&srv->writer, NULL, writer_main, srv) != 0)
 		return al_err(err, AL_EINTERNAL, "cannot start the writer thread");
 	srv->threads_started = true;
+	if (pthread_create(&srv->net, NULL, net_main, srv) != 0)
+		return al_err(err, AL_EINTERNAL, "cannot start the network thread");
+	srv->net_started = true;
 	for (int i = 0; i < srv->nworkers; i++)
 		if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
 			srv->nworkers = i;
@@ -247,11 +285,16 @@ void srv_threads_stop(al_srv *srv)
 		j->cancel = C_GONE;
 	pthread_cond_broadcast(&srv->wcv);
 	pthread_cond_broadcast(&srv->jcv);
+	pthread_cond_broadcast(&srv->ncv);
 	pthread_cond_broadcast(&srv->flow);
 	pthread_mutex_unlock(&srv->mu);
 	pthread_join(srv->writer, NULL);
 	for (int i = 0; i < srv->nworkers; i++)
 		pthread_join(srv->workers[i], NULL);
+	if (srv->net_started) /* a rescan in progress ends first, at worst by its timeout */
+		pthread_join(srv->net, NULL);
+	srv->net_started = false;
+	pthread_cond_destroy(&srv->ncv);
 	srv->threads_started = false;
 	free(srv->workers);
 	srv->workers = NULL;

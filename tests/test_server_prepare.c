@@ -193,6 +193,47 @@ static void batch_mixes_prepared(void **state)
 	al_prepared_free(NULL, 0);
 }
 
+/* The command table says which prepare steps are slow (AL_PREP), and a thread limited to
+ * hashing (a server's writer) refuses to run a network step itself: it must come prepared. */
+static void network_prepare_never_inline(void **state)
+{
+	al_store *s = ((void **)*state)[1];
+	assert_int_equal(al_cmd_def_find("user.get")->prep, AL_PREP_NONE);
+	assert_int_equal(al_cmd_def_find("keypair.create")->prep, AL_PREP_QUICK);
+	assert_int_equal(al_cmd_def_find("user.2fa.confirm")->prep, AL_PREP_QUICK);
+	assert_int_equal(al_cmd_def_find("user.create")->prep, AL_PREP_HASHES);
+	assert_int_equal(al_cmd_def_find("user.update")->prep, AL_PREP_HASHES);
+	assert_int_equal(al_cmd_def_find("image.rescan")->prep, AL_PREP_NETWORK);
+	assert_int_equal(al_cmd_def_find("maintenance.rescan-images")->prep, AL_PREP_NETWORK);
+
+	al_set_thread_prepare_limit(AL_PREP_HASHES);
+	al_request req = {"image.rescan", NULL, 0, &th_admin};
+	al_reply rep;
+	uint64_t head = al_log_head(s);
+	assert_int_equal(al_exec(s, &req, &rep), AL_EINTERNAL);
+	assert_non_null(strstr(rep.err.msg, "network I/O"));
+	al_reply_free(&rep);
+	req.op = "maintenance.rescan-images";
+	assert_int_equal(al_exec(s, &req, &rep), AL_EINTERNAL);
+	al_reply_free(&rep);
+	/* Hashing and quick steps still run here. */
+	assert_int_equal(th_run(s, "user.create", "email", 's', "l@example.com", "username", 's', "l", "password", 's', PW,
+				NULL),
+			 AL_OK);
+	/* al_prepare runs the step whatever the limit, and the prepared request then runs. */
+	char *prep;
+	size_t plen;
+	req.op = "image.rescan";
+	assert_int_equal(al_prepare(s, &req, &prep, &plen, NULL), AL_OK);
+	req.prep = prep;
+	req.prep_len = plen;
+	assert_int_equal(al_exec(s, &req, &rep), AL_OK);
+	al_reply_free(&rep);
+	al_prepared_free(prep, plen);
+	al_set_thread_prepare_limit(AL_PREP_NETWORK);
+	assert_int_equal(al_log_head(s), head + 2); /* the user and its keypair */
+}
+
 static int hashed, verified;
 
 static int count_hash(const char *cost, const char *pw, size_t n, char *out, size_t out_len, void *ctx)
@@ -246,6 +287,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(prepared_values_are_used, setup, teardown),
 		cmocka_unit_test_setup_teardown(prepare_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_mixes_prepared, setup, teardown),
+		cmocka_unit_test_setup_teardown(network_prepare_never_inline, setup, teardown),
 		cmocka_unit_test_setup_teardown(pwhash_ops_route_hashing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
