@@ -64,9 +64,9 @@ static agents_mem *mem_of(al_store *s)
 {
 	pthread_mutex_lock(&mem_create);
 	if (s->agents_mem == NULL) {
-		agents_mem *m = calloc(1, sizeof *m);
+		agents_mem *m = al_calloc(1, sizeof *m);
 		if (m && pthread_mutex_init(&m->mu, NULL) != 0) {
-			free(m);
+			al_free(m);
 			m = NULL;
 		}
 		s->agents_mem = m;
@@ -81,8 +81,8 @@ void al__agents_mem_free(void *p)
 	if (m == NULL)
 		return;
 	pthread_mutex_destroy(&m->mu);
-	free(m->v);
-	free(m);
+	al_free(m->v);
+	al_free(m);
 }
 
 /* Where id is or would go in m->v (lock held). */
@@ -108,7 +108,7 @@ static size_t mem_pos(const agents_mem *m, const char *id, bool *found)
 static bool grow(agents_mem *m)
 {
 	size_t cap = m->cap ? 2 * m->cap : 64;
-	seen *v = realloc(m->v, cap * sizeof *v);
+	seen *v = al_realloc(m->v, cap * sizeof *v);
 	if (v == NULL)
 		return false;
 	m->v = v;
@@ -341,7 +341,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 14);
 	al_pack_cstr(&pk, "id");
 	al_pack_str(&pk, key, e->id.n);
@@ -488,7 +488,7 @@ int al__agents_each(al_store *s, MDB_txn *txn, al_str group, al_row_fn fn, void 
 	msgpack_packer pk;
 	msgpack_zone_init(&z, 2048);
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	MDB_val k, v;
 	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -508,7 +508,7 @@ int al__agents_each(al_store *s, MDB_txn *txn, al_str group, al_row_fn fn, void 
 			rc = al_err(err, rc < 0 ? rc : AL_EIO_ERROR, "the receiver stopped the agent listing");
 	}
 	mdb_cursor_close(cur);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	msgpack_zone_destroy(&z);
 	return rc;
 }
@@ -640,7 +640,7 @@ static int cmp_obj_str(const void *a, const void *b)
 static int images_arg(al_cmd *c, const msgpack_object *list, msgpack_object *out)
 {
 	uint32_t n = list->via.array.size;
-	msgpack_object *v = msgpack_zone_malloc(c->zone, (n ? n : 1) * sizeof *v);
+	msgpack_object *v = al_zone_malloc(c->zone, (n ? n : 1) * sizeof *v);
 	if (v == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
@@ -667,11 +667,11 @@ static int available_arg(al_cmd *c, al_str text, msgpack_object *out)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	int rc = al__slots_pack(c->err, "available", text, &pk);
 	if (rc == AL_OK) {
 		/* the zone keeps the bytes: strings of a decoded object point into its buffer */
-		char *copy = msgpack_zone_malloc(c->zone, sb.size ? sb.size : 1);
+		char *copy = al_zone_malloc(c->zone, sb.size ? sb.size : 1);
 		if (copy == NULL)
 			rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		else {
@@ -680,7 +680,7 @@ static int available_arg(al_cmd *c, al_str text, msgpack_object *out)
 				rc = al_err(c->err, AL_EINTERNAL, "available: slots do not decode");
 		}
 	}
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	if (rc == AL_OK && (slot_of(out, (al_str){"cpu", 3}) == NULL || slot_of(out, (al_str){"mem", 3}) == NULL))
 		rc = al_err(c->err, AL_EINVALID_ARGUMENT, "available: must report cpu and mem, e.g. cpu=8,mem=32g");
 	return rc;
@@ -912,7 +912,7 @@ int al__agent_expire(al_cmd *c)
 			continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
-			al_str *nl = msgpack_zone_malloc(c->zone, cap * sizeof *nl);
+			al_str *nl = al_zone_malloc(c->zone, cap * sizeof *nl);
 			if (nl == NULL) {
 				rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
 				break;
@@ -921,7 +921,7 @@ int al__agent_expire(al_cmd *c)
 				memcpy(nl, lost, n * sizeof *nl);
 			lost = nl;
 		}
-		char *copy = msgpack_zone_malloc(c->zone, id.n);
+		char *copy = al_zone_malloc(c->zone, id.n);
 		if (copy == NULL) {
 			rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
 			break;

@@ -194,7 +194,7 @@ static msgpack_object public_fields(const al_event *e, msgpack_zone *z)
 {
 	msgpack_object m = {.type = MSGPACK_OBJECT_MAP};
 	uint32_t n = e->fields.via.map.size;
-	m.via.map.ptr = n ? msgpack_zone_malloc(z, sizeof(msgpack_object_kv) * n) : NULL;
+	m.via.map.ptr = n ? al_zone_malloc(z, sizeof(msgpack_object_kv) * n) : NULL;
 	for (uint32_t i = 0; i < n && m.via.map.ptr; i++)
 		if (!is_secret(e, &e->fields.via.map.ptr[i].key))
 			m.via.map.ptr[m.via.map.size++] = e->fields.via.map.ptr[i];

@@ -290,7 +290,7 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 al_str al__keep(al_cmd *c, const char *prefix, al_str s)
 {
 	size_t pn = strlen(prefix);
-	char *p = msgpack_zone_malloc(c->zone, pn + s.n + 1);
+	char *p = al_zone_malloc(c->zone, pn + s.n + 1);
 	if (p == NULL)
 		return (al_str){"", 0};
 	memcpy(p, prefix, pn);
@@ -303,7 +303,7 @@ int al__strs_add(al_cmd *c, al_strs *l, al_str s)
 {
 	if (l->n == l->cap) {
 		uint32_t cap = l->cap ? l->cap * 2 : 16;
-		al_str *nv = msgpack_zone_malloc(c->zone, cap * sizeof *nv);
+		al_str *nv = al_zone_malloc(c->zone, cap * sizeof *nv);
 		if (nv == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		if (l->n)
@@ -329,7 +329,7 @@ void al__rows_begin(al_cmd *c, al_rows *r)
 	(void)c;
 	memset(r, 0, sizeof *r);
 	msgpack_sbuffer_init(&r->buf);
-	msgpack_packer_init(&r->pk, &r->buf, msgpack_sbuffer_write);
+	msgpack_packer_init(&r->pk, &r->buf, al_sbuffer_write);
 }
 
 int al__rows_push(al_cmd *c, al_rows *r)
@@ -357,7 +357,7 @@ int al__rows_end(al_cmd *c, al_rows *r, int rc)
 		if (r->buf.size)
 			c->out->callback(c->out->data, r->buf.data, r->buf.size);
 	}
-	msgpack_sbuffer_destroy(&r->buf);
+	al_sbuffer_destroy(&r->buf);
 	return rc;
 }
 
@@ -456,7 +456,7 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 	if (rc)
 		return rc;
 	if (it->e->prepare && req->prep) { /* al_prepare ran the step already */
-		msgpack_sbuffer_write(&it->prep_buf, req->prep, req->prep_len);
+		al_sbuffer_write(&it->prep_buf, req->prep, req->prep_len);
 		if (al_mp_decode(it->prep_buf.data, it->prep_buf.size, &it->zone, &it->prep) != 0 ||
 		    it->prep.type != MSGPACK_OBJECT_MAP)
 			return al_err(err, AL_EINVALID_ARGUMENT, "prep: not the output of al_prepare");
@@ -484,10 +484,10 @@ static void item_finish(item *it)
 		it->rep->result_len = it->result.size;
 		msgpack_sbuffer_init(&it->result);
 	}
-	msgpack_sbuffer_destroy(&it->result);
+	al_sbuffer_destroy(&it->result);
 	if (it->prep_buf.data) /* may hold a new secret key in plaintext */
 		sodium_memzero(it->prep_buf.data, it->prep_buf.size);
-	msgpack_sbuffer_destroy(&it->prep_buf);
+	al_sbuffer_destroy(&it->prep_buf);
 	msgpack_zone_destroy(&it->zone);
 }
 
@@ -503,7 +503,7 @@ static void cmd_init(al_cmd *c, al_store *s, item *it, msgpack_packer *pk)
 	c->zone = &it->zone;
 	c->out = pk;
 	it->result.size = 0;
-	msgpack_packer_init(pk, &it->result, msgpack_sbuffer_write);
+	msgpack_packer_init(pk, &it->result, al_sbuffer_write);
 }
 
 /* reqids value: first seq (8) | last seq (8) | flags (1) | op | NUL | result (sealed if flags & 1) */
@@ -526,19 +526,19 @@ static int replay_request(al_cmd *c, item *it, bool *found)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "request_id: already used for %s", op);
 	size_t off = (size_t)(nul + 1 - p), n = v.mv_size - off;
 	if (p[16] & REQ_SEALED) {
-		unsigned char *plain = malloc(n);
+		unsigned char *plain = al_malloc(n);
 		size_t pn;
 		if (plain == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		rc = al__unseal(c->s, (al_str){p + off, n}, plain, n, &pn, c->err);
 		if (rc == AL_OK)
-			msgpack_sbuffer_write(&it->result, (const char *)plain, pn);
+			al_sbuffer_write(&it->result, (const char *)plain, pn);
 		sodium_memzero(plain, n);
-		free(plain);
+		al_free(plain);
 		if (rc)
 			return rc;
 	} else
-		msgpack_sbuffer_write(&it->result, p + off, n);
+		al_sbuffer_write(&it->result, p + off, n);
 	*found = true;
 	it->rep->first_seq = al__get_be64((const unsigned char *)p);
 	it->rep->last_seq = al__get_be64((const unsigned char *)p + 8);
@@ -550,7 +550,7 @@ static int remember_request(al_cmd *c, item *it)
 {
 	size_t opn = strlen(c->def->op) + 1;
 	size_t rn = c->secret_result ? AL_SEALED_LEN(it->result.size) : it->result.size;
-	unsigned char *v = malloc(17 + opn + rn);
+	unsigned char *v = al_malloc(17 + opn + rn);
 	if (v == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	al__be64(v, c->first_seq);
@@ -565,7 +565,7 @@ static int remember_request(al_cmd *c, item *it)
 		memcpy(v + 17 + opn, it->result.data, it->result.size);
 	if (rc == AL_OK)
 		rc = al__put(c->w, c->s->reqids, c->request_id.p, c->request_id.n, v, 17 + opn + rn, 0, c->err);
-	free(v);
+	al_free(v);
 	return rc;
 }
 
@@ -678,7 +678,7 @@ static int batch_fn(al_wtxn *w, void *ctx, al_error *err)
 
 int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 {
-	item *items = calloc(n ? n : 1, sizeof *items);
+	item *items = al_calloc(n ? n : 1, sizeof *items);
 	if (items == NULL)
 		return AL_ENO_MEMORY;
 	size_t writes = 0;
@@ -714,7 +714,7 @@ int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		item_finish(&items[i]);
-	free(items);
+	al_free(items);
 	return rc;
 }
 
@@ -768,7 +768,7 @@ int al_prepare(al_store *s, const al_request *req, char **prep, size_t *prep_len
 	*prep_len = 0;
 	int rc = item_setup(s, &r, &rep, &it);
 	if (rc == AL_OK && it.prep_buf.size) {
-		if ((*prep = malloc(it.prep_buf.size)) == NULL)
+		if ((*prep = al_malloc(it.prep_buf.size)) == NULL)
 			rc = al_err(&rep.err, AL_ENO_MEMORY, "out of memory");
 		else {
 			memcpy(*prep, it.prep_buf.data, it.prep_buf.size);
@@ -785,7 +785,7 @@ void al_prepared_free(char *prep, size_t prep_len)
 {
 	if (prep)
 		sodium_memzero(prep, prep_len);
-	free(prep);
+	al_free(prep);
 }
 
 int al_cmd_has_prepare(const char *op)
@@ -803,7 +803,7 @@ int al_exec(al_store *s, const al_request *req, al_reply *rep)
 void al_reply_free(al_reply *rep)
 {
 	if (rep) {
-		free(rep->result);
+		al_free(rep->result);
 		rep->result = NULL;
 		rep->result_len = 0;
 	}

@@ -6,14 +6,14 @@
 void al_mb_init(al_mb *mb)
 {
 	msgpack_sbuffer_init(&mb->body);
-	msgpack_packer_init(&mb->pk, &mb->body, msgpack_sbuffer_write);
+	msgpack_packer_init(&mb->pk, &mb->body, al_sbuffer_write);
 	mb->n = 0;
 }
 
 void al_mb_free(al_mb *mb)
 {
 	if (mb)
-		msgpack_sbuffer_destroy(&mb->body);
+		al_sbuffer_destroy(&mb->body);
 }
 
 void al_mb_reset(al_mb *mb)
@@ -67,7 +67,7 @@ void al_mb_finish(const al_mb *mb, msgpack_packer *out)
 void al_mb_to_sbuffer(const al_mb *mb, msgpack_sbuffer *out)
 {
 	msgpack_packer pk;
-	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, out, al_sbuffer_write);
 	al_mb_finish(mb, &pk);
 }
 

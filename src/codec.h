@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "adminlog.h"
+#include "alloc.h"
 
 /* A map under construction: pairs are packed into body and counted; al_mb_finish writes the
  * map header and the body to another packer. Owns body until al_mb_free. */

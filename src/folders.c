@@ -55,7 +55,7 @@ static int apply_created(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 11);
 	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
 		al__row_col(&pk, cols[i], 's', NULL, &e->fields);
@@ -543,13 +543,13 @@ int al__folder_delete(al_cmd *c)
 	msgpack_sbuffer b;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&b);
-	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &b, al_sbuffer_write);
 	rc = pack_by_id(c, id, &pk);
 	if (rc == AL_OK)
 		rc = al__emit(c, AL_EV_FOLDER_DELETED, id, NULL);
 	if (rc == AL_OK)
 		c->out->callback(c->out->data, b.data, b.size);
-	msgpack_sbuffer_destroy(&b);
+	al_sbuffer_destroy(&b);
 	return rc;
 }
 

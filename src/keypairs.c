@@ -115,7 +115,7 @@ static int put_row(const al_view *v, const al_event *e, const kp_row *k, al_erro
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	pack_row(&pk, k);
 	return al__view_put(v, DB_KEYPAIRS, e->id.p, e->id.n, b->data, b->size, err);
 }
@@ -441,7 +441,7 @@ static int collect(al_cmd *c, al_str email, kp_filter want, const void *arg, cha
 		if (ak.n != AL_ACCESS_KEY_LEN || !want(&row, arg))
 			continue;
 		if (*n == cap) {
-			char *p = realloc(*out, (cap = cap ? cap * 2 : 4) * AL_ACCESS_KEY_LEN);
+			char *p = al_realloc(*out, (cap = cap ? cap * 2 : 4) * AL_ACCESS_KEY_LEN);
 			if (p == NULL) {
 				rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
 				break;
@@ -453,7 +453,7 @@ static int collect(al_cmd *c, al_str email, kp_filter want, const void *arg, cha
 	msgpack_zone_destroy(&z);
 	mdb_cursor_close(cur);
 	if (rc) {
-		free(*out);
+		al_free(*out);
 		*out = NULL;
 		*n = 0;
 	}
@@ -469,7 +469,7 @@ static int emit_each(al_cmd *c, char *keys, size_t n, enum al_ev_id ev, const al
 	int rc = AL_OK;
 	for (size_t i = 0; rc == AL_OK && i < n; i++)
 		rc = al__emit(c, ev, (al_str){keys + i * AL_ACCESS_KEY_LEN, AL_ACCESS_KEY_LEN}, f);
-	free(keys);
+	al_free(keys);
 	return rc;
 }
 

@@ -23,7 +23,7 @@ static int reserve(al_wtxn *w, size_t n)
 	size_t cap = w->rec_cap ? w->rec_cap : 1024;
 	while (cap < n)
 		cap *= 2;
-	unsigned char *p = realloc(w->rec, cap);
+	unsigned char *p = al_realloc(w->rec, cap);
 	if (p == NULL)
 		return -1;
 	w->rec = p;

@@ -106,7 +106,7 @@ static int check_agent(const msgpack_object *row, void *ctx)
 	msgpack_object want;
 	msgpack_zone z;
 	r->scratch.size = 0;
-	msgpack_packer_init(&pk, &r->scratch, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &r->scratch, al_sbuffer_write);
 	want_agent(r->t, id, &pk);
 	msgpack_zone_init(&z, 256);
 	int rc = al_mp_decode(r->scratch.data, r->scratch.size, &z, &want);
@@ -207,7 +207,7 @@ int al__maintenance_recalculate_usage(al_cmd *c)
 	if (rc == AL_OK)
 		pack_result(c, &r);
 	al_mb_free(&r.fix_agents), al_mb_free(&r.was_agents), al_mb_free(&r.fix_kp), al_mb_free(&r.was_kp);
-	msgpack_sbuffer_destroy(&r.scratch);
+	al_sbuffer_destroy(&r.scratch);
 	return rc;
 }
 
@@ -254,7 +254,7 @@ int al__info(al_cmd *c)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	bool all = format == AL_FORMAT_VERSION;
 	msgpack_pack_array(&pk, (uint32_t)(2 + al__nprojections + has_client));
 	snprintf(ver, sizeof ver, "%u", format);
@@ -300,6 +300,6 @@ int al__info(al_cmd *c)
 	all ? msgpack_pack_true(c->out) : msgpack_pack_false(c->out);
 	al_pack_cstr(c->out, "components");
 	c->out->callback(c->out->data, sb.data, sb.size);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	return AL_OK;
 }

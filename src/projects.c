@@ -82,7 +82,7 @@ static int apply_project(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 12);
 	al_pack_cstr(&pk, "id");
 	al_pack_str(&pk, id, idn);
@@ -550,7 +550,7 @@ static int change_members(al_cmd *c, bool add)
 	uint32_t n = list ? list->via.array.size : 0;
 	if (n == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "users: name at least one user (email or id)");
-	al_str *emails = msgpack_zone_malloc(c->zone, n * 2 * sizeof *emails);
+	al_str *emails = al_zone_malloc(c->zone, n * 2 * sizeof *emails);
 	if (emails == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < n && rc == AL_OK; i++) { /* every user checked before the first emit */

@@ -188,7 +188,7 @@ static int put_row(const al_view *v, const char *key, size_t kn, const rg_row *r
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	pack_row(&pk, r);
 	return al__view_put(v, DB_GROUPS, key, kn, b->data, b->size, err);
 }
@@ -214,7 +214,7 @@ static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn,
 	     m == 0 && k.mv_size >= pn && memcmp(k.mv_data, prefix, pn) == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
 		if (out->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
-			MDB_val *nk = msgpack_zone_malloc(&v->w->zone, ncap * sizeof *nk);
+			MDB_val *nk = al_zone_malloc(&v->w->zone, ncap * sizeof *nk);
 			if (nk == NULL) {
 				mdb_cursor_close(cur);
 				return al_err(err, AL_ENO_MEMORY, "out of memory");
@@ -224,7 +224,7 @@ static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn,
 			out->k = nk;
 			cap = ncap;
 		}
-		void *copy = msgpack_zone_malloc(&v->w->zone, k.mv_size ? k.mv_size : 1);
+		void *copy = al_zone_malloc(&v->w->zone, k.mv_size ? k.mv_size : 1);
 		if (copy == NULL) {
 			mdb_cursor_close(cur);
 			return al_err(err, AL_ENO_MEMORY, "out of memory");
@@ -469,7 +469,7 @@ static int pack_public(al_cmd *c, const rg_row *r, msgpack_packer *pk)
 	memset(&l, 0, sizeof l);
 	for (int i = 0; i < 3; i++) {
 		msgpack_sbuffer_init(&l.buf[i]);
-		msgpack_packer_init(&l.pk[i], &l.buf[i], msgpack_sbuffer_write);
+		msgpack_packer_init(&l.pk[i], &l.buf[i], al_sbuffer_write);
 	}
 	char prefix[KEY_MAX];
 	size_t pn = al__key2(prefix, KEY_MAX, 0, r->name, (al_str){"", 0});
@@ -499,7 +499,7 @@ static int pack_public(al_cmd *c, const rg_row *r, msgpack_packer *pk)
 		msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "rgroup", r->name));
 	}
 	for (int i = 0; i < 3; i++)
-		msgpack_sbuffer_destroy(&l.buf[i]);
+		al_sbuffer_destroy(&l.buf[i]);
 	return rc;
 }
 
@@ -961,7 +961,7 @@ static int add_hit(al_cmd *c, al_str group, al_str via, hits *h)
 {
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 16;
-		hit *nv = msgpack_zone_malloc(c->zone, cap * sizeof *nv);
+		hit *nv = al_zone_malloc(c->zone, cap * sizeof *nv);
 		if (nv == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		if (h->n)
@@ -979,7 +979,7 @@ static int hit_group(al_cmd *c, al_str rest, void *ctx) { return add_hit(c, rest
 static al_str join(al_cmd *c, const char *a, al_str b, const char *sep, al_str d)
 {
 	size_t an = strlen(a), sn = strlen(sep), n = an + b.n + sn + d.n;
-	char *p = msgpack_zone_malloc(c->zone, n + 1);
+	char *p = al_zone_malloc(c->zone, n + 1);
 	if (p == NULL)
 		return (al_str){"", 0};
 	memcpy(p, a, an);
@@ -1023,7 +1023,7 @@ static int project_hits(al_cmd *c, al_str email, al_str domain, hits *h)
 	msgpack_packer pk;
 	msgpack_object names;
 	msgpack_sbuffer_init(&b);
-	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &b, al_sbuffer_write);
 	int rc = al__user_projects_pack(c, email, &pk);
 	if (rc == AL_OK && al_mp_decode(b.data, b.size, c->zone, &names) != 0)
 		rc = al_err(c->err, AL_EINTERNAL, "the user's projects do not decode");
@@ -1036,7 +1036,7 @@ static int project_hits(al_cmd *c, al_str email, al_str domain, hits *h)
 		else if (found == 1 && active)
 			rc = scan_target(c, 'p', id, join(c, "project:", domain, "/", name), h);
 	}
-	msgpack_sbuffer_destroy(&b); /* the names were kept in the zone */
+	al_sbuffer_destroy(&b); /* the names were kept in the zone */
 	return rc;
 }
 

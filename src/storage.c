@@ -100,7 +100,7 @@ static int apply_host(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 10);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, key, e->id.n);
@@ -136,7 +136,7 @@ static int apply_quota(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 7);
 	al_pack_cstr(&pk, "host");
 	al_pack_str(&pk, host.p, host.n);
@@ -361,8 +361,8 @@ static int changed_caps(al_cmd *c, const msgpack_object *row, const struct backe
 	msgpack_packer npk, opk;
 	msgpack_sbuffer_init(&nb);
 	msgpack_sbuffer_init(&ob);
-	msgpack_packer_init(&npk, &nb, msgpack_sbuffer_write);
-	msgpack_packer_init(&opk, &ob, msgpack_sbuffer_write);
+	msgpack_packer_init(&npk, &nb, al_sbuffer_write);
+	msgpack_packer_init(&opk, &ob, al_sbuffer_write);
 	pack_caps(&npk, b, quota);
 	const msgpack_object *old = al_mp_get(row, "capabilities");
 	if (old)
@@ -372,8 +372,8 @@ static int changed_caps(al_cmd *c, const msgpack_object *row, const struct backe
 		msgpack_packer *out = al_mb_key(f, "capabilities");
 		out->callback(out->data, nb.data, nb.size);
 	}
-	msgpack_sbuffer_destroy(&nb);
-	msgpack_sbuffer_destroy(&ob);
+	al_sbuffer_destroy(&nb);
+	al_sbuffer_destroy(&ob);
 	return rc;
 }
 
@@ -655,7 +655,7 @@ static int pack_effective(al_cmd *c, const scope *t)
 /* Entity id of a quota: HOST/SCOPE, in the command's zone. */
 static al_str entity(al_cmd *c, const scope *t)
 {
-	char *p = msgpack_zone_malloc(c->zone, t->host.n + 1 + t->id.n);
+	char *p = al_zone_malloc(c->zone, t->host.n + 1 + t->id.n);
 	if (p == NULL)
 		return (al_str){"", 0};
 	memcpy(p, t->host.p, t->host.n);

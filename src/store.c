@@ -179,10 +179,10 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 			break;
 		al_err_clear(err);
 	}
-	free(w.rec);
+	al_free(w.rec);
 	msgpack_zone_destroy(&w.zone);
-	msgpack_sbuffer_destroy(&w.sb);
-	msgpack_sbuffer_destroy(&w.vb);
+	al_sbuffer_destroy(&w.sb);
+	al_sbuffer_destroy(&w.vb);
 	return rc;
 }
 
@@ -266,9 +266,9 @@ int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_
 		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 			return al_err(err, AL_EIO_ERROR, "mkdir %s: %s", dir, strerror(errno));
 	}
-	al_store *s = calloc(1, sizeof *s);
-	if (s == NULL || (s->dir = strdup(dir)) == NULL) {
-		free(s);
+	al_store *s = al_calloc(1, sizeof *s);
+	if (s == NULL || (s->dir = al_strdup(dir)) == NULL) {
+		al_free(s);
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	}
 	s->flags = o.flags;
@@ -327,6 +327,6 @@ void al_store_close(al_store *s)
 		unlink(path);
 		rmdir(s->dir);
 	}
-	free(s->dir);
-	free(s);
+	al_free(s->dir);
+	al_free(s);
 }

@@ -20,7 +20,9 @@
 #include <stdbool.h>
 
 #include "adminlog.h"
+#include "alloc.h"
 #include "projection.h"
+#include "fault.h" /* after <lmdb.h>: wraps the LMDB calls with fault points */
 
 struct al_store {
 	MDB_env *env;
@@ -51,6 +53,7 @@ typedef struct al_wtxn {
 	int64_t head_time;
 	bool map_full; /* set by al__mdb(): the runner grows the map and runs fn again */
 	bool poisoned; /* an internal failure: nothing more may be written, commit is refused */
+	unsigned long nomem_seen; /* al__nomem_count() already answered for; more refuses commit */
 	unsigned char *rec; /* scratch buffer for one record */
 	size_t rec_cap;
 	msgpack_zone zone; /* decoded events; cleared per event */

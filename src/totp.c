@@ -65,7 +65,7 @@ static int put_row(const al_view *v, const al_event *e, const totp_row *r, al_er
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	pack_row(&pk, r);
 	return al__view_put(v, DB_TOTP, e->id.p, e->id.n, b->data, b->size, err);
 }
@@ -187,8 +187,8 @@ void al__totp_mem_free(void *p)
 	if (m == NULL)
 		return;
 	pthread_mutex_destroy(&m->mu);
-	free(m->v);
-	free(m);
+	al_free(m->v);
+	al_free(m);
 }
 
 /* True, and step remembered, when no code of step or later was accepted for email before: a
@@ -197,9 +197,9 @@ static bool step_unused(al_store *s, al_str email, int64_t step)
 {
 	pthread_mutex_lock(&mem_create);
 	if (s->totp_mem == NULL) {
-		totp_mem *m = calloc(1, sizeof *m);
+		totp_mem *m = al_calloc(1, sizeof *m);
 		if (m && pthread_mutex_init(&m->mu, NULL) != 0) {
-			free(m);
+			al_free(m);
 			m = NULL;
 		}
 		s->totp_mem = m;
@@ -220,7 +220,7 @@ static bool step_unused(al_store *s, al_str email, int64_t step)
 	} else {
 		if (m->n == m->cap) {
 			size_t cap = m->cap ? 2 * m->cap : 16;
-			used_step *v = realloc(m->v, cap * sizeof *v);
+			used_step *v = al_realloc(m->v, cap * sizeof *v);
 			if (v) {
 				m->v = v;
 				m->cap = cap;
@@ -373,7 +373,7 @@ static int pack_enrolment(al_cmd *c, al_str email, al_str sealed)
 	al_pack_cstr(pk, "secret"), al_pack_str(pk, b32, b32n);
 	al_pack_cstr(pk, "uri"), pack_uri(pk, email, b32);
 	sodium_memzero(b32, b32n);
-	free(b32);
+	free(b32); /* liboath allocates it with libc */
 	c->secret_result = true; /* kept sealed for request-id retries */
 	return AL_OK;
 }

@@ -105,7 +105,7 @@ static int put_row(const al_view *v, const user_row *u, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	pack_row(&pk, u);
 	/* u->email may point into the stored row (load_row): LMDB may move that memory while it
 	 * replaces the row in a dirty page (a rebuild), so the key is copied first. */
@@ -353,7 +353,7 @@ static int arg_ip_list(al_cmd *c, const char *name, al_str *out)
 	}
 	if (total == 0)
 		return 1;
-	char *buf = msgpack_zone_malloc(c->zone, total);
+	char *buf = al_zone_malloc(c->zone, total);
 	if (buf == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	size_t off = 0;
@@ -483,7 +483,7 @@ static int resolve_projects(al_cmd *c, al_str domain, al_str **ids, uint32_t *n)
 	*n = 0;
 	if (!al__arg_list(c, "projects", &l) || l->via.array.size == 0)
 		return AL_OK;
-	*ids = msgpack_zone_malloc(c->zone, l->via.array.size * sizeof **ids);
+	*ids = al_zone_malloc(c->zone, l->via.array.size * sizeof **ids);
 	if (*ids == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < l->via.array.size; i++) {
@@ -491,7 +491,7 @@ static int resolve_projects(al_cmd *c, al_str domain, al_str **ids, uint32_t *n)
 		int rc = al__project_require(c, "projects", domain, name, &id);
 		if (rc)
 			return rc;
-		char *copy = msgpack_zone_malloc(c->zone, id.n ? id.n : 1);
+		char *copy = al_zone_malloc(c->zone, id.n ? id.n : 1);
 		if (copy == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		memcpy(copy, id.p, id.n);
