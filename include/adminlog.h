@@ -126,7 +126,8 @@ int al_exec(al_store *s, const al_request *req, al_reply *rep);
  * trace while the others commit, and later commands see the earlier ones' effects. READ
  * commands run too.
  * Per-command outcomes are in reps[i]; the return value is AL_OK unless the whole
- * transaction failed (then every reply carries that error).
+ * transaction failed (then every reply carries that error). Every reply is set, whatever
+ * happens: out of memory before anything ran, each one says AL_ENO_MEMORY.
  */
 int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n);
 void al_reply_free(al_reply *rep);
@@ -265,6 +266,7 @@ void al_event_write_json(const al_event *e, FILE *out);
 void al_event_write_text(const al_event *e, FILE *out);
 /* The last seq whose time is <= t (binary search; times never decrease). 0 if none. */
 int al_log_seq_at_time(al_store *s, int64_t t_us, uint64_t *seq, al_error *err);
+/* The log's last seq; 0 when it is empty or cannot be read (al_log_query then says why). */
 uint64_t al_log_head(al_store *s);
 
 /* ---- maintenance: verify, rebuild, digest, as-of, stats --------------------------------- */

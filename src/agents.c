@@ -427,9 +427,9 @@ static void add_names(slot_names *sn, const msgpack_object *m)
  * The public row: the view row with times formatted, the slots as available, occupied and free
  * (= available - occupied, per slot; occupied and free name every slot of available, occupied
  * 0 until sessions exist), last_seen from memory (null when not heard from in this process)
- * and the entity version.
+ * and the entity version. An unreadable version is kept in *fail (al__entity_version_or).
  */
-static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, msgpack_packer *pk)
+static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, msgpack_packer *pk, al_error *fail)
 {
 	al_str id = {"", 0};
 	al_mp_str(row, "id", &id);
@@ -467,7 +467,7 @@ static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, ms
 	pack_time(pk, "lost_at", row_time(row, "lost_at", 0));
 	pack_time(pk, "last_seen", mem_get(s, id));
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(s, txn, "agent", id));
+	msgpack_pack_uint64(pk, al__entity_version_or(s, txn, "agent", id, fail));
 }
 
 static bool row_in_group(const msgpack_object *row, al_str group)
@@ -490,7 +490,8 @@ int al__agents_each(al_store *s, MDB_txn *txn, al_str group, al_row_fn fn, void 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row, pub;
 		msgpack_zone_clear(&z);
@@ -501,12 +502,17 @@ int al__agents_each(al_store *s, MDB_txn *txn, al_str group, al_row_fn fn, void 
 		if (!row_in_group(&row, group))
 			continue;
 		sb.size = 0;
-		pack_public(s, txn, &row, &pk);
-		if (al_mp_decode(sb.data, sb.size, &z, &pub) != 0)
+		al_error fail = {0};
+		pack_public(s, txn, &row, &pk, &fail);
+		if (fail.code)
+			rc = al_err(err, fail.code, "%s", fail.msg);
+		else if (al_mp_decode(sb.data, sb.size, &z, &pub) != 0)
 			rc = al_err(err, AL_EINTERNAL, "an agent row does not decode");
 		else if ((rc = fn(&pub, ctx)) != 0 && (err == NULL || err->code == AL_OK))
 			rc = al_err(err, rc < 0 ? rc : AL_EIO_ERROR, "the receiver stopped the agent listing");
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "agents");
 	mdb_cursor_close(cur);
 	al_sbuffer_destroy(&sb);
 	msgpack_zone_destroy(&z);
@@ -527,11 +533,14 @@ int al__agents_count_group(al_cmd *c, al_str group, uint64_t *n)
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "count agents: %s", mdb_strerror(rc));
 	MDB_val k = {pn, prefix}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && k.mv_size > pn && memcmp(k.mv_data, prefix, pn) == 0;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && k.mv_size > pn && memcmp(k.mv_data, prefix, pn) == 0;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
 		++*n;
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "agents");
 	mdb_cursor_close(cur);
-	return AL_OK;
+	return rc;
 }
 
 /* ---- field rules ---------------------------------------------------------------------------------- */
@@ -765,7 +774,7 @@ static int pack_agent(al_cmd *c, al_str id)
 	msgpack_object row;
 	int rc = must_find(c, id, &row);
 	if (rc == AL_OK)
-		pack_public(c->s, c->txn, &row, c->out);
+		pack_public(c->s, c->txn, &row, c->out, &c->failed);
 	return rc;
 }
 
@@ -869,7 +878,8 @@ int al__agent_set_schedulable(al_cmd *c)
 static int64_t heartbeat_timeout_us(al_cmd *c, double *secs)
 {
 	char buf[64], *end;
-	al__setting_get(c->s, c->txn, "agent-heartbeat-timeout", buf, sizeof buf, "40");
+	if (al__setting_get(c->s, c->txn, "agent-heartbeat-timeout", buf, sizeof buf, "40", c->err))
+		al__cmd_fail_err(c, c->err);
 	double v = strtod(buf, &end);
 	if (end == buf || (*end && strcmp(end, "s") != 0) || !(v >= 1 && v <= 1e9))
 		v = TIMEOUT_DEFAULT;
@@ -891,7 +901,8 @@ int al__agent_expire(al_cmd *c)
 	MDB_val k, v;
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		al_str id = {k.mv_data, k.mv_size}, status = {"", 0};
@@ -929,6 +940,8 @@ int al__agent_expire(al_cmd *c)
 		memcpy(copy, id.p, id.n);
 		lost[n++] = (al_str){copy, id.n};
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "agents");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	for (size_t i = 0; i < n && rc == AL_OK; i++)
@@ -968,7 +981,8 @@ int al__agent_list(al_cmd *c)
 	msgpack_zone z; /* rows are decoded one at a time */
 	msgpack_zone_init(&z, 2048);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		al_str status = {"", 0};
 		msgpack_zone_clear(&z);
@@ -979,10 +993,12 @@ int al__agent_list(al_cmd *c)
 		al_mp_str(&row, "status", &status);
 		if (al_str_eq(status, "TERMINATED") != terminated || !row_in_group(&row, group))
 			continue;
-		pack_public(c->s, c->txn, &row, &rows.pk);
+		pack_public(c->s, c->txn, &row, &rows.pk, &c->failed);
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "agents");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);

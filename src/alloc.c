@@ -30,6 +30,11 @@ unsigned long al__nomem_count(void) { return nomem; }
 
 void al__nomem(void) { nomem++; }
 
+int al__nomem_since(unsigned long mark, al_error *err, int rc)
+{
+	return nomem == mark ? rc : al_err(err, AL_ENO_MEMORY, "out of memory");
+}
+
 /* A zero-byte request may legitimately give NULL; anything else is a failure. */
 static void *checked(void *p, size_t n)
 {

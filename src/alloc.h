@@ -34,5 +34,8 @@ void *al_zone_malloc(msgpack_zone *z, size_t n);
 unsigned long al__nomem_count(void);
 /* Counts a failure met outside al_malloc and its siblings (a msgpack zone that could not grow). */
 void al__nomem(void);
+/* rc, or AL_ENO_MEMORY (err set) when an allocation failed in this thread since mark (an
+ * al__nomem_count() taken before): then nothing the code computed can be trusted. */
+int al__nomem_since(unsigned long mark, al_error *err, int rc);
 
 #endif

@@ -182,10 +182,11 @@ static int look_up(al_store *s, al_str email, first_look *fl, al_error *err)
 	msgpack_zone z;
 	al_user_auth u;
 	msgpack_zone_init(&z, 1024);
-	al__setting_get(s, txn, "pwhash", fl->cost, sizeof fl->cost, "interactive");
+	rc = al__setting_get(s, txn, "pwhash", fl->cost, sizeof fl->cost, "interactive", err);
 	/* No email is longer than 64 characters; a longer one (beyond LMDB's key size, even) is
 	 * simply unknown. */
-	rc = email.n <= 64 ? al__user_auth_info(s, txn, email, &u, &z, err) : 0;
+	if (rc == AL_OK)
+		rc = email.n <= 64 ? al__user_auth_info(s, txn, email, &u, &z, err) : 0;
 	if (rc == 1 && u.password_hash.n < sizeof fl->hash)
 		al_str_cpy(fl->hash, sizeof fl->hash, u.password_hash);
 	msgpack_zone_destroy(&z);

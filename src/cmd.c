@@ -3,6 +3,8 @@
  * optimistic concurrency, then the handler; one write transaction per call or per batch.
  */
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,13 +253,14 @@ int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n)
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read %s view: %s", al__projections[p]->name, mdb_strerror(rc));
 	MDB_val k = {pn, key}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < pn || memcmp(k.mv_data, key, pn) != 0)
 			break;
 		++*n;
 	}
 	mdb_cursor_close(cur);
-	return AL_OK;
+	return al__cursor_end(m, c->err, al__projections[p]->name);
 }
 
 int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
@@ -271,7 +274,8 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 	msgpack_zone z; /* one row at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		msgpack_zone_clear(&z);
 		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
@@ -282,6 +286,8 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, al__projections[p]->name);
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);
@@ -291,8 +297,10 @@ al_str al__keep(al_cmd *c, const char *prefix, al_str s)
 {
 	size_t pn = strlen(prefix);
 	char *p = al_zone_malloc(c->zone, pn + s.n + 1);
-	if (p == NULL)
+	if (p == NULL) {
+		al__cmd_fail(c, AL_ENO_MEMORY, "out of memory");
 		return (al_str){"", 0};
+	}
 	memcpy(p, prefix, pn);
 	memcpy(p + pn, s.p, s.n);
 	p[pn + s.n] = 0;
@@ -317,9 +325,42 @@ int al__strs_add(al_cmd *c, al_strs *l, al_str s)
 
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out)
 {
-	if (al_mp_decode(v->mv_data, v->mv_size, c->zone, out) != 0 || out->type != MSGPACK_OBJECT_MAP)
+	int rc = al_mp_decode(v->mv_data, v->mv_size, c->zone, out);
+	if (rc == -2)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	if (rc != 0 || out->type != MSGPACK_OBJECT_MAP)
 		return al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", c->def->entity);
 	return AL_OK;
+}
+
+bool al__cmd_found(al_cmd *c, int rc, const char *what)
+{
+	if (rc && rc != MDB_NOTFOUND)
+		al__cmd_fail(c, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
+	return rc == 0;
+}
+
+uint64_t al__cmd_version(al_cmd *c, const char *kind, al_str id)
+{
+	return al__entity_version_or(c->s, c->txn, kind, id, &c->failed);
+}
+
+void al__cmd_fail_err(al_cmd *c, const al_error *e)
+{
+	if (c->failed.code == AL_OK)
+		c->failed = *e;
+}
+
+int al__cmd_fail(al_cmd *c, int code, const char *fmt, ...)
+{
+	if (c->failed.code == AL_OK) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->failed.msg, sizeof c->failed.msg, fmt, ap);
+		va_end(ap);
+		c->failed.code = code;
+	}
+	return code;
 }
 
 /* ---- list results ---------------------------------------------------------------------------- */
@@ -330,6 +371,7 @@ void al__rows_begin(al_cmd *c, al_rows *r)
 	memset(r, 0, sizeof *r);
 	msgpack_sbuffer_init(&r->buf);
 	msgpack_packer_init(&r->pk, &r->buf, al_sbuffer_write);
+	r->nomem = al__nomem_count();
 }
 
 int al__rows_push(al_cmd *c, al_rows *r)
@@ -337,12 +379,15 @@ int al__rows_push(al_cmd *c, al_rows *r)
 	r->n++;
 	if (!c->sink)
 		return AL_OK;
+	if (al__nomem_since(r->nomem, c->err, AL_OK))
+		return c->err->code;
 	msgpack_zone z;
 	msgpack_object row;
 	msgpack_zone_init(&z, 2048);
-	int rc = al_mp_decode(r->buf.data + r->mark, r->buf.size - r->mark, &z, &row) == 0
-			 ? c->sink(&row, c->sink_ctx)
-			 : al_err(c->err, AL_EINTERNAL, "a list row does not decode");
+	int d = al_mp_decode(r->buf.data + r->mark, r->buf.size - r->mark, &z, &row);
+	int rc = d == 0 ? c->sink(&row, c->sink_ctx)
+		 : d == -2 ? al_err(c->err, AL_ENO_MEMORY, "out of memory")
+			   : al_err(c->err, AL_EINTERNAL, "a list row does not decode");
 	msgpack_zone_destroy(&z);
 	r->buf.size = r->mark = 0;
 	if (rc > 0 || (rc < 0 && c->err->code == AL_OK)) /* the sink stopped the stream */
@@ -367,6 +412,7 @@ int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields)
 {
 	al_wtxn *w = c->w;
 	const al_event_def *d = al__ev(ev);
+	unsigned long nomem = al__nomem_count();
 	al_mb p;
 	al_mb_init(&p);
 	al_mb_cstr(&p, "actor", c->actor->name);
@@ -392,10 +438,13 @@ int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields)
 	w->sb.size = 0;
 	al_mb_to_sbuffer(&p, &w->sb);
 	al_mb_free(&p);
+	int rc = al__nomem_since(nomem, c->err, AL_OK); /* a payload missing a part never reaches the log */
+	if (rc)
+		return rc;
 
 	msgpack_zone_clear(&w->zone);
 	al_event e;
-	int rc = al__log_append(w, d->number, d->version, c->now_us, w->sb.data, w->sb.size, &e, c->err);
+	rc = al__log_append(w, d->number, d->version, c->now_us, w->sb.data, w->sb.size, &e, c->err);
 	if (rc == AL_OK)
 		rc = al__proj_apply(w, &e, c->err);
 	if (rc == AL_OK) {
@@ -475,6 +524,17 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 	}
 	it->ready = true;
 	return AL_OK;
+}
+
+/* item_setup, where an allocation that failed on the way answers no_memory whatever it broke
+ * (a decode that ran out of memory reads as malformed input). */
+static int setup(al_store *s, const al_request *req, al_reply *rep, item *it)
+{
+	unsigned long nomem = al__nomem_count();
+	int rc = al__nomem_since(nomem, &rep->err, item_setup(s, req, rep, it));
+	if (rc)
+		it->ready = false;
+	return rc;
 }
 
 static void item_finish(item *it)
@@ -577,7 +637,10 @@ static int check_version(al_cmd *c)
 		return AL_OK;
 	if (!c->def->target[0] || !c->def->entity[0] || !al__arg_str(c, c->def->target, &target))
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "expected_version: %s has no target entity", c->def->op);
-	uint64_t have = al__entity_version(c->s, c->txn, c->def->entity, target);
+	uint64_t have;
+	int rc = al__entity_version(c->s, c->txn, c->def->entity, target, &have, c->err);
+	if (rc)
+		return rc;
 	if (expected < 0 || (uint64_t)expected != have)
 		return al_err(c->err, AL_ECONFLICT, "%s %.*s is at version %llu, not %lld", c->def->entity,
 			      (int)(target.n > 64 ? 64 : target.n), target.p, (unsigned long long)have, (long long)expected);
@@ -585,13 +648,19 @@ static int check_version(al_cmd *c)
 }
 
 /* A handler returns AL_OK or a negative al_ code with c->err set; anything else is a bug that
- * must not pass for success. */
+ * must not pass for success. An error a helper recorded (al__cmd_fail) or an allocation that
+ * failed on the way fails the command whatever the handler made of it. */
 static int call_handler(al_cmd *c, item *it)
 {
+	unsigned long nomem = al__nomem_count();
 	int rc = it->e->handler(c);
 	if (rc > 0 || (rc < 0 && c->err->code == AL_OK))
-		return al_err(c->err, AL_EINTERNAL, "%s: handler returned %d without an error", c->def->op, rc);
-	return rc;
+		rc = al_err(c->err, AL_EINTERNAL, "%s: handler returned %d without an error", c->def->op, rc);
+	if (rc == AL_OK && c->err->code != AL_OK) /* a helper's error its caller dropped */
+		rc = c->err->code;
+	if (c->failed.code)
+		rc = (*c->err = c->failed).code;
+	return al__nomem_since(nomem, c->err, rc);
 }
 
 static int run_write(al_wtxn *w, item *it)
@@ -659,13 +728,18 @@ static int batch_fn(al_wtxn *w, void *ctx, al_error *err)
 		it->rep->replayed = 0;
 		if (it->e->def.kind == AL_CMD_READ) {
 			run_read(w->s, w->txn, it);
+			w->nomem_seen = al__nomem_count(); /* answered in its reply */
 			continue;
 		}
 		uint64_t before = w->head_seq;
-		int rc = run_write(w, it);
+		unsigned long nomem = al__nomem_count();
+		int rc = al__nomem_since(nomem, &it->rep->err, run_write(w, it));
+		w->nomem_seen = al__nomem_count();
+		if (rc) /* whatever run_write reported before it failed */
+			it->rep->first_seq = it->rep->last_seq = 0, it->rep->replayed = 0;
 		if (w->poisoned) { /* the whole transaction is lost: report it once, for all */
-			*err = it->rep->err;
-			return err->code ? err->code : al_err(err, AL_EIO_ERROR, "write failed");
+			*err = w->poison;
+			return err->code;
 		}
 		if (rc != AL_OK && w->head_seq != before) {
 			it->ready = false; /* keeps its error */
@@ -679,11 +753,16 @@ static int batch_fn(al_wtxn *w, void *ctx, al_error *err)
 int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 {
 	item *items = al_calloc(n ? n : 1, sizeof *items);
-	if (items == NULL)
+	if (items == NULL) { /* every request still gets its answer */
+		for (size_t i = 0; i < n; i++) {
+			memset(&reps[i], 0, sizeof reps[i]);
+			al_err(&reps[i].err, AL_ENO_MEMORY, "out of memory");
+		}
 		return AL_ENO_MEMORY;
+	}
 	size_t writes = 0;
 	for (size_t i = 0; i < n; i++)
-		if (item_setup(s, &reqs[i], &reps[i], &items[i]) == AL_OK)
+		if (setup(s, &reqs[i], &reps[i], &items[i]) == AL_OK)
 			writes += items[i].e->def.kind == AL_CMD_WRITE;
 	int rc = AL_OK;
 	if (writes) {
@@ -697,6 +776,7 @@ int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 			if (items[i].ready) {
 				reps[i].err = err;
 				reps[i].first_seq = reps[i].last_seq = 0;
+				reps[i].replayed = 0;
 			}
 	} else {
 		MDB_txn *txn = NULL;
@@ -722,7 +802,7 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 {
 	item it;
 	al_reply rep;
-	int rc = item_setup(s, req, &rep, &it);
+	int rc = setup(s, req, &rep, &it);
 	if (rc == AL_OK && it.e->def.kind != AL_CMD_READ)
 		rc = al_err(&rep.err, AL_EINVALID_ARGUMENT, "%s: only read commands stream", req->op);
 	MDB_txn *txn = NULL;
@@ -739,7 +819,10 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 		mdb_txn_abort(txn);
 		if (rc == AL_OK && it.result.size) { /* a handler that packed its result whole */
 			msgpack_object o;
-			if (al_mp_decode(it.result.data, it.result.size, &it.zone, &o) != 0)
+			int d = al_mp_decode(it.result.data, it.result.size, &it.zone, &o);
+			if (d == -2)
+				rc = al_err(&rep.err, AL_ENO_MEMORY, "out of memory");
+			else if (d != 0)
 				rc = al_err(&rep.err, AL_EINTERNAL, "%s: result does not decode", req->op);
 			else if (o.type != MSGPACK_OBJECT_ARRAY)
 				rc = fn(&o, ctx);
@@ -766,7 +849,7 @@ int al_prepare(al_store *s, const al_request *req, char **prep, size_t *prep_len
 	r.prep_len = 0;
 	*prep = NULL;
 	*prep_len = 0;
-	int rc = item_setup(s, &r, &rep, &it);
+	int rc = setup(s, &r, &rep, &it);
 	if (rc == AL_OK && it.prep_buf.size) {
 		if ((*prep = al_malloc(it.prep_buf.size)) == NULL)
 			rc = al_err(&rep.err, AL_ENO_MEMORY, "out of memory");

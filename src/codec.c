@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "fault.h"
 
 void al_mb_init(al_mb *mb)
 {
@@ -143,10 +144,19 @@ char *al_str_cpy(char *buf, size_t n, al_str s)
 
 int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out)
 {
+	/* The zone's allocations are msgpack-c's own: a decode is their one fault point. */
+	if (al__fault(AL_FAULT_ALLOC)) {
+		al__nomem();
+		return -2;
+	}
 	size_t off = 0;
 	msgpack_unpack_return r = msgpack_unpack(buf, len, &off, zone, out);
 	if (r == MSGPACK_UNPACK_SUCCESS && off == len)
 		return 0;
+	if (r == MSGPACK_UNPACK_NOMEM_ERROR) {
+		al__nomem();
+		return -2;
+	}
 	return -1;
 }
 

@@ -54,7 +54,7 @@ static inline bool al_str_eq(al_str a, const char *b)
 char *al_str_cpy(char *buf, size_t n, al_str s);
 
 /* Decodes one msgpack value filling all of buf; 0 on success, -1 when malformed or trailing
- * bytes remain. The object lives in zone. */
+ * bytes remain, -2 when out of memory (counted: al__nomem_count). The object lives in zone. */
 int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out);
 
 /*

@@ -104,7 +104,7 @@ static MDB_dbi dbi(al_cmd *c) { return al__view_dbi(c->s, AL_P_DOMAINS, DB_DOMAI
 bool al__domain_exists(al_cmd *c, al_str name)
 {
 	MDB_val k = {name.n, (void *)name.p}, v;
-	return name.n && mdb_get(c->txn, dbi(c), &k, &v) == 0;
+	return name.n && al__cmd_found(c, mdb_get(c->txn, dbi(c), &k, &v), "domains");
 }
 
 /* The row with its times formatted and the entity version added. */
@@ -124,7 +124,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 		} else
 			al_mb_obj(&out, key, &kv->val);
 	}
-	msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version(c->s, c->txn, "domain", name));
+	msgpack_pack_uint64(al_mb_key(&out, "version"), al__cmd_version(c, "domain", name));
 	al_mb_finish(&out, pk);
 	al_mb_free(&out);
 }

@@ -211,7 +211,8 @@ static int installed_keys(const al_view *v, const char *prefix, size_t pn, char 
 		return al_err(err, AL_EIO_ERROR, "read installed images: %s", mdb_strerror(rc));
 	size_t cap = 0;
 	MDB_val k = {pn, (void *)prefix}, val;
-	for (int m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
 		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
 			break;
 		if (*len + k.mv_size + 2 > cap) { /* each key stored as 2-byte length + bytes */
@@ -232,6 +233,8 @@ static int installed_keys(const al_view *v, const char *prefix, size_t pn, char 
 		*len += k.mv_size + 2;
 		(*nkeys)++;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "installed images");
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -492,7 +495,7 @@ static int pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk,
 	al_sbuffer_destroy(&discard);
 	if (rc == AL_OK) {
 		al_mb_bool(&out, "installed", agents > 0);
-		msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version(c->s, c->txn, "image", name));
+		msgpack_pack_uint64(al_mb_key(&out, "version"), al__cmd_version(c, "image", name));
 		al_mb_finish(&out, pk);
 	}
 	al_mb_free(&out);

@@ -135,7 +135,8 @@ static int check_keypairs(recalc *r)
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		int64_t have = 0;
@@ -156,6 +157,8 @@ static int check_keypairs(recalc *r)
 		}
 	}
 	msgpack_zone_destroy(&z);
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "keypairs");
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -237,7 +240,7 @@ static void proj_state(al_cmd *c, const al_projection *p, unsigned *ver, uint64_
 	MDB_val key = {(size_t)snprintf(k, sizeof k, "proj/%s", p->name), k}, v;
 	*ver = 0;
 	*cursor = 0;
-	if (mdb_get(c->txn, c->s->meta, &key, &v) == 0 && v.mv_size == 12) {
+	if (al__cmd_found(c, mdb_get(c->txn, c->s->meta, &key, &v), "meta") && v.mv_size == 12) {
 		*ver = al__get_be32(v.mv_data);
 		*cursor = al__get_be64((const unsigned char *)v.mv_data + 4);
 	}
@@ -246,8 +249,12 @@ static void proj_state(al_cmd *c, const al_projection *p, unsigned *ver, uint64_
 int al__info(al_cmd *c)
 {
 	MDB_val key = {6, "format"}, v;
-	unsigned format = mdb_get(c->txn, c->s->meta, &key, &v) == 0 && v.mv_size == 4 ? al__get_be32(v.mv_data) : 0;
-	uint64_t head = al__log_head_in(c->s, c->txn);
+	unsigned format = al__cmd_found(c, mdb_get(c->txn, c->s->meta, &key, &v), "meta") && v.mv_size == 4
+				  ? al__get_be32(v.mv_data) : 0;
+	uint64_t head;
+	int rc = al__log_head_in(c->s, c->txn, &head, c->err);
+	if (rc)
+		return rc;
 	int64_t client = -1;
 	bool has_client = al__arg_int(c, "protocol", &client);
 	char ver[32], want[32], detail[160];

@@ -355,7 +355,7 @@ static void pack_public(al_cmd *c, const kind *k, const msgpack_object *row, msg
 			name = (al_str){val->via.str.ptr, val->via.str.size};
 	}
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, k->entity, name));
+	msgpack_pack_uint64(pk, al__cmd_version(c, k->entity, name));
 }
 
 static int pack_current(al_cmd *c, const kind *k, al_str name)
@@ -593,7 +593,8 @@ static int policy_list(al_cmd *c, const kind *k)
 	msgpack_zone z; /* rows are decoded one at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val key, v;
-	for (int m = mdb_cursor_get(cur, &key, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &key, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
 		msgpack_object row;
 		msgpack_zone_clear(&z);
 		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
@@ -604,6 +605,8 @@ static int policy_list(al_cmd *c, const kind *k)
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "policies");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);

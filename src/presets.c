@@ -115,7 +115,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 	pack_time(pk, "created_at", row);
 	pack_time(pk, "modified_at", row);
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "preset", name));
+	msgpack_pack_uint64(pk, al__cmd_version(c, "preset", name));
 }
 
 /* ---- slot amounts ------------------------------------------------------------------------------ */
@@ -624,7 +624,8 @@ int al__preset_check(al_cmd *c)
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		msgpack_zone_clear(&z);
 		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
@@ -647,6 +648,8 @@ int al__preset_check(al_cmd *c)
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "presets");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);

@@ -216,7 +216,7 @@ static int get_row(al_cmd *c, al_str key, msgpack_object *row)
 bool al__registry_exists(al_cmd *c, al_str hostname)
 {
 	MDB_val k = {hostname.n, (void *)hostname.p}, v;
-	return hostname.n && hostname.n <= AL_MAX_ID && mdb_get(c->txn, dbi(c->s), &k, &v) == 0;
+	return hostname.n && hostname.n <= AL_MAX_ID && al__cmd_found(c, mdb_get(c->txn, dbi(c->s), &k, &v), "registries");
 }
 
 int al__registry_require(al_cmd *c, const char *field, al_str hostname)
@@ -247,7 +247,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 		} else
 			al_mb_obj(&out, key, &kv->val);
 	}
-	msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version(c->s, c->txn, "registry", host));
+	msgpack_pack_uint64(al_mb_key(&out, "version"), al__cmd_version(c, "registry", host));
 	al_mb_finish(&out, pk);
 	al_mb_free(&out);
 }
@@ -691,6 +691,8 @@ int al__registries_load(al_store *s, const char *only, al_registry_conf **out, s
 			break;
 		m = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
+	if (rc == AL_OK && cur)
+		rc = al__cursor_end(m, err, "registries");
 	if (cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);

@@ -210,7 +210,8 @@ static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn,
 	if (rc)
 		return al__mdb(v->w, rc, err, "scan associations");
 	MDB_val k = {pn, (void *)prefix}, val;
-	for (int m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
 	     m == 0 && k.mv_size >= pn && memcmp(k.mv_data, prefix, pn) == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
 		if (out->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -232,8 +233,10 @@ static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn,
 		memcpy(copy, k.mv_data, k.mv_size);
 		out->k[out->n++] = (MDB_val){k.mv_size, copy};
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "associations");
 	mdb_cursor_close(cur);
-	return AL_OK;
+	return rc;
 }
 
 /* Drops every association of group (deleted) with its reverse entry. */
@@ -410,12 +413,15 @@ static int scan(al_cmd *c, int db, const char *prefix, size_t pn, int (*fn)(al_c
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read resource group associations: %s", mdb_strerror(rc));
 	MDB_val k = {pn, (void *)prefix}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
 			break;
 		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, ctx);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "resource group associations");
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -496,7 +502,7 @@ static int pack_public(al_cmd *c, const rg_row *r, msgpack_packer *pk)
 		pack_time(pk, "created_at", r->created_at);
 		pack_time(pk, "modified_at", r->modified_at);
 		al_pack_cstr(pk, "version");
-		msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "rgroup", r->name));
+		msgpack_pack_uint64(pk, al__cmd_version(c, "rgroup", r->name));
 	}
 	for (int i = 0; i < 3; i++)
 		al_sbuffer_destroy(&l.buf[i]);
@@ -712,7 +718,7 @@ static bool assoc_exists(al_cmd *c, al_str group, char kind, al_str target)
 	if (!assoc_keys(gkey, &gn, tkey, &tn, group, kind, target))
 		return false;
 	MDB_val k = {gn, gkey}, v;
-	return mdb_get(c->txn, dbi(c, DB_ASSOC), &k, &v) == 0;
+	return al__cmd_found(c, mdb_get(c->txn, dbi(c, DB_ASSOC), &k, &v), "resource group associations");
 }
 
 /* ---- commands -------------------------------------------------------------------------------- */
@@ -725,9 +731,10 @@ int al__rgroup_create(al_cmd *c)
 	al__arg_str(c, "name", &r.name);
 	/* Without --scheduler: the scheduler setting of now, recorded, so a later change of the
 	 * setting does not change this group behind the admin's back. */
-	al__setting_get(c->s, c->txn, "scheduler", sched, sizeof sched, NULL);
+	int rc = al__setting_get(c->s, c->txn, "scheduler", sched, sizeof sched, NULL, c->err);
 	r.scheduler = (al_str){sched, strlen(sched)};
-	int rc = al__check_slug(c->err, "name", r.name);
+	if (rc == AL_OK)
+		rc = al__check_slug(c->err, "name", r.name);
 	if (rc == AL_OK)
 		rc = read_args(c, &r, &given);
 	if (rc == AL_OK)
@@ -844,7 +851,8 @@ int al__rgroup_list(al_cmd *c)
 	al_rows rows;
 	al__rows_begin(c, &rows);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		rg_row r = empty_row;
@@ -854,6 +862,8 @@ int al__rgroup_list(al_cmd *c)
 		if ((rc = pack_public(c, &r, &rows.pk)) == AL_OK)
 			rc = al__rows_push(c, &rows);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "resource groups");
 	mdb_cursor_close(cur);
 	return al__rows_end(c, &rows, rc);
 }

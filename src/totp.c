@@ -260,17 +260,23 @@ static int find_row(const al_store *s, MDB_txn *txn, al_str email, msgpack_zone 
 	return 1;
 }
 
-bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email)
+int al__totp_state(al_store *s, MDB_txn *txn, al_str email, bool *on, al_error *err)
 {
 	msgpack_zone z;
 	totp_row r;
 	msgpack_zone_init(&z, 512);
-	int rc = find_row(s, txn, email, &z, &r, NULL);
+	int rc = find_row(s, txn, email, &z, &r, err);
+	*on = rc == 1 && r.active_sealed.n > 0;
+	msgpack_zone_destroy(&z);
+	return rc < 0 ? rc : AL_OK;
+}
+
+bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email)
+{
+	bool on;
 	/* Fails closed: a row that cannot be read counts as enabled, so login goes on to
 	 * al__totp_check, which reports the damage instead of skipping the second factor. */
-	bool on = rc < 0 || (rc == 1 && r.active_sealed.n > 0);
-	msgpack_zone_destroy(&z);
-	return on;
+	return al__totp_state(s, txn, email, &on, NULL) != AL_OK || on;
 }
 
 int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, int64_t *step_out,
