@@ -20,9 +20,10 @@
 enum al_fault_kind { AL_FAULT_ALLOC, AL_FAULT_LMDB, AL_FAULT__COUNT };
 
 /*
- * Starts counting the fault points of kind from zero; the nth one from now fails (only that
- * one: later ones succeed again). nth 0 stops counting and injects nothing. LONG_MAX counts
- * without failing, to learn how many points a call has.
+ * Starts counting the fault points of kind from zero; the nth one from now fails, and only
+ * that one (a transient fault). A negative nth makes point -nth and every later one fail (a
+ * persistent fault, as memory that stays exhausted). 0 stops counting and injects nothing.
+ * LONG_MAX counts without failing, to learn how many points a call has.
  */
 void al_fault_set(int kind, long nth);
 /* The points of kind counted since al_fault_set (the failing one included). */

@@ -3,14 +3,16 @@
 
 unsigned al__fault_armed;
 static long nth[AL_FAULT__COUNT], count[AL_FAULT__COUNT];
+static bool persist[AL_FAULT__COUNT];
 
 void al_fault_set(int kind, long n)
 {
 	if (kind < 0 || kind >= AL_FAULT__COUNT)
 		return;
 	count[kind] = 0;
-	nth[kind] = n;
-	if (n > 0)
+	nth[kind] = n < 0 ? -n : n;
+	persist[kind] = n < 0;
+	if (n != 0)
 		al__fault_armed |= 1u << kind;
 	else
 		al__fault_armed &= ~(1u << kind);
@@ -22,7 +24,8 @@ bool al__fault_hit(int kind)
 {
 	if (!(al__fault_armed & (1u << kind)))
 		return false;
-	return ++count[kind] == nth[kind];
+	++count[kind];
+	return persist[kind] ? count[kind] >= nth[kind] : count[kind] == nth[kind];
 }
 
 int al__txn_commit(MDB_txn *txn)
