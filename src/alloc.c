@@ -73,21 +73,28 @@ char *al_strdup(const char *s)
 	return p ? memcpy(p, s, n) : NULL;
 }
 
+/* Room for more than len bytes (msgpack_sbuffer_write's growth: doubling from 8 KiB). */
+static __attribute__((noinline)) int grow(msgpack_sbuffer *sb, size_t len)
+{
+	size_t cap = sb->alloc ? sb->alloc * 2 : MSGPACK_SBUFFER_INIT_SIZE;
+	while (cap <= sb->size + len)
+		cap = cap * 2 > cap ? cap * 2 : sb->size + len + 1;
+	char *p = al_realloc(sb->data, cap);
+	if (p == NULL)
+		return -1;
+	sb->data = p;
+	sb->alloc = cap;
+	return 0;
+}
+
 int al_sbuffer_write(void *data, const char *buf, size_t len)
 {
 	msgpack_sbuffer *sb = data;
-	if (sb->alloc - sb->size < len) {
-		size_t cap = sb->alloc ? sb->alloc * 2 : MSGPACK_SBUFFER_INIT_SIZE;
-		while (cap < sb->size + len)
-			cap = cap * 2 > cap ? cap * 2 : sb->size + len;
-		char *p = al_realloc(sb->data, cap);
-		if (p == NULL)
-			return -1;
-		sb->data = p;
-		sb->alloc = cap;
-	}
-	if (len) /* data may still be NULL when nothing was ever written */
-		memcpy(sb->data + sb->size, buf, len);
+	/* <=, not <: a buffer never written (data NULL) grows even for 0 bytes, so memcpy never
+	 * sees NULL. Every packed value goes through here: keep it this short. */
+	if (__builtin_expect(sb->alloc - sb->size <= len, 0) && grow(sb, len))
+		return -1;
+	memcpy(sb->data + sb->size, buf, len);
 	sb->size += len;
 	return 0;
 }
