@@ -43,7 +43,7 @@ static long long map_full_retries(al_store *s)
 				n = u.data.via.map.ptr[i].val.via.i64;
 		}
 	msgpack_unpacked_destroy(&u);
-	free(mp);
+	al_free(mp);
 	return n;
 }
 

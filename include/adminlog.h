@@ -7,7 +7,9 @@
  * write command validates against the views, appends events, applies them to the views and
  * commits, all in one LMDB write transaction.
  *
- * Ownership: results handed out (al_reply.result) are malloc'd and freed with al_reply_free.
+ * Ownership: memory handed out (al_reply.result, al_prepare's output, al_store_stats's map, the
+ * client's answers) comes from the library's allocator (al_replace_allocator) and goes back
+ * through the library: al_reply_free, al_prepared_free, or al_free, never free().
  * Pointers inside an al_event live until the callback that received it returns.
  */
 #ifndef ADMINLOG_H
@@ -25,6 +27,21 @@
 #define AL_PROTOCOL_VERSION 1 /* the client/server wire protocol (docs/protocol.md) */
 
 typedef struct al_store al_store;
+
+/* ---- memory ------------------------------------------------------------------------------- */
+
+/*
+ * Replaces the allocator of the whole library (libuv's uv_replace_allocator): every allocation
+ * the library makes itself goes through these four. Call it before any other al_ call, from
+ * one thread, and never again while memory the library allocated is still live. What is not
+ * covered: the memory LMDB, msgpack-c's zones, libsodium, libevent and libcurl allocate
+ * inside themselves (docs/architecture.md, "Faults and allocation").
+ * @return AL_OK, or AL_EINVALID_ARGUMENT (and nothing changes) when a function is NULL.
+ */
+int al_replace_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+			 void *(*calloc_fn)(size_t, size_t), void (*free_fn)(void *));
+/* Frees memory the library handed out where no specific function is named; NULL is accepted. */
+void al_free(void *p);
 
 /* ---- opening a data directory ----------------------------------------------------- */
 
@@ -95,7 +112,7 @@ typedef struct al_request {
 
 typedef struct al_reply {
 	al_error err;       /* err.code == AL_OK on success */
-	char *result;       /* msgpack value (map or array), malloc'd; NULL on error */
+	char *result;       /* msgpack value (map or array), freed by al_reply_free; NULL on error */
 	size_t result_len;
 	uint64_t first_seq; /* events this command appended, 0/0 when none */
 	uint64_t last_seq;
@@ -109,7 +126,8 @@ int al_exec(al_store *s, const al_request *req, al_reply *rep);
  * trace while the others commit, and later commands see the earlier ones' effects. READ
  * commands run too.
  * Per-command outcomes are in reps[i]; the return value is AL_OK unless the whole
- * transaction failed (then every reply carries that error).
+ * transaction failed (then every reply carries that error). Every reply is set, whatever
+ * happens: out of memory before anything ran, each one says AL_ENO_MEMORY.
  */
 int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n);
 void al_reply_free(al_reply *rep);
@@ -119,7 +137,7 @@ void al_reply_free(al_reply *rep);
  * argument names and types) and the command's prepare step (argon2id password hashes, ids,
  * generated keys), which can take 100 ms. A server runs this on a worker thread, then passes
  * the output as req->prep to al_exec/al_exec_batch, which then do not run the step again.
- * *prep is malloc'd (NULL when the command has no prepare step) and may hold a new secret:
+ * *prep is allocated (NULL when the command has no prepare step) and may hold a new secret:
  * release it with al_prepared_free. Returns the al_ code (err says why).
  */
 int al_prepare(al_store *s, const al_request *req, char **prep, size_t *prep_len, al_error *err);
@@ -262,6 +280,7 @@ void al_event_write_json(const al_event *e, FILE *out);
 void al_event_write_text(const al_event *e, FILE *out);
 /* The last seq whose time is <= t (binary search; times never decrease). 0 if none. */
 int al_log_seq_at_time(al_store *s, int64_t t_us, uint64_t *seq, al_error *err);
+/* The log's last seq; 0 when it is empty or cannot be read (al_log_query then says why). */
 uint64_t al_log_head(al_store *s);
 
 /* ---- maintenance: verify, rebuild, digest, as-of, stats --------------------------------- */
@@ -284,7 +303,8 @@ int al_store_replay(al_store *src, uint64_t until_seq, const char *out_dir, unsi
 		    al_error *err);
 /* Opens a scratch store holding the state after seq; deleted again by al_store_close. */
 int al_store_asof(al_store *src, uint64_t seq, al_store **out, al_error *err);
-/* Statistics as a msgpack map (head_seq, head_hash, events, per-type counts, sizes). */
+/* Statistics as a msgpack map (head_seq, head_hash, events, per-type counts, sizes); free *mp
+ * with al_free. */
 int al_store_stats(al_store *s, char **mp, size_t *len, al_error *err);
 
 /* ---- set-up ---------------------------------------------------------------------------- */

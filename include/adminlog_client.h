@@ -74,7 +74,7 @@ int al_client_recv(al_client *c, al_msg *m, al_error *err);
 uint64_t al_client_next_id(al_client *c);
 /*
  * Runs one operation and waits for its answer, filling rep as al_exec would (result
- * malloc'd, al_reply_free). Frames of other requests that arrive meanwhile are dropped.
+ * allocated, al_reply_free). Frames of other requests that arrive meanwhile are dropped.
  * Returns rep->err.code.
  */
 int al_client_call(al_client *c, const char *op, const void *args, size_t args_len, al_reply *rep);

@@ -64,9 +64,9 @@ static agents_mem *mem_of(al_store *s)
 {
 	pthread_mutex_lock(&mem_create);
 	if (s->agents_mem == NULL) {
-		agents_mem *m = calloc(1, sizeof *m);
+		agents_mem *m = al_calloc(1, sizeof *m);
 		if (m && pthread_mutex_init(&m->mu, NULL) != 0) {
-			free(m);
+			al_free(m);
 			m = NULL;
 		}
 		s->agents_mem = m;
@@ -81,8 +81,8 @@ void al__agents_mem_free(void *p)
 	if (m == NULL)
 		return;
 	pthread_mutex_destroy(&m->mu);
-	free(m->v);
-	free(m);
+	al_free(m->v);
+	al_free(m);
 }
 
 /* Where id is or would go in m->v (lock held). */
@@ -108,7 +108,7 @@ static size_t mem_pos(const agents_mem *m, const char *id, bool *found)
 static bool grow(agents_mem *m)
 {
 	size_t cap = m->cap ? 2 * m->cap : 64;
-	seen *v = realloc(m->v, cap * sizeof *v);
+	seen *v = al_realloc(m->v, cap * sizeof *v);
 	if (v == NULL)
 		return false;
 	m->v = v;
@@ -341,7 +341,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 14);
 	al_pack_cstr(&pk, "id");
 	al_pack_str(&pk, key, e->id.n);
@@ -427,9 +427,9 @@ static void add_names(slot_names *sn, const msgpack_object *m)
  * The public row: the view row with times formatted, the slots as available, occupied and free
  * (= available - occupied, per slot; occupied and free name every slot of available, occupied
  * 0 until sessions exist), last_seen from memory (null when not heard from in this process)
- * and the entity version.
+ * and the entity version. An unreadable version is kept in *fail (al__entity_version_or).
  */
-static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, msgpack_packer *pk)
+static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, msgpack_packer *pk, al_error *fail)
 {
 	al_str id = {"", 0};
 	al_mp_str(row, "id", &id);
@@ -467,7 +467,7 @@ static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, ms
 	pack_time(pk, "lost_at", row_time(row, "lost_at", 0));
 	pack_time(pk, "last_seen", mem_get(s, id));
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(s, txn, "agent", id));
+	msgpack_pack_uint64(pk, al__entity_version_or(s, txn, "agent", id, fail));
 }
 
 static bool row_in_group(const msgpack_object *row, al_str group)
@@ -488,9 +488,10 @@ int al__agents_each(al_store *s, MDB_txn *txn, al_str group, al_row_fn fn, void 
 	msgpack_packer pk;
 	msgpack_zone_init(&z, 2048);
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row, pub;
 		msgpack_zone_clear(&z);
@@ -501,14 +502,19 @@ int al__agents_each(al_store *s, MDB_txn *txn, al_str group, al_row_fn fn, void 
 		if (!row_in_group(&row, group))
 			continue;
 		sb.size = 0;
-		pack_public(s, txn, &row, &pk);
-		if (al_mp_decode(sb.data, sb.size, &z, &pub) != 0)
+		al_error fail = {0};
+		pack_public(s, txn, &row, &pk, &fail);
+		if (fail.code)
+			rc = al_err(err, fail.code, "%s", fail.msg);
+		else if (al_mp_decode(sb.data, sb.size, &z, &pub) != 0)
 			rc = al_err(err, AL_EINTERNAL, "an agent row does not decode");
 		else if ((rc = fn(&pub, ctx)) != 0 && (err == NULL || err->code == AL_OK))
 			rc = al_err(err, rc < 0 ? rc : AL_EIO_ERROR, "the receiver stopped the agent listing");
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "agents");
 	mdb_cursor_close(cur);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	msgpack_zone_destroy(&z);
 	return rc;
 }
@@ -527,11 +533,14 @@ int al__agents_count_group(al_cmd *c, al_str group, uint64_t *n)
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "count agents: %s", mdb_strerror(rc));
 	MDB_val k = {pn, prefix}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && k.mv_size > pn && memcmp(k.mv_data, prefix, pn) == 0;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && k.mv_size > pn && memcmp(k.mv_data, prefix, pn) == 0;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
 		++*n;
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "agents");
 	mdb_cursor_close(cur);
-	return AL_OK;
+	return rc;
 }
 
 /* ---- field rules ---------------------------------------------------------------------------------- */
@@ -640,7 +649,7 @@ static int cmp_obj_str(const void *a, const void *b)
 static int images_arg(al_cmd *c, const msgpack_object *list, msgpack_object *out)
 {
 	uint32_t n = list->via.array.size;
-	msgpack_object *v = msgpack_zone_malloc(c->zone, (n ? n : 1) * sizeof *v);
+	msgpack_object *v = al_zone_malloc(c->zone, (n ? n : 1) * sizeof *v);
 	if (v == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
@@ -667,11 +676,11 @@ static int available_arg(al_cmd *c, al_str text, msgpack_object *out)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	int rc = al__slots_pack(c->err, "available", text, &pk);
 	if (rc == AL_OK) {
 		/* the zone keeps the bytes: strings of a decoded object point into its buffer */
-		char *copy = msgpack_zone_malloc(c->zone, sb.size ? sb.size : 1);
+		char *copy = al_zone_malloc(c->zone, sb.size ? sb.size : 1);
 		if (copy == NULL)
 			rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		else {
@@ -680,7 +689,7 @@ static int available_arg(al_cmd *c, al_str text, msgpack_object *out)
 				rc = al_err(c->err, AL_EINTERNAL, "available: slots do not decode");
 		}
 	}
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	if (rc == AL_OK && (slot_of(out, (al_str){"cpu", 3}) == NULL || slot_of(out, (al_str){"mem", 3}) == NULL))
 		rc = al_err(c->err, AL_EINVALID_ARGUMENT, "available: must report cpu and mem, e.g. cpu=8,mem=32g");
 	return rc;
@@ -765,7 +774,7 @@ static int pack_agent(al_cmd *c, al_str id)
 	msgpack_object row;
 	int rc = must_find(c, id, &row);
 	if (rc == AL_OK)
-		pack_public(c->s, c->txn, &row, c->out);
+		pack_public(c->s, c->txn, &row, c->out, &c->failed);
 	return rc;
 }
 
@@ -869,7 +878,8 @@ int al__agent_set_schedulable(al_cmd *c)
 static int64_t heartbeat_timeout_us(al_cmd *c, double *secs)
 {
 	char buf[64], *end;
-	al__setting_get(c->s, c->txn, "agent-heartbeat-timeout", buf, sizeof buf, "40");
+	if (al__setting_get(c->s, c->txn, "agent-heartbeat-timeout", buf, sizeof buf, "40", c->err))
+		al__cmd_fail_err(c, c->err);
 	double v = strtod(buf, &end);
 	if (end == buf || (*end && strcmp(end, "s") != 0) || !(v >= 1 && v <= 1e9))
 		v = TIMEOUT_DEFAULT;
@@ -891,7 +901,8 @@ int al__agent_expire(al_cmd *c)
 	MDB_val k, v;
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		al_str id = {k.mv_data, k.mv_size}, status = {"", 0};
@@ -912,7 +923,7 @@ int al__agent_expire(al_cmd *c)
 			continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
-			al_str *nl = msgpack_zone_malloc(c->zone, cap * sizeof *nl);
+			al_str *nl = al_zone_malloc(c->zone, cap * sizeof *nl);
 			if (nl == NULL) {
 				rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
 				break;
@@ -921,7 +932,7 @@ int al__agent_expire(al_cmd *c)
 				memcpy(nl, lost, n * sizeof *nl);
 			lost = nl;
 		}
-		char *copy = msgpack_zone_malloc(c->zone, id.n);
+		char *copy = al_zone_malloc(c->zone, id.n);
 		if (copy == NULL) {
 			rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
 			break;
@@ -929,6 +940,8 @@ int al__agent_expire(al_cmd *c)
 		memcpy(copy, id.p, id.n);
 		lost[n++] = (al_str){copy, id.n};
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "agents");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	for (size_t i = 0; i < n && rc == AL_OK; i++)
@@ -968,7 +981,8 @@ int al__agent_list(al_cmd *c)
 	msgpack_zone z; /* rows are decoded one at a time */
 	msgpack_zone_init(&z, 2048);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		al_str status = {"", 0};
 		msgpack_zone_clear(&z);
@@ -979,10 +993,12 @@ int al__agent_list(al_cmd *c)
 		al_mp_str(&row, "status", &status);
 		if (al_str_eq(status, "TERMINATED") != terminated || !row_in_group(&row, group))
 			continue;
-		pack_public(c->s, c->txn, &row, &rows.pk);
+		pack_public(c->s, c->txn, &row, &rows.pk, &c->failed);
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "agents");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);

@@ -13,7 +13,9 @@ uint64_t al_log_head(al_store *s)
 	MDB_txn *txn;
 	if (al__read_begin(s, &txn, NULL))
 		return 0;
-	uint64_t h = al__log_head_in(s, txn);
+	uint64_t h;
+	if (al__log_head_in(s, txn, &h, NULL))
+		h = 0;
 	mdb_txn_abort(txn);
 	return h;
 }
@@ -37,7 +39,10 @@ static int time_of(al_store *s, MDB_txn *txn, uint64_t seq, int64_t *t, al_error
 /* Last seq with time <= t; times never decrease along the log, so this is a binary search. */
 static int seq_at_time(al_store *s, MDB_txn *txn, int64_t t, uint64_t *out, al_error *err)
 {
-	uint64_t lo = 0, hi = al__log_head_in(s, txn); /* answer in [lo, hi] */
+	uint64_t lo = 0, hi; /* answer in [lo, hi] */
+	int hrc = al__log_head_in(s, txn, &hi, err);
+	if (hrc)
+		return hrc;
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo + 1) / 2;
 		int64_t mt = 0;
@@ -119,13 +124,16 @@ static int walk_index(scan *sc, MDB_dbi dbi, const void *key, size_t kn, al_erro
 	al__be64(lo, sc->lo);
 	MDB_val k = {kn, (void *)key}, v = {8, lo};
 	bool stop = false;
-	for (int m = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); m == 0 && !stop && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); m == 0 && !stop && rc == AL_OK;
 	     m = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
 		uint64_t seq = al__get_be64(v.mv_data);
 		if (seq > sc->hi)
 			break;
 		rc = visit(sc, seq, err, &stop);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "index");
 	mdb_cursor_close(c);
 	return rc;
 }
@@ -150,9 +158,9 @@ int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx,
 		return rc;
 	msgpack_zone_init(&sc.zone, 4096);
 	sc.lo = f->after_seq + 1;
-	sc.hi = al__log_head_in(s, sc.txn);
+	rc = al__log_head_in(s, sc.txn, &sc.hi, err);
 	uint64_t t;
-	if (f->since_us && (rc = seq_at_time(s, sc.txn, f->since_us - 1, &t, err)) == AL_OK && t + 1 > sc.lo)
+	if (rc == AL_OK && f->since_us && (rc = seq_at_time(s, sc.txn, f->since_us - 1, &t, err)) == AL_OK && t + 1 > sc.lo)
 		sc.lo = t + 1;
 	if (rc == AL_OK && f->until_us && (rc = seq_at_time(s, sc.txn, f->until_us, &t, err)) == AL_OK && t < sc.hi)
 		sc.hi = t;
@@ -194,7 +202,7 @@ static msgpack_object public_fields(const al_event *e, msgpack_zone *z)
 {
 	msgpack_object m = {.type = MSGPACK_OBJECT_MAP};
 	uint32_t n = e->fields.via.map.size;
-	m.via.map.ptr = n ? msgpack_zone_malloc(z, sizeof(msgpack_object_kv) * n) : NULL;
+	m.via.map.ptr = n ? al_zone_malloc(z, sizeof(msgpack_object_kv) * n) : NULL;
 	for (uint32_t i = 0; i < n && m.via.map.ptr; i++)
 		if (!is_secret(e, &e->fields.via.map.ptr[i].key))
 			m.via.map.ptr[m.via.map.size++] = e->fields.via.map.ptr[i];

@@ -182,10 +182,11 @@ static int look_up(al_store *s, al_str email, first_look *fl, al_error *err)
 	msgpack_zone z;
 	al_user_auth u;
 	msgpack_zone_init(&z, 1024);
-	al__setting_get(s, txn, "pwhash", fl->cost, sizeof fl->cost, "interactive");
+	rc = al__setting_get(s, txn, "pwhash", fl->cost, sizeof fl->cost, "interactive", err);
 	/* No email is longer than 64 characters; a longer one (beyond LMDB's key size, even) is
 	 * simply unknown. */
-	rc = email.n <= 64 ? al__user_auth_info(s, txn, email, &u, &z, err) : 0;
+	if (rc == AL_OK)
+		rc = email.n <= 64 ? al__user_auth_info(s, txn, email, &u, &z, err) : 0;
 	if (rc == 1 && u.password_hash.n < sizeof fl->hash)
 		al_str_cpy(fl->hash, sizeof fl->hash, u.password_hash);
 	msgpack_zone_destroy(&z);
@@ -234,6 +235,8 @@ static int second_look(al_store *s, const al_login_req *req, const first_look *f
 	al_user_auth u;
 	msgpack_zone_init(&z, 1024);
 	rc = al__user_auth_info(s, txn, email, &u, &z, err);
+	bool totp = false; /* a TOTP row that cannot be read fails the login with that error */
+	int trc = rc == 1 ? al__totp_state(s, txn, email, &totp, err) : AL_OK;
 	if (rc == 0 || (rc == 1 && !al_str_eq(u.password_hash, fl->hash))) /* changed meanwhile */
 		rc = al_err(err, AL_EUNAUTHENTICATED, BAD_LOGIN);
 	else if (rc == 1 && al_str_eq(u.status, "before-verification"))
@@ -243,9 +246,11 @@ static int second_look(al_store *s, const al_login_req *req, const first_look *f
 	else if (rc == 1 && !client_ok(u.allowed_client_ip, req->client))
 		rc = al_err(err, AL_EUNAUTHENTICATED, "client: logging in from %s is not allowed for this user",
 			    req->client ? "this address" : "an unknown address");
-	else if (rc == 1 && al__totp_enabled(s, txn, email) && (req->otp == NULL || req->otp[0] == 0))
+	else if (rc == 1 && trc < 0)
+		rc = trc;
+	else if (rc == 1 && totp && (req->otp == NULL || req->otp[0] == 0))
 		rc = al_err(err, AL_EUNAUTHENTICATED, "otp: a one-time code is required (two-factor authentication)");
-	else if (rc == 1 && al__totp_enabled(s, txn, email)) {
+	else if (rc == 1 && totp) {
 		al_totp_use use;
 		rc = al__totp_check(s, txn, email, (al_str){req->otp, strlen(req->otp)}, al__now(s), &use, err);
 		if (rc == AL_OK) /* a code seen once, here or by user.2fa.confirm, cannot log in again */
@@ -274,6 +279,7 @@ int al_login(al_store *s, const al_login_req *req, al_login_result *out, al_erro
 		return al_err(err, AL_EINTERNAL, "libsodium failed to initialise");
 	first_look fl = {{0}, {0}};
 	al_str email = {req->email, strlen(req->email)};
+	unsigned long nomem = al__nomem_count(); /* out of memory is no refusal */
 	int rc = look_up(s, email, &fl, err);
 	/* The dummy is made on the first login of any kind, so that one is not a tell either. */
 	al__auth_dummy_hash(fl.cost);
@@ -281,6 +287,7 @@ int al_login(al_store *s, const al_login_req *req, al_login_result *out, al_erro
 		rc = al_err(err, AL_EUNAUTHENTICATED, BAD_LOGIN);
 	if (rc == AL_OK)
 		rc = second_look(s, req, &fl, out, err);
+	rc = al__nomem_since(nomem, err, rc);
 	sodium_memzero(&fl, sizeof fl);
 	if (rc)
 		sodium_memzero(out, sizeof *out);
@@ -362,6 +369,7 @@ int al_auth_keypair(al_store *s, const char *access_key, const unsigned char *no
 		return al_err(err, AL_EINTERNAL, "libsodium failed to initialise");
 	memset(out, 0, sizeof *out);
 	MDB_txn *txn;
+	unsigned long nomem = al__nomem_count(); /* out of memory is no refusal */
 	int rc = al__read_begin(s, &txn, err);
 	if (rc)
 		return rc;
@@ -385,6 +393,8 @@ int al_auth_keypair(al_store *s, const char *access_key, const unsigned char *no
 		rc = al_err(err, AL_EUNAUTHENTICATED, "client: this address is not allowed for the keypair's user");
 	if (rc == AL_OK)
 		rc = fill_actor(&u, ak, client, out, buf, n, err);
+	if ((rc = al__nomem_since(nomem, err, rc)))
+		memset(out, 0, sizeof *out);
 	sodium_memzero(secret, sizeof secret);
 	sodium_memzero(want, sizeof want);
 	msgpack_zone_destroy(&z);

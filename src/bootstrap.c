@@ -104,7 +104,7 @@ int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_er
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_map(&pk, 4);
 	al_pack_cstr(&pk, "default_registry");
 	o->offline ? msgpack_pack_false(&pk) : msgpack_pack_true(&pk);
@@ -118,7 +118,7 @@ int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_er
 	al_reply rep;
 	rc = al_exec(s, &req, &rep);
 	sodium_memzero(sb.data, sb.size);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	if (rc && err)
 		*err = rep.err;
 	al_reply_free(&rep);

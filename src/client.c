@@ -190,7 +190,7 @@ int al_client_recv(al_client *c, al_msg *m, al_error *err)
 	if (len == 0 || len > c->max_result)
 		return al_err(err, AL_EIO_ERROR, "server frame of %zu bytes (at most %zu)", len, c->max_result);
 	if (len > c->cap) {
-		char *nb = realloc(c->buf, len);
+		char *nb = al_realloc(c->buf, len);
 		if (nb == NULL)
 			return al_err(err, AL_ENO_MEMORY, "out of memory");
 		c->buf = nb;
@@ -210,8 +210,8 @@ int al_client_recv(al_client *c, al_msg *m, al_error *err)
 static void frame_begin(msgpack_sbuffer *sb, msgpack_packer *pk)
 {
 	msgpack_sbuffer_init(sb);
-	msgpack_sbuffer_write(sb, "\0\0\0\0", 4);
-	msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+	al_sbuffer_write(sb, "\0\0\0\0", 4);
+	msgpack_packer_init(pk, sb, al_sbuffer_write);
 }
 
 int al_client_send(al_client *c, uint64_t id, const char *op, const void *args, size_t args_len, bool stream,
@@ -227,7 +227,7 @@ int al_client_send(al_client *c, uint64_t id, const char *op, const void *args, 
 	al_pack_cstr(&pk, op);
 	if (args) {
 		al_pack_cstr(&pk, "args");
-		msgpack_sbuffer_write(&sb, args, args_len);
+		al_sbuffer_write(&sb, args, args_len);
 	}
 	if (stream) {
 		al_pack_cstr(&pk, "stream");
@@ -240,7 +240,7 @@ int al_client_send(al_client *c, uint64_t id, const char *op, const void *args, 
 	sb.data[3] = (char)n;
 	int rc = write_full(c->fd, sb.data, sb.size, err);
 	sodium_memzero(sb.data, sb.size); /* may hold a password */
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	return rc;
 }
 
@@ -293,7 +293,7 @@ int al_client_connect(al_client **out, const char *addr, int timeout_ms, al_erro
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	}
-	al_client *c = calloc(1, sizeof *c);
+	al_client *c = al_calloc(1, sizeof *c);
 	if (c == NULL) {
 		close(fd);
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
@@ -319,9 +319,9 @@ void al_client_close(al_client *c)
 	close(c->fd);
 	if (c->buf)
 		sodium_memzero(c->buf, c->cap); /* may hold a secret key from login */
-	free(c->buf);
+	al_free(c->buf);
 	msgpack_zone_destroy(&c->zone);
-	free(c);
+	al_free(c);
 }
 
 int al_client_fd(const al_client *c) { return c->fd; }
@@ -363,7 +363,7 @@ int al_client_call(al_client *c, const char *op, const void *args, size_t args_l
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_object(&pk, *m.value);
 	rep->result = sb.data; /* handed over; al_reply_free frees it */
 	rep->result_len = sb.size;
@@ -395,12 +395,12 @@ int al_client_stream(al_client *c, const char *op, const void *args, size_t args
 			msgpack_sbuffer sb;
 			msgpack_packer pk;
 			msgpack_sbuffer_init(&sb);
-			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+			msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 			msgpack_pack_map(&pk, 1);
 			al_pack_cstr(&pk, "target");
 			msgpack_pack_uint64(&pk, id);
 			rc = al_client_send(c, al_client_next_id(c), "cancel", sb.data, sb.size, false, err);
-			msgpack_sbuffer_destroy(&sb);
+			al_sbuffer_destroy(&sb);
 		}
 	}
 	return rc ? rc : stop;
@@ -411,7 +411,7 @@ int al_client_login(al_client *c, const char *email, const char *password, const
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_map(&pk, 2 + (otp != NULL));
 	al_pack_cstr(&pk, "email");
 	al_pack_cstr(&pk, email);
@@ -423,7 +423,7 @@ int al_client_login(al_client *c, const char *email, const char *password, const
 	}
 	int rc = al_client_call(c, "login", sb.data, sb.size, rep);
 	sodium_memzero(sb.data, sb.size);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	return rc;
 }
 
@@ -445,7 +445,7 @@ int al_client_auth(al_client *c, const char *access_key, const char *secret_key,
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	al_pack_cstr(&pk, "access_key");
 	al_pack_cstr(&pk, access_key);
@@ -454,7 +454,7 @@ int al_client_auth(al_client *c, const char *access_key, const char *secret_key,
 	msgpack_pack_bin_body(&pk, mac, AL_MAC_LEN);
 	al_reply rep;
 	int rc = al_client_call(c, "auth", sb.data, sb.size, &rep);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	if (rc && err)
 		*err = rep.err;
 	al_reply_free(&rep);

@@ -193,7 +193,7 @@ int al_client_export(al_client *c, const char *what, const void *args, size_t ar
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_map(&pk, a.via.map.size + 1);
 	al_pack_cstr(&pk, "what");
 	al_pack_cstr(&pk, what);
@@ -204,7 +204,7 @@ int al_client_export(al_client *c, const char *what, const void *args, size_t ar
 	int rc = al_client_stream(c, "export", sb.data, sb.size, write_chunk, out, NULL, err);
 	if (rc > 0)
 		rc = al_err(err, AL_EIO_ERROR, "export: writing the CSV failed");
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	msgpack_zone_destroy(&z);
 	return rc;
 }
@@ -261,7 +261,7 @@ int al_client_watch(al_client *c, uint64_t from_seq, uint64_t count, bool json, 
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_map(&pk, from_seq != UINT64_MAX);
 	if (from_seq != UINT64_MAX) {
 		al_pack_cstr(&pk, "from_seq");
@@ -269,7 +269,7 @@ int al_client_watch(al_client *c, uint64_t from_seq, uint64_t count, bool json, 
 	}
 	feed f = {out, json, count};
 	int rc = al_client_stream(c, "watch", sb.data, sb.size, print_event, &f, NULL, err);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	if (rc == 1)
 		return AL_OK; /* stopped after count events */
 	if (rc > 0)

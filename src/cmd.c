@@ -3,6 +3,8 @@
  * optimistic concurrency, then the handler; one write transaction per call or per batch.
  */
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -270,13 +272,14 @@ int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n)
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read %s view: %s", al__projections[p]->name, mdb_strerror(rc));
 	MDB_val k = {pn, key}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < pn || memcmp(k.mv_data, key, pn) != 0)
 			break;
 		++*n;
 	}
 	mdb_cursor_close(cur);
-	return AL_OK;
+	return al__cursor_end(m, c->err, al__projections[p]->name);
 }
 
 int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
@@ -290,7 +293,8 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 	msgpack_zone z; /* one row at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		msgpack_zone_clear(&z);
 		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
@@ -301,6 +305,8 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, al__projections[p]->name);
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);
@@ -309,9 +315,11 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 al_str al__keep(al_cmd *c, const char *prefix, al_str s)
 {
 	size_t pn = strlen(prefix);
-	char *p = msgpack_zone_malloc(c->zone, pn + s.n + 1);
-	if (p == NULL)
+	char *p = al_zone_malloc(c->zone, pn + s.n + 1);
+	if (p == NULL) {
+		al__cmd_fail(c, AL_ENO_MEMORY, "out of memory");
 		return (al_str){"", 0};
+	}
 	memcpy(p, prefix, pn);
 	memcpy(p + pn, s.p, s.n);
 	p[pn + s.n] = 0;
@@ -322,7 +330,7 @@ int al__strs_add(al_cmd *c, al_strs *l, al_str s)
 {
 	if (l->n == l->cap) {
 		uint32_t cap = l->cap ? l->cap * 2 : 16;
-		al_str *nv = msgpack_zone_malloc(c->zone, cap * sizeof *nv);
+		al_str *nv = al_zone_malloc(c->zone, cap * sizeof *nv);
 		if (nv == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		if (l->n)
@@ -336,9 +344,42 @@ int al__strs_add(al_cmd *c, al_strs *l, al_str s)
 
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out)
 {
-	if (al_mp_decode(v->mv_data, v->mv_size, c->zone, out) != 0 || out->type != MSGPACK_OBJECT_MAP)
+	int rc = al_mp_decode(v->mv_data, v->mv_size, c->zone, out);
+	if (rc == -2)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	if (rc != 0 || out->type != MSGPACK_OBJECT_MAP)
 		return al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", c->def->entity);
 	return AL_OK;
+}
+
+bool al__cmd_found(al_cmd *c, int rc, const char *what)
+{
+	if (rc && rc != MDB_NOTFOUND)
+		al__cmd_fail(c, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
+	return rc == 0;
+}
+
+uint64_t al__cmd_version(al_cmd *c, const char *kind, al_str id)
+{
+	return al__entity_version_or(c->s, c->txn, kind, id, &c->failed);
+}
+
+void al__cmd_fail_err(al_cmd *c, const al_error *e)
+{
+	if (c->failed.code == AL_OK)
+		c->failed = *e;
+}
+
+int al__cmd_fail(al_cmd *c, int code, const char *fmt, ...)
+{
+	if (c->failed.code == AL_OK) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->failed.msg, sizeof c->failed.msg, fmt, ap);
+		va_end(ap);
+		c->failed.code = code;
+	}
+	return code;
 }
 
 /* ---- list results ---------------------------------------------------------------------------- */
@@ -348,7 +389,8 @@ void al__rows_begin(al_cmd *c, al_rows *r)
 	(void)c;
 	memset(r, 0, sizeof *r);
 	msgpack_sbuffer_init(&r->buf);
-	msgpack_packer_init(&r->pk, &r->buf, msgpack_sbuffer_write);
+	msgpack_packer_init(&r->pk, &r->buf, al_sbuffer_write);
+	r->nomem = al__nomem_count();
 }
 
 int al__rows_push(al_cmd *c, al_rows *r)
@@ -356,12 +398,15 @@ int al__rows_push(al_cmd *c, al_rows *r)
 	r->n++;
 	if (!c->sink)
 		return AL_OK;
+	if (al__nomem_since(r->nomem, c->err, AL_OK))
+		return c->err->code;
 	msgpack_zone z;
 	msgpack_object row;
 	msgpack_zone_init(&z, 2048);
-	int rc = al_mp_decode(r->buf.data + r->mark, r->buf.size - r->mark, &z, &row) == 0
-			 ? c->sink(&row, c->sink_ctx)
-			 : al_err(c->err, AL_EINTERNAL, "a list row does not decode");
+	int d = al_mp_decode(r->buf.data + r->mark, r->buf.size - r->mark, &z, &row);
+	int rc = d == 0 ? c->sink(&row, c->sink_ctx)
+		 : d == -2 ? al_err(c->err, AL_ENO_MEMORY, "out of memory")
+			   : al_err(c->err, AL_EINTERNAL, "a list row does not decode");
 	msgpack_zone_destroy(&z);
 	r->buf.size = r->mark = 0;
 	if (rc > 0 || (rc < 0 && c->err->code == AL_OK)) /* the sink stopped the stream */
@@ -376,7 +421,7 @@ int al__rows_end(al_cmd *c, al_rows *r, int rc)
 		if (r->buf.size)
 			c->out->callback(c->out->data, r->buf.data, r->buf.size);
 	}
-	msgpack_sbuffer_destroy(&r->buf);
+	al_sbuffer_destroy(&r->buf);
 	return rc;
 }
 
@@ -386,6 +431,7 @@ int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields)
 {
 	al_wtxn *w = c->w;
 	const al_event_def *d = al__ev(ev);
+	unsigned long nomem = al__nomem_count();
 	al_mb p;
 	al_mb_init(&p);
 	al_mb_cstr(&p, "actor", c->actor->name);
@@ -411,10 +457,13 @@ int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields)
 	w->sb.size = 0;
 	al_mb_to_sbuffer(&p, &w->sb);
 	al_mb_free(&p);
+	int rc = al__nomem_since(nomem, c->err, AL_OK); /* a payload missing a part never reaches the log */
+	if (rc)
+		return rc;
 
 	msgpack_zone_clear(&w->zone);
 	al_event e;
-	int rc = al__log_append(w, d->number, d->version, c->now_us, w->sb.data, w->sb.size, &e, c->err);
+	rc = al__log_append(w, d->number, d->version, c->now_us, w->sb.data, w->sb.size, &e, c->err);
 	if (rc == AL_OK)
 		rc = al__proj_apply(w, &e, c->err);
 	if (rc == AL_OK) {
@@ -484,7 +533,7 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 	if (rc)
 		return rc;
 	if (it->e->prepare && req->prep) { /* al_prepare ran the step already */
-		msgpack_sbuffer_write(&it->prep_buf, req->prep, req->prep_len);
+		al_sbuffer_write(&it->prep_buf, req->prep, req->prep_len);
 		if (al_mp_decode(it->prep_buf.data, it->prep_buf.size, &it->zone, &it->prep) != 0 ||
 		    it->prep.type != MSGPACK_OBJECT_MAP)
 			return al_err(err, AL_EINVALID_ARGUMENT, "prep: not the output of al_prepare");
@@ -508,6 +557,17 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 	return AL_OK;
 }
 
+/* item_setup, where an allocation that failed on the way answers no_memory whatever it broke
+ * (a decode that ran out of memory reads as malformed input). */
+static int setup(al_store *s, const al_request *req, al_reply *rep, item *it, int limit)
+{
+	unsigned long nomem = al__nomem_count();
+	int rc = al__nomem_since(nomem, &rep->err, item_setup(s, req, rep, it, limit));
+	if (rc)
+		it->ready = false;
+	return rc;
+}
+
 static void item_finish(item *it)
 {
 	if (it->rep->err.code == AL_OK && it->result.size) {
@@ -515,10 +575,10 @@ static void item_finish(item *it)
 		it->rep->result_len = it->result.size;
 		msgpack_sbuffer_init(&it->result);
 	}
-	msgpack_sbuffer_destroy(&it->result);
+	al_sbuffer_destroy(&it->result);
 	if (it->prep_buf.data) /* may hold a new secret key in plaintext */
 		sodium_memzero(it->prep_buf.data, it->prep_buf.size);
-	msgpack_sbuffer_destroy(&it->prep_buf);
+	al_sbuffer_destroy(&it->prep_buf);
 	msgpack_zone_destroy(&it->zone);
 }
 
@@ -534,7 +594,7 @@ static void cmd_init(al_cmd *c, al_store *s, item *it, msgpack_packer *pk)
 	c->zone = &it->zone;
 	c->out = pk;
 	it->result.size = 0;
-	msgpack_packer_init(pk, &it->result, msgpack_sbuffer_write);
+	msgpack_packer_init(pk, &it->result, al_sbuffer_write);
 }
 
 /* ---- request ids ---------------------------------------------------------------------------------- */
@@ -605,7 +665,7 @@ static int args_digest(al_cmd *c, unsigned char out[REQ_DIGEST_LEN])
 {
 	const msgpack_object *args = c->args;
 	uint32_t n = args->via.map.size;
-	const msgpack_object_kv **kv = malloc((n ? n : 1) * sizeof *kv);
+	const msgpack_object_kv **kv = al_malloc((n ? n : 1) * sizeof *kv);
 	if (kv == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < n; i++)
@@ -632,7 +692,7 @@ static int args_digest(al_cmd *c, unsigned char out[REQ_DIGEST_LEN])
 			msgpack_pack_object(&pk, kv[i]->val);
 	}
 	crypto_generichash_final(&st, out, REQ_DIGEST_LEN);
-	free(kv);
+	al_free(kv);
 	return rc;
 }
 
@@ -679,19 +739,19 @@ static int replay_request(al_cmd *c, item *it, const reqid *r, bool *found)
 		return al_err(c->err, AL_ECONFLICT, "request_id: already used for %s with other arguments", op);
 	size_t off = (size_t)(nul + 1 - p), n = v.mv_size - off;
 	if (p[16] & REQ_SEALED) {
-		unsigned char *plain = malloc(n);
+		unsigned char *plain = al_malloc(n);
 		size_t pn;
 		if (plain == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		rc = al__unseal(c->s, (al_str){p + off, n}, plain, n, &pn, c->err);
 		if (rc == AL_OK)
-			msgpack_sbuffer_write(&it->result, (const char *)plain, pn);
+			al_sbuffer_write(&it->result, (const char *)plain, pn);
 		sodium_memzero(plain, n);
-		free(plain);
+		al_free(plain);
 		if (rc)
 			return rc;
 	} else
-		msgpack_sbuffer_write(&it->result, p + off, n);
+		al_sbuffer_write(&it->result, p + off, n);
 	*found = true;
 	it->rep->first_seq = al__get_be64((const unsigned char *)p);
 	it->rep->last_seq = al__get_be64((const unsigned char *)p + 8);
@@ -703,7 +763,7 @@ static int remember_request(al_cmd *c, item *it, const reqid *r)
 {
 	size_t opn = strlen(c->def->op) + 1;
 	size_t rn = c->secret_result ? AL_SEALED_LEN(it->result.size) : it->result.size;
-	unsigned char *v = malloc(REQ_HEAD + opn + rn);
+	unsigned char *v = al_malloc(REQ_HEAD + opn + rn);
 	if (v == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	al__be64(v, c->first_seq);
@@ -721,7 +781,7 @@ static int remember_request(al_cmd *c, item *it, const reqid *r)
 		memcpy(res, it->result.data, it->result.size);
 	if (rc == AL_OK)
 		rc = al__put(c->w, c->s->reqids, r->key, r->keylen, v, REQ_HEAD + opn + rn, 0, c->err);
-	free(v);
+	al_free(v);
 	return rc;
 }
 
@@ -733,7 +793,10 @@ static int check_version(al_cmd *c)
 		return AL_OK;
 	if (!c->def->target[0] || !c->def->entity[0] || !al__arg_str(c, c->def->target, &target))
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "expected_version: %s has no target entity", c->def->op);
-	uint64_t have = al__entity_version(c->s, c->txn, c->def->entity, target);
+	uint64_t have;
+	int rc = al__entity_version(c->s, c->txn, c->def->entity, target, &have, c->err);
+	if (rc)
+		return rc;
 	if (expected < 0 || (uint64_t)expected != have)
 		return al_err(c->err, AL_ECONFLICT, "%s %.*s is at version %llu, not %lld", c->def->entity,
 			      (int)(target.n > 64 ? 64 : target.n), target.p, (unsigned long long)have, (long long)expected);
@@ -741,13 +804,19 @@ static int check_version(al_cmd *c)
 }
 
 /* A handler returns AL_OK or a negative al_ code with c->err set; anything else is a bug that
- * must not pass for success. */
+ * must not pass for success. An error a helper recorded (al__cmd_fail) or an allocation that
+ * failed on the way fails the command whatever the handler made of it. */
 static int call_handler(al_cmd *c, item *it)
 {
+	unsigned long nomem = al__nomem_count();
 	int rc = it->e->handler(c);
 	if (rc > 0 || (rc < 0 && c->err->code == AL_OK))
-		return al_err(c->err, AL_EINTERNAL, "%s: handler returned %d without an error", c->def->op, rc);
-	return rc;
+		rc = al_err(c->err, AL_EINTERNAL, "%s: handler returned %d without an error", c->def->op, rc);
+	if (rc == AL_OK && c->err->code != AL_OK) /* a helper's error its caller dropped */
+		rc = c->err->code;
+	if (c->failed.code)
+		rc = (*c->err = c->failed).code;
+	return al__nomem_since(nomem, c->err, rc);
 }
 
 static int run_write(al_wtxn *w, item *it)
@@ -818,13 +887,18 @@ static int batch_fn(al_wtxn *w, void *ctx, al_error *err)
 		it->rep->replayed = 0;
 		if (it->e->def.kind == AL_CMD_READ) {
 			run_read(w->s, w->txn, it);
+			w->nomem_seen = al__nomem_count(); /* answered in its reply */
 			continue;
 		}
 		uint64_t before = w->head_seq;
-		int rc = run_write(w, it);
+		unsigned long nomem = al__nomem_count();
+		int rc = al__nomem_since(nomem, &it->rep->err, run_write(w, it));
+		w->nomem_seen = al__nomem_count();
+		if (rc) /* whatever run_write reported before it failed */
+			it->rep->first_seq = it->rep->last_seq = 0, it->rep->replayed = 0;
 		if (w->poisoned) { /* the whole transaction is lost: report it once, for all */
-			*err = it->rep->err;
-			return err->code ? err->code : al_err(err, AL_EIO_ERROR, "write failed");
+			*err = w->poison;
+			return err->code;
 		}
 		if (rc != AL_OK && w->head_seq != before) {
 			it->ready = false; /* keeps its error */
@@ -837,12 +911,17 @@ static int batch_fn(al_wtxn *w, void *ctx, al_error *err)
 
 int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 {
-	item *items = calloc(n ? n : 1, sizeof *items);
-	if (items == NULL)
+	item *items = al_calloc(n ? n : 1, sizeof *items);
+	if (items == NULL) { /* every request still gets its answer */
+		for (size_t i = 0; i < n; i++) {
+			memset(&reps[i], 0, sizeof reps[i]);
+			al_err(&reps[i].err, AL_ENO_MEMORY, "out of memory");
+		}
 		return AL_ENO_MEMORY;
+	}
 	size_t writes = 0;
 	for (size_t i = 0; i < n; i++)
-		if (item_setup(s, &reqs[i], &reps[i], &items[i], prepare_limit) == AL_OK)
+		if (setup(s, &reqs[i], &reps[i], &items[i], prepare_limit) == AL_OK)
 			writes += items[i].e->def.kind == AL_CMD_WRITE;
 	int rc = AL_OK;
 	if (writes) {
@@ -856,6 +935,7 @@ int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 			if (items[i].ready) {
 				reps[i].err = err;
 				reps[i].first_seq = reps[i].last_seq = 0;
+				reps[i].replayed = 0;
 			}
 	} else {
 		MDB_txn *txn = NULL;
@@ -873,7 +953,7 @@ int al_exec_batch(al_store *s, const al_request *reqs, al_reply *reps, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		item_finish(&items[i]);
-	free(items);
+	al_free(items);
 	return rc;
 }
 
@@ -881,7 +961,7 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 {
 	item it;
 	al_reply rep;
-	int rc = item_setup(s, req, &rep, &it, prepare_limit);
+	int rc = setup(s, req, &rep, &it, prepare_limit);
 	if (rc == AL_OK && it.e->def.kind != AL_CMD_READ)
 		rc = al_err(&rep.err, AL_EINVALID_ARGUMENT, "%s: only read commands stream", req->op);
 	MDB_txn *txn = NULL;
@@ -898,7 +978,10 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 		mdb_txn_abort(txn);
 		if (rc == AL_OK && it.result.size) { /* a handler that packed its result whole */
 			msgpack_object o;
-			if (al_mp_decode(it.result.data, it.result.size, &it.zone, &o) != 0)
+			int d = al_mp_decode(it.result.data, it.result.size, &it.zone, &o);
+			if (d == -2)
+				rc = al_err(&rep.err, AL_ENO_MEMORY, "out of memory");
+			else if (d != 0)
 				rc = al_err(&rep.err, AL_EINTERNAL, "%s: result does not decode", req->op);
 			else if (o.type != MSGPACK_OBJECT_ARRAY)
 				rc = fn(&o, ctx);
@@ -925,9 +1008,9 @@ int al_prepare(al_store *s, const al_request *req, char **prep, size_t *prep_len
 	r.prep_len = 0;
 	*prep = NULL;
 	*prep_len = 0;
-	int rc = item_setup(s, &r, &rep, &it, AL_PREP_NETWORK); /* running the step is its job */
+	int rc = setup(s, &r, &rep, &it, AL_PREP_NETWORK); /* running the step is its job */
 	if (rc == AL_OK && it.prep_buf.size) {
-		if ((*prep = malloc(it.prep_buf.size)) == NULL)
+		if ((*prep = al_malloc(it.prep_buf.size)) == NULL)
 			rc = al_err(&rep.err, AL_ENO_MEMORY, "out of memory");
 		else {
 			memcpy(*prep, it.prep_buf.data, it.prep_buf.size);
@@ -944,7 +1027,7 @@ void al_prepared_free(char *prep, size_t prep_len)
 {
 	if (prep)
 		sodium_memzero(prep, prep_len);
-	free(prep);
+	al_free(prep);
 }
 
 int al_cmd_has_prepare(const char *op)
@@ -962,7 +1045,7 @@ int al_exec(al_store *s, const al_request *req, al_reply *rep)
 void al_reply_free(al_reply *rep)
 {
 	if (rep) {
-		free(rep->result);
+		al_free(rep->result);
 		rep->result = NULL;
 		rep->result_len = 0;
 	}

@@ -32,7 +32,17 @@ typedef struct al_cmd {
 	msgpack_zone *zone; /* for decoded rows; lives as long as the command */
 	al_row_fn sink;     /* set by al_exec_stream: list rows go here one by one */
 	void *sink_ctx;
+	al_error failed;    /* al__cmd_fail: the command fails with this whatever the handler returns */
 } al_cmd;
+
+/*
+ * Records an error a helper met where it cannot return one (a packer that could not read a
+ * view, al__keep out of memory): the command fails with it once its handler returns, whatever
+ * the handler returns, like SQLite's pParse->rc. The first error recorded counts. Returns code.
+ */
+int al__cmd_fail(al_cmd *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same with an error a helper set (often *c->err itself); nothing when e->code is AL_OK. */
+void al__cmd_fail_err(al_cmd *c, const al_error *e);
 
 /*
  * A list result built row by row. Normally the rows are packed into a side buffer and
@@ -47,6 +57,7 @@ typedef struct al_rows {
 	msgpack_packer pk; /* pack exactly one value per row on this */
 	uint32_t n;
 	size_t mark; /* where the current row starts in buf */
+	unsigned long nomem; /* al__nomem_count() at the start: a row packed short is never handed on */
 } al_rows;
 void al__rows_begin(al_cmd *c, al_rows *r);
 int al__rows_push(al_cmd *c, al_rows *r);
@@ -91,8 +102,14 @@ int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n);
  * value on pk), through al__rows_* (so it streams under al_exec_stream). */
 typedef void (*al_row_pack_fn)(al_cmd *c, const msgpack_object *row, msgpack_packer *pk);
 int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack);
+/* The rc of an mdb_get in a yes/no lookup: true when found. Any failure but MDB_NOTFOUND fails
+ * the command (al__cmd_fail) and reads as not found. */
+bool al__cmd_found(al_cmd *c, int rc, const char *what);
+/* al__entity_version for a packer: 0 and the command failed (al__cmd_fail) when unreadable. */
+uint64_t al__cmd_version(al_cmd *c, const char *kind, al_str id);
 /* prefix then s copied into c->zone, NUL-terminated: outlives LMDB's pages and the cursor that
- * found it; "" when out of memory. */
+ * found it. Out of memory it returns "" and fails the command (al__cmd_fail): a caller whose
+ * next step depends on the copy checks c->failed.code. */
 al_str al__keep(al_cmd *c, const char *prefix, al_str s);
 /* A list of strings kept in c->zone (al__keep), grown as needed. */
 typedef struct al_strs {

@@ -2,18 +2,19 @@
 #include <time.h>
 
 #include "codec.h"
+#include "fault.h"
 
 void al_mb_init(al_mb *mb)
 {
 	msgpack_sbuffer_init(&mb->body);
-	msgpack_packer_init(&mb->pk, &mb->body, msgpack_sbuffer_write);
+	msgpack_packer_init(&mb->pk, &mb->body, al_sbuffer_write);
 	mb->n = 0;
 }
 
 void al_mb_free(al_mb *mb)
 {
 	if (mb)
-		msgpack_sbuffer_destroy(&mb->body);
+		al_sbuffer_destroy(&mb->body);
 }
 
 void al_mb_reset(al_mb *mb)
@@ -67,7 +68,7 @@ void al_mb_finish(const al_mb *mb, msgpack_packer *out)
 void al_mb_to_sbuffer(const al_mb *mb, msgpack_sbuffer *out)
 {
 	msgpack_packer pk;
-	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, out, al_sbuffer_write);
 	al_mb_finish(mb, &pk);
 }
 
@@ -143,10 +144,19 @@ char *al_str_cpy(char *buf, size_t n, al_str s)
 
 int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out)
 {
+	/* The zone's allocations are msgpack-c's own: a decode is their one fault point. */
+	if (al__fault(AL_FAULT_ALLOC)) {
+		al__nomem();
+		return -2;
+	}
 	size_t off = 0;
 	msgpack_unpack_return r = msgpack_unpack(buf, len, &off, zone, out);
 	if (r == MSGPACK_UNPACK_SUCCESS && off == len)
 		return 0;
+	if (r == MSGPACK_UNPACK_NOMEM_ERROR) {
+		al__nomem();
+		return -2;
+	}
 	return -1;
 }
 

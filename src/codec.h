@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "adminlog.h"
+#include "alloc.h"
 
 /* A map under construction: pairs are packed into body and counted; al_mb_finish writes the
  * map header and the body to another packer. Owns body until al_mb_free. */
@@ -53,7 +54,7 @@ static inline bool al_str_eq(al_str a, const char *b)
 char *al_str_cpy(char *buf, size_t n, al_str s);
 
 /* Decodes one msgpack value filling all of buf; 0 on success, -1 when malformed or trailing
- * bytes remain. The object lives in zone. */
+ * bytes remain, -2 when out of memory (counted: al__nomem_count). The object lives in zone. */
 int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out);
 
 /*

@@ -59,7 +59,7 @@ void al_csv_value(al_csv *w, const msgpack_object *v)
 		if (m)
 			fclose(m);
 		al_csv_field(w, s ? s : "", s ? n : 0);
-		free(s);
+		free(s); /* open_memstream's buffer is libc's */
 		return;
 	}
 	case MSGPACK_OBJECT_MAP: {

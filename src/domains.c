@@ -77,7 +77,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 8);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, key, e->id.n);
@@ -104,7 +104,7 @@ static MDB_dbi dbi(al_cmd *c) { return al__view_dbi(c->s, AL_P_DOMAINS, DB_DOMAI
 bool al__domain_exists(al_cmd *c, al_str name)
 {
 	MDB_val k = {name.n, (void *)name.p}, v;
-	return name.n && mdb_get(c->txn, dbi(c), &k, &v) == 0;
+	return name.n && al__cmd_found(c, mdb_get(c->txn, dbi(c), &k, &v), "domains");
 }
 
 /* The row with its times formatted and the entity version added. */
@@ -124,7 +124,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 		} else
 			al_mb_obj(&out, key, &kv->val);
 	}
-	msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version(c->s, c->txn, "domain", name));
+	msgpack_pack_uint64(al_mb_key(&out, "version"), al__cmd_version(c, "domain", name));
 	al_mb_finish(&out, pk);
 	al_mb_free(&out);
 }
@@ -170,7 +170,7 @@ static int cmp_objstr(const void *a, const void *b)
 static int registries_pack(al_cmd *c, const char *field, const msgpack_object *list, msgpack_packer *pk)
 {
 	uint32_t n = list->via.array.size;
-	msgpack_object *sorted = n ? msgpack_zone_malloc(c->zone, n * sizeof *sorted) : NULL;
+	msgpack_object *sorted = n ? al_zone_malloc(c->zone, n * sizeof *sorted) : NULL;
 	if (n && sorted == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
@@ -200,7 +200,7 @@ static bool differs(const msgpack_object *cur, const char *col, char empty, cons
 	msgpack_sbuffer old;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&old);
-	msgpack_packer_init(&pk, &old, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &old, al_sbuffer_write);
 	const msgpack_object *v = al_mp_get(cur, col);
 	if (v && v->type != MSGPACK_OBJECT_NIL)
 		msgpack_pack_object(&pk, *v);
@@ -209,7 +209,7 @@ static bool differs(const msgpack_object *cur, const char *col, char empty, cons
 	else
 		msgpack_pack_array(&pk, 0);
 	bool d = old.size != nb->size || memcmp(old.data, nb->data, nb->size) != 0;
-	msgpack_sbuffer_destroy(&old);
+	al_sbuffer_destroy(&old);
 	return d;
 }
 
@@ -224,7 +224,7 @@ int al__resource_fields(al_cmd *c, const msgpack_object *cur, al_mb *f)
 	msgpack_sbuffer nb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&nb);
-	msgpack_packer_init(&pk, &nb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &nb, al_sbuffer_write);
 	int rc = AL_OK, n = 0;
 	for (size_t i = 0; i < sizeof cols / sizeof *cols && rc == AL_OK; i++) {
 		al_str text;
@@ -246,7 +246,7 @@ int al__resource_fields(al_cmd *c, const msgpack_object *cur, al_mb *f)
 			n++;
 		}
 	}
-	msgpack_sbuffer_destroy(&nb);
+	al_sbuffer_destroy(&nb);
 	return rc ? rc : n;
 }
 

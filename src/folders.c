@@ -55,7 +55,7 @@ static int apply_created(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 11);
 	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
 		al__row_col(&pk, cols[i], 's', NULL, &e->fields);
@@ -188,7 +188,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, const owner_now *o
 	al_str id = {"", 0};
 	al_mp_str(row, "id", &id);
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "folder", id));
+	msgpack_pack_uint64(pk, al__cmd_version(c, "folder", id));
 }
 
 /* ---- names --------------------------------------------------------------------------------- */
@@ -424,7 +424,9 @@ static int check_count(al_cmd *c, const owner *o, const msgpack_object *kp_row, 
 static int check_project_folders_allowed(al_cmd *c)
 {
 	char v[16];
-	al__setting_get(c->s, c->txn, "project-folders", v, sizeof v, "true");
+	int rc = al__setting_get(c->s, c->txn, "project-folders", v, sizeof v, "true", c->err);
+	if (rc)
+		return rc;
 	if (strcmp(v, "true") == 0)
 		return AL_OK;
 	return al_err(c->err, AL_EPERMISSION_DENIED, "project: project folders are not allowed (setting project-folders is %s)",
@@ -543,13 +545,13 @@ int al__folder_delete(al_cmd *c)
 	msgpack_sbuffer b;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&b);
-	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &b, al_sbuffer_write);
 	rc = pack_by_id(c, id, &pk);
 	if (rc == AL_OK)
 		rc = al__emit(c, AL_EV_FOLDER_DELETED, id, NULL);
 	if (rc == AL_OK)
 		c->out->callback(c->out->data, b.data, b.size);
-	msgpack_sbuffer_destroy(&b);
+	al_sbuffer_destroy(&b);
 	return rc;
 }
 
@@ -564,7 +566,8 @@ int al__folder_list(al_cmd *c)
 	msgpack_zone z; /* rows are decoded one at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		owner_now o;
@@ -578,6 +581,8 @@ int al__folder_list(al_cmd *c)
 		pack_public(c, &row, &o, &rows.pk);
 		rc = al__rows_push(c, &rows);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "folders");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);

@@ -84,7 +84,7 @@ static int pack_merged(msgpack_packer *pk, const msgpack_object *base, const msg
 {
 	uint32_t nb = base && base->type == MSGPACK_OBJECT_MAP ? base->via.map.size : 0;
 	uint32_t no = over && over->type == MSGPACK_OBJECT_MAP ? over->via.map.size : 0;
-	msgpack_object_kv *all = nb + no ? msgpack_zone_malloc(z, (nb + no) * sizeof *all) : NULL;
+	msgpack_object_kv *all = nb + no ? al_zone_malloc(z, (nb + no) * sizeof *all) : NULL;
 	if (nb + no && all == NULL)
 		return AL_ENO_MEMORY;
 	uint32_t n = 0;
@@ -145,7 +145,7 @@ static int apply_image(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 16);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, e->id.p, e->id.n);
@@ -211,14 +211,15 @@ static int installed_keys(const al_view *v, const char *prefix, size_t pn, char 
 		return al_err(err, AL_EIO_ERROR, "read installed images: %s", mdb_strerror(rc));
 	size_t cap = 0;
 	MDB_val k = {pn, (void *)prefix}, val;
-	for (int m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
 		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
 			break;
 		if (*len + k.mv_size + 2 > cap) { /* each key stored as 2-byte length + bytes */
 			size_t nc = cap ? cap * 2 : 4096;
 			while (nc < *len + k.mv_size + 2)
 				nc *= 2;
-			char *nk = realloc(*keys, nc);
+			char *nk = al_realloc(*keys, nc);
 			if (nk == NULL) {
 				rc = al_err(err, AL_ENO_MEMORY, "out of memory");
 				break;
@@ -232,6 +233,8 @@ static int installed_keys(const al_view *v, const char *prefix, size_t pn, char 
 		*len += k.mv_size + 2;
 		(*nkeys)++;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "installed images");
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -262,7 +265,7 @@ static int apply_agent(const al_view *v, const al_event *e, al_error *err)
 			rc = al__view_del(v, DB_INSTALLED, key, rn, err);
 		off += kn + 2;
 	}
-	free(keys);
+	al_free(keys);
 	for (uint32_t i = 0; rc == AL_OK && !terminated && i < imgs->via.array.size; i++) {
 		al_str name = ostr(&imgs->via.array.ptr[i]);
 		if (name.n == 0 || name.n > AL_IMAGE_NAME_MAX || memchr(name.p, 0, name.n))
@@ -412,7 +415,7 @@ static void pack_resources(msgpack_packer *pk, const msgpack_object *row)
 	msgpack_zone tz;
 	msgpack_object merged;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&tmp, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&tmp, &sb, al_sbuffer_write);
 	msgpack_zone_init(&tz, 512);
 	if (pack_merged(&tmp, lm, ov, &tz) != AL_OK || al_mp_decode(sb.data, sb.size, &tz, &merged) != 0)
 		merged = (msgpack_object){.type = MSGPACK_OBJECT_MAP};
@@ -426,7 +429,7 @@ static void pack_resources(msgpack_packer *pk, const msgpack_object *row)
 		msgpack_pack_nil(pk); /* no maximum: the labels define none, set-min sets none */
 	}
 	msgpack_zone_destroy(&tz);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 }
 
 static int pack_names(al_cmd *c, msgpack_packer *pk, int db, char tag, al_str name, uint32_t *count)
@@ -486,13 +489,13 @@ static int pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk,
 	msgpack_sbuffer discard;
 	msgpack_packer dpk;
 	msgpack_sbuffer_init(&discard);
-	msgpack_packer_init(&dpk, &discard, msgpack_sbuffer_write);
+	msgpack_packer_init(&dpk, &discard, al_sbuffer_write);
 	if (rc == AL_OK) /* the agent ids in image get; lists show only whether it is installed */
 		rc = pack_names(c, full ? al_mb_key(&out, "installed_agents") : &dpk, DB_INSTALLED, 'n', name, &agents);
-	msgpack_sbuffer_destroy(&discard);
+	al_sbuffer_destroy(&discard);
 	if (rc == AL_OK) {
 		al_mb_bool(&out, "installed", agents > 0);
-		msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version(c->s, c->txn, "image", name));
+		msgpack_pack_uint64(al_mb_key(&out, "version"), al__cmd_version(c, "image", name));
 		al_mb_finish(&out, pk);
 	}
 	al_mb_free(&out);
@@ -826,7 +829,7 @@ static int gone_add(al_cmd *c, gone_list *g, al_str name, al_str arch)
 {
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 16;
-		gone_key *nv = msgpack_zone_malloc(c->zone, cap * sizeof *nv);
+		gone_key *nv = al_zone_malloc(c->zone, cap * sizeof *nv);
 		if (nv == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		if (g->n)
@@ -898,7 +901,7 @@ static int build_seen(al_cmd *c, scope *sc)
 	size_t n = 0;
 	for (int l = 0; l < 2; l++)
 		n += lists[l] && lists[l]->type == MSGPACK_OBJECT_ARRAY ? lists[l]->via.array.size : 0;
-	sc->seen = n ? msgpack_zone_malloc(c->zone, n * sizeof *sc->seen) : NULL;
+	sc->seen = n ? al_zone_malloc(c->zone, n * sizeof *sc->seen) : NULL;
 	if (n && sc->seen == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (int l = 0; l < 2; l++)
@@ -986,13 +989,13 @@ static bool same_scan(const msgpack_object *found, const msgpack_object *row)
 	msgpack_packer pa, pb;
 	msgpack_sbuffer_init(&a);
 	msgpack_sbuffer_init(&b);
-	msgpack_packer_init(&pa, &a, msgpack_sbuffer_write);
-	msgpack_packer_init(&pb, &b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pa, &a, al_sbuffer_write);
+	msgpack_packer_init(&pb, &b, al_sbuffer_write);
 	pack_scanned(&pa, found);
 	pack_scanned(&pb, row);
 	bool same = a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
-	msgpack_sbuffer_destroy(&a);
-	msgpack_sbuffer_destroy(&b);
+	al_sbuffer_destroy(&a);
+	al_sbuffer_destroy(&b);
 	return same;
 }
 
@@ -1111,7 +1114,7 @@ int al__images_rescan_apply(al_cmd *c)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_array(&pk, regs->via.array.size);
 	counts total = {0};
 	uint64_t nskipped = 0;
@@ -1128,7 +1131,7 @@ int al__images_rescan_apply(al_cmd *c)
 		pack_count(c->out, "gone", total.gone);
 		pack_count(c->out, "skipped", nskipped);
 	}
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	return rc;
 }
 

@@ -35,7 +35,7 @@ static int push(jp *j, const msgpack_object *o)
 {
 	if (j->sp == j->cap) {
 		size_t cap = j->cap ? j->cap * 2 : 64;
-		msgpack_object *n = realloc(j->stack, cap * sizeof *n);
+		msgpack_object *n = al_realloc(j->stack, cap * sizeof *n);
 		if (n == NULL)
 			return al_err(j->err, AL_ENO_MEMORY, "json: out of memory");
 		j->stack = n;
@@ -160,7 +160,7 @@ static int string(jp *j, msgpack_object *out)
 	size_t raw = (size_t)(q - j->p);
 	if (raw > UINT32_MAX)
 		return fail(j, "string too long");
-	unsigned char *o = msgpack_zone_malloc(j->z, raw ? raw : 1), *w = o;
+	unsigned char *o = al_zone_malloc(j->z, raw ? raw : 1), *w = o;
 	if (o == NULL)
 		return al_err(j->err, AL_ENO_MEMORY, "json: out of memory");
 	while (*j->p != '"') {
@@ -271,7 +271,7 @@ static int close_container(jp *j, size_t base, bool map, msgpack_object *out)
 {
 	size_t n = j->sp - base;
 	if (map) {
-		msgpack_object_kv *kv = n ? msgpack_zone_malloc(j->z, n / 2 * sizeof *kv) : NULL;
+		msgpack_object_kv *kv = n ? al_zone_malloc(j->z, n / 2 * sizeof *kv) : NULL;
 		if (n && kv == NULL)
 			return al_err(j->err, AL_ENO_MEMORY, "json: out of memory");
 		for (size_t i = 0; i < n / 2; i++) {
@@ -282,7 +282,7 @@ static int close_container(jp *j, size_t base, bool map, msgpack_object *out)
 		out->via.map.size = (uint32_t)(n / 2);
 		out->via.map.ptr = kv;
 	} else {
-		msgpack_object *a = n ? msgpack_zone_malloc(j->z, n * sizeof *a) : NULL;
+		msgpack_object *a = n ? al_zone_malloc(j->z, n * sizeof *a) : NULL;
 		if (n && a == NULL)
 			return al_err(j->err, AL_ENO_MEMORY, "json: out of memory");
 		if (n)
@@ -381,7 +381,7 @@ int al__json_parse(const char *buf, size_t n, msgpack_zone *z, msgpack_object *o
 		if (j.p != j.end)
 			rc = fail(&j, "trailing characters after the value");
 	}
-	free(j.stack);
+	al_free(j.stack);
 	if (rc)
 		memset(out, 0, sizeof *out);
 	return rc;

@@ -115,7 +115,7 @@ static int put_row(const al_view *v, const al_event *e, const kp_row *k, al_erro
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	pack_row(&pk, k);
 	return al__view_put(v, DB_KEYPAIRS, e->id.p, e->id.n, b->data, b->size, err);
 }
@@ -227,12 +227,13 @@ static int must_find(al_cmd *c, al_str ak, kp_row *k)
 static int check_unused(al_cmd *c, al_str ak)
 {
 	MDB_val key = {ak.n, (void *)ak.p}, v;
-	if (mdb_get(c->txn, dbi(c->s, DB_KEYPAIRS), &key, &v) == 0)
+	int rc = mdb_get(c->txn, dbi(c->s, DB_KEYPAIRS), &key, &v);
+	if (rc == 0)
 		return al_err(c->err, AL_EALREADY_EXISTS, "access_key: %.*s is already in use", al__clip(ak.n), ak.p);
-	if (mdb_get(c->txn, dbi(c->s, DB_DELETED), &key, &v) == 0)
+	if (rc == MDB_NOTFOUND && (rc = mdb_get(c->txn, dbi(c->s, DB_DELETED), &key, &v)) == 0)
 		return al_err(c->err, AL_EALREADY_EXISTS, "access_key: %.*s belonged to a deleted keypair and is never reused",
 			      al__clip(ak.n), ak.p);
-	return AL_OK;
+	return rc == MDB_NOTFOUND ? AL_OK : al_err(c->err, AL_EIO_ERROR, "read keypairs: %s", mdb_strerror(rc));
 }
 
 /* The owner of a keypair: 1 found, 0 not, or a negative code. */
@@ -283,7 +284,7 @@ static void pack_public(al_cmd *c, const kp_row *k, msgpack_packer *pk, uint32_t
 	pack_time(pk, "modified_at", k->modified_at);
 	pack_time(pk, "last_used", k->last_used);
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "keypair", k->access_key));
+	msgpack_pack_uint64(pk, al__cmd_version(c, "keypair", k->access_key));
 }
 
 static int pack_found(al_cmd *c, al_str ak)
@@ -430,7 +431,8 @@ static int collect(al_cmd *c, al_str email, kp_filter want, const void *arg, cha
 	msgpack_zone z;
 	msgpack_zone_init(&z, 512);
 	rc = AL_OK;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	     m == 0 && k.mv_size > pn && memcmp(k.mv_data, key, pn) == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		al_str ak = {(const char *)k.mv_data + pn, k.mv_size - pn};
 		kp_row row;
@@ -441,7 +443,7 @@ static int collect(al_cmd *c, al_str email, kp_filter want, const void *arg, cha
 		if (ak.n != AL_ACCESS_KEY_LEN || !want(&row, arg))
 			continue;
 		if (*n == cap) {
-			char *p = realloc(*out, (cap = cap ? cap * 2 : 4) * AL_ACCESS_KEY_LEN);
+			char *p = al_realloc(*out, (cap = cap ? cap * 2 : 4) * AL_ACCESS_KEY_LEN);
 			if (p == NULL) {
 				rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
 				break;
@@ -451,9 +453,11 @@ static int collect(al_cmd *c, al_str email, kp_filter want, const void *arg, cha
 		memcpy(*out + (*n)++ * AL_ACCESS_KEY_LEN, ak.p, AL_ACCESS_KEY_LEN);
 	}
 	msgpack_zone_destroy(&z);
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "keypairs");
 	mdb_cursor_close(cur);
 	if (rc) {
-		free(*out);
+		al_free(*out);
 		*out = NULL;
 		*n = 0;
 	}
@@ -469,7 +473,7 @@ static int emit_each(al_cmd *c, char *keys, size_t n, enum al_ev_id ev, const al
 	int rc = AL_OK;
 	for (size_t i = 0; rc == AL_OK && i < n; i++)
 		rc = al__emit(c, ev, (al_str){keys + i * AL_ACCESS_KEY_LEN, AL_ACCESS_KEY_LEN}, f);
-	free(keys);
+	al_free(keys);
 	return rc;
 }
 
@@ -506,7 +510,8 @@ int al__keypairs_count_policy(al_cmd *c, al_str name, uint64_t *n)
 	msgpack_zone z;
 	msgpack_zone_init(&z, 512);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object o;
 		kp_row row = empty_row;
 		msgpack_zone_clear(&z);
@@ -518,6 +523,8 @@ int al__keypairs_count_policy(al_cmd *c, al_str name, uint64_t *n)
 		*n += str_eq(row.resource_policy, name);
 	}
 	msgpack_zone_destroy(&z);
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "keypairs");
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -553,7 +560,8 @@ int al__keypair_of_user(al_store *s, MDB_txn *txn, al_str email, al_keypair_info
 	MDB_val k = {pn, key}, v;
 	kp_row best = empty_row;
 	int found = 0; /* 0 none, 1 active, 2 active admin, 3 active main */
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	     found < 3 && m == 0 && k.mv_size > pn && memcmp(k.mv_data, key, pn) == 0;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		kp_row row;
@@ -566,6 +574,8 @@ int al__keypair_of_user(al_store *s, MDB_txn *txn, al_str email, al_keypair_info
 			best = row;
 		}
 	}
+	if (rc >= 0)
+		rc = al__cursor_end(m, err, "keypairs");
 	mdb_cursor_close(cur);
 	if (rc < 0)
 		return rc;
@@ -678,7 +688,8 @@ static int list_rows(list_state *st, const al_str *email)
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
 	MDB_val k = {pn, key}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, email ? MDB_SET_RANGE : MDB_FIRST); m == 0;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, email ? MDB_SET_RANGE : MDB_FIRST); m == 0;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		kp_row row = empty_row;
 		msgpack_zone_clear(&z);
@@ -701,6 +712,8 @@ static int list_rows(list_state *st, const al_str *email)
 			break;
 	}
 	msgpack_zone_destroy(&z);
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "keypairs");
 	mdb_cursor_close(cur);
 	return rc;
 }

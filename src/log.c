@@ -23,7 +23,7 @@ static int reserve(al_wtxn *w, size_t n)
 	size_t cap = w->rec_cap ? w->rec_cap : 1024;
 	while (cap < n)
 		cap *= 2;
-	unsigned char *p = realloc(w->rec, cap);
+	unsigned char *p = al_realloc(w->rec, cap);
 	if (p == NULL)
 		return -1;
 	w->rec = p;
@@ -175,25 +175,49 @@ int al__log_read(al_store *s, MDB_txn *txn, uint64_t seq, msgpack_zone *zone, al
 	return rc;
 }
 
-uint64_t al__entity_version(al_store *s, MDB_txn *txn, const char *kind, al_str id)
+int al__entity_version(al_store *s, MDB_txn *txn, const char *kind, al_str id, uint64_t *out, al_error *err)
 {
 	char key[AL_MAX_ID + 64];
 	size_t kn = al__entity_key(key, sizeof key, kind, strlen(kind), id.p, id.n);
 	MDB_cursor *c;
-	if (kn == 0 || mdb_cursor_open(txn, s->idx_entity, &c))
-		return 0;
+	*out = 0;
+	if (kn == 0)
+		return AL_OK; /* longer than any id: no events */
+	int rc = mdb_cursor_open(txn, s->idx_entity, &c);
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read entity index: %s", mdb_strerror(rc));
 	MDB_val k = {kn, key}, v;
 	size_t n = 0;
-	if (mdb_cursor_get(c, &k, &v, MDB_SET) == 0)
-		mdb_cursor_count(c, &n);
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET);
+	if (rc == 0)
+		rc = mdb_cursor_count(c, &n);
 	mdb_cursor_close(c);
-	return n;
+	if (rc && rc != MDB_NOTFOUND)
+		return al_err(err, AL_EIO_ERROR, "read entity index: %s", mdb_strerror(rc));
+	*out = n;
+	return AL_OK;
 }
 
-uint64_t al__log_head_in(al_store *s, MDB_txn *txn)
+uint64_t al__entity_version_or(al_store *s, MDB_txn *txn, const char *kind, al_str id, al_error *fail)
+{
+	uint64_t v;
+	al_error e = {0};
+	if (al__entity_version(s, txn, kind, id, &v, &e) != AL_OK && fail->code == AL_OK)
+		*fail = e;
+	return v;
+}
+
+int al__log_head_in(al_store *s, MDB_txn *txn, uint64_t *head, al_error *err)
 {
 	MDB_val k = {4, "head"}, v;
-	if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size < 8)
-		return 0;
-	return al__get_be64(v.mv_data);
+	*head = 0;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return AL_OK; /* an empty log */
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read head: %s", mdb_strerror(rc));
+	if (v.mv_size != 48)
+		return al_err(err, AL_ECORRUPT, "meta head has %zu bytes, expected 48", v.mv_size);
+	*head = al__get_be64(v.mv_data);
+	return AL_OK;
 }

@@ -30,10 +30,14 @@ int al__event_decode(const al_rec_header *h, const void *payload, uint64_t seq,
 /* Reads event seq; AL_ENOT_FOUND past the head, AL_ECORRUPT for damaged bytes. */
 int al__log_read(al_store *s, MDB_txn *txn, uint64_t seq, msgpack_zone *zone, al_event *e,
 		 al_error *err);
-/* Number of events recorded for kind:id (its version). */
-uint64_t al__entity_version(al_store *s, MDB_txn *txn, const char *kind, al_str id);
-/* Head seq as committed in txn. */
-uint64_t al__log_head_in(al_store *s, MDB_txn *txn);
+/* Number of events recorded for kind:id (its version) into *out; AL_EIO_ERROR when the index
+ * cannot be read. */
+int al__entity_version(al_store *s, MDB_txn *txn, const char *kind, al_str id, uint64_t *out, al_error *err);
+/* The same for a packer that cannot return an error: 0 then, and the error kept in *fail
+ * unless it holds one already (fail->code != AL_OK). */
+uint64_t al__entity_version_or(al_store *s, MDB_txn *txn, const char *kind, al_str id, al_error *fail);
+/* Head seq as committed in txn (0 for an empty log) into *head. */
+int al__log_head_in(al_store *s, MDB_txn *txn, uint64_t *head, al_error *err);
 /* "kind:id" into buf; returns its length, or 0 when it does not fit. */
 size_t al__entity_key(char *buf, size_t n, const char *kind, size_t kn, const char *id, size_t idn);
 

@@ -10,19 +10,29 @@
 #include "codec.h"
 #include "log.h"
 #include "record.h"
+#include "seal.h"
 
 size_t al__map_full_retries(void);
 
-static int reset_views(al_wtxn *w, void *ctx, al_error *err)
+static int log_head(al_store *s, uint64_t *head, al_error *err)
 {
-	(void)ctx;
-	return al__proj_reset_all(w, err);
+	MDB_txn *txn;
+	int rc = al__read_begin(s, &txn, err);
+	if (rc)
+		return rc;
+	rc = al__log_head_in(s, txn, head, err);
+	mdb_txn_abort(txn);
+	return rc;
 }
 
 int al_store_rebuild(al_store *s, al_progress_fn p, void *pctx, al_error *err)
 {
-	int rc = al__store_write(s, reset_views, NULL, err);
-	return rc ? rc : al__proj_fold(s, -1, 0, al_log_head(s), p, pctx, err);
+	uint64_t head;
+	unsigned long nomem = al__nomem_count();
+	int rc = log_head(s, &head, err);
+	if (rc == AL_OK)
+		rc = al__proj_rebuild(s, -1, head, p, pctx, err);
+	return al__nomem_since(nomem, err, rc);
 }
 
 /* ---- replay: copy the log prefix and fold it, in a new directory ------------------------------------ */
@@ -63,6 +73,8 @@ static int copy_chunk(al_wtxn *w, void *ctx, al_error *err)
 			mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
+	if (rc == AL_OK && mrc && mrc != MDB_NOTFOUND)
+		rc = al_err(err, AL_EIO_ERROR, "read source log: %s", mdb_strerror(mrc));
 	if (rc)
 		return rc;
 	if (seq <= cc->to)
@@ -79,11 +91,12 @@ static int copy_reqids(al_wtxn *w, void *ctx, al_error *err)
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "open request ids: %s", mdb_strerror(rc));
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(c, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK; m = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+	int m;
+	for (m = mdb_cursor_get(c, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK; m = mdb_cursor_get(c, &k, &v, MDB_NEXT))
 		if (v.mv_size >= 16 && al__get_be64((const unsigned char *)v.mv_data + 8) <= cc->to)
 			rc = al__put(w, w->s->reqids, k.mv_data, k.mv_size, v.mv_data, v.mv_size, 0, err);
 	mdb_cursor_close(c);
-	return rc;
+	return rc ? rc : al__cursor_end(m, err, "request ids");
 }
 
 #define COPY_CHUNK 65536
@@ -94,7 +107,8 @@ static int replay_into(al_store *src, al_store *dst, uint64_t until, al_error *e
 	int rc = al__read_begin(src, &cc.stxn, err);
 	if (rc)
 		return rc;
-	uint64_t head = al__log_head_in(src, cc.stxn);
+	uint64_t head;
+	rc = al__log_head_in(src, cc.stxn, &head, err);
 	if (until > head)
 		until = head;
 	for (cc.from = 1; rc == AL_OK && cc.from <= until; cc.from += COPY_CHUNK) {
@@ -143,12 +157,13 @@ int al_store_asof(al_store *src, uint64_t seq, al_store **out, al_error *err)
 	al_open_opts o = {AL_OPEN_NOSYNC | AL_OPEN_QUIET, 0};
 	if (rc == AL_OK)
 		rc = al_store_open(out, dir, &o, err);
-	if (rc) {
+	if (rc) { /* whatever the failed replay made there goes */
+		static const char *const files[] = {"data.mdb", "lock.mdb", AL_MASTER_KEY_FILE};
 		char p[4200];
-		snprintf(p, sizeof p, "%s/data.mdb", dir);
-		unlink(p);
-		snprintf(p, sizeof p, "%s/lock.mdb", dir);
-		unlink(p);
+		for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+			snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+			unlink(p);
+		}
 		rmdir(dir);
 		return rc;
 	}
@@ -166,11 +181,14 @@ static int verify_index(al_store *s, MDB_txn *txn, MDB_dbi dbi, const void *k, s
 	MDB_cursor *c;
 	MDB_val key = {kn, (void *)k}, val = {8, sk};
 	(void)s;
-	if (mdb_cursor_open(txn, dbi, &c))
-		return al_err(err, AL_EIO_ERROR, "open %s", name);
-	int rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH);
+	int rc = mdb_cursor_open(txn, dbi, &c);
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "open %s: %s", name, mdb_strerror(rc));
+	rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH);
 	mdb_cursor_close(c);
-	return rc ? al_err(err, AL_ECORRUPT, "event %llu: missing from index %s", (unsigned long long)seq, name) : AL_OK;
+	if (rc == MDB_NOTFOUND)
+		return al_err(err, AL_ECORRUPT, "event %llu: missing from index %s", (unsigned long long)seq, name);
+	return rc ? al_err(err, AL_EIO_ERROR, "read %s: %s", name, mdb_strerror(rc)) : AL_OK;
 }
 
 static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn p, void *pctx, al_error *err)
@@ -178,21 +196,26 @@ static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn
 	MDB_val k = {4, "head"}, v;
 	unsigned char head_hash[32] = {0};
 	uint64_t head = 0;
-	if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == 48) {
+	unsigned long nomem = al__nomem_count(); /* a decode out of memory is no damage */
+	int rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc && rc != MDB_NOTFOUND)
+		return al_err(err, AL_EIO_ERROR, "read head: %s", mdb_strerror(rc));
+	if (rc == 0 && v.mv_size == 48) {
 		head = al__get_be64(v.mv_data);
 		memcpy(head_hash, (const char *)v.mv_data + 8, 32);
 	}
 	MDB_cursor *c;
-	if (mdb_cursor_open(txn, s->events, &c))
-		return al_err(err, AL_EIO_ERROR, "open log");
+	if ((rc = mdb_cursor_open(txn, s->events, &c)))
+		return al_err(err, AL_EIO_ERROR, "open log: %s", mdb_strerror(rc));
 	unsigned char prev[32] = {0};
 	int64_t prev_t = INT64_MIN;
 	uint64_t seq = 0;
-	int rc = AL_OK;
+	rc = AL_OK;
 	msgpack_zone z;
 	msgpack_zone_init(&z, 4096);
 	MDB_val key, val;
-	for (int m = mdb_cursor_get(c, &key, &val, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(c, &key, &val, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 		seq++;
 		al_rec_header h;
@@ -232,8 +255,10 @@ static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn
 	}
 	mdb_cursor_close(c);
 	msgpack_zone_destroy(&z);
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "log");
 	if (rc)
-		return rc;
+		return al__nomem_since(nomem, err, rc);
 	if (seq != head)
 		return al_err(err, AL_ECORRUPT, "the log holds %llu events but its head says %llu",
 			      (unsigned long long)seq, (unsigned long long)head);
@@ -243,28 +268,23 @@ static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn
 	MDB_stat st;
 	const MDB_dbi idx[] = {s->idx_entity, s->idx_actor, s->idx_type};
 	const char *names[] = {"idx_entity", "idx_actor", "idx_type"};
-	for (int i = 0; i < 3; i++)
-		if (mdb_stat(txn, idx[i], &st) == 0 && st.ms_entries != seq)
+	for (int i = 0; i < 3; i++) {
+		if ((rc = mdb_stat(txn, idx[i], &st)))
+			return al_err(err, AL_EIO_ERROR, "read %s: %s", names[i], mdb_strerror(rc));
+		if (st.ms_entries != seq)
 			return al_err(err, AL_ECORRUPT, "index %s has %zu entries for %llu events", names[i],
 				      (size_t)st.ms_entries, (unsigned long long)seq);
+	}
 	*count = seq;
 	return AL_OK;
 }
 
-int al_store_verify(al_store *s, al_progress_fn p, void *pctx, al_error *err)
+/* Views against a fresh fold of the log's n events, view by view. */
+static int verify_views(al_store *s, uint64_t n, al_error *err)
 {
-	MDB_txn *txn;
-	uint64_t n = 0;
-	int rc = al__read_begin(s, &txn, err);
-	if (rc)
-		return rc;
-	rc = verify_log(s, txn, &n, p, pctx, err);
-	mdb_txn_abort(txn);
-	if (rc)
-		return rc;
-	/* Views against a fresh fold of the same log, view by view. */
 	al_store *fresh;
-	if ((rc = al_store_asof(s, n, &fresh, err)))
+	int rc = al_store_asof(s, n, &fresh, err);
+	if (rc)
 		return rc;
 	MDB_txn *a = NULL, *b = NULL;
 	rc = al__read_begin(s, &a, err);
@@ -272,9 +292,10 @@ int al_store_verify(al_store *s, al_progress_fn p, void *pctx, al_error *err)
 		rc = al__read_begin(fresh, &b, err);
 	for (size_t i = 0; rc == AL_OK && i < al__nprojections; i++) {
 		uint8_t da[16], db[16];
-		al__proj_digest(s, a, (int)i, da, err);
-		al__proj_digest(fresh, b, (int)i, db, err);
-		if (memcmp(da, db, 16))
+		rc = al__proj_digest(s, a, (int)i, da, err);
+		if (rc == AL_OK)
+			rc = al__proj_digest(fresh, b, (int)i, db, err);
+		if (rc == AL_OK && memcmp(da, db, 16))
 			rc = al_err(err, AL_ECORRUPT, "view %s differs from a rebuild of the log (run adminlog rebuild)",
 				    al__projections[i]->name);
 	}
@@ -286,18 +307,51 @@ int al_store_verify(al_store *s, al_progress_fn p, void *pctx, al_error *err)
 	return rc;
 }
 
-/* ---- stats ------------------------------------------------------------------------------------------------ */
-
-int al_store_stats(al_store *s, char **mp, size_t *len, al_error *err)
+int al_store_verify(al_store *s, al_progress_fn p, void *pctx, al_error *err)
 {
 	MDB_txn *txn;
+	uint64_t n = 0;
+	unsigned long nomem = al__nomem_count(); /* out of memory, nothing can be said about damage */
 	int rc = al__read_begin(s, &txn, err);
 	if (rc)
 		return rc;
+	rc = verify_log(s, txn, &n, p, pctx, err);
+	mdb_txn_abort(txn);
+	if (rc == AL_OK)
+		rc = verify_views(s, n, err);
+	return al__nomem_since(nomem, err, rc);
+}
+
+/* ---- stats ------------------------------------------------------------------------------------------------ */
+
+/* Events per type, from the type index. */
+static int count_types(al_store *s, MDB_txn *txn, al_mb *types, al_error *err)
+{
+	MDB_cursor *c;
+	int r = mdb_cursor_open(txn, s->idx_type, &c);
+	if (r)
+		return al_err(err, AL_EIO_ERROR, "read idx_type: %s", mdb_strerror(r));
+	MDB_val tk, tv;
+	for (r = mdb_cursor_get(c, &tk, &tv, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &tk, &tv, MDB_NEXT_NODUP)) {
+		size_t cnt = 0;
+		if ((r = mdb_cursor_count(c, &cnt)))
+			break;
+		const al_event_def *d = tk.mv_size == 2 ? al_event_def_by_number(al__get_be16(tk.mv_data)) : NULL;
+		al_mb_int(types, d ? d->name : "unknown", (int64_t)cnt);
+	}
+	mdb_cursor_close(c);
+	return al__cursor_end(r, err, "idx_type");
+}
+
+static int stats_in(al_store *s, MDB_txn *txn, al_mb *m, al_error *err)
+{
 	MDB_val k = {4, "head"}, v;
 	unsigned char hash[32] = {0};
 	uint64_t head = 0;
-	if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == 48) {
+	int rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc && rc != MDB_NOTFOUND)
+		return al_err(err, AL_EIO_ERROR, "read head: %s", mdb_strerror(rc));
+	if (rc == 0 && v.mv_size == 48) {
 		head = al__get_be64(v.mv_data);
 		memcpy(hash, (const char *)v.mv_data + 8, 32);
 	}
@@ -305,45 +359,53 @@ int al_store_stats(al_store *s, char **mp, size_t *len, al_error *err)
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", hash[i]);
 	MDB_envinfo info;
-	MDB_stat st;
+	MDB_stat st, es;
 	mdb_env_info(s->env, &info);
 	mdb_env_stat(s->env, &st);
-
-	al_mb m, types;
-	al_mb_init(&m);
+	if ((rc = mdb_stat(txn, s->events, &es)))
+		return al_err(err, AL_EIO_ERROR, "read events: %s", mdb_strerror(rc));
+	al_mb types;
 	al_mb_init(&types);
-	al_mb_int(&m, "head_seq", (int64_t)head);
-	al_mb_cstr(&m, "head_hash", hex);
-	al_mb_int(&m, "format", AL_FORMAT_VERSION);
-	MDB_cursor *c;
-	if (mdb_cursor_open(txn, s->idx_type, &c) == 0) {
-		MDB_val tk, tv;
-		for (int r = mdb_cursor_get(c, &tk, &tv, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &tk, &tv, MDB_NEXT_NODUP)) {
-			size_t cnt = 0;
-			mdb_cursor_count(c, &cnt);
-			const al_event_def *d = tk.mv_size == 2 ? al_event_def_by_number(al__get_be16(tk.mv_data)) : NULL;
-			al_mb_int(&types, d ? d->name : "unknown", (int64_t)cnt);
-		}
-		mdb_cursor_close(c);
-	}
-	msgpack_packer *pk = al_mb_key(&m, "events_by_type");
-	al_mb_finish(&types, pk);
-	al_mb_int(&m, "map_size", (int64_t)info.me_mapsize);
-	al_mb_int(&m, "used_bytes", (int64_t)((info.me_last_pgno + 1) * (size_t)st.ms_psize));
+	rc = count_types(s, txn, &types, err);
+	al_mb_int(m, "head_seq", (int64_t)head);
+	al_mb_cstr(m, "head_hash", hex);
+	al_mb_int(m, "format", AL_FORMAT_VERSION);
+	al_mb_finish(&types, al_mb_key(m, "events_by_type"));
+	al_mb_free(&types);
+	al_mb_int(m, "map_size", (int64_t)info.me_mapsize);
+	al_mb_int(m, "used_bytes", (int64_t)((info.me_last_pgno + 1) * (size_t)st.ms_psize));
 	char path[4096];
 	struct stat fst;
 	snprintf(path, sizeof path, "%s/data.mdb", s->dir);
-	al_mb_int(&m, "file_bytes", stat(path, &fst) == 0 ? (int64_t)fst.st_size : 0);
-	MDB_stat es;
-	mdb_stat(txn, s->events, &es);
-	al_mb_int(&m, "log_pages", (int64_t)(es.ms_branch_pages + es.ms_leaf_pages + es.ms_overflow_pages));
-	al_mb_int(&m, "map_full_retries", (int64_t)al__map_full_retries());
+	al_mb_int(m, "file_bytes", stat(path, &fst) == 0 ? (int64_t)fst.st_size : 0);
+	al_mb_int(m, "log_pages", (int64_t)(es.ms_branch_pages + es.ms_leaf_pages + es.ms_overflow_pages));
+	al_mb_int(m, "map_full_retries", (int64_t)al__map_full_retries());
+	return rc;
+}
+
+int al_store_stats(al_store *s, char **mp, size_t *len, al_error *err)
+{
+	*mp = NULL;
+	*len = 0;
+	unsigned long nomem = al__nomem_count();
+	MDB_txn *txn;
+	int rc = al__read_begin(s, &txn, err);
+	if (rc)
+		return rc;
+	al_mb m;
+	al_mb_init(&m);
+	rc = stats_in(s, txn, &m, err);
 	mdb_txn_abort(txn);
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
-	al_mb_to_sbuffer(&m, &sb);
+	if (rc == AL_OK)
+		al_mb_to_sbuffer(&m, &sb);
 	al_mb_free(&m);
-	al_mb_free(&types);
+	rc = al__nomem_since(nomem, err, rc);
+	if (rc) {
+		al_sbuffer_destroy(&sb);
+		return rc;
+	}
 	*mp = sb.data;
 	*len = sb.size;
 	return AL_OK;

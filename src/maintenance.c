@@ -106,7 +106,7 @@ static int check_agent(const msgpack_object *row, void *ctx)
 	msgpack_object want;
 	msgpack_zone z;
 	r->scratch.size = 0;
-	msgpack_packer_init(&pk, &r->scratch, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &r->scratch, al_sbuffer_write);
 	want_agent(r->t, id, &pk);
 	msgpack_zone_init(&z, 256);
 	int rc = al_mp_decode(r->scratch.data, r->scratch.size, &z, &want);
@@ -135,7 +135,8 @@ static int check_keypairs(recalc *r)
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		int64_t have = 0;
@@ -156,6 +157,8 @@ static int check_keypairs(recalc *r)
 		}
 	}
 	msgpack_zone_destroy(&z);
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "keypairs");
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -207,7 +210,7 @@ int al__maintenance_recalculate_usage(al_cmd *c)
 	if (rc == AL_OK)
 		pack_result(c, &r);
 	al_mb_free(&r.fix_agents), al_mb_free(&r.was_agents), al_mb_free(&r.fix_kp), al_mb_free(&r.was_kp);
-	msgpack_sbuffer_destroy(&r.scratch);
+	al_sbuffer_destroy(&r.scratch);
 	return rc;
 }
 
@@ -237,7 +240,7 @@ static void proj_state(al_cmd *c, const al_projection *p, unsigned *ver, uint64_
 	MDB_val key = {(size_t)snprintf(k, sizeof k, "proj/%s", p->name), k}, v;
 	*ver = 0;
 	*cursor = 0;
-	if (mdb_get(c->txn, c->s->meta, &key, &v) == 0 && v.mv_size == 12) {
+	if (al__cmd_found(c, mdb_get(c->txn, c->s->meta, &key, &v), "meta") && v.mv_size == 12) {
 		*ver = al__get_be32(v.mv_data);
 		*cursor = al__get_be64((const unsigned char *)v.mv_data + 4);
 	}
@@ -246,15 +249,19 @@ static void proj_state(al_cmd *c, const al_projection *p, unsigned *ver, uint64_
 int al__info(al_cmd *c)
 {
 	MDB_val key = {6, "format"}, v;
-	unsigned format = mdb_get(c->txn, c->s->meta, &key, &v) == 0 && v.mv_size == 4 ? al__get_be32(v.mv_data) : 0;
-	uint64_t head = al__log_head_in(c->s, c->txn);
+	unsigned format = al__cmd_found(c, mdb_get(c->txn, c->s->meta, &key, &v), "meta") && v.mv_size == 4
+				  ? al__get_be32(v.mv_data) : 0;
+	uint64_t head;
+	int rc = al__log_head_in(c->s, c->txn, &head, c->err);
+	if (rc)
+		return rc;
 	int64_t client = -1;
 	bool has_client = al__arg_int(c, "protocol", &client);
 	char ver[32], want[32], detail[160];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	bool all = format == AL_FORMAT_VERSION;
 	msgpack_pack_array(&pk, (uint32_t)(2 + al__nprojections + has_client));
 	snprintf(ver, sizeof ver, "%u", format);
@@ -300,6 +307,6 @@ int al__info(al_cmd *c)
 	all ? msgpack_pack_true(c->out) : msgpack_pack_false(c->out);
 	al_pack_cstr(c->out, "components");
 	c->out->callback(c->out->data, sb.data, sb.size);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	return AL_OK;
 }

@@ -10,8 +10,10 @@
 
 /* ---- settings (settings.c) ----------------------------------------------------------------- */
 /* Reads a setting into buf as a NUL-terminated string; def when unset (def NULL: the key's
- * built-in default, see al__setting_default). txn may be NULL (a read transaction of its own). */
-void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def);
+ * built-in default, see al__setting_default). txn may be NULL (a read transaction of its own).
+ * AL_OK, or the error that kept it from being read (buf then holds def). */
+int al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def,
+		    al_error *err);
 
 /* ---- domains (domains.c) ------------------------------------------------------------------- */
 bool al__domain_exists(al_cmd *c, al_str name);
@@ -150,6 +152,8 @@ typedef struct al_totp_use {
 	int64_t step;
 	unsigned char key[AL_TOTP_KEY_ID_LEN];
 } al_totp_use;
+/* The same for a listing: *on, or the error that kept the row from being read. */
+int al__totp_state(al_store *s, MDB_txn *txn, al_str email, bool *on, al_error *err);
 /* AL_OK when code is valid for email's active TOTP key at now_us (+-1 step), else
  * AL_EUNAUTHENTICATED; *use (when not NULL) then says which code it was. Uses nothing up. */
 int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, al_totp_use *use,

@@ -193,10 +193,10 @@ static void hosts_text(const msgpack_object *map, msgpack_sbuffer *out)
 			if (p->type != MSGPACK_OBJECT_STR)
 				continue;
 			if (out->size)
-				msgpack_sbuffer_write(out, ",", 1);
-			msgpack_sbuffer_write(out, h->via.str.ptr, h->via.str.size);
-			msgpack_sbuffer_write(out, ":", 1);
-			msgpack_sbuffer_write(out, p->via.str.ptr, p->via.str.size);
+				al_sbuffer_write(out, ",", 1);
+			al_sbuffer_write(out, h->via.str.ptr, h->via.str.size);
+			al_sbuffer_write(out, ":", 1);
+			al_sbuffer_write(out, p->via.str.ptr, p->via.str.size);
 		}
 	}
 }
@@ -207,14 +207,14 @@ static int hosts_canonical(al_cmd *c, al_str text, msgpack_sbuffer *out)
 	msgpack_sbuffer map;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&map);
-	msgpack_packer_init(&pk, &map, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &map, al_sbuffer_write);
 	int rc = al__hostperms_pack(c->err, "allowed_hosts", text, &pk);
 	msgpack_object m;
 	if (rc == AL_OK && al_mp_decode(map.data, map.size, c->zone, &m) != 0)
 		rc = al_err(c->err, AL_EINTERNAL, "allowed_hosts: the parsed map does not decode");
 	if (rc == AL_OK)
 		hosts_text(&m, out);
-	msgpack_sbuffer_destroy(&map);
+	al_sbuffer_destroy(&map);
 	return rc;
 }
 
@@ -254,7 +254,7 @@ static int put_row(const al_view *v, size_t db, const kind *k, const al_event *e
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, (uint32_t)(k->nopts + (k->session ? 5 : 3)));
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, e->id.p, e->id.n);
@@ -355,7 +355,7 @@ static void pack_public(al_cmd *c, const kind *k, const msgpack_object *row, msg
 			name = (al_str){val->via.str.ptr, val->via.str.size};
 	}
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, k->entity, name));
+	msgpack_pack_uint64(pk, al__cmd_version(c, k->entity, name));
 }
 
 static int pack_current(al_cmd *c, const kind *k, al_str name)
@@ -450,7 +450,7 @@ static int created_fields(al_cmd *c, const kind *k, al_str name, al_mb *f)
 		rc = hosts_canonical(c, text, &canon);
 		if (rc == AL_OK)
 			al_mb_str(f, "allowed_hosts", canon.size ? canon.data : "", canon.size);
-		msgpack_sbuffer_destroy(&canon);
+		al_sbuffer_destroy(&canon);
 	}
 	return rc;
 }
@@ -519,8 +519,8 @@ static int changed_fields(al_cmd *c, const kind *k, const msgpack_object *row, a
 			al_mb_str(f, "allowed_hosts", canon.size ? canon.data : "", canon.size);
 			n++;
 		}
-		msgpack_sbuffer_destroy(&canon);
-		msgpack_sbuffer_destroy(&cur);
+		al_sbuffer_destroy(&canon);
+		al_sbuffer_destroy(&cur);
 		if (rc)
 			return rc;
 	}
@@ -593,7 +593,8 @@ static int policy_list(al_cmd *c, const kind *k)
 	msgpack_zone z; /* rows are decoded one at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val key, v;
-	for (int m = mdb_cursor_get(cur, &key, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &key, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
 		msgpack_object row;
 		msgpack_zone_clear(&z);
 		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
@@ -604,6 +605,8 @@ static int policy_list(al_cmd *c, const kind *k)
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "policies");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);

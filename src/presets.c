@@ -64,7 +64,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, key, e->id.n);
@@ -115,7 +115,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 	pack_time(pk, "created_at", row);
 	pack_time(pk, "modified_at", row);
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "preset", name));
+	msgpack_pack_uint64(pk, al__cmd_version(c, "preset", name));
 }
 
 /* ---- slot amounts ------------------------------------------------------------------------------ */
@@ -284,7 +284,7 @@ static int arg_extra(al_cmd *c, pslots *s)
 	msgpack_zone z;
 	msgpack_object map;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_zone_init(&z, 512);
 	int rc = al__slots_pack(c->err, "slots", text, &pk);
 	if (rc == AL_OK && al_mp_decode(sb.data, sb.size, &z, &map) != 0)
@@ -308,7 +308,7 @@ static int arg_extra(al_cmd *c, pslots *s)
 			pslot_set_obj(s, obj_str(&map.via.map.ptr[i].key), &map.via.map.ptr[i].val);
 	}
 	msgpack_zone_destroy(&z);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	return rc ? rc : 1;
 }
 
@@ -405,8 +405,8 @@ int al__preset_update(al_cmd *c)
 	msgpack_packer pa, pb;
 	msgpack_sbuffer_init(&a);
 	msgpack_sbuffer_init(&b);
-	msgpack_packer_init(&pa, &a, msgpack_sbuffer_write);
-	msgpack_packer_init(&pb, &b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pa, &a, al_sbuffer_write);
+	msgpack_packer_init(&pb, &b, al_sbuffer_write);
 	pslots_from(&cur, al_mp_get(&row, "resource_slots"));
 	pslots_pack(&cur, &pa);
 	pslots_pack(&s, &pb);
@@ -420,8 +420,8 @@ int al__preset_update(al_cmd *c)
 		al_mb_int(&f, "shared_memory", shmem);
 		n++;
 	}
-	msgpack_sbuffer_destroy(&a);
-	msgpack_sbuffer_destroy(&b);
+	al_sbuffer_destroy(&a);
+	al_sbuffer_destroy(&b);
 	if (n > 0) /* an update that changes nothing records nothing */
 		rc = al__emit(c, AL_EV_PRESET_UPDATED, name, &f);
 	al_mb_free(&f);
@@ -548,7 +548,7 @@ static int collect_free(const msgpack_object *row, void *ctx)
 		return 0;
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 16;
-		msgpack_object *v = msgpack_zone_malloc(f->c->zone, cap * sizeof *v);
+		msgpack_object *v = al_zone_malloc(f->c->zone, cap * sizeof *v);
 		if (v == NULL)
 			return AL_ENO_MEMORY;
 		if (f->n)
@@ -560,15 +560,15 @@ static int collect_free(const msgpack_object *row, void *ctx)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_object(&pk, *free_slots);
-	char *copy = msgpack_zone_malloc(f->c->zone, sb.size);
+	char *copy = al_zone_malloc(f->c->zone, sb.size);
 	int rc = copy == NULL ? AL_ENO_MEMORY : AL_OK;
 	if (rc == AL_OK) {
 		memcpy(copy, sb.data, sb.size);
 		rc = al_mp_decode(copy, sb.size, f->c->zone, &f->v[f->n]) == 0 ? AL_OK : AL_EINTERNAL;
 	}
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	if (rc == AL_OK)
 		f->n++;
 	return rc;
@@ -624,7 +624,8 @@ int al__preset_check(al_cmd *c)
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		msgpack_zone_clear(&z);
 		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
@@ -647,6 +648,8 @@ int al__preset_check(al_cmd *c)
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "presets");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);

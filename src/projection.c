@@ -142,7 +142,10 @@ size_t al__key2(char *buf, size_t cap, char tag, al_str a, al_str b)
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out)
 {
 	MDB_val key = {kn, (void *)k};
-	return mdb_get(v->txn, v->dbi[db], &key, out);
+	int rc = mdb_get(v->txn, v->dbi[db], &key, out);
+	if (rc && rc != MDB_NOTFOUND) /* the transaction's failure, whatever apply makes of it */
+		al__mdb(v->w, rc, NULL, "read view");
+	return rc;
 }
 
 int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
@@ -160,14 +163,18 @@ int al__view_del(const al_view *v, int db, const void *k, size_t kn, al_error *e
 
 typedef struct fold_ctx {
 	int only;
+	bool reset;        /* drop the views first, in the same transaction */
 	uint64_t from, to; /* apply events [from, to] */
 } fold_ctx;
 
 static int fold_chunk(al_wtxn *w, void *ctx, al_error *err)
 {
 	fold_ctx *f = ctx;
+	int rc = !f->reset ? AL_OK : f->only < 0 ? al__proj_reset_all(w, err) : reset_one(w, f->only, err);
+	if (rc || f->from > f->to)
+		return rc; /* nothing to fold: an empty log */
 	MDB_cursor *c;
-	int rc = mdb_cursor_open(w->txn, w->s->events, &c);
+	rc = mdb_cursor_open(w->txn, w->s->events, &c);
 	if (rc)
 		return al__mdb(w, rc, err, "open cursor");
 	unsigned char k[8];
@@ -205,18 +212,31 @@ static int fold_chunk(al_wtxn *w, void *ctx, al_error *err)
 	return AL_OK;
 }
 
-int al__proj_fold(al_store *s, int only, uint64_t after_seq, uint64_t until_seq,
-		  al_progress_fn progress, void *pctx, al_error *err)
+static int fold(al_store *s, int only, bool reset, uint64_t after_seq, uint64_t until_seq,
+		al_progress_fn progress, void *pctx, al_error *err)
 {
-	for (uint64_t from = after_seq + 1; from <= until_seq; from += FOLD_CHUNK) {
-		fold_ctx f = {only, from, from + FOLD_CHUNK - 1 < until_seq ? from + FOLD_CHUNK - 1 : until_seq};
+	for (uint64_t from = after_seq + 1; from <= until_seq || reset; from += FOLD_CHUNK) {
+		fold_ctx f = {only, reset, from, from + FOLD_CHUNK - 1 < until_seq ? from + FOLD_CHUNK - 1 : until_seq};
 		int rc = al__store_write(s, fold_chunk, &f, err);
 		if (rc)
 			return rc;
-		if (progress)
+		reset = false;
+		if (progress && f.from <= f.to)
 			progress(f.to - after_seq, until_seq - after_seq, pctx);
 	}
 	return AL_OK;
+}
+
+int al__proj_fold(al_store *s, int only, uint64_t after_seq, uint64_t until_seq,
+		  al_progress_fn progress, void *pctx, al_error *err)
+{
+	return fold(s, only, false, after_seq, until_seq, progress, pctx, err);
+}
+
+int al__proj_rebuild(al_store *s, int only, uint64_t until_seq, al_progress_fn progress, void *pctx,
+		     al_error *err)
+{
+	return fold(s, only, true, 0, until_seq, progress, pctx, err);
 }
 
 static int reset_ctx(al_wtxn *w, void *ctx, al_error *err)
@@ -231,12 +251,15 @@ int al__proj_catch_up(al_store *s, al_error *err)
 	int rc = al__read_begin(s, &txn, err);
 	if (rc)
 		return rc;
-	uint64_t head = al__log_head_in(s, txn);
+	uint64_t head;
 	unsigned ver[AL_PROJ_MAX];
 	uint64_t cur[AL_PROJ_MAX];
-	for (size_t p = 0; p < al__nprojections && rc == 0; p++)
+	int hrc = al__log_head_in(s, txn, &head, err);
+	for (size_t p = 0; p < al__nprojections && rc == 0 && hrc == 0; p++)
 		rc = read_cursor(s, txn, (int)p, &ver[p], &cur[p]);
 	mdb_txn_abort(txn);
+	if (hrc)
+		return hrc;
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "read projection cursors: %s", mdb_strerror(rc));
 	bool quiet = s->flags & AL_OPEN_QUIET;
@@ -263,14 +286,15 @@ int al__proj_catch_up(al_store *s, al_error *err)
 
 /* ---- digest ------------------------------------------------------------------------------------------- */
 
-static void digest_db(XXH3_state_t *st, MDB_txn *txn, MDB_dbi dbi, const char *name)
+static int digest_db(XXH3_state_t *st, MDB_txn *txn, MDB_dbi dbi, const char *name, al_error *err)
 {
 	XXH3_128bits_update(st, name, strlen(name) + 1);
 	MDB_cursor *c;
-	if (mdb_cursor_open(txn, dbi, &c))
-		return;
+	int rc = mdb_cursor_open(txn, dbi, &c);
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read view %s: %s", name, mdb_strerror(rc));
 	MDB_val k, v;
-	for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		unsigned char len[8];
 		al__be32(len, (uint32_t)k.mv_size);
 		al__be32(len + 4, (uint32_t)v.mv_size);
@@ -279,17 +303,20 @@ static void digest_db(XXH3_state_t *st, MDB_txn *txn, MDB_dbi dbi, const char *n
 		XXH3_128bits_update(st, v.mv_data, v.mv_size);
 	}
 	mdb_cursor_close(c);
+	return al__cursor_end(rc, err, name);
 }
 
 int al__proj_digest(al_store *s, MDB_txn *txn, int only, uint8_t out[16], al_error *err)
 {
-	(void)err;
 	XXH3_state_t st;
 	XXH3_128bits_reset(&st);
 	for (size_t p = 0; p < al__nprojections; p++)
 		if (only < 0 || (size_t)only == p)
-			for (int d = 0; al__projections[p]->dbs[d]; d++)
-				digest_db(&st, txn, s->views[p][d], al__projections[p]->dbs[d]);
+			for (int d = 0; al__projections[p]->dbs[d]; d++) {
+				int rc = digest_db(&st, txn, s->views[p][d], al__projections[p]->dbs[d], err);
+				if (rc)
+					return rc;
+			}
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
 	memcpy(out, c.digest, 16);

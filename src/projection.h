@@ -77,12 +77,20 @@ int al__proj_reset_all(struct al_wtxn *w, al_error *err);
 /* Folds events (after_seq, until_seq] into the views, committing every chunk. */
 int al__proj_fold(struct al_store *s, int only, uint64_t after_seq, uint64_t until_seq,
 		  al_progress_fn p, void *pctx, al_error *err);
+/* Drops the views of projection only (all when < 0) and folds events 1..until_seq into them.
+ * The drop commits with the first chunk (65,536 events), so a rebuild that fails there leaves
+ * the views as they were; one that fails later leaves them at their cursors, which the next
+ * open completes. */
+int al__proj_rebuild(struct al_store *s, int only, uint64_t until_seq, al_progress_fn p, void *pctx,
+		     al_error *err);
 
 /* A composite view key: [tag] a NUL b into buf (cap bytes, at most LMDB's 511); 0 when it does
  * not fit. Range scans over "a NUL" then find every b of a. */
 size_t al__key2(char *buf, size_t cap, char tag, al_str a, al_str b);
 
-/* View helpers for apply functions. */
+/* View helpers for apply functions. al__view_get returns mdb_get's rc; a failure other than
+ * MDB_NOTFOUND also poisons the transaction (al__mdb), so it fails with io_error whatever
+ * apply answers. */
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out);
 int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
 		 al_error *err);

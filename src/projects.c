@@ -82,7 +82,7 @@ static int apply_project(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 12);
 	al_pack_cstr(&pk, "id");
 	al_pack_str(&pk, id, idn);
@@ -184,7 +184,7 @@ static bool is_member(al_cmd *c, al_str id, al_str email)
 {
 	char key[KEY_MAX];
 	MDB_val k = {al__key2(key, KEY_MAX, 'p', id, email), key}, v;
-	return k.mv_size && email.n && mdb_get(c->txn, dbi(c, DB_MEMBERS), &k, &v) == 0;
+	return k.mv_size && email.n && al__cmd_found(c, mdb_get(c->txn, dbi(c, DB_MEMBERS), &k, &v), "members");
 }
 
 /* Calls fn for each key of DB_MEMBERS that starts with tag a "\0", with the part after it.
@@ -200,12 +200,15 @@ static int scan_members(al_cmd *c, char tag, al_str a, int (*fn)(al_cmd *c, al_s
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read members: %s", mdb_strerror(rc));
 	MDB_val k = {pn, key}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < pn || memcmp(k.mv_data, key, pn) != 0)
 			break;
 		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, ctx);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "members");
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -238,17 +241,19 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 	}
 	if (members) {
 		al_strs l = {0};
-		scan_members(c, 'p', id, collect, &l);
+		if (scan_members(c, 'p', id, collect, &l))
+			al__cmd_fail_err(c, c->err);
 		msgpack_packer *m = al_mb_key(&out, "members");
 		msgpack_pack_array(m, l.n);
 		for (uint32_t i = 0; i < l.n; i++)
 			al_pack_str(m, l.v[i].p, l.v[i].n);
 	} else {
 		uint64_t n = 0;
-		scan_members(c, 'p', id, count_one, &n);
+		if (scan_members(c, 'p', id, count_one, &n))
+			al__cmd_fail_err(c, c->err);
 		msgpack_pack_uint64(al_mb_key(&out, "member_count"), n);
 	}
-	msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version(c->s, c->txn, "project", id));
+	msgpack_pack_uint64(al_mb_key(&out, "version"), al__cmd_version(c, "project", id));
 	al_mb_finish(&out, pk);
 	al_mb_free(&out);
 }
@@ -482,8 +487,11 @@ static int resolve_user(al_cmd *c, al_str who, al_user_auth *u)
 	if (rc != 0)
 		return rc;
 	MDB_val k = {who.n, (void *)who.p}, v;
-	if (who.n == 0 || who.n >= KEY_MAX || mdb_get(c->txn, dbi(c, DB_USER_IDS), &k, &v) != 0)
+	rc = who.n && who.n < KEY_MAX ? mdb_get(c->txn, dbi(c, DB_USER_IDS), &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND)
 		return 0;
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "read user ids: %s", mdb_strerror(rc));
 	return al__user_auth_info(c->s, c->txn, al__keep(c, "", (al_str){v.mv_data, v.mv_size}), u, c->zone, c->err);
 }
 
@@ -550,7 +558,7 @@ static int change_members(al_cmd *c, bool add)
 	uint32_t n = list ? list->via.array.size : 0;
 	if (n == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "users: name at least one user (email or id)");
-	al_str *emails = msgpack_zone_malloc(c->zone, n * 2 * sizeof *emails);
+	al_str *emails = al_zone_malloc(c->zone, n * 2 * sizeof *emails);
 	if (emails == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < n && rc == AL_OK; i++) { /* every user checked before the first emit */
@@ -626,7 +634,8 @@ int al__project_list(al_cmd *c)
 	al__rows_begin(c, &rows);
 	const char *me = c->actor->user ? c->actor->user : "";
 	MDB_val k = {pn, prefix}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (pn && (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0))
 			break;
@@ -640,6 +649,8 @@ int al__project_list(al_cmd *c)
 		} else if (rc == 0)
 			rc = al_err(c->err, AL_ECORRUPT, "project index points to a missing project");
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "projects");
 	mdb_cursor_close(cur);
 	return al__rows_end(c, &rows, rc);
 }
@@ -706,7 +717,8 @@ int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n)
 	msgpack_zone z; /* rows decoded one at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		al_str p;
 		msgpack_zone_clear(&z);
@@ -718,6 +730,8 @@ int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n)
 			++*n;
 	}
 	msgpack_zone_destroy(&z);
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "projects");
 	mdb_cursor_close(cur);
 	return rc;
 }

@@ -179,7 +179,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 9);
 	al_pack_cstr(&pk, "hostname");
 	al_pack_str(&pk, key, e->id.n);
@@ -216,7 +216,7 @@ static int get_row(al_cmd *c, al_str key, msgpack_object *row)
 bool al__registry_exists(al_cmd *c, al_str hostname)
 {
 	MDB_val k = {hostname.n, (void *)hostname.p}, v;
-	return hostname.n && hostname.n <= AL_MAX_ID && mdb_get(c->txn, dbi(c->s), &k, &v) == 0;
+	return hostname.n && hostname.n <= AL_MAX_ID && al__cmd_found(c, mdb_get(c->txn, dbi(c->s), &k, &v), "registries");
 }
 
 int al__registry_require(al_cmd *c, const char *field, al_str hostname)
@@ -247,7 +247,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 		} else
 			al_mb_obj(&out, key, &kv->val);
 	}
-	msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version(c->s, c->txn, "registry", host));
+	msgpack_pack_uint64(al_mb_key(&out, "version"), al__cmd_version(c, "registry", host));
 	al_mb_finish(&out, pk);
 	al_mb_free(&out);
 }
@@ -302,7 +302,7 @@ static int pack_projects(al_cmd *c, const msgpack_object *list, msgpack_packer *
 	uint32_t n = list->via.array.size;
 	if (n > PROJECTS_MAX)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "project: at most %d projects", PROJECTS_MAX);
-	msgpack_object *sorted = n ? msgpack_zone_malloc(c->zone, n * sizeof *sorted) : NULL;
+	msgpack_object *sorted = n ? al_zone_malloc(c->zone, n * sizeof *sorted) : NULL;
 	if (n && sorted == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < n; i++) {
@@ -397,28 +397,28 @@ static int settings_fields(al_cmd *c, al_str host, const msgpack_object *row, al
 		msgpack_sbuffer nb;
 		msgpack_packer pk;
 		msgpack_sbuffer_init(&nb);
-		msgpack_packer_init(&pk, &nb, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &nb, al_sbuffer_write);
 		rc = pack_projects(c, list, &pk);
 		bool differs = true;
 		if (rc == AL_OK && row) {
 			msgpack_sbuffer ob;
 			msgpack_packer opk;
 			msgpack_sbuffer_init(&ob);
-			msgpack_packer_init(&opk, &ob, msgpack_sbuffer_write);
+			msgpack_packer_init(&opk, &ob, al_sbuffer_write);
 			const msgpack_object *cur = al_mp_get(row, "project");
 			if (cur)
 				msgpack_pack_object(&opk, *cur);
 			else
 				msgpack_pack_array(&opk, 0);
 			differs = ob.size != nb.size || memcmp(ob.data, nb.data, nb.size) != 0;
-			msgpack_sbuffer_destroy(&ob);
+			al_sbuffer_destroy(&ob);
 		}
 		if (rc == AL_OK && differs) {
 			msgpack_packer *o = al_mb_key(f, "project");
 			o->callback(o->data, nb.data, nb.size);
 			n++;
 		}
-		msgpack_sbuffer_destroy(&nb);
+		al_sbuffer_destroy(&nb);
 		if (rc)
 			return rc;
 	}
@@ -592,7 +592,7 @@ static char *dup_str(const msgpack_object *row, const char *key)
 {
 	al_str s = {"", 0};
 	al_mp_str(row, key, &s);
-	char *p = malloc(s.n + 1);
+	char *p = al_malloc(s.n + 1);
 	if (p) {
 		memcpy(p, s.p, s.n);
 		p[s.n] = 0;
@@ -612,12 +612,12 @@ static int load_one(const msgpack_object *row, al_registry_conf *r, al_error *er
 	al_mp_bool(row, "ssl_verify", &r->ssl_verify);
 	const msgpack_object *pl = al_mp_get(row, "project");
 	if (pl && pl->type == MSGPACK_OBJECT_ARRAY && pl->via.array.size) {
-		r->projects = calloc(pl->via.array.size, sizeof *r->projects);
+		r->projects = al_calloc(pl->via.array.size, sizeof *r->projects);
 		for (uint32_t i = 0; r->projects && i < pl->via.array.size; i++) {
 			const msgpack_object *o = &pl->via.array.ptr[i];
 			if (o->type != MSGPACK_OBJECT_STR)
 				continue;
-			char *p = malloc(o->via.str.size + 1);
+			char *p = al_malloc(o->via.str.size + 1);
 			if (p == NULL)
 				break;
 			memcpy(p, o->via.str.ptr, o->via.str.size);
@@ -635,16 +635,16 @@ static int load_one(const msgpack_object *row, al_registry_conf *r, al_error *er
 void al__registries_free(al_registry_conf *r, size_t n)
 {
 	for (size_t i = 0; r && i < n; i++) {
-		free(r[i].hostname);
-		free(r[i].url);
-		free(r[i].type);
-		free(r[i].username);
-		free(r[i].password_sealed);
+		al_free(r[i].hostname);
+		al_free(r[i].url);
+		al_free(r[i].type);
+		al_free(r[i].username);
+		al_free(r[i].password_sealed);
 		for (size_t k = 0; k < r[i].nprojects; k++)
-			free(r[i].projects[k]);
-		free(r[i].projects);
+			al_free(r[i].projects[k]);
+		al_free(r[i].projects);
 	}
-	free(r);
+	al_free(r);
 }
 
 int al__registries_load(al_store *s, const char *only, al_registry_conf **out, size_t *n, al_error *err)
@@ -673,7 +673,7 @@ int al__registries_load(al_store *s, const char *only, al_registry_conf **out, s
 		msgpack_zone_clear(&z);
 		if (*n == cap) {
 			size_t nc = cap ? cap * 2 : 8;
-			al_registry_conf *nr = realloc(*out, nc * sizeof *nr);
+			al_registry_conf *nr = al_realloc(*out, nc * sizeof *nr);
 			if (nr == NULL) {
 				rc = al_err(err, AL_ENO_MEMORY, "out of memory");
 				break;
@@ -691,6 +691,8 @@ int al__registries_load(al_store *s, const char *only, al_registry_conf **out, s
 			break;
 		m = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
+	if (rc == AL_OK && cur)
+		rc = al__cursor_end(m, err, "registries");
 	if (cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);

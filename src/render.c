@@ -87,7 +87,8 @@ void al_render_json(const msgpack_object *o, FILE *out)
 	}
 }
 
-/* A cell's text: strings raw, everything else as compact JSON. malloc'd. */
+/* A cell's text: strings raw, everything else as compact JSON. From open_memstream, so libc's:
+ * free() it. */
 static char *cell(const msgpack_object *o)
 {
 	char *buf = NULL;
@@ -137,8 +138,14 @@ static void table_rows(const msgpack_object *o, FILE *out)
 	}
 	const msgpack_object *head = &o->via.array.ptr[0];
 	uint32_t cols = head->via.map.size;
-	size_t *w = calloc(cols, sizeof *w);
-	char **cells = calloc((size_t)(rows + 1) * cols, sizeof *cells);
+	size_t *w = al_calloc(cols, sizeof *w);
+	char **cells = al_calloc((size_t)(rows + 1) * cols, sizeof *cells);
+	if (w == NULL || cells == NULL) {
+		al_free(w);
+		al_free(cells);
+		fputs("(out of memory)\n", out);
+		return;
+	}
 	for (uint32_t c = 0; c < cols; c++)
 		cells[c] = cell(&head->via.map.ptr[c].key);
 	for (uint32_t r = 0; r < rows; r++)
@@ -168,8 +175,8 @@ static void table_rows(const msgpack_object *o, FILE *out)
 	}
 	for (size_t i = 0; i < (size_t)(rows + 1) * cols; i++)
 		free(cells[i]);
-	free(cells);
-	free(w);
+	al_free(cells);
+	al_free(w);
 }
 
 void al_render_table(const msgpack_object *o, FILE *out)

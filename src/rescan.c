@@ -279,9 +279,9 @@ static int min_text(const msgpack_object *labels, char *text, size_t cap, al_err
 		msgpack_sbuffer sb;
 		msgpack_packer pk;
 		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 		int rc = al__slots_pack(err, field, (al_str){one, strlen(one)}, &pk);
-		msgpack_sbuffer_destroy(&sb);
+		al_sbuffer_destroy(&sb);
 		if (rc)
 			return rc;
 		if (al_str_eq(slot, "cpu"))
@@ -357,7 +357,7 @@ int al__labels_check(const msgpack_object *labels, msgpack_packer *label_min, ms
 	if ((rc = min_text(labels, text, sizeof text, err)))
 		return rc;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	rc = al__slots_pack(err, "labels", (al_str){text, strlen(text)}, &pk);
 	if (rc == AL_OK) { /* valid: now pack, and only now */
 		label_min->callback(label_min->data, sb.data, sb.size);
@@ -379,7 +379,7 @@ int al__labels_check(const msgpack_object *labels, msgpack_packer *label_min, ms
 			i = end + 1;
 		}
 	}
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	return rc;
 }
 
@@ -417,7 +417,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 		size_t cap = h->cap ? h->cap : 16384;
 		while (cap < h->n + n + 1)
 			cap *= 2;
-		char *nb = realloc(h->body, cap);
+		char *nb = al_realloc(h->body, cap);
 		if (nb == NULL)
 			return 0;
 		h->body = nb;
@@ -600,8 +600,8 @@ static int fetch_token(http *h, const char *scope)
 	else if (!token_ok(t))
 		rc = http_fail(h, "token: the answer holds no usable token");
 	else {
-		free(h->token);
-		h->token = malloc(t.n + 1);
+		al_free(h->token);
+		h->token = al_malloc(t.n + 1);
 		if (h->token == NULL)
 			rc = http_fail(h, "token: out of memory");
 		else {
@@ -698,8 +698,8 @@ typedef struct names {
 static void names_free(names *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
+		al_free(l->v[i]);
+	al_free(l->v);
 	memset(l, 0, sizeof *l);
 }
 
@@ -707,13 +707,13 @@ static int names_add(names *l, al_str s)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **nv = realloc(l->v, cap * sizeof *nv);
+		char **nv = al_realloc(l->v, cap * sizeof *nv);
 		if (nv == NULL)
 			return -1;
 		l->v = nv;
 		l->cap = cap;
 	}
-	char *p = malloc(s.n + 1);
+	char *p = al_malloc(s.n + 1);
 	if (p == NULL)
 		return -1;
 	memcpy(p, s.p, s.n);
@@ -840,7 +840,7 @@ static const char *sort_labels(scan *sc, const msgpack_object *in, msgpack_objec
 	uint32_t n = in->via.map.size;
 	if (n > LABELS_MAX)
 		return "labels: more than 512";
-	msgpack_object_kv *kv = n ? msgpack_zone_malloc(&sc->z, n * sizeof *kv) : NULL;
+	msgpack_object_kv *kv = n ? al_zone_malloc(&sc->z, n * sizeof *kv) : NULL;
 	if (n && kv == NULL)
 		return "labels: out of memory";
 	for (uint32_t i = 0; i < n; i++) {
@@ -945,8 +945,8 @@ static int scan_image(scan *sc, const char *repo, const char *tag, const char *n
 	msgpack_packer lpk, apk;
 	msgpack_sbuffer_init(&lm);
 	msgpack_sbuffer_init(&acc);
-	msgpack_packer_init(&lpk, &lm, msgpack_sbuffer_write);
-	msgpack_packer_init(&apk, &acc, msgpack_sbuffer_write);
+	msgpack_packer_init(&lpk, &lm, al_sbuffer_write);
+	msgpack_packer_init(&apk, &acc, al_sbuffer_write);
 	al_error e = {0};
 	if (al__labels_check(&labels, &lpk, &apk, &e) != AL_OK)
 		skip(sc, name, arch, "%s", e.msg);
@@ -980,8 +980,8 @@ static int scan_image(scan *sc, const char *repo, const char *tag, const char *n
 		pk->callback(pk->data, lm.data, lm.size);
 		sc->nimg++;
 	}
-	msgpack_sbuffer_destroy(&lm);
-	msgpack_sbuffer_destroy(&acc);
+	al_sbuffer_destroy(&lm);
+	al_sbuffer_destroy(&acc);
 	return 0;
 }
 
@@ -1208,8 +1208,8 @@ static void scan_registry(al_store *s, const al_registry_conf *reg, long timeout
 	msgpack_zone_init(&sc.z, 8192);
 	msgpack_sbuffer_init(&sc.img_sb);
 	msgpack_sbuffer_init(&sc.skip_sb);
-	msgpack_packer_init(&sc.img, &sc.img_sb, msgpack_sbuffer_write);
-	msgpack_packer_init(&sc.skip, &sc.skip_sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&sc.img, &sc.img_sb, al_sbuffer_write);
+	msgpack_packer_init(&sc.skip, &sc.skip_sb, al_sbuffer_write);
 	snprintf(sc.h.base, sizeof sc.h.base, "%s", reg->url);
 	size_t bn = strlen(sc.h.base);
 	if (bn && sc.h.base[bn - 1] == '/')
@@ -1267,13 +1267,13 @@ static void scan_registry(al_store *s, const al_registry_conf *reg, long timeout
 	sodium_memzero(pw, sizeof pw);
 	if (sc.h.token) {
 		sodium_memzero(sc.h.token, strlen(sc.h.token));
-		free(sc.h.token);
+		al_free(sc.h.token);
 	}
 	if (sc.h.curl)
 		curl_easy_cleanup(sc.h.curl);
-	free(sc.h.body);
-	msgpack_sbuffer_destroy(&sc.img_sb);
-	msgpack_sbuffer_destroy(&sc.skip_sb);
+	al_free(sc.h.body);
+	al_sbuffer_destroy(&sc.img_sb);
+	al_sbuffer_destroy(&sc.skip_sb);
 	msgpack_zone_destroy(&sc.z);
 }
 

@@ -188,7 +188,7 @@ static int put_row(const al_view *v, const char *key, size_t kn, const rg_row *r
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	pack_row(&pk, r);
 	return al__view_put(v, DB_GROUPS, key, kn, b->data, b->size, err);
 }
@@ -210,11 +210,12 @@ static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn,
 	if (rc)
 		return al__mdb(v->w, rc, err, "scan associations");
 	MDB_val k = {pn, (void *)prefix}, val;
-	for (int m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
 	     m == 0 && k.mv_size >= pn && memcmp(k.mv_data, prefix, pn) == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
 		if (out->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
-			MDB_val *nk = msgpack_zone_malloc(&v->w->zone, ncap * sizeof *nk);
+			MDB_val *nk = al_zone_malloc(&v->w->zone, ncap * sizeof *nk);
 			if (nk == NULL) {
 				mdb_cursor_close(cur);
 				return al_err(err, AL_ENO_MEMORY, "out of memory");
@@ -224,7 +225,7 @@ static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn,
 			out->k = nk;
 			cap = ncap;
 		}
-		void *copy = msgpack_zone_malloc(&v->w->zone, k.mv_size ? k.mv_size : 1);
+		void *copy = al_zone_malloc(&v->w->zone, k.mv_size ? k.mv_size : 1);
 		if (copy == NULL) {
 			mdb_cursor_close(cur);
 			return al_err(err, AL_ENO_MEMORY, "out of memory");
@@ -232,8 +233,10 @@ static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn,
 		memcpy(copy, k.mv_data, k.mv_size);
 		out->k[out->n++] = (MDB_val){k.mv_size, copy};
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "associations");
 	mdb_cursor_close(cur);
-	return AL_OK;
+	return rc;
 }
 
 /* Drops every association of group (deleted) with its reverse entry. */
@@ -410,12 +413,15 @@ static int scan(al_cmd *c, int db, const char *prefix, size_t pn, int (*fn)(al_c
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read resource group associations: %s", mdb_strerror(rc));
 	MDB_val k = {pn, (void *)prefix}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
 			break;
 		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, ctx);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "resource group associations");
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -469,7 +475,7 @@ static int pack_public(al_cmd *c, const rg_row *r, msgpack_packer *pk)
 	memset(&l, 0, sizeof l);
 	for (int i = 0; i < 3; i++) {
 		msgpack_sbuffer_init(&l.buf[i]);
-		msgpack_packer_init(&l.pk[i], &l.buf[i], msgpack_sbuffer_write);
+		msgpack_packer_init(&l.pk[i], &l.buf[i], al_sbuffer_write);
 	}
 	char prefix[KEY_MAX];
 	size_t pn = al__key2(prefix, KEY_MAX, 0, r->name, (al_str){"", 0});
@@ -496,10 +502,10 @@ static int pack_public(al_cmd *c, const rg_row *r, msgpack_packer *pk)
 		pack_time(pk, "created_at", r->created_at);
 		pack_time(pk, "modified_at", r->modified_at);
 		al_pack_cstr(pk, "version");
-		msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "rgroup", r->name));
+		msgpack_pack_uint64(pk, al__cmd_version(c, "rgroup", r->name));
 	}
 	for (int i = 0; i < 3; i++)
-		msgpack_sbuffer_destroy(&l.buf[i]);
+		al_sbuffer_destroy(&l.buf[i]);
 	return rc;
 }
 
@@ -712,7 +718,7 @@ static bool assoc_exists(al_cmd *c, al_str group, char kind, al_str target)
 	if (!assoc_keys(gkey, &gn, tkey, &tn, group, kind, target))
 		return false;
 	MDB_val k = {gn, gkey}, v;
-	return mdb_get(c->txn, dbi(c, DB_ASSOC), &k, &v) == 0;
+	return al__cmd_found(c, mdb_get(c->txn, dbi(c, DB_ASSOC), &k, &v), "resource group associations");
 }
 
 /* ---- commands -------------------------------------------------------------------------------- */
@@ -725,9 +731,10 @@ int al__rgroup_create(al_cmd *c)
 	al__arg_str(c, "name", &r.name);
 	/* Without --scheduler: the scheduler setting of now, recorded, so a later change of the
 	 * setting does not change this group behind the admin's back. */
-	al__setting_get(c->s, c->txn, "scheduler", sched, sizeof sched, NULL);
+	int rc = al__setting_get(c->s, c->txn, "scheduler", sched, sizeof sched, NULL, c->err);
 	r.scheduler = (al_str){sched, strlen(sched)};
-	int rc = al__check_slug(c->err, "name", r.name);
+	if (rc == AL_OK)
+		rc = al__check_slug(c->err, "name", r.name);
 	if (rc == AL_OK)
 		rc = read_args(c, &r, &given);
 	if (rc == AL_OK)
@@ -844,7 +851,8 @@ int al__rgroup_list(al_cmd *c)
 	al_rows rows;
 	al__rows_begin(c, &rows);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		rg_row r = empty_row;
@@ -854,6 +862,8 @@ int al__rgroup_list(al_cmd *c)
 		if ((rc = pack_public(c, &r, &rows.pk)) == AL_OK)
 			rc = al__rows_push(c, &rows);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "resource groups");
 	mdb_cursor_close(cur);
 	return al__rows_end(c, &rows, rc);
 }
@@ -961,7 +971,7 @@ static int add_hit(al_cmd *c, al_str group, al_str via, hits *h)
 {
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 16;
-		hit *nv = msgpack_zone_malloc(c->zone, cap * sizeof *nv);
+		hit *nv = al_zone_malloc(c->zone, cap * sizeof *nv);
 		if (nv == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		if (h->n)
@@ -979,7 +989,7 @@ static int hit_group(al_cmd *c, al_str rest, void *ctx) { return add_hit(c, rest
 static al_str join(al_cmd *c, const char *a, al_str b, const char *sep, al_str d)
 {
 	size_t an = strlen(a), sn = strlen(sep), n = an + b.n + sn + d.n;
-	char *p = msgpack_zone_malloc(c->zone, n + 1);
+	char *p = al_zone_malloc(c->zone, n + 1);
 	if (p == NULL)
 		return (al_str){"", 0};
 	memcpy(p, a, an);
@@ -1023,7 +1033,7 @@ static int project_hits(al_cmd *c, al_str email, al_str domain, hits *h)
 	msgpack_packer pk;
 	msgpack_object names;
 	msgpack_sbuffer_init(&b);
-	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &b, al_sbuffer_write);
 	int rc = al__user_projects_pack(c, email, &pk);
 	if (rc == AL_OK && al_mp_decode(b.data, b.size, c->zone, &names) != 0)
 		rc = al_err(c->err, AL_EINTERNAL, "the user's projects do not decode");
@@ -1036,7 +1046,7 @@ static int project_hits(al_cmd *c, al_str email, al_str domain, hits *h)
 		else if (found == 1 && active)
 			rc = scan_target(c, 'p', id, join(c, "project:", domain, "/", name), h);
 	}
-	msgpack_sbuffer_destroy(&b); /* the names were kept in the zone */
+	al_sbuffer_destroy(&b); /* the names were kept in the zone */
 	return rc;
 }
 

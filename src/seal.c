@@ -73,7 +73,7 @@ int al__seal(const al_store *s, const void *plain, size_t n, char *out, size_t c
 		return al_err(err, AL_EUNSUPPORTED, "no master key in %s: cannot seal a secret", s->dir);
 	if (cap < AL_SEALED_LEN(n))
 		return al_err(err, AL_EINTERNAL, "sealed buffer too small");
-	unsigned char *box = malloc(NONCE + MAC + n);
+	unsigned char *box = al_malloc(NONCE + MAC + n);
 	if (box == NULL)
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	randombytes_buf(box, NONCE);
@@ -81,7 +81,7 @@ int al__seal(const al_store *s, const void *plain, size_t n, char *out, size_t c
 	size_t p = strlen(AL_SEAL_PREFIX);
 	memcpy(out, AL_SEAL_PREFIX, p);
 	sodium_bin2base64(out + p, cap - p, box, NONCE + MAC + n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	free(box);
+	al_free(box);
 	return AL_OK;
 }
 
@@ -91,7 +91,7 @@ int al__unseal(const al_store *s, al_str sealed, unsigned char *out, size_t cap,
 	if (!s->has_master_key)
 		return al_err(err, AL_EUNSUPPORTED, "no master key in %s: cannot open a secret", s->dir);
 	size_t room = sealed.n / 4 * 3 + 3;
-	unsigned char *box = malloc(room);
+	unsigned char *box = al_malloc(room);
 	if (box == NULL)
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	int bad = sealed.n < p || memcmp(sealed.p, AL_SEAL_PREFIX, p) != 0 ||
@@ -99,7 +99,7 @@ int al__unseal(const al_store *s, al_str sealed, unsigned char *out, size_t cap,
 				    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 		  n < NONCE + MAC || n - NONCE - MAC > cap ||
 		  crypto_secretbox_open_easy(out, box + NONCE, n - NONCE, box, s->master_key) != 0;
-	free(box);
+	al_free(box);
 	if (bad)
 		return al_err(err, AL_ECORRUPT, "a sealed secret does not open with this directory's master key");
 	*outn = n - NONCE - MAC;

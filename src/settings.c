@@ -71,7 +71,7 @@ static int put_str(const al_view *v, al_str key, const msgpack_object *val, al_e
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_object(&pk, *val);
 	return al__view_put(v, DB_SETTINGS, key.p, key.n, b->data, b->size, err);
 }
@@ -96,36 +96,44 @@ const al_projection al__proj_settings = {"settings", 2, {"v_settings", NULL}, ap
 
 /* ---- reading --------------------------------------------------------------------------------- */
 
-/* The stored text of key into buf: 1 when set, 0 when not (buf then holds def). */
-static int stored(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def)
+/* The stored text of key into buf: 1 when set, 0 when not (buf then holds def), or a negative
+ * al_ code when it cannot be read. */
+static int stored(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def,
+		  al_error *err)
 {
 	MDB_val k = {strlen(key), (void *)key}, v;
 	msgpack_zone z;
 	msgpack_object o;
-	int found = 0;
 	snprintf(buf, n, "%s", def ? def : "");
+	int rc = mdb_get(txn, al__view_dbi(s, AL_P_SETTINGS, DB_SETTINGS), &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read setting %s: %s", key, mdb_strerror(rc));
 	msgpack_zone_init(&z, 256);
-	if (mdb_get(txn, al__view_dbi(s, AL_P_SETTINGS, DB_SETTINGS), &k, &v) == 0 &&
-	    al_mp_decode(v.mv_data, v.mv_size, &z, &o) == 0 && o.type == MSGPACK_OBJECT_STR) {
+	rc = al_mp_decode(v.mv_data, v.mv_size, &z, &o);
+	if (rc == 0 && o.type == MSGPACK_OBJECT_STR) {
 		al_str_cpy(buf, n, (al_str){o.via.str.ptr, o.via.str.size});
-		found = 1;
-	}
+		rc = 1;
+	} else /* out of memory, or a value that is no text: the default stands */
+		rc = rc == -2 ? al_err(err, AL_ENO_MEMORY, "out of memory") : 0;
 	msgpack_zone_destroy(&z);
-	return found;
+	return rc;
 }
 
-void al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def)
+int al__setting_get(al_store *s, MDB_txn *txn, const char *key, char *buf, size_t n, const char *def,
+		    al_error *err)
 {
 	MDB_txn *own = NULL;
 	if (def == NULL)
 		def = al__setting_default(key);
-	if (txn == NULL && al__read_begin(s, &own, NULL) != AL_OK) {
-		snprintf(buf, n, "%s", def ? def : "");
-		return;
-	}
-	stored(s, txn ? txn : own, key, buf, n, def);
+	snprintf(buf, n, "%s", def ? def : "");
+	int rc = txn ? AL_OK : al__read_begin(s, &own, err);
+	if (rc == AL_OK)
+		rc = stored(s, txn ? txn : own, key, buf, n, def, err);
 	if (own)
 		mdb_txn_abort(own);
+	return rc < 0 ? rc : AL_OK;
 }
 
 /* ---- values ------------------------------------------------------------------------------------ */
@@ -243,8 +251,11 @@ typedef struct effective {
 /* The value of d as the settings give it (ignoring resource groups). */
 static void from_settings(al_cmd *c, const setting_def *d, effective *out)
 {
-	int set = stored(c->s, c->txn, d->key, out->value, sizeof out->value, d->def);
-	snprintf(out->source, sizeof out->source, "%s", set ? "settings" : "default");
+	al_error e = {0};
+	int set = stored(c->s, c->txn, d->key, out->value, sizeof out->value, d->def, &e);
+	if (set < 0)
+		al__cmd_fail_err(c, &e);
+	snprintf(out->source, sizeof out->source, "%s", set > 0 ? "settings" : "default");
 }
 
 /* With group (a resource group's stored row, may be NULL): its scheduler, and its retries to

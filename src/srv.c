@@ -78,8 +78,8 @@ void srv_log_req(conn *c, const al_actor *a, const char *op, int code, int64_t t
 msgpack_packer *srv_frame_begin(al_srv *srv, msgpack_packer *pk)
 {
 	srv->out.size = 0;
-	msgpack_sbuffer_write(&srv->out, "\0\0\0\0", 4);
-	msgpack_packer_init(pk, &srv->out, msgpack_sbuffer_write);
+	al_sbuffer_write(&srv->out, "\0\0\0\0", 4);
+	msgpack_packer_init(pk, &srv->out, al_sbuffer_write);
 	return pk;
 }
 
@@ -96,7 +96,7 @@ void srv_frame_send(conn *c)
 		bufferevent_write(c->bev, srv->out.data, srv->out.size);
 	sodium_memzero(srv->out.data, srv->out.size); /* it may have held a secret key */
 	if (srv->out.alloc > (1u << 20)) {             /* do not keep a huge result's buffer */
-		msgpack_sbuffer_destroy(&srv->out);
+		al_sbuffer_destroy(&srv->out);
 		msgpack_sbuffer_init(&srv->out);
 	}
 }
@@ -152,7 +152,7 @@ static void send_reply(conn *c, const char *id, size_t idlen, const al_reply *re
 	srv_pack_id(&pk, id, idlen);
 	al_pack_cstr(&pk, "result");
 	if (rep->result_len)
-		msgpack_sbuffer_write(&srv->out, rep->result, rep->result_len);
+		al_sbuffer_write(&srv->out, rep->result, rep->result_len);
 	else
 		msgpack_pack_nil(&pk);
 	if (rep->last_seq) {
@@ -192,7 +192,7 @@ void srv_reply_error(conn *c, const request *rq, int code, const char *fmt, ...)
 void srv_conn_unref(conn *c)
 {
 	if (--c->refs == 0)
-		free(c);
+		al_free(c);
 }
 
 static size_t out_len(conn *c) { return c->open ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0; }
@@ -316,7 +316,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 job *srv_job_new(conn *c, const request *rq, int kind)
 {
 	al_srv *srv = c->srv;
-	job *j = calloc(1, sizeof *j);
+	job *j = al_calloc(1, sizeof *j);
 	if (j == NULL)
 		return NULL;
 	j->kind = kind;
@@ -329,7 +329,7 @@ job *srv_job_new(conn *c, const request *rq, int kind)
 		msgpack_sbuffer sb;
 		msgpack_packer pk;
 		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 		msgpack_pack_object(&pk, *rq->args);
 		j->args = sb.data;
 		j->args_len = sb.size;
@@ -452,8 +452,8 @@ static void stream_chunk(chunk *ch)
 		srv_log_req(c, &j->actor, j->op, j->rep.err.code, j->t0);
 		job_done(j);
 	}
-	free(ch->data);
-	free(ch);
+	al_free(ch->data);
+	al_free(ch);
 }
 
 static void pump_watches(al_srv *srv)
@@ -475,7 +475,7 @@ static const al_actor own_actor = {"adminlogd", AL_ROLE_SUPERADMIN, NULL, NULL, 
  * other, so it joins the next group commit. */
 static void submit_own_write(al_srv *srv, const char *op)
 {
-	job *j = calloc(1, sizeof *j);
+	job *j = al_calloc(1, sizeof *j);
 	if (j == NULL)
 		return;
 	j->kind = J_WRITE;
@@ -542,7 +542,7 @@ static void run_read(conn *c, const request *rq)
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
 	if (rq->args) {
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 		msgpack_pack_object(&pk, *rq->args);
 	}
 	al_request req = {rq->op, sb.data, sb.size, &c->actor};
@@ -551,7 +551,7 @@ static void run_read(conn *c, const request *rq)
 	send_reply(c, rq->id, rq->idlen, &rep);
 	srv_log_req(c, &c->actor, rq->op, rep.err.code, rq->t0);
 	al_reply_free(&rep);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 }
 
 static void dispatch(conn *c, const request *rq)
@@ -608,11 +608,11 @@ static size_t pack_small(const msgpack_object *o, char *buf)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_object(&pk, *o);
 	size_t n = sb.size <= SRV_ID_MAX ? sb.size : 0;
 	memcpy(buf, sb.data, n);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 	return n;
 }
 
@@ -825,10 +825,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		refuse(srv, fd);
 		return;
 	}
-	conn *c = calloc(1, sizeof *c);
+	conn *c = al_calloc(1, sizeof *c);
 	struct bufferevent *bev = c ? bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
 	if (bev == NULL) {
-		free(c);
+		al_free(c);
 		evutil_closesocket(fd);
 		srv_log(srv, AL_SRV_LOG_ERROR, "out of memory accepting a connection");
 		return;
@@ -1030,7 +1030,7 @@ static int listen_unix(al_srv *srv, const char *path, al_error *err)
 		return al_err(err, AL_EIO_ERROR, "listen %s: %s", path, strerror(errno));
 	}
 	evconnlistener_set_error_cb(srv->unx, on_accept_error);
-	srv->sock_path = strdup(path);
+	srv->sock_path = al_strdup(path);
 	return AL_OK;
 }
 
@@ -1044,7 +1044,7 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 	signal(SIGPIPE, SIG_IGN);                  /* a client that went away is an error code, not a death */
 	if (sodium_init() < 0)
 		return al_err(err, AL_EINTERNAL, "libsodium failed to initialise");
-	al_srv *srv = calloc(1, sizeof *srv);
+	al_srv *srv = al_calloc(1, sizeof *srv);
 	if (srv == NULL)
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	srv->s = s;
@@ -1141,8 +1141,8 @@ void al_srv_free(al_srv *srv)
 		conn_close(srv->conns);
 	for (chunk *ch = srv->cq_first, *next; ch; ch = next) {
 		next = ch->next;
-		free(ch->data);
-		free(ch);
+		al_free(ch->data);
+		al_free(ch);
 	}
 	free_jobs(srv->wq_first);
 	free_jobs(srv->jq_first);
@@ -1153,15 +1153,15 @@ void al_srv_free(al_srv *srv)
 			event_free(evs[i]);
 	if (srv->base)
 		event_base_free(srv->base);
-	free(srv->sock_path);
-	free(srv->describe);
+	al_free(srv->sock_path);
+	al_free(srv->describe);
 	srv_rate_free(srv->rate_keys);
 	srv_rate_free(srv->rate_fail);
 	msgpack_zone_destroy(&srv->zone);
-	msgpack_sbuffer_destroy(&srv->out);
+	al_sbuffer_destroy(&srv->out);
 	pthread_mutex_destroy(&srv->mu);
 	pthread_cond_destroy(&srv->wcv);
 	pthread_cond_destroy(&srv->jcv);
 	pthread_cond_destroy(&srv->flow);
-	free(srv);
+	al_free(srv);
 }

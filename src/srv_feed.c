@@ -75,8 +75,8 @@ void srv_pack_event(msgpack_packer *pk, const al_event *e)
 static size_t frame_open(msgpack_sbuffer *sb, msgpack_packer *pk)
 {
 	size_t at = sb->size;
-	msgpack_sbuffer_write(sb, "\0\0\0\0", 4);
-	msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+	al_sbuffer_write(sb, "\0\0\0\0", 4);
+	msgpack_packer_init(pk, sb, al_sbuffer_write);
 	return at;
 }
 
@@ -174,7 +174,7 @@ static int log_filter(const msgpack_object *args, al_log_filter *f, msgpack_zone
 		if (r < 0 || (r == 1 && (v.n == 0 || v.n > 512 || memchr(v.p, 0, v.n))))
 			return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be a string of 1 to 512 bytes", strs[s]);
 		if (r == 1) {
-			char *c = msgpack_zone_malloc(z, v.n + 1);
+			char *c = al_zone_malloc(z, v.n + 1);
 			if (c == NULL)
 				return al_err(err, AL_ENO_MEMORY, "out of memory");
 			*sdst[s] = al_str_cpy(c, v.n + 1, v);
@@ -223,7 +223,7 @@ static int run_export(al_srv *srv, job *j, al_error *err)
 	msgpack_sbuffer rest;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&rest);
-	msgpack_packer_init(&pk, &rest, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &rest, al_sbuffer_write);
 	if (rc == AL_OK) {
 		msgpack_pack_map(&pk, args.via.map.size - 1);
 		for (uint32_t i = 0; i < args.via.map.size; i++)
@@ -246,7 +246,7 @@ static int run_export(al_srv *srv, job *j, al_error *err)
 	}
 	if (out)
 		fclose(out);
-	msgpack_sbuffer_destroy(&rest);
+	al_sbuffer_destroy(&rest);
 	msgpack_zone_destroy(&z);
 	return rc;
 }
@@ -314,7 +314,7 @@ static int watch_event(const al_event *e, void *ctx)
 
 void srv_watch_start(conn *c, const char *id, size_t idlen, uint64_t from_seq)
 {
-	watch *w = calloc(1, sizeof *w);
+	watch *w = al_calloc(1, sizeof *w);
 	if (w == NULL) {
 		srv_send_error(c, id, idlen, AL_ENO_MEMORY, "out of memory");
 		return;
@@ -372,5 +372,5 @@ void srv_watch_end(watch *w, bool send_done)
 		srv_frame_send(c);
 	}
 	srv_log_req(c, c->authed ? &c->actor : NULL, "watch", AL_OK, w->t0);
-	free(w);
+	al_free(w);
 }

@@ -73,7 +73,7 @@ static void __attribute__((noreturn)) helper_main(int fd)
 		uint32_t na = get32(h + 1), nb = get32(h + 5);
 		if (na > MSG_MAX || nb > MSG_MAX)
 			_exit(1);
-		char *a = malloc(na + 1), *b = malloc(nb + 1), out[AL_PWHASH_STR_MAX];
+		char *a = al_malloc(na + 1), *b = al_malloc(nb + 1), out[AL_PWHASH_STR_MAX];
 		if (a == NULL || b == NULL || io_all(fd, a, na, false) || io_all(fd, b, nb, false))
 			_exit(1);
 		a[na] = 0;
@@ -85,8 +85,8 @@ static void __attribute__((noreturn)) helper_main(int fd)
 		} else
 			rc = al_pwhash_verify_local(a, b, nb, NULL);
 		sodium_memzero(b, nb);
-		free(a);
-		free(b);
+		al_free(a);
+		al_free(b);
 		put32(reply, (uint32_t)rc);
 		put32(reply + 4, len);
 		if (io_all(fd, reply, 8, true) || io_all(fd, out, len, true))
@@ -139,7 +139,7 @@ void srv_hash_use(al_srv *srv, int worker)
 
 int srv_hashers_start(al_srv *srv, int n, al_error *err)
 {
-	srv->hashers = calloc((size_t)n, sizeof *srv->hashers);
+	srv->hashers = al_calloc((size_t)n, sizeof *srv->hashers);
 	if (srv->hashers == NULL)
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	for (int i = 0; i < n; i++) {
@@ -178,7 +178,7 @@ void srv_hashers_stop(al_srv *srv)
 		close(srv->hashers[i].fd); /* the helper sees the end of its socket and exits */
 	for (int i = 0; i < srv->nhashers; i++)
 		waitpid(srv->hashers[i].pid, NULL, 0);
-	free(srv->hashers);
+	al_free(srv->hashers);
 	srv->hashers = NULL;
 	srv->nhashers = 0;
 }

@@ -123,14 +123,14 @@ void srv_op_hello(conn *c, const request *rq)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	al_pack_cstr(&pk, "protocol");
 	msgpack_pack_int(&pk, PROTOCOL);
 	al_pack_cstr(&pk, "server");
 	al_pack_cstr(&pk, AL_VERSION);
 	srv_send_result(c, rq, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 }
 
 static void pack_actor(msgpack_packer *pk, const al_actor *a)
@@ -163,10 +163,10 @@ void srv_op_whoami(conn *c, const request *rq)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	pack_actor(&pk, &c->actor);
 	srv_send_result(c, rq, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 }
 
 void srv_op_describe(conn *c, const request *rq)
@@ -213,7 +213,7 @@ void srv_op_cancel(conn *c, const request *rq)
 	msgpack_sbuffer tb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&tb);
-	msgpack_packer_init(&pk, &tb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &tb, al_sbuffer_write);
 	msgpack_pack_object(&pk, *t);
 	bool found = false;
 	for (job *j = c->streams; j && !found; j = j->snext)
@@ -230,15 +230,15 @@ void srv_op_cancel(conn *c, const request *rq)
 			srv_watch_end(w, true);
 			found = true;
 		}
-	msgpack_sbuffer_destroy(&tb);
+	al_sbuffer_destroy(&tb);
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_map(&pk, 1);
 	al_pack_cstr(&pk, "cancelled");
 	found ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
 	srv_send_result(c, rq, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 }
 
 /* ---- login and keypair challenge-response ---------------------------------------------------- */
@@ -339,7 +339,7 @@ void srv_login_done(job *j)
 		msgpack_sbuffer sb;
 		msgpack_packer pk;
 		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 		msgpack_pack_map(&pk, 6);
 		al_pack_cstr(&pk, "access_key");
 		al_pack_cstr(&pk, r->access_key);
@@ -401,7 +401,7 @@ void srv_op_auth(conn *c, const request *rq)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
 	al_pack_cstr(&pk, "access_key");
 	al_pack_cstr(&pk, c->actor.access_key);
@@ -414,7 +414,7 @@ void srv_op_auth(conn *c, const request *rq)
 	al_pack_cstr(&pk, "domain");
 	al_pack_cstr(&pk, c->actor.domain ? c->actor.domain : "");
 	srv_send_result(c, rq, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	al_sbuffer_destroy(&sb);
 }
 
 void srv_build_describe(al_srv *srv)
@@ -423,7 +423,7 @@ void srv_build_describe(al_srv *srv)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
 	msgpack_pack_array(&pk, al_cmd_def_count());
 	for (size_t i = 0; i < al_cmd_def_count(); i++) {
 		const al_cmd_def *d = al_cmd_def_at(i);

@@ -29,16 +29,16 @@ void srv_job_free(job *j)
 		return;
 	if (j->args) /* may hold a password */
 		sodium_memzero(j->args, j->args_len);
-	free(j->args);
+	al_free(j->args);
 	al_prepared_free(j->prep, j->prep_len);
 	if (j->rep.result) /* may hold a new secret key */
 		sodium_memzero(j->rep.result, j->rep.result_len);
 	al_reply_free(&j->rep);
 	if (j->login)
 		sodium_memzero(j->login, sizeof *j->login);
-	free(j->login);
-	msgpack_sbuffer_destroy(&j->sb);
-	free(j);
+	al_free(j->login);
+	al_sbuffer_destroy(&j->sb);
+	al_free(j);
 }
 
 /* Under srv->mu. */
@@ -113,9 +113,9 @@ static void run_batch(al_srv *srv, job **b, size_t n, al_request *reqs, al_reply
 static void *writer_main(void *arg)
 {
 	al_srv *srv = arg;
-	job **b = malloc(SRV_MAX_BATCH * sizeof *b);
-	al_request *reqs = malloc(SRV_MAX_BATCH * sizeof *reqs);
-	al_reply *reps = malloc(SRV_MAX_BATCH * sizeof *reps);
+	job **b = al_malloc(SRV_MAX_BATCH * sizeof *b);
+	al_request *reqs = al_malloc(SRV_MAX_BATCH * sizeof *reqs);
+	al_reply *reps = al_malloc(SRV_MAX_BATCH * sizeof *reps);
 	if (b == NULL || reqs == NULL || reps == NULL)
 		abort(); /* three small allocations at start-up */
 	al_set_thread_prepare_limit(AL_PREP_HASHES); /* never network I/O here */
@@ -143,9 +143,9 @@ static void *writer_main(void *arg)
 		wake_loop(srv);
 	}
 	pthread_mutex_unlock(&srv->mu);
-	free(b);
-	free(reqs);
-	free(reps);
+	al_free(b);
+	al_free(reqs);
+	al_free(reps);
 	return NULL;
 }
 
@@ -172,7 +172,7 @@ static void run_login(al_srv *srv, job *j)
 	msgpack_zone_init(&z, 1024);
 	/* the loop checked the arguments already */
 	if (al_mp_decode(j->args, j->args_len, &z, &args) == 0 && al_mp_str(&args, "password", &pw) == 1 &&
-	    (j->login = calloc(1, sizeof *j->login)) != NULL) {
+	    (j->login = al_calloc(1, sizeof *j->login)) != NULL) {
 		al_str_cpy(password, sizeof password, pw);
 		if (al_mp_str(&args, "otp", &otp) == 1)
 			req.otp = al_str_cpy(code, sizeof code, otp);
@@ -231,7 +231,7 @@ static void *net_main(void *arg)
 
 void srv_stream_flush(al_srv *srv, job *j, bool last)
 {
-	chunk *ch = calloc(1, sizeof *ch);
+	chunk *ch = al_calloc(1, sizeof *ch);
 	if (ch == NULL)
 		abort();
 	ch->j = j;
@@ -256,7 +256,7 @@ void srv_stream_flush(al_srv *srv, job *j, bool last)
 int srv_threads_start(al_srv *srv, al_error *err)
 {
 	srv->nworkers = srv->o.workers;
-	srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
+	srv->workers = al_calloc((size_t)srv->nworkers, sizeof *srv->workers);
 	if (srv->workers == NULL)
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	pthread_cond_init(&srv->ncv, NULL);
@@ -296,6 +296,6 @@ void srv_threads_stop(al_srv *srv)
 	srv->net_started = false;
 	pthread_cond_destroy(&srv->ncv);
 	srv->threads_started = false;
-	free(srv->workers);
+	al_free(srv->workers);
 	srv->workers = NULL;
 }

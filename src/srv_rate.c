@@ -20,7 +20,7 @@ static uint32_t hash(const char *s)
 	return h;
 }
 
-rate_table *srv_rate_new(void) { return calloc(1, sizeof(rate_table) + BUCKETS * sizeof(rate_slot *)); }
+rate_table *srv_rate_new(void) { return al_calloc(1, sizeof(rate_table) + BUCKETS * sizeof(rate_slot *)); }
 
 void srv_rate_free(rate_table *t)
 {
@@ -29,9 +29,9 @@ void srv_rate_free(rate_table *t)
 	for (size_t i = 0; i < BUCKETS; i++)
 		for (rate_slot *s = t->b[i], *next; s; s = next) {
 			next = s->next;
-			free(s);
+			al_free(s);
 		}
-	free(t);
+	al_free(t);
 }
 
 /* The key's slot with its window current at now; created when missing (NULL if no memory). */
@@ -42,7 +42,7 @@ rate_slot *srv_rate_slot(rate_table *t, const char *key, int64_t now_us)
 		;
 	if (s == NULL) {
 		size_t n = strlen(key) + 1;
-		if ((s = calloc(1, sizeof *s + n)) == NULL)
+		if ((s = al_calloc(1, sizeof *s + n)) == NULL)
 			return NULL;
 		memcpy(s->key, key, n);
 		s->start_us = now_us;
@@ -83,7 +83,7 @@ void srv_rate_sweep(rate_table *t, int64_t now_us)
 			rate_slot *s = *p;
 			if (now_us - s->start_us >= SRV_RATE_WINDOW_US) {
 				*p = s->next;
-				free(s);
+				al_free(s);
 				t->n--;
 			} else
 				p = &s->next;

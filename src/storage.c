@@ -100,7 +100,7 @@ static int apply_host(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 10);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, key, e->id.n);
@@ -136,7 +136,7 @@ static int apply_quota(const al_view *v, const al_event *e, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	msgpack_pack_map(&pk, 7);
 	al_pack_cstr(&pk, "host");
 	al_pack_str(&pk, host.p, host.n);
@@ -211,8 +211,9 @@ static int get_host(al_cmd *c, al_str name, msgpack_object *row)
 	return rc < 0 ? rc : AL_OK;
 }
 
-/* The public view: times formatted, usage null before the first report, the entity version. */
-static void pack_host(al_store *s, MDB_txn *txn, const msgpack_object *row, msgpack_packer *pk)
+/* The public view: times formatted, usage null before the first report, the entity version (an
+ * unreadable one kept in *fail). */
+static void pack_host(al_store *s, MDB_txn *txn, const msgpack_object *row, msgpack_packer *pk, al_error *fail)
 {
 	int64_t reported = 0;
 	al_str name = {"", 0};
@@ -237,7 +238,7 @@ static void pack_host(al_store *s, MDB_txn *txn, const msgpack_object *row, msgp
 		else
 			al_mb_obj(&out, key, &kv->val);
 	}
-	msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version(s, txn, "storage", name));
+	msgpack_pack_uint64(al_mb_key(&out, "version"), al__entity_version_or(s, txn, "storage", name, fail));
 	al_mb_finish(&out, pk);
 	al_mb_free(&out);
 }
@@ -319,7 +320,7 @@ static int pack_current(al_cmd *c, al_str name)
 	msgpack_object row;
 	int rc = get_host(c, name, &row);
 	if (rc == AL_OK)
-		pack_host(c->s, c->txn, &row, c->out);
+		pack_host(c->s, c->txn, &row, c->out, &c->failed);
 	return rc;
 }
 
@@ -361,8 +362,8 @@ static int changed_caps(al_cmd *c, const msgpack_object *row, const struct backe
 	msgpack_packer npk, opk;
 	msgpack_sbuffer_init(&nb);
 	msgpack_sbuffer_init(&ob);
-	msgpack_packer_init(&npk, &nb, msgpack_sbuffer_write);
-	msgpack_packer_init(&opk, &ob, msgpack_sbuffer_write);
+	msgpack_packer_init(&npk, &nb, al_sbuffer_write);
+	msgpack_packer_init(&opk, &ob, al_sbuffer_write);
 	pack_caps(&npk, b, quota);
 	const msgpack_object *old = al_mp_get(row, "capabilities");
 	if (old)
@@ -372,8 +373,8 @@ static int changed_caps(al_cmd *c, const msgpack_object *row, const struct backe
 		msgpack_packer *out = al_mb_key(f, "capabilities");
 		out->callback(out->data, nb.data, nb.size);
 	}
-	msgpack_sbuffer_destroy(&nb);
-	msgpack_sbuffer_destroy(&ob);
+	al_sbuffer_destroy(&nb);
+	al_sbuffer_destroy(&ob);
 	return rc;
 }
 
@@ -443,7 +444,8 @@ int al__storage_list(al_cmd *c)
 	msgpack_zone z; /* rows are decoded one at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		msgpack_zone_clear(&z);
@@ -451,9 +453,11 @@ int al__storage_list(al_cmd *c)
 			rc = al_err(c->err, AL_ECORRUPT, "a storage view row does not decode");
 			break;
 		}
-		pack_host(c->s, c->txn, &row, &rows.pk);
+		pack_host(c->s, c->txn, &row, &rows.pk, &c->failed);
 		rc = al__rows_push(c, &rows);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "storage hosts");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);
@@ -655,7 +659,7 @@ static int pack_effective(al_cmd *c, const scope *t)
 /* Entity id of a quota: HOST/SCOPE, in the command's zone. */
 static al_str entity(al_cmd *c, const scope *t)
 {
-	char *p = msgpack_zone_malloc(c->zone, t->host.n + 1 + t->id.n);
+	char *p = al_zone_malloc(c->zone, t->host.n + 1 + t->id.n);
 	if (p == NULL)
 		return (al_str){"", 0};
 	memcpy(p, t->host.p, t->host.n);
@@ -784,7 +788,8 @@ int al__quota_list(al_cmd *c)
 	msgpack_zone z; /* rows are decoded one at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val k = {pn, prefix}, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == AL_OK;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == AL_OK;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (pn && (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0))
 			break;
@@ -797,6 +802,8 @@ int al__quota_list(al_cmd *c)
 		if ((rc = pack_quota_row(c, &row, &z, &rows.pk)) == 1)
 			rc = al__rows_push(c, &rows);
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "quotas");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);

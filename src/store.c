@@ -33,12 +33,18 @@ int al__mdb(al_wtxn *w, int rc, al_error *err, const char *what)
 {
 	if (rc == MDB_SUCCESS)
 		return AL_OK;
+	al_error e;
+	al_err(&e, AL_EIO_ERROR, "%s: %s", what, mdb_strerror(rc));
 	if (w) {
+		if (!w->poisoned)
+			w->poison = e;
 		w->poisoned = true;
 		if (rc == MDB_MAP_FULL)
 			w->map_full = true;
 	}
-	return al_err(err, AL_EIO_ERROR, "%s: %s", what, mdb_strerror(rc));
+	if (err)
+		*err = e;
+	return e.code;
 }
 
 int al__put(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, const void *v, size_t vn,
@@ -52,9 +58,18 @@ int al__put(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, const void *v, si
 
 int al__del(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, al_error *err)
 {
+	if (w->poisoned)
+		return al_err(err, AL_EIO_ERROR, "transaction failed earlier; nothing more is written");
 	MDB_val key = {kn, (void *)k};
 	int rc = mdb_del(w->txn, dbi, &key, NULL);
 	return rc == MDB_NOTFOUND ? AL_OK : al__mdb(w, rc, err, "delete");
+}
+
+int al__cursor_end(int rc, al_error *err, const char *what)
+{
+	if (rc == MDB_SUCCESS || rc == MDB_NOTFOUND)
+		return AL_OK;
+	return al_err(err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
 }
 
 /* ---- map size --------------------------------------------------------------------------- */
@@ -130,12 +145,15 @@ static int run_once(al_wtxn *w, al_write_fn fn, void *ctx, al_error *err)
 	if (rc)
 		return al__mdb(w, rc, err, "begin write transaction");
 	w->map_full = w->poisoned = false;
+	w->nomem_seen = al__nomem_count();
 	rc = w->s->dbs_open ? load_head(w, err) : AL_OK;
 	uint64_t start_seq = w->head_seq;
 	if (rc == AL_OK)
 		rc = fn(w, ctx, err);
-	if (rc == AL_OK && w->poisoned)
-		rc = al_err(err, AL_EIO_ERROR, "transaction failed earlier; not committed");
+	if (w->poisoned) /* the first failure says why, whatever it broke afterwards */
+		rc = (*err = w->poison).code;
+	/* A failed allocation nobody answered for: what was written may lack parts. */
+	rc = al__nomem_since(w->nomem_seen, err, rc);
 	if (rc == AL_OK && w->head_seq != start_seq) {
 		rc = save_head(w, err);
 		if (rc == AL_OK)
@@ -179,10 +197,10 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 			break;
 		al_err_clear(err);
 	}
-	free(w.rec);
+	al_free(w.rec);
 	msgpack_zone_destroy(&w.zone);
-	msgpack_sbuffer_destroy(&w.sb);
-	msgpack_sbuffer_destroy(&w.vb);
+	al_sbuffer_destroy(&w.sb);
+	al_sbuffer_destroy(&w.vb);
 	return rc;
 }
 
@@ -266,9 +284,9 @@ int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_
 		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 			return al_err(err, AL_EIO_ERROR, "mkdir %s: %s", dir, strerror(errno));
 	}
-	al_store *s = calloc(1, sizeof *s);
-	if (s == NULL || (s->dir = strdup(dir)) == NULL) {
-		free(s);
+	al_store *s = al_calloc(1, sizeof *s);
+	if (s == NULL || (s->dir = al_strdup(dir)) == NULL) {
+		al_free(s);
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	}
 	s->flags = o.flags;
@@ -327,6 +345,6 @@ void al_store_close(al_store *s)
 		unlink(path);
 		rmdir(s->dir);
 	}
-	free(s->dir);
-	free(s);
+	al_free(s->dir);
+	al_free(s);
 }

@@ -21,7 +21,9 @@
 #include <stdbool.h>
 
 #include "adminlog.h"
+#include "alloc.h"
 #include "projection.h"
+#include "fault.h" /* after <lmdb.h>: wraps the LMDB calls with fault points */
 
 struct al_store {
 	MDB_env *env;
@@ -53,6 +55,8 @@ typedef struct al_wtxn {
 	int64_t head_time;
 	bool map_full; /* set by al__mdb(): the runner grows the map and runs fn again */
 	bool poisoned; /* an internal failure: nothing more may be written, commit is refused */
+	al_error poison; /* that failure: what every command of the transaction answers */
+	unsigned long nomem_seen; /* al__nomem_count() already answered for; more refuses commit */
 	unsigned char *rec; /* scratch buffer for one record */
 	size_t rec_cap;
 	msgpack_zone zone; /* decoded events; cleared per event */
@@ -76,6 +80,9 @@ int al__mdb(al_wtxn *w, int rc, al_error *err, const char *what);
 int al__put(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, const void *v, size_t vn,
 	    unsigned flags, al_error *err);
 int al__del(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, al_error *err);
+/* How a cursor walk ended, given the last mdb_cursor_get's rc: AL_OK when it ran out
+ * (MDB_NOTFOUND) or was left early (0), else AL_EIO_ERROR reading what. */
+int al__cursor_end(int rc, al_error *err, const char *what);
 
 int64_t al__now(al_store *s);
 

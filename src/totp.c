@@ -69,7 +69,7 @@ static int put_row(const al_view *v, const al_event *e, const totp_row *r, al_er
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	pack_row(&pk, r);
 	return al__view_put(v, DB_TOTP, e->id.p, e->id.n, b->data, b->size, err);
 }
@@ -196,8 +196,8 @@ void al__totp_mem_free(void *p)
 	if (m == NULL)
 		return;
 	pthread_mutex_destroy(&m->mu);
-	free(m->v);
-	free(m);
+	al_free(m->v);
+	al_free(m);
 }
 
 /* Whether u may take the code use: any code of another key (a new enrolment starts afresh), a
@@ -223,9 +223,9 @@ static totp_mem *mem_of(al_store *s)
 {
 	pthread_mutex_lock(&mem_create);
 	if (s->totp_mem == NULL) {
-		totp_mem *m = calloc(1, sizeof *m);
+		totp_mem *m = al_calloc(1, sizeof *m);
 		if (m && pthread_mutex_init(&m->mu, NULL) != 0) {
-			free(m);
+			al_free(m);
 			m = NULL;
 		}
 		s->totp_mem = m;
@@ -256,7 +256,7 @@ static bool step_unused(al_store *s, al_str email, const al_totp_use *use, const
 	} else {
 		if (m->n == m->cap) {
 			size_t cap = m->cap ? 2 * m->cap : 16;
-			used_step *v = realloc(m->v, cap * sizeof *v);
+			used_step *v = al_realloc(m->v, cap * sizeof *v);
 			if (v) {
 				m->v = v;
 				m->cap = cap;
@@ -296,17 +296,23 @@ static int find_row(const al_store *s, MDB_txn *txn, al_str email, msgpack_zone 
 	return 1;
 }
 
-bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email)
+int al__totp_state(al_store *s, MDB_txn *txn, al_str email, bool *on, al_error *err)
 {
 	msgpack_zone z;
 	totp_row r;
 	msgpack_zone_init(&z, 512);
-	int rc = find_row(s, txn, email, &z, &r, NULL);
+	int rc = find_row(s, txn, email, &z, &r, err);
+	*on = rc == 1 && r.active_sealed.n > 0;
+	msgpack_zone_destroy(&z);
+	return rc < 0 ? rc : AL_OK;
+}
+
+bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email)
+{
+	bool on;
 	/* Fails closed: a row that cannot be read counts as enabled, so login goes on to
 	 * al__totp_check, which reports the damage instead of skipping the second factor. */
-	bool on = rc < 0 || (rc == 1 && r.active_sealed.n > 0);
-	msgpack_zone_destroy(&z);
-	return on;
+	return al__totp_state(s, txn, email, &on, NULL) != AL_OK || on;
 }
 
 int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, al_totp_use *use_out,
@@ -409,7 +415,7 @@ static int pack_enrolment(al_cmd *c, al_str email, al_str sealed)
 	al_pack_cstr(pk, "secret"), al_pack_str(pk, b32, b32n);
 	al_pack_cstr(pk, "uri"), pack_uri(pk, email, b32);
 	sodium_memzero(b32, b32n);
-	free(b32);
+	free(b32); /* liboath allocates it with libc */
 	c->secret_result = true; /* kept sealed for request-id retries */
 	return AL_OK;
 }

@@ -9,7 +9,7 @@
 static msgpack_object_kv *map_grow(msgpack_object *map, uint32_t extra, msgpack_zone *zone)
 {
 	uint32_t n = map->via.map.size;
-	msgpack_object_kv *kv = msgpack_zone_malloc(zone, sizeof *kv * (n + extra));
+	msgpack_object_kv *kv = al_zone_malloc(zone, sizeof *kv * (n + extra));
 	if (kv == NULL)
 		return NULL;
 	for (uint32_t i = 0; i < n; i++)

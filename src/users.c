@@ -105,7 +105,7 @@ static int put_row(const al_view *v, const user_row *u, al_error *err)
 	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
 	b->size = 0;
-	msgpack_packer_init(&pk, b, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, b, al_sbuffer_write);
 	pack_row(&pk, u);
 	/* u->email may point into the stored row (load_row): LMDB may move that memory while it
 	 * replaces the row in a dirty page (a rebuild), so the key is copied first. */
@@ -234,7 +234,7 @@ static int must_find(al_cmd *c, al_str email, user_row *u)
 static bool username_taken(al_cmd *c, al_str username)
 {
 	MDB_val k = {username.n, (void *)username.p}, v;
-	return mdb_get(c->txn, dbi(c, DB_USERNAMES), &k, &v) == 0;
+	return al__cmd_found(c, mdb_get(c->txn, dbi(c, DB_USERNAMES), &k, &v), "usernames");
 }
 
 /* The IP list as an array of strings (stored comma-joined). */
@@ -272,11 +272,16 @@ static void pack_public(al_cmd *c, const user_row *u, msgpack_packer *pk, uint32
 	else
 		msgpack_pack_nil(pk);
 	al_pack_cstr(pk, "totp_activated");
-	al__totp_enabled(c->s, c->txn, u->email) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	bool totp = false;
+	al_error e = {0};
+	if (al__totp_state(c->s, c->txn, u->email, &totp, &e))
+		al__cmd_fail_err(c, &e);
+	totp ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
 	al_pack_cstr(pk, "projects");
-	al__user_projects_pack(c, u->email, pk);
+	if (al__user_projects_pack(c, u->email, pk))
+		al__cmd_fail_err(c, c->err);
 	al_pack_cstr(pk, "version");
-	msgpack_pack_uint64(pk, al__entity_version(c->s, c->txn, "user", u->email));
+	msgpack_pack_uint64(pk, al__cmd_version(c, "user", u->email));
 #undef S
 #undef T
 }
@@ -353,7 +358,7 @@ static int arg_ip_list(al_cmd *c, const char *name, al_str *out)
 	}
 	if (total == 0)
 		return 1;
-	char *buf = msgpack_zone_malloc(c->zone, total);
+	char *buf = al_zone_malloc(c->zone, total);
 	if (buf == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	size_t off = 0;
@@ -452,8 +457,8 @@ static int prepare_password(al_store *s, const msgpack_object *args, al_mb *out,
 	if (rc)
 		return rc;
 	char cost[32], hash[AL_PWHASH_LEN];
-	al__setting_get(s, NULL, "pwhash", cost, sizeof cost, "interactive");
-	if ((rc = al__pwhash(cost, pw, hash, err)))
+	if ((rc = al__setting_get(s, NULL, "pwhash", cost, sizeof cost, "interactive", err)) ||
+	    (rc = al__pwhash(cost, pw, hash, err)))
 		return rc;
 	al_mb_cstr(out, "password_hash", hash);
 	sodium_memzero(hash, sizeof hash);
@@ -483,7 +488,7 @@ static int resolve_projects(al_cmd *c, al_str domain, al_str **ids, uint32_t *n)
 	*n = 0;
 	if (!al__arg_list(c, "projects", &l) || l->via.array.size == 0)
 		return AL_OK;
-	*ids = msgpack_zone_malloc(c->zone, l->via.array.size * sizeof **ids);
+	*ids = al_zone_malloc(c->zone, l->via.array.size * sizeof **ids);
 	if (*ids == NULL)
 		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < l->via.array.size; i++) {
@@ -491,7 +496,7 @@ static int resolve_projects(al_cmd *c, al_str domain, al_str **ids, uint32_t *n)
 		int rc = al__project_require(c, "projects", domain, name, &id);
 		if (rc)
 			return rc;
-		char *copy = msgpack_zone_malloc(c->zone, id.n ? id.n : 1);
+		char *copy = al_zone_malloc(c->zone, id.n ? id.n : 1);
 		if (copy == NULL)
 			return al_err(c->err, AL_ENO_MEMORY, "out of memory");
 		memcpy(copy, id.p, id.n);
@@ -607,7 +612,8 @@ int al__user_list(al_cmd *c)
 	MDB_val k, v;
 	msgpack_zone z; /* rows are decoded one at a time; c->zone holds the arguments */
 	msgpack_zone_init(&z, 1024);
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && n < limit;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && n < limit;
 	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		user_row u = empty_row;
@@ -627,6 +633,8 @@ int al__user_list(al_cmd *c)
 		if ((rc = al__rows_push(c, &rows)))
 			break;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "users");
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
 	return al__rows_end(c, &rows, rc);
@@ -791,7 +799,9 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 	rc = k.mv_size ? mdb_get(txn, al__view_dbi(s, AL_P_USERS, DB_USERS), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		rc = al_err(err, AL_ENOT_FOUND, "user %.64s: not found", email);
-	else if (rc || al_mp_decode(v.mv_data, v.mv_size, &z, &m) != 0)
+	else if (rc)
+		rc = al_err(err, AL_EIO_ERROR, "read user %.64s: %s", email, mdb_strerror(rc));
+	else if (al_mp_decode(v.mv_data, v.mv_size, &z, &m) != 0)
 		rc = al_err(err, AL_ECORRUPT, "user %.64s: view row does not decode", email);
 	else {
 		read_fields(&m, &u);
@@ -825,7 +835,8 @@ int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n)
 	msgpack_zone z;
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
-	for (int m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		user_row u = empty_row;
 		msgpack_zone_clear(&z);
@@ -836,6 +847,8 @@ int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n)
 		read_fields(&row, &u);
 		*n += u.resource_policy.n == name.n && memcmp(u.resource_policy.p, name.p, name.n) == 0;
 	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, "users");
 	msgpack_zone_destroy(&z);
 	mdb_cursor_close(cur);
 	return rc;
@@ -849,7 +862,9 @@ int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *ou
 	int rc = email.n ? mdb_get(txn, al__view_dbi(s, AL_P_USERS, DB_USERS), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
-	if (rc || al_mp_decode(v.mv_data, v.mv_size, z, &m) != 0)
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read user: %s", mdb_strerror(rc));
+	if (al_mp_decode(v.mv_data, v.mv_size, z, &m) != 0)
 		return al_err(err, AL_ECORRUPT, "a user view row does not decode");
 	user_row u = empty_row;
 	read_fields(&m, &u);

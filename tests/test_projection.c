@@ -115,7 +115,7 @@ static void store_stats(al_store *s, long long *head, long long *map_size, long 
 	*map_size = stats_int(mp, len, "map_size");
 	*retries = stats_int(mp, len, "map_full_retries");
 	*used = stats_int(mp, len, "used_bytes");
-	free(mp);
+	al_free(mp);
 }
 
 static void verify_ok(al_store *s)

@@ -78,13 +78,13 @@ static void defaults(void **state)
 	/* defaults are implicit: the bootstrap recorded no setting */
 	assert_int_equal(events_of(f->s, "setting.changed", NULL).n, 0);
 	char buf[64];
-	al__setting_get(f->s, NULL, "project-folders", buf, sizeof buf, NULL);
+	al__setting_get(f->s, NULL, "project-folders", buf, sizeof buf, NULL, NULL);
 	assert_string_equal(buf, "true");
-	al__setting_get(f->s, NULL, "agent-heartbeat-timeout", buf, sizeof buf, NULL);
+	al__setting_get(f->s, NULL, "agent-heartbeat-timeout", buf, sizeof buf, NULL, NULL);
 	assert_string_equal(buf, "40");
-	al__setting_get(f->s, NULL, "no-such-key", buf, sizeof buf, "fallback");
+	al__setting_get(f->s, NULL, "no-such-key", buf, sizeof buf, "fallback", NULL);
 	assert_string_equal(buf, "fallback");
-	al__setting_get(f->s, NULL, "pwhash", buf, sizeof buf, "");
+	al__setting_get(f->s, NULL, "pwhash", buf, sizeof buf, "", NULL);
 	assert_string_equal(buf, "min"); /* store.initialized's cost, still in the settings view */
 	assert_null(al__setting_default("pwhash"));
 	assert_string_equal(al__setting_default("overlay-mtu"), "1500");
@@ -230,9 +230,9 @@ static void history(void **state)
 	assert_int_equal(al_store_rebuild(f->s, NULL, NULL, &err), AL_OK);
 	th_digest(f->s, rebuilt);
 	assert_string_equal(live, rebuilt);
-	al__setting_get(f->s, NULL, "pwhash", buf, sizeof buf, "");
+	al__setting_get(f->s, NULL, "pwhash", buf, sizeof buf, "", NULL);
 	assert_string_equal(buf, "min");
-	al__setting_get(f->s, NULL, "overlay-mtu", buf, sizeof buf, NULL);
+	al__setting_get(f->s, NULL, "overlay-mtu", buf, sizeof buf, NULL, NULL);
 	assert_string_equal(buf, "1300");
 }
 

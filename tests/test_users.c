@@ -545,7 +545,7 @@ static void no_hash_in_reads(void **state)
 	al_error err;
 	assert_int_equal(al_store_stats(s, &mp, &len, &err), AL_OK);
 	assert_null(memmem(mp, len, "$argon2id", 9));
-	free(mp);
+	al_free(mp);
 }
 
 /* ---- never deletable ---------------------------------------------------------------------------------------- */

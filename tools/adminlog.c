@@ -416,7 +416,7 @@ static int cmd_stats(int argc, char **argv)
 	if (rc)
 		return fail(&err);
 	print_mp(mp, len, flag(argc, argv, "--json"));
-	free(mp);
+	al_free(mp);
 	return 0;
 }
 
