@@ -149,9 +149,12 @@ static int stage_begin(const char *dir, const char *stage, int *lock, al_error *
 		int e = errno, rc = check_target(dir, false, err);
 		return rc ? rc : al_err(err, AL_EIO_ERROR, "open %s: %s", stage, strerror(e));
 	}
-	if (flock(*lock, LOCK_EX | LOCK_NB) != 0)
+	if (flock(*lock, LOCK_EX | LOCK_NB) != 0) {
+		close(*lock);
+		*lock = -1; /* the stage is the other process's: stage_end leaves it alone */
 		return al_err(err, AL_EIN_USE, "%s is being initialised by another process (adminlog init or adminlogd; "
 			      "%s is locked)", dir, stage);
+	}
 	int rc = check_target(dir, left, err);
 	if (rc == AL_OK)
 		al__store_remove_files(stage);

@@ -162,6 +162,18 @@ check "(it says it initialised the directory)" out_has_f "initialised $L2"
 stop_srv
 check "and stops cleanly" eval 'rc_is 0 && [ ! -e "$L2/.init" ] && [ -s "$L2/admin-password" ]'
 
+# Two inits at once: the second is refused and leaves the first one's stage alone.
+if command -v flock >/dev/null 2>&1; then
+	C="$T/conc"
+	mkdir -m 700 "$C" "$C/.init"
+	cp "$T/src/data.mdb" "$C/.init/data.mdb"
+	run flock "$C/.init" "$AL" init "$C" --pwhash min --offline
+	check "an init while another holds the stage: in_use, and that stage is untouched" \
+		eval 'refused in_use && err_has_f "$C is being initialised by another process" && [ -e "$C/.init/data.mdb" ]'
+	run "$AL" init "$C" --pwhash min --offline
+	check "once it is free, init clears the stage and makes the store" eval 'rc_is 0 && [ ! -e "$C/.init" ]'
+fi
+
 # kill -9 at short delays during adminlogd's first start and during adminlog init: the
 # directory then holds no store (and the next start or init makes one) or a complete one.
 # urandom_ms N: a random number of milliseconds below N.
