@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <sodium.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,7 +11,6 @@
  * Exit status: 0 stopped, 1 could not start, 2 usage error.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +44,10 @@ static void usage(FILE *out)
 	      "  --pwhash COST        bootstrap only: min, interactive (default) or moderate\n"
 	      "  -h, --help           this help\n"
 	      "  -V, --version        print the version\n"
+	      "\n"
+	      "While it runs it is DIR's only writer: adminctl --data writes are refused (reads work).\n"
+	      "It does not start when DIR, DIR/master.key or DIR/admin-password is open to group or\n"
+	      "others, when master.key is missing, or while a direct-mode writer has DIR open.\n"
 	      "\n"
 	      "exit status: 0 stopped by SIGTERM/SIGINT, 1 could not start, 2 usage error\n",
 	      out);
