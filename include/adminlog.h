@@ -54,23 +54,54 @@ enum al_open_flags {
 	 * thread has a transaction open, which a threaded server cannot promise. A full map then
 	 * refuses writes with AL_ELIMIT_EXCEEDED instead of growing (reserve enough map_size). */
 	AL_OPEN_FIXED_MAP = 1 << 4,
+	/* adminlogd: the only writer while it runs (DIR/adminlogd.lock, below). */
+	AL_OPEN_SERVER = 1 << 5,
+	/* For a caller that only reads: open read-write when allowed (so views catch up), else
+	 * read-only: while adminlogd serves the directory (its views are current), or when
+	 * DIR/master.key is missing (al_store_has_secrets then says 0). */
+	AL_OPEN_READER = 1 << 6,
 };
 
 typedef struct al_open_opts {
 	unsigned flags;
 	size_t map_size; /* initial LMDB map size in bytes; 0 = 1 MiB. It grows by itself. */
+	/* AL_OPEN_SERVER: the Unix socket clients reach the server on (or NULL), recorded in
+	 * the lock file so that a refused direct-mode write can name it. */
+	const char *socket_path;
 } al_open_opts;
 
 /*
  * Opens the store in dir. Projections whose stored version differs from the code's are
  * rebuilt, and those behind the log catch up, before this returns (logged on stderr).
- * @return AL_OK, AL_ENOT_FOUND (no store and no AL_OPEN_CREATE), AL_EUNSUPPORTED (format
- *         version), AL_EIO_ERROR, AL_ECORRUPT.
+ *
+ * Who may open a directory at once: adminlogd (AL_OPEN_SERVER) holds DIR/adminlogd.lock
+ * exclusively for its lifetime, and every other read-write open holds it shared. So a
+ * direct-mode write is refused while the server runs (AL_EIN_USE naming its pid and
+ * socket), and the server does not start while a direct-mode writer has the store open.
+ * Read-only opens take no lock and never change the map, so they may run beside the server.
+ *
+ * Only a new store (AL_OPEN_CREATE on a directory without data.mdb) gets a master key; a
+ * read-write open of a store whose DIR/master.key is missing is refused (restore the file
+ * from a backup), because sealed secrets would never open again under a new key.
+ * @return AL_OK, AL_ENOT_FOUND (no store and no AL_OPEN_CREATE), AL_EIN_USE (see above),
+ *         AL_EUNSUPPORTED (format version), AL_EIO_ERROR, AL_ECORRUPT (a damaged record, a
+ *         data.mdb shorter than its pages, a missing master.key, a half-made directory
+ *         whose bootstrap never committed).
  */
 int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_error *err);
 /* Closes the store; NULL is accepted. A scratch store (al_store_asof) deletes its files. */
 void al_store_close(al_store *s);
 const char *al_store_dir(const al_store *s);
+/* 1 when the master key is loaded, so sealed secrets can be opened; 0 after a read-only
+ * open of a directory whose master.key is missing. */
+int al_store_has_secrets(const al_store *s);
+/*
+ * Checks, as ssh does for private keys, that group and others have no access to DIR,
+ * DIR/master.key and DIR/admin-password. For each file that fails, report gets a message
+ * naming it, its mode and the chmod that fixes it. Missing files are skipped.
+ * @return the number of files reported.
+ */
+int al_store_check_perms(const char *dir, void (*report)(const char *msg, void *ctx), void *ctx);
 /* Replaces the wall clock (µs since the epoch) for tests; NULL restores it. */
 void al_store_set_clock(al_store *s, int64_t (*clock_us)(void *), void *ctx);
 
@@ -314,12 +345,23 @@ typedef struct al_init_opts {
 	const char *admin_password; /* NULL: generated and returned in generated_password */
 	const char *pwhash;         /* min, interactive (default) or moderate */
 	int offline;                /* do not register the default registry cr.backend.ai */
+	int write_password;         /* a generated password also goes to DIR/admin-password (0600) */
 	char generated_password[32];
 } al_init_opts;
 
-/* Creates a new data directory with the bootstrap events: store, domain default, resource
+/*
+ * Creates a new data directory with the bootstrap events: store, domain default, resource
  * group default, the default policies, the admin and its keypair, project default, and
- * (unless offline) the registry cr.backend.ai, as the guide's installations have. */
+ * (unless offline) the registry cr.backend.ai, as the guide's installations have.
+ *
+ * Atomic: the store is built in DIR/.init (master.key, data.mdb with the bootstrap events
+ * committed, admin-password, each fsynced) and moved into DIR with data.mdb last, so DIR
+ * holds either no store or a complete one. An init that was killed leaves DIR/.init, which
+ * the next init (or adminlogd's first start) clears and redoes.
+ * @return AL_OK, AL_EALREADY_EXISTS (DIR holds a store), AL_EIN_USE (another init is
+ *         building DIR), AL_ECORRUPT (a half-made directory from an older version, or a
+ *         master.key without data.mdb), AL_EINVALID_ARGUMENT, AL_EIO_ERROR.
+ */
 int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_error *err);
 
 /* ---- CSV exports ------------------------------------------------------------------------ */

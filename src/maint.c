@@ -101,13 +101,14 @@ static int copy_reqids(al_wtxn *w, void *ctx, al_error *err)
 
 #define COPY_CHUNK 65536
 
-static int replay_into(al_store *src, al_store *dst, uint64_t until, al_error *err)
+/* Copies from the snapshot stxn of src, or from a snapshot of its own when stxn is NULL. */
+static int replay_into(al_store *src, MDB_txn *stxn, al_store *dst, uint64_t until, al_error *err)
 {
-	copy_ctx cc = {.src = src};
-	int rc = al__read_begin(src, &cc.stxn, err);
+	copy_ctx cc = {.src = src, .stxn = stxn};
+	int rc = stxn ? AL_OK : al__read_begin(src, &cc.stxn, err);
 	if (rc)
 		return rc;
-	uint64_t head;
+	uint64_t head = 0;
 	rc = al__log_head_in(src, cc.stxn, &head, err);
 	if (until > head)
 		until = head;
@@ -118,11 +119,15 @@ static int replay_into(al_store *src, al_store *dst, uint64_t until, al_error *e
 	cc.to = until;
 	if (rc == AL_OK)
 		rc = al__store_write(dst, copy_reqids, &cc, err);
-	mdb_txn_abort(cc.stxn);
+	if (stxn == NULL)
+		mdb_txn_abort(cc.stxn);
 	return rc;
 }
 
-int al_store_replay(al_store *src, uint64_t until_seq, const char *out_dir, unsigned flags, al_error *err)
+/* al_store_replay from the snapshot stxn (or a new one when NULL). AL__OPEN_SCRATCH in flags
+ * makes a private copy (no lock file). */
+static int replay_in(al_store *src, MDB_txn *stxn, uint64_t until_seq, const char *out_dir, unsigned flags,
+		     al_error *err)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/data.mdb", out_dir);
@@ -134,41 +139,46 @@ int al_store_replay(al_store *src, uint64_t until_seq, const char *out_dir, unsi
 	MDB_stat st;
 	mdb_env_info(src->env, &info);
 	mdb_env_stat(src->env, &st);
-	al_open_opts o = {AL_OPEN_CREATE | AL_OPEN_NOSYNC | AL_OPEN_QUIET,
+	al_open_opts o = {AL_OPEN_CREATE | AL_OPEN_NOSYNC | AL_OPEN_QUIET | (flags & AL__OPEN_SCRATCH),
 			  (info.me_last_pgno + 1) * (size_t)st.ms_psize / 4 * 5};
 	int rc = al_store_open(&dst, out_dir, &o, err);
 	if (rc)
 		return rc;
-	rc = replay_into(src, dst, until_seq, err);
+	rc = replay_into(src, stxn, dst, until_seq, err);
 	if (rc == AL_OK && !(flags & AL_OPEN_NOSYNC) && mdb_env_sync(dst->env, 1) != 0)
 		rc = al_err(err, AL_EIO_ERROR, "sync %s", out_dir);
 	al_store_close(dst);
 	return rc;
 }
 
-int al_store_asof(al_store *src, uint64_t seq, al_store **out, al_error *err)
+int al_store_replay(al_store *src, uint64_t until_seq, const char *out_dir, unsigned flags, al_error *err)
+{
+	return replay_in(src, NULL, until_seq, out_dir, flags & ~AL__OPEN_SCRATCH, err);
+}
+
+static int asof_in(al_store *src, MDB_txn *stxn, uint64_t seq, al_store **out, al_error *err)
 {
 	const char *tmp = getenv("TMPDIR");
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s/adminlog-asof-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL)
 		return al_err(err, AL_EIO_ERROR, "cannot create a scratch directory in %s", tmp ? tmp : "/tmp");
-	int rc = al_store_replay(src, seq, dir, AL_OPEN_NOSYNC, err);
-	al_open_opts o = {AL_OPEN_NOSYNC | AL_OPEN_QUIET, 0};
+	int rc = replay_in(src, stxn, seq, dir, AL_OPEN_NOSYNC | AL__OPEN_SCRATCH, err);
+	al_open_opts o = {AL_OPEN_NOSYNC | AL_OPEN_QUIET | AL__OPEN_SCRATCH, 0};
 	if (rc == AL_OK)
 		rc = al_store_open(out, dir, &o, err);
-	if (rc) { /* whatever the failed replay made there goes */
-		static const char *const files[] = {"data.mdb", "lock.mdb", AL_MASTER_KEY_FILE};
-		char p[4200];
-		for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-			snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-			unlink(p);
-		}
+	if (rc) {
+		al__store_remove_files(dir);
 		rmdir(dir);
 		return rc;
 	}
 	(*out)->scratch = true;
 	return AL_OK;
+}
+
+int al_store_asof(al_store *src, uint64_t seq, al_store **out, al_error *err)
+{
+	return asof_in(src, NULL, seq, out, err);
 }
 
 /* ---- verify ---------------------------------------------------------------------------------------------- */
@@ -280,14 +290,13 @@ static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn
 }
 
 /* Views against a fresh fold of the log's n events, view by view. */
-static int verify_views(al_store *s, uint64_t n, al_error *err)
+static int verify_views(al_store *s, MDB_txn *a, uint64_t n, al_error *err)
 {
-	al_store *fresh;
-	int rc = al_store_asof(s, n, &fresh, err);
-	if (rc)
-		return rc;
-	MDB_txn *a = NULL, *b = NULL;
-	rc = al__read_begin(s, &a, err);
+	/* One snapshot (a) for the log, the fresh fold and the views: adminlogd may be writing
+	 * beside a read-only verify, and a later snapshot's views would differ from the fold. */
+	al_store *fresh = NULL;
+	MDB_txn *b = NULL;
+	int rc = asof_in(s, a, n, &fresh, err);
 	if (rc == AL_OK)
 		rc = al__read_begin(fresh, &b, err);
 	for (size_t i = 0; rc == AL_OK && i < al__nprojections; i++) {
@@ -299,8 +308,6 @@ static int verify_views(al_store *s, uint64_t n, al_error *err)
 			rc = al_err(err, AL_ECORRUPT, "view %s differs from a rebuild of the log (run adminlog rebuild)",
 				    al__projections[i]->name);
 	}
-	if (a)
-		mdb_txn_abort(a);
 	if (b)
 		mdb_txn_abort(b);
 	al_store_close(fresh);
@@ -316,9 +323,9 @@ int al_store_verify(al_store *s, al_progress_fn p, void *pctx, al_error *err)
 	if (rc)
 		return rc;
 	rc = verify_log(s, txn, &n, p, pctx, err);
-	mdb_txn_abort(txn);
 	if (rc == AL_OK)
-		rc = verify_views(s, n, err);
+		rc = verify_views(s, txn, n, err);
+	mdb_txn_abort(txn);
 	return al__nomem_since(nomem, err, rc);
 }
 

@@ -43,28 +43,41 @@ static int create_key(al_store *s, const char *path, al_error *err)
 	return AL_OK;
 }
 
-int al__master_key_load(al_store *s, bool create, al_error *err)
+int al__master_key_load(al_store *s, bool fresh, al_error *err)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", s->dir, AL_MASTER_KEY_FILE);
 	if (sodium_init() < 0)
 		return al_err(err, AL_EINTERNAL, "libsodium failed to initialise");
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && create) {
+	if (fd < 0 && errno == ENOENT && fresh) {
 		int rc = create_key(s, path, err);
 		if (rc <= 0)
 			return rc;
 		fd = open(path, O_RDONLY | O_CLOEXEC); /* another process created it first */
 	}
+	/* An existing store never gets a new key: every secret sealed under the old one would
+	 * silently stop opening. Read-only opens go on without secrets (al_store_has_secrets). */
+	if (fd < 0 && errno == ENOENT && (s->flags & AL_OPEN_RDONLY))
+		return AL_OK;
+	if (fd < 0 && errno == ENOENT)
+		return al_err(err, AL_ECORRUPT, "%s is missing: restore it from a backup (sealed secret keys, TOTP keys "
+			      "and registry passwords open only with it; no new key is made for an existing store)", path);
 	if (fd < 0)
-		return errno == ENOENT ? AL_OK /* read-only: secrets cannot be opened here */
-				       : al_err(err, AL_EIO_ERROR, "open %s: %s", path, strerror(errno));
+		return al_err(err, AL_EIO_ERROR, "open %s: %s", path, strerror(errno));
 	int bad = read_all(fd, s->master_key, sizeof s->master_key);
 	close(fd);
 	if (bad)
 		return al_err(err, AL_ECORRUPT, "%s is not a 32-byte master key", path);
 	s->has_master_key = true;
 	return AL_OK;
+}
+
+bool al__master_key_missing(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, AL_MASTER_KEY_FILE);
+	return access(path, F_OK) != 0 && errno == ENOENT;
 }
 
 int al__seal(const al_store *s, const void *plain, size_t n, char *out, size_t cap, al_error *err)

@@ -132,7 +132,10 @@ static int save_head(al_wtxn *w, al_error *err)
 static int begin(al_store *s, MDB_txn *parent, unsigned flags, MDB_txn **txn)
 {
 	int rc = mdb_txn_begin(s->env, parent, flags, txn);
-	if (rc == MDB_MAP_RESIZED) { /* another process grew the map: adopt its size */
+	/* Another process grew the map: adopt its size. Never with a fixed map: other threads
+	 * may be in transactions, and remapping under them crashes them. adminlogd is the only
+	 * writer while it runs (its lock), so there it cannot happen; if it does, refuse. */
+	if (rc == MDB_MAP_RESIZED && !(s->flags & AL_OPEN_FIXED_MAP)) {
 		mdb_env_set_mapsize(s->env, 0);
 		rc = mdb_txn_begin(s->env, parent, flags, txn);
 	}
@@ -271,16 +274,62 @@ static int open_dbs_rdonly(al_store *s, al_error *err)
 	return rc;
 }
 
-int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_error *err)
+/* Opens the environment. LMDB's "not an LMDB file" on a damaged data file becomes corrupt. */
+static int env_open(al_store *s, const al_open_opts *o, al_error *err)
 {
-	al_open_opts o = opts ? *opts : (al_open_opts){0};
-	*out = NULL;
+	unsigned envflags = MDB_NOTLS;
+	if (o->flags & AL_OPEN_NOSYNC)
+		envflags |= MDB_NOSYNC;
+	if (o->flags & AL_OPEN_RDONLY)
+		envflags |= MDB_RDONLY;
+	/* A read-only open maps what the writers mapped (0: the size in the meta page), so that
+	 * the file does not outgrow its map while adminlogd writes beside it. */
+	size_t map = o->map_size ? o->map_size : (o->flags & AL_OPEN_RDONLY) ? 0 : DEFAULT_MAP;
+	int rc = mdb_env_create(&s->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(s->env, 128);
+	if (rc == 0 && map)
+		rc = mdb_env_set_mapsize(s->env, map);
+	if (rc == 0)
+		rc = mdb_env_open(s->env, s->dir, envflags, 0600);
+	if (rc == MDB_INVALID)
+		return al_err(err, AL_ECORRUPT, "%s/data.mdb is not an LMDB data file (truncated or overwritten?); "
+			      "restore it from a backup", s->dir);
+	if (rc)
+		return al_err(err, rc == EACCES ? AL_EPERMISSION_DENIED : AL_EIO_ERROR, "open %s: %s", s->dir,
+			      mdb_strerror(rc));
+	return AL_OK;
+}
+
+/* An existing store without events was never bootstrapped: the bootstrap commits all its
+ * events at once, so this is a directory whose first start was killed (by older versions,
+ * which did not build it aside). Serving it would serve a store with no admin. */
+static int check_bootstrapped(al_store *s, al_error *err)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	int rc = al__read_begin(s, &txn, err);
+	if (rc)
+		return rc;
+	rc = mdb_stat(txn, s->events, &st);
+	mdb_txn_abort(txn);
+	if (rc)
+		return al__mdb(NULL, rc, err, "count events");
+	if (st.ms_entries == 0)
+		return al_err(err, AL_ECORRUPT, "%s holds no events: its bootstrap never completed (a half-made data "
+			      "directory); remove it and run adminlog init (or start adminlogd) again", s->dir);
+	return AL_OK;
+}
+
+static int open_store(al_store **out, const char *dir, const al_open_opts *o, al_error *err)
+{
 	char path[4096];
 	snprintf(path, sizeof path, "%s/data.mdb", dir);
 	struct stat st;
-	if (stat(path, &st) != 0) {
-		if (!(o.flags & AL_OPEN_CREATE))
-			return al_err(err, AL_ENOT_FOUND, "no adminlog data directory at %s (run adminlog init)", dir);
+	bool fresh = stat(path, &st) != 0; /* a new store: the only kind that gets a master key */
+	if (fresh) {
+		if (!(o->flags & AL_OPEN_CREATE))
+			return al__store_missing(dir, err);
 		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 			return al_err(err, AL_EIO_ERROR, "mkdir %s: %s", dir, strerror(errno));
 	}
@@ -289,42 +338,57 @@ int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_
 		al_free(s);
 		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	}
-	s->flags = o.flags;
+	s->flags = o->flags;
+	s->lock_fd = -1;
 	s->clock = al_clock_real;
-	unsigned envflags = MDB_NOTLS;
-	if (o.flags & AL_OPEN_NOSYNC)
-		envflags |= MDB_NOSYNC;
-	if (o.flags & AL_OPEN_RDONLY)
-		envflags |= MDB_RDONLY;
-	int rc = mdb_env_create(&s->env);
-	if (rc == 0)
-		rc = mdb_env_set_maxdbs(s->env, 128);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(s->env, o.map_size ? o.map_size : DEFAULT_MAP);
-	if (rc == 0)
-		rc = mdb_env_open(s->env, dir, envflags, 0600);
-	if (rc) {
-		al_err(err, rc == EACCES ? AL_EPERMISSION_DENIED : AL_EIO_ERROR, "open %s: %s", dir,
-		       mdb_strerror(rc));
-		al_store_close(s);
-		return err ? err->code : AL_EIO_ERROR;
-	}
-	if (o.flags & AL_OPEN_RDONLY)
-		rc = open_dbs_rdonly(s, err);
-	else
-		rc = al__store_write(s, open_dbs, NULL, err);
-	s->dbs_open = rc == AL_OK;
+	int rc = al__store_lock(s, o->socket_path, err);
 	if (rc == AL_OK)
-		rc = al__master_key_load(s, !(o.flags & AL_OPEN_RDONLY), err);
-	if (rc == AL_OK && !(o.flags & AL_OPEN_RDONLY))
+		rc = env_open(s, o, err);
+	if (rc == AL_OK)
+		rc = al__store_check_size(s, err);
+	if (rc == AL_OK)
+		rc = (o->flags & AL_OPEN_RDONLY) ? open_dbs_rdonly(s, err) : al__store_write(s, open_dbs, NULL, err);
+	s->dbs_open = rc == AL_OK;
+	if (rc == AL_OK && !fresh && !(o->flags & AL__OPEN_SCRATCH))
+		rc = check_bootstrapped(s, err);
+	if (rc == AL_OK)
+		rc = al__master_key_load(s, fresh, err);
+	if (rc == AL_OK && !(o->flags & AL_OPEN_RDONLY))
 		rc = al__proj_catch_up(s, err);
 	if (rc) {
 		al_store_close(s);
 		return rc;
 	}
+	if (!fresh && !(o->flags & (AL_OPEN_RDONLY | AL__OPEN_SCRATCH)))
+		al__store_clear_stage(dir);
 	*out = s;
 	return AL_OK;
 }
+
+/* AL_OPEN_READER: read-write when allowed, else read-only (see adminlog.h). */
+static int open_reader(al_store **out, const char *dir, al_open_opts *o, al_error *err)
+{
+	o->flags &= ~(unsigned)AL_OPEN_READER;
+	if (!(o->flags & AL_OPEN_RDONLY) && !al__master_key_missing(dir)) {
+		int rc = open_store(out, dir, o, err);
+		if (rc != AL_EIN_USE)
+			return rc;
+		al_err_clear(err);
+	}
+	o->flags |= AL_OPEN_RDONLY;
+	return open_store(out, dir, o, err);
+}
+
+int al_store_open(al_store **out, const char *dir, const al_open_opts *opts, al_error *err)
+{
+	al_open_opts o = opts ? *opts : (al_open_opts){0};
+	*out = NULL;
+	if (o.flags & AL_OPEN_READER)
+		return open_reader(out, dir, &o, err);
+	return open_store(out, dir, &o, err);
+}
+
+int al_store_has_secrets(const al_store *s) { return s->has_master_key; }
 
 void al_store_close(al_store *s)
 {
@@ -332,17 +396,12 @@ void al_store_close(al_store *s)
 		return;
 	if (s->env)
 		mdb_env_close(s->env);
+	al__store_unlock(s);
 	sodium_memzero(s->master_key, sizeof s->master_key);
 	al__agents_mem_free(s->agents_mem);
 	al__totp_mem_free(s->totp_mem);
 	if (s->scratch) {
-		char path[4096];
-		snprintf(path, sizeof path, "%s/data.mdb", s->dir);
-		unlink(path);
-		snprintf(path, sizeof path, "%s/lock.mdb", s->dir);
-		unlink(path);
-		snprintf(path, sizeof path, "%s/%s", s->dir, AL_MASTER_KEY_FILE);
-		unlink(path);
+		al__store_remove_files(s->dir);
 		rmdir(s->dir);
 	}
 	al_free(s->dir);

@@ -25,10 +25,16 @@
 #include "projection.h"
 #include "fault.h" /* after <lmdb.h>: wraps the LMDB calls with fault points */
 
+/* al_store_asof's private copy: no lock file, and it may hold no events (seq 0). */
+#define AL__OPEN_SCRATCH (1u << 30)
+#define AL_LOCK_FILE "adminlogd.lock"
+#define AL_STAGE_DIR ".init" /* where al_store_init builds a new store (bootstrap.c) */
+
 struct al_store {
 	MDB_env *env;
 	char *dir;
 	unsigned flags;
+	int lock_fd; /* DIR/adminlogd.lock, held while open; -1 when not taken */
 	bool scratch; /* delete the directory on close */
 	bool dbs_open; /* the sub-databases below are open */
 	MDB_dbi events, idx_entity, idx_actor, idx_type, reqids, meta;
@@ -85,6 +91,26 @@ int al__del(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, al_error *err);
 int al__cursor_end(int rc, al_error *err, const char *what);
 
 int64_t al__now(al_store *s);
+
+/* ---- what opening a directory checks (store_guard.c) ---- */
+
+/* Takes DIR/adminlogd.lock for the store's lifetime: exclusively for AL_OPEN_SERVER, shared
+ * for any other read-write open; read-only and scratch opens take nothing. AL_EIN_USE with
+ * a message naming the server (pid, socket) or the writer that holds it. */
+int al__store_lock(al_store *s, const char *socket_path, al_error *err);
+/* Releases the lock; safe when none was taken. */
+void al__store_unlock(al_store *s);
+/* AL_ECORRUPT when data.mdb is shorter than the pages its meta page says are used, before
+ * any of those pages is touched (reading past the end of a mapped file is SIGBUS). */
+int al__store_check_size(al_store *s, al_error *err);
+/* The error for a directory without data.mdb: not_found, naming an interrupted bootstrap
+ * (DIR/.init left) or a master.key without its data file when that is what is there. */
+int al__store_missing(const char *dir, al_error *err);
+/* Removes the files a store directory may hold (not the directory); for scratch copies and
+ * al_store_init's staging directory. */
+void al__store_remove_files(const char *dir);
+/* Removes DIR/.init when an init was killed after data.mdb was in place (so it is garbage). */
+void al__store_clear_stage(const char *dir);
 
 /* Frees al_store.agents_mem (agents.c); NULL is accepted. */
 void al__agents_mem_free(void *mem);

@@ -2,6 +2,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "helpers.h"
 
@@ -230,6 +231,39 @@ static void fixed_map_refuses_when_full(void **state)
 	th_rmrf(dir);
 }
 
+/* A fixed-map store (a threaded server) never remaps when another writer grew the file past
+ * its map: remapping under other threads' transactions crashed them. It refuses instead. */
+static void fixed_map_never_remaps(void **state)
+{
+	(void)state;
+	char *dir = th_tmpdir();
+	al_store *s = th_init(dir, 0), *f;
+	al_store_close(s);
+	al_error err;
+	al_open_opts fixed = {AL_OPEN_QUIET | AL_OPEN_NOSYNC | AL_OPEN_FIXED_MAP, 1u << 20};
+	assert_int_equal(al_store_open(&f, dir, &fixed, &err), AL_OK);
+	assert_int_equal(th_run(f, "domain.get", "name", 's', "default", NULL), AL_OK);
+	al_open_opts grow = {AL_OPEN_QUIET | AL_OPEN_NOSYNC, 0};
+	assert_int_equal(al_store_open(&s, dir, &grow, &err), AL_OK);
+	char path[4200], d[64];
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	struct stat st = {0};
+	for (int i = 0; i < 100000 && st.st_size < (3 << 19); i++) {
+		snprintf(d, sizeof d, "domain-with-a-long-enough-name-%06d", i);
+		assert_int_equal(th_run(s, "domain.create", "name", 's', d, "description", 's',
+					"a description that fills the map a little faster than a name alone", NULL),
+				 AL_OK);
+		assert_int_equal(stat(path, &st), 0);
+	}
+	al_store_close(s);
+	al_reply rep;
+	assert_int_equal(th_exec(f, &rep, "domain.get", "name", 's', "default", NULL), AL_EIO_ERROR);
+	assert_non_null(strstr(rep.err.msg, "MDB_MAP_RESIZED"));
+	al_reply_free(&rep);
+	al_store_close(f);
+	th_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +274,7 @@ int main(void)
 		cmocka_unit_test(corrupt_record_detected),
 		cmocka_unit_test(tampered_chain_detected),
 		cmocka_unit_test(fixed_map_refuses_when_full),
+		cmocka_unit_test(fixed_map_never_remaps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

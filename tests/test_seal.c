@@ -87,8 +87,22 @@ static void no_master_key(void **state)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/%s", dir, AL_MASTER_KEY_FILE);
 	assert_int_equal(unlink(path), 0);
-	al_open_opts oo = {AL_OPEN_QUIET | AL_OPEN_RDONLY, 0};
+	/* A read-write open refuses it, naming the file, and never makes a new key: every
+	 * secret sealed before would silently stop opening. */
+	al_open_opts oo = {AL_OPEN_QUIET, 0};
 	al_error err;
+	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_ECORRUPT);
+	assert_non_null(strstr(err.msg, path));
+	assert_non_null(strstr(err.msg, "is missing: restore it from a backup"));
+	assert_int_equal(access(path, F_OK), -1);
+	/* A reader falls back to read-only, and says it has no secrets. */
+	oo.flags = AL_OPEN_QUIET | AL_OPEN_READER;
+	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
+	assert_int_equal(al_store_has_secrets(s), 0);
+	assert_int_equal(al_log_head(s), th_boot_seq);
+	al_store_close(s);
+	assert_int_equal(access(path, F_OK), -1);
+	oo.flags = AL_OPEN_QUIET | AL_OPEN_RDONLY;
 	assert_int_equal(al_store_open(&s, dir, &oo, &err), AL_OK);
 	char sealed[AL_SEALED_LEN(4)];
 	assert_int_equal(al__seal(s, "abcd", 4, sealed, sizeof sealed, &err), AL_EUNSUPPORTED);

@@ -43,7 +43,11 @@ check "the socket is 0600" eval '[ "$(mode_of "$T/s.sock")" = 600 ] && [ -S "$T/
 check "it listens on an ephemeral TCP port" out_has "listening on tcp 127.0.0.1:[1-9]"
 check "the password is not printed" eval '! grep -q -F -f "$N/admin-password" "$T/so" "$T/se"'
 
-run "$SRV" --data "$N" --listen none --socket "$T/s.sock"
+run timeout 20 "$SRV" --data "$N" --listen none --socket "$T/s2.sock" # 124: it started
+check "a second server on the same data directory is refused, naming the first" \
+	eval 'rc_is 1 && err_has_f "in_use: $N is already served by adminlogd (pid $pid)"'
+run "$AL" init "$T/other" --pwhash min --offline
+run "$SRV" --data "$T/other" --listen none --socket "$T/s.sock"
 check "a second server on the same socket is refused" eval 'rc_is 1 && err_has "another server listens"'
 check "the first one still has its socket" test -S "$T/s.sock"
 

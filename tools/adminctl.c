@@ -187,6 +187,12 @@ static int pack_value(msgpack_packer *pk, const al_field_def *a, const char *v)
 	}
 }
 
+static void warn(const char *msg, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "%s: warning: %s\n", prog, msg);
+}
+
 static char *actor_name(void)
 {
 	static char name[128];
@@ -570,12 +576,18 @@ int main(int argc, char **argv)
 	}
 	al_store *s;
 	al_error err = {0};
-	al_open_opts oo = {0, 0}; /* read-write so that stale views catch up first */
+	/* Read-write so that stale views catch up first; a read also runs read-only beside
+	 * adminlogd or without master.key, while a write is refused then. */
+	al_open_opts oo = {d->kind == AL_CMD_READ ? AL_OPEN_READER : 0, 0};
+	al_store_check_perms(data, warn, NULL);
 	if (al_store_open(&s, data, &oo, &err) != AL_OK) {
 		fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(err.code), err.msg);
 		msgpack_sbuffer_destroy(&args);
 		return EXIT_REFUSED;
 	}
+	if (!al_store_has_secrets(s))
+		fprintf(stderr, "%s: warning: %s/master.key is missing: sealed secrets cannot be opened until it is "
+			"restored from a backup\n", prog, data);
 	al_actor actor = {actor_name(), AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
 	char actor_buf[1024];
 	if (as && al_actor_for_user(s, as, actor.name, &actor, actor_buf, sizeof actor_buf, &err) != AL_OK) {

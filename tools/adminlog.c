@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <sodium.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +35,8 @@ static void usage(FILE *out)
 	      "  stats DIR [--json]    event counts per type, head seq and hash, sizes\n"
 	      "  digest DIR [--until SEQ|TIME]   xxh3-128 of all views (as of a point when given)\n"
 	      "\n"
-	      "TIME is RFC 3339, e.g. 2026-11-27T18:00:00Z.\n"
+	      "TIME is RFC 3339, e.g. 2026-11-27T18:00:00Z. verify, log, stats and digest also run while\n"
+	      "adminlogd serves DIR (read-only); rebuild and replay are refused then.\n"
 	      "exit status: 0 done, 1 failed, 2 usage error\n",
 	      out);
 }
@@ -95,12 +95,28 @@ static int check_opts(int argc, char **argv, const char *const *known, const cha
 	return 0;
 }
 
-static al_store *open_store(const char *dir, al_error *err)
+static void warn(const char *msg, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "adminlog: warning: %s\n", msg);
+}
+
+/*
+ * Opens DIR for a command; reading says it only reads (log, stats, verify, digest): those
+ * also run beside adminlogd (read-only) and without DIR/master.key, saying so on stderr.
+ * Commands that write are refused in both cases.
+ */
+static al_store *open_store(const char *dir, int reading, al_error *err)
 {
 	al_store *s = NULL;
-	al_open_opts o = {0, 0};
+	al_open_opts o = {reading ? AL_OPEN_READER : 0, 0};
+	al_store_check_perms(dir, warn, NULL);
 	if (al_store_open(&s, dir, &o, err) != AL_OK)
 		return NULL;
+	if (!al_store_has_secrets(s))
+		fprintf(stderr, "adminlog: warning: %s/master.key is missing: secrets were not checked (sealed secret "
+			"keys, TOTP keys and registry passwords cannot be opened until it is restored from a backup)\n",
+			dir);
 	return s;
 }
 
@@ -206,23 +222,14 @@ static int cmd_init(int argc, char **argv)
 	}
 	al_error err = {0};
 	al_actor actor = {actor_name(), AL_ROLE_SUPERADMIN, NULL, NULL, NULL};
+	o.write_password = !pwfile; /* in place before the directory appears */
 	if (al_store_init(dir, &o, &actor, &err) != AL_OK)
 		return fail(&err);
 	const char *email = o.admin_email ? o.admin_email : "admin@example.com";
 	printf("initialised %s\nadmin: %s\n", dir, email);
-	if (!pwfile) {
-		char path[4096];
-		snprintf(path, sizeof path, "%s/admin-password", dir);
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0 || dprintf(fd, "%s\n", o.generated_password) < 0) {
-			fprintf(stderr, "adminlog: cannot write %s: %s\n", path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return 1;
-		}
-		close(fd);
-		printf("password: %s\n(written to %s, mode 0600; it is shown only this once)\n", o.generated_password, path);
-	}
+	if (!pwfile)
+		printf("password: %s\n(written to %s/admin-password, mode 0600; it is shown only this once)\n",
+		       o.generated_password, dir);
 	if (flag(argc, argv, "--write-credentials") && write_credentials(dir, email, pwfile ? pw : o.generated_password))
 		return 1;
 	memset(pw, 0, sizeof pw);
@@ -257,7 +264,7 @@ static int cmd_verify(int argc, char **argv)
 	if (rc)
 		return rc;
 	al_error err = {0};
-	al_store *s = open_store(argv[2], &err);
+	al_store *s = open_store(argv[2], 1, &err);
 	if (s == NULL)
 		return fail(&err);
 	rc = al_store_verify(s, progress, NULL, &err);
@@ -276,7 +283,7 @@ static int cmd_rebuild(int argc, char **argv)
 	if (rc)
 		return rc;
 	al_error err = {0};
-	al_store *s = open_store(argv[2], &err);
+	al_store *s = open_store(argv[2], 0, &err);
 	if (s == NULL)
 		return fail(&err);
 	double t0 = now_s();
@@ -331,7 +338,7 @@ static int cmd_log(int argc, char **argv)
 		return usage_error("--entity: KIND:ID, e.g. user:alice@example.com, not ", f.entity);
 	int json = flag(argc, argv, "--json");
 	al_error err = {0};
-	al_store *s = open_store(argv[2], &err);
+	al_store *s = open_store(argv[2], 1, &err);
 	if (s == NULL)
 		return fail(&err);
 	rc = al_log_query(s, &f, print_event, &json, &err);
@@ -352,7 +359,7 @@ static int cmd_replay(int argc, char **argv)
 	if (!ok || !until || !out)
 		return usage_error("replay needs --until SEQ|TIME and --out DIR2", NULL);
 	al_error err = {0};
-	al_store *s = open_store(argv[2], &err);
+	al_store *s = open_store(argv[2], 0, &err);
 	if (s == NULL)
 		return fail(&err);
 	uint64_t seq;
@@ -380,7 +387,7 @@ static int cmd_digest(int argc, char **argv)
 	if (!ok)
 		return usage_error("--until needs a value", NULL);
 	al_error err = {0};
-	al_store *s = open_store(argv[2], &err), *view = s;
+	al_store *s = open_store(argv[2], 1, &err), *view = s;
 	if (s == NULL)
 		return fail(&err);
 	uint64_t seq;
@@ -406,7 +413,7 @@ static int cmd_stats(int argc, char **argv)
 	if (rc)
 		return rc;
 	al_error err = {0};
-	al_store *s = open_store(argv[2], &err);
+	al_store *s = open_store(argv[2], 1, &err);
 	if (s == NULL)
 		return fail(&err);
 	char *mp;

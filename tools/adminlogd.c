@@ -4,12 +4,13 @@
  *
  * On an empty data directory it first records the bootstrap events exactly as `adminlog
  * init` does, with a generated admin password written to DIR/admin-password (mode 0600).
+ * While it runs it is the directory's only writer (direct-mode writes are refused), and it
+ * refuses to start on a directory whose master key or itself group or others may access.
  * Once listening it prints one "listening ..." line per socket on stdout (a readiness signal
  * for scripts); the per-request log goes to stderr. SIGTERM/SIGINT stop it cleanly.
  * Exit status: 0 stopped, 1 could not start, 2 usage error.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,10 @@ static void usage(FILE *out)
 	      "  --pwhash COST        bootstrap only: min, interactive (default) or moderate\n"
 	      "  -h, --help           this help\n"
 	      "  -V, --version        print the version\n"
+	      "\n"
+	      "While it runs it is DIR's only writer: adminctl --data writes are refused (reads work).\n"
+	      "It does not start when DIR, DIR/master.key or DIR/admin-password is open to group or\n"
+	      "others, when master.key is missing, or while a direct-mode writer has DIR open.\n"
 	      "\n"
 	      "exit status: 0 stopped by SIGTERM/SIGINT, 1 could not start, 2 usage error\n",
 	      out);
@@ -86,31 +91,30 @@ static char *actor_name(void)
 	return name;
 }
 
-/* The same bootstrap as `adminlog init`, with a generated password written 0600. */
+/* The same bootstrap as `adminlog init`, with a generated password written 0600 (both appear
+ * in DIR together: al_store_init builds the directory aside and moves it into place). */
 static int bootstrap(const char *dir, const char *email, const char *pwhash)
 {
-	al_init_opts o = {.admin_email = email, .pwhash = pwhash};
+	al_init_opts o = {.admin_email = email, .pwhash = pwhash, .write_password = 1};
 	al_actor actor = {actor_name(), AL_ROLE_SUPERADMIN};
 	al_error err = {0};
 	make_parents(dir);
-	if (al_store_init(dir, &o, &actor, &err) != AL_OK) {
+	int rc = al_store_init(dir, &o, &actor, &err);
+	memset(o.generated_password, 0, sizeof o.generated_password);
+	if (rc != AL_OK) {
 		fprintf(stderr, "adminlogd: %s: init %s: %s\n", al_err_name(err.code), dir, err.msg);
 		return 1;
 	}
-	char path[4200];
-	snprintf(path, sizeof path, "%s/admin-password", dir);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	int ok = fd >= 0 && dprintf(fd, "%s\n", o.generated_password) > 0;
-	if (fd >= 0)
-		close(fd);
-	memset(o.generated_password, 0, sizeof o.generated_password);
-	if (!ok) {
-		fprintf(stderr, "adminlogd: cannot write %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	printf("adminlogd: initialised %s; admin %s, password written to %s (mode 0600)\n", dir,
-	       email ? email : "admin@example.com", path);
+	printf("adminlogd: initialised %s; admin %s, password written to %s/admin-password (mode 0600)\n", dir,
+	       email ? email : "admin@example.com", dir);
 	return 0;
+}
+
+/* Refuses, as ssh does for private keys, secrets that group or others may read. */
+static void refuse_perms(const char *msg, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "adminlogd: permission_denied: %s\n", msg);
 }
 
 int main(int argc, char **argv)
@@ -185,9 +189,13 @@ int main(int argc, char **argv)
 	if (stat(probe, &st) != 0 && bootstrap(data, email, pwhash) != 0)
 		return 1;
 
+	if (al_store_check_perms(data, refuse_perms, NULL) > 0)
+		return 1;
 	al_store *s;
 	al_error err = {0};
-	al_open_opts oo = {AL_OPEN_FIXED_MAP, (size_t)map_size}; /* threads read while the writer writes */
+	/* Threads read while the writer writes: the map never moves, and no other process
+	 * writes while this one runs (AL_OPEN_SERVER). */
+	al_open_opts oo = {AL_OPEN_FIXED_MAP | AL_OPEN_SERVER, (size_t)map_size, sock};
 	if (al_store_open(&s, data, &oo, &err) != AL_OK) {
 		fprintf(stderr, "adminlogd: %s: %s\n", al_err_name(err.code), err.msg);
 		return 1;

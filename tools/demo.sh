@@ -1,6 +1,7 @@
 #!/bin/sh
 # A short tour of the offline tools on a data directory
 # (default var/adminlog). Creates it on first use with a generated admin password.
+# Run it while no adminlogd serves the directory: direct-mode writes are refused then.
 set -e
 DIR=${1:-var/adminlog}
 BIN=${BIN:-bin}
