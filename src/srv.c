@@ -415,6 +415,19 @@ static void submit_write(conn *c, const request *rq, const al_cmd_def *d)
 	flush_writes(c);
 }
 
+/* The command whose rights a stream needs while it runs: the list behind an export. */
+static const al_cmd_def *stream_def(const request *rq, int skind)
+{
+	al_str what;
+	char w[64];
+	if (skind == S_CMD)
+		return al_cmd_def_find(rq->op);
+	if (skind != S_EXPORT || rq->args == NULL || al_mp_str(rq->args, "what", &what) != 1 || what.n >= sizeof w)
+		return NULL;
+	const char *op = al_export_op(al_str_cpy(w, sizeof w, what));
+	return op ? al_cmd_def_find(op) : NULL;
+}
+
 static void start_stream(conn *c, const request *rq, int skind)
 {
 	job *j = srv_job_new(c, rq, J_STREAM);
@@ -423,6 +436,7 @@ static void start_stream(conn *c, const request *rq, int skind)
 		return;
 	}
 	j->skind = skind;
+	j->def = stream_def(rq, skind);
 	j->snext = c->streams;
 	c->streams = j;
 	srv_submit_job(c->srv, j);
@@ -526,8 +540,10 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 		next = ch->next;
 		stream_chunk(ch);
 	}
-	if (wrote)
+	if (wrote) { /* first the owners' rights: a demotion ends a feed before it sends more */
+		srv_feeds_check(srv);
 		pump_watches(srv);
+	}
 }
 
 /* A READ command answered at once, from a read transaction on the loop. */
@@ -561,7 +577,7 @@ static void dispatch(conn *c, const request *rq)
 		return srv_op_auth(c, rq);
 	if (!c->authed)
 		return srv_reply_error(c, rq, AL_EUNAUTHENTICATED, "%s: log in first (login or auth)", op);
-	if (!srv_keypair_allows(c, rq))
+	if (!srv_actor_allows(c, rq))
 		return;
 	if (rq->stream && strcmp(op, "log") && strcmp(op, "export") && strcmp(op, "watch")) {
 		const al_cmd_def *d = al_cmd_def_find(op);
@@ -947,12 +963,14 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	}
 	bool any = false;
 	for (conn *c = srv->conns; c && !any; c = c->next)
-		any = c->watches != NULL;
+		any = c->watches != NULL || c->streams != NULL;
 	if (!any)
 		return;
 	uint64_t head = al_log_head(srv->s); /* another process may write to the data directory */
-	if (head > srv->head) {
+	if (head > srv->head)
 		srv->head = head;
+	if (srv->head > srv->checked) { /* rights may have changed: within a second, then */
+		srv_feeds_check(srv);
 		pump_watches(srv);
 	}
 }
@@ -1067,7 +1085,7 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 	msgpack_zone_init(&srv->zone, 8192);
 	msgpack_sbuffer_init(&srv->out);
 	srv_build_describe(srv);
-	srv->head = al_log_head(s);
+	srv->head = srv->checked = al_log_head(s);
 	srv->rate_keys = srv_rate_new();
 	srv->rate_fail = srv_rate_new();
 	int rc = AL_OK;
@@ -1077,8 +1095,10 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 		srv->done_ev = event_new(srv->base, -1, 0, on_done, srv);
 		srv->stop_ev = event_new(srv->base, -1, 0, on_stop, srv);
 		srv->poll_ev = event_new(srv->base, -1, EV_PERSIST, on_poll, srv);
-		struct timeval sec = {1, 0};
-		event_add(srv->poll_ev, &sec);
+		/* Twice a second: what another process writes reaches watches, and ends the feeds of
+		 * owners it takes rights from, within a second. */
+		struct timeval half = {0, 500 * 1000};
+		event_add(srv->poll_ev, &half);
 		if (o->signals) {
 			srv->sigterm = evsignal_new(srv->base, SIGTERM, on_stop, srv);
 			srv->sigint = evsignal_new(srv->base, SIGINT, on_stop, srv);

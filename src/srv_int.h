@@ -35,8 +35,6 @@ typedef struct rate_slot {
 	struct rate_slot *next;
 	int64_t start_us;
 	uint32_t count;
-	int64_t limit;    /* a keypair's rate_limit, cached; -1 = not read yet */
-	int64_t limit_at; /* when it was read */
 	char key[];
 } rate_slot;
 typedef struct rate_table {
@@ -55,7 +53,9 @@ enum job_kind {
 	J_STREAM,  /* a streamed read on a worker */
 };
 enum stream_kind { S_CMD, S_LOG, S_EXPORT };
-enum cancel_kind { C_NONE, C_CLIENT, C_GONE };
+/* Why a stream stops early: the client cancelled it (or the server stops), the connection
+ * went away, or its owner lost the right to it (permission_denied, unauthenticated). */
+enum cancel_kind { C_NONE, C_CLIENT, C_GONE, C_DENIED, C_UNAUTH };
 
 struct job {
 	job *next;  /* in a queue */
@@ -70,8 +70,9 @@ struct job {
 	size_t args_len;
 	char *prep; /* from al_prepare (owned, wiped when freed) */
 	size_t prep_len;
-	al_actor actor;
+	al_actor actor; /* as of its request; a stream's owner */
 	char actor_buf[SRV_ACTOR_BUF];
+	const al_cmd_def *def; /* J_STREAM: the command whose rights it needs (NULL for log) */
 	al_reply rep;
 	int64_t t0;  /* arrival, monotonic µs */
 	bool ready;  /* J_WRITE: may go to the writer (prepared, or nothing to prepare) */
@@ -103,6 +104,8 @@ struct watch {
 	uint64_t next_seq;
 	uint64_t count;
 	int64_t t0;
+	al_actor owner; /* who started it, as of then: re-checked whenever the log grows */
+	char owner_buf[SRV_ACTOR_BUF];
 };
 
 struct conn {
@@ -142,6 +145,7 @@ struct al_srv {
 	bool stopping;
 	int inflight;  /* over all connections */
 	uint64_t head; /* last seq known committed, for watches */
+	uint64_t checked; /* the head when the owners of watches and streams were last checked */
 	msgpack_zone zone;  /* the frame being handled */
 	msgpack_sbuffer out; /* the frame being sent */
 	char *describe;     /* packed result of `describe` */
@@ -224,10 +228,14 @@ void srv_rate_sweep(rate_table *t, int64_t now_us);
 
 /* ---- srv_ops.c: the server's own operations ---- */
 void srv_actor_copy(al_actor *dst, char *buf, size_t n, const al_actor *src);
-/* Counts the request against the connection's keypair; false when answered (rate_limited, or
- * unauthenticated because the keypair is no longer active). */
-bool srv_keypair_allows(conn *c, const request *rq);
+/* Re-reads the connection's actor (its rights as of now) and counts the request against its
+ * keypair's rate limit; false when answered (unauthenticated, and logged out, when the user
+ * or keypair is no longer active; rate_limited). */
+bool srv_actor_allows(conn *c, const request *rq);
 bool srv_superadmin_only(conn *c, const request *rq);
+/* Ends every watch and stream whose owner lost the right to it (permission_denied) or whose
+ * user or keypair is no longer active (unauthenticated); call when the log grew. */
+void srv_feeds_check(al_srv *srv);
 void srv_op_hello(conn *c, const request *rq);
 void srv_op_login(conn *c, const request *rq);
 void srv_login_done(job *j);
@@ -250,5 +258,7 @@ void srv_stream_run(al_srv *srv, job *j);
 void srv_watch_start(conn *c, const char *id, size_t idlen, uint64_t from_seq);
 void srv_watch_pump(watch *w);
 void srv_watch_end(watch *w, bool send_done);
+/* Ends the watch with an error frame {id, error: {code, message}}. */
+void srv_watch_fail(watch *w, int code, const char *msg);
 
 #endif
