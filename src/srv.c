@@ -270,16 +270,22 @@ static void maybe_resume(conn *c)
 
 static bool busy(const conn *c) { return c->inflight || c->streams || c->watches; }
 
-/* After the client closed its side: answer what was read, then close. */
+/* After the client closed its side: answer what was read, then close. A watch never ends by
+ * itself, so it ends here (with its done frame): otherwise a closed client's connection would
+ * hold its slot until a write to it failed, which on a quiet log is never. */
 static void eof_check(conn *c)
 {
 	if (!c->open || !c->eof || c->closing || c->paused)
 		return;
 	size_t avail = evbuffer_get_length(bufferevent_get_input(c->bev));
-	if (avail)
+	if (avail) {
 		proto_fail(c, AL_EINVALID_ARGUMENT, "frame: truncated (the connection ended inside a frame)",
 			   srv_mono_us());
-	else if (!busy(c))
+		return;
+	}
+	while (c->watches)
+		srv_watch_end(c->watches, true);
+	if (!busy(c))
 		conn_close_soon(c);
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -431,6 +432,59 @@ static void limits(void **state)
 	al_client_close(a);
 }
 
+/* With --max-conns 3, three watching clients go away (two close, one resets): their slots are
+ * free again within a second, although nothing is written that a watch would send. */
+static void closed_watches_released(void **state)
+{
+	sh_server *p = *state;
+	assert_int_equal(sh_stop(p, SIGTERM), 0);
+	assert_int_equal(sh_start(p, "--max-conns", "3", NULL), 0);
+	al_client *first = sh_connect_as(p, "admin@example.com"); /* its keypair, for auth below */
+	assert_non_null(first);
+	al_client_close(first);
+	sh_key *k = &p->keys[0];
+	al_client *w[3];
+	al_error err = {0};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(al_client_connect(&w[i], i == 2 ? p->tcp : p->sock, SH_TIMEOUT_MS, &err), AL_OK);
+		assert_int_equal(al_client_auth(w[i], k->access_key, k->secret_key, &err), AL_OK);
+		assert_int_equal(al_client_send(w[i], 1, "watch", NULL, 0, false, &err), AL_OK);
+		user_get_works(w[i]); /* answered after the watch began: it runs */
+	}
+	al_client *x = NULL;
+	assert_int_equal(al_client_connect(&x, p->sock, SH_TIMEOUT_MS, &err), AL_ELIMIT_EXCEEDED);
+	struct linger reset = {1, 0}; /* the TCP one is closed with a reset */
+	assert_int_equal(setsockopt(al_client_fd(w[2]), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+	for (int i = 0; i < 3; i++)
+		al_client_close(w[i]);
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double took = 0;
+	int rc;
+	do { /* nothing tells a client that a slot is free: ask until one is, for at most a second */
+		struct timespec gap = {0, 20 * 1000 * 1000};
+		nanosleep(&gap, NULL);
+		rc = al_client_connect(&x, p->sock, SH_TIMEOUT_MS, &err);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		took = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (rc == AL_ELIMIT_EXCEEDED && took < 1.0);
+	print_message("# a slot was free again after %.3f s\n", took);
+	assert_int_equal(rc, AL_OK);
+	assert_true(took < 1.0);
+	assert_int_equal(al_client_auth(x, k->access_key, k->secret_key, &err), AL_OK);
+	user_get_works(x);
+	/* all three: three clients fit again */
+	al_client *y = NULL, *z = NULL;
+	assert_int_equal(al_client_connect(&y, p->sock, SH_TIMEOUT_MS, &err), AL_OK);
+	assert_int_equal(al_client_auth(y, k->access_key, k->secret_key, &err), AL_OK);
+	assert_int_equal(al_client_connect(&z, p->tcp, SH_TIMEOUT_MS, &err), AL_OK);
+	assert_int_equal(al_client_auth(z, k->access_key, k->secret_key, &err), AL_OK);
+	user_get_works(z);
+	al_client_close(x);
+	al_client_close(y);
+	al_client_close(z);
+}
+
 /* ---- streams and watch ---------------------------------------------------------------------------- */
 
 typedef struct rows {
@@ -714,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(malformed_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(wrong_types_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(closed_watches_released, setup, teardown),
 		cmocka_unit_test_setup_teardown(streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch_feed, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_helpers, setup, teardown),
