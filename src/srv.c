@@ -207,6 +207,10 @@ static void conn_close(conn *c)
 	c->bev = NULL;
 	event_free(c->idle);
 	c->idle = NULL;
+	event_free(c->handshake);
+	c->handshake = NULL;
+	if (!c->authed)
+		srv->nunauth--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -315,6 +319,41 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 	srv_send_error(c, NULL, 0, AL_ELIMIT_EXCEEDED, m);
 	conn_close_soon(c);
 	arm_idle(c, 5);
+}
+
+/* A connection has handshake_timeout seconds to authenticate, whatever it sends meanwhile, so
+ * that half-sent frames and idle chatter cannot keep a slot. A login in progress is waited for. */
+static void on_handshake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	conn *c = arg;
+	if (!c->open || c->authed || c->closing)
+		return;
+	if (c->inflight) { /* a login being verified: its answer decides */
+		struct timeval tv = {1, 0};
+		evtimer_add(c->handshake, &tv);
+		return;
+	}
+	char m[96];
+	snprintf(m, sizeof m, "handshake: not authenticated within %d s", c->srv->o.handshake_timeout);
+	srv_send_error(c, NULL, 0, AL_ELIMIT_EXCEEDED, m);
+	srv_log(c->srv, AL_SRV_LOG_DEBUG, "connection %llu from %s: %s", (unsigned long long)c->num, c->client, m);
+	conn_close_soon(c);
+	arm_idle(c, 5); /* closed then even if the client does not read */
+}
+
+void srv_conn_set_authed(conn *c, bool authed)
+{
+	if (!c->open || c->authed == authed)
+		return;
+	c->authed = authed;
+	c->srv->nunauth += authed ? -1 : 1;
+	if (authed)
+		evtimer_del(c->handshake);
+	else {
+		struct timeval tv = {c->srv->o.handshake_timeout, 0};
+		evtimer_add(c->handshake, &tv);
+	}
 }
 
 /* ---- jobs ---------------------------------------------------------------------------------------------- */
@@ -787,7 +826,7 @@ static void send_hello(conn *c)
 	al_srv *srv = c->srv;
 	msgpack_packer pk;
 	srv_frame_begin(srv, &pk);
-	msgpack_pack_map(&pk, 8);
+	msgpack_pack_map(&pk, 9);
 	al_pack_cstr(&pk, "hello");
 	al_pack_cstr(&pk, "adminlogd");
 	al_pack_cstr(&pk, "protocol");
@@ -805,15 +844,16 @@ static void send_hello(conn *c)
 	msgpack_pack_int(&pk, srv->o.max_inflight);
 	al_pack_cstr(&pk, "idle_timeout");
 	msgpack_pack_int(&pk, srv->o.idle_timeout);
+	al_pack_cstr(&pk, "handshake_timeout");
+	msgpack_pack_int(&pk, srv->o.handshake_timeout);
 	srv_frame_send(c);
 }
 
-/* At the connection limit: one error frame, written straight to the socket, then close. */
-static void refuse(al_srv *srv, evutil_socket_t fd)
+/* At a connection limit: one error frame, written straight to the socket, then close. */
+static void refuse(al_srv *srv, evutil_socket_t fd, const char *m)
 {
 	msgpack_packer pk;
-	char m[96];
-	snprintf(m, sizeof m, "connections: the server is at its limit of %d", srv->o.max_conns);
+	srv_log(srv, AL_SRV_LOG_WARN, "connection refused: %s", m);
 	srv_frame_begin(srv, &pk);
 	msgpack_pack_map(&pk, 2);
 	al_pack_cstr(&pk, "id");
@@ -830,17 +870,43 @@ static void refuse(al_srv *srv, evutil_socket_t fd)
 	evutil_closesocket(fd);
 }
 
+/* Why a new connection from ip ("" for the Unix socket) may not wait for its authentication,
+ * or NULL. The unauthenticated ones have their own caps, below the connection limit, so that
+ * authenticated clients are always served; the Unix socket (mode 0600: clients running as the
+ * server's own user, who all share one "address") counts against the total only. */
+static const char *unauth_full(al_srv *srv, const char *ip, char *m, size_t n)
+{
+	if (srv->nunauth >= srv->o.max_unauth) {
+		snprintf(m, n, "connections: %d are waiting to authenticate, the limit", srv->o.max_unauth);
+		return m;
+	}
+	int same = 0;
+	for (conn *c = srv->conns; ip[0] && c; c = c->next)
+		same += !c->authed && strcmp(c->ip, ip) == 0;
+	if (same >= srv->o.max_unauth_per_addr) {
+		snprintf(m, n, "connections: %d from this address are waiting to authenticate, the limit", same);
+		return m;
+	}
+	return NULL;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
 {
 	(void)l, (void)socklen;
 	al_srv *srv = arg;
+	char m[128], ip[64];
 	if (srv->stopping) {
 		evutil_closesocket(fd);
 		return;
 	}
 	if (srv->nconns >= srv->o.max_conns) {
-		srv_log(srv, AL_SRV_LOG_WARN, "connection refused: at the limit of %d", srv->o.max_conns);
-		refuse(srv, fd);
+		snprintf(m, sizeof m, "connections: the server is at its limit of %d", srv->o.max_conns);
+		refuse(srv, fd, m);
+		return;
+	}
+	peer_ip(sa, ip, sizeof ip);
+	if (unauth_full(srv, ip, m, sizeof m)) {
+		refuse(srv, fd, m);
 		return;
 	}
 	conn *c = calloc(1, sizeof *c);
@@ -857,17 +923,21 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->refs = 1;
 	c->num = ++srv->conn_seq;
 	describe_peer(sa, c->client, sizeof c->client);
-	peer_ip(sa, c->ip, sizeof c->ip);
+	memcpy(c->ip, ip, sizeof c->ip);
 	if (sa->sa_family != AF_UNIX) {
 		int one = 1; /* answers are small frames: no Nagle delay */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	randombytes_buf(c->nonce, sizeof c->nonce);
 	c->idle = evtimer_new(srv->base, on_idle, c);
+	c->handshake = evtimer_new(srv->base, on_handshake, c);
 	if ((c->next = srv->conns))
 		c->next->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	srv->nunauth++;
+	struct timeval hs = {srv->o.handshake_timeout, 0};
+	evtimer_add(c->handshake, &hs);
 	bufferevent_setcb(bev, on_read, on_write, on_event, c);
 	bufferevent_setwatermark(bev, EV_READ, 0, srv->o.max_frame + 4 + SRV_CHUNK);
 	bufferevent_setwatermark(bev, EV_WRITE, 4 * SRV_CHUNK, 0);
@@ -1078,6 +1148,14 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 		srv->o.max_result = 64u << 20;
 	if (srv->o.max_conns <= 0)
 		srv->o.max_conns = 1024;
+	if (srv->o.max_unauth <= 0)
+		srv->o.max_unauth = srv->o.max_conns / 4 > 0 ? srv->o.max_conns / 4 : 1;
+	if (srv->o.max_unauth > srv->o.max_conns)
+		srv->o.max_unauth = srv->o.max_conns;
+	if (srv->o.max_unauth_per_addr <= 0)
+		srv->o.max_unauth_per_addr = 64;
+	if (srv->o.handshake_timeout <= 0)
+		srv->o.handshake_timeout = 10;
 	if (srv->o.idle_timeout <= 0)
 		srv->o.idle_timeout = 300;
 	if (srv->o.max_inflight <= 0)

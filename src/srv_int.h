@@ -113,6 +113,7 @@ struct conn {
 	conn *prev, *next;
 	struct bufferevent *bev;
 	struct event *idle;
+	struct event *handshake; /* while not authenticated: closes at the handshake timeout */
 	uint64_t num;
 	int refs;     /* 1 while open, plus one per job that points here */
 	bool open;    /* the bufferevent exists */
@@ -141,6 +142,7 @@ struct al_srv {
 	struct event *done_ev, *stop_ev, *sigterm, *sigint, *poll_ev, *deadline;
 	conn *conns;
 	int nconns;
+	int nunauth; /* open connections not authenticated */
 	uint64_t conn_seq;
 	bool stopping;
 	int inflight;  /* over all connections */
@@ -204,6 +206,9 @@ void srv_frame_send(conn *c);
 void srv_pack_id(msgpack_packer *pk, const char *id, size_t idlen);
 void srv_send_error(conn *c, const char *id, size_t idlen, int code, const char *msg);
 void srv_conn_unref(conn *c);
+/* The connection authenticated (login, auth) or was logged out: the caps on unauthenticated
+ * connections and the handshake timer follow. */
+void srv_conn_set_authed(conn *c, bool authed);
 
 /* ---- srv_pool.c: writer, workers, done queues ---- */
 int srv_threads_start(al_srv *srv, al_error *err);

@@ -51,7 +51,7 @@ static int actor_now(al_srv *srv, const al_actor *in, al_actor *out, char *buf, 
 /* The connection's session is over (its user or keypair is no longer active). */
 static void log_out(conn *c)
 {
-	c->authed = false;
+	srv_conn_set_authed(c, false);
 	memset(&c->actor, 0, sizeof c->actor);
 }
 
@@ -153,7 +153,7 @@ static void set_actor(conn *c, const al_actor *a)
 	if (tmp.name == NULL)
 		tmp.name = tmp.user;
 	srv_actor_copy(&c->actor, c->actor_buf, sizeof c->actor_buf, &tmp);
-	c->authed = true;
+	srv_conn_set_authed(c, true);
 }
 
 void srv_op_whoami(conn *c, const request *rq)
