@@ -2,7 +2,8 @@
  * srv.c - adminlogd's event loop: listeners, connections, frames, dispatch, answers, stop.
  * The protocol is docs/protocol.md; the server's own operations (login, auth, watch, ...) are
  * in srv_ops.c, the threads and group commit in srv_pool.c, events, watch and streams in
- * srv_feed.c, hashing processes in srv_hash.c, rate windows in srv_rate.c.
+ * srv_feed.c, hashing processes in srv_hash.c, rate windows in srv_rate.c, the queue of
+ * logins waiting for a worker in srv_login.c.
  *
  * A frame is handled in the loop turn that completed it: checked (al_mp_check bounds the
  * decode by the frame's length before msgpack-c sees it), decoded, dispatched. Reads are
@@ -34,6 +35,7 @@
 
 static void process_input(conn *c);
 static void check_stopped(al_srv *srv);
+static void job_done(job *j);
 
 #define SRV_EXPIRE_EVERY_US (5 * 1000000ll) /* how often the agents' LOST timer runs */
 
@@ -211,6 +213,11 @@ static void conn_close(conn *c)
 	c->handshake = NULL;
 	if (!c->authed)
 		srv->nunauth--;
+	job *login = srv_login_drop(c);
+	if (login) { /* never verified: it does not count, and nobody waits for its answer */
+		srv_login_uncount(login);
+		job_done(login);
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -329,7 +336,7 @@ static void on_handshake(evutil_socket_t fd, short what, void *arg)
 	conn *c = arg;
 	if (!c->open || c->authed || c->closing)
 		return;
-	if (c->inflight) { /* a login being verified: its answer decides */
+	if (c->login) { /* a login waiting or being verified: its answer decides */
 		struct timeval tv = {1, 0};
 		evtimer_add(c->handshake, &tv);
 		return;

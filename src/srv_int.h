@@ -78,6 +78,9 @@ struct job {
 	bool ready;  /* J_WRITE: may go to the writer (prepared, or nothing to prepare) */
 	bool failed; /* refused before the writer (prepare step); rep.err says why */
 	char who[136];           /* J_LOGIN: the email, for counting failures */
+	int64_t counted_at;      /* J_LOGIN: when the attempt was counted */
+	bool waiting;            /* J_LOGIN: in the login queue, not on a worker yet */
+	int64_t started;         /* J_LOGIN: when it went to a worker */
 	al_login_result *login;  /* J_LOGIN: the worker's result (wiped when freed) */
 	/* J_STREAM (fields below the line are shared with the loop under srv->mu) */
 	int skind;
@@ -95,6 +98,14 @@ typedef struct chunk {
 	size_t len;
 	bool last;
 } chunk;
+
+/* srv_login.c: the logins of one client address waiting for a worker (linked by job->next). */
+typedef struct login_queue {
+	struct login_queue *next; /* the next address in the round */
+	job *first, *last;
+	int n;
+	char addr[64];
+} login_queue;
 
 struct watch {
 	watch *next;
@@ -128,6 +139,7 @@ struct conn {
 	char actor_buf[SRV_ACTOR_BUF];
 	int inflight;        /* requests read and not yet answered */
 	job *wfirst, *wlast; /* writes in arrival order, until handed to the writer */
+	job *login;          /* its login, waiting or on a worker (one at a time) */
 	job *streams;
 	watch *watches;
 };
@@ -173,6 +185,9 @@ struct al_srv {
 	uint64_t batches, batched; /* group commit statistics */
 	rate_table *rate_keys;     /* requests per keypair */
 	rate_table *rate_fail;     /* failed logins and auths per email, access key and client */
+	login_queue *lq_first, *lq_last; /* addresses with logins waiting, in serving order */
+	int logins_waiting, logins_running;
+	int64_t login_us; /* how long a login takes on a worker, smoothed (for retry_after) */
 	int64_t expired_at; /* when the agents' timer last ran agent.expire */
 	int64_t swept_at;
 };
@@ -244,6 +259,19 @@ void srv_feeds_check(al_srv *srv);
 void srv_op_hello(conn *c, const request *rq);
 void srv_op_login(conn *c, const request *rq);
 void srv_login_done(job *j);
+/* Takes back the failed attempt a login counted when it was accepted (it succeeded, failed
+ * otherwise than on credentials, or was dropped unverified). */
+void srv_login_uncount(job *j);
+
+/* ---- srv_login.c: logins waiting for a worker, per client address, round-robin ---- */
+/* 0 when c's address may queue one more login, else the seconds to wait (retry_after). */
+int64_t srv_login_room(conn *c);
+/* Queues the connection's login (c->login = j) and hands logins to free workers. */
+int srv_login_queue(job *j);
+/* Back on the loop from a worker: the next waiting ones go. */
+void srv_login_finished(job *j);
+/* Takes c's login out of the queue when it still waits (c is closing); NULL otherwise. */
+job *srv_login_drop(conn *c);
 void srv_op_auth(conn *c, const request *rq);
 void srv_op_whoami(conn *c, const request *rq);
 void srv_op_describe(conn *c, const request *rq);

@@ -348,7 +348,8 @@ static bool failures_allow(conn *c, const request *rq, char kind, al_str who)
 	return wait == 0;
 }
 
-static void count_failure(conn *c, char kind, al_str who)
+/* Counts one attempt against the client address and the email / access key; returns when. */
+static int64_t count_failure(conn *c, char kind, al_str who)
 {
 	char key[160];
 	int64_t now = srv_mono_us();
@@ -356,6 +357,22 @@ static void count_failure(conn *c, char kind, al_str who)
 	srv_rate_hit(c->srv->rate_fail, key, INT64_MAX, now);
 	snprintf(key, sizeof key, "%c:%.*s", kind, (int)(who.n > 128 ? 128 : who.n), who.p);
 	srv_rate_hit(c->srv->rate_fail, key, INT64_MAX, now);
+	return now;
+}
+
+void srv_login_uncount(job *j)
+{
+	char key[160];
+	int64_t now = srv_mono_us();
+	for (int i = 0; i < 2; i++) {
+		if (i == 0)
+			snprintf(key, sizeof key, "c:%s", j->c->ip[0] ? j->c->ip : "unix");
+		else
+			snprintf(key, sizeof key, "e:%s", j->who);
+		rate_slot *s = srv_rate_slot(j->c->srv->rate_fail, key, now);
+		if (s && s->count > 0 && s->start_us <= j->counted_at) /* the same window */
+			s->count--;
+	}
 }
 
 /* A string argument without NUL bytes; false (answered invalid_argument) otherwise. */
@@ -390,29 +407,47 @@ static bool only_args(conn *c, const request *rq, const char *const *names)
 	return true;
 }
 
-/* login {email, password, otp?}: checked here, verified on a worker (al_login: argon2id). */
+/*
+ * login {email, password, otp?}: checked here, verified on a worker (al_login: argon2id),
+ * after a wait in the login queue (srv_login.c). One login at a time per connection, and the
+ * attempt counts against the failure limits as soon as it is accepted, not when it is
+ * answered: otherwise logins sent together would all pass the limit before any had failed.
+ */
 void srv_op_login(conn *c, const request *rq)
 {
 	static const char *const names[] = {"email", "password", "otp", NULL};
 	al_str email, pw, otp;
 	if (!only_args(c, rq, names) || !str_arg(c, rq, "email", true, &email) ||
-	    !str_arg(c, rq, "password", true, &pw) || !str_arg(c, rq, "otp", false, &otp) ||
-	    !failures_allow(c, rq, 'e', email))
+	    !str_arg(c, rq, "password", true, &pw) || !str_arg(c, rq, "otp", false, &otp))
 		return;
+	if (c->login)
+		return reply_rate_limited(c, rq, 1, "login: one login at a time on a connection, and one is in progress");
+	if (!failures_allow(c, rq, 'e', email))
+		return;
+	int64_t wait = srv_login_room(c);
+	if (wait)
+		return reply_rate_limited(c, rq, wait, "login: too many logins are waiting to be verified");
 	job *j = srv_job_new(c, rq, J_LOGIN);
 	if (j == NULL)
 		return srv_reply_error(c, rq, AL_ENO_MEMORY, "out of memory");
-	snprintf(j->who, sizeof j->who, "%.*s", (int)email.n, email.p);
-	srv_submit_job(c->srv, j);
+	snprintf(j->who, sizeof j->who, "%.*s", (int)(email.n > 128 ? 128 : email.n), email.p);
+	j->counted_at = count_failure(c, 'e', email);
+	if (srv_login_queue(j) != AL_OK) {
+		srv_login_uncount(j);
+		al_err(&j->rep.err, AL_ENO_MEMORY, "out of memory");
+		srv_answer_job(j);
+	}
 }
 
-/* The answer to a login, back on the loop: the connection now acts as that user. */
+/* The answer to a login, back on the loop: the connection now acts as that user. Only a
+ * refusal of the credentials stays counted as a failure. */
 void srv_login_done(job *j)
 {
 	conn *c = j->c;
 	al_login_result *r = j->login;
-	if (j->rep.err.code == AL_EUNAUTHENTICATED)
-		count_failure(c, 'e', (al_str){j->who, strlen(j->who)});
+	srv_login_finished(j);
+	if (j->rep.err.code != AL_EUNAUTHENTICATED)
+		srv_login_uncount(j);
 	if (j->rep.err.code == AL_OK && r) {
 		al_actor a = {r->email, r->role, r->domain, r->access_key, NULL, r->email, r->user_id};
 		set_actor(c, &a);
