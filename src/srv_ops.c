@@ -225,14 +225,27 @@ static const char *lost_msg(int code)
 					   : "ended: its owner no longer has the right to it";
 }
 
+/* One read transaction for every owner, begun at the first one (most commits have none). */
+static MDB_txn *feeds_txn(al_srv *srv, MDB_txn **txn)
+{
+	if (*txn == NULL && al__read_begin(srv->s, txn, NULL) != AL_OK)
+		*txn = NULL;
+	return *txn;
+}
+
 void srv_feeds_check(al_srv *srv)
 {
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
+	uint64_t was = srv->checked;
 	srv->checked = srv->head;
-	if (al__read_begin(srv->s, &txn, NULL) != AL_OK)
-		return;
 	bool cancelled = false;
 	for (conn *c = srv->conns; c; c = c->next) {
+		if (c->watches == NULL && c->streams == NULL)
+			continue;
+		if (feeds_txn(srv, &txn) == NULL) { /* the first one: nothing done, the poll tries again */
+			srv->checked = was;
+			return;
+		}
 		for (watch *w = c->watches, *next; w; w = next) {
 			next = w->next;
 			int code = owner_lost(srv, txn, &w->owner, NULL, true);
@@ -252,7 +265,8 @@ void srv_feeds_check(al_srv *srv)
 			cancelled = true;
 		}
 	}
-	mdb_txn_abort(txn);
+	if (txn)
+		mdb_txn_abort(txn);
 	if (cancelled) { /* wake streams that wait for the client to read */
 		pthread_mutex_lock(&srv->mu);
 		pthread_cond_broadcast(&srv->flow);
