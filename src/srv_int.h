@@ -99,11 +99,12 @@ typedef struct chunk {
 	bool last;
 } chunk;
 
-/* srv_login.c: the logins of one client address waiting for a worker (linked by job->next). */
+/* srv_login.c: the logins of one client address waiting for a worker (linked by job->next),
+ * and how many of its logins are on a worker. */
 typedef struct login_queue {
 	struct login_queue *next; /* the next address in the round */
 	job *first, *last;
-	int n;
+	int n, running;
 	char addr[64];
 } login_queue;
 

@@ -2,14 +2,15 @@
  * srv_login.c - the queue of logins waiting for a worker (docs/protocol.md, "Limits").
  *
  * A login costs one argon2id verification (~100 ms of a core at the interactive cost), so
- * whoever can send logins can make the server hash. Three rules keep that from starving
+ * whoever can send logins can make the server hash. These rules keep that from starving
  * everyone else: a connection has at most one login at a time (srv_ops.c refuses a second);
- * at most as many logins are on the workers as there are workers, the others wait here, one
- * queue per client address, served round-robin, so a new address is served after at most
- * one login of each address ahead of it, however many one address sent; and the waiting room
- * is bounded, per address (LOGIN_WAIT_PER_ADDR) and in all (LOGIN_WAIT_MAX). Loop thread
- * only. Unix-socket clients (the server's own OS user) share the address "unix" and count
- * against the total only.
+ * at most as many logins are on the workers as there are workers, and at most workers - 1
+ * (at least 1) of one client address, so one address never holds them all; the others wait
+ * here, one queue per address, served round-robin, so a login from an address with none
+ * waiting starts as soon as a worker is free, however many another address sent; and the
+ * waiting room is bounded, per address (LOGIN_WAIT_PER_ADDR) and in all (LOGIN_WAIT_MAX).
+ * Loop thread only. Unix-socket clients (the server's own OS user) share the address "unix"
+ * and count against the total only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,38 +48,66 @@ int64_t srv_login_room(conn *c)
 	return q && q->n >= LOGIN_WAIT_PER_ADDR ? retry_after(srv) : 0;
 }
 
-/* Moves q (the head) to the tail of the round, or frees it when it has nothing left. */
-static void next_round(al_srv *srv, login_queue *q)
+/* Unlinks q from the round (prev is the one before it, or NULL). */
+static void unlink_queue(al_srv *srv, login_queue *q, login_queue *prev)
 {
-	srv->lq_first = q->next;
-	if (srv->lq_first == NULL)
-		srv->lq_last = NULL;
+	if (prev)
+		prev->next = q->next;
+	else
+		srv->lq_first = q->next;
+	if (srv->lq_last == q)
+		srv->lq_last = prev;
 	q->next = NULL;
-	if (q->n == 0) {
-		free(q);
+}
+
+/* Frees q once nothing of its address waits or runs. */
+static void maybe_free(al_srv *srv, login_queue *q)
+{
+	if (q->n || q->running)
 		return;
+	login_queue *prev = NULL;
+	for (login_queue *r = srv->lq_first; r != q; r = r->next)
+		prev = r;
+	unlink_queue(srv, q, prev);
+	free(q);
+}
+
+/* The first address in the round with a login waiting and a worker it may use: one address
+ * never has every worker (with one worker: one at a time), so another one's login starts as
+ * soon as a worker is free, not after the first address's next one. Moved to the tail. */
+static login_queue *next_turn(al_srv *srv)
+{
+	int cap = srv->o.workers > 1 ? srv->o.workers - 1 : 1;
+	login_queue *prev = NULL, *q = srv->lq_first;
+	while (q && (q->n == 0 || q->running >= cap)) {
+		prev = q;
+		q = q->next;
 	}
+	if (q == NULL)
+		return NULL;
+	unlink_queue(srv, q, prev);
 	if (srv->lq_last)
 		srv->lq_last->next = q;
 	else
 		srv->lq_first = q;
 	srv->lq_last = q;
+	return q;
 }
 
-/* Hands waiting logins to the workers while some is free: the first of each address in turn. */
+/* Hands waiting logins to the workers while one is free: each address in turn. */
 static void pump(al_srv *srv)
 {
-	while (srv->logins_running < srv->o.workers && srv->lq_first) {
-		login_queue *q = srv->lq_first;
+	login_queue *q;
+	while (srv->logins_running < srv->o.workers && (q = next_turn(srv))) {
 		job *j = q->first;
 		if ((q->first = j->next) == NULL)
 			q->last = NULL;
 		q->n--;
+		q->running++;
 		srv->logins_waiting--;
-		next_round(srv, q);
+		srv->logins_running++;
 		j->waiting = false;
 		j->started = srv_mono_us();
-		srv->logins_running++;
 		srv_submit_job(srv, j);
 	}
 }
@@ -118,6 +147,11 @@ void srv_login_finished(job *j)
 	int64_t took = srv_mono_us() - j->started;
 	srv->login_us = srv->login_us > 0 ? (7 * srv->login_us + took) / 8 : took;
 	srv->logins_running--;
+	login_queue *q = queue_of(srv, addr_of(j->c));
+	if (q) {
+		q->running--;
+		maybe_free(srv, q);
+	}
 	j->c->login = NULL;
 	pump(srv);
 }
@@ -128,7 +162,7 @@ job *srv_login_drop(conn *c)
 	if (j == NULL || !j->waiting)
 		return NULL; /* none, or on a worker: its answer comes back and finds c closed */
 	al_srv *srv = c->srv;
-	login_queue *q = queue_of(srv, addr_of(c)), *prev = NULL;
+	login_queue *q = queue_of(srv, addr_of(c));
 	job **p = &q->first, *before = NULL;
 	while (*p != j) {
 		before = *p;
@@ -141,16 +175,6 @@ job *srv_login_drop(conn *c)
 	srv->logins_waiting--;
 	c->login = NULL;
 	j->waiting = false;
-	if (q->n == 0) { /* out of the round */
-		for (login_queue *r = srv->lq_first; r != q; r = r->next)
-			prev = r;
-		if (prev)
-			prev->next = q->next;
-		else
-			srv->lq_first = q->next;
-		if (srv->lq_last == q)
-			srv->lq_last = prev;
-		free(q);
-	}
+	maybe_free(srv, q);
 	return j;
 }
