@@ -131,6 +131,18 @@ typedef struct al_actor {
  */
 int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor *out, char *buf,
 		      size_t n, al_error *err);
+/*
+ * The actor's rights as the views hold them now. An actor acting as a user (in->user set) is
+ * re-read: that user must exist and be active and, when in->access_key is set, that keypair
+ * must exist, be active and belong to the user; otherwise AL_EUNAUTHENTICATED. out then has
+ * the user's current role, domain and user_id, and in's name, user, access_key and client.
+ * An actor without a user (a local operator) is copied unchanged. Every string of out is
+ * copied into buf (n bytes; 1024 is enough), so in may point into the caller's old buffer but
+ * not into buf. al_exec and friends do this themselves for every command, in the command's
+ * own transaction; this is for callers that show or keep an actor (a server's session).
+ * @return AL_OK, AL_EUNAUTHENTICATED, or an I/O / corruption code.
+ */
+int al_actor_refresh(al_store *s, const al_actor *in, al_actor *out, char *buf, size_t n, al_error *err);
 
 typedef struct al_request {
 	const char *op;   /* "user.create" */

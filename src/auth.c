@@ -401,3 +401,81 @@ int al_auth_keypair(al_store *s, const char *access_key, const unsigned char *no
 	mdb_txn_abort(txn);
 	return rc;
 }
+
+/* ---- rights as of now ---------------------------------------------------------------------- */
+
+/* Copies s (NUL-terminated, may be NULL) into buf at *pos; *ok false when it does not fit. */
+static const char *keep_cstr(char *buf, size_t n, size_t *pos, const char *s, bool *ok)
+{
+	if (s == NULL)
+		return NULL;
+	const char *p = put_str(buf, n, pos, (al_str){s, strlen(s)});
+	*ok &= p != NULL;
+	return p;
+}
+
+/* The user (and keypair) an actor names must still be there and active: one message for
+ * every cause, as for a failed auth, since the session simply ended. */
+static int session_over(al_error *err, const al_actor *in)
+{
+	if (in->access_key)
+		return al_err(err, AL_EUNAUTHENTICATED, "the keypair %.32s or its user is no longer active; log in again",
+			      in->access_key);
+	return al_err(err, AL_EUNAUTHENTICATED, "user %.64s is no longer active", in->user);
+}
+
+int al__actor_refresh(al_store *s, MDB_txn *txn, const al_actor *in, al_actor *out, char *buf, size_t n,
+		      int64_t *rate_limit, al_error *err)
+{
+	msgpack_zone z;
+	al_user_auth u;
+	al_keypair_info kp;
+	int rc = 1;
+	msgpack_zone_init(&z, 1024);
+	if (rate_limit)
+		*rate_limit = 0;
+	if (in->user) {
+		rc = al__user_auth_info(s, txn, (al_str){in->user, strlen(in->user)}, &u, &z, err);
+		if (rc == 1 && !al_str_eq(u.status, "active"))
+			rc = 0;
+	}
+	if (rc == 1 && in->user && in->access_key) {
+		rc = al__keypair_info(s, txn, (al_str){in->access_key, strlen(in->access_key)}, &kp, &z, err);
+		if (rc == 1 && (!kp.is_active || !al_str_eq(kp.user, in->user)))
+			rc = 0;
+		else if (rc == 1 && rate_limit)
+			*rate_limit = kp.rate_limit;
+	}
+	if (rc == 0)
+		rc = session_over(err, in);
+	if (rc == 1) {
+		size_t pos = 0;
+		bool ok = true;
+		*out = *in;
+		out->name = keep_cstr(buf, n, &pos, in->name, &ok);
+		out->user = keep_cstr(buf, n, &pos, in->user, &ok);
+		out->access_key = keep_cstr(buf, n, &pos, in->access_key, &ok);
+		out->client = keep_cstr(buf, n, &pos, in->client, &ok);
+		out->domain = in->user ? put_str(buf, n, &pos, u.domain) : keep_cstr(buf, n, &pos, in->domain, &ok);
+		out->user_id = in->user ? put_str(buf, n, &pos, u.id) : keep_cstr(buf, n, &pos, in->user_id, &ok);
+		ok &= (out->domain || !in->user) && (out->user_id || !in->user);
+		if (in->user)
+			out->role = al_role_parse(u.role.p, u.role.n);
+		rc = ok ? AL_OK : al_err(err, AL_EINTERNAL, "actor buffer too small");
+	}
+	msgpack_zone_destroy(&z);
+	return rc;
+}
+
+int al_actor_refresh(al_store *s, const al_actor *in, al_actor *out, char *buf, size_t n, al_error *err)
+{
+	if (in == NULL || out == NULL || buf == NULL)
+		return al_err(err, AL_EINVALID_ARGUMENT, "actor refresh: actor, output and buffer are required");
+	MDB_txn *txn;
+	int rc = al__read_begin(s, &txn, err);
+	if (rc)
+		return rc;
+	rc = al__actor_refresh(s, txn, in, out, buf, n, NULL, err);
+	mdb_txn_abort(txn);
+	return rc;
+}

@@ -6,6 +6,7 @@
 #ifndef AL_AUTH_H
 #define AL_AUTH_H
 
+#include <lmdb.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,5 +27,10 @@ uint64_t al__auth_pwhash_verifies(void);
 /* The fixed hash an unknown email's password is checked against, made once per cost (a
  * name of al__pwhash_costs) with a random password; NULL when hashing failed. */
 const char *al__auth_dummy_hash(const char *cost);
+
+/* al_actor_refresh in the caller's transaction txn (read or write). When rate_limit is not
+ * NULL it gets the keypair's rate_limit (0 without a keypair). */
+int al__actor_refresh(al_store *s, MDB_txn *txn, const al_actor *in, al_actor *out, char *buf, size_t n,
+		      int64_t *rate_limit, al_error *err);
 
 #endif

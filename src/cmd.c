@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "auth.h"
 #include "cmd.h"
 #include "record.h"
 #include "seal.h"
@@ -481,6 +482,9 @@ typedef struct item {
 	al_reply *rep;
 	const entry *e;
 	bool ready; /* passed the checks done before the transaction */
+	const al_actor *actor; /* req->actor, or its rights as of the transaction (authorize) */
+	al_actor fresh;
+	char *fresh_buf; /* in zone */
 	msgpack_zone zone;
 	msgpack_object args, prep;
 	msgpack_sbuffer prep_buf, result;
@@ -489,11 +493,48 @@ typedef struct item {
 static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
 /* The table's least role; a monitor reads what an admin reads and never writes. */
-static bool role_allows(const al_actor *a, const al_cmd_def *d)
+bool al__role_allows(const al_actor *a, const al_cmd_def *d)
 {
 	if (a->role == AL_ROLE_MONITOR)
 		return d->kind == AL_CMD_READ && d->role <= AL_ROLE_ADMIN;
 	return a->role >= d->role;
+}
+
+#define FRESH_BUF 1024
+
+/*
+ * The actor's rights as of txn, then the table's least role. An actor acting as a user is
+ * re-read from the views in the command's own transaction (al__actor_refresh), so that a
+ * change of role, domain or status, or a deactivated keypair, applies to the very next
+ * command, and the handler sees the same rights. A local operator's role is its own.
+ */
+static int authorize(al_store *s, MDB_txn *txn, item *it, al_error *err)
+{
+	const al_actor *a = it->req->actor;
+	if (a->user) {
+		if (it->fresh_buf == NULL && (it->fresh_buf = al_zone_malloc(&it->zone, FRESH_BUF)) == NULL)
+			return al_err(err, AL_ENO_MEMORY, "out of memory");
+		int rc = al__actor_refresh(s, txn, a, &it->fresh, it->fresh_buf, FRESH_BUF, NULL, err);
+		if (rc)
+			return rc;
+		a = &it->fresh;
+	}
+	it->actor = a;
+	if (!al__role_allows(a, &it->e->def))
+		return al_err(err, AL_EPERMISSION_DENIED, "%s: not allowed for role %s", it->e->def.op, al_role_name(a->role));
+	return AL_OK;
+}
+
+/* authorize in a read transaction of its own. */
+static int authorize_now(al_store *s, item *it, al_error *err)
+{
+	MDB_txn *txn;
+	int rc = al__read_begin(s, &txn, err);
+	if (rc == AL_OK) {
+		rc = authorize(s, txn, it, err);
+		mdb_txn_abort(txn);
+	}
+	return rc;
 }
 
 /* The slowest prepare step item_setup runs itself in this thread (al_set_thread_prepare_limit). */
@@ -521,9 +562,18 @@ static int item_setup(al_store *s, const al_request *req, al_reply *rep, item *i
 	if (req->actor == NULL || req->actor->name == NULL || req->actor->role == AL_ROLE_NONE ||
 	    !req->actor->name[0] || strlen(req->actor->name) > 500)
 		return al_err(err, AL_EUNAUTHENTICATED, "no authenticated actor");
-	if (!role_allows(req->actor, &it->e->def))
-		return al_err(err, AL_EPERMISSION_DENIED, "%s: not allowed for role %s", req->op,
-			      al_role_name(req->actor->role));
+	it->actor = req->actor;
+	/* The cheap check first, on the actor as given. A refusal of a user is confirmed on the
+	 * views as they are now (it may have been promoted since); what passes here is checked
+	 * again in the command's transaction (authorize), where it counts. */
+	if (!al__role_allows(req->actor, &it->e->def)) {
+		if (req->actor->user == NULL)
+			return al_err(err, AL_EPERMISSION_DENIED, "%s: not allowed for role %s", req->op,
+				      al_role_name(req->actor->role));
+		int rc = authorize_now(s, it, err);
+		if (rc)
+			return rc;
+	}
 	it->args = empty_map;
 	if (req->args && req->args_len &&
 	    (al_mp_check(req->args, req->args_len) != 0 ||
@@ -587,7 +637,7 @@ static void cmd_init(al_cmd *c, al_store *s, item *it, msgpack_packer *pk)
 	memset(c, 0, sizeof *c);
 	c->s = s;
 	c->def = &it->e->def;
-	c->actor = it->req->actor;
+	c->actor = it->actor;
 	c->args = &it->args;
 	c->prep = it->prep.type == MSGPACK_OBJECT_MAP ? &it->prep : NULL;
 	c->err = &it->rep->err;
@@ -823,6 +873,9 @@ static int run_write(al_wtxn *w, item *it)
 {
 	al_cmd c;
 	msgpack_packer pk;
+	int arc = authorize(w->s, w->txn, it, &it->rep->err);
+	if (arc)
+		return arc;
 	cmd_init(&c, w->s, it, &pk);
 	c.w = w;
 	c.txn = w->txn;
@@ -858,6 +911,9 @@ static int run_read(al_store *s, MDB_txn *txn, item *it)
 {
 	al_cmd c;
 	msgpack_packer pk;
+	int rc = authorize(s, txn, it, &it->rep->err);
+	if (rc)
+		return rc;
 	cmd_init(&c, s, it, &pk);
 	c.txn = txn;
 	return call_handler(&c, it);
@@ -967,6 +1023,8 @@ int al_exec_stream(al_store *s, const al_request *req, al_row_fn fn, void *ctx, 
 	MDB_txn *txn = NULL;
 	if (rc == AL_OK)
 		rc = al__read_begin(s, &txn, &rep.err);
+	if (rc == AL_OK && (rc = authorize(s, txn, &it, &rep.err)))
+		mdb_txn_abort(txn);
 	if (rc == AL_OK) {
 		al_cmd c;
 		msgpack_packer pk;

@@ -71,6 +71,10 @@ typedef int (*al_handler_fn)(al_cmd *c);
  * as password hashes and ids, packed into out. May validate stateless arguments. */
 typedef int (*al_prepare_fn)(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 
+/* The command table's least role of d admits actor a (a monitor: reads up to the admin
+ * level). The dispatcher checks it with the actor's rights as of the command's transaction. */
+bool al__role_allows(const al_actor *a, const al_cmd_def *d);
+
 /* Records one event about entity id: appends it and applies it to every view. */
 int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields);
 

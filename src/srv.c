@@ -2,7 +2,8 @@
  * srv.c - adminlogd's event loop: listeners, connections, frames, dispatch, answers, stop.
  * The protocol is docs/protocol.md; the server's own operations (login, auth, watch, ...) are
  * in srv_ops.c, the threads and group commit in srv_pool.c, events, watch and streams in
- * srv_feed.c, hashing processes in srv_hash.c, rate windows in srv_rate.c.
+ * srv_feed.c, hashing processes in srv_hash.c, rate windows in srv_rate.c, the queue of
+ * logins waiting for a worker in srv_login.c.
  *
  * A frame is handled in the loop turn that completed it: checked (al_mp_check bounds the
  * decode by the frame's length before msgpack-c sees it), decoded, dispatched. Reads are
@@ -34,6 +35,7 @@
 
 static void process_input(conn *c);
 static void check_stopped(al_srv *srv);
+static void job_done(job *j);
 
 #define SRV_EXPIRE_EVERY_US (5 * 1000000ll) /* how often the agents' LOST timer runs */
 
@@ -207,6 +209,15 @@ static void conn_close(conn *c)
 	c->bev = NULL;
 	event_free(c->idle);
 	c->idle = NULL;
+	event_free(c->handshake);
+	c->handshake = NULL;
+	if (!c->authed)
+		srv->nunauth--;
+	job *login = srv_login_drop(c);
+	if (login) { /* never verified: it does not count, and nobody waits for its answer */
+		srv_login_uncount(login);
+		job_done(login);
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -270,16 +281,22 @@ static void maybe_resume(conn *c)
 
 static bool busy(const conn *c) { return c->inflight || c->streams || c->watches; }
 
-/* After the client closed its side: answer what was read, then close. */
+/* After the client closed its side: answer what was read, then close. A watch never ends by
+ * itself, so it ends here (with its done frame): otherwise a closed client's connection would
+ * hold its slot until a write to it failed, which on a quiet log is never. */
 static void eof_check(conn *c)
 {
 	if (!c->open || !c->eof || c->closing || c->paused)
 		return;
 	size_t avail = evbuffer_get_length(bufferevent_get_input(c->bev));
-	if (avail)
+	if (avail) {
 		proto_fail(c, AL_EINVALID_ARGUMENT, "frame: truncated (the connection ended inside a frame)",
 			   srv_mono_us());
-	else if (!busy(c))
+		return;
+	}
+	while (c->watches)
+		srv_watch_end(c->watches, true);
+	if (!busy(c))
 		conn_close_soon(c);
 }
 
@@ -309,6 +326,41 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 	srv_send_error(c, NULL, 0, AL_ELIMIT_EXCEEDED, m);
 	conn_close_soon(c);
 	arm_idle(c, 5);
+}
+
+/* A connection has handshake_timeout seconds to authenticate, whatever it sends meanwhile, so
+ * that half-sent frames and idle chatter cannot keep a slot. A login in progress is waited for. */
+static void on_handshake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	conn *c = arg;
+	if (!c->open || c->authed || c->closing)
+		return;
+	if (c->login) { /* a login waiting or being verified: its answer decides */
+		struct timeval tv = {1, 0};
+		evtimer_add(c->handshake, &tv);
+		return;
+	}
+	char m[96];
+	snprintf(m, sizeof m, "handshake: not authenticated within %d s", c->srv->o.handshake_timeout);
+	srv_send_error(c, NULL, 0, AL_ELIMIT_EXCEEDED, m);
+	srv_log(c->srv, AL_SRV_LOG_DEBUG, "connection %llu from %s: %s", (unsigned long long)c->num, c->client, m);
+	conn_close_soon(c);
+	arm_idle(c, 5); /* closed then even if the client does not read */
+}
+
+void srv_conn_set_authed(conn *c, bool authed)
+{
+	if (!c->open || c->authed == authed)
+		return;
+	c->authed = authed;
+	c->srv->nunauth += authed ? -1 : 1;
+	if (authed)
+		evtimer_del(c->handshake);
+	else {
+		struct timeval tv = {c->srv->o.handshake_timeout, 0};
+		evtimer_add(c->handshake, &tv);
+	}
 }
 
 /* ---- jobs ---------------------------------------------------------------------------------------------- */
@@ -419,6 +471,19 @@ static void submit_write(conn *c, const request *rq, const al_cmd_def *d)
 	flush_writes(c);
 }
 
+/* The command whose rights a stream needs while it runs: the list behind an export. */
+static const al_cmd_def *stream_def(const request *rq, int skind)
+{
+	al_str what;
+	char w[64];
+	if (skind == S_CMD)
+		return al_cmd_def_find(rq->op);
+	if (skind != S_EXPORT || rq->args == NULL || al_mp_str(rq->args, "what", &what) != 1 || what.n >= sizeof w)
+		return NULL;
+	const char *op = al_export_op(al_str_cpy(w, sizeof w, what));
+	return op ? al_cmd_def_find(op) : NULL;
+}
+
 static void start_stream(conn *c, const request *rq, int skind)
 {
 	job *j = srv_job_new(c, rq, J_STREAM);
@@ -427,6 +492,7 @@ static void start_stream(conn *c, const request *rq, int skind)
 		return;
 	}
 	j->skind = skind;
+	j->def = stream_def(rq, skind);
 	j->snext = c->streams;
 	c->streams = j;
 	srv_submit_job(c->srv, j);
@@ -530,8 +596,10 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 		next = ch->next;
 		stream_chunk(ch);
 	}
-	if (wrote)
+	if (wrote) { /* first the owners' rights: a demotion ends a feed before it sends more */
+		srv_feeds_check(srv);
 		pump_watches(srv);
+	}
 }
 
 /* A READ command answered at once, from a read transaction on the loop. */
@@ -565,7 +633,7 @@ static void dispatch(conn *c, const request *rq)
 		return srv_op_auth(c, rq);
 	if (!c->authed)
 		return srv_reply_error(c, rq, AL_EUNAUTHENTICATED, "%s: log in first (login or auth)", op);
-	if (!srv_keypair_allows(c, rq))
+	if (!srv_actor_allows(c, rq))
 		return;
 	if (rq->stream && strcmp(op, "log") && strcmp(op, "export") && strcmp(op, "watch")) {
 		const al_cmd_def *d = al_cmd_def_find(op);
@@ -769,7 +837,7 @@ static void send_hello(conn *c)
 	al_srv *srv = c->srv;
 	msgpack_packer pk;
 	srv_frame_begin(srv, &pk);
-	msgpack_pack_map(&pk, 8);
+	msgpack_pack_map(&pk, 9);
 	al_pack_cstr(&pk, "hello");
 	al_pack_cstr(&pk, "adminlogd");
 	al_pack_cstr(&pk, "protocol");
@@ -787,15 +855,16 @@ static void send_hello(conn *c)
 	msgpack_pack_int(&pk, srv->o.max_inflight);
 	al_pack_cstr(&pk, "idle_timeout");
 	msgpack_pack_int(&pk, srv->o.idle_timeout);
+	al_pack_cstr(&pk, "handshake_timeout");
+	msgpack_pack_int(&pk, srv->o.handshake_timeout);
 	srv_frame_send(c);
 }
 
-/* At the connection limit: one error frame, written straight to the socket, then close. */
-static void refuse(al_srv *srv, evutil_socket_t fd)
+/* At a connection limit: one error frame, written straight to the socket, then close. */
+static void refuse(al_srv *srv, evutil_socket_t fd, const char *m)
 {
 	msgpack_packer pk;
-	char m[96];
-	snprintf(m, sizeof m, "connections: the server is at its limit of %d", srv->o.max_conns);
+	srv_log(srv, AL_SRV_LOG_WARN, "connection refused: %s", m);
 	srv_frame_begin(srv, &pk);
 	msgpack_pack_map(&pk, 2);
 	al_pack_cstr(&pk, "id");
@@ -812,17 +881,43 @@ static void refuse(al_srv *srv, evutil_socket_t fd)
 	evutil_closesocket(fd);
 }
 
+/* Why a new connection from ip ("" for the Unix socket) may not wait for its authentication,
+ * or NULL. The unauthenticated ones have their own caps, below the connection limit, so that
+ * authenticated clients are always served; the Unix socket (mode 0600: clients running as the
+ * server's own user, who all share one "address") counts against the total only. */
+static const char *unauth_full(al_srv *srv, const char *ip, char *m, size_t n)
+{
+	if (srv->nunauth >= srv->o.max_unauth) {
+		snprintf(m, n, "connections: %d are waiting to authenticate, the limit", srv->o.max_unauth);
+		return m;
+	}
+	int same = 0;
+	for (conn *c = srv->conns; ip[0] && c; c = c->next)
+		same += !c->authed && strcmp(c->ip, ip) == 0;
+	if (same >= srv->o.max_unauth_per_addr) {
+		snprintf(m, n, "connections: %d from this address are waiting to authenticate, the limit", same);
+		return m;
+	}
+	return NULL;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
 {
 	(void)l, (void)socklen;
 	al_srv *srv = arg;
+	char m[128], ip[64];
 	if (srv->stopping) {
 		evutil_closesocket(fd);
 		return;
 	}
 	if (srv->nconns >= srv->o.max_conns) {
-		srv_log(srv, AL_SRV_LOG_WARN, "connection refused: at the limit of %d", srv->o.max_conns);
-		refuse(srv, fd);
+		snprintf(m, sizeof m, "connections: the server is at its limit of %d", srv->o.max_conns);
+		refuse(srv, fd, m);
+		return;
+	}
+	peer_ip(sa, ip, sizeof ip);
+	if (unauth_full(srv, ip, m, sizeof m)) {
+		refuse(srv, fd, m);
 		return;
 	}
 	conn *c = al_calloc(1, sizeof *c);
@@ -839,17 +934,21 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->refs = 1;
 	c->num = ++srv->conn_seq;
 	describe_peer(sa, c->client, sizeof c->client);
-	peer_ip(sa, c->ip, sizeof c->ip);
+	memcpy(c->ip, ip, sizeof c->ip);
 	if (sa->sa_family != AF_UNIX) {
 		int one = 1; /* answers are small frames: no Nagle delay */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	randombytes_buf(c->nonce, sizeof c->nonce);
 	c->idle = evtimer_new(srv->base, on_idle, c);
+	c->handshake = evtimer_new(srv->base, on_handshake, c);
 	if ((c->next = srv->conns))
 		c->next->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	srv->nunauth++;
+	struct timeval hs = {srv->o.handshake_timeout, 0};
+	evtimer_add(c->handshake, &hs);
 	bufferevent_setcb(bev, on_read, on_write, on_event, c);
 	bufferevent_setwatermark(bev, EV_READ, 0, srv->o.max_frame + 4 + SRV_CHUNK);
 	bufferevent_setwatermark(bev, EV_WRITE, 4 * SRV_CHUNK, 0);
@@ -951,12 +1050,14 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	}
 	bool any = false;
 	for (conn *c = srv->conns; c && !any; c = c->next)
-		any = c->watches != NULL;
+		any = c->watches != NULL || c->streams != NULL;
 	if (!any)
 		return;
 	uint64_t head = al_log_head(srv->s); /* another process may write to the data directory */
-	if (head > srv->head) {
+	if (head > srv->head)
 		srv->head = head;
+	if (srv->head > srv->checked) { /* rights may have changed: within a second, then */
+		srv_feeds_check(srv);
 		pump_watches(srv);
 	}
 }
@@ -1058,6 +1159,14 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 		srv->o.max_result = 64u << 20;
 	if (srv->o.max_conns <= 0)
 		srv->o.max_conns = 1024;
+	if (srv->o.max_unauth <= 0)
+		srv->o.max_unauth = srv->o.max_conns / 4 > 0 ? srv->o.max_conns / 4 : 1;
+	if (srv->o.max_unauth > srv->o.max_conns)
+		srv->o.max_unauth = srv->o.max_conns;
+	if (srv->o.max_unauth_per_addr <= 0)
+		srv->o.max_unauth_per_addr = 64;
+	if (srv->o.handshake_timeout <= 0)
+		srv->o.handshake_timeout = 10;
 	if (srv->o.idle_timeout <= 0)
 		srv->o.idle_timeout = 300;
 	if (srv->o.max_inflight <= 0)
@@ -1071,7 +1180,7 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 	msgpack_zone_init(&srv->zone, 8192);
 	msgpack_sbuffer_init(&srv->out);
 	srv_build_describe(srv);
-	srv->head = al_log_head(s);
+	srv->head = srv->checked = al_log_head(s);
 	srv->rate_keys = srv_rate_new();
 	srv->rate_fail = srv_rate_new();
 	int rc = AL_OK;
@@ -1081,8 +1190,10 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 		srv->done_ev = event_new(srv->base, -1, 0, on_done, srv);
 		srv->stop_ev = event_new(srv->base, -1, 0, on_stop, srv);
 		srv->poll_ev = event_new(srv->base, -1, EV_PERSIST, on_poll, srv);
-		struct timeval sec = {1, 0};
-		event_add(srv->poll_ev, &sec);
+		/* Twice a second: what another process writes reaches watches, and ends the feeds of
+		 * owners it takes rights from, within a second. */
+		struct timeval half = {0, 500 * 1000};
+		event_add(srv->poll_ev, &half);
 		if (o->signals) {
 			srv->sigterm = evsignal_new(srv->base, SIGTERM, on_stop, srv);
 			srv->sigint = evsignal_new(srv->base, SIGINT, on_stop, srv);

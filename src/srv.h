@@ -23,6 +23,9 @@ typedef struct al_srv_opts {
 	size_t max_frame;        /* largest client frame body; 0 = 1 MiB */
 	size_t max_result;       /* largest server frame body; 0 = 64 MiB */
 	int max_conns;           /* 0 = 1024 */
+	int max_unauth;          /* connections not authenticated yet, at once; 0 = max_conns / 4 (>= 1) */
+	int max_unauth_per_addr; /* the same from one TCP client address; 0 = 64 (Unix: total only) */
+	int handshake_timeout;   /* seconds to authenticate in; 0 = 10 */
 	int idle_timeout;        /* seconds; 0 = 300 */
 	int max_inflight;        /* requests in progress per connection; 0 = 64 */
 	int workers;             /* worker threads; 0 = 2 */

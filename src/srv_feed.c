@@ -251,11 +251,25 @@ static int run_export(al_srv *srv, job *j, al_error *err)
 	return rc;
 }
 
+/* The error frame of a stream stopped because its owner lost the right to it. */
+static int lost_rights(job *j, int cancel, al_error *err)
+{
+	if (cancel == C_UNAUTH)
+		return al_err(err, AL_EUNAUTHENTICATED, "%s: ended: the user or keypair is no longer active; log in again",
+			      j->op);
+	return al_err(err, AL_EPERMISSION_DENIED, "%s: ended: its owner no longer has the right to it", j->op);
+}
+
 void srv_stream_run(al_srv *srv, job *j)
 {
 	al_error err = {0};
 	int rc;
-	if (j->skind == S_LOG)
+	pthread_mutex_lock(&srv->mu);
+	int cancel = j->cancel;
+	pthread_mutex_unlock(&srv->mu);
+	if (cancel != C_NONE) /* stopped before it started */
+		rc = AL_EIO_ERROR;
+	else if (j->skind == S_LOG)
 		rc = run_log(srv, j, &err);
 	else if (j->skind == S_EXPORT)
 		rc = run_export(srv, j, &err);
@@ -264,8 +278,10 @@ void srv_stream_run(al_srv *srv, job *j)
 		rc = al_exec_stream(srv->s, &req, row_sink, j, &err);
 	}
 	pthread_mutex_lock(&srv->mu);
-	int cancel = j->cancel;
+	cancel = j->cancel;
 	pthread_mutex_unlock(&srv->mu);
+	if (rc != AL_OK && (cancel == C_DENIED || cancel == C_UNAUTH))
+		lost_rights(j, cancel, &err);
 	msgpack_packer pk;
 	size_t at = frame_open(&j->sb, &pk);
 	if (rc == AL_OK || cancel == C_CLIENT) { /* a cancelled stream ends like a finished one */
@@ -324,6 +340,7 @@ void srv_watch_start(conn *c, const char *id, size_t idlen, uint64_t from_seq)
 	w->idlen = idlen;
 	w->next_seq = from_seq + 1;
 	w->t0 = srv_mono_us();
+	srv_actor_copy(&w->owner, w->owner_buf, sizeof w->owner_buf, &c->actor);
 	w->next = c->watches;
 	c->watches = w;
 	srv_log(c->srv, AL_SRV_LOG_INFO, "%s %s watches from seq %llu", c->client, c->actor.name ? c->actor.name : "-",
@@ -342,8 +359,7 @@ void srv_watch_pump(watch *w)
 		al_error err = {0};
 		uint64_t before = w->next_seq;
 		if (al_log_query(srv->s, &f, watch_event, w, &err) != AL_OK) {
-			srv_send_error(c, w->id, w->idlen, err.code, err.msg);
-			srv_watch_end(w, false);
+			srv_watch_fail(w, err.code, err.msg);
 			return;
 		}
 		if (w->next_seq == before)
@@ -351,7 +367,8 @@ void srv_watch_pump(watch *w)
 	}
 }
 
-void srv_watch_end(watch *w, bool send_done)
+/* Unlinks, logs and frees the watch. */
+static void watch_free(watch *w, int code)
 {
 	conn *c = w->c;
 	for (watch **p = &c->watches; *p; p = &(*p)->next)
@@ -359,6 +376,19 @@ void srv_watch_end(watch *w, bool send_done)
 			*p = w->next;
 			break;
 		}
+	srv_log_req(c, &w->owner, "watch", code, w->t0);
+	al_free(w);
+}
+
+void srv_watch_fail(watch *w, int code, const char *msg)
+{
+	srv_send_error(w->c, w->id, w->idlen, code, msg);
+	watch_free(w, code);
+}
+
+void srv_watch_end(watch *w, bool send_done)
+{
+	conn *c = w->c;
 	if (send_done && c->open) {
 		msgpack_packer pk;
 		srv_frame_begin(c->srv, &pk);
@@ -371,6 +401,5 @@ void srv_watch_end(watch *w, bool send_done)
 		msgpack_pack_uint64(&pk, w->count);
 		srv_frame_send(c);
 	}
-	srv_log_req(c, c->authed ? &c->actor : NULL, "watch", AL_OK, w->t0);
-	al_free(w);
+	watch_free(w, AL_OK);
 }

@@ -35,8 +35,6 @@ typedef struct rate_slot {
 	struct rate_slot *next;
 	int64_t start_us;
 	uint32_t count;
-	int64_t limit;    /* a keypair's rate_limit, cached; -1 = not read yet */
-	int64_t limit_at; /* when it was read */
 	char key[];
 } rate_slot;
 typedef struct rate_table {
@@ -55,7 +53,9 @@ enum job_kind {
 	J_STREAM,  /* a streamed read on a worker */
 };
 enum stream_kind { S_CMD, S_LOG, S_EXPORT };
-enum cancel_kind { C_NONE, C_CLIENT, C_GONE };
+/* Why a stream stops early: the client cancelled it (or the server stops), the connection
+ * went away, or its owner lost the right to it (permission_denied, unauthenticated). */
+enum cancel_kind { C_NONE, C_CLIENT, C_GONE, C_DENIED, C_UNAUTH };
 
 struct job {
 	job *next;  /* in a queue */
@@ -70,14 +70,18 @@ struct job {
 	size_t args_len;
 	char *prep; /* from al_prepare (owned, wiped when freed) */
 	size_t prep_len;
-	al_actor actor;
+	al_actor actor; /* as of its request; a stream's owner */
 	char actor_buf[SRV_ACTOR_BUF];
+	const al_cmd_def *def; /* J_STREAM: the command whose rights it needs (NULL for log) */
 	al_reply rep;
 	int64_t t0;  /* arrival, monotonic µs */
 	bool ready;  /* J_WRITE: may go to the writer (prepared, or nothing to prepare) */
 	bool failed; /* refused before the writer (prepare step); rep.err says why */
 	bool net;    /* J_PREPARE with network I/O: for the network thread, never a worker */
 	char who[136];           /* J_LOGIN: the email, for counting failures */
+	int64_t counted_at;      /* J_LOGIN: when the attempt was counted */
+	bool waiting;            /* J_LOGIN: in the login queue, not on a worker yet */
+	int64_t started;         /* J_LOGIN: when it went to a worker */
 	al_login_result *login;  /* J_LOGIN: the worker's result (wiped when freed) */
 	/* J_STREAM (fields below the line are shared with the loop under srv->mu) */
 	int skind;
@@ -96,6 +100,15 @@ typedef struct chunk {
 	bool last;
 } chunk;
 
+/* srv_login.c: the logins of one client address waiting for a worker (linked by job->next),
+ * and how many of its logins are on a worker. */
+typedef struct login_queue {
+	struct login_queue *next; /* the next address in the round */
+	job *first, *last;
+	int n, running;
+	char addr[64];
+} login_queue;
+
 struct watch {
 	watch *next;
 	conn *c;
@@ -104,6 +117,8 @@ struct watch {
 	uint64_t next_seq;
 	uint64_t count;
 	int64_t t0;
+	al_actor owner; /* who started it, as of then: re-checked whenever the log grows */
+	char owner_buf[SRV_ACTOR_BUF];
 };
 
 struct conn {
@@ -111,6 +126,7 @@ struct conn {
 	conn *prev, *next;
 	struct bufferevent *bev;
 	struct event *idle;
+	struct event *handshake; /* while not authenticated: closes at the handshake timeout */
 	uint64_t num;
 	int refs;     /* 1 while open, plus one per job that points here */
 	bool open;    /* the bufferevent exists */
@@ -125,6 +141,7 @@ struct conn {
 	char actor_buf[SRV_ACTOR_BUF];
 	int inflight;        /* requests read and not yet answered */
 	job *wfirst, *wlast; /* writes in arrival order, until handed to the writer */
+	job *login;          /* its login, waiting or on a worker (one at a time) */
 	job *streams;
 	watch *watches;
 };
@@ -139,10 +156,12 @@ struct al_srv {
 	struct event *done_ev, *stop_ev, *sigterm, *sigint, *poll_ev, *deadline;
 	conn *conns;
 	int nconns;
+	int nunauth; /* open connections not authenticated */
 	uint64_t conn_seq;
 	bool stopping;
 	int inflight;  /* over all connections */
 	uint64_t head; /* last seq known committed, for watches */
+	uint64_t checked; /* the head when the owners of watches and streams were last checked */
 	msgpack_zone zone;  /* the frame being handled */
 	msgpack_sbuffer out; /* the frame being sent */
 	char *describe;     /* packed result of `describe` */
@@ -171,6 +190,9 @@ struct al_srv {
 	uint64_t batches, batched; /* group commit statistics */
 	rate_table *rate_keys;     /* requests per keypair */
 	rate_table *rate_fail;     /* failed logins and auths per email, access key and client */
+	login_queue *lq_first, *lq_last; /* addresses with logins waiting, in serving order */
+	int logins_waiting, logins_running;
+	int64_t login_us; /* how long a login takes on a worker, smoothed (for retry_after) */
 	int64_t expired_at; /* when the agents' timer last ran agent.expire */
 	int64_t swept_at;
 };
@@ -204,6 +226,9 @@ void srv_frame_send(conn *c);
 void srv_pack_id(msgpack_packer *pk, const char *id, size_t idlen);
 void srv_send_error(conn *c, const char *id, size_t idlen, int code, const char *msg);
 void srv_conn_unref(conn *c);
+/* The connection authenticated (login, auth) or was logged out: the caps on unauthenticated
+ * connections and the handshake timer follow. */
+void srv_conn_set_authed(conn *c, bool authed);
 
 /* ---- srv_pool.c: writer, workers, done queues ---- */
 int srv_threads_start(al_srv *srv, al_error *err);
@@ -228,13 +253,30 @@ void srv_rate_sweep(rate_table *t, int64_t now_us);
 
 /* ---- srv_ops.c: the server's own operations ---- */
 void srv_actor_copy(al_actor *dst, char *buf, size_t n, const al_actor *src);
-/* Counts the request against the connection's keypair; false when answered (rate_limited, or
- * unauthenticated because the keypair is no longer active). */
-bool srv_keypair_allows(conn *c, const request *rq);
+/* Re-reads the connection's actor (its rights as of now) and counts the request against its
+ * keypair's rate limit; false when answered (unauthenticated, and logged out, when the user
+ * or keypair is no longer active; rate_limited). */
+bool srv_actor_allows(conn *c, const request *rq);
 bool srv_superadmin_only(conn *c, const request *rq);
+/* Ends every watch and stream whose owner lost the right to it (permission_denied) or whose
+ * user or keypair is no longer active (unauthenticated); call when the log grew. */
+void srv_feeds_check(al_srv *srv);
 void srv_op_hello(conn *c, const request *rq);
 void srv_op_login(conn *c, const request *rq);
 void srv_login_done(job *j);
+/* Takes back the failed attempt a login counted when it was accepted (it succeeded, failed
+ * otherwise than on credentials, or was dropped unverified). */
+void srv_login_uncount(job *j);
+
+/* ---- srv_login.c: logins waiting for a worker, per client address, round-robin ---- */
+/* 0 when c's address may queue one more login, else the seconds to wait (retry_after). */
+int64_t srv_login_room(conn *c);
+/* Queues the connection's login (c->login = j) and hands logins to free workers. */
+int srv_login_queue(job *j);
+/* Back on the loop from a worker: the next waiting ones go. */
+void srv_login_finished(job *j);
+/* Takes c's login out of the queue when it still waits (c is closing); NULL otherwise. */
+job *srv_login_drop(conn *c);
 void srv_op_auth(conn *c, const request *rq);
 void srv_op_whoami(conn *c, const request *rq);
 void srv_op_describe(conn *c, const request *rq);
@@ -254,5 +296,7 @@ void srv_stream_run(al_srv *srv, job *j);
 void srv_watch_start(conn *c, const char *id, size_t idlen, uint64_t from_seq);
 void srv_watch_pump(watch *w);
 void srv_watch_end(watch *w, bool send_done);
+/* Ends the watch with an error frame {id, error: {code, message}}. */
+void srv_watch_fail(watch *w, int code, const char *msg);
 
 #endif

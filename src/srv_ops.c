@@ -1,19 +1,22 @@
 /*
  * srv_ops.c - the server's own operations (hello, login, auth, whoami, describe, watch,
- * cancel) and the checks every request passes after authentication (the keypair still active,
- * its rate limit); the command table's operations are dispatched by srv.c.
+ * cancel), the checks every request passes after authentication (the actor's rights as of
+ * now, its keypair's rate limit) and the re-check of running watches and streams when rights
+ * change; the command table's operations are dispatched by srv.c.
  */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "nouns.h"
 #include "srv_int.h"
 
-static void reply_rate_limited(conn *c, const request *rq, int64_t wait, const char *what)
+/* rate_limited with retry_after = wait; the message is why, then "; retry in N s". */
+static void reply_rate_limited(conn *c, const request *rq, int64_t wait, const char *why)
 {
-	char m[160];
-	snprintf(m, sizeof m, "%s: too many requests; retry in %lld s", what, (long long)wait);
+	char m[200];
+	snprintf(m, sizeof m, "%s; retry in %lld s", why, (long long)wait);
 	msgpack_packer pk;
 	srv_frame_begin(c->srv, &pk);
 	msgpack_pack_map(&pk, 2);
@@ -31,58 +34,53 @@ static void reply_rate_limited(conn *c, const request *rq, int64_t wait, const c
 	srv_log_req(c, c->authed ? &c->actor : NULL, rq->op, AL_ERATE_LIMITED, rq->t0);
 }
 
-#define KEYPAIR_GONE (-2)
-
-/* The keypair's rate_limit as the view has it now; KEYPAIR_GONE when it is deleted or inactive
- * (deactivating a user deactivates its keypairs too). */
-static int64_t keypair_limit(al_srv *srv, const char *access_key)
+/* The rights of actor in as the views hold them now, in out (strings in buf); *limit gets its
+ * keypair's rate_limit. */
+static int actor_now(al_srv *srv, const al_actor *in, al_actor *out, char *buf, size_t n, int64_t *limit,
+		     al_error *err)
 {
 	MDB_txn *txn;
-	msgpack_zone z;
-	al_keypair_info info;
-	int64_t limit = INT64_MAX; /* when the view cannot be read: do not lock everyone out */
-	if (al__read_begin(srv->s, &txn, NULL) != AL_OK)
-		return limit;
-	msgpack_zone_init(&z, 1024);
-	int found = al__keypair_info(srv->s, txn, (al_str){access_key, strlen(access_key)}, &info, &z, NULL);
-	if (found == 0 || (found == 1 && !info.is_active))
-		limit = KEYPAIR_GONE;
-	else if (found == 1 && info.rate_limit > 0)
-		limit = info.rate_limit;
-	msgpack_zone_destroy(&z);
-	mdb_txn_abort(txn);
-	return limit;
+	int rc = al__read_begin(srv->s, &txn, err);
+	if (rc == AL_OK) {
+		rc = al__actor_refresh(srv->s, txn, in, out, buf, n, limit, err);
+		mdb_txn_abort(txn);
+	}
+	return rc;
 }
 
-/* Counts a request of the connection's keypair; false (answered rate_limited) when over, or
- * (answered unauthenticated, and the connection logged out) when the keypair is no longer
- * active. Both are re-read from the view at most once a second. */
-bool srv_keypair_allows(conn *c, const request *rq)
+/* The connection's session is over (its user or keypair is no longer active). */
+static void log_out(conn *c)
+{
+	srv_conn_set_authed(c, false);
+	memset(&c->actor, 0, sizeof c->actor);
+}
+
+/* Every request is authorized on the rights as of that request: the user's role, domain and
+ * status and its keypair are re-read (the commands themselves are checked again in their own
+ * transaction), so what whoami, the request log and the server's own operations see is never
+ * stale. Then the keypair's rate_limit, as it is now. */
+bool srv_actor_allows(conn *c, const request *rq)
 {
 	al_srv *srv = c->srv;
+	al_actor now;
+	char buf[SRV_ACTOR_BUF];
+	int64_t limit = 0;
+	al_error err = {0};
+	int rc = actor_now(srv, &c->actor, &now, buf, sizeof buf, &limit, &err);
+	if (rc) {
+		srv_reply_error(c, rq, rc, "%s: %s", rq->op, err.msg);
+		if (rc == AL_EUNAUTHENTICATED)
+			log_out(c);
+		return false;
+	}
+	srv_actor_copy(&c->actor, c->actor_buf, sizeof c->actor_buf, &now);
 	if (c->actor.access_key == NULL)
 		return true;
-	int64_t now = srv_mono_us();
-	rate_slot *s = srv_rate_slot(srv->rate_keys, c->actor.access_key, now);
-	if (s == NULL)
-		return true;
-	if (s->limit < 0 || now - s->limit_at > 1000000) { /* a change applies within 1 s */
-		s->limit = keypair_limit(srv, c->actor.access_key);
-		s->limit_at = now;
-	}
-	if (s->limit == KEYPAIR_GONE) {
-		srv_reply_error(c, rq, AL_EUNAUTHENTICATED, "%s: the keypair %s is no longer active; log in again", rq->op,
-			    c->actor.access_key);
-		c->authed = false;
-		memset(&c->actor, 0, sizeof c->actor);
-		return false;
-	}
-	int64_t wait = srv_rate_wait(s, s->limit, now);
+	int64_t wait = srv_rate_hit(srv->rate_keys, c->actor.access_key, limit > 0 ? limit : INT64_MAX, srv_mono_us());
 	if (wait) {
-		reply_rate_limited(c, rq, wait, "rate_limit");
+		reply_rate_limited(c, rq, wait, "rate_limit: too many requests");
 		return false;
 	}
-	s->count++;
 	return true;
 }
 
@@ -155,7 +153,7 @@ static void set_actor(conn *c, const al_actor *a)
 	if (tmp.name == NULL)
 		tmp.name = tmp.user;
 	srv_actor_copy(&c->actor, c->actor_buf, sizeof c->actor_buf, &tmp);
-	c->authed = true;
+	srv_conn_set_authed(c, true);
 }
 
 void srv_op_whoami(conn *c, const request *rq)
@@ -183,6 +181,100 @@ bool srv_superadmin_only(conn *c, const request *rq)
 		    c->actor.user ? c->actor.user : c->actor.name);
 	return false;
 }
+
+/* ---- the owners of watches and streams ------------------------------------------------------- */
+
+/* How far an actor sees: itself, its domain, everything. */
+static int scope(int role)
+{
+	if (role == AL_ROLE_SUPERADMIN)
+		return 3;
+	if (role == AL_ROLE_ADMIN || role == AL_ROLE_MONITOR)
+		return 2;
+	return role == AL_ROLE_USER ? 1 : 0;
+}
+
+static bool same(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+/*
+ * 0 while owner (as it was when its feed started) may still receive the feed, else the code
+ * that ends it: unauthenticated when its user or keypair is no longer active; permission_denied
+ * when its role no longer admits the command d (a watch or log: superadmin), or what it sees
+ * narrowed (a lower scope, or a domain admin or monitor moved to another domain), since the
+ * rows were chosen by the old rights. A promotion ends nothing.
+ */
+static int owner_lost(al_srv *srv, MDB_txn *txn, const al_actor *owner, const al_cmd_def *d, bool superadmin)
+{
+	al_actor now;
+	char buf[SRV_ACTOR_BUF];
+	al_error err = {0};
+	int rc = al__actor_refresh(srv->s, txn, owner, &now, buf, sizeof buf, NULL, &err);
+	if (rc)
+		return rc == AL_EUNAUTHENTICATED ? rc : AL_OK; /* a failed read ends nothing */
+	if ((superadmin && now.role != AL_ROLE_SUPERADMIN) || (d && !al__role_allows(&now, d)))
+		return AL_EPERMISSION_DENIED;
+	int was = scope(owner->role), is = scope(now.role);
+	if (is < was || (is == 2 && !same(owner->domain, now.domain)))
+		return AL_EPERMISSION_DENIED;
+	return AL_OK;
+}
+
+static const char *lost_msg(int code)
+{
+	return code == AL_EUNAUTHENTICATED ? "ended: the user or keypair is no longer active; log in again"
+					   : "ended: its owner no longer has the right to it";
+}
+
+/* One read transaction for every owner, begun at the first one (most commits have none). */
+static MDB_txn *feeds_txn(al_srv *srv, MDB_txn **txn)
+{
+	if (*txn == NULL && al__read_begin(srv->s, txn, NULL) != AL_OK)
+		*txn = NULL;
+	return *txn;
+}
+
+void srv_feeds_check(al_srv *srv)
+{
+	MDB_txn *txn = NULL;
+	uint64_t was = srv->checked;
+	srv->checked = srv->head;
+	bool cancelled = false;
+	for (conn *c = srv->conns; c; c = c->next) {
+		if (c->watches == NULL && c->streams == NULL)
+			continue;
+		if (feeds_txn(srv, &txn) == NULL) { /* the first one: nothing done, the poll tries again */
+			srv->checked = was;
+			return;
+		}
+		for (watch *w = c->watches, *next; w; w = next) {
+			next = w->next;
+			int code = owner_lost(srv, txn, &w->owner, NULL, true);
+			if (code) {
+				char m[120];
+				snprintf(m, sizeof m, "watch: %s", lost_msg(code));
+				srv_watch_fail(w, code, m);
+			}
+		}
+		for (job *j = c->streams; j; j = j->snext) {
+			int code = j->cancel == C_NONE ? owner_lost(srv, txn, &j->actor, j->def, j->skind == S_LOG) : 0;
+			if (code == 0)
+				continue;
+			pthread_mutex_lock(&srv->mu); /* the worker reads it */
+			j->cancel = code == AL_EUNAUTHENTICATED ? C_UNAUTH : C_DENIED;
+			pthread_mutex_unlock(&srv->mu);
+			cancelled = true;
+		}
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (cancelled) { /* wake streams that wait for the client to read */
+		pthread_mutex_lock(&srv->mu);
+		pthread_cond_broadcast(&srv->flow);
+		pthread_mutex_unlock(&srv->mu);
+	}
+}
+
+/* ---- watch and cancel ------------------------------------------------------------------------ */
 
 void srv_op_watch(conn *c, const request *rq)
 {
@@ -262,12 +354,16 @@ static bool failures_allow(conn *c, const request *rq, char kind, al_str who)
 		s = srv_rate_slot(srv->rate_fail, key, now);
 		wait = s ? srv_rate_wait(s, FAIL_LIMIT_ONE, now) : 60;
 	}
-	if (wait)
-		reply_rate_limited(c, rq, wait, rq->op);
+	if (wait) {
+		char why[SRV_OP_MAX + 40];
+		snprintf(why, sizeof why, "%s: too many failed attempts", rq->op);
+		reply_rate_limited(c, rq, wait, why);
+	}
 	return wait == 0;
 }
 
-static void count_failure(conn *c, char kind, al_str who)
+/* Counts one attempt against the client address and the email / access key; returns when. */
+static int64_t count_failure(conn *c, char kind, al_str who)
 {
 	char key[160];
 	int64_t now = srv_mono_us();
@@ -275,6 +371,22 @@ static void count_failure(conn *c, char kind, al_str who)
 	srv_rate_hit(c->srv->rate_fail, key, INT64_MAX, now);
 	snprintf(key, sizeof key, "%c:%.*s", kind, (int)(who.n > 128 ? 128 : who.n), who.p);
 	srv_rate_hit(c->srv->rate_fail, key, INT64_MAX, now);
+	return now;
+}
+
+void srv_login_uncount(job *j)
+{
+	char key[160];
+	int64_t now = srv_mono_us();
+	for (int i = 0; i < 2; i++) {
+		if (i == 0)
+			snprintf(key, sizeof key, "c:%s", j->c->ip[0] ? j->c->ip : "unix");
+		else
+			snprintf(key, sizeof key, "e:%s", j->who);
+		rate_slot *s = srv_rate_slot(j->c->srv->rate_fail, key, now);
+		if (s && s->count > 0 && s->start_us <= j->counted_at) /* the same window */
+			s->count--;
+	}
 }
 
 /* A string argument without NUL bytes; false (answered invalid_argument) otherwise. */
@@ -309,29 +421,47 @@ static bool only_args(conn *c, const request *rq, const char *const *names)
 	return true;
 }
 
-/* login {email, password, otp?}: checked here, verified on a worker (al_login: argon2id). */
+/*
+ * login {email, password, otp?}: checked here, verified on a worker (al_login: argon2id),
+ * after a wait in the login queue (srv_login.c). One login at a time per connection, and the
+ * attempt counts against the failure limits as soon as it is accepted, not when it is
+ * answered: otherwise logins sent together would all pass the limit before any had failed.
+ */
 void srv_op_login(conn *c, const request *rq)
 {
 	static const char *const names[] = {"email", "password", "otp", NULL};
 	al_str email, pw, otp;
 	if (!only_args(c, rq, names) || !str_arg(c, rq, "email", true, &email) ||
-	    !str_arg(c, rq, "password", true, &pw) || !str_arg(c, rq, "otp", false, &otp) ||
-	    !failures_allow(c, rq, 'e', email))
+	    !str_arg(c, rq, "password", true, &pw) || !str_arg(c, rq, "otp", false, &otp))
 		return;
+	if (c->login)
+		return reply_rate_limited(c, rq, 1, "login: one login at a time on a connection, and one is in progress");
+	if (!failures_allow(c, rq, 'e', email))
+		return;
+	int64_t wait = srv_login_room(c);
+	if (wait)
+		return reply_rate_limited(c, rq, wait, "login: too many logins are waiting to be verified");
 	job *j = srv_job_new(c, rq, J_LOGIN);
 	if (j == NULL)
 		return srv_reply_error(c, rq, AL_ENO_MEMORY, "out of memory");
-	snprintf(j->who, sizeof j->who, "%.*s", (int)email.n, email.p);
-	srv_submit_job(c->srv, j);
+	snprintf(j->who, sizeof j->who, "%.*s", (int)(email.n > 128 ? 128 : email.n), email.p);
+	j->counted_at = count_failure(c, 'e', email);
+	if (srv_login_queue(j) != AL_OK) {
+		srv_login_uncount(j);
+		al_err(&j->rep.err, AL_ENO_MEMORY, "out of memory");
+		srv_answer_job(j);
+	}
 }
 
-/* The answer to a login, back on the loop: the connection now acts as that user. */
+/* The answer to a login, back on the loop: the connection now acts as that user. Only a
+ * refusal of the credentials stays counted as a failure. */
 void srv_login_done(job *j)
 {
 	conn *c = j->c;
 	al_login_result *r = j->login;
-	if (j->rep.err.code == AL_EUNAUTHENTICATED)
-		count_failure(c, 'e', (al_str){j->who, strlen(j->who)});
+	srv_login_finished(j);
+	if (j->rep.err.code != AL_EUNAUTHENTICATED)
+		srv_login_uncount(j);
 	if (j->rep.err.code == AL_OK && r) {
 		al_actor a = {r->email, r->role, r->domain, r->access_key, NULL, r->email, r->user_id};
 		set_actor(c, &a);

@@ -46,7 +46,6 @@ rate_slot *srv_rate_slot(rate_table *t, const char *key, int64_t now_us)
 			return NULL;
 		memcpy(s->key, key, n);
 		s->start_us = now_us;
-		s->limit = -1;
 		s->next = *b;
 		*b = s;
 		t->n++;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -431,6 +432,176 @@ static void limits(void **state)
 	al_client_close(a);
 }
 
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The first bytes of a frame whose body never comes. */
+static const unsigned char half_frame[] = {0, 0, 0, 100, 0x82, 0xa2, 'i', 'd'};
+
+/* Half-sent frames cannot take every slot: connections not authenticated yet have their own caps
+ * below --max-conns (in total, and per TCP address), so authenticated clients are served and a
+ * client from elsewhere still connects and logs in. */
+static void unauthenticated_capped(void **state)
+{
+	sh_server *p = *state;
+	assert_int_equal(sh_stop(p, SIGTERM), 0);
+	assert_int_equal(sh_start(p, "--max-conns", "16", "--max-unauth", "8", "--max-unauth-per-addr", "4", NULL), 0);
+	al_client *a = sh_connect_as(p, "admin@example.com"); /* authenticated before the flood */
+	assert_non_null(a);
+	al_client *flood[40];
+	al_error err = {0};
+	int in = 0;
+	for (int i = 0; i < 40; i++) {
+		int rc = al_client_connect(&flood[in], p->tcp, SH_TIMEOUT_MS, &err);
+		if (rc == AL_OK)
+			send_bytes(flood[in++], half_frame, sizeof half_frame);
+		else {
+			assert_int_equal(rc, AL_ELIMIT_EXCEEDED);
+			assert_true(strncmp(err.msg, "connections:", 12) == 0);
+		}
+	}
+	assert_int_equal(in, 4); /* the per-address cap */
+	/* a client over the Unix socket gets in and logs in; the authenticated one is served */
+	al_client *u = NULL;
+	assert_int_equal(al_client_connect(&u, p->sock, SH_TIMEOUT_MS, &err), AL_OK);
+	assert_int_equal(sh_login(u, "admin@example.com", TH_PASSWORD, NULL), AL_OK);
+	user_get_works(u);
+	user_get_works(a);
+	/* the total cap: half-sent Unix clients take what is left of 8, not more */
+	al_client *ux[8];
+	int uin = 0;
+	for (int i = 0; i < 8; i++) {
+		int rc = al_client_connect(&ux[uin], p->sock, SH_TIMEOUT_MS, &err);
+		if (rc == AL_OK)
+			send_bytes(ux[uin++], half_frame, sizeof half_frame);
+		else
+			assert_int_equal(rc, AL_ELIMIT_EXCEEDED);
+	}
+	assert_int_equal(uin, 4);
+	user_get_works(a); /* authenticated clients are still served */
+	user_get_works(u);
+	/* once one of them is gone, a new client gets in and logs in */
+	al_client_close(ux[--uin]);
+	al_client *v = NULL;
+	double t0 = now_s();
+	int rc;
+	do { /* nothing tells a client that a slot is free: ask until one is */
+		struct timespec gap = {0, 20 * 1000 * 1000};
+		nanosleep(&gap, NULL);
+		rc = al_client_connect(&v, p->sock, SH_TIMEOUT_MS, &err);
+	} while (rc == AL_ELIMIT_EXCEEDED && now_s() - t0 < 5);
+	assert_int_equal(rc, AL_OK);
+	assert_int_equal(sh_login(v, "admin@example.com", TH_PASSWORD, NULL), AL_OK);
+	user_get_works(v);
+	al_client_close(v);
+	while (uin)
+		al_client_close(ux[--uin]);
+	while (in)
+		al_client_close(flood[--in]);
+	al_client_close(u);
+	al_client_close(a);
+}
+
+/* A connection must authenticate within --handshake-timeout, silent, chatty or half-way
+ * through a frame; an authenticated one stays. */
+static void handshake_timeout(void **state)
+{
+	sh_server *p = *state;
+	assert_int_equal(sh_stop(p, SIGTERM), 0);
+	assert_int_equal(sh_start(p, "--handshake-timeout", "1", NULL), 0);
+	double t0 = now_s();
+	al_client *a = sh_connect_as(p, "admin@example.com"), *silent = sh_connect(p), *half = sh_connect(p),
+		  *chatty = sh_connect(p);
+	assert_non_null(a);
+	assert_non_null(silent);
+	assert_non_null(half);
+	assert_non_null(chatty);
+	send_bytes(half, half_frame, sizeof half_frame);
+	al_error err = {0};
+	al_msg m;
+	for (uint64_t id = 1;; id++) { /* a hello every 200 ms does not keep it open */
+		int sent = al_client_send(chatty, id, "hello", NULL, 0, false, &err);
+		recv_ok(chatty, &m); /* an answer, or the end that came before (then sending failed) */
+		assert_true(sent == AL_OK || !m.has_id);
+		if (!m.has_id)
+			break;
+		assert_int_equal(m.kind, AL_MSG_RESULT);
+		assert_true(id < 50); /* 10 s: far past the timeout */
+		struct timespec gap = {0, 200 * 1000 * 1000};
+		nanosleep(&gap, NULL);
+	}
+	double took = now_s() - t0;
+	print_message("# closed after %.3f s\n", took);
+	assert_int_equal(m.kind, AL_MSG_ERROR);
+	assert_int_equal(m.err.code, AL_ELIMIT_EXCEEDED);
+	assert_string_equal(m.err.msg, "handshake: not authenticated within 1 s");
+	assert_true(took >= 0.9 && took < 3);
+	expect_fatal(silent, AL_ELIMIT_EXCEEDED, "handshake: not authenticated within 1 s");
+	expect_fatal(half, AL_ELIMIT_EXCEEDED, "handshake: not authenticated within 1 s");
+	user_get_works(a); /* well past the timeout */
+	al_client_close(silent);
+	al_client_close(half);
+	al_client_close(chatty);
+	al_client_close(a);
+}
+
+/* With --max-conns 3, three watching clients go away (two close, one resets): their slots are
+ * free again within a second, although nothing is written that a watch would send. */
+static void closed_watches_released(void **state)
+{
+	sh_server *p = *state;
+	assert_int_equal(sh_stop(p, SIGTERM), 0);
+	assert_int_equal(sh_start(p, "--max-conns", "3", NULL), 0);
+	al_client *first = sh_connect_as(p, "admin@example.com"); /* its keypair, for auth below */
+	assert_non_null(first);
+	al_client_close(first);
+	sh_key *k = &p->keys[0];
+	al_client *w[3];
+	al_error err = {0};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(al_client_connect(&w[i], i == 2 ? p->tcp : p->sock, SH_TIMEOUT_MS, &err), AL_OK);
+		assert_int_equal(al_client_auth(w[i], k->access_key, k->secret_key, &err), AL_OK);
+		assert_int_equal(al_client_send(w[i], 1, "watch", NULL, 0, false, &err), AL_OK);
+		user_get_works(w[i]); /* answered after the watch began: it runs */
+	}
+	al_client *x = NULL;
+	assert_int_equal(al_client_connect(&x, p->sock, SH_TIMEOUT_MS, &err), AL_ELIMIT_EXCEEDED);
+	struct linger reset = {1, 0}; /* the TCP one is closed with a reset */
+	assert_int_equal(setsockopt(al_client_fd(w[2]), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+	for (int i = 0; i < 3; i++)
+		al_client_close(w[i]);
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double took = 0;
+	int rc;
+	do { /* nothing tells a client that a slot is free: ask until one is, for at most a second */
+		struct timespec gap = {0, 20 * 1000 * 1000};
+		nanosleep(&gap, NULL);
+		rc = al_client_connect(&x, p->sock, SH_TIMEOUT_MS, &err);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		took = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (rc == AL_ELIMIT_EXCEEDED && took < 1.0);
+	print_message("# a slot was free again after %.3f s\n", took);
+	assert_int_equal(rc, AL_OK);
+	assert_true(took < 1.0);
+	assert_int_equal(al_client_auth(x, k->access_key, k->secret_key, &err), AL_OK);
+	user_get_works(x);
+	/* all three: three clients fit again */
+	al_client *y = NULL, *z = NULL;
+	assert_int_equal(al_client_connect(&y, p->sock, SH_TIMEOUT_MS, &err), AL_OK);
+	assert_int_equal(al_client_auth(y, k->access_key, k->secret_key, &err), AL_OK);
+	assert_int_equal(al_client_connect(&z, p->tcp, SH_TIMEOUT_MS, &err), AL_OK);
+	assert_int_equal(al_client_auth(z, k->access_key, k->secret_key, &err), AL_OK);
+	user_get_works(z);
+	al_client_close(x);
+	al_client_close(y);
+	al_client_close(z);
+}
+
 /* ---- streams and watch ---------------------------------------------------------------------------- */
 
 typedef struct rows {
@@ -714,6 +885,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(malformed_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(wrong_types_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(closed_watches_released, setup, teardown),
+		cmocka_unit_test_setup_teardown(unauthenticated_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(handshake_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch_feed, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_helpers, setup, teardown),

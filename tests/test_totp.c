@@ -422,9 +422,10 @@ static void nobody_enables_for_another(void **state)
 	th_actor mon;
 	assert_int_equal(th_as(f->s, "mon@example.com", &mon), AL_OK);
 	REFUSE(f->s, &mon.a, AL_EPERMISSION_DENIED, "user.2fa.enable", "user.2fa.enable", NULL);
-	/* An actor naming a user that does not exist (a stale session). */
+	/* An actor naming a user that does not exist (a stale session): its rights are re-read
+	 * for every command, so the session is over. */
 	al_actor ghost = {"ghost@example.com", AL_ROLE_USER, "default", NULL, NULL, "ghost@example.com", NULL};
-	REFUSE(f->s, &ghost, AL_ENOT_FOUND, "ghost@example.com", "user.2fa.enable", NULL);
+	REFUSE(f->s, &ghost, AL_EUNAUTHENTICATED, "ghost@example.com", "user.2fa.enable", NULL);
 	assert_string_equal(status_of(f, "alice@example.com"), "disabled");
 	/* The status read follows the read rules: a user sees only itself. */
 	REFUSE(f->s, &f->bob.a, AL_EPERMISSION_DENIED, "user.2fa.status", "user.2fa.status", "email", 's',

@@ -36,6 +36,11 @@ static void usage(FILE *out)
 	      "  --log-level L        error, warn, info (default: one line per request), debug\n"
 	      "  --max-frame BYTES    largest request frame (default 1048576)\n"
 	      "  --max-conns N        connections at once (default 1024)\n"
+	      "  --max-unauth N       of those, not authenticated yet (default max-conns / 4)\n"
+	      "  --max-unauth-per-addr N\n"
+	      "                       the same from one TCP client address (default 64)\n"
+	      "  --handshake-timeout S\n"
+	      "                       close a connection not authenticated this long (default 10)\n"
 	      "  --idle-timeout S     close a connection idle this long (default 300)\n"
 	      "  --max-inflight N     requests in progress per connection (default 64)\n"
 	      "  --workers N          threads for password hashing and streams (default 2)\n"
@@ -163,6 +168,12 @@ int main(int argc, char **argv)
 			o.max_frame = (size_t)n;
 		else if (!strcmp(a, "--max-conns") && !parse_num(v, 1, 1 << 20, &n))
 			o.max_conns = (int)n;
+		else if (!strcmp(a, "--max-unauth") && !parse_num(v, 1, 1 << 20, &n))
+			o.max_unauth = (int)n;
+		else if (!strcmp(a, "--max-unauth-per-addr") && !parse_num(v, 1, 1 << 20, &n))
+			o.max_unauth_per_addr = (int)n;
+		else if (!strcmp(a, "--handshake-timeout") && !parse_num(v, 1, 3600, &n))
+			o.handshake_timeout = (int)n;
 		else if (!strcmp(a, "--idle-timeout") && !parse_num(v, 1, 1 << 24, &n))
 			o.idle_timeout = (int)n;
 		else if (!strcmp(a, "--max-inflight") && !parse_num(v, 1, 1 << 16, &n))
