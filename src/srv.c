@@ -1053,10 +1053,9 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 		any = c->watches != NULL || c->streams != NULL;
 	if (!any)
 		return;
-	uint64_t head = al_log_head(srv->s); /* another process may write to the data directory */
-	if (head > srv->head)
-		srv->head = head;
-	if (srv->head > srv->checked) { /* rights may have changed: within a second, then */
+	/* The server is the only writer (the store lock), so srv->head is every commit; a feed
+	 * check that a commit could not do (its read transaction failed) is retried here. */
+	if (srv->head > srv->checked) {
 		srv_feeds_check(srv);
 		pump_watches(srv);
 	}

@@ -185,8 +185,8 @@ static void same_arguments_replay(void **state)
 	same_result(&a, &b);
 	al_reply_free(&b);
 	al_actor other_key = f->alice.a;
-	other_key.name = "local:someone";
-	other_key.access_key = "AKIAOTHERKEYPAIR0000";
+	other_key.name = "local:someone"; /* an operator acting as alice (adminctl --as) */
+	other_key.access_key = NULL;
 	other_key.client = "192.0.2.1";
 	EXEC_OK(f, &other_key, &b, "user.update", "email", 's', "alice@example.com", "full_name", 's', "Al", "description",
 		's', "d", "request_id", 's', "s-1", NULL);
