@@ -34,6 +34,7 @@
 #define STOP_DEADLINE_S 30 /* a stop that waits longer than this for clients closes them anyway */
 
 static void process_input(conn *c);
+static void conn_close_soon(conn *c);
 static void check_stopped(al_srv *srv);
 static void job_done(job *j);
 
@@ -79,6 +80,7 @@ void srv_log_req(conn *c, const al_actor *a, const char *op, int code, int64_t t
 
 msgpack_packer *srv_frame_begin(al_srv *srv, msgpack_packer *pk)
 {
+	srv->frame_nomem = al__nomem_count(); /* the loop's thread: its own count */
 	srv->out.size = 0;
 	al_sbuffer_write(&srv->out, "\0\0\0\0", 4);
 	msgpack_packer_init(pk, &srv->out, al_sbuffer_write);
@@ -88,6 +90,15 @@ msgpack_packer *srv_frame_begin(al_srv *srv, msgpack_packer *pk)
 void srv_frame_send(conn *c)
 {
 	al_srv *srv = c->srv;
+	if (srv->out.data == NULL || srv->out.size < 4 || al__nomem_count() != srv->frame_nomem) {
+		/* out of memory while packing: the frame is short or missing; sending it would
+		 * desynchronise the client, and an error frame needs memory too */
+		srv_log(srv, AL_SRV_LOG_ERROR, "out of memory answering connection %llu; closing it",
+			(unsigned long long)c->num);
+		srv->out.size = 0;
+		conn_close_soon(c);
+		return;
+	}
 	size_t n = srv->out.size - 4;
 	unsigned char *h = (unsigned char *)srv->out.data;
 	h[0] = (unsigned char)(n >> 24);
@@ -871,6 +882,10 @@ static void refuse(al_srv *srv, evutil_socket_t fd, const char *m)
 	msgpack_pack_nil(&pk);
 	al_pack_cstr(&pk, "error");
 	pack_error(&pk, AL_ELIMIT_EXCEEDED, m);
+	if (srv->out.data == NULL || srv->out.size < 4 || al__nomem_count() != srv->frame_nomem) {
+		evutil_closesocket(fd); /* out of memory: no refusal frame, just the close */
+		return;
+	}
 	size_t n = srv->out.size - 4;
 	unsigned char *h = (unsigned char *)srv->out.data;
 	h[0] = (unsigned char)(n >> 24), h[1] = (unsigned char)(n >> 16), h[2] = (unsigned char)(n >> 8);

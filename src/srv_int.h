@@ -164,6 +164,7 @@ struct al_srv {
 	uint64_t checked; /* the head when the owners of watches and streams were last checked */
 	msgpack_zone zone;  /* the frame being handled */
 	msgpack_sbuffer out; /* the frame being sent */
+	unsigned long frame_nomem; /* failed allocations when it was begun (al__nomem_count) */
 	char *describe;     /* packed result of `describe` */
 	size_t describe_len;
 	/* shared with the threads, under mu */

@@ -266,3 +266,47 @@ int sh_system(const char *fmt, ...)
 	int st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+/* ---- cmocka fixtures and shortcuts --------------------------------------------------------- */
+
+static int setup_with(void **state, const char *pwhash)
+{
+	sh_server *p = calloc(1, sizeof *p);
+	if (p == NULL)
+		return -1;
+	sh_prepare(p, pwhash);
+	*state = p;
+	return sh_start(p, NULL);
+}
+
+int sh_setup(void **state) { return setup_with(state, NULL); }
+int sh_setup_hashed(void **state) { return setup_with(state, "interactive"); }
+
+int sh_teardown(void **state)
+{
+	sh_server *p = *state;
+	sh_cleanup(p);
+	free(p);
+	return 0;
+}
+
+int sh_run(al_client *c, const char *op, ...)
+{
+	va_list ap;
+	va_start(ap, op);
+	size_t len;
+	char *args = th_vargs(&len, ap);
+	va_end(ap);
+	al_reply rep;
+	int rc = al_client_call(c, op, args, len, &rep);
+	free(args);
+	al_reply_free(&rep);
+	return rc;
+}
+
+double sh_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

@@ -53,6 +53,15 @@ int sh_call(al_client *c, al_reply *rep, const char *op, ...);
 const char *sh_res_str(const al_reply *rep, const char *key);
 /* Counts lines of the server log containing text. */
 int sh_log_count(sh_server *p, const char *text);
+/* cmocka fixtures: a server on a fresh directory (sh_setup: pwhash cost min, sh_setup_hashed:
+ * "interactive"), started with no extra options; sh_teardown stops and removes it. */
+int sh_setup(void **state);
+int sh_setup_hashed(void **state);
+int sh_teardown(void **state);
+/* Runs op on c with th_args-style triples and frees the reply; returns the code. */
+int sh_run(al_client *c, const char *op, ...);
+/* Monotonic seconds, for the tests' timing assertions. */
+double sh_now_s(void);
 /* Runs a command line through sh -c; returns its exit status. */
 int sh_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -14,44 +14,13 @@
 #include "codec.h"
 #include "server_harness.h"
 
-static int setup(void **state)
-{
-	sh_server *p = calloc(1, sizeof *p);
-	sh_prepare(p, NULL);
-	*state = p;
-	return sh_start(p, NULL);
-}
-
-static int teardown(void **state)
-{
-	sh_server *p = *state;
-	sh_cleanup(p);
-	free(p);
-	return 0;
-}
-
 #define OK(call) assert_int_equal((call), AL_OK)
-
-/* Runs op as c and frees the reply; returns the code. */
-static int run(al_client *c, const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_reply rep;
-	int rc = al_client_call(c, op, args, len, &rep);
-	free(args);
-	al_reply_free(&rep);
-	return rc;
-}
 
 static void create_user(al_client *admin, const char *email, const char *domain, const char *role, const char *status)
 {
 	char name[64];
 	snprintf(name, sizeof name, "%.*s", (int)strcspn(email, "@"), email);
-	OK(run(admin, "user.create", "email", 's', email, "username", 's', name, "password", 's', SH_PASSWORD, "domain",
+	OK(sh_run(admin, "user.create", "email", 's', email, "username", 's', name, "password", 's', SH_PASSWORD, "domain",
 	       's', domain, "role", 's', role, "status", 's', status, NULL));
 }
 
@@ -75,7 +44,7 @@ static void login_outcomes(void **state)
 	assert_string_equal(a.err.msg, d.err.msg);
 	assert_null(strstr(a.err.msg, "nobody"));
 	assert_int_equal(al_client_login(c, "new@example.com", SH_PASSWORD, NULL, &a), AL_EUNAUTHENTICATED);
-	assert_int_equal(run(c, "whoami", NULL), AL_EUNAUTHENTICATED); /* still nobody */
+	assert_int_equal(sh_run(c, "whoami", NULL), AL_EUNAUTHENTICATED); /* still nobody */
 
 	/* malformed logins are answered, not counted as credentials */
 	al_reply r;
@@ -174,30 +143,30 @@ static void auth_outcomes(void **state)
 	/* an inactive keypair, then active again; a deleted one; a deactivated user */
 	al_client *live = sh_connect(p); /* authenticated before the keypair goes */
 	OK(al_client_auth(live, ak, sk, &err));
-	OK(run(live, "whoami", NULL));
-	OK(run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
+	OK(sh_run(live, "whoami", NULL));
+	OK(sh_run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
 	int rc = AL_OK; /* within a second, the connection that used it is logged out */
 	for (int i = 0; i < 60 && rc == AL_OK; i++) {
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		rc = run(live, "whoami", NULL);
+		rc = sh_run(live, "whoami", NULL);
 	}
 	assert_int_equal(rc, AL_EUNAUTHENTICATED);
-	assert_int_equal(run(live, "whoami", NULL), AL_EUNAUTHENTICATED); /* for good */
+	assert_int_equal(sh_run(live, "whoami", NULL), AL_EUNAUTHENTICATED); /* for good */
 	al_client_close(live);
 	c = sh_connect(p);
 	assert_int_equal(al_client_auth(c, ak, sk, &err), AL_EUNAUTHENTICATED);
-	OK(run(admin, "keypair.activate", "access_key", 's', ak, NULL));
+	OK(sh_run(admin, "keypair.activate", "access_key", 's', ak, NULL));
 	OK(al_client_auth(c, ak, sk, &err));
 	al_client_close(c);
-	OK(run(admin, "keypair.delete", "access_key", 's', ak, NULL));
+	OK(sh_run(admin, "keypair.delete", "access_key", 's', ak, NULL));
 	c = sh_connect(p);
 	assert_int_equal(al_client_auth(c, ak, sk, &err), AL_EUNAUTHENTICATED);
 	al_client_close(c);
 	al_client *k = sh_connect_as(p, "k@example.com"); /* its main keypair, from login */
 	assert_non_null(k);
 	al_client_close(k);
-	OK(run(admin, "user.deactivate", "email", 's', "k@example.com", NULL));
+	OK(sh_run(admin, "user.deactivate", "email", 's', "k@example.com", NULL));
 	c = sh_connect(p);
 	assert_int_equal(al_client_auth(c, p->keys[p->nkeys - 1].access_key, p->keys[p->nkeys - 1].secret_key, &err),
 			 AL_EUNAUTHENTICATED);
@@ -263,9 +232,9 @@ static void keypair_rate_limit(void **state)
 	OK(al_client_auth(c, ak, sk, &err));
 	OK(al_client_auth(c2, ak, sk, &err));
 	for (int i = 0; i < 3; i++)
-		OK(run(c, "whoami", NULL));
-	OK(run(c2, "user.get", "email", 's', "r@example.com", NULL));
-	OK(run(c2, "whoami", NULL));
+		OK(sh_run(c, "whoami", NULL));
+	OK(sh_run(c2, "user.get", "email", 's', "r@example.com", NULL));
+	OK(sh_run(c2, "whoami", NULL));
 	/* the 6th request of the keypair, on either connection */
 	uint64_t id = al_client_next_id(c);
 	OK(al_client_send(c, id, "whoami", NULL, 0, false, &err));
@@ -274,18 +243,18 @@ static void keypair_rate_limit(void **state)
 	assert_int_equal(m.kind, AL_MSG_ERROR);
 	assert_int_equal(m.err.code, AL_ERATE_LIMITED);
 	assert_true(m.retry_after > 0 && m.retry_after <= 900);
-	assert_int_equal(run(c2, "whoami", NULL), AL_ERATE_LIMITED);
+	assert_int_equal(sh_run(c2, "whoami", NULL), AL_ERATE_LIMITED);
 	/* a higher limit applies within a second: wait for it by asking again */
-	OK(run(admin, "keypair.update", "access_key", 's', ak, "rate_limit", 'i', 50LL, NULL));
+	OK(sh_run(admin, "keypair.update", "access_key", 's', ak, "rate_limit", 'i', 50LL, NULL));
 	int rc = AL_ERATE_LIMITED;
 	for (int i = 0; i < 40 && rc == AL_ERATE_LIMITED; i++) {
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		rc = run(c, "whoami", NULL);
+		rc = sh_run(c, "whoami", NULL);
 	}
 	OK(rc);
 	/* other keypairs are not affected */
-	OK(run(admin, "whoami", NULL));
+	OK(sh_run(admin, "whoami", NULL));
 	al_client_close(c);
 	al_client_close(c2);
 	al_client_close(admin);
@@ -321,8 +290,8 @@ static void authorization_rules(void **state)
 {
 	sh_server *p = *state;
 	al_client *admin = sh_connect_as(p, "admin@example.com");
-	OK(run(admin, "domain.create", "name", 's', "dom-a", NULL));
-	OK(run(admin, "domain.create", "name", 's', "dom-b", NULL));
+	OK(sh_run(admin, "domain.create", "name", 's', "dom-a", NULL));
+	OK(sh_run(admin, "domain.create", "name", 's', "dom-b", NULL));
 	create_user(admin, "boss-a@example.com", "dom-a", "admin", "active");
 	create_user(admin, "ua@example.com", "dom-a", "user", "active");
 	create_user(admin, "ub@example.com", "dom-b", "user", "active");
@@ -330,15 +299,15 @@ static void authorization_rules(void **state)
 	/* a domain admin sees and manages its own domain only, and creates no users */
 	al_client *da = sh_connect_as(p, "boss-a@example.com");
 	assert_non_null(da);
-	OK(run(da, "user.get", "email", 's', "ua@example.com", NULL));
-	assert_int_equal(run(da, "user.get", "email", 's', "ub@example.com", NULL), AL_EPERMISSION_DENIED);
-	assert_int_equal(run(da, "user.update", "email", 's', "ub@example.com", "full_name", 's', "X", NULL),
+	OK(sh_run(da, "user.get", "email", 's', "ua@example.com", NULL));
+	assert_int_equal(sh_run(da, "user.get", "email", 's', "ub@example.com", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(da, "user.update", "email", 's', "ub@example.com", "full_name", 's', "X", NULL),
 			 AL_EPERMISSION_DENIED);
-	assert_int_equal(run(da, "user.create", "email", 's', "x@example.com", "username", 's', "x", "password", 's',
+	assert_int_equal(sh_run(da, "user.create", "email", 's', "x@example.com", "username", 's', "x", "password", 's',
 			     SH_PASSWORD, "domain", 's', "dom-a", NULL),
 			 AL_EPERMISSION_DENIED);
-	assert_int_equal(run(da, "user.deactivate", "email", 's', "ua@example.com", NULL), AL_EPERMISSION_DENIED);
-	assert_int_equal(run(da, "keypair.list", "user", 's', "ub@example.com", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(da, "user.deactivate", "email", 's', "ua@example.com", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(da, "keypair.list", "user", 's', "ub@example.com", NULL), AL_EPERMISSION_DENIED);
 	al_reply r;
 	OK(sh_call(da, &r, "user.list", NULL));
 	assert_int_equal(th_res_len(&r), 2); /* boss-a and ua */
@@ -350,19 +319,19 @@ static void authorization_rules(void **state)
 	/* a user sees only itself and its own keypairs */
 	al_client *u = sh_connect_as(p, "ua@example.com");
 	assert_non_null(u);
-	OK(run(u, "user.get", "email", 's', "ua@example.com", NULL));
-	assert_int_equal(run(u, "user.get", "email", 's', "boss-a@example.com", NULL), AL_EPERMISSION_DENIED);
-	assert_int_equal(run(u, "user.list", NULL), AL_EPERMISSION_DENIED);
+	OK(sh_run(u, "user.get", "email", 's', "ua@example.com", NULL));
+	assert_int_equal(sh_run(u, "user.get", "email", 's', "boss-a@example.com", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(u, "user.list", NULL), AL_EPERMISSION_DENIED);
 	OK(sh_call(u, &r, "keypair.list", NULL));
 	assert_int_equal(th_res_len(&r), 1);
 	al_reply_free(&r);
-	assert_int_equal(run(u, "keypair.list", "user", 's', "boss-a@example.com", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(u, "keypair.list", "user", 's', "boss-a@example.com", NULL), AL_EPERMISSION_DENIED);
 
 	/* the superadmin sees everything */
 	OK(sh_call(admin, &r, "user.list", NULL));
 	assert_int_equal(th_res_len(&r), 4);
 	al_reply_free(&r);
-	OK(run(admin, "user.get", "email", 's', "ub@example.com", NULL));
+	OK(sh_run(admin, "user.get", "email", 's', "ub@example.com", NULL));
 
 	/* a write records who: user id, access key and client address */
 	OK(sh_call(u, &r, "user.update", "email", 's', "ua@example.com", "full_name", 's', "User A", NULL));
@@ -395,11 +364,11 @@ static void authorization_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(login_outcomes, setup, teardown),
-		cmocka_unit_test_setup_teardown(auth_outcomes, setup, teardown),
-		cmocka_unit_test_setup_teardown(failed_logins_limited, setup, teardown),
-		cmocka_unit_test_setup_teardown(keypair_rate_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(authorization_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(login_outcomes, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(auth_outcomes, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(failed_logins_limited, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(keypair_rate_limit, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(authorization_rules, sh_setup, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

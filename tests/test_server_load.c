@@ -16,29 +16,6 @@
 #include "server_harness.h"
 
 
-static int setup(void **state)
-{
-	sh_server *p = calloc(1, sizeof *p);
-	sh_prepare(p, NULL);
-	*state = p;
-	return sh_start(p, NULL);
-}
-
-static int teardown(void **state)
-{
-	sh_server *p = *state;
-	sh_cleanup(p);
-	free(p);
-	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- writers ------------------------------------------------------------------------------------ */
 
 typedef struct ack {
@@ -149,12 +126,12 @@ static void load_free(load *l)
 /* Waits until the writers have n acknowledgements (or 60 s). */
 static void wait_acks(load *l, int n)
 {
-	double end = now_s() + 60;
+	double end = sh_now_s() + 60;
 	for (;;) {
 		pthread_mutex_lock(&l->mu);
 		int t = l->total;
 		pthread_mutex_unlock(&l->mu);
-		if (t >= n || now_s() > end)
+		if (t >= n || sh_now_s() > end)
 			break;
 		struct timespec ts = {0, 2 * 1000 * 1000};
 		nanosleep(&ts, NULL);
@@ -241,10 +218,10 @@ static void sixty_four_writers(void **state)
 	sh_server *p = *state;
 	create_users(p, 64);
 	load l;
-	double t0 = now_s();
+	double t0 = sh_now_s();
 	load_start(&l, p, 64, 200);
 	load_join(&l);
-	double t = now_s() - t0;
+	double t = sh_now_s() - t0;
 	int acked = 0, errors = 0;
 	for (int i = 0; i < 64; i++) {
 		acked += l.w[i].nacks;
@@ -330,7 +307,7 @@ static void *hasher_main(void *arg)
 	else
 		h->rc = sh_call(c, &rep, "user.create", "email", 's', email, "username", 's', email, "password", 's',
 				SH_PASSWORD, NULL);
-	h->done_at = now_s();
+	h->done_at = sh_now_s();
 	al_reply_free(&rep);
 	al_client_close(c);
 	return NULL;
@@ -341,7 +318,7 @@ static void reads_while(sh_server *p, al_client *r, bool login)
 {
 	hasher h[8];
 	pthread_t t[8];
-	double start = now_s();
+	double start = sh_now_s();
 	for (int i = 0; i < 8; i++) {
 		h[i] = (hasher){p, i, login, 0, -1};
 		assert_int_equal(pthread_create(&t[i], NULL, hasher_main, &h[i]), 0);
@@ -351,11 +328,11 @@ static void reads_while(sh_server *p, al_client *r, bool login)
 	double worst = 0, last_get = 0;
 	int gets = 0, slow = 0;
 	for (; gets < 20; gets++) {
-		double g0 = now_s();
+		double g0 = sh_now_s();
 		al_reply rep;
 		assert_int_equal(sh_call(r, &rep, "user.get", "email", 's', "admin@example.com", NULL), AL_OK);
 		al_reply_free(&rep);
-		last_get = now_s();
+		last_get = sh_now_s();
 		slow += last_get - g0 >= 0.020;
 		if (last_get - g0 > worst)
 			worst = last_get - g0;
@@ -396,10 +373,10 @@ static void reads_flow_while_hashing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(sixty_four_writers, setup, teardown),
-		cmocka_unit_test_setup_teardown(sigterm_under_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(kill9_under_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(reads_flow_while_hashing, setup, teardown),
+		cmocka_unit_test_setup_teardown(sixty_four_writers, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(sigterm_under_load, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(kill9_under_load, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(reads_flow_while_hashing, sh_setup, sh_teardown),
 	};
 	if (getenv("TEST_FILTER")) /* run one test while debugging */
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -16,29 +16,6 @@
 
 #define WRONG "Wrong!pass1"
 
-static int setup(void **state)
-{
-	sh_server *p = calloc(1, sizeof *p);
-	sh_prepare(p, "interactive");
-	*state = p;
-	return sh_start(p, NULL);
-}
-
-static int teardown(void **state)
-{
-	sh_server *p = *state;
-	sh_cleanup(p);
-	free(p);
-	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void create_user(sh_server *p, const char *email)
 {
 	al_client *admin = sh_connect_as(p, "admin@example.com");
@@ -217,17 +194,17 @@ static void flood_does_not_starve(void **state)
 	}
 	/* The flood is on once every flooder has an answer (at once, when refused); a server that
 	 * answers nothing for long is flooded too: go on after 2 s then. */
-	double t0 = now_s();
-	while (__atomic_load_n(&answered, __ATOMIC_SEQ_CST) < 20 && now_s() - t0 < 2) {
+	double t0 = sh_now_s();
+	while (__atomic_load_n(&answered, __ATOMIC_SEQ_CST) < 20 && sh_now_s() - t0 < 2) {
 		struct timespec gap = {0, 10 * 1000 * 1000};
 		nanosleep(&gap, NULL);
 	}
 	al_client *c = sh_connect(p);
 	assert_non_null(c);
-	t0 = now_s();
+	t0 = sh_now_s();
 	al_reply r;
 	int rc = al_client_login(c, "admin@example.com", TH_PASSWORD, NULL, &r);
-	double took = now_s() - t0;
+	double took = sh_now_s() - t0;
 	al_reply_free(&r);
 	stop = 1;
 	int hashed = 0, limited = 0, queue_full = 0;
@@ -249,9 +226,9 @@ static void flood_does_not_starve(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(pipelined_on_one_connection, setup, teardown),
-		cmocka_unit_test_setup_teardown(at_once_on_many_connections, setup, teardown),
-		cmocka_unit_test_setup_teardown(flood_does_not_starve, setup, teardown),
+		cmocka_unit_test_setup_teardown(pipelined_on_one_connection, sh_setup_hashed, sh_teardown),
+		cmocka_unit_test_setup_teardown(at_once_on_many_connections, sh_setup_hashed, sh_teardown),
+		cmocka_unit_test_setup_teardown(flood_does_not_starve, sh_setup_hashed, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

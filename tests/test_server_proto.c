@@ -19,22 +19,6 @@
 
 #define PW "Passw0rd!"
 
-static int setup(void **state)
-{
-	sh_server *p = calloc(1, sizeof *p);
-	sh_prepare(p, NULL);
-	*state = p;
-	return sh_start(p, NULL);
-}
-
-static int teardown(void **state)
-{
-	sh_server *p = *state;
-	sh_cleanup(p);
-	free(p);
-	return 0;
-}
-
 /* Receives the next frame, failing the test on a transport error. */
 static void recv_ok(al_client *c, al_msg *m)
 {
@@ -432,13 +416,6 @@ static void limits(void **state)
 	al_client_close(a);
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* The first bytes of a frame whose body never comes. */
 static const unsigned char half_frame[] = {0, 0, 0, 100, 0x82, 0xa2, 'i', 'd'};
 
@@ -487,13 +464,13 @@ static void unauthenticated_capped(void **state)
 	/* once one of them is gone, a new client gets in and logs in */
 	al_client_close(ux[--uin]);
 	al_client *v = NULL;
-	double t0 = now_s();
+	double t0 = sh_now_s();
 	int rc;
 	do { /* nothing tells a client that a slot is free: ask until one is */
 		struct timespec gap = {0, 20 * 1000 * 1000};
 		nanosleep(&gap, NULL);
 		rc = al_client_connect(&v, p->sock, SH_TIMEOUT_MS, &err);
-	} while (rc == AL_ELIMIT_EXCEEDED && now_s() - t0 < 5);
+	} while (rc == AL_ELIMIT_EXCEEDED && sh_now_s() - t0 < 5);
 	assert_int_equal(rc, AL_OK);
 	assert_int_equal(sh_login(v, "admin@example.com", TH_PASSWORD, NULL), AL_OK);
 	user_get_works(v);
@@ -513,7 +490,7 @@ static void handshake_timeout(void **state)
 	sh_server *p = *state;
 	assert_int_equal(sh_stop(p, SIGTERM), 0);
 	assert_int_equal(sh_start(p, "--handshake-timeout", "1", NULL), 0);
-	double t0 = now_s();
+	double t0 = sh_now_s();
 	al_client *a = sh_connect_as(p, "admin@example.com"), *silent = sh_connect(p), *half = sh_connect(p),
 		  *chatty = sh_connect(p);
 	assert_non_null(a);
@@ -534,7 +511,7 @@ static void handshake_timeout(void **state)
 		struct timespec gap = {0, 200 * 1000 * 1000};
 		nanosleep(&gap, NULL);
 	}
-	double took = now_s() - t0;
+	double took = sh_now_s() - t0;
 	print_message("# closed after %.3f s\n", took);
 	assert_int_equal(m.kind, AL_MSG_ERROR);
 	assert_int_equal(m.err.code, AL_ELIMIT_EXCEEDED);
@@ -880,17 +857,17 @@ static void client_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(hello_and_gate, setup, teardown),
-		cmocka_unit_test_setup_teardown(over_tcp, setup, teardown),
-		cmocka_unit_test_setup_teardown(malformed_frames, setup, teardown),
-		cmocka_unit_test_setup_teardown(wrong_types_answered, setup, teardown),
-		cmocka_unit_test_setup_teardown(limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(closed_watches_released, setup, teardown),
-		cmocka_unit_test_setup_teardown(unauthenticated_capped, setup, teardown),
-		cmocka_unit_test_setup_teardown(handshake_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(streams, setup, teardown),
-		cmocka_unit_test_setup_teardown(watch_feed, setup, teardown),
-		cmocka_unit_test_setup_teardown(client_helpers, setup, teardown),
+		cmocka_unit_test_setup_teardown(hello_and_gate, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(over_tcp, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(malformed_frames, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(wrong_types_answered, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(limits, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(closed_watches_released, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(unauthenticated_capped, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(handshake_timeout, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(streams, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(watch_feed, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(client_helpers, sh_setup, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

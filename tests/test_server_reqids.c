@@ -12,22 +12,6 @@
 
 #include "server_harness.h"
 
-static int setup(void **state)
-{
-	sh_server *p = calloc(1, sizeof *p);
-	sh_prepare(p, NULL);
-	*state = p;
-	return sh_start(p, NULL);
-}
-
-static int teardown(void **state)
-{
-	sh_server *p = *state;
-	sh_cleanup(p);
-	free(p);
-	return 0;
-}
-
 static void create_user(al_client *admin, const char *email, const char *domain)
 {
 	char name[64];
@@ -116,7 +100,7 @@ static void ids_belong_to_their_user(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(ids_belong_to_their_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(ids_belong_to_their_user, sh_setup, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,14 +18,6 @@
 
 #define POLICIES 20000 /* several MiB of rows: a stream that cannot finish while nobody reads */
 
-static int setup(void **state)
-{
-	sh_server *p = calloc(1, sizeof *p);
-	sh_prepare(p, NULL);
-	*state = p;
-	return sh_start(p, NULL);
-}
-
 /* The data directory gets POLICIES keypair resource policies before the server starts. */
 static int setup_big(void **state)
 {
@@ -64,43 +56,13 @@ static int setup_big(void **state)
 	return sh_start(p, NULL);
 }
 
-static int teardown(void **state)
-{
-	sh_server *p = *state;
-	sh_cleanup(p);
-	free(p);
-	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 #define OK(call) assert_int_equal((call), AL_OK)
-
-/* Runs op as c and frees the reply; returns the code. */
-static int run(al_client *c, const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_reply rep;
-	int rc = al_client_call(c, op, args, len, &rep);
-	free(args);
-	al_reply_free(&rep);
-	return rc;
-}
 
 static void create_user(al_client *admin, const char *email, const char *domain, const char *role)
 {
 	char name[64];
 	snprintf(name, sizeof name, "%.*s", (int)strcspn(email, "@"), email);
-	OK(run(admin, "user.create", "email", 's', email, "username", 's', name, "password", 's', SH_PASSWORD, "domain",
+	OK(sh_run(admin, "user.create", "email", 's', email, "username", 's', name, "password", 's', SH_PASSWORD, "domain",
 	       's', domain, "role", 's', role, NULL));
 }
 
@@ -148,23 +110,23 @@ static void demoted_superadmin(void **state)
 	al_client *b = sh_connect_as(p, "boss@example.com");
 	assert_non_null(b);
 	assert_string_equal(role_of(b), "superadmin");
-	OK(run(b, "user.create", "email", 's', "first@example.com", "username", 's', "first", "password", 's',
+	OK(sh_run(b, "user.create", "email", 's', "first@example.com", "username", 's', "first", "password", 's',
 	       SH_PASSWORD, "role", 's', "superadmin", NULL));
 	/* demoted while its connection stays open: the very next request has the new rights */
-	OK(run(admin, "user.update", "email", 's', "boss@example.com", "role", 's', "user", NULL));
-	assert_int_equal(run(b, "user.create", "email", 's', "evil@example.com", "username", 's', "evil", "password", 's',
+	OK(sh_run(admin, "user.update", "email", 's', "boss@example.com", "role", 's', "user", NULL));
+	assert_int_equal(sh_run(b, "user.create", "email", 's', "evil@example.com", "username", 's', "evil", "password", 's',
 			     SH_PASSWORD, "role", 's', "superadmin", NULL),
 			 AL_EPERMISSION_DENIED);
-	assert_int_equal(run(b, "user.update", "email", 's', "first@example.com", "role", 's', "user", NULL),
+	assert_int_equal(sh_run(b, "user.update", "email", 's', "first@example.com", "role", 's', "user", NULL),
 			 AL_EPERMISSION_DENIED);
-	assert_int_equal(run(b, "user.list", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(b, "user.list", NULL), AL_EPERMISSION_DENIED);
 	assert_string_equal(role_of(b), "user"); /* whoami shows it too */
 	/* and nothing of it reached the log */
 	assert_int_equal(events_about(p, "user:evil@example.com"), 0);
 	assert_int_equal(events_about(p, "user:first@example.com"), 1);
 	/* the server's own superadmin operations as well */
-	assert_int_equal(run(b, "log", NULL), AL_EPERMISSION_DENIED);
-	assert_int_equal(run(b, "watch", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(b, "log", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(b, "watch", NULL), AL_EPERMISSION_DENIED);
 	assert_true(sh_log_count(p, " boss@example.com user.create permission_denied ") == 1);
 	al_client_close(b);
 	al_client_close(admin);
@@ -177,12 +139,12 @@ static void promoted_user(void **state)
 	create_user(admin, "up@example.com", "default", "user");
 	al_client *u = sh_connect_as(p, "up@example.com");
 	assert_non_null(u);
-	assert_int_equal(run(u, "user.list", NULL), AL_EPERMISSION_DENIED);
-	assert_int_equal(run(u, "domain.create", "name", 's', "by-up", NULL), AL_EPERMISSION_DENIED);
-	OK(run(admin, "user.update", "email", 's', "up@example.com", "role", 's', "superadmin", NULL));
+	assert_int_equal(sh_run(u, "user.list", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(u, "domain.create", "name", 's', "by-up", NULL), AL_EPERMISSION_DENIED);
+	OK(sh_run(admin, "user.update", "email", 's', "up@example.com", "role", 's', "superadmin", NULL));
 	/* the new rights at once, without logging in again */
-	OK(run(u, "user.list", NULL));
-	OK(run(u, "domain.create", "name", 's', "by-up", NULL));
+	OK(sh_run(u, "user.list", NULL));
+	OK(sh_run(u, "domain.create", "name", 's', "by-up", NULL));
 	assert_string_equal(role_of(u), "superadmin");
 	al_client_close(u);
 	al_client_close(admin);
@@ -192,25 +154,25 @@ static void domain_admin_moved(void **state)
 {
 	sh_server *p = *state;
 	al_client *admin = sh_connect_as(p, "admin@example.com");
-	OK(run(admin, "domain.create", "name", 's', "dom-a", NULL));
-	OK(run(admin, "domain.create", "name", 's', "dom-b", NULL));
+	OK(sh_run(admin, "domain.create", "name", 's', "dom-a", NULL));
+	OK(sh_run(admin, "domain.create", "name", 's', "dom-b", NULL));
 	create_user(admin, "lead@example.com", "dom-a", "admin");
 	create_user(admin, "ua@example.com", "dom-a", "user");
 	create_user(admin, "ub@example.com", "dom-b", "user");
 	al_client *da = sh_connect_as(p, "lead@example.com");
 	assert_non_null(da);
-	OK(run(da, "project.create", "name", 's', "pa1", "domain", 's', "dom-a", NULL));
-	assert_int_equal(run(da, "project.create", "name", 's', "pb1", "domain", 's', "dom-b", NULL), AL_EPERMISSION_DENIED);
-	OK(run(da, "user.get", "email", 's', "ua@example.com", NULL));
-	OK(run(admin, "user.update", "email", 's', "lead@example.com", "domain", 's', "dom-b", NULL));
+	OK(sh_run(da, "project.create", "name", 's', "pa1", "domain", 's', "dom-a", NULL));
+	assert_int_equal(sh_run(da, "project.create", "name", 's', "pb1", "domain", 's', "dom-b", NULL), AL_EPERMISSION_DENIED);
+	OK(sh_run(da, "user.get", "email", 's', "ua@example.com", NULL));
+	OK(sh_run(admin, "user.update", "email", 's', "lead@example.com", "domain", 's', "dom-b", NULL));
 	/* the old domain is no longer its to manage (or to read); the new one is */
-	assert_int_equal(run(da, "project.create", "name", 's', "pa2", "domain", 's', "dom-a", NULL), AL_EPERMISSION_DENIED);
-	assert_int_equal(run(da, "project.add-member", "name", 's', "pa1", "domain", 's', "dom-a", "users", 'l',
+	assert_int_equal(sh_run(da, "project.create", "name", 's', "pa2", "domain", 's', "dom-a", NULL), AL_EPERMISSION_DENIED);
+	assert_int_equal(sh_run(da, "project.add-member", "name", 's', "pa1", "domain", 's', "dom-a", "users", 'l',
 			     "ua@example.com", NULL),
 			 AL_EPERMISSION_DENIED);
-	assert_int_equal(run(da, "user.get", "email", 's', "ua@example.com", NULL), AL_EPERMISSION_DENIED);
-	OK(run(da, "project.create", "name", 's', "pb2", "domain", 's', "dom-b", NULL));
-	OK(run(da, "project.add-member", "name", 's', "pb2", "domain", 's', "dom-b", "users", 'l', "ub@example.com", NULL));
+	assert_int_equal(sh_run(da, "user.get", "email", 's', "ua@example.com", NULL), AL_EPERMISSION_DENIED);
+	OK(sh_run(da, "project.create", "name", 's', "pb2", "domain", 's', "dom-b", NULL));
+	OK(sh_run(da, "project.add-member", "name", 's', "pb2", "domain", 's', "dom-b", "users", 'l', "ub@example.com", NULL));
 	al_reply r;
 	OK(sh_call(da, &r, "whoami", NULL));
 	assert_string_equal(th_res_str(&r, "domain"), "dom-b");
@@ -218,7 +180,7 @@ static void domain_admin_moved(void **state)
 	OK(sh_call(da, &r, "user.list", NULL));
 	assert_string_equal(th_res_column(&r, "email"), "lead@example.com,ub@example.com,");
 	al_reply_free(&r);
-	assert_int_equal(run(admin, "project.get", "name", 's', "pa2", "domain", 's', "dom-a", NULL), AL_ENOT_FOUND);
+	assert_int_equal(sh_run(admin, "project.get", "name", 's', "pa2", "domain", 's', "dom-a", NULL), AL_ENOT_FOUND);
 	al_client_close(da);
 	al_client_close(admin);
 }
@@ -232,10 +194,10 @@ static void deactivated(void **state)
 	/* the user deactivated: its next request, not one a second later */
 	al_client *g = sh_connect_as(p, "gone@example.com");
 	assert_non_null(g);
-	OK(run(g, "whoami", NULL));
-	OK(run(admin, "user.deactivate", "email", 's', "gone@example.com", NULL));
-	assert_int_equal(run(g, "user.get", "email", 's', "gone@example.com", NULL), AL_EUNAUTHENTICATED);
-	assert_int_equal(run(g, "whoami", NULL), AL_EUNAUTHENTICATED); /* logged out */
+	OK(sh_run(g, "whoami", NULL));
+	OK(sh_run(admin, "user.deactivate", "email", 's', "gone@example.com", NULL));
+	assert_int_equal(sh_run(g, "user.get", "email", 's', "gone@example.com", NULL), AL_EUNAUTHENTICATED);
+	assert_int_equal(sh_run(g, "whoami", NULL), AL_EUNAUTHENTICATED); /* logged out */
 	/* only its keypair deactivated */
 	al_client *k = sh_connect_as(p, "kp@example.com");
 	assert_non_null(k);
@@ -244,10 +206,10 @@ static void deactivated(void **state)
 	char ak[32];
 	snprintf(ak, sizeof ak, "%s", th_res_str(&r, "access_key"));
 	al_reply_free(&r);
-	OK(run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
-	assert_int_equal(run(k, "user.update", "email", 's', "kp@example.com", "full_name", 's', "K", NULL),
+	OK(sh_run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
+	assert_int_equal(sh_run(k, "user.update", "email", 's', "kp@example.com", "full_name", 's', "K", NULL),
 			 AL_EUNAUTHENTICATED);
-	assert_int_equal(run(k, "whoami", NULL), AL_EUNAUTHENTICATED);
+	assert_int_equal(sh_run(k, "whoami", NULL), AL_EUNAUTHENTICATED);
 	al_client_close(k);
 	al_client_close(g);
 	al_client_close(admin);
@@ -294,7 +256,7 @@ static void library_refresh(void **state)
  * for done); rows before it are skipped. *took gets the seconds it took. */
 static int feed_end(al_client *c, uint64_t id, double *took)
 {
-	double t0 = now_s();
+	double t0 = sh_now_s();
 	for (;;) {
 		al_msg m;
 		al_error err = {0};
@@ -305,7 +267,7 @@ static int feed_end(al_client *c, uint64_t id, double *took)
 		}
 		if (!m.has_id || m.id != id || m.kind == AL_MSG_ROW || m.kind == AL_MSG_CSV)
 			continue;
-		*took = now_s() - t0;
+		*took = sh_now_s() - t0;
 		if (m.kind == AL_MSG_ERROR)
 			print_message("# feed %llu ended after %.3f s: %s: %s\n", (unsigned long long)id, *took,
 				      al_err_name(m.err.code), m.err.msg);
@@ -322,7 +284,7 @@ static al_client *watching(sh_server *p, al_client *admin, const char *email, ui
 	OK(al_client_send(w, id, "watch", NULL, 0, false, &err));
 	char name[64];
 	snprintf(name, sizeof name, "seen-by-%.*s", (int)strcspn(email, "@"), email);
-	OK(run(admin, "domain.create", "name", 's', name, NULL));
+	OK(sh_run(admin, "domain.create", "name", 's', name, NULL));
 	al_msg m;
 	OK(al_client_recv(w, &m, &err));
 	assert_int_equal(m.kind, AL_MSG_ROW);
@@ -339,14 +301,14 @@ static void watch_ends(void **state)
 	double took;
 	/* demoted to user: permission_denied within a second */
 	al_client *w = watching(p, admin, who[0], 7);
-	OK(run(admin, "user.update", "email", 's', who[0], "role", 's', "user", NULL));
+	OK(sh_run(admin, "user.update", "email", 's', who[0], "role", 's', "user", NULL));
 	assert_int_equal(feed_end(w, 7, &took), AL_EPERMISSION_DENIED);
 	assert_true(took < 1.0);
-	assert_int_equal(run(w, "watch", NULL), AL_EPERMISSION_DENIED); /* and may not start another */
+	assert_int_equal(sh_run(w, "watch", NULL), AL_EPERMISSION_DENIED); /* and may not start another */
 	al_client_close(w);
 	/* the user deactivated: unauthenticated */
 	w = watching(p, admin, who[1], 8);
-	OK(run(admin, "user.deactivate", "email", 's', who[1], NULL));
+	OK(sh_run(admin, "user.deactivate", "email", 's', who[1], NULL));
 	assert_int_equal(feed_end(w, 8, &took), AL_EUNAUTHENTICATED);
 	assert_true(took < 1.0);
 	al_client_close(w);
@@ -357,7 +319,7 @@ static void watch_ends(void **state)
 	char ak[32];
 	snprintf(ak, sizeof ak, "%s", th_res_str(&r, "access_key"));
 	al_reply_free(&r);
-	OK(run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
+	OK(sh_run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
 	assert_int_equal(feed_end(w, 9, &took), AL_EUNAUTHENTICATED);
 	assert_true(took < 1.0);
 	al_client_close(w);
@@ -365,13 +327,13 @@ static void watch_ends(void **state)
 	 * (Another process cannot demote it: direct-mode writes are refused while adminlogd runs,
 	 * see test_server_store.) */
 	w = watching(p, admin, who[3], 10);
-	OK(run(admin, "user.update", "email", 's', who[3], "role", 's', "admin", NULL));
+	OK(sh_run(admin, "user.update", "email", 's', who[3], "role", 's', "admin", NULL));
 	assert_int_equal(feed_end(w, 10, &took), AL_EPERMISSION_DENIED);
 	assert_true(took < 1.0);
 	al_client_close(w);
 	/* a change that takes no right away ends nothing: the event comes as a row */
 	w = watching(p, admin, "admin@example.com", 11);
-	OK(run(admin, "user.update", "email", 's', "admin@example.com", "full_name", 's', "Still Root", NULL));
+	OK(sh_run(admin, "user.update", "email", 's', "admin@example.com", "full_name", 's', "Still Root", NULL));
 	al_msg m;
 	al_error err;
 	OK(al_client_recv(w, &m, &err));
@@ -404,15 +366,15 @@ static void streams_end(void **state)
 	al_client *c = sh_connect_as(p, who[0]);
 	assert_non_null(c);
 	stream_started(c, 21, "policy.list", NULL, 0);
-	OK(run(admin, "user.update", "email", 's', who[0], "role", 's', "admin", NULL));
+	OK(sh_run(admin, "user.update", "email", 's', who[0], "role", 's', "admin", NULL));
 	assert_int_equal(feed_end(c, 21, &took), AL_EPERMISSION_DENIED);
 	assert_true(took < 1.0);
-	OK(run(c, "whoami", NULL)); /* the connection stays usable */
+	OK(sh_run(c, "whoami", NULL)); /* the connection stays usable */
 	al_client_close(c);
 	/* the audit listing (superadmin only): demoted to user */
 	c = sh_connect_as(p, who[1]);
 	stream_started(c, 22, "log", NULL, 0);
-	OK(run(admin, "user.update", "email", 's', who[1], "role", 's', "user", NULL));
+	OK(sh_run(admin, "user.update", "email", 's', who[1], "role", 's', "user", NULL));
 	assert_int_equal(feed_end(c, 22, &took), AL_EPERMISSION_DENIED);
 	assert_true(took < 1.0);
 	al_client_close(c);
@@ -422,7 +384,7 @@ static void streams_end(void **state)
 	char *args = th_args(&len, "what", 's', "policies", NULL);
 	stream_started(c, 23, "export", args, len);
 	free(args);
-	OK(run(admin, "user.deactivate", "email", 's', who[2], NULL));
+	OK(sh_run(admin, "user.deactivate", "email", 's', who[2], NULL));
 	assert_int_equal(feed_end(c, 23, &took), AL_EUNAUTHENTICATED);
 	assert_true(took < 1.0);
 	al_client_close(c);
@@ -434,7 +396,7 @@ static void streams_end(void **state)
 	snprintf(ak, sizeof ak, "%s", th_res_str(&r, "access_key"));
 	al_reply_free(&r);
 	stream_started(c, 24, "policy.list", NULL, 0);
-	OK(run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
+	OK(sh_run(admin, "keypair.deactivate", "access_key", 's', ak, NULL));
 	assert_int_equal(feed_end(c, 24, &took), AL_EUNAUTHENTICATED);
 	assert_true(took < 1.0);
 	al_client_close(c);
@@ -442,7 +404,7 @@ static void streams_end(void **state)
 	create_user(admin, "s-up@example.com", "default", "admin");
 	c = sh_connect_as(p, "s-up@example.com");
 	stream_started(c, 25, "policy.list", NULL, 0);
-	OK(run(admin, "user.update", "email", 's', "s-up@example.com", "role", 's', "superadmin", NULL));
+	OK(sh_run(admin, "user.update", "email", 's', "s-up@example.com", "role", 's', "superadmin", NULL));
 	assert_int_equal(feed_end(c, 25, &took), AL_OK);
 	al_client_close(c);
 	al_client_close(admin);
@@ -451,13 +413,13 @@ static void streams_end(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(demoted_superadmin, setup, teardown),
-		cmocka_unit_test_setup_teardown(promoted_user, setup, teardown),
-		cmocka_unit_test_setup_teardown(domain_admin_moved, setup, teardown),
-		cmocka_unit_test_setup_teardown(deactivated, setup, teardown),
-		cmocka_unit_test_setup_teardown(library_refresh, setup, teardown),
-		cmocka_unit_test_setup_teardown(watch_ends, setup, teardown),
-		cmocka_unit_test_setup_teardown(streams_end, setup_big, teardown),
+		cmocka_unit_test_setup_teardown(demoted_superadmin, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(promoted_user, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(domain_admin_moved, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(deactivated, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(library_refresh, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(watch_ends, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(streams_end, setup_big, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

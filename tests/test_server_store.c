@@ -30,14 +30,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	sh_server *p = *state;
-	sh_cleanup(p);
-	free(p);
-	return 0;
-}
-
 /* adminctl --data DIR user create EMAIL: its exit status, its stderr in p->dir/err. */
 static int direct_create(sh_server *p, const char *email)
 {
@@ -202,9 +194,9 @@ static void no_crash_with_direct_tools_beside(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(direct_write_refused_while_served, setup, teardown),
-		cmocka_unit_test_setup_teardown(server_does_not_start_under_a_direct_writer, setup, teardown),
-		cmocka_unit_test_setup_teardown(no_crash_with_direct_tools_beside, setup, teardown),
+		cmocka_unit_test_setup_teardown(direct_write_refused_while_served, setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(server_does_not_start_under_a_direct_writer, setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(no_crash_with_direct_tools_beside, setup, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
