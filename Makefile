@@ -4,7 +4,11 @@ PKGS    := lmdb msgpack libsodium libxxhash liboath libcurl libevent libevent_pt
 DEPS_OK := $(shell ./tools/deps.sh >&2 && echo ok)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wstrict-prototypes -Wno-missing-field-initializers \
-           -Iinclude -Isrc -Ischemas -MMD -MP $(shell pkg-config --cflags $(PKGS))
+           -MMD -MP $(shell pkg-config --cflags $(PKGS))
+# The layers (docs/architecture.md, tests/test_layers.sh): the library and the tests include
+# "util/codec.h", "core/store.h", ... by layer; tools/ and bench/ see only the public include/.
+INC_LIB := -Iinclude -Isrc -Ischemas
+INC_PUB := -Iinclude
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
 ifeq ($(SANITIZE),1)
@@ -17,7 +21,7 @@ BUILD   := build/rel
 BIN     := bin
 endif
 
-LIB_SRC := $(wildcard src/*.c)
+LIB_SRC := $(wildcard src/*/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libadminlog.a
 TOOLS   := $(BIN)/adminctl $(BIN)/adminlog $(BIN)/adminlogd
@@ -33,9 +37,21 @@ DATA    ?= var/adminlog
 .SECONDARY:
 all: $(TOOLS) $(BUILD)/gen_docs
 
-$(BUILD)/%.o: %.c
+$(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_LIB) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_LIB) -c $< -o $@
+
+$(BUILD)/tools/%.o: tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_PUB) -c $< -o $@
+
+$(BUILD)/bench/%.o: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_PUB) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
@@ -56,10 +72,6 @@ $(BUILD)/tests/test_server_%: $(BUILD)/tests/test_server_%.o $(BUILD)/tests/help
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs sqlite3) -o $@
-
-$(BUILD)/bench/bench_util.o: bench/bench_util.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
 
 # docs/events.md is generated from schemas/; tests/test_docs.sh fails when it is stale.
 docs: $(BUILD)/gen_docs

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "nouns.h"
-#include "store.h"
+#include "nouns/nouns.h"
+#include "core/store.h"
 
 /* ---- fixtures ------------------------------------------------------------------------------------ */
 

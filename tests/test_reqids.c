@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "seal.h"
+#include "core/seal.h"
 
 typedef struct fx {
 	char *dir;
