@@ -632,50 +632,80 @@ static void run_read(conn *c, const request *rq)
 	al_sbuffer_destroy(&sb);
 }
 
+static void op_log(conn *c, const request *rq)
+{
+	if (srv_superadmin_only(c, rq))
+		start_stream(c, rq, S_LOG);
+}
+
+static void op_export(conn *c, const request *rq) { start_stream(c, rq, S_EXPORT); }
+
+/* The server's own operations (docs/protocol.md), looked up before the command table. */
+typedef struct srv_op {
+	const char *name;
+	void (*run)(conn *c, const request *rq);
+	bool unauthed; /* runs before the connection has authenticated */
+	bool streams;  /* takes "stream": true itself (else only READ commands stream) */
+} srv_op;
+
+static const srv_op srv_ops[] = {
+	{"hello", srv_op_hello, true, false},
+	{"login", srv_op_login, true, false},
+	{"auth", srv_op_auth, true, false},
+	{"whoami", srv_op_whoami, false, false},
+	{"describe", srv_op_describe, false, false},
+	{"cancel", srv_op_cancel, false, false},
+	{"watch", srv_op_watch, false, true},
+	{"log", op_log, false, true},
+	{"export", op_export, false, true},
+};
+
+static const srv_op *srv_op_find(const char *op)
+{
+	for (size_t i = 0; i < sizeof srv_ops / sizeof srv_ops[0]; i++)
+		if (strcmp(op, srv_ops[i].name) == 0)
+			return &srv_ops[i];
+	return NULL;
+}
+
+/* The table's command: a READ runs at once (or streams), a write goes to the writer. */
+static void run_command(conn *c, const request *rq)
+{
+	const al_cmd_def *d = al_cmd_def_find(rq->op);
+	if (d == NULL)
+		srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "op: unknown operation '%s'", rq->op);
+	else if (d->kind != AL_CMD_READ)
+		submit_write(c, rq, d);
+	else if (rq->stream)
+		start_stream(c, rq, S_CMD);
+	else
+		run_read(c, rq);
+}
+
 static void dispatch(conn *c, const request *rq)
 {
-	const char *op = rq->op;
-	if (!strcmp(op, "hello"))
-		return srv_op_hello(c, rq);
-	if (!strcmp(op, "login"))
-		return srv_op_login(c, rq);
-	if (!strcmp(op, "auth"))
-		return srv_op_auth(c, rq);
-	if (!c->authed)
-		return srv_reply_error(c, rq, AL_EUNAUTHENTICATED, "%s: log in first (login or auth)", op);
+	const srv_op *so = srv_op_find(rq->op);
+	if (so && so->unauthed) {
+		so->run(c, rq);
+		return;
+	}
+	if (!c->authed) {
+		srv_reply_error(c, rq, AL_EUNAUTHENTICATED, "%s: log in first (login or auth)", rq->op);
+		return;
+	}
 	if (!srv_actor_allows(c, rq))
 		return;
-	if (rq->stream && strcmp(op, "log") && strcmp(op, "export") && strcmp(op, "watch")) {
-		const al_cmd_def *d = al_cmd_def_find(op);
-		if (d == NULL || d->kind != AL_CMD_READ)
-			return srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "stream: only read commands stream (%s)", op);
+	if (rq->stream && !(so && so->streams)) {
+		const al_cmd_def *d = al_cmd_def_find(rq->op);
+		if (d == NULL || d->kind != AL_CMD_READ) {
+			srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "stream: only read commands stream (%s)", rq->op);
+			return;
+		}
 	}
-	if (!strcmp(op, "whoami"))
-		return srv_op_whoami(c, rq);
-	if (!strcmp(op, "describe"))
-		return srv_op_describe(c, rq);
-	if (!strcmp(op, "cancel"))
-		return srv_op_cancel(c, rq);
-	if (!strcmp(op, "watch"))
-		return srv_op_watch(c, rq);
-	if (!strcmp(op, "log")) {
-		if (srv_superadmin_only(c, rq))
-			start_stream(c, rq, S_LOG);
-		return;
-	}
-	if (!strcmp(op, "export"))
-		return start_stream(c, rq, S_EXPORT);
-	const al_cmd_def *d = al_cmd_def_find(op);
-	if (d == NULL)
-		return srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "op: unknown operation '%s'", op);
-	if (d->kind == AL_CMD_READ) {
-		if (rq->stream)
-			start_stream(c, rq, S_CMD);
-		else
-			run_read(c, rq);
-		return;
-	}
-	submit_write(c, rq, d);
+	if (so)
+		so->run(c, rq);
+	else
+		run_command(c, rq);
 }
 
 /* ---- frames ---------------------------------------------------------------------------------------------- */
