@@ -3,7 +3,7 @@ CC      ?= gcc
 PKGS    := lmdb msgpack libsodium libxxhash liboath libcurl libevent libevent_pthreads
 DEPS_OK := $(shell ./tools/deps.sh >&2 && echo ok)
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wstrict-prototypes -Wno-missing-field-initializers \
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wno-missing-field-initializers \
            -MMD -MP $(shell pkg-config --cflags $(PKGS))
 # The layers (docs/architecture.md, tests/test_layers.sh): the library and the tests include
 # "util/codec.h", "core/store.h", ... by layer; tools/ and bench/ see only the public include/.
@@ -16,6 +16,10 @@ BUILD   := build/san
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 BIN     := build/san/bin
+else ifneq ($(findstring clang,$(CC)),)
+# make CC=clang: its own build directory, so that neither compiler reuses the other's objects.
+BUILD   := build/clang
+BIN     := build/clang/bin
 else
 BUILD   := build/rel
 BIN     := bin
@@ -53,7 +57,9 @@ $(BUILD)/bench/%.o: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC_PUB) -c $< -o $@
 
+# Made afresh: ar only adds, and a moved or renamed source would leave its old member behind.
 $(LIB): $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BIN)/%: $(BUILD)/tools/%.o $(LIB)

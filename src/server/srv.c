@@ -729,30 +729,43 @@ static void handle_frame(conn *c, const unsigned char *p, size_t len)
 	al_srv *srv = c->srv;
 	request rq = {.t0 = srv_mono_us()};
 	msgpack_object o;
-	if (al_mp_check(p, len) != 0) /* bounds msgpack-c's allocations by len before it decodes */
-		return proto_fail(c, AL_EINVALID_ARGUMENT, "frame: not exactly one well-formed msgpack value", rq.t0);
+	if (al_mp_check(p, len) != 0) { /* bounds msgpack-c's allocations by len before it decodes */
+		proto_fail(c, AL_EINVALID_ARGUMENT, "frame: not exactly one well-formed msgpack value", rq.t0);
+		return;
+	}
 	msgpack_zone_clear(&srv->zone);
-	if (al_mp_decode(p, len, &srv->zone, &o) != 0)
-		return proto_fail(c, AL_EINVALID_ARGUMENT, "frame: msgpack nested too deeply", rq.t0);
-	if (o.type != MSGPACK_OBJECT_MAP)
-		return proto_fail(c, AL_EINVALID_ARGUMENT, "frame: must be a msgpack map", rq.t0);
+	if (al_mp_decode(p, len, &srv->zone, &o) != 0) {
+		proto_fail(c, AL_EINVALID_ARGUMENT, "frame: msgpack nested too deeply", rq.t0);
+		return;
+	}
+	if (o.type != MSGPACK_OBJECT_MAP) {
+		proto_fail(c, AL_EINVALID_ARGUMENT, "frame: must be a msgpack map", rq.t0);
+		return;
+	}
 
 	const msgpack_object *id = al_mp_get(&o, "id"), *op = al_mp_get(&o, "op"), *args = al_mp_get(&o, "args");
 	if (id == NULL || !((id->type == MSGPACK_OBJECT_POSITIVE_INTEGER && id->via.u64 <= INT64_MAX) ||
-			    (id->type == MSGPACK_OBJECT_STR && id->via.str.size >= 1 && id->via.str.size <= 64)))
-		return srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT,
-				   "id: must be an integer >= 0 or a string of 1 to 64 bytes");
+			    (id->type == MSGPACK_OBJECT_STR && id->via.str.size >= 1 && id->via.str.size <= 64))) {
+		srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "id: must be an integer >= 0 or a string of 1 to 64 bytes");
+		return;
+	}
 	rq.idlen = pack_small(id, rq.id);
 	if (op == NULL || op->type != MSGPACK_OBJECT_STR || op->via.str.size == 0 ||
-	    op->via.str.size >= SRV_OP_MAX || memchr(op->via.str.ptr, 0, op->via.str.size))
-		return srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "op: must be the name of an operation (a string)");
+	    op->via.str.size >= SRV_OP_MAX || memchr(op->via.str.ptr, 0, op->via.str.size)) {
+		srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "op: must be the name of an operation (a string)");
+		return;
+	}
 	memcpy(rq.op, op->via.str.ptr, op->via.str.size);
 	rq.op[op->via.str.size] = 0;
-	if (args && args->type != MSGPACK_OBJECT_NIL && args->type != MSGPACK_OBJECT_MAP)
-		return srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "args: must be a map");
+	if (args && args->type != MSGPACK_OBJECT_NIL && args->type != MSGPACK_OBJECT_MAP) {
+		srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "args: must be a map");
+		return;
+	}
 	rq.args = args && args->type == MSGPACK_OBJECT_MAP ? args : NULL;
-	if (al_mp_bool(&o, "stream", &rq.stream) < 0)
-		return srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "stream: must be a boolean");
+	if (al_mp_bool(&o, "stream", &rq.stream) < 0) {
+		srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "stream: must be a boolean");
+		return;
+	}
 	dispatch(c, &rq);
 }
 

@@ -431,16 +431,22 @@ void srv_op_login(conn *c, const request *rq)
 	if (!only_args(c, rq, names) || !str_arg(c, rq, "email", true, &email) ||
 	    !str_arg(c, rq, "password", true, &pw) || !str_arg(c, rq, "otp", false, &otp))
 		return;
-	if (c->login)
-		return reply_rate_limited(c, rq, 1, "login: one login at a time on a connection, and one is in progress");
+	if (c->login) {
+		reply_rate_limited(c, rq, 1, "login: one login at a time on a connection, and one is in progress");
+		return;
+	}
 	if (!failures_allow(c, rq, 'e', email))
 		return;
 	int64_t wait = srv_login_room(c);
-	if (wait)
-		return reply_rate_limited(c, rq, wait, "login: too many logins are waiting to be verified");
+	if (wait) {
+		reply_rate_limited(c, rq, wait, "login: too many logins are waiting to be verified");
+		return;
+	}
 	job *j = srv_job_new(c, rq, J_LOGIN);
-	if (j == NULL)
-		return srv_reply_error(c, rq, AL_ENO_MEMORY, "out of memory");
+	if (j == NULL) {
+		srv_reply_error(c, rq, AL_ENO_MEMORY, "out of memory");
+		return;
+	}
 	snprintf(j->who, sizeof j->who, "%.*s", (int)(email.n > 128 ? 128 : email.n), email.p);
 	j->counted_at = count_failure(c, 'e', email);
 	if (srv_login_queue(j) != AL_OK) {
@@ -508,8 +514,10 @@ void srv_op_auth(conn *c, const request *rq)
 	unsigned char mac[AL_AUTH_MAC_LEN];
 	if (!only_args(c, rq, names) || !str_arg(c, rq, "access_key", true, &ak))
 		return;
-	if (!mac_arg(al_mp_get(rq->args, "mac"), mac))
-		return srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "mac: must be 32 bytes (bin) or 64 hex digits");
+	if (!mac_arg(al_mp_get(rq->args, "mac"), mac)) {
+		srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "mac: must be 32 bytes (bin) or 64 hex digits");
+		return;
+	}
 	if (!failures_allow(c, rq, 'k', ak))
 		return;
 	char akz[80], buf[SRV_ACTOR_BUF];
@@ -522,7 +530,8 @@ void srv_op_auth(conn *c, const request *rq)
 	if (rc) {
 		if (rc == AL_EUNAUTHENTICATED)
 			count_failure(c, 'k', ak);
-		return srv_reply_error(c, rq, rc, "%s", err.msg);
+		srv_reply_error(c, rq, rc, "%s", err.msg);
+		return;
 	}
 	set_actor(c, &a);
 	msgpack_sbuffer sb;

@@ -206,10 +206,30 @@ int al_mp_check(const void *buf, size_t len)
 			case 0xd6: skip = 5; break;
 			case 0xd7: skip = 9; break;
 			case 0xd8: skip = 17; break;
-			case 0xdc: if (end - p < 2) return -1; items = be(p, 2); p += 2; break;
-			case 0xdd: if (end - p < 4) return -1; items = be(p, 4); p += 4; break;
-			case 0xde: if (end - p < 2) return -1; items = 2 * be(p, 2); p += 2; break;
-			case 0xdf: if (end - p < 4) return -1; items = 2 * be(p, 4); p += 4; break;
+			case 0xdc:
+				if (end - p < 2)
+					return -1;
+				items = be(p, 2);
+				p += 2;
+				break;
+			case 0xdd:
+				if (end - p < 4)
+					return -1;
+				items = be(p, 4);
+				p += 4;
+				break;
+			case 0xde:
+				if (end - p < 2)
+					return -1;
+				items = 2 * be(p, 2);
+				p += 2;
+				break;
+			case 0xdf:
+				if (end - p < 4)
+					return -1;
+				items = 2 * be(p, 4);
+				p += 4;
+				break;
 			default: return -1; /* 0xc1 is never used */
 			}
 		if (hdr) {
