@@ -106,13 +106,22 @@ const al_event_def *al_event_def_by_name(const char *name)
 	return NULL;
 }
 
+/* A switch with a case per event number: a number given twice in events.def is a duplicate
+ * case value, so a compile error rather than a second event read back as the first. */
 const al_event_def *al_event_def_by_number(unsigned number)
 {
 	init();
-	for (size_t i = 0; i < AL_EV__COUNT; i++)
-		if (events[i].number == number)
-			return &events[i];
-	return NULL;
+	switch (number) {
+#define AL_EVENT(ID, name, num, ver, kind, doc) \
+	case num: return &events[AL_EV_##ID];
+#define AL_FIELD(ID, name, type, flags, doc)
+#define AL_OLD_VERSION(ID, ver, fn, doc)
+#include "events.def"
+#undef AL_EVENT
+#undef AL_FIELD
+#undef AL_OLD_VERSION
+	default: return NULL;
+	}
 }
 
 int al__upcast(const al_event_def *d, unsigned stored_version, msgpack_object *f,
