@@ -1,5 +1,6 @@
 /*
- * maint.c - maintenance over a whole store: verify, rebuild, replay to a point (as-of) and
+ * store_maint.c - maintenance of the store as a whole (not the `maintenance` noun, which is
+ * nouns/maintenance.c): verify, rebuild, replay to a point (as-of) and
  * statistics. Everything here goes through the same append and fold paths as live writes.
  */
 #include <stdlib.h>
