@@ -3,8 +3,12 @@ CC      ?= gcc
 PKGS    := lmdb msgpack libsodium libxxhash liboath libcurl libevent libevent_pthreads
 DEPS_OK := $(shell ./tools/deps.sh >&2 && echo ok)
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wstrict-prototypes -Wno-missing-field-initializers \
-           -Iinclude -Isrc -Ischemas -MMD -MP $(shell pkg-config --cflags $(PKGS))
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wno-missing-field-initializers \
+           -MMD -MP $(shell pkg-config --cflags $(PKGS))
+# The layers (docs/architecture.md, tests/test_layers.sh): the library and the tests include
+# "util/codec.h", "core/store.h", ... by layer; tools/ and bench/ see only the public include/.
+INC_LIB := -Iinclude -Isrc -Ischemas
+INC_PUB := -Iinclude
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
 ifeq ($(SANITIZE),1)
@@ -12,12 +16,16 @@ BUILD   := build/san
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 BIN     := build/san/bin
+else ifneq ($(findstring clang,$(CC)),)
+# make CC=clang: its own build directory, so that neither compiler reuses the other's objects.
+BUILD   := build/clang
+BIN     := build/clang/bin
 else
 BUILD   := build/rel
 BIN     := bin
 endif
 
-LIB_SRC := $(wildcard src/*.c)
+LIB_SRC := $(wildcard src/*/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libadminlog.a
 TOOLS   := $(BIN)/adminctl $(BIN)/adminlog $(BIN)/adminlogd
@@ -33,11 +41,25 @@ DATA    ?= var/adminlog
 .SECONDARY:
 all: $(TOOLS) $(BUILD)/gen_docs
 
-$(BUILD)/%.o: %.c
+$(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_LIB) -c $< -o $@
 
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_LIB) -c $< -o $@
+
+$(BUILD)/tools/%.o: tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_PUB) -c $< -o $@
+
+$(BUILD)/bench/%.o: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_PUB) -c $< -o $@
+
+# Made afresh: ar only adds, and a moved or renamed source would leave its old member behind.
 $(LIB): $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BIN)/%: $(BUILD)/tools/%.o $(LIB)
@@ -56,10 +78,6 @@ $(BUILD)/tests/test_server_%: $(BUILD)/tests/test_server_%.o $(BUILD)/tests/help
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/bench/bench_util.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs sqlite3) -o $@
-
-$(BUILD)/bench/bench_util.o: bench/bench_util.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
 
 # docs/events.md is generated from schemas/; tests/test_docs.sh fails when it is stale.
 docs: $(BUILD)/gen_docs

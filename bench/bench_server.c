@@ -33,7 +33,7 @@
 
 #include "adminlog_client.h"
 #include "bench_util.h"
-#include "srv.h"
+#include "al_srv.h"
 
 #define NUSERS 64
 #define MAP (256ull << 20)

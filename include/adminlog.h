@@ -16,6 +16,7 @@
 #define ADMINLOG_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,6 +96,8 @@ const char *al_store_dir(const al_store *s);
 /* 1 when the master key is loaded, so sealed secrets can be opened; 0 after a read-only
  * open of a directory whose master.key is missing. */
 int al_store_has_secrets(const al_store *s);
+/* AL_OPEN_FIXED_MAP from now on, for a store opened before its threads start (adminlogd). */
+void al_store_fix_map(al_store *s);
 /*
  * Checks, as ssh does for private keys, that group and others have no access to DIR,
  * DIR/master.key and DIR/admin-password. For each file that fails, report gets a message
@@ -143,6 +146,20 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
  * @return AL_OK, AL_EUNAUTHENTICATED, or an I/O / corruption code.
  */
 int al_actor_refresh(al_store *s, const al_actor *in, al_actor *out, char *buf, size_t n, al_error *err);
+
+/*
+ * A read snapshot: one read transaction, for a caller that asks several questions of the same
+ * state (a server re-checking the rights of every running feed after a commit). It keeps the
+ * pages it sees from reuse while open, so end it soon; it belongs to the thread that began it.
+ * al_snapshot_end accepts NULL.
+ */
+typedef struct al_snapshot al_snapshot;
+int al_snapshot_begin(al_store *s, al_snapshot **out, al_error *err);
+void al_snapshot_end(al_snapshot *snap);
+/* al_actor_refresh as of snap; when rate_limit is not NULL it gets the rate_limit of in's
+ * keypair (0 without one). */
+int al_actor_refresh_at(al_store *s, al_snapshot *snap, const al_actor *in, al_actor *out, char *buf,
+			size_t n, int64_t *rate_limit, al_error *err);
 
 typedef struct al_request {
 	const char *op;   /* "user.create" */
@@ -283,6 +300,9 @@ const al_event_def *al_event_def_by_number(unsigned number);
 size_t al_cmd_def_count(void);
 const al_cmd_def *al_cmd_def_at(size_t i);
 const al_cmd_def *al_cmd_def_find(const char *op);
+/* Whether a's role admits d: the table's least role; a monitor reads what an admin reads and
+ * never writes. The command checks it again itself; this is for a caller that keeps an actor. */
+bool al_cmd_def_allows(const al_cmd_def *d, const al_actor *a);
 
 /* ---- the log -------------------------------------------------------------------------- */
 
@@ -389,7 +409,7 @@ const char *al_export_names(void);
  */
 int al_export_csv(al_store *s, const char *what, const al_request *list_req, FILE *out, al_error *err);
 
-/* ==== authentication: login and keypair challenge-response (src/auth.c) ===================
+/* ==== authentication: login and keypair challenge-response (src/nouns/auth.c) =============
  * What the server calls before it runs commands for a connection. Neither appends events.
  * Every refusal is AL_EUNAUTHENTICATED; an unknown email, a wrong password and an inactive
  * user give the same message after the same work (one argon2id verification), so neither the

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "nouns.h"
+#include "nouns/nouns.h"
 
 /* Events matching a filter: how many, and the last one as JSON. */
 typedef struct evscan {

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "server_harness.h"
 
 void sh_prepare(sh_server *p, const char *pwhash)

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "nouns.h"
-#include "store.h"
+#include "nouns/nouns.h"
+#include "core/store.h"
 
 /* ---- fixtures ------------------------------------------------------------------------------------ */
 
@@ -132,9 +132,11 @@ static last_ev last_event(al_store *s)
 	return l;
 }
 
-/* A heartbeat with the usual arguments, more given as extra triples. */
-#define BEAT(s, id, ...) th_run(s, "agent.heartbeat", "id", 's', id, "addr", 's', "10.0.0.1:6001", "available", 's', \
-				"cpu=8,mem=32g", ##__VA_ARGS__, NULL)
+/* A heartbeat with the usual arguments, more given as extra triples (the NULL that ends them
+ * is added first, so that BEAT_ always has variadic arguments: ISO C without ##__VA_ARGS__). */
+#define BEAT(...) BEAT_(__VA_ARGS__, NULL)
+#define BEAT_(s, id, ...) th_run(s, "agent.heartbeat", "id", 's', id, "addr", 's', "10.0.0.1:6001", "available", 's', \
+				 "cpu=8,mem=32g", __VA_ARGS__)
 
 /* ---- rules checked before the group (always run) ------------------------------------------------------ */
 
@@ -142,8 +144,8 @@ static void heartbeat_rules(void **state)
 {
 	fx *f = *state;
 	al_store *s = f->s;
-#define HB(code, field, has, id, addr, avail, ...) \
-	REFUSE(s, code, field, has, "agent.heartbeat", "id", 's', id, "addr", 's', addr, "available", 's', avail, ##__VA_ARGS__, NULL)
+#define HB(code, field, has, id, addr, ...) \
+	REFUSE(s, code, field, has, "agent.heartbeat", "id", 's', id, "addr", 's', addr, "available", 's', __VA_ARGS__, NULL)
 	/* id: the slug rule, at most 64 */
 	HB(AL_EINVALID_ARGUMENT, "id", NULL, "", "h:1", "cpu=1,mem=1g");
 	HB(AL_EINVALID_ARGUMENT, "id", NULL, "-ag", "h:1", "cpu=1,mem=1g");

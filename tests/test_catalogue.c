@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "helpers.h"
 
 #define S th_store

@@ -1,7 +1,7 @@
 /* test_codec.c - RFC 3339 times and the msgpack bounds check. */
 #include <string.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "helpers.h"
 
 static void time_round_trip(void **state)

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "helpers.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;

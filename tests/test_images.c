@@ -7,7 +7,7 @@
 #include "registry_test.h"
 
 #include "helpers.h"
-#include "images.h"
+#include "nouns/images.h"
 
 #define PW "Passw0rd!"
 

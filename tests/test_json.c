@@ -1,5 +1,5 @@
 /*
- * test_json.c - the bounded JSON reader (src/json.c) that reads registry answers: RFC 8259
+ * test_json.c - the bounded JSON reader (src/util/json.c) that reads registry answers: RFC 8259
  * values, escapes, numbers, every refusal with its reason and offset, the limits, and fuzzing
  * with random, mutated and truncated inputs (it reads untrusted input).
  */
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "json.h"
+#include "util/json.h"
 
 static int parse(const char *s, msgpack_zone *z, msgpack_object *o, al_error *e)
 {

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "nouns.h"
-#include "seal.h"
+#include "nouns/nouns.h"
+#include "core/seal.h"
 
 #define PW "Passw0rd!"
 #define AK_GOOD "AKIAABCDEFGHIJ234567"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
+#include "nouns/auth.h"
 #include "helpers.h"
 
 #define PW "Passw0rd!"

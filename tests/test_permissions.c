@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "helpers.h"
 
 #define PW "Passw0rd!"

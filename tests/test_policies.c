@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "nouns.h"
-#include "store.h"
+#include "nouns/nouns.h"
+#include "core/store.h"
 
 #define PW "Passw0rd!"
 

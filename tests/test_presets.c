@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "nouns.h"
-#include "store.h"
+#include "nouns/nouns.h"
+#include "core/store.h"
 
 #define PW "Passw0rd!"
 #define GIB (1LL << 30)
@@ -94,7 +94,8 @@ static void user(al_store *s, const char *email, const char *role)
 static void create_rules(void **state)
 {
 	al_store *s = S(state);
-#define C(code, field, has, ...) REFUSE(s, code, field, has, "preset.create", ##__VA_ARGS__, NULL)
+#define C(...) C_(__VA_ARGS__, NULL) /* the NULL first: C_ always has variadic arguments */
+#define C_(code, field, has, ...) REFUSE(s, code, field, has, "preset.create", __VA_ARGS__)
 	C(AL_EINVALID_ARGUMENT, "name", NULL, "name", 's', "", "cpu", 'i', 1LL, "mem", 's', "1g");
 	C(AL_EINVALID_ARGUMENT, "name", NULL, "name", 's', "bad name", "cpu", 'i', 1LL, "mem", 's', "1g");
 	C(AL_EINVALID_ARGUMENT, "name", NULL, "name", 's', "-x", "cpu", 'i', 1LL, "mem", 's', "1g");
@@ -129,6 +130,7 @@ static void create_rules(void **state)
 	th_result_free(&r);
 	C(AL_EALREADY_EXISTS, "name", "already exists", "name", 's', "max", "cpu", 'i', 1LL, "mem", 's', "1g");
 #undef C
+#undef C_
 }
 
 static void create_and_get(void **state)

@@ -13,11 +13,11 @@
 #include <sys/stat.h>
 
 #include "helpers.h"
-#include "catalogue.h"
-#include "codec.h"
-#include "log.h"
-#include "record.h"
-#include "store.h"
+#include "core/catalogue.h"
+#include "util/codec.h"
+#include "core/log.h"
+#include "core/record.h"
+#include "core/store.h"
 
 /* ---- small utilities ------------------------------------------------------------------------ */
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "nouns.h"
+#include "nouns/nouns.h"
 
 #define PW "Passw0rd!"
 

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "images.h"
-#include "seal.h"
+#include "nouns/images.h"
+#include "core/seal.h"
 
 #define PW "Passw0rd!"
 #define REG_PW "Reg!stry-pw-7d3f"

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "seal.h"
+#include "core/seal.h"
 
 typedef struct fx {
 	char *dir;
@@ -202,7 +202,7 @@ static void old_entries_ignored(void **state)
 {
 	fx *f = *state;
 	static const char old_val[] = "\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\1\0user.update\0\x80";
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	assert_int_equal(mdb_txn_begin(f->s->env, NULL, 0, &txn), 0);
 	MDB_val k = {5, "old-1"}, v = {sizeof old_val - 1, (void *)old_val};
 	assert_int_equal(mdb_put(txn, f->s->reqids, &k, &v, 0), 0);

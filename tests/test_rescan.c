@@ -9,8 +9,8 @@
 #include "registry_test.h"
 
 #include "helpers.h"
-#include "images.h"
-#include "json.h"
+#include "nouns/images.h"
+#include "util/json.h"
 
 static const char *const VALID_EXTRA =
 	",\"ai.backend.resource.min.cpu\":\"2\",\"ai.backend.resource.min.mem\":\"2g\","

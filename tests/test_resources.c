@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "resources.h"
+#include "util/resources.h"
 
 /* Parses with fn and renders the result as JSON into out; returns the al_ code. */
 static int render(int (*fn)(al_error *, const char *, al_str, msgpack_packer *), const char *text, char *out,

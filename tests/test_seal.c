@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "csv.h"
+#include "util/csv.h"
 #include "helpers.h"
-#include "seal.h"
+#include "core/seal.h"
 
 static void master_key_file(void **state)
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "server_harness.h"
 
 #define OK(call) assert_int_equal((call), AL_OK)

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "server_harness.h"
 
 

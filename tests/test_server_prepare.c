@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "secret.h"
+#include "core/secret.h"
 
 #define PW "Passw0rd!"
 

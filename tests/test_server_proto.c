@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "server_harness.h"
 
 #define PW "Passw0rd!"

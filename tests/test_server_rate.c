@@ -1,8 +1,8 @@
-/* test_server_rate.c - the server's fixed-window rate limits (src/srv_rate.c). */
+/* test_server_rate.c - the server's fixed-window rate limits (src/server/srv_rate.c). */
 #include <stdlib.h>
 
 #include "helpers.h"
-#include "srv_int.h"
+#include "server/srv_int.h"
 
 #define S 1000000ll /* µs */
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "server_harness.h"
 
 #define POLICIES 20000 /* several MiB of rows: a stream that cannot finish while nobody reads */

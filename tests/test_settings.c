@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "rg_helpers.h"
-#include "record.h"
+#include "core/record.h"
 
 typedef struct fx {
 	char *dir;

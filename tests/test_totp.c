@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "util/codec.h"
 #include "helpers.h"
-#include "nouns.h"
+#include "nouns/nouns.h"
 
 #define PW "Passw0rd!"
 #define STEP_US (30 * 1000000LL)

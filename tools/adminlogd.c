@@ -1,6 +1,6 @@
 /*
  * adminlogd - the admin server: one data directory, served over TCP and a Unix socket with
- * the msgpack protocol of docs/protocol.md. The server itself is src/srv*.c.
+ * the msgpack protocol of docs/protocol.md. The server itself is src/server/srv*.c.
  *
  * On an empty data directory it first records the bootstrap events exactly as `adminlog
  * init` does, with a generated admin password written to DIR/admin-password (mode 0600).
@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "adminlog.h"
-#include "srv.h"
+#include "al_srv.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7457"
 #define DEFAULT_MAP_SIZE (8ull << 30)

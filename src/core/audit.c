@@ -1,0 +1,261 @@
+/*
+ * audit.c - reading the log for people: the audit listing with its filters, the time binary
+ * search, and one event as JSON or as a line (secret fields always left out).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/record.h"
+
+uint64_t al_log_head(al_store *s)
+{
+	MDB_txn *txn;
+	if (al__read_begin(s, &txn, NULL))
+		return 0;
+	uint64_t h;
+	if (al__log_head_in(s, txn, &h, NULL))
+		h = 0;
+	mdb_txn_abort(txn);
+	return h;
+}
+
+static int time_of(al_store *s, MDB_txn *txn, uint64_t seq, int64_t *t, al_error *err)
+{
+	unsigned char k[8];
+	al__be64(k, seq);
+	MDB_val key = {8, k}, val;
+	int rc = mdb_get(txn, s->events, &key, &val);
+	if (rc)
+		return al_err(err, rc == MDB_NOTFOUND ? AL_ECORRUPT : AL_EIO_ERROR, "event %llu: %s",
+			      (unsigned long long)seq, rc == MDB_NOTFOUND ? "missing from the log" : mdb_strerror(rc));
+	al_rec_header h;
+	if ((rc = al__rec_open(val.mv_data, val.mv_size, seq, &h, err)))
+		return rc;
+	*t = h.time_us;
+	return AL_OK;
+}
+
+/* Last seq with time <= t; times never decrease along the log, so this is a binary search. */
+static int seq_at_time(al_store *s, MDB_txn *txn, int64_t t, uint64_t *out, al_error *err)
+{
+	uint64_t lo = 0, hi; /* answer in [lo, hi] */
+	int hrc = al__log_head_in(s, txn, &hi, err);
+	if (hrc)
+		return hrc;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo + 1) / 2;
+		int64_t mt = 0;
+		int rc = time_of(s, txn, mid, &mt, err);
+		if (rc)
+			return rc;
+		if (mt <= t)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	*out = lo;
+	return AL_OK;
+}
+
+int al_log_seq_at_time(al_store *s, int64_t t_us, uint64_t *seq, al_error *err)
+{
+	MDB_txn *txn;
+	int rc = al__read_begin(s, &txn, err);
+	if (rc)
+		return rc;
+	rc = seq_at_time(s, txn, t_us, seq, err);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static bool matches(const al_event *e, const al_log_filter *f)
+{
+	if (f->actor && !al_str_eq(e->actor, f->actor))
+		return false;
+	if (f->type && strcmp(e->def->name, f->type) != 0)
+		return false;
+	if (f->entity) {
+		size_t kn = e->kind.n;
+		if (strncmp(f->entity, e->kind.p, kn) != 0 || f->entity[kn] != ':' ||
+		    !al_str_eq(e->id, f->entity + kn + 1))
+			return false;
+	}
+	return true;
+}
+
+typedef struct scan {
+	al_store *s;
+	MDB_txn *txn;
+	const al_log_filter *f;
+	uint64_t lo, hi; /* seq range from the time bounds and after_seq */
+	size_t emitted;
+	al_event_cb cb;
+	void *ctx;
+	msgpack_zone zone;
+} scan;
+
+/* Reads, filters and hands one event to the callback. Returns non-zero to stop. */
+static int visit(scan *sc, uint64_t seq, al_error *err, bool *stop)
+{
+	al_event e;
+	msgpack_zone_clear(&sc->zone);
+	int rc = al__log_read(sc->s, sc->txn, seq, &sc->zone, &e, err);
+	if (rc == AL_ENOT_FOUND)
+		rc = al_err(err, AL_ECORRUPT, "event %llu is indexed but missing from the log", (unsigned long long)seq);
+	if (rc)
+		return rc;
+	if (!matches(&e, sc->f))
+		return AL_OK;
+	rc = sc->cb(&e, sc->ctx);
+	if (rc || (sc->f->limit && ++sc->emitted >= sc->f->limit))
+		*stop = true;
+	return rc;
+}
+
+/* Walks the duplicates (seqs) of one index key from sc->lo to sc->hi. */
+static int walk_index(scan *sc, MDB_dbi dbi, const void *key, size_t kn, al_error *err)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(sc->txn, dbi, &c);
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "open index: %s", mdb_strerror(rc));
+	unsigned char lo[8];
+	al__be64(lo, sc->lo);
+	MDB_val k = {kn, (void *)key}, v = {8, lo};
+	bool stop = false;
+	int m;
+	for (m = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); m == 0 && !stop && rc == AL_OK;
+	     m = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+		uint64_t seq = al__get_be64(v.mv_data);
+		if (seq > sc->hi)
+			break;
+		rc = visit(sc, seq, err, &stop);
+	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, err, "index");
+	mdb_cursor_close(c);
+	return rc;
+}
+
+static int walk_log(scan *sc, al_error *err)
+{
+	bool stop = false;
+	int rc = AL_OK;
+	for (uint64_t seq = sc->lo; seq <= sc->hi && !stop && rc == AL_OK; seq++)
+		rc = visit(sc, seq, err, &stop);
+	return rc;
+}
+
+int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx, al_error *err)
+{
+	static const al_log_filter none = {0};
+	if (f == NULL)
+		f = &none;
+	scan sc = {.s = s, .f = f, .cb = cb, .ctx = ctx};
+	int rc = al__read_begin(s, &sc.txn, err);
+	if (rc)
+		return rc;
+	msgpack_zone_init(&sc.zone, 4096);
+	sc.lo = f->after_seq + 1;
+	rc = al__log_head_in(s, sc.txn, &sc.hi, err);
+	uint64_t t;
+	if (rc == AL_OK && f->since_us && (rc = seq_at_time(s, sc.txn, f->since_us - 1, &t, err)) == AL_OK && t + 1 > sc.lo)
+		sc.lo = t + 1;
+	if (rc == AL_OK && f->until_us && (rc = seq_at_time(s, sc.txn, f->until_us, &t, err)) == AL_OK && t < sc.hi)
+		sc.hi = t;
+	if (rc == AL_OK && sc.lo <= sc.hi) {
+		/* Drive the scan from the most selective index the filter names. */
+		if (f->entity)
+			rc = walk_index(&sc, s->idx_entity, f->entity, strlen(f->entity), err);
+		else if (f->actor)
+			rc = walk_index(&sc, s->idx_actor, f->actor, strlen(f->actor), err);
+		else if (f->type) {
+			const al_event_def *d = al_event_def_by_name(f->type);
+			unsigned char tk[2];
+			if (d == NULL)
+				rc = al_err(err, AL_EINVALID_ARGUMENT, "type: no event type named %.64s", f->type);
+			else {
+				al__be16(tk, d->number);
+				rc = walk_index(&sc, s->idx_type, tk, 2, err);
+			}
+		} else
+			rc = walk_log(&sc, err);
+	}
+	msgpack_zone_destroy(&sc.zone);
+	mdb_txn_abort(sc.txn);
+	return rc;
+}
+
+/* ---- printing events ------------------------------------------------------------------------------ */
+
+static bool is_secret(const al_event *e, const msgpack_object *key)
+{
+	for (size_t i = 0; i < e->def->nfields; i++)
+		if ((e->def->fields[i].flags & AL_F_SECRET) && al_mp_str_eq(key, e->def->fields[i].name))
+			return true;
+	return false;
+}
+
+/* The event's fields without the secret ones, as a map object in zone. */
+static msgpack_object public_fields(const al_event *e, msgpack_zone *z)
+{
+	msgpack_object m = {.type = MSGPACK_OBJECT_MAP};
+	uint32_t n = e->fields.via.map.size;
+	m.via.map.ptr = n ? al_zone_malloc(z, sizeof(msgpack_object_kv) * n) : NULL;
+	for (uint32_t i = 0; i < n && m.via.map.ptr; i++)
+		if (!is_secret(e, &e->fields.via.map.ptr[i].key))
+			m.via.map.ptr[m.via.map.size++] = e->fields.via.map.ptr[i];
+	return m;
+}
+
+static void json_str(FILE *out, al_str s)
+{
+	msgpack_object o = {.type = MSGPACK_OBJECT_STR};
+	o.via.str.ptr = s.p;
+	o.via.str.size = (uint32_t)s.n;
+	al_render_json(&o, out);
+}
+
+void al_event_write_json(const al_event *e, FILE *out)
+{
+	char t[40];
+	msgpack_zone z;
+	msgpack_zone_init(&z, 1024);
+	fprintf(out, "{\"seq\":%llu,\"time\":\"%s\",\"type\":\"%s\",\"version\":%u,\"actor\":",
+		(unsigned long long)e->seq, al_time_format(e->time_us, t, sizeof t), e->def->name, e->def->version);
+	json_str(out, e->actor);
+	fputs(",\"entity\":", out);
+	char ent[AL_MAX_ID + 64];
+	size_t n = al__entity_key(ent, sizeof ent, e->kind.p, e->kind.n, e->id.p, e->id.n);
+	json_str(out, (al_str){ent, n});
+	const al_str *opt[] = {&e->as_user, &e->user_id, &e->access_key, &e->client, &e->request_id, &e->reason};
+	const char *names[] = {"as", "user_id", "access_key", "client", "request_id", "reason"};
+	for (int i = 0; i < 6; i++)
+		if (opt[i]->n) {
+			fprintf(out, ",\"%s\":", names[i]);
+			json_str(out, *opt[i]);
+		}
+	fputs(",\"fields\":", out);
+	msgpack_object f = public_fields(e, &z);
+	al_render_json(&f, out);
+	fputc('}', out);
+	msgpack_zone_destroy(&z);
+}
+
+void al_event_write_text(const al_event *e, FILE *out)
+{
+	char t[40];
+	msgpack_zone z;
+	msgpack_zone_init(&z, 1024);
+	fprintf(out, "%llu %s %.*s%s%.*s %s %.*s:%.*s ", (unsigned long long)e->seq,
+		al_time_format(e->time_us, t, sizeof t), (int)e->actor.n, e->actor.p, e->as_user.n ? " as " : "",
+		(int)e->as_user.n, e->as_user.p, e->def->name, (int)e->kind.n, e->kind.p, (int)e->id.n, e->id.p);
+	msgpack_object f = public_fields(e, &z);
+	al_render_json(&f, out);
+	if (e->reason.n) {
+		fputs(" reason=", out);
+		json_str(out, e->reason);
+	}
+	msgpack_zone_destroy(&z);
+}

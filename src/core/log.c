@@ -1,0 +1,223 @@
+/* log.c - appending to and reading from the event log (layout in record.h and store.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/catalogue.h"
+#include "core/log.h"
+#include "core/record.h"
+
+size_t al__entity_key(char *buf, size_t n, const char *kind, size_t kn, const char *id, size_t idn)
+{
+	if (kn + 1 + idn > n)
+		return 0;
+	memcpy(buf, kind, kn);
+	buf[kn] = ':';
+	memcpy(buf + kn + 1, id, idn);
+	return kn + 1 + idn;
+}
+
+static int reserve(al_wtxn *w, size_t n)
+{
+	if (n <= w->rec_cap)
+		return 0;
+	size_t cap = w->rec_cap ? w->rec_cap : 1024;
+	while (cap < n)
+		cap *= 2;
+	unsigned char *p = al_realloc(w->rec, cap);
+	if (p == NULL)
+		return -1;
+	w->rec = p;
+	w->rec_cap = cap;
+	return 0;
+}
+
+/* Index keys must be valid before anything is written: a record without its index entries
+ * would be a half-written event. */
+static int check_keys(const al_event *e, al_error *err)
+{
+	char key[AL_MAX_ID + 64];
+	if (e->id.n == 0 || al__entity_key(key, sizeof key, e->kind.p, e->kind.n, e->id.p, e->id.n) == 0)
+		return al_err(err, AL_EINTERNAL, "%s: entity id empty or longer than %d bytes", e->def->name, AL_MAX_ID);
+	if (e->actor.n == 0 || e->actor.n > 500)
+		return al_err(err, AL_EINTERNAL, "%s: actor empty or longer than 500 bytes", e->def->name);
+	return AL_OK;
+}
+
+static int put_indexes(al_wtxn *w, const al_event *e, const unsigned char seqk[8], al_error *err)
+{
+	char key[AL_MAX_ID + 64];
+	size_t kn = al__entity_key(key, sizeof key, e->kind.p, e->kind.n, e->id.p, e->id.n);
+	unsigned char tk[2];
+	al__be16(tk, e->def->number);
+	int rc = al__put(w, w->s->idx_entity, key, kn, seqk, 8, MDB_APPENDDUP, err);
+	if (rc == AL_OK)
+		rc = al__put(w, w->s->idx_actor, e->actor.p, e->actor.n, seqk, 8, MDB_APPENDDUP, err);
+	if (rc == AL_OK)
+		rc = al__put(w, w->s->idx_type, tk, 2, seqk, 8, MDB_APPENDDUP, err);
+	return rc;
+}
+
+int al__log_put_record(al_wtxn *w, const void *rec, size_t len, const al_rec_header *h, const al_event *e,
+			al_error *err)
+{
+	if (e->seq != w->head_seq + 1)
+		return al_err(err, AL_EINTERNAL, "event %llu appended after head %llu", (unsigned long long)e->seq,
+			      (unsigned long long)w->head_seq);
+	if (h->time_us < w->head_time)
+		return al_err(err, AL_EINTERNAL, "event time %lld before the log head's %lld", (long long)h->time_us,
+			      (long long)w->head_time);
+	int rc = check_keys(e, err);
+	if (rc)
+		return rc;
+	unsigned char seqk[8];
+	al__be64(seqk, e->seq);
+	rc = al__put(w, w->s->events, seqk, 8, rec, len, MDB_APPEND, err);
+	if (rc == AL_OK)
+		rc = put_indexes(w, e, seqk, err);
+	if (rc)
+		return rc;
+	w->head_seq = e->seq;
+	memcpy(w->head_hash, (const unsigned char *)rec + len - AL_REC_HASH, AL_REC_HASH);
+	w->head_time = h->time_us;
+	return AL_OK;
+}
+
+int al__log_append(al_wtxn *w, unsigned type, unsigned version, int64_t time_us,
+		   const void *payload, size_t plen, al_event *e, al_error *err)
+{
+	size_t rlen = AL_REC_HEADER + plen;
+	if (plen > UINT32_MAX / 2 || reserve(w, rlen + AL_REC_HASH))
+		return al_err(err, AL_ENO_MEMORY, "event payload of %zu bytes", plen);
+	memcpy(w->rec + AL_REC_HEADER, payload, plen);
+	al__rec_seal(w->rec, type, version, time_us, (uint32_t)plen);
+	al__rec_chain(w->head_hash, w->rec, rlen, w->rec + rlen);
+
+	/* Decode what was written, exactly as a reader would, for indexes and projections. */
+	al_rec_header h;
+	int rc = al__rec_open(w->rec, rlen + AL_REC_HASH, w->head_seq + 1, &h, err);
+	if (rc == AL_OK)
+		rc = al__event_decode(&h, w->rec + AL_REC_HEADER, w->head_seq + 1, &w->zone, e, err);
+	return rc ? rc : al__log_put_record(w, w->rec, rlen + AL_REC_HASH, &h, e, err);
+}
+
+static al_str str_of(const msgpack_object *o)
+{
+	if (o && o->type == MSGPACK_OBJECT_STR)
+		return (al_str){o->via.str.ptr, o->via.str.size};
+	return (al_str){"", 0};
+}
+
+int al__event_decode(const al_rec_header *h, const void *payload, uint64_t seq,
+		     msgpack_zone *zone, al_event *e, al_error *err)
+{
+	memset(e, 0, sizeof *e);
+	e->seq = seq;
+	e->time_us = h->time_us;
+	e->stored_version = h->version;
+	e->def = al_event_def_by_number(h->type);
+	if (e->def == NULL)
+		return al_err(err, AL_EUNSUPPORTED, "event %llu: unknown event type %u",
+			      (unsigned long long)seq, h->type);
+	msgpack_object m;
+	if (al_mp_check(payload, h->payload_len) != 0 || al_mp_decode(payload, h->payload_len, zone, &m) != 0 ||
+	    m.type != MSGPACK_OBJECT_MAP)
+		return al_err(err, AL_ECORRUPT, "event %llu: payload is not a msgpack map", (unsigned long long)seq);
+	const msgpack_object *fields = NULL;
+	for (uint32_t i = 0; i < m.via.map.size; i++) {
+		const msgpack_object *k = &m.via.map.ptr[i].key, *v = &m.via.map.ptr[i].val;
+		if (al_mp_str_eq(k, "actor"))
+			e->actor = str_of(v);
+		else if (al_mp_str_eq(k, "as"))
+			e->as_user = str_of(v);
+		else if (al_mp_str_eq(k, "user_id"))
+			e->user_id = str_of(v);
+		else if (al_mp_str_eq(k, "access_key"))
+			e->access_key = str_of(v);
+		else if (al_mp_str_eq(k, "client"))
+			e->client = str_of(v);
+		else if (al_mp_str_eq(k, "request_id"))
+			e->request_id = str_of(v);
+		else if (al_mp_str_eq(k, "kind"))
+			e->kind = str_of(v);
+		else if (al_mp_str_eq(k, "id"))
+			e->id = str_of(v);
+		else if (al_mp_str_eq(k, "reason"))
+			e->reason = str_of(v);
+		else if (al_mp_str_eq(k, "fields"))
+			fields = v;
+	}
+	if (fields == NULL || fields->type != MSGPACK_OBJECT_MAP || e->kind.n == 0)
+		return al_err(err, AL_ECORRUPT, "event %llu: payload lacks kind or fields", (unsigned long long)seq);
+	e->fields = *fields;
+	if (h->version != e->def->version) {
+		int rc = al__upcast(e->def, h->version, &e->fields, zone, err);
+		if (rc)
+			return rc;
+	}
+	return AL_OK;
+}
+
+int al__log_read(al_store *s, MDB_txn *txn, uint64_t seq, msgpack_zone *zone, al_event *e,
+		 al_error *err)
+{
+	unsigned char k[8];
+	al__be64(k, seq);
+	MDB_val key = {8, k}, val;
+	int rc = mdb_get(txn, s->events, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return al_err(err, AL_ENOT_FOUND, "event %llu does not exist", (unsigned long long)seq);
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read event %llu: %s", (unsigned long long)seq, mdb_strerror(rc));
+	al_rec_header h;
+	rc = al__rec_open(val.mv_data, val.mv_size, seq, &h, err);
+	if (rc == AL_OK)
+		rc = al__event_decode(&h, (const char *)val.mv_data + AL_REC_HEADER, seq, zone, e, err);
+	return rc;
+}
+
+int al__entity_version(al_store *s, MDB_txn *txn, const char *kind, al_str id, uint64_t *out, al_error *err)
+{
+	char key[AL_MAX_ID + 64];
+	size_t kn = al__entity_key(key, sizeof key, kind, strlen(kind), id.p, id.n);
+	MDB_cursor *c;
+	*out = 0;
+	if (kn == 0)
+		return AL_OK; /* longer than any id: no events */
+	int rc = mdb_cursor_open(txn, s->idx_entity, &c);
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read entity index: %s", mdb_strerror(rc));
+	MDB_val k = {kn, key}, v;
+	size_t n = 0;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET);
+	if (rc == 0)
+		rc = mdb_cursor_count(c, &n);
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return al_err(err, AL_EIO_ERROR, "read entity index: %s", mdb_strerror(rc));
+	*out = n;
+	return AL_OK;
+}
+
+uint64_t al__entity_version_or(al_store *s, MDB_txn *txn, const char *kind, al_str id, al_error *fail)
+{
+	uint64_t v;
+	al_error e = {0};
+	if (al__entity_version(s, txn, kind, id, &v, &e) != AL_OK && fail->code == AL_OK)
+		*fail = e;
+	return v;
+}
+
+int al__log_head_in(al_store *s, MDB_txn *txn, uint64_t *head, al_error *err)
+{
+	MDB_val k = {4, "head"}, v;
+	*head = 0;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return AL_OK; /* an empty log */
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read head: %s", mdb_strerror(rc));
+	if (v.mv_size != 48)
+		return al_err(err, AL_ECORRUPT, "meta head has %zu bytes, expected 48", v.mv_size);
+	*head = al__get_be64(v.mv_data);
+	return AL_OK;
+}

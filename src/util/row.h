@@ -1,0 +1,16 @@
+/*
+ * row.h - helpers for the nouns' view rows (msgpack maps), shared by every noun: the generic
+ * half of a projection's row building, so that no noun borrows it from another.
+ */
+#ifndef AL_ROW_H
+#define AL_ROW_H
+
+#include "util/codec.h"
+
+/* Packs key name and its value for a view row: from over (an event's fields) when it has the
+ * key, else from base (the old row, may be NULL), else the empty value of kind dflt
+ * ('s' "", 'm' {}, 'a' [], 'b' true, 'i' 0). */
+void al__row_col(msgpack_packer *pk, const char *name, char dflt, const msgpack_object *base,
+		 const msgpack_object *over);
+
+#endif
