@@ -50,7 +50,7 @@ enum al_open_flags {
 	AL_OPEN_CREATE = 1 << 0, /* create the directory and an empty environment */
 	AL_OPEN_RDONLY = 1 << 1, /* read only: no catch-up, no writes */
 	AL_OPEN_NOSYNC = 1 << 2, /* no fsync on commit: scratch stores and benchmarks only */
-	AL_OPEN_QUIET = 1 << 3,  /* do not log projection catch-up on stderr */
+	AL_OPEN_QUIET = 1 << 3,  /* do not pass projection catch-up messages to opts->log */
 	/* Never grow the map in this process: LMDB may change the map size only while no other
 	 * thread has a transaction open, which a threaded server cannot promise. A full map then
 	 * refuses writes with AL_ELIMIT_EXCEEDED instead of growing (reserve enough map_size). */
@@ -63,17 +63,33 @@ enum al_open_flags {
 	AL_OPEN_READER = 1 << 6,
 };
 
+/* How much a message of the library matters: AL_LOG_WARN when a view is rebuilt because its
+ * stored version differs from the code's, AL_LOG_INFO for progress (a view catching up). */
+enum al_log_level { AL_LOG_WARN = 1, AL_LOG_INFO = 2 };
+
+/*
+ * Where the library's messages go. The library itself never prints: without a log function
+ * its messages are dropped. msg is one line without a newline, never holds a secret, and lives
+ * until the function returns. The tools print it on stderr ("adminlog: " msg); adminlogd
+ * writes it to its log.
+ */
+typedef void (*al_log_fn)(void *ctx, int level, const char *msg);
+
 typedef struct al_open_opts {
 	unsigned flags;
 	size_t map_size; /* initial LMDB map size in bytes; 0 = 1 MiB. It grows by itself. */
 	/* AL_OPEN_SERVER: the Unix socket clients reach the server on (or NULL), recorded in
 	 * the lock file so that a refused direct-mode write can name it. */
 	const char *socket_path;
+	/* Receives the store's messages, from al_store_open on (catch-up happens there) until
+	 * al_store_close; NULL = none. log_ctx is passed back as is. */
+	al_log_fn log;
+	void *log_ctx;
 } al_open_opts;
 
 /*
  * Opens the store in dir. Projections whose stored version differs from the code's are
- * rebuilt, and those behind the log catch up, before this returns (logged on stderr).
+ * rebuilt, and those behind the log catch up, before this returns (told to opts->log).
  *
  * Who may open a directory at once: adminlogd (AL_OPEN_SERVER) holds DIR/adminlogd.lock
  * exclusively for its lifetime, and every other read-write open holds it shared. So a

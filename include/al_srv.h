@@ -35,6 +35,11 @@ typedef struct al_srv_opts {
 
 typedef struct al_srv al_srv;
 
+/* An al_log_fn (al_open_opts.log) that writes the store's messages to the server's log, as
+ * srv_log does: ctx is the al_srv_opts the server runs with (its log_level applies). The
+ * store is opened before the server exists, so this needs only the options. */
+void al_srv_store_log(void *opts, int level, const char *msg);
+
 /* Binds the listeners and starts the threads; the store must stay open until al_srv_free. */
 int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err);
 /* The bound TCP address ("127.0.0.1:41234"), or NULL without TCP. */

@@ -193,6 +193,14 @@ static void warn(const char *msg, void *ctx)
 	fprintf(stderr, "%s: warning: %s\n", prog, msg);
 }
 
+/* The store's messages (views catching up) on stderr, named after the library as ever. */
+static void store_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	(void)level;
+	fprintf(stderr, "adminlog: %s\n", msg);
+}
+
 static char *actor_name(void)
 {
 	static char name[128];
@@ -578,7 +586,7 @@ int main(int argc, char **argv)
 	al_error err = {0};
 	/* Read-write so that stale views catch up first; a read also runs read-only beside
 	 * adminlogd or without master.key, while a write is refused then. */
-	al_open_opts oo = {d->kind == AL_CMD_READ ? AL_OPEN_READER : 0, 0};
+	al_open_opts oo = {d->kind == AL_CMD_READ ? AL_OPEN_READER : 0, 0, NULL, store_log, NULL};
 	al_store_check_perms(data, warn, NULL);
 	if (al_store_open(&s, data, &oo, &err) != AL_OK) {
 		fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(err.code), err.msg);

@@ -101,6 +101,14 @@ static void warn(const char *msg, void *ctx)
 	fprintf(stderr, "adminlog: warning: %s\n", msg);
 }
 
+/* The store's messages (views catching up or rebuilt) on stderr. */
+static void store_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	(void)level;
+	fprintf(stderr, "adminlog: %s\n", msg);
+}
+
 /*
  * Opens DIR for a command; reading says it only reads (log, stats, verify, digest): those
  * also run beside adminlogd (read-only) and without DIR/master.key, saying so on stderr.
@@ -109,7 +117,7 @@ static void warn(const char *msg, void *ctx)
 static al_store *open_store(const char *dir, int reading, al_error *err)
 {
 	al_store *s = NULL;
-	al_open_opts o = {reading ? AL_OPEN_READER : 0, 0};
+	al_open_opts o = {reading ? AL_OPEN_READER : 0, 0, NULL, store_log, NULL};
 	al_store_check_perms(dir, warn, NULL);
 	if (al_store_open(&s, dir, &o, err) != AL_OK)
 		return NULL;

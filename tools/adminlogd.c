@@ -7,7 +7,8 @@
  * While it runs it is the directory's only writer (direct-mode writes are refused), and it
  * refuses to start on a directory whose master key or itself group or others may access.
  * Once listening it prints one "listening ..." line per socket on stdout (a readiness signal
- * for scripts); the per-request log goes to stderr. SIGTERM/SIGINT stop it cleanly.
+ * for scripts); the per-request log goes to stderr, and so do the store's messages when it
+ * opens (views catching up at info, rebuilt at warn). SIGTERM/SIGINT stop it cleanly.
  * Exit status: 0 stopped, 1 could not start, 2 usage error.
  */
 #include <errno.h>
@@ -206,7 +207,7 @@ int main(int argc, char **argv)
 	al_error err = {0};
 	/* Threads read while the writer writes: the map never moves, and no other process
 	 * writes while this one runs (AL_OPEN_SERVER). */
-	al_open_opts oo = {AL_OPEN_FIXED_MAP | AL_OPEN_SERVER, (size_t)map_size, sock};
+	al_open_opts oo = {AL_OPEN_FIXED_MAP | AL_OPEN_SERVER, (size_t)map_size, sock, al_srv_store_log, &o};
 	if (al_store_open(&s, data, &oo, &err) != AL_OK) {
 		fprintf(stderr, "adminlogd: %s: %s\n", al_err_name(err.code), err.msg);
 		return 1;

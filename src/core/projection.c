@@ -262,18 +262,16 @@ int al__proj_catch_up(al_store *s, al_error *err)
 		return hrc;
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "read projection cursors: %s", mdb_strerror(rc));
-	bool quiet = s->flags & AL_OPEN_QUIET;
 	for (size_t p = 0; p < al__nprojections; p++) {
 		const al_projection *pr = al__projections[p];
 		int only = (int)p;
 		if (ver[p] != pr->version && (head > 0 || cur[p] > 0 || ver[p] != 0)) {
-			if (!quiet)
-				fprintf(stderr, "adminlog: view %s is version %u, code is %u: rebuilding from %llu events\n",
-					pr->name, ver[p], pr->version, (unsigned long long)head);
+			al__log(s, AL_LOG_WARN, "view %s is version %u, code is %u: rebuilding from %llu events",
+				pr->name, ver[p], pr->version, (unsigned long long)head);
 			rc = al__store_write(s, reset_ctx, &only, err);
 			cur[p] = 0;
-		} else if (cur[p] < head && !quiet) {
-			fprintf(stderr, "adminlog: view %s is at event %llu of %llu: catching up\n", pr->name,
+		} else if (cur[p] < head) {
+			al__log(s, AL_LOG_INFO, "view %s is at event %llu of %llu: catching up", pr->name,
 				(unsigned long long)cur[p], (unsigned long long)head);
 		}
 		if (rc == AL_OK && cur[p] < head)

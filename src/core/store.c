@@ -1,6 +1,7 @@
 /* store.c - opening a data directory, the write-transaction runner, map growth. */
 #include <errno.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,18 @@ void al_store_set_clock(al_store *s, int64_t (*clock_us)(void *), void *ctx)
 {
 	s->clock = clock_us ? clock_us : al_clock_real;
 	s->clock_ctx = ctx;
+}
+
+void al__log(al_store *s, int level, const char *fmt, ...)
+{
+	if (s->log == NULL || (s->flags & AL_OPEN_QUIET))
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	s->log(s->log_ctx, level, msg);
 }
 
 const char *al_store_dir(const al_store *s) { return s->dir; }
@@ -356,6 +369,8 @@ static int open_store(al_store **out, const char *dir, const al_open_opts *o, al
 	s->flags = o->flags;
 	s->lock_fd = -1;
 	s->clock = al_clock_real;
+	s->log = o->log;
+	s->log_ctx = o->log_ctx;
 	int rc = al__store_lock(s, o->socket_path, err);
 	if (rc == AL_OK)
 		rc = env_open(s, o, err);

@@ -43,6 +43,8 @@ struct al_store {
 	bool has_master_key;
 	int64_t (*clock)(void *);
 	void *clock_ctx;
+	al_log_fn log; /* al_open_opts.log: the library prints nothing itself */
+	void *log_ctx;
 	/* What a projection keeps in memory beside its views, by enum al_proj_id: made on first
 	 * use by the projection's module, freed on close by its descriptor's mem_free (so the
 	 * core never calls into a noun). Today: when each agent was last heard from (agents.c;
@@ -91,6 +93,9 @@ int al__del(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, al_error *err);
 int al__cursor_end(int rc, al_error *err, const char *what);
 
 int64_t al__now(al_store *s);
+/* Formats one message (enum al_log_level) for the store's log function; dropped when there is
+ * none or the store was opened AL_OPEN_QUIET. Never pass a secret. */
+void al__log(al_store *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- what opening a directory checks (store_guard.c) ---- */
 

@@ -48,16 +48,29 @@ int64_t srv_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void log_line(const char *line)
+{
+	char t[40];
+	fprintf(stderr, "%s adminlogd: %s\n", al_time_format(al_clock_real(NULL), t, sizeof t), line);
+}
+
 void srv_log(al_srv *srv, int level, const char *fmt, ...)
 {
 	if (level > srv->o.log_level)
 		return;
-	char t[40], line[1024];
+	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s adminlogd: %s\n", al_time_format(al_clock_real(NULL), t, sizeof t), line);
+	log_line(line);
+}
+
+void al_srv_store_log(void *opts, int level, const char *msg)
+{
+	const al_srv_opts *o = opts;
+	if ((level == AL_LOG_WARN ? AL_SRV_LOG_WARN : AL_SRV_LOG_INFO) <= o->log_level)
+		log_line(msg);
 }
 
 /* The one line per request: time, client, actor, op, result code, µs. The op comes from the
