@@ -316,6 +316,9 @@ const al_event_def *al_event_def_by_number(unsigned number);
 size_t al_cmd_def_count(void);
 const al_cmd_def *al_cmd_def_at(size_t i);
 const al_cmd_def *al_cmd_def_find(const char *op);
+/* The argument name of d: one of its own (d->args) or, for a WRITE command, one every write
+ * accepts (request_id, expected_version, reason); NULL when d takes no such argument. */
+const al_field_def *al_cmd_def_arg(const al_cmd_def *d, const char *name);
 /* Whether a's role admits d: the table's least role; a monitor reads what an admin reads and
  * never writes. The command checks it again itself; this is for a caller that keeps an actor. */
 bool al_cmd_def_allows(const al_cmd_def *d, const al_actor *a);

@@ -112,24 +112,6 @@ static int read_password(char *buf, size_t n, int prompt)
 	return 0;
 }
 
-static const al_field_def common[] = {
-	{"request_id", AL_T_STR, AL_F_OPT, ""},
-	{"expected_version", AL_T_INT, AL_F_OPT, ""},
-	{"reason", AL_T_STR, AL_F_OPT, ""},
-};
-
-static const al_field_def *find_arg(const al_cmd_def *d, const char *name)
-{
-	for (size_t i = 0; i < d->nargs; i++)
-		if (strcmp(d->args[i].name, name) == 0)
-			return &d->args[i];
-	if (d->kind == AL_CMD_WRITE)
-		for (size_t i = 0; i < sizeof common / sizeof *common; i++)
-			if (strcmp(common[i].name, name) == 0)
-				return &common[i];
-	return NULL;
-}
-
 static void al_pack_cstr_(msgpack_packer *pk, const char *v)
 {
 	msgpack_pack_str(pk, strlen(v));
@@ -395,229 +377,292 @@ static int remote_exec(const char *addr, const char *op, const char *what, const
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* ---- main: parse common options → find the command → pack its arguments → run → print ---- */
+
+#define GO_ON (-1) /* a step's "carry on"; anything else is the exit status */
+
+/* What the command line asks for. */
+typedef struct cli {
+	const char *data; /* direct mode's directory */
+	const char *as;   /* direct mode: --as EMAIL */
+	char remote[4200]; /* "HOST:PORT" or "unix:PATH"; "" for direct mode */
+	int json;
+	char op[128];
+	const al_cmd_def *d;
+	const char *export_what, *export_out; /* export LIST --out FILE */
+	msgpack_sbuffer args; /* the packed argument map */
+} cli;
+
+/* The arguments as they are packed: a map's pairs (counted first, the map header goes on last),
+ * the secrets to read from stdin, and the trailing words of a required LIST. */
+typedef struct packing {
+	msgpack_sbuffer body;
+	msgpack_packer pk;
+	uint32_t pairs;
+	const char *from_stdin[8];
+	size_t nstdin;
+	const char *rest[AL_LIST_MAX_CLI];
+	size_t nrest;
+	const al_field_def *rest_arg; /* the command's required LIST, filled by trailing words */
+	size_t req_pos; /* after the target, words fill the other required arguments (no LIST) */
+} packing;
+
+/* The options before the noun (--data, --connect, --json, ...); GO_ON or the exit status. */
+static int parse_common(cli *c, int argc, char **argv, int *i)
 {
-	const char *data = getenv("ADMINLOG_DATA"), *as = NULL;
-	char remote[4200] = "";
-	int json = 0, i = 1;
-	if (data == NULL || !*data)
-		data = "var/adminlog";
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--data") && i + 1 < argc)
-			data = argv[++i];
-		else if (!strcmp(argv[i], "--as") && i + 1 < argc)
-			as = argv[++i];
-		else if (!strcmp(argv[i], "--connect") && i + 1 < argc)
-			snprintf(remote, sizeof remote, "%s", argv[++i]);
-		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
-			snprintf(remote, sizeof remote, "unix:%s", argv[++i]);
-		else if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+	c->data = getenv("ADMINLOG_DATA");
+	if (c->data == NULL || !*c->data)
+		c->data = "var/adminlog";
+	for (; *i < argc && argv[*i][0] == '-'; (*i)++) {
+		const char *a = argv[*i];
+		if (!strcmp(a, "--data") && *i + 1 < argc)
+			c->data = argv[++*i];
+		else if (!strcmp(a, "--as") && *i + 1 < argc)
+			c->as = argv[++*i];
+		else if (!strcmp(a, "--connect") && *i + 1 < argc)
+			snprintf(c->remote, sizeof c->remote, "%s", argv[++*i]);
+		else if (!strcmp(a, "--socket") && *i + 1 < argc)
+			snprintf(c->remote, sizeof c->remote, "unix:%s", argv[++*i]);
+		else if (!strcmp(a, "--json"))
+			c->json = 1;
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			printf("adminctl %s\n", AL_VERSION);
 			return 0;
 		} else {
 			char shown[64]; /* never echo a value given as --opt=value: it may be a password */
-			snprintf(shown, sizeof shown, "%.*s", (int)strcspn(argv[i], "="), argv[i]);
+			snprintf(shown, sizeof shown, "%.*s", (int)strcspn(a, "="), a);
 			return die_usage("unknown option %s", shown);
 		}
 	}
-	if (remote[0] && as)
+	if (c->remote[0] && c->as)
 		return die_usage("%s", "--as is for direct mode; remote commands run as the logged-in user");
-	if (i < argc && (!strcmp(argv[i], "login") || !strcmp(argv[i], "watch"))) {
-		if (!remote[0])
-			return die_usage("%s needs --connect HOST:PORT or --socket PATH", argv[i]);
-		return argv[i][0] == 'l' ? remote_login(remote, argc, argv, i + 1) : remote_watch(remote, argc, argv, i + 1, json);
-	}
-	if (argc - i < 1)
-		return die_usage("%s", "expected a noun and a verb, e.g. user list");
-	char op[128];
-	const char *export_what = NULL, *export_out = NULL;
-	const al_cmd_def *d;
-	if (strcmp(argv[i], "export") == 0 && i + 1 < argc) { /* export LIST --out FILE [filters of the list] */
-		export_what = argv[i + 1];
-		if (al_export_op(export_what) == NULL)
-			return die_usage("export: no list '%s' (users, keypairs, policies, ...)", export_what);
-		snprintf(op, sizeof op, "%s", al_export_op(export_what));
-		d = al_cmd_def_find(op);
-		i += 2;
-	} else if ((d = find_command(argc, argv, &i, op, sizeof op)) == NULL)
-		return argc - i < 2 ? die_usage("%s", "expected a noun and a verb, e.g. user list")
-				    : die_usage("no command '%s'", op);
+	return GO_ON;
+}
 
-	/* Arguments are packed as a map; count pairs first, values second. */
-	msgpack_sbuffer body;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&body);
-	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
-	uint32_t pairs = 0;
-	int rc = 0;
-	const char *from_stdin[8];
-	size_t nstdin = 0;
-	const char *rest[AL_LIST_MAX_CLI]; /* trailing positional words, for the command's required LIST */
-	size_t nrest = 0;
-	const al_field_def *rest_arg = NULL;
-	for (size_t k = 0; k < d->nargs && !rest_arg; k++)
-		if (d->args[k].type == AL_T_LIST && (d->args[k].flags & AL_F_REQ))
-			rest_arg = &d->args[k];
-	size_t req_pos = 0; /* after the target, words fill the other required arguments (no LIST) */
-	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
-		pack_name(&pk, d->target);
-		pack_value(&pk, find_arg(d, d->target), argv[i++]);
-		pairs++;
+/* The command at argv[*i] (or "export LIST"), into c->d and c->op; GO_ON or the exit status. */
+static int pick_command(cli *c, int argc, char **argv, int *i)
+{
+	if (argc - *i < 1)
+		return die_usage("%s", "expected a noun and a verb, e.g. user list");
+	if (strcmp(argv[*i], "export") == 0 && *i + 1 < argc) { /* export LIST --out FILE [filters of the list] */
+		c->export_what = argv[*i + 1];
+		if (al_export_op(c->export_what) == NULL)
+			return die_usage("export: no list '%s' (users, keypairs, policies, ...)", c->export_what);
+		snprintf(c->op, sizeof c->op, "%s", al_export_op(c->export_what));
+		c->d = al_cmd_def_find(c->op);
+		*i += 2;
+	} else if ((c->d = find_command(argc, argv, i, c->op, sizeof c->op)) == NULL)
+		return argc - *i < 2 ? die_usage("%s", "expected a noun and a verb, e.g. user list")
+				     : die_usage("no command '%s'", c->op);
+	return GO_ON;
+}
+
+/* A word that is not an option: a word of the required LIST, or the next required argument
+ * (agent set-schedulable ID true). */
+static int pack_word(const cli *c, packing *p, const char *a)
+{
+	const al_cmd_def *d = c->d;
+	const al_field_def *next = p->rest_arg || !d->target[0] ? NULL : next_required(d, &p->req_pos);
+	if (p->rest_arg && p->nrest < AL_LIST_MAX_CLI)
+		p->rest[p->nrest++] = a;
+	else if (next == NULL)
+		return die_usage("unexpected argument %s", a);
+	else {
+		pack_name(&p->pk, next->name);
+		if (pack_value(&p->pk, next, a) != 0)
+			return die_usage("bad value %s", a);
+		p->pairs++;
 	}
+	return 0;
+}
+
+/* --NAME-stdin (alen > 8): the secret argument NAME is read from stdin later (read_secrets). */
+static int want_stdin(const cli *c, packing *p, const char *a, size_t alen, char *name)
+{
+	name[alen - 2 - 6] = 0;
+	const al_field_def *f = al_cmd_def_arg(c->d, name);
+	if ((f == NULL || f->type != AL_T_PASSWORD) && strcmp(name, "password") != 0)
+		return die_usage("%s: this command reads no such secret", a);
+	if (p->nstdin < sizeof p->from_stdin / sizeof *p->from_stdin)
+		p->from_stdin[p->nstdin++] = f ? f->name : "password";
+	return 0;
+}
+
+/* --field-name value (or a boolean flag alone) at argv[*i]; *i moves past its value. */
+static int pack_option(const cli *c, packing *p, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i];
+	size_t alen = strlen(a);
+	char name[64];
+	snprintf(name, sizeof name, "%s", a + 2);
+	for (char *q = name; *q; q++)
+		if (*q == '-')
+			*q = '_';
+	if (alen > 8 && !strcmp(a + alen - 6, "-stdin")) /* --password-stdin, --secret-key-stdin */
+		return want_stdin(c, p, a, alen, name);
+	const al_field_def *f = al_cmd_def_arg(c->d, name);
+	if (f == NULL) {
+		char shown[64]; /* never echo a value given as --opt=value: it may be a password */
+		snprintf(shown, sizeof shown, "%.*s", (int)strcspn(a, "="), a);
+		return die_usage("unknown option %s for this command", shown);
+	}
+	if (f->type == AL_T_PASSWORD)
+		return die_usage("%s: secrets are never taken as arguments (ps would show them); use --NAME-stdin", a);
+	pack_name(&p->pk, f->name);
+	p->pairs++;
+	if (f->type == AL_T_BOOL && (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0)) {
+		msgpack_pack_true(&p->pk); /* a flag: --admin alone means --admin true */
+		return 0;
+	}
+	if (*i + 1 >= argc)
+		return die_usage("%s needs a value", a);
+	if (pack_value(&p->pk, f, argv[++*i]) != 0)
+		return die_usage("bad value for %s", a);
+	return 0;
+}
+
+/* The words after the command, one at a time; GO_ON, or the exit status (0 after --help). */
+static int pack_words(cli *c, packing *p, int argc, char **argv, int i)
+{
+	const al_cmd_def *d = c->d;
+	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
+		pack_name(&p->pk, d->target);
+		pack_value(&p->pk, al_cmd_def_arg(d, d->target), argv[i++]);
+		p->pairs++;
+	}
+	int rc = 0;
 	for (; i < argc && rc == 0; i++) {
 		const char *a = argv[i];
-		size_t alen = strlen(a);
-		if (!strcmp(a, "--json")) {
-			json = 1;
-			continue;
-		}
-		if (export_what && !strcmp(a, "--out") && i + 1 < argc) {
-			export_out = argv[++i];
-			continue;
-		}
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			if (export_what)
+		if (!strcmp(a, "--json"))
+			c->json = 1;
+		else if (c->export_what && !strcmp(a, "--out") && i + 1 < argc)
+			c->export_out = argv[++i];
+		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			if (c->export_what)
 				printf("export %s --out FILE: writes the list as CSV (RFC 4180, UTF-8, header row).\n"
 				       "Filters, as for %s:\n",
-				       export_what, op);
+				       c->export_what, c->op);
 			cmd_help(d);
-			msgpack_sbuffer_destroy(&body);
 			return 0;
-		}
-		if (strncmp(a, "--", 2) != 0) {
-			const al_field_def *next = rest_arg || !d->target[0] ? NULL : next_required(d, &req_pos);
-			if (rest_arg && nrest < AL_LIST_MAX_CLI)
-				rest[nrest++] = a;
-			else if (next == NULL)
-				rc = die_usage("unexpected argument %s", a);
-			else { /* agent set-schedulable ID true */
-				pack_name(&pk, next->name);
-				if (pack_value(&pk, next, a) != 0)
-					rc = die_usage("bad value %s", a);
-				pairs++;
-			}
-			continue;
-		}
-		char name[64];
-		snprintf(name, sizeof name, "%s", a + 2);
-		for (char *p = name; *p; p++)
-			if (*p == '-')
-				*p = '_';
-		if (alen > 8 && !strcmp(a + alen - 6, "-stdin")) { /* --password-stdin, --secret-key-stdin */
-			name[alen - 2 - 6] = 0;
-			const al_field_def *f = find_arg(d, name);
-			if ((f == NULL || f->type != AL_T_PASSWORD) && strcmp(name, "password") != 0) {
-				rc = die_usage("%s: this command reads no such secret", a);
-				break;
-			}
-			if (nstdin < sizeof from_stdin / sizeof *from_stdin)
-				from_stdin[nstdin++] = f ? f->name : "password";
-			continue;
-		}
-		const al_field_def *f = find_arg(d, name);
-		if (f == NULL) {
-			char shown[64]; /* never echo a value given as --opt=value: it may be a password */
-			snprintf(shown, sizeof shown, "%.*s", (int)strcspn(a, "="), a);
-			rc = die_usage("unknown option %s for this command", shown);
-			break;
-		}
-		if (f->type == AL_T_PASSWORD) {
-			rc = die_usage("%s: secrets are never taken as arguments (ps would show them); use --NAME-stdin", a);
-			break;
-		}
-		if (f->type == AL_T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
-			pack_name(&pk, f->name); /* a flag: --admin alone means --admin true */
-			msgpack_pack_true(&pk);
-			pairs++;
-			continue;
-		}
-		if (i + 1 >= argc) {
-			rc = die_usage("%s needs a value", a);
-			break;
-		}
-		pack_name(&pk, f->name);
-		if (pack_value(&pk, f, argv[++i]) != 0) {
-			rc = die_usage("bad value for %s", a);
-			break;
-		}
-		pairs++;
+		} else
+			rc = strncmp(a, "--", 2) != 0 ? pack_word(c, p, a) : pack_option(c, p, argc, argv, &i);
 	}
-	if (rc == 0 && nrest) {
-		pack_name(&pk, rest_arg->name);
-		msgpack_pack_array(&pk, nrest);
-		for (size_t k = 0; k < nrest; k++)
-			pack_name(&pk, rest[k]);
-		pairs++;
-	}
-	if (rc == 0 && export_what && (export_out == NULL || !*export_out))
-		rc = die_usage("%s", "export needs --out FILE");
-	else if (rc == 0 && export_what && strlen(export_out) > 255)
-		rc = die_usage("%s", "--out: the file name is longer than 255 characters");
-	if (rc == 0)
-		rc = read_secrets(d, from_stdin, nstdin, &pk, &pairs, op);
-	if (rc) {
-		msgpack_sbuffer_destroy(&body);
-		return rc;
-	}
-	msgpack_sbuffer args;
-	msgpack_sbuffer_init(&args);
-	msgpack_packer apk;
-	msgpack_packer_init(&apk, &args, msgpack_sbuffer_write);
-	msgpack_pack_map(&apk, pairs);
-	if (body.size) { /* no arguments: body.data is NULL */
-		msgpack_sbuffer_write(&args, body.data, body.size);
-		sodium_memzero(body.data, body.size); /* it may hold a password */
-	}
-	msgpack_sbuffer_destroy(&body);
+	return rc ? rc : GO_ON;
+}
 
-	al_reply rep;
-	if (remote[0]) {
-		rc = remote_exec(remote, op, export_what, &args, export_out, &rep);
-		sodium_memzero(args.data, args.size);
-		msgpack_sbuffer_destroy(&args);
-		return print_reply(rc, &rep, json, export_what != NULL);
+/* After the words: the LIST's words, the export's file, the secrets from stdin. */
+static int pack_rest(cli *c, packing *p)
+{
+	if (p->nrest) {
+		pack_name(&p->pk, p->rest_arg->name);
+		msgpack_pack_array(&p->pk, p->nrest);
+		for (size_t k = 0; k < p->nrest; k++)
+			pack_name(&p->pk, p->rest[k]);
+		p->pairs++;
 	}
+	if (c->export_what && (c->export_out == NULL || !*c->export_out))
+		return die_usage("%s", "export needs --out FILE");
+	if (c->export_what && strlen(c->export_out) > 255)
+		return die_usage("%s", "--out: the file name is longer than 255 characters");
+	int rc = read_secrets(c->d, p->from_stdin, p->nstdin, &p->pk, &p->pairs, c->op);
+	return rc ? rc : GO_ON;
+}
+
+/* The arguments after the command, packed as a map into c->args; GO_ON or the exit status. */
+static int pack_args(cli *c, int argc, char **argv, int i)
+{
+	packing p = {0};
+	msgpack_sbuffer_init(&p.body);
+	msgpack_packer_init(&p.pk, &p.body, msgpack_sbuffer_write);
+	for (size_t k = 0; k < c->d->nargs && !p.rest_arg; k++)
+		if (c->d->args[k].type == AL_T_LIST && (c->d->args[k].flags & AL_F_REQ))
+			p.rest_arg = &c->d->args[k];
+	int rc = pack_words(c, &p, argc, argv, i);
+	if (rc == GO_ON)
+		rc = pack_rest(c, &p);
+	if (rc == GO_ON) {
+		msgpack_packer apk;
+		msgpack_sbuffer_init(&c->args);
+		msgpack_packer_init(&apk, &c->args, msgpack_sbuffer_write);
+		msgpack_pack_map(&apk, p.pairs);
+		if (p.body.size) /* no arguments: body.data is NULL */
+			msgpack_sbuffer_write(&c->args, p.body.data, p.body.size);
+	}
+	if (p.body.size)
+		sodium_memzero(p.body.data, p.body.size); /* it may hold a password */
+	msgpack_sbuffer_destroy(&p.body);
+	return rc;
+}
+
+/* The packed arguments may hold a password: wiped before they are freed. */
+static void args_free(cli *c)
+{
+	if (c->args.data)
+		sodium_memzero(c->args.data, c->args.size);
+	msgpack_sbuffer_destroy(&c->args);
+}
+
+/* Remote mode: adminlogd runs the command as the saved keypair. */
+static int run_remote(cli *c)
+{
+	al_reply rep;
+	int rc = remote_exec(c->remote, c->op, c->export_what, &c->args, c->export_out, &rep);
+	return print_reply(rc, &rep, c->json, c->export_what != NULL);
+}
+
+/* Direct mode: the data directory opened here, the command run as local:<OS user> (or --as). */
+static int run_local(cli *c)
+{
 	al_store *s;
 	al_error err = {0};
 	/* Read-write so that stale views catch up first; a read also runs read-only beside
 	 * adminlogd or without master.key, while a write is refused then. */
-	al_open_opts oo = {d->kind == AL_CMD_READ ? AL_OPEN_READER : 0, 0, NULL, store_log, NULL};
-	al_store_check_perms(data, warn, NULL);
-	if (al_store_open(&s, data, &oo, &err) != AL_OK) {
-		fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(err.code), err.msg);
-		msgpack_sbuffer_destroy(&args);
-		return EXIT_REFUSED;
-	}
+	al_open_opts oo = {c->d->kind == AL_CMD_READ ? AL_OPEN_READER : 0, 0, NULL, store_log, NULL};
+	al_store_check_perms(c->data, warn, NULL);
+	if (al_store_open(&s, c->data, &oo, &err) != AL_OK)
+		return refused(&err);
 	if (!al_store_has_secrets(s))
 		fprintf(stderr, "%s: warning: %s/master.key is missing: sealed secrets cannot be opened until it is "
-			"restored from a backup\n", prog, data);
+			"restored from a backup\n", prog, c->data);
 	al_actor actor = {actor_name(), AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
 	char actor_buf[1024];
-	if (as && al_actor_for_user(s, as, actor.name, &actor, actor_buf, sizeof actor_buf, &err) != AL_OK) {
-		fprintf(stderr, "%s: %s: --as %s: %s\n", prog, al_err_name(err.code), as, err.msg);
-		msgpack_sbuffer_destroy(&args);
+	int rc = AL_OK;
+	if (c->as && (rc = al_actor_for_user(s, c->as, actor.name, &actor, actor_buf, sizeof actor_buf, &err)))
+		fprintf(stderr, "%s: %s: --as %s: %s\n", prog, al_err_name(err.code), c->as, err.msg);
+	al_request req = {c->op, c->args.data, c->args.size, &actor};
+	if (rc == AL_OK && c->export_what && (rc = export_csv(s, NULL, c->export_what, &req, NULL, c->export_out, &err)))
+		refused(&err);
+	if (rc || c->export_what) {
 		al_store_close(s);
-		return EXIT_REFUSED;
-	}
-	al_request req = {op, args.data, args.size, &actor};
-	if (export_what) {
-		rc = export_csv(s, NULL, export_what, &req, NULL, export_out, &err);
-		msgpack_sbuffer_destroy(&args);
-		al_store_close(s);
-		if (rc)
-			fprintf(stderr, "%s: %s: %s\n", prog, al_err_name(err.code), err.msg);
 		return rc ? EXIT_REFUSED : 0;
 	}
+	al_reply rep;
 	rc = al_exec(s, &req, &rep);
-	sodium_memzero(args.data, args.size);
-	msgpack_sbuffer_destroy(&args);
 	al_store_close(s);
-	return print_reply(rc, &rep, json, false);
+	return print_reply(rc, &rep, c->json, false);
+}
+
+int main(int argc, char **argv)
+{
+	cli c = {0};
+	int i = 1;
+	int rc = parse_common(&c, argc, argv, &i);
+	if (rc != GO_ON)
+		return rc;
+	if (i < argc && (!strcmp(argv[i], "login") || !strcmp(argv[i], "watch"))) {
+		if (!c.remote[0])
+			return die_usage("%s needs --connect HOST:PORT or --socket PATH", argv[i]);
+		return argv[i][0] == 'l' ? remote_login(c.remote, argc, argv, i + 1)
+					 : remote_watch(c.remote, argc, argv, i + 1, c.json);
+	}
+	if ((rc = pick_command(&c, argc, argv, &i)) != GO_ON || (rc = pack_args(&c, argc, argv, i)) != GO_ON)
+		return rc;
+	rc = c.remote[0] ? run_remote(&c) : run_local(&c);
+	args_free(&c);
+	return rc;
 }
 
 /* Prints a command's result (or its error on stderr); the exit status. */

@@ -130,16 +130,28 @@ static const al_field_def common_write_args[] = {
 	{"reason", AL_T_STR, AL_F_OPT, "Why, recorded in the event for the audit log."},
 };
 
-static const al_field_def *arg_def(const al_cmd_def *d, const msgpack_object *key)
+static const al_field_def *arg_named(const al_cmd_def *d, al_str name)
 {
 	for (size_t i = 0; i < d->nargs; i++)
-		if (al_mp_str_eq(key, d->args[i].name))
+		if (al_str_eq(name, d->args[i].name))
 			return &d->args[i];
 	if (d->kind == AL_CMD_WRITE)
 		for (size_t i = 0; i < sizeof common_write_args / sizeof *common_write_args; i++)
-			if (al_mp_str_eq(key, common_write_args[i].name))
+			if (al_str_eq(name, common_write_args[i].name))
 				return &common_write_args[i];
 	return NULL;
+}
+
+static const al_field_def *arg_def(const al_cmd_def *d, const msgpack_object *key)
+{
+	if (key->type != MSGPACK_OBJECT_STR)
+		return NULL;
+	return arg_named(d, (al_str){key->via.str.ptr, key->via.str.size});
+}
+
+const al_field_def *al_cmd_def_arg(const al_cmd_def *d, const char *name)
+{
+	return arg_named(d, (al_str){name, strlen(name)});
 }
 
 static bool type_ok(int type, const msgpack_object *v)
