@@ -14,12 +14,19 @@
 
 #include "core/cmd.h"
 
-/* al_actor_refresh in the caller's transaction txn (read or write). When rate_limit is not
- * NULL it gets the keypair's rate_limit (0 without a keypair). The one function the core asks
- * of the nouns (authorize in cmd.c), by this declaration: auth.c defines it from the users
- * and keypairs views. The command and projection tables are the other links down, by design. */
-int al__actor_refresh(al_store *s, MDB_txn *txn, const al_actor *in, al_actor *out, char *buf, size_t n,
-		      int64_t *rate_limit, al_error *err);
+/*
+ * What authorizing needs from the users and keypairs views, which the core does not know: a
+ * descriptor the nouns define (nouns/auth.c), read here as the projection descriptors are.
+ * The command and projection tables and this are the core's only links down, by design
+ * (tests/test_layers_calls.sh).
+ */
+typedef struct al_actor_source {
+	/* al_actor_refresh in the caller's transaction txn (read or write). When rate_limit is
+	 * not NULL it gets the keypair's rate_limit (0 without a keypair). */
+	int (*refresh)(al_store *s, MDB_txn *txn, const al_actor *in, al_actor *out, char *buf, size_t n,
+		       int64_t *rate_limit, al_error *err);
+} al_actor_source;
+extern const al_actor_source al__actor_source;
 
 bool al__is_superadmin(const al_cmd *c);
 /* The actor has the rights of the user with this email. */

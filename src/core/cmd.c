@@ -518,7 +518,7 @@ bool al_cmd_def_allows(const al_cmd_def *d, const al_actor *a) { return al__role
 
 /*
  * The actor's rights as of txn, then the table's least role. An actor acting as a user is
- * re-read from the views in the command's own transaction (al__actor_refresh), so that a
+ * re-read from the views in the command's own transaction (al__actor_source), so that a
  * change of role, domain or status, or a deactivated keypair, applies to the very next
  * command, and the handler sees the same rights. A local operator's role is its own.
  */
@@ -528,7 +528,7 @@ static int authorize(al_store *s, MDB_txn *txn, item *it, al_error *err)
 	if (a->user) {
 		if (it->fresh_buf == NULL && (it->fresh_buf = al_zone_malloc(&it->zone, FRESH_BUF)) == NULL)
 			return al_err(err, AL_ENO_MEMORY, "out of memory");
-		int rc = al__actor_refresh(s, txn, a, &it->fresh, it->fresh_buf, FRESH_BUF, NULL, err);
+		int rc = al__actor_source.refresh(s, txn, a, &it->fresh, it->fresh_buf, FRESH_BUF, NULL, err);
 		if (rc)
 			return rc;
 		a = &it->fresh;
