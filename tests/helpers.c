@@ -1,5 +1,7 @@
 #define _GNU_SOURCE /* memmem */
 /* helpers.c - test fixtures (see helpers.h). */
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +23,18 @@ char *th_tmpdir(void)
 	return d;
 }
 
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	return remove(path);
+}
+
+/* nftw, not system("rm -rf"): no shell to quote the path for, and no process per call.
+ * FTW_DEPTH visits a directory after its entries; FTW_PHYS removes links, not their targets. */
 void th_rmrf(char *dir)
 {
-	char cmd[4200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# could not remove %s\n", dir);
+	if (dir && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		fprintf(stderr, "# could not remove %s: %s\n", dir, strerror(errno));
 	free(dir);
 }
 
@@ -183,28 +191,60 @@ void th_result_free(th_result *r)
 
 int th_user(al_store *s, const char *email, const char *domain, const char *role)
 {
-	char username[64];
-	snprintf(username, sizeof username, "%.*s", (int)strcspn(email, "@"), email);
-	return th_run(s, "user.create", "email", 's', email, "username", 's', username, "password", 's', TH_USER_PW,
-		      "domain", 's', domain, "role", 's', role, NULL);
+	return th_cast(s, (const th_member[]){{email, domain, role, NULL, NULL}, {NULL}});
+}
+
+void *th_fx_new(size_t size)
+{
+	th_fx *f = calloc(1, size);
+	if (f == NULL)
+		return NULL;
+	f->dir = th_tmpdir();
+	f->s = th_init(f->dir, 0);
+	if (f->s == NULL) {
+		th_fx_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void th_fx_free(void *fx)
+{
+	th_fx *f = fx;
+	if (f == NULL)
+		return;
+	al_store_close(f->s);
+	th_rmrf(f->dir);
+	free(f);
 }
 
 int th_setup(void **state)
 {
-	th_fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	*state = f;
-	return f->s ? 0 : -1;
+	*state = th_fx_new(sizeof(th_fx));
+	return *state ? 0 : -1;
 }
 
 int th_teardown(void **state)
 {
-	th_fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
+	th_fx_free(*state);
 	return 0;
+}
+
+int th_cast(al_store *s, const th_member *m)
+{
+	int rc = AL_OK;
+	for (const th_member *u = m; rc == AL_OK && u->email; u++) {
+		char username[64];
+		snprintf(username, sizeof username, "%.*s", (int)strcspn(u->email, "@"), u->email);
+		/* Without a policy, the NULL name ends the arguments before resource_policy. */
+		rc = th_run(s, "user.create", "email", 's', u->email, "username", 's', username, "password", 's', TH_USER_PW,
+			    "domain", 's', u->domain, "role", 's', u->role, u->policy ? "resource_policy" : NULL, 's',
+			    u->policy, NULL);
+	}
+	for (const th_member *u = m; rc == AL_OK && u->email; u++)
+		if (u->as)
+			rc = th_as(s, u->email, u->as);
+	return rc;
 }
 
 char *th_read_file(const char *path, size_t *n)

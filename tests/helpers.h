@@ -16,6 +16,24 @@ typedef struct th_fx {
 	char *dir;
 	al_store *s;
 } th_fx;
+/*
+ * The first member of a test file's own fixture struct: its th_fx, as f->fx for th_fx_new and
+ * th_fx_free, whose members also read as f->dir and f->s.
+ */
+#define TH_FX_HEAD                       \
+	union {                          \
+		th_fx fx;                \
+		struct {                 \
+			char *dir;       \
+			al_store *s;     \
+		};                       \
+	}
+/* A zeroed fixture of size bytes (a th_fx, or a struct that begins with TH_FX_HEAD) holding a
+ * fresh store in a new temp directory; NULL, with nothing left behind, when init failed. */
+void *th_fx_new(size_t size);
+/* Closes the fixture's store, removes its directory and frees it; NULL is fine. */
+void th_fx_free(void *fx);
+/* A th_fx in *state, for cmocka_unit_test_setup_teardown; th_store gives its store. */
 int th_setup(void **state);
 int th_teardown(void **state);
 static inline al_store *th_store(void **state) { return ((th_fx *)*state)->s; }
@@ -27,7 +45,7 @@ int th_store_file_has(const char *dir, const char *needle);
 
 /* A fresh temp directory path (not created), freed by th_rmrf. */
 char *th_tmpdir(void);
-/* rm -rf dir, then free(dir). */
+/* Removes dir and all below it (nftw, links not followed), then free(dir). */
 void th_rmrf(char *dir);
 /* How many events the bootstrap records (set by th_init). */
 extern uint64_t th_boot_seq;
@@ -94,6 +112,24 @@ void th_result_free(th_result *r);
  * TH_USER_PW. Returns the al_ code. */
 #define TH_USER_PW "Passw0rd!"
 int th_user(al_store *s, const char *email, const char *domain, const char *role);
+/* One user of a fixture's cast (th_cast). */
+typedef struct th_member {
+	const char *email, *domain, *role;
+	th_actor *as;       /* filled with the user's actor (th_as) when not NULL */
+	const char *policy; /* its resource_policy; NULL: not given (the default) */
+} th_member;
+/* Creates the users of the list, which ends at a NULL email, in order (as th_user does), then
+ * takes their actors. AL_OK, or the first failing code. */
+int th_cast(al_store *s, const th_member *m);
+/* The cast the domain tests share, for a fixture f with th_actor members of these names:
+ * adm-a@x.io (admin), mon-a@x.io (monitor), usr-a@x.io (resource policy usr_a_policy, NULL =
+ * the default) and usr-a2@x.io (users) of domain alpha; adm-b@x.io (admin), usr-b@x.io (user)
+ * of beta. Rows of a th_member list: end it with {NULL}. */
+#define TH_AB_CAST(f, usr_a_policy)                                                                                    \
+	{"adm-a@x.io", "alpha", "admin", &(f)->adm_a, NULL}, {"adm-b@x.io", "beta", "admin", &(f)->adm_b, NULL},        \
+		{"mon-a@x.io", "alpha", "monitor", &(f)->mon_a, NULL},                                                 \
+		{"usr-a@x.io", "alpha", "user", &(f)->usr_a, usr_a_policy},                                            \
+		{"usr-a2@x.io", "alpha", "user", &(f)->usr_a2, NULL}, {"usr-b@x.io", "beta", "user", &(f)->usr_b, NULL}
 /* th_exec / th_run as another actor. */
 int th_exec_as(al_store *s, const al_actor *who, al_reply *rep, const char *op, ...);
 int th_run_as(al_store *s, const al_actor *who, const char *op, ...);

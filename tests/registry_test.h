@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helpers.h" /* th_rmrf */
+
 #define MT_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
@@ -528,10 +530,8 @@ static inline void realreg_stop(realreg *r)
 		kill(r->pid, SIGTERM);
 		waitpid(r->pid, NULL, 0);
 	}
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
-	if (r->dir[0] && system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", r->dir);
+	if (r->dir[0])
+		th_rmrf(strdup(r->dir));
 }
 
 typedef struct rt_resp {

@@ -21,8 +21,7 @@
 /* ---- fixtures ------------------------------------------------------------------------------------ */
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	int64_t now; /* the store's clock, µs */
 } fx;
 
@@ -30,10 +29,8 @@ static int64_t fake_clock(void *ctx) { return ((fx *)ctx)->now; }
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL)
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL)
 		return -1;
 	f->now = al_clock_real(NULL) + 3600LL * 1000000; /* after the bootstrap's events */
 	al_store_set_clock(f->s, fake_clock, f);
@@ -41,14 +38,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 #define SEC 1000000LL
 

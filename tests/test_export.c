@@ -25,8 +25,7 @@ typedef struct subst {
 } subst;
 
 typedef struct fixture {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	subst subs[32];
 	int nsubs;
 } fixture;
@@ -108,10 +107,8 @@ static void user(fixture *f, const char *tag, ...)
 
 static int setup(void **state)
 {
-	fixture *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	assert_non_null(f->s);
+	fixture *f = th_fx_new(sizeof *f);
+	assert_non_null(f);
 	al_reply rep;
 	assert_int_equal(th_exec(f->s, &rep, "user.get", "email", 's', "admin@example.com", NULL), AL_OK);
 	add_subst(f, th_res_str(&rep, "id"), "<id:admin>");
@@ -151,14 +148,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 /* Runs the export as actor into a malloc'd NUL-terminated buffer. */
 static int export(fixture *f, const al_actor *actor, const char *what, char **out, ...)

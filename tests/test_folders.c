@@ -19,8 +19,7 @@
 /* ---- fixture ------------------------------------------------------------------------------------- */
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	th_actor root_b, adm_a, adm_b, mon_a, usr_a, usr_a2, usr_b;
 } fx;
 
@@ -38,10 +37,8 @@ static int set_keypair_policy(al_store *s, const char *email, const char *policy
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL)
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL)
 		return -1;
 	al_store *s = f->s;
 	if (th_run(s, "storage.create", "name", 's', H, "backend", 's', "xfs", "mount", 's', "/vfroot/local", NULL) ||
@@ -54,31 +51,19 @@ static int setup(void **state)
 		   'i', 2LL, NULL) ||
 	    th_run(s, "user-policy.create", "name", 's', "one", "max_folder_count", 'i', 1LL, NULL) ||
 	    th_run(s, "project-policy.create", "name", 's', "p1", "max_folder_count", 'i', 1LL, NULL) ||
-	    th_user(s, "root-b@x.io", "beta", "superadmin") || th_user(s, "adm-a@x.io", "alpha", "admin") ||
-	    th_user(s, "adm-b@x.io", "beta", "admin") || th_user(s, "mon-a@x.io", "alpha", "monitor") ||
-	    th_user(s, "usr-a@x.io", "alpha", "user") || th_user(s, "usr-a2@x.io", "alpha", "user") ||
-	    th_user(s, "usr-b@x.io", "beta", "user") || set_keypair_policy(s, "usr-a2@x.io", "kp-nfs") ||
+	    th_cast(s, (const th_member[]){{"root-b@x.io", "beta", "superadmin", &f->root_b, NULL}, TH_AB_CAST(f, NULL),
+					   {NULL}}) ||
+	    set_keypair_policy(s, "usr-a2@x.io", "kp-nfs") ||
 	    th_run(s, "project.create", "name", 's', "pa", "domain", 's', "alpha", "allowed_hosts", 's',
 		   FAST ":create-vfolder", NULL) ||
 	    th_run(s, "project.create", "name", 's', "pb", "domain", 's', "beta", "policy", 's', "p1", NULL) ||
 	    th_run(s, "project.add-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l', "usr-a@x.io", NULL))
 		return -1;
-	if (th_as(s, "root-b@x.io", &f->root_b) || th_as(s, "adm-a@x.io", &f->adm_a) || th_as(s, "adm-b@x.io", &f->adm_b) ||
-	    th_as(s, "mon-a@x.io", &f->mon_a) || th_as(s, "usr-a@x.io", &f->usr_a) || th_as(s, "usr-a2@x.io", &f->usr_a2) ||
-	    th_as(s, "usr-b@x.io", &f->usr_b))
-		return -1;
 	*state = f;
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 /* Member key of element i of a result array (i < 0: of the result map), as text: strings
  * unquoted, other values as JSON; "" when absent. */

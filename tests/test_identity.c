@@ -14,29 +14,16 @@
 
 static int setup(void **state)
 {
-	char *dir = th_tmpdir();
-	al_store *s = th_init(dir, 0);
-	assert_non_null(s);
+	assert_int_equal(th_setup(state), 0);
+	al_store *s = th_store(state);
 	assert_int_equal(th_run(s, "domain.create", "name", 's', "lab", NULL), AL_OK);
 	assert_int_equal(th_run(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL), AL_OK);
 	assert_int_equal(th_run(s, "project.create", "name", 's', "optics", "domain", 's', "lab", NULL), AL_OK);
-	void **st = malloc(2 * sizeof *st);
-	st[0] = dir;
-	st[1] = s;
-	*state = st;
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	void **st = *state;
-	al_store_close(st[1]);
-	th_rmrf(st[0]);
-	free(st);
-	return 0;
-}
-
-#define S(state) ((al_store *)((void **)*(state))[1])
+#define teardown th_teardown
+#define S th_store
 
 /* Runs op expecting code; a refusal's message contains field, nothing was appended. */
 #define expect(s, code, field, ...) th_refuse_at(__FILE__, __LINE__, s, NULL, code, NULL, field, __VA_ARGS__)

@@ -12,8 +12,7 @@
 #define PW "Passw0rd!"
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	stub st;
 	char host[64];
 	char py[200], gpu[200], multi[200]; /* canonical names */
@@ -25,10 +24,8 @@ typedef struct fx {
  * stable/plain:1 (no minimum labels: the defaults), stable/multi:1 (amd64 and arm64). */
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL || stub_start(&f->st) != 0)
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL || stub_start(&f->st) != 0)
 		return -1;
 	stub *st = &f->st;
 	f->labels[0] = rt_labels(",\"ai.backend.resource.min.cpu\":\"2\",\"ai.backend.resource.min.mem\":\"2g\"");
@@ -67,13 +64,11 @@ static int teardown(void **state)
 {
 	fx *f = *state;
 	stub_stop(&f->st);
-	al_store_close(f->s);
-	th_rmrf(f->dir);
 	for (int i = 0; i < 4; i++)
 		rt_image_free(&f->ims[i]);
 	for (int i = 0; i < 3; i++)
 		free(f->labels[i]);
-	free(f);
+	th_fx_free(f);
 	return 0;
 }
 

@@ -19,8 +19,7 @@
 size_t al__map_full_retries(void); /* store.c: transactions run again after MAP_FULL */
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	int64_t now_us;
 } fx;
 
@@ -28,10 +27,8 @@ static int64_t test_clock(void *ctx) { return *(int64_t *)ctx; }
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL || oath_init() != OATH_OK)
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL || oath_init() != OATH_OK)
 		return -1;
 	f->now_us = T0_US;
 	al_store_set_clock(f->s, test_clock, &f->now_us);
@@ -39,14 +36,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 /* Creates a user; when ak / sk are not NULL, copies the main keypair from the result. */
 static void mkuser(al_store *s, const char *email, const char *status, char ak[21], char sk[41])

@@ -20,29 +20,10 @@
 #define PW "Passw0rd!"
 #define GIB (1LL << 30)
 
-static int setup(void **state)
-{
-	char *dir = th_tmpdir();
-	al_store *s = th_init(dir, 0);
-	if (s == NULL)
-		return -1;
-	void **st = malloc(2 * sizeof *st);
-	st[0] = dir;
-	st[1] = s;
-	*state = st;
-	return 0;
-}
+#define setup th_setup
+#define teardown th_teardown
 
-static int teardown(void **state)
-{
-	void **st = *state;
-	al_store_close(st[1]);
-	th_rmrf(st[0]);
-	free(st);
-	return 0;
-}
-
-static al_store *S(void **state) { return ((void **)*state)[1]; }
+#define S th_store
 
 static bool groups_built(void) { return al_cmd_def_find("rgroup.create") != NULL; }
 

@@ -16,28 +16,19 @@
 /* ---- fixture: domains alpha and beta, and one user per role ---------------------------------- */
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	th_actor super, adm_a, adm_b, mon_a, usr_a, usr_a2, usr_b;
 	long base_projects; /* what the bootstrap made, if anything */
 } fx;
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL)
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL)
 		return -1;
 	al_store *s = f->s;
 	if (th_run(s, "domain.create", "name", 's', "alpha", NULL) || th_run(s, "domain.create", "name", 's', "beta", NULL) ||
-	    th_user(s, "adm-a@x.io", "alpha", "admin") || th_user(s, "adm-b@x.io", "beta", "admin") ||
-	    th_user(s, "mon-a@x.io", "alpha", "monitor") || th_user(s, "usr-a@x.io", "alpha", "user") ||
-	    th_user(s, "usr-a2@x.io", "alpha", "user") || th_user(s, "usr-b@x.io", "beta", "user"))
-		return -1;
-	if (th_as(s, "admin@example.com", &f->super) || th_as(s, "adm-a@x.io", &f->adm_a) ||
-	    th_as(s, "adm-b@x.io", &f->adm_b) || th_as(s, "mon-a@x.io", &f->mon_a) || th_as(s, "usr-a@x.io", &f->usr_a) ||
-	    th_as(s, "usr-a2@x.io", &f->usr_a2) || th_as(s, "usr-b@x.io", &f->usr_b))
+	    th_cast(s, (const th_member[]){TH_AB_CAST(f, NULL), {NULL}}) || th_as(s, "admin@example.com", &f->super))
 		return -1;
 	al_reply rep;
 	if (th_exec(s, &rep, "project.list", NULL) != AL_OK)
@@ -48,14 +39,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 static const char *rep_str(int slot, char c, size_t n)
 {

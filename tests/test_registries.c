@@ -16,29 +16,10 @@
 #define PW "Passw0rd!"
 #define REG_PW "Reg!stry-pw-7d3f"
 
-static int setup(void **state)
-{
-	char *dir = th_tmpdir();
-	al_store *s = th_init(dir, 0);
-	if (s == NULL)
-		return -1;
-	void **st = malloc(2 * sizeof *st);
-	st[0] = dir;
-	st[1] = s;
-	*state = st;
-	return 0;
-}
+#define setup th_setup
+#define teardown th_teardown
 
-static int teardown(void **state)
-{
-	void **st = *state;
-	al_store_close(st[1]);
-	th_rmrf(st[0]);
-	free(st);
-	return 0;
-}
-
-static al_store *S(void **state) { return ((void **)*state)[1]; }
+#define S th_store
 
 #define REFUSE(s, code, field, ...) th_refuse_at(__FILE__, __LINE__, s, NULL, code, field, NULL, __VA_ARGS__)
 
@@ -315,9 +296,10 @@ static void password_sealed(void **state)
 	assert_int_equal(al__registries_load(s, "nope.example.com", &regs, &n, &err), AL_EINVALID_ARGUMENT);
 	assert_int_equal(strncmp(err.msg, "registry:", 9), 0);
 	/* no byte of the data file holds the password */
-	char *dir = ((void **)*state)[0];
+	th_fx *fx = *state;
+	char *dir = fx->dir;
 	al_store_close(s);
-	((void **)*state)[1] = NULL;
+	fx->s = NULL;
 	char path[4200];
 	snprintf(path, sizeof path, "%s/data.mdb", dir);
 	size_t dn;
@@ -327,7 +309,7 @@ static void password_sealed(void **state)
 	free(data);
 	al_open_opts o = {AL_OPEN_QUIET, 0};
 	assert_int_equal(al_store_open(&s, dir, &o, &err), AL_OK);
-	((void **)*state)[1] = s;
+	fx->s = s;
 }
 
 /* ---- update and delete ------------------------------------------------------------------------------ */

@@ -14,33 +14,24 @@
 #include "core/seal.h"
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	th_actor alice, bob, root;
 } fx;
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL || th_run(f->s, "domain.create", "name", 's', "other", NULL) ||
-	    th_user(f->s, "alice@example.com", "default", "user") || th_user(f->s, "bob@other.org", "other", "user") ||
-	    th_as(f->s, "alice@example.com", &f->alice) || th_as(f->s, "bob@other.org", &f->bob) ||
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL || th_run(f->s, "domain.create", "name", 's', "other", NULL) ||
+	    th_cast(f->s, (const th_member[]){{"alice@example.com", "default", "user", &f->alice, NULL},
+					      {"bob@other.org", "other", "user", &f->bob, NULL},
+					      {NULL}}) ||
 	    th_as(f->s, "admin@example.com", &f->root))
 		return -1;
 	*state = f;
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 /* The reply of op as who; asserts success. */
 #define EXEC_OK(f, who, rep, ...) assert_int_equal(th_exec_as((f)->s, who, rep, __VA_ARGS__), AL_OK)

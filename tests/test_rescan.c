@@ -17,8 +17,7 @@ static const char *const VALID_EXTRA =
 	"\"ai.backend.accelerators\":\"cuda\",\"org.example.note\":\"caf\\u00e9 \\\"q\\\"\"";
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	realreg rr; /* stopped by teardown, also when a test fails half way */
 	stub st, st2;
 	bool st_on, st2_on;
@@ -26,11 +25,9 @@ typedef struct fx {
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
+	fx *f = th_fx_new(sizeof *f);
 	*state = f;
-	return f->s ? 0 : -1;
+	return f ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -42,9 +39,7 @@ static int teardown(void **state)
 		stub_stop(&f->st);
 	if (f->st2_on)
 		stub_stop(&f->st2);
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
+	th_fx_free(f);
 	return 0;
 }
 

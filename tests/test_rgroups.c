@@ -10,33 +10,25 @@
 #define PW "Passw0rd!"
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
-	th_actor adm_a, adm_b, mon_a, usr_a, usr_b;
+	TH_FX_HEAD;
+	th_actor adm_a, adm_b, mon_a, usr_a, usr_a2, usr_b; /* usr_a2: of the shared cast, unused here */
 	char ak_a[32], ak_a2[32]; /* usr-a's main and second access keys */
 } fx;
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL)
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL)
 		return -1;
 	al_store *s = f->s;
 	if (th_run(s, "domain.create", "name", 's', "alpha", NULL) || th_run(s, "domain.create", "name", 's', "beta", NULL) ||
-	    th_user(s, "adm-a@x.io", "alpha", "admin") || th_user(s, "adm-b@x.io", "beta", "admin") ||
-	    th_user(s, "mon-a@x.io", "alpha", "monitor") || th_user(s, "usr-a@x.io", "alpha", "user") ||
-	    th_user(s, "usr-b@x.io", "beta", "user") ||
+	    th_cast(s, (const th_member[]){TH_AB_CAST(f, NULL), {NULL}}) ||
 	    th_run(s, "project.create", "name", 's', "vision", "domain", 's', "alpha", NULL) ||
 	    th_run(s, "project.create", "name", 's', "idle", "domain", 's', "alpha", NULL) ||
 	    th_run(s, "project.add-member", "name", 's', "vision", "domain", 's', "alpha", "users", 'l', "usr-a@x.io",
 		   NULL) ||
 	    th_run(s, "project.add-member", "name", 's', "idle", "domain", 's', "alpha", "users", 'l', "usr-a@x.io", NULL) ||
 	    th_run(s, "project.deactivate", "name", 's', "idle", "domain", 's', "alpha", NULL))
-		return -1;
-	if (th_as(s, "adm-a@x.io", &f->adm_a) || th_as(s, "adm-b@x.io", &f->adm_b) || th_as(s, "mon-a@x.io", &f->mon_a) ||
-	    th_as(s, "usr-a@x.io", &f->usr_a) || th_as(s, "usr-b@x.io", &f->usr_b))
 		return -1;
 	al_reply rep;
 	if (th_exec(s, &rep, "user.get", "email", 's', "usr-a@x.io", NULL) != AL_OK)
@@ -51,14 +43,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 /* ---- create ------------------------------------------------------------------------------------ */
 

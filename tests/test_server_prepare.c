@@ -12,27 +12,8 @@
 
 #define PW "Passw0rd!"
 
-static int setup(void **state)
-{
-	char *dir = th_tmpdir();
-	al_store *s = th_init(dir, 0);
-	if (s == NULL)
-		return -1;
-	void **st = malloc(2 * sizeof *st);
-	st[0] = dir;
-	st[1] = s;
-	*state = st;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	void **st = *state;
-	al_store_close(st[1]);
-	th_rmrf(st[0]);
-	free(st);
-	return 0;
-}
+#define setup th_setup
+#define teardown th_teardown
 
 /* The string value of key in the msgpack map buf, copied into out ("" when absent). */
 static void map_str(const char *buf, size_t len, const char *key, char *out, size_t n)
@@ -76,7 +57,7 @@ static int grab_created(const al_event *e, void *ctx)
 /* The command uses the prepared hash and id as they are: it does not hash again. */
 static void prepared_values_are_used(void **state)
 {
-	al_store *s = ((void **)*state)[1];
+	al_store *s = th_store(state);
 	size_t len;
 	char *args = th_args(&len, "email", 's', "p@example.com", "username", 's', "p", "password", 's', PW, NULL);
 	al_request req = {"user.create", args, len, &th_admin};
@@ -112,7 +93,7 @@ static void prepared_values_are_used(void **state)
 /* al_prepare refuses what al_exec would refuse before the transaction, and writes nothing. */
 static void prepare_refusals(void **state)
 {
-	al_store *s = ((void **)*state)[1];
+	al_store *s = th_store(state);
 	size_t len;
 	char *weak = th_args(&len, "email", 's', "w@example.com", "username", 's', "w", "password", 's', "short", NULL);
 	al_request req = {"user.create", weak, len, &th_admin};
@@ -156,7 +137,7 @@ static void prepare_refusals(void **state)
 /* A batch mixing prepared, unprepared and damaged prepared requests: each gets its own outcome. */
 static void batch_mixes_prepared(void **state)
 {
-	al_store *s = ((void **)*state)[1];
+	al_store *s = th_store(state);
 	size_t len[3];
 	char *a[3];
 	a[0] = th_args(&len[0], "email", 's', "b0@example.com", "username", 's', "b0", "password", 's', PW, NULL);
@@ -197,7 +178,7 @@ static void batch_mixes_prepared(void **state)
  * hashing (a server's writer) refuses to run a network step itself: it must come prepared. */
 static void network_prepare_never_inline(void **state)
 {
-	al_store *s = ((void **)*state)[1];
+	al_store *s = th_store(state);
 	assert_int_equal(al_cmd_def_find("user.get")->prep, AL_PREP_NONE);
 	assert_int_equal(al_cmd_def_find("keypair.create")->prep, AL_PREP_QUICK);
 	assert_int_equal(al_cmd_def_find("user.2fa.confirm")->prep, AL_PREP_QUICK);
@@ -253,7 +234,7 @@ static int count_verify(const char *hash, const char *pw, size_t n, void *ctx)
 /* Hashing and verification go where al_set_pwhash_ops says (adminlogd: helper processes). */
 static void pwhash_ops_route_hashing(void **state)
 {
-	al_store *s = ((void **)*state)[1];
+	al_store *s = th_store(state);
 	al_pwhash_ops ops = {count_hash, count_verify, &hashed};
 	al_set_pwhash_ops(&ops);
 	size_t len;

@@ -11,33 +11,20 @@
 #include "core/record.h"
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	th_actor adm;
 } fx;
 
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL ||
-	    th_run(f->s, "user.create", "email", 's', "adm@x.io", "username", 's', "adm", "password", 's', "Passw0rd!",
-		   "role", 's', "admin", NULL) ||
-	    th_as(f->s, "adm@x.io", &f->adm))
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL || th_cast(f->s, (const th_member[]){{"adm@x.io", "default", "admin", &f->adm, NULL}, {NULL}}))
 		return -1;
 	*state = f;
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 #define SET_OK(f, events, key, value) \
 	TH_OK((f)->s, NULL, events, NULL, "settings.set", "key", 's', key, "value", 'l', value, NULL)

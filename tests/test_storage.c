@@ -16,57 +16,31 @@
 /* ---- fixture: domains alpha and beta, one user per role, projects pa (alpha) and pb (beta) ---- */
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	th_actor adm_a, adm_b, mon_a, usr_a, usr_a2, usr_b;
 } fx;
 
-static int create_user(al_store *s, const char *email, const char *domain, const char *role, const char *policy)
-{
-	char username[64];
-	snprintf(username, sizeof username, "%.*s", (int)strcspn(email, "@"), email);
-	return th_run(s, "user.create", "email", 's', email, "username", 's', username, "password", 's', PW, "domain",
-		      's', domain, "role", 's', role, "resource_policy", 's', policy, NULL);
-}
-
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL)
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL)
 		return -1;
 	al_store *s = f->s;
 	if (th_run(s, "domain.create", "name", 's', "alpha", NULL) || th_run(s, "domain.create", "name", 's', "beta", NULL) ||
 	    th_run(s, "user-policy.create", "name", 's', "small", "max_quota_size", 's', "10g", NULL) ||
 	    th_run(s, "project-policy.create", "name", 's', "tiny", "max_quota_size", 's', "1536m", NULL) ||
-	    create_user(s, "adm-a@x.io", "alpha", "admin", "default") ||
-	    create_user(s, "adm-b@x.io", "beta", "admin", "default") ||
-	    create_user(s, "mon-a@x.io", "alpha", "monitor", "default") ||
-	    create_user(s, "usr-a@x.io", "alpha", "user", "small") ||
-	    create_user(s, "usr-a2@x.io", "alpha", "user", "default") ||
-	    create_user(s, "usr-b@x.io", "beta", "user", "default") ||
+	    th_cast(s, (const th_member[]){TH_AB_CAST(f, "small"), {NULL}}) ||
 	    th_run(s, "project.create", "name", 's', "pa", "domain", 's', "alpha", "policy", 's', "tiny", NULL) ||
 	    th_run(s, "project.create", "name", 's', "pb", "domain", 's', "beta", NULL) ||
 	    th_run(s, "project.add-member", "name", 's', "pa", "domain", 's', "alpha", "users", 'l', "usr-a@x.io", NULL) ||
 	    th_run(s, "storage.create", "name", 's', H, "backend", 's', "xfs", "mount", 's', "/vfroot/local", NULL) ||
 	    th_run(s, "storage.create", "name", 's', "nfs:home", "backend", 's', "vfs", "mount", 's', "/mnt/home", NULL))
 		return -1;
-	if (th_as(s, "adm-a@x.io", &f->adm_a) || th_as(s, "adm-b@x.io", &f->adm_b) || th_as(s, "mon-a@x.io", &f->mon_a) ||
-	    th_as(s, "usr-a@x.io", &f->usr_a) || th_as(s, "usr-a2@x.io", &f->usr_a2) || th_as(s, "usr-b@x.io", &f->usr_b))
-		return -1;
 	*state = f;
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 static const char *rep_str(int slot, char c, size_t n, const char *suffix)
 {

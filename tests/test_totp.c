@@ -17,51 +17,34 @@
 #define T0_US ((((1900000000LL / 30) + 1) * 30 + 15) * 1000000LL)
 
 typedef struct fx {
-	char *dir;
-	al_store *s;
+	TH_FX_HEAD;
 	int64_t now_us;
 	th_actor alice, bob, dadmin, oadmin, carol, root;
 } fx;
 
 static int64_t test_clock(void *ctx) { return *(int64_t *)ctx; }
 
-static int mkuser(al_store *s, const char *email, const char *username, const char *role, const char *domain)
-{
-	return th_run(s, "user.create", "email", 's', email, "username", 's', username, "password", 's', PW, "role", 's',
-		      role, "domain", 's', domain, NULL);
-}
-
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof *f);
-	f->dir = th_tmpdir();
-	f->s = th_init(f->dir, 0);
-	if (f->s == NULL || oath_init() != OATH_OK)
+	fx *f = th_fx_new(sizeof *f);
+	if (f == NULL || oath_init() != OATH_OK)
 		return -1;
 	f->now_us = T0_US;
 	al_store_set_clock(f->s, test_clock, &f->now_us);
 	if (th_run(f->s, "domain.create", "name", 's', "other", NULL) ||
-	    mkuser(f->s, "alice@example.com", "alice", "user", "default") ||
-	    mkuser(f->s, "bob@example.com", "bob", "user", "default") ||
-	    mkuser(f->s, "dadmin@example.com", "dadmin", "admin", "default") ||
-	    mkuser(f->s, "oadmin@other.org", "oadmin", "admin", "other") ||
-	    mkuser(f->s, "carol@other.org", "carol", "user", "other") ||
-	    th_as(f->s, "alice@example.com", &f->alice) || th_as(f->s, "bob@example.com", &f->bob) ||
-	    th_as(f->s, "dadmin@example.com", &f->dadmin) || th_as(f->s, "oadmin@other.org", &f->oadmin) ||
-	    th_as(f->s, "carol@other.org", &f->carol) || th_as(f->s, "admin@example.com", &f->root))
+	    th_cast(f->s, (const th_member[]){{"alice@example.com", "default", "user", &f->alice, NULL},
+					      {"bob@example.com", "default", "user", &f->bob, NULL},
+					      {"dadmin@example.com", "default", "admin", &f->dadmin, NULL},
+					      {"oadmin@other.org", "other", "admin", &f->oadmin, NULL},
+					      {"carol@other.org", "other", "user", &f->carol, NULL},
+					      {NULL}}) ||
+	    th_as(f->s, "admin@example.com", &f->root))
 		return -1;
 	*state = f;
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	fx *f = *state;
-	al_store_close(f->s);
-	th_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#define teardown th_teardown /* th_fx_free */
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -418,7 +401,7 @@ static void nobody_enables_for_another(void **state)
 	REFUSE(f->s, &f->dadmin.a, AL_EINVALID_ARGUMENT, "email", "user.2fa.enable", "email", 's', "alice@example.com",
 	       NULL);
 	/* A monitor never writes, not even for itself. */
-	assert_int_equal(mkuser(f->s, "mon@example.com", "mon", "monitor", "default"), AL_OK);
+	assert_int_equal(th_user(f->s, "mon@example.com", "default", "monitor"), AL_OK);
 	th_actor mon;
 	assert_int_equal(th_as(f->s, "mon@example.com", &mon), AL_OK);
 	REFUSE(f->s, &mon.a, AL_EPERMISSION_DENIED, "user.2fa.enable", "user.2fa.enable", NULL);

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages adminlog builds and tests against, only those missing
-# (docker-registry and skopeo: the image rescan test runs a real registry on 127.0.0.1).
+# (docker-registry and skopeo: the image rescan test runs a real registry on 127.0.0.1; clang:
+# CI builds and tests with both compilers, `make test CC=clang`).
 # Quiet and fast (one dpkg-query) when everything is already there.
 set -eu
 
 PKGS="${ADMINLOG_DEPS:-build-essential pkg-config liblmdb-dev libmsgpack-dev libsodium-dev \
 libevent-dev libxxhash-dev libcmocka-dev libsqlite3-dev liboath-dev libcurl4-openssl-dev \
-docker-registry skopeo}"
+docker-registry skopeo clang}"
 
 missing=""
 for p in $PKGS; do
