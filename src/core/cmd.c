@@ -283,14 +283,13 @@ int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n)
 	return al__cursor_end(m, c->err, al__projections[p]->name);
 }
 
-int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
+int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what, const char *what,
+		 al_row_visit_fn fn, void *ctx)
 {
 	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, al__view_dbi(c->s, p, db), &cur);
+	int rc = mdb_cursor_open(c->txn, dbi, &cur);
 	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list %s: %s", al__projections[p]->name, mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
+		return al_err(c->err, AL_EIO_ERROR, "%s: %s", open, mdb_strerror(rc));
 	msgpack_zone z; /* one row at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
@@ -299,18 +298,44 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 		msgpack_object row;
 		msgpack_zone_clear(&z);
 		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
-			rc = al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", al__projections[p]->name);
+			rc = al_err(c->err, AL_ECORRUPT, "%s view row does not decode", row_what);
 			break;
 		}
-		pack(c, &row, &rows.pk);
-		if ((rc = al__rows_push(c, &rows)))
+		if ((rc = fn(c, (al_str){k.mv_data, k.mv_size}, &row, ctx)))
 			break;
 	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, al__projections[p]->name);
+	if (rc > 0)
+		rc = AL_OK; /* fn asked to stop */
+	else if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, what);
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
+	return rc;
+}
+
+typedef struct list_view {
+	al_rows rows;
+	al_row_pack_fn pack;
+} list_view;
+
+static int list_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	list_view *l = ctx;
+	(void)key;
+	l->pack(c, row, &l->rows.pk);
+	return al__rows_push(c, &l->rows);
+}
+
+int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
+{
+	const char *name = al__projections[p]->name;
+	char open[64], row[64];
+	snprintf(open, sizeof open, "list %s", name);
+	snprintf(row, sizeof row, "a %s", name);
+	list_view l = {.pack = pack};
+	al__rows_begin(c, &l.rows);
+	int rc = al__each_row(c, al__view_dbi(c->s, p, db), open, row, name, list_one, &l);
+	return al__rows_end(c, &l.rows, rc);
 }
 
 al_str al__keep(al_cmd *c, const char *prefix, al_str s)

@@ -708,33 +708,26 @@ int al__project_by_id(al_cmd *c, al_str id, al_str *domain, al_str *name, bool *
 	return 1;
 }
 
+typedef struct policy_count {
+	al_str name;
+	uint64_t *n;
+} policy_count;
+
+static int count_policy_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	policy_count *pc = ctx;
+	al_str p;
+	(void)c, (void)key;
+	if (al_mp_str(row, "resource_policy", &p) == 1 && same(p, pc->name))
+		++*pc->n;
+	return AL_OK;
+}
+
 int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
 	*n = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, DB_PROJECTS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read projects: %s", mdb_strerror(rc));
-	msgpack_zone z; /* rows decoded one at a time */
-	msgpack_zone_init(&z, 1024);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		al_str p;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a project view row does not decode");
-			break;
-		}
-		if (al_mp_str(&row, "resource_policy", &p) == 1 && same(p, name))
-			++*n;
-	}
-	msgpack_zone_destroy(&z);
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "projects");
-	mdb_cursor_close(cur);
-	return rc;
+	return al__each_row(c, dbi(c, DB_PROJECTS), "read projects", "a project", "projects", count_policy_one,
+			    &(policy_count){name, n});
 }
 
 static int cmp_str(const void *a, const void *b)
