@@ -313,6 +313,27 @@ int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what,
 	return rc;
 }
 
+int al__scan_prefix(al_cmd *c, MDB_dbi dbi, const char *prefix, size_t pn, const char *what, al_prefix_fn fn,
+		    void *ctx)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(c->txn, dbi, &cur);
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
+	MDB_val k = {pn, (void *)prefix}, v;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == 0;
+	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
+			break;
+		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, &v, ctx);
+	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, what);
+	mdb_cursor_close(cur);
+	return rc;
+}
+
 typedef struct list_view {
 	al_rows rows;
 	al_row_pack_fn pack;

@@ -112,6 +112,12 @@ int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n);
 typedef int (*al_row_visit_fn)(al_cmd *c, al_str key, const msgpack_object *row, void *ctx);
 int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what, const char *what,
 		 al_row_visit_fn fn, void *ctx);
+/* Calls fn with the part after prefix (pn bytes, 0: every key) of each key of view database dbi
+ * that starts with it, and its value; stops at fn's first non-zero value and returns it.
+ * Messages: "read <what>: <LMDB error>". */
+typedef int (*al_prefix_fn)(al_cmd *c, al_str rest, const MDB_val *val, void *ctx);
+int al__scan_prefix(al_cmd *c, MDB_dbi dbi, const char *prefix, size_t pn, const char *what, al_prefix_fn fn,
+		    void *ctx);
 typedef void (*al_row_pack_fn)(al_cmd *c, const msgpack_object *row, msgpack_packer *pk);
 int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack);
 /* The rc of an mdb_get in a yes/no lookup: true when found. Any failure but MDB_NOTFOUND fails

@@ -190,35 +190,22 @@ static bool is_member(al_cmd *c, al_str id, al_str email)
 
 /* Calls fn for each key of DB_MEMBERS that starts with tag a "\0", with the part after it.
  * Stops early when fn returns non-zero and returns that. */
-static int scan_members(al_cmd *c, char tag, al_str a, int (*fn)(al_cmd *c, al_str rest, void *ctx), void *ctx)
+static int scan_members(al_cmd *c, char tag, al_str a, al_prefix_fn fn, void *ctx)
 {
 	char key[KEY_MAX];
 	size_t pn = al__key2(key, KEY_MAX, tag, a, (al_str){"", 0});
-	if (pn == 0)
-		return AL_OK;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, DB_MEMBERS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read members: %s", mdb_strerror(rc));
-	MDB_val k = {pn, key}, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, key, pn) != 0)
-			break;
-		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, ctx);
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "members");
-	mdb_cursor_close(cur);
-	return rc;
+	return pn ? al__scan_prefix(c, dbi(c, DB_MEMBERS), key, pn, "members", fn, ctx) : AL_OK;
 }
 
-static int collect(al_cmd *c, al_str s, void *ctx) { return al__strs_add(c, ctx, s); }
-
-static int count_one(al_cmd *c, al_str s, void *ctx)
+static int collect(al_cmd *c, al_str s, const MDB_val *v, void *ctx)
 {
-	(void)c, (void)s;
+	(void)v;
+	return al__strs_add(c, ctx, s);
+}
+
+static int count_one(al_cmd *c, al_str s, const MDB_val *v, void *ctx)
+{
+	(void)c, (void)s, (void)v;
 	++*(uint64_t *)ctx;
 	return 0;
 }
@@ -746,7 +733,7 @@ static int user_project_names(al_cmd *c, al_str email, al_strs *names)
 		msgpack_object row;
 		al_str name;
 		if ((rc = find_by_id(c, ids.v[i], &row)) == 1 && al_mp_str(&row, "name", &name) == 1)
-			rc = collect(c, name, names);
+			rc = al__strs_add(c, names, name);
 		else if (rc >= 0)
 			rc = al_err(c->err, AL_ECORRUPT, "membership of a missing project");
 	}

@@ -405,25 +405,9 @@ int al__rgroup_require(al_cmd *c, const char *field, al_str name)
 
 /* Calls fn with the part after prefix of each key of db that starts with it; stops early when
  * fn returns non-zero and returns that. */
-static int scan(al_cmd *c, int db, const char *prefix, size_t pn, int (*fn)(al_cmd *c, al_str rest, void *ctx),
-		void *ctx)
+static int scan(al_cmd *c, int db, const char *prefix, size_t pn, al_prefix_fn fn, void *ctx)
 {
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, db), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read resource group associations: %s", mdb_strerror(rc));
-	MDB_val k = {pn, (void *)prefix}, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
-			break;
-		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, ctx);
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "resource group associations");
-	mdb_cursor_close(cur);
-	return rc;
+	return al__scan_prefix(c, dbi(c, db), prefix, pn, "resource group associations", fn, ctx);
 }
 
 /* The associations of one group, as three lists packed one after the other. */
@@ -433,8 +417,9 @@ typedef struct assoc_lists {
 	uint32_t n[3];
 } assoc_lists;
 
-static int add_assoc(al_cmd *c, al_str rest, void *ctx)
+static int add_assoc(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
 {
+	(void)v;
 	assoc_lists *l = ctx;
 	if (rest.n < 2)
 		return al_err(c->err, AL_ECORRUPT, "a resource group association key is malformed");
@@ -984,7 +969,11 @@ static int add_hit(al_cmd *c, al_str group, al_str via, hits *h)
 }
 
 /* Scan of v_rgroup_targets under one target: rest is the group name. */
-static int hit_group(al_cmd *c, al_str rest, void *ctx) { return add_hit(c, rest, ((hits *)ctx)->via, ctx); }
+static int hit_group(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
+{
+	(void)v;
+	return add_hit(c, rest, ((hits *)ctx)->via, ctx);
+}
 
 static al_str join(al_cmd *c, const char *a, al_str b, const char *sep, al_str d)
 {
@@ -1010,8 +999,9 @@ static int scan_target(al_cmd *c, char kind, al_str target, al_str via, hits *h)
 
 /* Scan of every keypair association ('k' prefix): rest is access key "\0" group. Only the
  * user's own active keypairs count. */
-static int hit_keypair(al_cmd *c, al_str rest, void *ctx)
+static int hit_keypair(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
 {
+	(void)v;
 	hits *h = ctx;
 	const char *nul = memchr(rest.p, 0, rest.n);
 	if (nul == NULL)
