@@ -217,16 +217,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 	al_str id = {"", 0};
 	al_mp_str(row, "id", &id);
 	al_mb_init(&out);
-	for (uint32_t i = 0; i < row->via.map.size; i++) {
-		const msgpack_object_kv *kv = &row->via.map.ptr[i];
-		char key[32];
-		al_str_cpy(key, sizeof key, (al_str){kv->key.via.str.ptr, kv->key.via.str.size});
-		if (strcmp(key, "created_at") == 0 || strcmp(key, "modified_at") == 0) {
-			char t[40];
-			al_mb_cstr(&out, key, al_time_format(kv->val.via.i64, t, sizeof t));
-		} else
-			al_mb_obj(&out, key, &kv->val);
-	}
+	al__row_public_cols(&out, row);
 	if (members) {
 		al_strs l = {0};
 		if (scan_members(c, 'p', id, collect, &l))
