@@ -208,6 +208,16 @@ int al__arg_str(const al_cmd *c, const char *name, al_str *out) { return al_mp_s
 int al__arg_int(const al_cmd *c, const char *name, int64_t *out) { return al_mp_int(c->args, name, out) == 1; }
 int al__arg_bool(const al_cmd *c, const char *name, bool *out) { return al_mp_bool(c->args, name, out) == 1; }
 
+al_str al__domain_arg(const al_cmd *c)
+{
+	al_str d;
+	if (al__arg_str(c, "domain", &d))
+		return d;
+	if (c->actor->domain && *c->actor->domain)
+		return (al_str){c->actor->domain, strlen(c->actor->domain)};
+	return (al_str){"default", 7};
+}
+
 int al__args_given(const al_cmd *c, const char *const *names, size_t n)
 {
 	int given = 0;

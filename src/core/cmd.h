@@ -86,6 +86,9 @@ int al__arg_str(const al_cmd *c, const char *name, al_str *out);
 /* How many of the n argument names are given (present and not nil): an update with none of
  * them has nothing to do. */
 int al__args_given(const al_cmd *c, const char *const *names, size_t n);
+/* --domain, else the actor's own domain, else "default": the domain a project-scoped command
+ * (projects, folders, storage quotas, resource group targets) means. */
+al_str al__domain_arg(const al_cmd *c);
 /* A LIMIT: its value, or AL_UNLIMITED. */
 int al__arg_limit(const al_cmd *c, const char *name, double *out);
 /* A LIST: the array object (every element a string). */

@@ -242,17 +242,6 @@ typedef struct owner {
 	msgpack_object project_row;
 } owner;
 
-/* --domain, else the actor's domain, else "default" (as for projects). */
-static al_str domain_arg(al_cmd *c)
-{
-	al_str d;
-	if (al__arg_str(c, "domain", &d))
-		return d;
-	if (c->actor->domain && *c->actor->domain)
-		return (al_str){c->actor->domain, strlen(c->actor->domain)};
-	return (al_str){"default", 7};
-}
-
 /* A user folder belongs to the acting user: an operator without one (adminctl without --as)
  * owns none. */
 static int user_owner(al_cmd *c, owner *o)
@@ -284,7 +273,7 @@ static int project_owner(al_cmd *c, owner *o, bool manage)
 {
 	al_str name;
 	al__arg_str(c, "project", &name);
-	o->domain = al__keep(c, "", domain_arg(c));
+	o->domain = al__keep(c, "", al__domain_arg(c));
 	int rc = manage ? al__authz_manage_domain(c, o->domain) : AL_OK;
 	if (rc)
 		return rc;

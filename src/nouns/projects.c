@@ -251,17 +251,6 @@ static int pack_by_id(al_cmd *c, al_str id)
 
 /* ---- the project a command names ------------------------------------------------------------- */
 
-/* --domain, else the actor's own domain, else "default". */
-static al_str domain_arg(al_cmd *c)
-{
-	al_str d;
-	if (al__arg_str(c, "domain", &d))
-		return d;
-	if (c->actor->domain && *c->actor->domain)
-		return (al_str){c->actor->domain, strlen(c->actor->domain)};
-	return (al_str){"default", 7};
-}
-
 static int not_found(al_cmd *c, al_str domain, al_str name)
 {
 	return al_err(c->err, AL_ENOT_FOUND, "project %.*s in domain %.*s: not found", al__clip(name.n), name.p,
@@ -272,7 +261,7 @@ static int not_found(al_cmd *c, al_str domain, al_str name)
  * another domain is revealed), and the project exists. */
 static int target(al_cmd *c, al_str *domain, al_str *name, al_str *id, msgpack_object *row)
 {
-	*domain = domain_arg(c);
+	*domain = al__domain_arg(c);
 	al__arg_str(c, "name", name);
 	int rc = al__authz_manage_domain(c, *domain);
 	if (rc)
@@ -341,7 +330,7 @@ int al__project_create_prepare(al_store *s, const msgpack_object *args, al_mb *o
 int al__project_create(al_cmd *c)
 {
 	proj_new p = {.description = {"", 0}, .type = {"general", 7}, .policy = {"default", 7}};
-	p.domain = domain_arg(c);
+	p.domain = al__domain_arg(c);
 	al__arg_str(c, "name", &p.name);
 	al__arg_str(c, "description", &p.description);
 	al__arg_str(c, "type", &p.type);
@@ -575,7 +564,7 @@ static bool may_read(al_cmd *c, al_str domain, al_str id)
 
 int al__project_get(al_cmd *c)
 {
-	al_str domain = domain_arg(c), name, id = {"", 0};
+	al_str domain = al__domain_arg(c), name, id = {"", 0};
 	msgpack_object row;
 	al__arg_str(c, "name", &name);
 	int rc = find_by_name(c, domain, name, &id, &row);

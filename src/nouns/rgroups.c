@@ -867,17 +867,6 @@ static bool given_arg(al_cmd *c, const char *name)
 	return v != NULL && v->type != MSGPACK_OBJECT_NIL;
 }
 
-/* --domain, else the actor's own domain, else "default" (as the project commands do). */
-static al_str project_domain(al_cmd *c)
-{
-	al_str d;
-	if (al__arg_str(c, "domain", &d))
-		return d;
-	if (c->actor->domain && *c->actor->domain)
-		return (al_str){c->actor->domain, strlen(c->actor->domain)};
-	return (al_str){"default", 7};
-}
-
 /* The one target of associate (add) or dissociate; it must exist (to associate: an active
  * domain or project; to dissociate, an inactive one will do, so that it can be undone). */
 static int resolve_target(al_cmd *c, bool add, target *t)
@@ -899,7 +888,7 @@ static int resolve_target(al_cmd *c, bool add, target *t)
 	}
 	if (project) {
 		t->kind = 'p';
-		t->domain = project_domain(c);
+		t->domain = al__domain_arg(c);
 		al__arg_str(c, "project", &t->project);
 		if (add)
 			return al__project_require(c, "project", t->domain, t->project, &t->value);

@@ -491,17 +491,6 @@ typedef struct scope {
 
 enum access { READ_SCOPE, MANAGE_SCOPE };
 
-/* --domain, else the actor's domain, else "default" (as for projects). */
-static al_str domain_arg(al_cmd *c)
-{
-	al_str d;
-	if (al__arg_str(c, "domain", &d))
-		return d;
-	if (c->actor->domain && *c->actor->domain)
-		return (al_str){c->actor->domain, strlen(c->actor->domain)};
-	return (al_str){"default", 7};
-}
-
 static int user_scope(al_cmd *c, scope *t, enum access how)
 {
 	al_user_auth u;
@@ -523,7 +512,7 @@ static int user_scope(al_cmd *c, scope *t, enum access how)
 
 static int project_scope(al_cmd *c, scope *t, enum access how)
 {
-	t->domain = domain_arg(c);
+	t->domain = al__domain_arg(c);
 	/* The domain is known before the lookup: someone outside it learns nothing about it. */
 	int rc = how == MANAGE_SCOPE ? al__authz_manage_domain(c, t->domain) : AL_OK;
 	if (rc)
