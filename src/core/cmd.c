@@ -220,6 +220,16 @@ int al__arg_str(const al_cmd *c, const char *name, al_str *out) { return al_mp_s
 int al__arg_int(const al_cmd *c, const char *name, int64_t *out) { return al_mp_int(c->args, name, out) == 1; }
 int al__arg_bool(const al_cmd *c, const char *name, bool *out) { return al_mp_bool(c->args, name, out) == 1; }
 
+al_str al__domain_arg(const al_cmd *c)
+{
+	al_str d;
+	if (al__arg_str(c, "domain", &d))
+		return d;
+	if (c->actor->domain && *c->actor->domain)
+		return (al_str){c->actor->domain, strlen(c->actor->domain)};
+	return (al_str){"default", 7};
+}
+
 int al__args_given(const al_cmd *c, const char *const *names, size_t n)
 {
 	int given = 0;
@@ -295,14 +305,13 @@ int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n)
 	return al__cursor_end(m, c->err, al__projections[p]->name);
 }
 
-int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
+int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what, const char *what,
+		 al_row_visit_fn fn, void *ctx)
 {
 	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, al__view_dbi(c->s, p, db), &cur);
+	int rc = mdb_cursor_open(c->txn, dbi, &cur);
 	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list %s: %s", al__projections[p]->name, mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
+		return al_err(c->err, AL_EIO_ERROR, "%s: %s", open, mdb_strerror(rc));
 	msgpack_zone z; /* one row at a time */
 	msgpack_zone_init(&z, 1024);
 	MDB_val k, v;
@@ -311,18 +320,65 @@ int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
 		msgpack_object row;
 		msgpack_zone_clear(&z);
 		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
-			rc = al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", al__projections[p]->name);
+			rc = al_err(c->err, AL_ECORRUPT, "%s view row does not decode", row_what);
 			break;
 		}
-		pack(c, &row, &rows.pk);
-		if ((rc = al__rows_push(c, &rows)))
+		if ((rc = fn(c, (al_str){k.mv_data, k.mv_size}, &row, ctx)))
 			break;
 	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, al__projections[p]->name);
+	if (rc > 0)
+		rc = AL_OK; /* fn asked to stop */
+	else if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, what);
 	mdb_cursor_close(cur);
 	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
+	return rc;
+}
+
+int al__scan_prefix(al_cmd *c, MDB_dbi dbi, const char *prefix, size_t pn, const char *what, al_prefix_fn fn,
+		    void *ctx)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(c->txn, dbi, &cur);
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
+	MDB_val k = {pn, (void *)prefix}, v;
+	int m;
+	for (m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == 0;
+	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
+			break;
+		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, &v, ctx);
+	}
+	if (rc == AL_OK)
+		rc = al__cursor_end(m, c->err, what);
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+typedef struct list_view {
+	al_rows rows;
+	al_row_pack_fn pack;
+} list_view;
+
+static int list_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	list_view *l = ctx;
+	(void)key;
+	l->pack(c, row, &l->rows.pk);
+	return al__rows_push(c, &l->rows);
+}
+
+int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack)
+{
+	const char *name = al__projections[p]->name;
+	char open[64], row[64];
+	snprintf(open, sizeof open, "list %s", name);
+	snprintf(row, sizeof row, "a %s", name);
+	list_view l = {.pack = pack};
+	al__rows_begin(c, &l.rows);
+	int rc = al__each_row(c, al__view_dbi(c->s, p, db), open, row, name, list_one, &l);
+	return al__rows_end(c, &l.rows, rc);
 }
 
 al_str al__keep(al_cmd *c, const char *prefix, al_str s)

@@ -86,6 +86,9 @@ int al__arg_str(const al_cmd *c, const char *name, al_str *out);
 /* How many of the n argument names are given (present and not nil): an update with none of
  * them has nothing to do. */
 int al__args_given(const al_cmd *c, const char *const *names, size_t n);
+/* --domain, else the actor's own domain, else "default": the domain a project-scoped command
+ * (projects, folders, storage quotas, resource group targets) means. */
+al_str al__domain_arg(const al_cmd *c);
 /* A LIMIT: its value, or AL_UNLIMITED. */
 int al__arg_limit(const al_cmd *c, const char *name, double *out);
 /* A LIST: the array object (every element a string). */
@@ -104,6 +107,20 @@ int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, ms
 int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n);
 /* Lists every row of sub-database db of projection p in key order, each packed by pack (one
  * value on pk), through al__rows_* (so it streams under al_exec_stream). */
+/* Calls fn with every row of view database dbi in key order, each decoded (a map) in a zone
+ * of its own that lives until fn returns. fn returns AL_OK to go on, a negative al_ code to
+ * fail, or a positive number to stop early (al__each_row then returns AL_OK). The messages name
+ * the view: "<open>: <LMDB error>" (open: "list users"), "<row_what> view row does not decode"
+ * (row_what: "a user"), "read <what>: ..." when the walk breaks off (what: "users"). */
+typedef int (*al_row_visit_fn)(al_cmd *c, al_str key, const msgpack_object *row, void *ctx);
+int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what, const char *what,
+		 al_row_visit_fn fn, void *ctx);
+/* Calls fn with the part after prefix (pn bytes, 0: every key) of each key of view database dbi
+ * that starts with it, and its value; stops at fn's first non-zero value and returns it.
+ * Messages: "read <what>: <LMDB error>". */
+typedef int (*al_prefix_fn)(al_cmd *c, al_str rest, const MDB_val *val, void *ctx);
+int al__scan_prefix(al_cmd *c, MDB_dbi dbi, const char *prefix, size_t pn, const char *what, al_prefix_fn fn,
+		    void *ctx);
 typedef void (*al_row_pack_fn)(al_cmd *c, const msgpack_object *row, msgpack_packer *pk);
 int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack);
 /* The rc of an mdb_get in a yes/no lookup: true when found. Any failure but MDB_NOTFOUND fails

@@ -966,6 +966,24 @@ int al__agent_get(al_cmd *c)
 	return pack_agent(c, id);
 }
 
+typedef struct agent_list {
+	al_rows rows;
+	al_str group;
+	bool terminated;
+} agent_list;
+
+static int list_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	agent_list *l = ctx;
+	al_str status = {"", 0};
+	(void)key;
+	al_mp_str(row, "status", &status);
+	if (al_str_eq(status, "TERMINATED") != l->terminated || !row_in_group(row, l->group))
+		return AL_OK;
+	pack_public(c->s, c->txn, row, &l->rows.pk, &c->failed);
+	return al__rows_push(c, &l->rows);
+}
+
 int al__agent_list(al_cmd *c)
 {
 	bool terminated = false;
@@ -973,34 +991,8 @@ int al__agent_list(al_cmd *c)
 	al__arg_bool(c, "terminated", &terminated);
 	if (al__arg_str(c, "group", &group) && group.n == 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "group: must not be empty");
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c->s, DB_AGENTS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list agents: %s", mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
-	msgpack_zone z; /* rows are decoded one at a time */
-	msgpack_zone_init(&z, 2048);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		al_str status = {"", 0};
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "an agent view row does not decode");
-			break;
-		}
-		al_mp_str(&row, "status", &status);
-		if (al_str_eq(status, "TERMINATED") != terminated || !row_in_group(&row, group))
-			continue;
-		pack_public(c->s, c->txn, &row, &rows.pk, &c->failed);
-		if ((rc = al__rows_push(c, &rows)))
-			break;
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "agents");
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
+	agent_list l = {.group = group, .terminated = terminated};
+	al__rows_begin(c, &l.rows);
+	int rc = al__each_row(c, dbi(c->s, DB_AGENTS), "list agents", "an agent", "agents", list_one, &l);
+	return al__rows_end(c, &l.rows, rc);
 }

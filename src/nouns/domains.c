@@ -92,16 +92,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 	al_str name = {"", 0};
 	al_mp_str(row, "name", &name);
 	al_mb_init(&out);
-	for (uint32_t i = 0; i < row->via.map.size; i++) {
-		const msgpack_object_kv *kv = &row->via.map.ptr[i];
-		char key[32];
-		al_str_cpy(key, sizeof key, (al_str){kv->key.via.str.ptr, kv->key.via.str.size});
-		if (strcmp(key, "created_at") == 0 || strcmp(key, "modified_at") == 0) {
-			char t[40];
-			al_mb_cstr(&out, key, al_time_format(kv->val.via.i64, t, sizeof t));
-		} else
-			al_mb_obj(&out, key, &kv->val);
-	}
+	al__row_public_cols(&out, row);
 	msgpack_pack_uint64(al_mb_key(&out, "version"), al__cmd_version(c, "domain", name));
 	al_mb_finish(&out, pk);
 	al_mb_free(&out);

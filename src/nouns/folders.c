@@ -242,17 +242,6 @@ typedef struct owner {
 	msgpack_object project_row;
 } owner;
 
-/* --domain, else the actor's domain, else "default" (as for projects). */
-static al_str domain_arg(al_cmd *c)
-{
-	al_str d;
-	if (al__arg_str(c, "domain", &d))
-		return d;
-	if (c->actor->domain && *c->actor->domain)
-		return (al_str){c->actor->domain, strlen(c->actor->domain)};
-	return (al_str){"default", 7};
-}
-
 /* A user folder belongs to the acting user: an operator without one (adminctl without --as)
  * owns none. */
 static int user_owner(al_cmd *c, owner *o)
@@ -284,7 +273,7 @@ static int project_owner(al_cmd *c, owner *o, bool manage)
 {
 	al_str name;
 	al__arg_str(c, "project", &name);
-	o->domain = al__keep(c, "", domain_arg(c));
+	o->domain = al__keep(c, "", al__domain_arg(c));
 	int rc = manage ? al__authz_manage_domain(c, o->domain) : AL_OK;
 	if (rc)
 		return rc;
@@ -556,35 +545,30 @@ int al__folder_delete(al_cmd *c)
 	return rc;
 }
 
+typedef struct folder_list {
+	al_rows rows;
+	msgpack_zone z; /* what the owner's look-up decodes, one row at a time */
+} folder_list;
+
+static int list_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	folder_list *l = ctx;
+	owner_now o;
+	int rc;
+	(void)key;
+	msgpack_zone_clear(&l->z);
+	if ((rc = owner_now_of(c, row, &l->z, &o)) || !may_see(c, &o))
+		return rc;
+	pack_public(c, row, &o, &l->rows.pk);
+	return al__rows_push(c, &l->rows);
+}
+
 int al__folder_list(al_cmd *c)
 {
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, DB_FOLDERS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list folders: %s", mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
-	msgpack_zone z; /* rows are decoded one at a time */
-	msgpack_zone_init(&z, 1024);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		owner_now o;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a folder view row does not decode");
-			break;
-		}
-		if ((rc = owner_now_of(c, &row, &z, &o)) || !may_see(c, &o))
-			continue;
-		pack_public(c, &row, &o, &rows.pk);
-		rc = al__rows_push(c, &rows);
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "folders");
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
+	folder_list l;
+	msgpack_zone_init(&l.z, 1024);
+	al__rows_begin(c, &l.rows);
+	int rc = al__each_row(c, dbi(c, DB_FOLDERS), "list folders", "a folder", "folders", list_one, &l);
+	msgpack_zone_destroy(&l.z);
+	return al__rows_end(c, &l.rows, rc);
 }

@@ -299,22 +299,9 @@ static MDB_dbi dbi(const al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_IMA
 
 /* Calls fn(c, rest, val, ctx) for each key of db starting with prefix; stops at fn's first
  * non-zero value and returns it. */
-typedef int (*scan_fn)(al_cmd *c, al_str rest, const MDB_val *val, void *ctx);
-static int scan_prefix(al_cmd *c, int db, const char *prefix, size_t pn, scan_fn fn, void *ctx)
+static int scan_prefix(al_cmd *c, int db, const char *prefix, size_t pn, al_prefix_fn fn, void *ctx)
 {
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, db), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read images: %s", mdb_strerror(rc));
-	MDB_val k = {pn, (void *)prefix}, v;
-	int m = pn ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	for (; m == 0 && rc == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
-			break;
-		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, &v, ctx);
-	}
-	mdb_cursor_close(cur);
-	return rc;
+	return al__scan_prefix(c, dbi(c, db), prefix, pn, "images", fn, ctx);
 }
 
 static bool strs_has(const al_strs *l, al_str s)

@@ -500,33 +500,26 @@ int al__keypairs_sync_admin(al_cmd *c, al_str email, bool is_admin)
 	return rc;
 }
 
+typedef struct policy_count {
+	al_str name;
+	uint64_t *n;
+} policy_count;
+
+static int count_policy_one(al_cmd *c, al_str key, const msgpack_object *o, void *ctx)
+{
+	policy_count *pc = ctx;
+	kp_row row = empty_row;
+	(void)c, (void)key;
+	read_fields(o, &row);
+	*pc->n += str_eq(row.resource_policy, pc->name);
+	return AL_OK;
+}
+
 int al__keypairs_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
 	*n = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c->s, DB_KEYPAIRS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "count keypairs: %s", mdb_strerror(rc));
-	msgpack_zone z;
-	msgpack_zone_init(&z, 512);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object o;
-		kp_row row = empty_row;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &o) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a keypair view row does not decode");
-			break;
-		}
-		read_fields(&o, &row);
-		*n += str_eq(row.resource_policy, name);
-	}
-	msgpack_zone_destroy(&z);
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "keypairs");
-	mdb_cursor_close(cur);
-	return rc;
+	return al__each_row(c, dbi(c->s, DB_KEYPAIRS), "count keypairs", "a keypair", "keypairs", count_policy_one,
+			    &(policy_count){name, n});
 }
 
 static void to_info(const kp_row *k, al_keypair_info *out)

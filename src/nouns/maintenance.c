@@ -125,42 +125,27 @@ static int check_agent(const msgpack_object *row, void *ctx)
 }
 
 /* Every keypair row of the keypairs view (its first sub-database, access key -> row). */
+static int check_keypair(al_cmd *c, al_str ak, const msgpack_object *row, void *ctx)
+{
+	recalc *r = ctx;
+	int64_t have = 0;
+	(void)c;
+	al_mp_int(row, "concurrency_used", &have);
+	r->keypairs++;
+	int64_t want = want_keypair(r->t, ak);
+	if (have != want) {
+		char key[AL_MAX_ID + 1];
+		al_str_cpy(key, sizeof key, ak);
+		al_mb_int(&r->fix_kp, key, want);
+		al_mb_int(&r->was_kp, key, have);
+	}
+	return AL_OK;
+}
+
 static int check_keypairs(recalc *r)
 {
-	al_cmd *c = r->c;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, al__view_dbi(c->s, AL_P_KEYPAIRS, 0), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read keypairs: %s", mdb_strerror(rc));
-	msgpack_zone z;
-	msgpack_zone_init(&z, 1024);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		int64_t have = 0;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a keypair view row does not decode");
-			break;
-		}
-		al_str ak = {k.mv_data, k.mv_size};
-		al_mp_int(&row, "concurrency_used", &have);
-		r->keypairs++;
-		int64_t want = want_keypair(r->t, ak);
-		if (have != want) {
-			char key[AL_MAX_ID + 1];
-			al_str_cpy(key, sizeof key, ak);
-			al_mb_int(&r->fix_kp, key, want);
-			al_mb_int(&r->was_kp, key, have);
-		}
-	}
-	msgpack_zone_destroy(&z);
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "keypairs");
-	mdb_cursor_close(cur);
-	return rc;
+	return al__each_row(r->c, al__view_dbi(r->c->s, AL_P_KEYPAIRS, 0), "read keypairs", "a keypair", "keypairs",
+			    check_keypair, r);
 }
 
 static void pack_result(al_cmd *c, const recalc *r)

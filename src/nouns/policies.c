@@ -582,34 +582,28 @@ static int policy_get(al_cmd *c, const kind *k)
 }
 
 /* Every policy of the kind, by name (bytewise, as LMDB orders keys). */
+typedef struct policy_rows {
+	al_rows rows;
+	const kind *k;
+} policy_rows;
+
+static int list_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	policy_rows *l = ctx;
+	(void)key;
+	pack_public(c, l->k, row, &l->rows.pk);
+	return al__rows_push(c, &l->rows);
+}
+
 static int policy_list(al_cmd *c, const kind *k)
 {
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi_of(c->s, k), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list %s: %s", k->what, mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
-	msgpack_zone z; /* rows are decoded one at a time */
-	msgpack_zone_init(&z, 1024);
-	MDB_val key, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &key, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
-		msgpack_object row;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
-			rc = al_err(c->err, AL_ECORRUPT, "a %s view row does not decode", k->what);
-			break;
-		}
-		pack_public(c, k, &row, &rows.pk);
-		if ((rc = al__rows_push(c, &rows)))
-			break;
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "policies");
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
+	char open[64], row[64];
+	snprintf(open, sizeof open, "list %s", k->what);
+	snprintf(row, sizeof row, "a %s", k->what);
+	policy_rows l = {.k = k};
+	al__rows_begin(c, &l.rows);
+	int rc = al__each_row(c, dbi_of(c->s, k), open, row, "policies", list_one, &l);
+	return al__rows_end(c, &l.rows, rc);
 }
 
 /* Bootstrap: the "default" policy of each kind, every option unlimited (also those whose

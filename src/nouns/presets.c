@@ -597,6 +597,35 @@ static bool fits_policy(const msgpack_object *slots, const msgpack_object *pol, 
 	return true;
 }
 
+typedef struct preset_check {
+	al_rows rows;
+	const frees *f;
+	const msgpack_object *pol, *occupied;
+	bool limited;
+} preset_check;
+
+/* One preset: allocatable when it fits the keypair's policy and some agent's free slots. */
+static int check_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	preset_check *pc = ctx;
+	msgpack_packer *pk = &pc->rows.pk;
+	(void)key;
+	const msgpack_object *slots = al_mp_get(row, "resource_slots");
+	msgpack_object none = {.type = MSGPACK_OBJECT_MAP};
+	if (slots == NULL || slots->type != MSGPACK_OBJECT_MAP)
+		slots = &none;
+	bool ok = !pc->limited || fits_policy(slots, pc->pol, pc->occupied), agent = false;
+	for (size_t i = 0; ok && !agent && i < pc->f->n; i++)
+		agent = fits(slots, &pc->f->v[i]);
+	msgpack_pack_map(pk, 4);
+	al__row_col(pk, "name", 's', row, NULL);
+	al_pack_cstr(pk, "allocatable");
+	(ok && agent) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	al__row_col(pk, "resource_slots", 'm', row, NULL);
+	al__row_col(pk, "shared_memory", 'i', row, NULL);
+	return al__rows_push(c, &pc->rows);
+}
+
 int al__preset_check(al_cmd *c)
 {
 	al_str group;
@@ -617,41 +646,8 @@ int al__preset_check(al_cmd *c)
 	if ((rc = al__agents_each(c->s, c->txn, group, collect_free, &f, c->err)))
 		return rc;
 
-	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(c->txn, dbi(c), &cur)))
-		return al_err(c->err, AL_EIO_ERROR, "list presets: %s", mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
-	msgpack_zone z;
-	msgpack_zone_init(&z, 1024);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a preset view row does not decode");
-			break;
-		}
-		const msgpack_object *slots = al_mp_get(&row, "resource_slots");
-		msgpack_object none = {.type = MSGPACK_OBJECT_MAP};
-		if (slots == NULL || slots->type != MSGPACK_OBJECT_MAP)
-			slots = &none;
-		bool ok = !limited || fits_policy(slots, &pol, &occupied), agent = false;
-		for (size_t i = 0; ok && !agent && i < f.n; i++)
-			agent = fits(slots, &f.v[i]);
-		msgpack_pack_map(&rows.pk, 4);
-		al__row_col(&rows.pk, "name", 's', &row, NULL);
-		al_pack_cstr(&rows.pk, "allocatable");
-		(ok && agent) ? msgpack_pack_true(&rows.pk) : msgpack_pack_false(&rows.pk);
-		al__row_col(&rows.pk, "resource_slots", 'm', &row, NULL);
-		al__row_col(&rows.pk, "shared_memory", 'i', &row, NULL);
-		if ((rc = al__rows_push(c, &rows)))
-			break;
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "presets");
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
+	preset_check pc = {.f = &f, .pol = &pol, .occupied = &occupied, .limited = limited};
+	al__rows_begin(c, &pc.rows);
+	rc = al__each_row(c, dbi(c), "list presets", "a preset", "presets", check_one, &pc);
+	return al__rows_end(c, &pc.rows, rc);
 }

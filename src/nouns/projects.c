@@ -190,35 +190,22 @@ static bool is_member(al_cmd *c, al_str id, al_str email)
 
 /* Calls fn for each key of DB_MEMBERS that starts with tag a "\0", with the part after it.
  * Stops early when fn returns non-zero and returns that. */
-static int scan_members(al_cmd *c, char tag, al_str a, int (*fn)(al_cmd *c, al_str rest, void *ctx), void *ctx)
+static int scan_members(al_cmd *c, char tag, al_str a, al_prefix_fn fn, void *ctx)
 {
 	char key[KEY_MAX];
 	size_t pn = al__key2(key, KEY_MAX, tag, a, (al_str){"", 0});
-	if (pn == 0)
-		return AL_OK;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, DB_MEMBERS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read members: %s", mdb_strerror(rc));
-	MDB_val k = {pn, key}, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, key, pn) != 0)
-			break;
-		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, ctx);
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "members");
-	mdb_cursor_close(cur);
-	return rc;
+	return pn ? al__scan_prefix(c, dbi(c, DB_MEMBERS), key, pn, "members", fn, ctx) : AL_OK;
 }
 
-static int collect(al_cmd *c, al_str s, void *ctx) { return al__strs_add(c, ctx, s); }
-
-static int count_one(al_cmd *c, al_str s, void *ctx)
+static int collect(al_cmd *c, al_str s, const MDB_val *v, void *ctx)
 {
-	(void)c, (void)s;
+	(void)v;
+	return al__strs_add(c, ctx, s);
+}
+
+static int count_one(al_cmd *c, al_str s, const MDB_val *v, void *ctx)
+{
+	(void)c, (void)s, (void)v;
 	++*(uint64_t *)ctx;
 	return 0;
 }
@@ -230,16 +217,7 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 	al_str id = {"", 0};
 	al_mp_str(row, "id", &id);
 	al_mb_init(&out);
-	for (uint32_t i = 0; i < row->via.map.size; i++) {
-		const msgpack_object_kv *kv = &row->via.map.ptr[i];
-		char key[32];
-		al_str_cpy(key, sizeof key, (al_str){kv->key.via.str.ptr, kv->key.via.str.size});
-		if (strcmp(key, "created_at") == 0 || strcmp(key, "modified_at") == 0) {
-			char t[40];
-			al_mb_cstr(&out, key, al_time_format(kv->val.via.i64, t, sizeof t));
-		} else
-			al_mb_obj(&out, key, &kv->val);
-	}
+	al__row_public_cols(&out, row);
 	if (members) {
 		al_strs l = {0};
 		if (scan_members(c, 'p', id, collect, &l))
@@ -273,17 +251,6 @@ static int pack_by_id(al_cmd *c, al_str id)
 
 /* ---- the project a command names ------------------------------------------------------------- */
 
-/* --domain, else the actor's own domain, else "default". */
-static al_str domain_arg(al_cmd *c)
-{
-	al_str d;
-	if (al__arg_str(c, "domain", &d))
-		return d;
-	if (c->actor->domain && *c->actor->domain)
-		return (al_str){c->actor->domain, strlen(c->actor->domain)};
-	return (al_str){"default", 7};
-}
-
 static int not_found(al_cmd *c, al_str domain, al_str name)
 {
 	return al_err(c->err, AL_ENOT_FOUND, "project %.*s in domain %.*s: not found", al__clip(name.n), name.p,
@@ -294,7 +261,7 @@ static int not_found(al_cmd *c, al_str domain, al_str name)
  * another domain is revealed), and the project exists. */
 static int target(al_cmd *c, al_str *domain, al_str *name, al_str *id, msgpack_object *row)
 {
-	*domain = domain_arg(c);
+	*domain = al__domain_arg(c);
 	al__arg_str(c, "name", name);
 	int rc = al__authz_manage_domain(c, *domain);
 	if (rc)
@@ -363,7 +330,7 @@ int al__project_create_prepare(al_store *s, const msgpack_object *args, al_mb *o
 int al__project_create(al_cmd *c)
 {
 	proj_new p = {.description = {"", 0}, .type = {"general", 7}, .policy = {"default", 7}};
-	p.domain = domain_arg(c);
+	p.domain = al__domain_arg(c);
 	al__arg_str(c, "name", &p.name);
 	al__arg_str(c, "description", &p.description);
 	al__arg_str(c, "type", &p.type);
@@ -597,7 +564,7 @@ static bool may_read(al_cmd *c, al_str domain, al_str id)
 
 int al__project_get(al_cmd *c)
 {
-	al_str domain = domain_arg(c), name, id = {"", 0};
+	al_str domain = al__domain_arg(c), name, id = {"", 0};
 	msgpack_object row;
 	al__arg_str(c, "name", &name);
 	int rc = find_by_name(c, domain, name, &id, &row);
@@ -708,33 +675,26 @@ int al__project_by_id(al_cmd *c, al_str id, al_str *domain, al_str *name, bool *
 	return 1;
 }
 
+typedef struct policy_count {
+	al_str name;
+	uint64_t *n;
+} policy_count;
+
+static int count_policy_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	policy_count *pc = ctx;
+	al_str p;
+	(void)c, (void)key;
+	if (al_mp_str(row, "resource_policy", &p) == 1 && same(p, pc->name))
+		++*pc->n;
+	return AL_OK;
+}
+
 int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
 	*n = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, DB_PROJECTS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read projects: %s", mdb_strerror(rc));
-	msgpack_zone z; /* rows decoded one at a time */
-	msgpack_zone_init(&z, 1024);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		al_str p;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a project view row does not decode");
-			break;
-		}
-		if (al_mp_str(&row, "resource_policy", &p) == 1 && same(p, name))
-			++*n;
-	}
-	msgpack_zone_destroy(&z);
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "projects");
-	mdb_cursor_close(cur);
-	return rc;
+	return al__each_row(c, dbi(c, DB_PROJECTS), "read projects", "a project", "projects", count_policy_one,
+			    &(policy_count){name, n});
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -753,7 +713,7 @@ static int user_project_names(al_cmd *c, al_str email, al_strs *names)
 		msgpack_object row;
 		al_str name;
 		if ((rc = find_by_id(c, ids.v[i], &row)) == 1 && al_mp_str(&row, "name", &name) == 1)
-			rc = collect(c, name, names);
+			rc = al__strs_add(c, names, name);
 		else if (rc >= 0)
 			rc = al_err(c->err, AL_ECORRUPT, "membership of a missing project");
 	}

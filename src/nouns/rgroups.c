@@ -405,25 +405,9 @@ int al__rgroup_require(al_cmd *c, const char *field, al_str name)
 
 /* Calls fn with the part after prefix of each key of db that starts with it; stops early when
  * fn returns non-zero and returns that. */
-static int scan(al_cmd *c, int db, const char *prefix, size_t pn, int (*fn)(al_cmd *c, al_str rest, void *ctx),
-		void *ctx)
+static int scan(al_cmd *c, int db, const char *prefix, size_t pn, al_prefix_fn fn, void *ctx)
 {
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, db), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read resource group associations: %s", mdb_strerror(rc));
-	MDB_val k = {pn, (void *)prefix}, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); m == 0 && rc == 0;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
-			break;
-		rc = fn(c, (al_str){(const char *)k.mv_data + pn, k.mv_size - pn}, ctx);
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "resource group associations");
-	mdb_cursor_close(cur);
-	return rc;
+	return al__scan_prefix(c, dbi(c, db), prefix, pn, "resource group associations", fn, ctx);
 }
 
 /* The associations of one group, as three lists packed one after the other. */
@@ -433,8 +417,9 @@ typedef struct assoc_lists {
 	uint32_t n[3];
 } assoc_lists;
 
-static int add_assoc(al_cmd *c, al_str rest, void *ctx)
+static int add_assoc(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
 {
+	(void)v;
 	assoc_lists *l = ctx;
 	if (rest.n < 2)
 		return al_err(c->err, AL_ECORRUPT, "a resource group association key is malformed");
@@ -882,17 +867,6 @@ static bool given_arg(al_cmd *c, const char *name)
 	return v != NULL && v->type != MSGPACK_OBJECT_NIL;
 }
 
-/* --domain, else the actor's own domain, else "default" (as the project commands do). */
-static al_str project_domain(al_cmd *c)
-{
-	al_str d;
-	if (al__arg_str(c, "domain", &d))
-		return d;
-	if (c->actor->domain && *c->actor->domain)
-		return (al_str){c->actor->domain, strlen(c->actor->domain)};
-	return (al_str){"default", 7};
-}
-
 /* The one target of associate (add) or dissociate; it must exist (to associate: an active
  * domain or project; to dissociate, an inactive one will do, so that it can be undone). */
 static int resolve_target(al_cmd *c, bool add, target *t)
@@ -914,7 +888,7 @@ static int resolve_target(al_cmd *c, bool add, target *t)
 	}
 	if (project) {
 		t->kind = 'p';
-		t->domain = project_domain(c);
+		t->domain = al__domain_arg(c);
 		al__arg_str(c, "project", &t->project);
 		if (add)
 			return al__project_require(c, "project", t->domain, t->project, &t->value);
@@ -984,7 +958,11 @@ static int add_hit(al_cmd *c, al_str group, al_str via, hits *h)
 }
 
 /* Scan of v_rgroup_targets under one target: rest is the group name. */
-static int hit_group(al_cmd *c, al_str rest, void *ctx) { return add_hit(c, rest, ((hits *)ctx)->via, ctx); }
+static int hit_group(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
+{
+	(void)v;
+	return add_hit(c, rest, ((hits *)ctx)->via, ctx);
+}
 
 static al_str join(al_cmd *c, const char *a, al_str b, const char *sep, al_str d)
 {
@@ -1010,8 +988,9 @@ static int scan_target(al_cmd *c, char kind, al_str target, al_str via, hits *h)
 
 /* Scan of every keypair association ('k' prefix): rest is access key "\0" group. Only the
  * user's own active keypairs count. */
-static int hit_keypair(al_cmd *c, al_str rest, void *ctx)
+static int hit_keypair(al_cmd *c, al_str rest, const MDB_val *v, void *ctx)
 {
+	(void)v;
 	hits *h = ctx;
 	const char *nul = memchr(rest.p, 0, rest.n);
 	if (nul == NULL)

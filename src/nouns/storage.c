@@ -434,33 +434,20 @@ int al__storage_get(al_cmd *c)
 	return pack_current(c, name);
 }
 
+static int list_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	al_rows *rows = ctx;
+	(void)key;
+	pack_host(c->s, c->txn, row, &rows->pk, &c->failed);
+	return al__rows_push(c, rows);
+}
+
 int al__storage_list(al_cmd *c)
 {
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c->s, DB_HOSTS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list storage hosts: %s", mdb_strerror(rc));
 	al_rows rows;
 	al__rows_begin(c, &rows);
-	msgpack_zone z; /* rows are decoded one at a time */
-	msgpack_zone_init(&z, 1024);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a storage view row does not decode");
-			break;
-		}
-		pack_host(c->s, c->txn, &row, &rows.pk, &c->failed);
-		rc = al__rows_push(c, &rows);
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "storage hosts");
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
+	int rc = al__each_row(c, dbi(c->s, DB_HOSTS), "list storage hosts", "a storage", "storage hosts", list_one,
+			      &rows);
 	return al__rows_end(c, &rows, rc);
 }
 
@@ -504,17 +491,6 @@ typedef struct scope {
 
 enum access { READ_SCOPE, MANAGE_SCOPE };
 
-/* --domain, else the actor's domain, else "default" (as for projects). */
-static al_str domain_arg(al_cmd *c)
-{
-	al_str d;
-	if (al__arg_str(c, "domain", &d))
-		return d;
-	if (c->actor->domain && *c->actor->domain)
-		return (al_str){c->actor->domain, strlen(c->actor->domain)};
-	return (al_str){"default", 7};
-}
-
 static int user_scope(al_cmd *c, scope *t, enum access how)
 {
 	al_user_auth u;
@@ -536,7 +512,7 @@ static int user_scope(al_cmd *c, scope *t, enum access how)
 
 static int project_scope(al_cmd *c, scope *t, enum access how)
 {
-	t->domain = domain_arg(c);
+	t->domain = al__domain_arg(c);
 	/* The domain is known before the lookup: someone outside it learns nothing about it. */
 	int rc = how == MANAGE_SCOPE ? al__authz_manage_domain(c, t->domain) : AL_OK;
 	if (rc)

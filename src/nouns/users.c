@@ -585,6 +585,29 @@ static bool status_matches(al_str want, al_str have)
 	return want.n == have.n && memcmp(want.p, have.p, want.n) == 0;
 }
 
+typedef struct user_list {
+	al_rows rows;
+	al_str status, email_has, name_has;
+	bool by_status;
+	int64_t limit, offset, n, skipped;
+} user_list;
+
+static int list_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	user_list *l = ctx;
+	user_row u = empty_row;
+	(void)key;
+	read_fields(row, &u);
+	if (!al__sees_domain(c, u.domain) || (l->by_status && !status_matches(l->status, u.status)) ||
+	    !contains(u.email, l->email_has) || !contains(u.username, l->name_has))
+		return AL_OK;
+	if (l->skipped++ < l->offset)
+		return AL_OK;
+	pack_public(c, &u, &l->rows.pk, 0);
+	int rc = al__rows_push(c, &l->rows);
+	return rc ? rc : ++l->n >= l->limit; /* 1: the page is full */
+}
+
 int al__user_list(al_cmd *c)
 {
 	al_str status = {0}, email_has = {"", 0}, name_has = {"", 0};
@@ -602,42 +625,11 @@ int al__user_list(al_cmd *c)
 	if (offset < 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "offset: must not be negative");
 
-	MDB_cursor *cur;
-	if ((rc = mdb_cursor_open(c->txn, dbi(c, DB_USERS), &cur)))
-		return al_err(c->err, AL_EIO_ERROR, "list users: %s", mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
-	int64_t n = 0;
-	int64_t skipped = 0;
-	MDB_val k, v;
-	msgpack_zone z; /* rows are decoded one at a time; c->zone holds the arguments */
-	msgpack_zone_init(&z, 1024);
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && n < limit;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		user_row u = empty_row;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
-			break;
-		}
-		read_fields(&row, &u);
-		if (!al__sees_domain(c, u.domain) || (by_status && !status_matches(status, u.status)) ||
-		    !contains(u.email, email_has) || !contains(u.username, name_has))
-			continue;
-		if (skipped++ < offset)
-			continue;
-		pack_public(c, &u, &rows.pk, 0);
-		n++;
-		if ((rc = al__rows_push(c, &rows)))
-			break;
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "users");
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
+	user_list l = {.status = status, .email_has = email_has, .name_has = name_has, .by_status = by_status,
+		       .limit = limit, .offset = offset};
+	al__rows_begin(c, &l.rows);
+	rc = al__each_row(c, dbi(c, DB_USERS), "list users", "a user", "users", list_one, &l);
+	return al__rows_end(c, &l.rows, rc);
 }
 
 static bool given(al_cmd *c, const char *name) { return al__args_given(c, &name, 1) == 1; }
@@ -825,33 +817,26 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 	return rc;
 }
 
+typedef struct policy_count {
+	al_str name;
+	uint64_t *n;
+} policy_count;
+
+static int count_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	policy_count *pc = ctx;
+	user_row u = empty_row;
+	(void)c, (void)key;
+	read_fields(row, &u);
+	*pc->n += u.resource_policy.n == pc->name.n && memcmp(u.resource_policy.p, pc->name.p, pc->name.n) == 0;
+	return AL_OK;
+}
+
 int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
 	*n = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, DB_USERS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "count users: %s", mdb_strerror(rc));
-	msgpack_zone z;
-	msgpack_zone_init(&z, 1024);
-	MDB_val k, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		user_row u = empty_row;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
-			break;
-		}
-		read_fields(&row, &u);
-		*n += u.resource_policy.n == name.n && memcmp(u.resource_policy.p, name.p, name.n) == 0;
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "users");
-	msgpack_zone_destroy(&z);
-	mdb_cursor_close(cur);
-	return rc;
+	return al__each_row(c, dbi(c, DB_USERS), "count users", "a user", "users", count_one,
+			    &(policy_count){name, n});
 }
 
 /* allowed_client_ip is the comma-joined list ("" = any address); main_access_key "" = none. */

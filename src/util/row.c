@@ -20,3 +20,17 @@ void al__row_col(msgpack_packer *pk, const char *name, char dflt, const msgpack_
 	default: al_pack_str(pk, "", 0);
 	}
 }
+
+void al__row_public_cols(al_mb *out, const msgpack_object *row)
+{
+	for (uint32_t i = 0; i < row->via.map.size; i++) {
+		const msgpack_object_kv *kv = &row->via.map.ptr[i];
+		char key[32];
+		al_str_cpy(key, sizeof key, (al_str){kv->key.via.str.ptr, kv->key.via.str.size});
+		if (strcmp(key, "created_at") == 0 || strcmp(key, "modified_at") == 0) {
+			char t[40];
+			al_mb_cstr(out, key, al_time_format(kv->val.via.i64, t, sizeof t));
+		} else
+			al_mb_obj(out, key, &kv->val);
+	}
+}

@@ -13,4 +13,8 @@
 void al__row_col(msgpack_packer *pk, const char *name, char dflt, const msgpack_object *base,
 		 const msgpack_object *over);
 
+/* Adds every column of row (a map) to out, created_at and modified_at formatted as times: the
+ * public view of a row whose other columns are shown as they are. */
+void al__row_public_cols(al_mb *out, const msgpack_object *row);
+
 #endif
