@@ -335,6 +335,29 @@ int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what,
 	return rc;
 }
 
+typedef struct count_eq {
+	const char *col;
+	al_str val;
+	uint64_t *n;
+} count_eq;
+
+static int count_eq_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	count_eq *ce = ctx;
+	al_str v;
+	(void)c, (void)key;
+	*ce->n += al_mp_str(row, ce->col, &v) == 1 && v.n == ce->val.n && memcmp(v.p, ce->val.p, v.n) == 0;
+	return AL_OK;
+}
+
+int al__count_rows_eq(al_cmd *c, int p, int db, const char *open, const char *row_what, const char *col, al_str val,
+		      uint64_t *n)
+{
+	*n = 0;
+	return al__each_row(c, al__view_dbi(c->s, p, db), open, row_what, al__projections[p]->name, count_eq_one,
+			    &(count_eq){col, val, n});
+}
+
 int al__scan_prefix(al_cmd *c, MDB_dbi dbi, const char *prefix, size_t pn, const char *what, al_prefix_fn fn,
 		    void *ctx)
 {

@@ -115,6 +115,10 @@ int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n);
 typedef int (*al_row_visit_fn)(al_cmd *c, al_str key, const msgpack_object *row, void *ctx);
 int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what, const char *what,
 		 al_row_visit_fn fn, void *ctx);
+/* How many rows of sub-database db of projection p have the string column col equal to val
+ * (al__each_row's messages, what the projection's name): who still follows a policy. */
+int al__count_rows_eq(al_cmd *c, int p, int db, const char *open, const char *row_what, const char *col, al_str val,
+		      uint64_t *n);
 /* Calls fn with the part after prefix (pn bytes, 0: every key) of each key of view database dbi
  * that starts with it, and its value; stops at fn's first non-zero value and returns it.
  * Messages: "read <what>: <LMDB error>". */

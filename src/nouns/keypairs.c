@@ -500,26 +500,10 @@ int al__keypairs_sync_admin(al_cmd *c, al_str email, bool is_admin)
 	return rc;
 }
 
-typedef struct policy_count {
-	al_str name;
-	uint64_t *n;
-} policy_count;
-
-static int count_policy_one(al_cmd *c, al_str key, const msgpack_object *o, void *ctx)
-{
-	policy_count *pc = ctx;
-	kp_row row = empty_row;
-	(void)c, (void)key;
-	read_fields(o, &row);
-	*pc->n += str_eq(row.resource_policy, pc->name);
-	return AL_OK;
-}
-
 int al__keypairs_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
-	*n = 0;
-	return al__each_row(c, dbi(c->s, DB_KEYPAIRS), "count keypairs", "a keypair", "keypairs", count_policy_one,
-			    &(policy_count){name, n});
+	return al__count_rows_eq(c, AL_P_KEYPAIRS, DB_KEYPAIRS, "count keypairs", "a keypair", "resource_policy", name,
+				 n);
 }
 
 static void to_info(const kp_row *k, al_keypair_info *out)

@@ -675,26 +675,10 @@ int al__project_by_id(al_cmd *c, al_str id, al_str *domain, al_str *name, bool *
 	return 1;
 }
 
-typedef struct policy_count {
-	al_str name;
-	uint64_t *n;
-} policy_count;
-
-static int count_policy_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
-{
-	policy_count *pc = ctx;
-	al_str p;
-	(void)c, (void)key;
-	if (al_mp_str(row, "resource_policy", &p) == 1 && same(p, pc->name))
-		++*pc->n;
-	return AL_OK;
-}
-
 int al__projects_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
-	*n = 0;
-	return al__each_row(c, dbi(c, DB_PROJECTS), "read projects", "a project", "projects", count_policy_one,
-			    &(policy_count){name, n});
+	return al__count_rows_eq(c, AL_P_PROJECTS, DB_PROJECTS, "read projects", "a project", "resource_policy", name,
+				 n);
 }
 
 static int cmp_str(const void *a, const void *b)
