@@ -888,63 +888,35 @@ static int64_t heartbeat_timeout_us(al_cmd *c, double *secs)
 	return (int64_t)(v * 1e6);
 }
 
+typedef struct expire_scan {
+	int64_t timeout;
+	al_strs lost;
+} expire_scan;
+
+/* Collects a live agent not heard from within the timeout. */
+static int expire_one(al_cmd *c, al_str id, const msgpack_object *row, void *ctx)
+{
+	expire_scan *e = ctx;
+	al_str status = {"", 0};
+	al_mp_str(row, "status", &status);
+	if (!al_str_eq(status, "ALIVE") && !al_str_eq(status, "RESTARTING"))
+		return AL_OK;
+	int known = mem_set(c->s, id, c->now_us, false); /* unknown: the restart grace starts now */
+	if (known < 0)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	if (known == 0 || c->now_us - mem_get(c->s, id) <= e->timeout)
+		return AL_OK;
+	return al__strs_add(c, &e->lost, id);
+}
+
 int al__agent_expire(al_cmd *c)
 {
 	double secs;
-	int64_t timeout = heartbeat_timeout_us(c, &secs);
+	expire_scan e = {.timeout = heartbeat_timeout_us(c, &secs)};
 	/* The ids to mark first, copied: emitting changes the view under a cursor. */
-	al_str *lost = NULL;
-	size_t n = 0, cap = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c->s, DB_AGENTS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list agents: %s", mdb_strerror(rc));
-	MDB_val k, v;
-	msgpack_zone z;
-	msgpack_zone_init(&z, 1024);
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0 && rc == AL_OK;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		msgpack_object row;
-		al_str id = {k.mv_data, k.mv_size}, status = {"", 0};
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "an agent view row does not decode");
-			break;
-		}
-		al_mp_str(&row, "status", &status);
-		if (!al_str_eq(status, "ALIVE") && !al_str_eq(status, "RESTARTING"))
-			continue;
-		int known = mem_set(c->s, id, c->now_us, false); /* unknown: the restart grace starts now */
-		if (known < 0) {
-			rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
-			break;
-		}
-		if (known == 0 || c->now_us - mem_get(c->s, id) <= timeout)
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			al_str *nl = al_zone_malloc(c->zone, cap * sizeof *nl);
-			if (nl == NULL) {
-				rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
-				break;
-			}
-			if (n)
-				memcpy(nl, lost, n * sizeof *nl);
-			lost = nl;
-		}
-		char *copy = al_zone_malloc(c->zone, id.n);
-		if (copy == NULL) {
-			rc = al_err(c->err, AL_ENO_MEMORY, "out of memory");
-			break;
-		}
-		memcpy(copy, id.p, id.n);
-		lost[n++] = (al_str){copy, id.n};
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "agents");
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
+	int rc = al__each_row(c, dbi(c->s, DB_AGENTS), "list agents", "an agent", "agents", expire_one, &e);
+	const al_str *lost = e.lost.v;
+	size_t n = e.lost.n;
 	for (size_t i = 0; i < n && rc == AL_OK; i++)
 		rc = set_status(c, lost[i], "LOST");
 	if (rc)
