@@ -861,18 +861,13 @@ typedef struct target {
 	al_str domain, project; /* for a project */
 } target;
 
-static bool given_arg(al_cmd *c, const char *name)
-{
-	const msgpack_object *v = al_mp_get(c->args, name);
-	return v != NULL && v->type != MSGPACK_OBJECT_NIL;
-}
-
 /* The one target of associate (add) or dissociate; it must exist (to associate: an active
  * domain or project; to dissociate, an inactive one will do, so that it can be undone). */
 static int resolve_target(al_cmd *c, bool add, target *t)
 {
-	bool project = given_arg(c, "project"), keypair = given_arg(c, "keypair");
-	bool domain = given_arg(c, "domain") && !project;
+	bool project = al__args_given(c, (const char *const[]){"project"}, 1);
+	bool keypair = al__args_given(c, (const char *const[]){"keypair"}, 1);
+	bool domain = al__args_given(c, (const char *const[]){"domain"}, 1) && !project;
 	if (project + keypair + domain != 1)
 		return al_err(c->err, AL_EINVALID_ARGUMENT,
 			      "target: give exactly one of --domain, --project (with an optional --domain) or --keypair");
