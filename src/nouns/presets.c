@@ -119,6 +119,16 @@ static void pack_public(al_cmd *c, const msgpack_object *row, msgpack_packer *pk
 	msgpack_pack_uint64(pk, al__cmd_version(c, "preset", name));
 }
 
+/* The answer of create, update and get: the preset as it now is. */
+static int pack_preset(al_cmd *c, al_str name)
+{
+	msgpack_object row;
+	int rc = must_find(c, name, &row);
+	if (rc == AL_OK)
+		pack_public(c, &row, c->out);
+	return rc;
+}
+
 /* ---- slot amounts ------------------------------------------------------------------------------ */
 
 static al_str obj_str(const msgpack_object *o)
@@ -374,11 +384,7 @@ int al__preset_create(al_cmd *c)
 		al_mb_int(&f, "shared_memory", shmem);
 	rc = al__emit(c, AL_EV_PRESET_CREATED, name, &f);
 	al_mb_free(&f);
-	if (rc == AL_OK)
-		rc = must_find(c, name, &row);
-	if (rc == AL_OK)
-		pack_public(c, &row, c->out);
-	return rc;
+	return rc ? rc : pack_preset(c, name);
 }
 
 int al__preset_update(al_cmd *c)
@@ -426,11 +432,7 @@ int al__preset_update(al_cmd *c)
 	if (n > 0) /* an update that changes nothing records nothing */
 		rc = al__emit(c, AL_EV_PRESET_UPDATED, name, &f);
 	al_mb_free(&f);
-	if (rc == AL_OK)
-		rc = must_find(c, name, &row);
-	if (rc == AL_OK)
-		pack_public(c, &row, c->out);
-	return rc;
+	return rc ? rc : pack_preset(c, name);
 }
 
 int al__preset_delete(al_cmd *c)
@@ -454,12 +456,8 @@ int al__preset_delete(al_cmd *c)
 int al__preset_get(al_cmd *c)
 {
 	al_str name;
-	msgpack_object row;
 	al__arg_str(c, "name", &name);
-	int rc = must_find(c, name, &row);
-	if (rc == AL_OK)
-		pack_public(c, &row, c->out);
-	return rc;
+	return pack_preset(c, name);
 }
 
 int al__preset_list(al_cmd *c) { return al__list_view(c, AL_P_PRESETS, DB_PRESETS, pack_public); }
