@@ -349,6 +349,15 @@ int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t
 
 /* ---- commands ------------------------------------------------------------------------------ */
 
+/* The user named email; not_found when there is none. */
+static int must_find_user(al_cmd *c, al_str email, al_user_auth *u)
+{
+	int rc = al__user_auth_info(c->s, c->txn, email, u, c->zone, c->err);
+	if (rc == 0)
+		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email.n), email.p);
+	return rc < 0 ? rc : AL_OK;
+}
+
 /* Enabling and confirming act on the actor's own account: an operator without a user (adminctl
  * without --as) has none, and nobody enrolls a key for someone else. */
 static int require_self(al_cmd *c, al_str *email, al_user_auth *u)
@@ -359,10 +368,7 @@ static int require_self(al_cmd *c, al_str *email, al_user_auth *u)
 			      "as that user (adminctl --as EMAIL)",
 			      c->def->op);
 	*email = (al_str){c->actor->user, strlen(c->actor->user)};
-	int rc = al__user_auth_info(c->s, c->txn, *email, u, c->zone, c->err);
-	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email->n), email->p);
-	return rc < 0 ? rc : AL_OK;
+	return must_find_user(c, *email, u);
 }
 
 /* The otpauth:// label: issuer:email, percent-encoded except unreserved characters and '@'. */
@@ -534,20 +540,28 @@ static int authz_disable(al_cmd *c, const al_user_auth *u)
 	return al__authz_deny(c);
 }
 
+static int authz_status(al_cmd *c, const al_user_auth *u) { return al__authz_read_user(c, u->email, u->domain); }
+
+/* The user the email argument names, once authz allows the actor at it, and its row: 1 when it
+ * has one, 0 when not, or a negative al_ code. */
+static int arg_user_row(al_cmd *c, int (*authz)(al_cmd *c, const al_user_auth *u), al_str *email, totp_row *r)
+{
+	al_user_auth u;
+	al__arg_str(c, "email", email);
+	int rc = must_find_user(c, *email, &u);
+	if (rc == AL_OK)
+		rc = authz(c, &u);
+	return rc ? rc : find_row(c->s, c->txn, *email, c->zone, r, c->err);
+}
+
 int al__totp_disable(al_cmd *c)
 {
 	al_str email;
-	al_user_auth u;
 	totp_row r;
-	al__arg_str(c, "email", &email);
-	int rc = al__user_auth_info(c->s, c->txn, email, &u, c->zone, c->err);
-	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email.n), email.p);
-	if (rc < 0 || (rc = authz_disable(c, &u)))
-		return rc;
-	if ((rc = find_row(c->s, c->txn, email, c->zone, &r, c->err)) < 0)
-		return rc;
-	if (rc == 1 && (rc = al__emit(c, AL_EV_USER_TOTP_DISABLED, email, NULL))) /* none: nothing to record */
+	int rc = arg_user_row(c, authz_disable, &email, &r);
+	if (rc == 1) /* only when enrolled: without a row there is nothing to record */
+		rc = al__emit(c, AL_EV_USER_TOTP_DISABLED, email, NULL);
+	if (rc)
 		return rc;
 	pack_status(c, email, &empty_row, false);
 	return AL_OK;
@@ -556,15 +570,9 @@ int al__totp_disable(al_cmd *c)
 int al__totp_status(al_cmd *c)
 {
 	al_str email;
-	al_user_auth u;
 	totp_row r;
-	al__arg_str(c, "email", &email);
-	int rc = al__user_auth_info(c->s, c->txn, email, &u, c->zone, c->err);
-	if (rc == 0)
-		return al_err(c->err, AL_ENOT_FOUND, "user %.*s: not found", al__clip(email.n), email.p);
-	if (rc < 0 || (rc = al__authz_read_user(c, u.email, u.domain)))
-		return rc;
-	if ((rc = find_row(c->s, c->txn, email, c->zone, &r, c->err)) < 0)
+	int rc = arg_user_row(c, authz_status, &email, &r);
+	if (rc < 0)
 		return rc;
 	pack_status(c, email, &r, rc == 1);
 	return AL_OK;
