@@ -131,9 +131,10 @@ static void pack_bool(msgpack_packer *pk, const char *key, bool b)
 	b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
 }
 
-static void pack_row(msgpack_packer *pk, const rg_row *r)
+/* The nine settings of a group, name first: what a row and the public view share. nil_retries:
+ * retries_to_skip null when negative (the setting applies) rather than the stored number. */
+static void pack_settings(msgpack_packer *pk, const rg_row *r, bool nil_retries)
 {
-	msgpack_pack_map(pk, 11);
 	al_pack_cstr(pk, "name"), al_pack_str(pk, r->name.p, r->name.n);
 	al_pack_cstr(pk, "description"), al_pack_str(pk, r->description.p, r->description.n);
 	pack_bool(pk, "is_active", r->is_active);
@@ -141,8 +142,15 @@ static void pack_row(msgpack_packer *pk, const rg_row *r)
 	al_pack_cstr(pk, "scheduler"), al_pack_str(pk, r->scheduler.p, r->scheduler.n);
 	al_pack_cstr(pk, "allowed_session_types"), pack_types(pk, r->types);
 	al_pack_cstr(pk, "pending_timeout"), msgpack_pack_int64(pk, r->pending_timeout);
-	al_pack_cstr(pk, "retries_to_skip"), msgpack_pack_int64(pk, r->retries);
+	al_pack_cstr(pk, "retries_to_skip");
+	nil_retries && r->retries < 0 ? msgpack_pack_nil(pk) : msgpack_pack_int64(pk, r->retries);
 	al_pack_cstr(pk, "wsproxy_addr"), al_pack_str(pk, r->wsproxy.p, r->wsproxy.n);
+}
+
+static void pack_row(msgpack_packer *pk, const rg_row *r)
+{
+	msgpack_pack_map(pk, 11);
+	pack_settings(pk, r, false);
 	al_pack_cstr(pk, "created_at"), msgpack_pack_int64(pk, r->created_at);
 	al_pack_cstr(pk, "modified_at"), msgpack_pack_int64(pk, r->modified_at);
 }
@@ -467,16 +475,7 @@ static int pack_public(al_cmd *c, const rg_row *r, msgpack_packer *pk)
 	int rc = pn ? scan(c, DB_ASSOC, prefix, pn, add_assoc, &l) : AL_OK;
 	if (rc == AL_OK) {
 		msgpack_pack_map(pk, 15);
-		al_pack_cstr(pk, "name"), al_pack_str(pk, r->name.p, r->name.n);
-		al_pack_cstr(pk, "description"), al_pack_str(pk, r->description.p, r->description.n);
-		pack_bool(pk, "is_active", r->is_active);
-		pack_bool(pk, "is_public", r->is_public);
-		al_pack_cstr(pk, "scheduler"), al_pack_str(pk, r->scheduler.p, r->scheduler.n);
-		al_pack_cstr(pk, "allowed_session_types"), pack_types(pk, r->types);
-		al_pack_cstr(pk, "pending_timeout"), msgpack_pack_int64(pk, r->pending_timeout);
-		al_pack_cstr(pk, "retries_to_skip");
-		r->retries < 0 ? msgpack_pack_nil(pk) : msgpack_pack_int64(pk, r->retries);
-		al_pack_cstr(pk, "wsproxy_addr"), al_pack_str(pk, r->wsproxy.p, r->wsproxy.n);
+		pack_settings(pk, r, true);
 		static const char *const names[3] = {"domains", "projects", "keypairs"};
 		for (int i = 0; i < 3; i++) {
 			al_pack_cstr(pk, names[i]);
