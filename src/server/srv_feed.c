@@ -102,49 +102,50 @@ static int maybe_flush(job *j)
 	return stop;
 }
 
+/* A stream item's frame: {id, KEY: <packed by the caller>}, closed by item_close. */
+static size_t item_open(job *j, msgpack_packer *pk, const char *key)
+{
+	size_t at = frame_open(&j->sb, pk);
+	msgpack_pack_map(pk, 2);
+	al_pack_cstr(pk, "id");
+	srv_pack_id(pk, j->id, j->idlen);
+	al_pack_cstr(pk, key);
+	return at;
+}
+
+/* Closes the item's frame, counts n (rows or csv bytes); 1 when cancelled. */
+static int item_close(job *j, size_t at, size_t n)
+{
+	frame_close(&j->sb, at);
+	j->count += n;
+	return maybe_flush(j);
+}
+
 static int row_sink(const msgpack_object *row, void *ctx)
 {
 	job *j = ctx;
 	msgpack_packer pk;
-	size_t at = frame_open(&j->sb, &pk);
-	msgpack_pack_map(&pk, 2);
-	al_pack_cstr(&pk, "id");
-	srv_pack_id(&pk, j->id, j->idlen);
-	al_pack_cstr(&pk, "row");
+	size_t at = item_open(j, &pk, "row");
 	msgpack_pack_object(&pk, *row);
-	frame_close(&j->sb, at);
-	j->count++;
-	return maybe_flush(j);
+	return item_close(j, at, 1);
 }
 
 static int event_sink(const al_event *e, void *ctx)
 {
 	job *j = ctx;
 	msgpack_packer pk;
-	size_t at = frame_open(&j->sb, &pk);
-	msgpack_pack_map(&pk, 2);
-	al_pack_cstr(&pk, "id");
-	srv_pack_id(&pk, j->id, j->idlen);
-	al_pack_cstr(&pk, "row");
+	size_t at = item_open(j, &pk, "row");
 	srv_pack_event(&pk, e);
-	frame_close(&j->sb, at);
-	j->count++;
-	return maybe_flush(j);
+	return item_close(j, at, 1);
 }
 
 static ssize_t csv_write(void *cookie, const char *buf, size_t size)
 {
 	job *j = cookie;
 	msgpack_packer pk;
-	size_t at = frame_open(&j->sb, &pk);
-	msgpack_pack_map(&pk, 2);
-	al_pack_cstr(&pk, "id");
-	srv_pack_id(&pk, j->id, j->idlen);
-	al_pack_cstr(&pk, "csv");
+	size_t at = item_open(j, &pk, "csv");
 	al_pack_str(&pk, buf, size);
-	frame_close(&j->sb, at);
-	j->count += size;
-	return maybe_flush(j) ? -1 : (ssize_t)size;
+	return item_close(j, at, size) ? -1 : (ssize_t)size;
 }
 
 /* ---- streams on a worker ------------------------------------------------------------------------- */
