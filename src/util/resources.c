@@ -81,16 +81,31 @@ static int parse_slot(al_error *err, const char *field, const char *p, size_t n,
 	return AL_OK;
 }
 
+/* A comma list may not end with an empty entry ("a,b,"). */
+static int list_ends_empty(al_error *err, const char *field, al_str text)
+{
+	if (text.n && text.p[text.n - 1] == ',')
+		return al_err(err, AL_EINVALID_ARGUMENT, "%s: ends with an empty entry", field);
+	return AL_OK;
+}
+
+/* The length of the comma list's entry that starts at i. */
+static size_t entry_len(al_str text, size_t i)
+{
+	size_t len = 0;
+	while (i + len < text.n && text.p[i + len] != ',')
+		len++;
+	return len;
+}
+
 int al__slots_pack(al_error *err, const char *field, al_str text, msgpack_packer *pk)
 {
 	slot s[AL_SLOTS_MAX];
 	size_t n = 0;
-	if (text.n && text.p[text.n - 1] == ',')
-		return al_err(err, AL_EINVALID_ARGUMENT, "%s: ends with an empty entry", field);
+	if (list_ends_empty(err, field, text))
+		return AL_EINVALID_ARGUMENT;
 	for (size_t i = 0; i < text.n;) {
-		size_t len = 0;
-		while (i + len < text.n && text.p[i + len] != ',')
-			len++;
+		size_t len = entry_len(text, i);
 		if (n == AL_SLOTS_MAX)
 			return al_err(err, AL_EINVALID_ARGUMENT, "%s: at most %d slots", field, AL_SLOTS_MAX);
 		int rc = parse_slot(err, field, text.p + i, len, &s[n]);
@@ -127,12 +142,10 @@ int al__hostperms_pack(al_error *err, const char *field, al_str text, msgpack_pa
 {
 	host h[AL_HOSTS_MAX];
 	size_t n = 0;
-	if (text.n && text.p[text.n - 1] == ',')
-		return al_err(err, AL_EINVALID_ARGUMENT, "%s: ends with an empty entry", field);
+	if (list_ends_empty(err, field, text))
+		return AL_EINVALID_ARGUMENT;
 	for (size_t i = 0; i < text.n;) {
-		size_t len = 0;
-		while (i + len < text.n && text.p[i + len] != ',')
-			len++;
+		size_t len = entry_len(text, i);
 		const char *e = text.p + i, *colon = NULL;
 		for (size_t k = 0; k < len; k++)
 			if (e[k] == ':')
