@@ -283,6 +283,20 @@ int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, ms
 	return rc < 0 ? rc : AL_OK;
 }
 
+int al__get_map(MDB_txn *txn, MDB_dbi dbi, al_str key, size_t max, msgpack_zone *z, msgpack_object *row,
+		const char *what, const char *row_what, al_error *err)
+{
+	MDB_val k = {key.n, (void *)key.p}, v;
+	int rc = key.n && key.n <= max ? mdb_get(txn, dbi, &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
+	if (al_mp_decode(v.mv_data, v.mv_size, z, row) != 0 || row->type != MSGPACK_OBJECT_MAP)
+		return al_err(err, AL_ECORRUPT, "%s view row does not decode", row_what);
+	return 1;
+}
+
 int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n)
 {
 	char key[512];

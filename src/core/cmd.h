@@ -103,6 +103,11 @@ static inline int al__clip(size_t n) { return n > 64 ? 64 : (int)n; }
 int al__find_row(al_cmd *c, int p, int db, al_str key, msgpack_object *row);
 /* The same, answering not_found "<what> <key>: not found" when there is none. */
 int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, msgpack_object *row);
+/* The map under key (0 < its length <= max) in view database dbi, decoded in z, for callers
+ * outside a command: 1 found, 0 not found, or a negative al_ code. Messages: "read <what>:
+ * <LMDB error>", "<row_what> view row does not decode" (what "agent", row_what "an agent"). */
+int al__get_map(MDB_txn *txn, MDB_dbi dbi, al_str key, size_t max, msgpack_zone *z, msgpack_object *row,
+		const char *what, const char *row_what, al_error *err);
 /* How many keys of sub-database db of projection p start with "a NUL" (al__key2's range). */
 int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n);
 /* Lists every row of sub-database db of projection p in key order, each packed by pack (one

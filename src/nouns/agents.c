@@ -377,15 +377,7 @@ static MDB_dbi dbi(const al_store *s, int db) { return al__view_dbi(s, AL_P_AGEN
 /* 1 found (row decoded in z), 0 not found, or a negative al_ code. */
 static int find_in(al_store *s, MDB_txn *txn, al_str id, msgpack_zone *z, msgpack_object *row, al_error *err)
 {
-	MDB_val k = {id.n, (void *)id.p}, v;
-	int rc = id.n && id.n <= ID_MAX ? mdb_get(txn, dbi(s, DB_AGENTS), &k, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return al_err(err, AL_EIO_ERROR, "read agent: %s", mdb_strerror(rc));
-	if (al_mp_decode(v.mv_data, v.mv_size, z, row) != 0 || row->type != MSGPACK_OBJECT_MAP)
-		return al_err(err, AL_ECORRUPT, "an agent view row does not decode");
-	return 1;
+	return al__get_map(txn, dbi(s, DB_AGENTS), id, ID_MAX, z, row, "agent", "an agent", err);
 }
 
 static int must_find(al_cmd *c, al_str id, msgpack_object *row)

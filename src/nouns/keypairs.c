@@ -201,15 +201,10 @@ static MDB_dbi dbi(al_store *s, int db) { return al__view_dbi(s, AL_P_KEYPAIRS, 
 /* 1 found, 0 not found (or deleted), or a negative al_ code. Strings live in z / the txn. */
 static int find_row(al_store *s, MDB_txn *txn, al_str ak, msgpack_zone *z, kp_row *k, al_error *err)
 {
-	MDB_val key = {ak.n, (void *)ak.p}, v;
 	msgpack_object m;
-	int rc = ak.n ? mdb_get(txn, dbi(s, DB_KEYPAIRS), &key, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return al_err(err, AL_EIO_ERROR, "read keypair: %s", mdb_strerror(rc));
-	if (al_mp_decode(v.mv_data, v.mv_size, z, &m) != 0 || m.type != MSGPACK_OBJECT_MAP)
-		return al_err(err, AL_ECORRUPT, "a keypair view row does not decode");
+	int rc = al__get_map(txn, dbi(s, DB_KEYPAIRS), ak, SIZE_MAX, z, &m, "keypair", "a keypair", err);
+	if (rc <= 0)
+		return rc;
 	*k = empty_row;
 	read_fields(&m, k);
 	return 1;
