@@ -297,6 +297,16 @@ int al__get_map(MDB_txn *txn, MDB_dbi dbi, al_str key, size_t max, msgpack_zone 
 	return 1;
 }
 
+void al__pack_time_or_nil(msgpack_packer *pk, const char *key, int64_t us)
+{
+	char t[40];
+	al_pack_cstr(pk, key);
+	if (us)
+		al_pack_cstr(pk, al_time_format(us, t, sizeof t));
+	else
+		msgpack_pack_nil(pk);
+}
+
 int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n)
 {
 	char key[512];

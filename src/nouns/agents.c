@@ -388,16 +388,6 @@ static int must_find(al_cmd *c, al_str id, msgpack_object *row)
 	return rc < 0 ? rc : AL_OK;
 }
 
-static void pack_time(msgpack_packer *pk, const char *key, int64_t us)
-{
-	char t[40];
-	al_pack_cstr(pk, key);
-	if (us)
-		al_pack_cstr(pk, al_time_format(us, t, sizeof t));
-	else
-		msgpack_pack_nil(pk);
-}
-
 /* The slot names of available and then those only in occupied, each once. */
 typedef struct slot_names {
 	al_str v[2 * AL_SLOTS_MAX];
@@ -455,10 +445,10 @@ static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, ms
 		pack_num(pk, num_sub(obj_num(slot_of(avail, sn.v[i])), obj_num(slot_of(occ, sn.v[i]))));
 	}
 	pack_obj_or(pk, "images", al_mp_get(row, "images"), 'a');
-	pack_time(pk, "first_contact", row_time(row, "first_contact", 0));
-	pack_time(pk, "status_changed", row_time(row, "status_changed", 0));
-	pack_time(pk, "lost_at", row_time(row, "lost_at", 0));
-	pack_time(pk, "last_seen", mem_get(s, id));
+	al__pack_time_or_nil(pk, "first_contact", row_time(row, "first_contact", 0));
+	al__pack_time_or_nil(pk, "status_changed", row_time(row, "status_changed", 0));
+	al__pack_time_or_nil(pk, "lost_at", row_time(row, "lost_at", 0));
+	al__pack_time_or_nil(pk, "last_seen", mem_get(s, id));
 	al_pack_cstr(pk, "version");
 	msgpack_pack_uint64(pk, al__entity_version_or(s, txn, "agent", id, fail));
 }

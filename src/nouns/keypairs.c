@@ -247,16 +247,6 @@ static int authz_read(al_cmd *c, al_str email)
 	return rc == 1 ? al__authz_read_user(c, email, u.domain) : (al__is_superadmin(c) ? AL_OK : al__authz_deny(c));
 }
 
-static void pack_time(msgpack_packer *pk, const char *key, int64_t us)
-{
-	char t[40];
-	al_pack_cstr(pk, key);
-	if (us)
-		al_pack_cstr(pk, al_time_format(us, t, sizeof t));
-	else
-		msgpack_pack_nil(pk);
-}
-
 static void pack_bool(msgpack_packer *pk, const char *key, bool b)
 {
 	al_pack_cstr(pk, key);
@@ -275,9 +265,9 @@ static void pack_public(al_cmd *c, const kp_row *k, msgpack_packer *pk, uint32_t
 	al_pack_cstr(pk, "resource_policy"), al_pack_str(pk, k->resource_policy.p, k->resource_policy.n);
 	al_pack_cstr(pk, "rate_limit"), msgpack_pack_int64(pk, k->rate_limit);
 	al_pack_cstr(pk, "num_sessions"), msgpack_pack_int64(pk, k->num_sessions);
-	pack_time(pk, "created_at", k->created_at);
-	pack_time(pk, "modified_at", k->modified_at);
-	pack_time(pk, "last_used", k->last_used);
+	al__pack_time_or_nil(pk, "created_at", k->created_at);
+	al__pack_time_or_nil(pk, "modified_at", k->modified_at);
+	al__pack_time_or_nil(pk, "last_used", k->last_used);
 	al_pack_cstr(pk, "version");
 	msgpack_pack_uint64(pk, al__cmd_version(c, "keypair", k->access_key));
 }
