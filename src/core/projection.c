@@ -154,6 +154,14 @@ int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void 
 	return al__put(v->w, v->dbi[db], k, kn, val, vn, 0, err);
 }
 
+msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk)
+{
+	msgpack_sbuffer *b = &v->w->vb;
+	b->size = 0;
+	msgpack_packer_init(pk, b, al_sbuffer_write);
+	return b;
+}
+
 int al__view_del(const al_view *v, int db, const void *k, size_t kn, al_error *err)
 {
 	return al__del(v->w, v->dbi[db], k, kn, err);

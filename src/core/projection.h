@@ -98,5 +98,7 @@ int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *ou
 int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
 		 al_error *err);
 int al__view_del(const al_view *v, int db, const void *k, size_t kn, al_error *err);
+/* The worker's scratch buffer for a view row, emptied, with pk set up to pack into it. */
+msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk);
 
 #endif

@@ -52,10 +52,8 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		else if (d == al__ev(AL_EV_DOMAIN_ACTIVATED))
 			active = true;
 	}
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, 8);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, key, e->id.n);

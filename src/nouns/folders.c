@@ -53,10 +53,8 @@ static int apply_created(const al_view *v, const al_event *e, al_error *err)
 			      (unsigned long long)e->seq);
 	static const char *const cols[] = {"id", "name", "host", "ownership_type", "user", "project_id",
 					   "domain", "permission", "creator", "quota_scope_id"};
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, 11);
 	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
 		al__row_col(&pk, cols[i], 's', NULL, &e->fields);

@@ -143,10 +143,8 @@ static int apply_image(const al_view *v, const al_event *e, al_error *err)
 	}
 	/* a scan replaces the scanned columns; the others come from the old row */
 	const msgpack_object *src = scanned ? &e->fields : bp;
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, 16);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, e->id.p, e->id.n);

@@ -112,10 +112,8 @@ static size_t user_key(char *buf, size_t n, al_str email, al_str ak)
 /* The row is keyed by the event's id, which lives in the event, not in a view page. */
 static int put_row(const al_view *v, const al_event *e, const kp_row *k, al_error *err)
 {
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	pack_row(&pk, k);
 	return al__view_put(v, DB_KEYPAIRS, e->id.p, e->id.n, b->data, b->size, err);
 }

@@ -251,10 +251,8 @@ static void pack_or_unlimited(msgpack_packer *pk, const char *key, const msgpack
 static int put_row(const al_view *v, size_t db, const kind *k, const al_event *e, const msgpack_object *old,
 		   al_error *err)
 {
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, (uint32_t)(k->nopts + (k->session ? 5 : 3)));
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, e->id.p, e->id.n);

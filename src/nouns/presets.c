@@ -62,10 +62,8 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	int64_t created_at = e->time_us;
 	if (old)
 		al_mp_int(old, "created_at", &created_at);
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, 5);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, key, e->id.n);

@@ -80,10 +80,8 @@ static int apply_project(const al_view *v, const al_event *e, al_error *err)
 	if (newn == 0 || (rename && oldn == 0))
 		return al_err(err, AL_ECORRUPT, "event %llu: project name too long", (unsigned long long)e->seq);
 
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, 12);
 	al_pack_cstr(&pk, "id");
 	al_pack_str(&pk, id, idn);

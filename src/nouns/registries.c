@@ -177,10 +177,8 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		bp = &base;
 		al_mp_int(bp, "created_at", &created_at);
 	}
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, 9);
 	al_pack_cstr(&pk, "hostname");
 	al_pack_str(&pk, key, e->id.n);

@@ -193,10 +193,8 @@ static const char *kind_name(char kind)
 
 static int put_row(const al_view *v, const char *key, size_t kn, const rg_row *r, al_error *err)
 {
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	pack_row(&pk, r);
 	return al__view_put(v, DB_GROUPS, key, kn, b->data, b->size, err);
 }

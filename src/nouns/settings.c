@@ -68,10 +68,8 @@ const char *al__setting_default(const char *key)
 
 static int put_str(const al_view *v, al_str key, const msgpack_object *val, al_error *err)
 {
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_object(&pk, *val);
 	return al__view_put(v, DB_SETTINGS, key.p, key.n, b->data, b->size, err);
 }

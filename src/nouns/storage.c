@@ -98,10 +98,8 @@ static int apply_host(const al_view *v, const al_event *e, al_error *err)
 		al_mp_int(&e->fields, "capacity_bytes", &capacity);
 		reported_at = e->time_us;
 	}
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, 10);
 	al_pack_cstr(&pk, "name");
 	al_pack_str(&pk, key, e->id.n);
@@ -134,10 +132,8 @@ static int apply_quota(const al_view *v, const al_event *e, al_error *err)
 	al_mp_int(&e->fields, "hard_limit_gb", &gb);
 	if (scope.n > 8 && memcmp(scope.p, "project:", 8) == 0)
 		project = (al_str){scope.p + 8, scope.n - 8};
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	msgpack_pack_map(&pk, 7);
 	al_pack_cstr(&pk, "host");
 	al_pack_str(&pk, host.p, host.n);

@@ -66,10 +66,8 @@ static int read_row(const void *data, size_t n, msgpack_zone *z, totp_row *r)
  * The key is the event's id, which does not live in a view page. */
 static int put_row(const al_view *v, const al_event *e, const totp_row *r, al_error *err)
 {
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	pack_row(&pk, r);
 	return al__view_put(v, DB_TOTP, e->id.p, e->id.n, b->data, b->size, err);
 }

@@ -102,10 +102,8 @@ static const user_row empty_row = {.id = {"", 0}, .email = {"", 0}, .username = 
 
 static int put_row(const al_view *v, const user_row *u, al_error *err)
 {
-	msgpack_sbuffer *b = &v->w->vb;
 	msgpack_packer pk;
-	b->size = 0;
-	msgpack_packer_init(&pk, b, al_sbuffer_write);
+	msgpack_sbuffer *b = al__view_row(v, &pk);
 	pack_row(&pk, u);
 	/* u->email may point into the stored row (load_row): LMDB may move that memory while it
 	 * replaces the row in a dirty page (a rebuild), so the key is copied first. */
