@@ -63,10 +63,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	al__row_col(&pk, "total_resource_slots", 'm', bp, &e->fields);
 	al__row_col(&pk, "allowed_vfolder_hosts", 'm', bp, &e->fields);
 	al__row_col(&pk, "allowed_docker_registries", 'a', bp, &e->fields);
-	al_pack_cstr(&pk, "created_at");
-	msgpack_pack_int64(&pk, created_at);
-	al_pack_cstr(&pk, "modified_at");
-	msgpack_pack_int64(&pk, e->time_us);
+	al__row_times(&pk, created_at, e->time_us);
 	return al__view_put(v, DB_DOMAINS, key, e->id.n, b->data, b->size, err);
 }
 

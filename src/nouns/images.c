@@ -172,10 +172,7 @@ static int apply_image(const al_view *v, const al_event *e, al_error *err)
 	else if (!scanned && bp)
 		al_mp_bool(bp, "gone", &gone);
 	gone ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-	al_pack_cstr(&pk, "created_at");
-	msgpack_pack_int64(&pk, created_at);
-	al_pack_cstr(&pk, "modified_at");
-	msgpack_pack_int64(&pk, e->time_us);
+	al__row_times(&pk, created_at, e->time_us);
 	return al__view_put(v, DB_IMAGES, key, kn, b->data, b->size, err);
 }
 

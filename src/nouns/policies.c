@@ -20,6 +20,7 @@
 #include "core/validate.h"
 #include "nouns/nouns.h"
 #include "util/resources.h"
+#include "util/row.h"
 
 /* ---- the options of each kind -------------------------------------------------------------- */
 
@@ -277,10 +278,7 @@ static int put_row(const al_view *v, size_t db, const kind *k, const al_event *e
 	int64_t created = e->time_us;
 	if (old)
 		al_mp_int(old, "created_at", &created);
-	al_pack_cstr(&pk, "created_at");
-	msgpack_pack_int64(&pk, created);
-	al_pack_cstr(&pk, "modified_at");
-	msgpack_pack_int64(&pk, e->time_us);
+	al__row_times(&pk, created, e->time_us);
 	return al__view_put(v, (int)db, e->id.p, e->id.n, b->data, b->size, err);
 }
 

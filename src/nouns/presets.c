@@ -69,10 +69,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	al_pack_str(&pk, key, e->id.n);
 	al__row_col(&pk, "resource_slots", 'm', old, &e->fields);
 	al__row_col(&pk, "shared_memory", 'i', old, &e->fields);
-	al_pack_cstr(&pk, "created_at");
-	msgpack_pack_int64(&pk, created_at);
-	al_pack_cstr(&pk, "modified_at");
-	msgpack_pack_int64(&pk, e->time_us);
+	al__row_times(&pk, created_at, e->time_us);
 	return al__view_put(v, DB_PRESETS, key, e->id.n, b->data, b->size, err);
 }
 

@@ -97,10 +97,7 @@ static int apply_project(const al_view *v, const al_event *e, al_error *err)
 	al__row_col(&pk, "total_resource_slots", 'm', bp, &e->fields);
 	al__row_col(&pk, "allowed_vfolder_hosts", 'm', bp, &e->fields);
 	al__row_col(&pk, "allowed_docker_registries", 'a', bp, &e->fields);
-	al_pack_cstr(&pk, "created_at");
-	msgpack_pack_int64(&pk, created_at);
-	al_pack_cstr(&pk, "modified_at");
-	msgpack_pack_int64(&pk, e->time_us);
+	al__row_times(&pk, created_at, e->time_us);
 	/* The row is packed (copied) before anything is written: base points into the view. */
 	int rc = al__view_put(v, DB_PROJECTS, id, idn, b->data, b->size, err);
 	if (rc == AL_OK && oldn)

@@ -192,10 +192,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		sv = bp ? al_mp_get(bp, "ssl_verify") : NULL;
 	al_pack_cstr(&pk, "ssl_verify");
 	sv && sv->type == MSGPACK_OBJECT_BOOLEAN && !sv->via.boolean ? msgpack_pack_false(&pk) : msgpack_pack_true(&pk);
-	al_pack_cstr(&pk, "created_at");
-	msgpack_pack_int64(&pk, created_at);
-	al_pack_cstr(&pk, "modified_at");
-	msgpack_pack_int64(&pk, e->time_us);
+	al__row_times(&pk, created_at, e->time_us);
 	return al__view_put(v, DB_REGISTRIES, key, e->id.n, b->data, b->size, err);
 }
 

@@ -34,3 +34,11 @@ void al__row_public_cols(al_mb *out, const msgpack_object *row)
 			al_mb_obj(out, key, &kv->val);
 	}
 }
+
+void al__row_times(msgpack_packer *pk, int64_t created_at, int64_t modified_at)
+{
+	al_pack_cstr(pk, "created_at");
+	msgpack_pack_int64(pk, created_at);
+	al_pack_cstr(pk, "modified_at");
+	msgpack_pack_int64(pk, modified_at);
+}
