@@ -393,14 +393,10 @@ static bool may_see(const allowed *a, al_str registry) { return a->all || strs_h
 static void pack_resources(msgpack_packer *pk, const msgpack_object *row)
 {
 	const msgpack_object *lm = al_mp_get(row, "label_min"), *ov = al_mp_get(row, "min_override");
-	msgpack_sbuffer sb;
-	msgpack_packer tmp;
-	msgpack_zone tz;
+	al_repack r;
 	msgpack_object merged;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&tmp, &sb, al_sbuffer_write);
-	msgpack_zone_init(&tz, 512);
-	if (pack_merged(&tmp, lm, ov, &tz) != AL_OK || al_mp_decode(sb.data, sb.size, &tz, &merged) != 0)
+	al_repack_init(&r);
+	if (pack_merged(&r.pk, lm, ov, &r.z) != AL_OK || al_repack_decode(&r, &merged) != 0)
 		merged = (msgpack_object){.type = MSGPACK_OBJECT_MAP};
 	msgpack_pack_map(pk, merged.via.map.size);
 	for (uint32_t i = 0; i < merged.via.map.size; i++) {
@@ -411,8 +407,7 @@ static void pack_resources(msgpack_packer *pk, const msgpack_object *row)
 		al_pack_cstr(pk, "max");
 		msgpack_pack_nil(pk); /* no maximum: the labels define none, set-min sets none */
 	}
-	msgpack_zone_destroy(&tz);
-	al_sbuffer_destroy(&sb);
+	al_repack_destroy(&r);
 }
 
 static int pack_names(al_cmd *c, msgpack_packer *pk, int db, char tag, al_str name, uint32_t *count)

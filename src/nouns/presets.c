@@ -285,15 +285,11 @@ static int arg_extra(al_cmd *c, pslots *s)
 	al_str text;
 	if (!al__arg_str(c, "slots", &text))
 		return 0;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_zone z;
+	al_repack r;
 	msgpack_object map;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
-	msgpack_zone_init(&z, 512);
-	int rc = al__slots_pack(c->err, "slots", text, &pk);
-	if (rc == AL_OK && al_mp_decode(sb.data, sb.size, &z, &map) != 0)
+	al_repack_init(&r);
+	int rc = al__slots_pack(c->err, "slots", text, &r.pk);
+	if (rc == AL_OK && al_repack_decode(&r, &map) != 0)
 		rc = al_err(c->err, AL_EINTERNAL, "slots: do not decode");
 	for (uint32_t i = 0; rc == AL_OK && i < map.via.map.size; i++) {
 		al_str name = obj_str(&map.via.map.ptr[i].key);
@@ -313,8 +309,7 @@ static int arg_extra(al_cmd *c, pslots *s)
 		for (uint32_t i = 0; i < map.via.map.size; i++)
 			pslot_set_obj(s, obj_str(&map.via.map.ptr[i].key), &map.via.map.ptr[i].val);
 	}
-	msgpack_zone_destroy(&z);
-	al_sbuffer_destroy(&sb);
+	al_repack_destroy(&r);
 	return rc ? rc : 1;
 }
 

@@ -142,6 +142,21 @@ char *al_str_cpy(char *buf, size_t n, al_str s)
 	return buf;
 }
 
+void al_repack_init(al_repack *r)
+{
+	msgpack_sbuffer_init(&r->sb);
+	msgpack_packer_init(&r->pk, &r->sb, al_sbuffer_write);
+	msgpack_zone_init(&r->z, 512);
+}
+
+int al_repack_decode(al_repack *r, msgpack_object *out) { return al_mp_decode(r->sb.data, r->sb.size, &r->z, out); }
+
+void al_repack_destroy(al_repack *r)
+{
+	msgpack_zone_destroy(&r->z);
+	al_sbuffer_destroy(&r->sb);
+}
+
 int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out)
 {
 	/* The zone's allocations are msgpack-c's own: a decode is their one fault point. */

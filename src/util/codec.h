@@ -57,6 +57,18 @@ char *al_str_cpy(char *buf, size_t n, al_str s);
  * bytes remain, -2 when out of memory (counted: al__nomem_count). The object lives in zone. */
 int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out);
 
+/* A value packed through pk into a buffer of its own, then read back (al_repack_decode, same
+ * answers as al_mp_decode) as an object living in z: building a map with the packers, then
+ * walking it. al_repack_destroy frees both. */
+typedef struct al_repack {
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_zone z;
+} al_repack;
+void al_repack_init(al_repack *r);
+int al_repack_decode(al_repack *r, msgpack_object *out);
+void al_repack_destroy(al_repack *r);
+
 /*
  * Checks that buf holds exactly one well-formed msgpack value whose containers declare no more
  * elements than there are bytes left. msgpack-c allocates a container's declared size before
