@@ -283,6 +283,18 @@ int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, ms
 	return rc < 0 ? rc : AL_OK;
 }
 
+int al__get_row(al_cmd *c, MDB_dbi dbi, al_str key, size_t max, const char *what, msgpack_object *row)
+{
+	MDB_val k = {key.n, (void *)key.p}, v;
+	int rc = key.n && key.n <= max ? mdb_get(c->txn, dbi, &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return al_err(c->err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
+	rc = al__decode_row(c, &v, row);
+	return rc ? rc : 1;
+}
+
 int al__get_map(MDB_txn *txn, MDB_dbi dbi, al_str key, size_t max, msgpack_zone *z, msgpack_object *row,
 		const char *what, const char *row_what, al_error *err)
 {

@@ -108,6 +108,9 @@ int al__must_find_row(al_cmd *c, int p, int db, const char *what, al_str key, ms
  * <LMDB error>", "<row_what> view row does not decode" (what "agent", row_what "an agent"). */
 int al__get_map(MDB_txn *txn, MDB_dbi dbi, al_str key, size_t max, msgpack_zone *z, msgpack_object *row,
 		const char *what, const char *row_what, al_error *err);
+/* al__find_row by a view database and a message of the caller's: the row under key (0 < its
+ * length <= max) of dbi, decoded in c->zone; "read <what>: <LMDB error>" when unreadable. */
+int al__get_row(al_cmd *c, MDB_dbi dbi, al_str key, size_t max, const char *what, msgpack_object *row);
 /* How many keys of sub-database db of projection p start with "a NUL" (al__key2's range). */
 int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n);
 /* Lists every row of sub-database db of projection p in key order, each packed by pack (one

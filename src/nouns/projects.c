@@ -151,14 +151,7 @@ static MDB_dbi dbi(al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_PROJECTS,
 /* 1 found, 0 not found, or a negative al_ code. */
 static int find_by_id(al_cmd *c, al_str id, msgpack_object *row)
 {
-	MDB_val k = {id.n, (void *)id.p}, v;
-	int rc = id.n ? mdb_get(c->txn, dbi(c, DB_PROJECTS), &k, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read project: %s", mdb_strerror(rc));
-	rc = al__decode_row(c, &v, row);
-	return rc ? rc : 1;
+	return al__get_row(c, dbi(c, DB_PROJECTS), id, SIZE_MAX, "project", row);
 }
 
 /* By domain and name; *id (kept in the zone) and row. 1 found, 0 not, or a negative code. */

@@ -190,14 +190,7 @@ int al__storage_host(al_store *s, MDB_txn *txn, al_str name, bool *quota_support
 /* 1 found, 0 not found, or a negative al_ code. */
 static int find_host(al_cmd *c, al_str name, msgpack_object *row)
 {
-	MDB_val k = {name.n, (void *)name.p}, v;
-	int rc = name.n && name.n <= KEY_MAX ? mdb_get(c->txn, dbi(c->s, DB_HOSTS), &k, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read storage host: %s", mdb_strerror(rc));
-	rc = al__decode_row(c, &v, row);
-	return rc ? rc : 1;
+	return al__get_row(c, dbi(c->s, DB_HOSTS), name, KEY_MAX, "storage host", row);
 }
 
 static int get_host(al_cmd *c, al_str name, msgpack_object *row)
