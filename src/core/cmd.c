@@ -397,10 +397,17 @@ int al__count_rows_eq(al_cmd *c, int p, int db, const char *open, const char *ro
 int al__scan_prefix(al_cmd *c, MDB_dbi dbi, const char *prefix, size_t pn, const char *what, al_prefix_fn fn,
 		    void *ctx)
 {
+	return al__scan_prefix_as(c, dbi, NULL, prefix, pn, what, fn, ctx);
+}
+
+int al__scan_prefix_as(al_cmd *c, MDB_dbi dbi, const char *open, const char *prefix, size_t pn, const char *what,
+		       al_prefix_fn fn, void *ctx)
+{
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(c->txn, dbi, &cur);
 	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
+		return open ? al_err(c->err, AL_EIO_ERROR, "%s: %s", open, mdb_strerror(rc))
+			    : al_err(c->err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
 	MDB_val k = {pn, (void *)prefix}, v;
 	int m;
 	for (m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == 0;

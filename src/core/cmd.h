@@ -133,6 +133,9 @@ int al__count_rows_eq(al_cmd *c, int p, int db, const char *open, const char *ro
 typedef int (*al_prefix_fn)(al_cmd *c, al_str rest, const MDB_val *val, void *ctx);
 int al__scan_prefix(al_cmd *c, MDB_dbi dbi, const char *prefix, size_t pn, const char *what, al_prefix_fn fn,
 		    void *ctx);
+/* The same, failing to open the cursor with "<open>: <LMDB error>" (open: "list projects"). */
+int al__scan_prefix_as(al_cmd *c, MDB_dbi dbi, const char *open, const char *prefix, size_t pn, const char *what,
+		       al_prefix_fn fn, void *ctx);
 typedef void (*al_row_pack_fn)(al_cmd *c, const msgpack_object *row, msgpack_packer *pk);
 int al__list_view(al_cmd *c, int p, int db, al_row_pack_fn pack);
 /* The rc of an mdb_get in a yes/no lookup: true when found. Any failure but MDB_NOTFOUND fails

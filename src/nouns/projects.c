@@ -567,6 +567,29 @@ int al__project_get(al_cmd *c)
 	return AL_OK;
 }
 
+typedef struct list_ctx {
+	al_rows rows;
+	bool member_only; /* only the projects me is a member of */
+	al_str me;
+} list_ctx;
+
+/* One entry of the names index (its value the project's id): the project, when listed. */
+static int list_one(al_cmd *c, al_str rest, const MDB_val *val, void *ctx)
+{
+	list_ctx *l = ctx;
+	al_str id = {val->mv_data, val->mv_size};
+	msgpack_object row;
+	(void)rest;
+	if (l->member_only && !is_member(c, id, l->me))
+		return AL_OK;
+	int rc = find_by_id(c, id, &row);
+	if (rc == 1) {
+		pack_public(c, &row, &l->rows.pk, false);
+		return al__rows_push(c, &l->rows);
+	}
+	return rc == 0 ? al_err(c->err, AL_ECORRUPT, "project index points to a missing project") : rc;
+}
+
 int al__project_list(al_cmd *c)
 {
 	al_str domain = {"", 0};
@@ -582,33 +605,11 @@ int al__project_list(al_cmd *c)
 	}
 	char prefix[KEY_MAX];
 	size_t pn = by_domain ? al__key2(prefix, KEY_MAX, 0, domain, (al_str){"", 0}) : 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c, DB_NAMES), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list projects: %s", mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
 	const char *me = c->actor->user ? c->actor->user : "";
-	MDB_val k = {pn, prefix}, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == AL_OK;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (pn && (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0))
-			break;
-		al_str id = {v.mv_data, v.mv_size};
-		msgpack_object row;
-		if (member_only && !is_member(c, id, (al_str){me, strlen(me)}))
-			continue;
-		if ((rc = find_by_id(c, id, &row)) == 1) {
-			pack_public(c, &row, &rows.pk, false);
-			rc = al__rows_push(c, &rows);
-		} else if (rc == 0)
-			rc = al_err(c->err, AL_ECORRUPT, "project index points to a missing project");
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "projects");
-	mdb_cursor_close(cur);
-	return al__rows_end(c, &rows, rc);
+	list_ctx l = {.member_only = member_only, .me = {me, strlen(me)}};
+	al__rows_begin(c, &l.rows);
+	int rc = al__scan_prefix_as(c, dbi(c, DB_NAMES), "list projects", prefix, pn, "projects", list_one, &l);
+	return al__rows_end(c, &l.rows, rc);
 }
 
 int al__project_require(al_cmd *c, const char *field, al_str domain, al_str name, al_str *id)

@@ -740,37 +740,32 @@ static int pack_quota_row(al_cmd *c, const msgpack_object *row, msgpack_zone *z,
 	return 1;
 }
 
+typedef struct quota_ctx {
+	al_rows rows;
+	msgpack_zone z; /* rows are decoded one at a time */
+} quota_ctx;
+
+static int quota_one(al_cmd *c, al_str rest, const MDB_val *val, void *ctx)
+{
+	quota_ctx *q = ctx;
+	msgpack_object row;
+	(void)rest;
+	msgpack_zone_clear(&q->z);
+	if (al_mp_decode(val->mv_data, val->mv_size, &q->z, &row) != 0)
+		return al_err(c->err, AL_ECORRUPT, "a quota view row does not decode");
+	int rc = pack_quota_row(c, &row, &q->z, &q->rows.pk);
+	return rc == 1 ? al__rows_push(c, &q->rows) : rc;
+}
+
 int al__quota_list(al_cmd *c)
 {
 	al_str host = {"", 0};
 	char prefix[KEY_MAX];
 	size_t pn = al__arg_str(c, "host", &host) ? al__key2(prefix, KEY_MAX, 0, host, (al_str){"", 0}) : 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, dbi(c->s, DB_QUOTAS), &cur);
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "list quotas: %s", mdb_strerror(rc));
-	al_rows rows;
-	al__rows_begin(c, &rows);
-	msgpack_zone z; /* rows are decoded one at a time */
-	msgpack_zone_init(&z, 1024);
-	MDB_val k = {pn, prefix}, v;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &v, pn ? MDB_SET_RANGE : MDB_FIRST); m == 0 && rc == AL_OK;
-	     m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (pn && (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0))
-			break;
-		msgpack_object row;
-		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0) {
-			rc = al_err(c->err, AL_ECORRUPT, "a quota view row does not decode");
-			break;
-		}
-		if ((rc = pack_quota_row(c, &row, &z, &rows.pk)) == 1)
-			rc = al__rows_push(c, &rows);
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, c->err, "quotas");
-	mdb_cursor_close(cur);
-	msgpack_zone_destroy(&z);
-	return al__rows_end(c, &rows, rc);
+	quota_ctx q;
+	al__rows_begin(c, &q.rows);
+	msgpack_zone_init(&q.z, 1024);
+	int rc = al__scan_prefix_as(c, dbi(c->s, DB_QUOTAS), "list quotas", prefix, pn, "quotas", quota_one, &q);
+	msgpack_zone_destroy(&q.z);
+	return al__rows_end(c, &q.rows, rc);
 }
