@@ -963,17 +963,12 @@ static void pack_scanned(msgpack_packer *pk, const msgpack_object *o)
 
 static bool same_scan(const msgpack_object *found, const msgpack_object *row)
 {
-	msgpack_sbuffer a, b;
-	msgpack_packer pa, pb;
-	msgpack_sbuffer_init(&a);
-	msgpack_sbuffer_init(&b);
-	msgpack_packer_init(&pa, &a, al_sbuffer_write);
-	msgpack_packer_init(&pb, &b, al_sbuffer_write);
-	pack_scanned(&pa, found);
-	pack_scanned(&pb, row);
-	bool same = a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
-	al_sbuffer_destroy(&a);
-	al_sbuffer_destroy(&b);
+	al_packed2 p;
+	al_packed2_init(&p);
+	pack_scanned(&p.pa, found);
+	pack_scanned(&p.pb, row);
+	bool same = al_packed2_same(&p);
+	al_packed2_destroy(&p);
 	return same;
 }
 

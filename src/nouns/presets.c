@@ -398,27 +398,22 @@ int al__preset_update(al_cmd *c)
 	al_mb f;
 	al_mb_init(&f);
 	/* Compared as packed bytes: both sides are packed the same sorted way. */
-	msgpack_sbuffer a, b;
-	msgpack_packer pa, pb;
-	msgpack_sbuffer_init(&a);
-	msgpack_sbuffer_init(&b);
-	msgpack_packer_init(&pa, &a, al_sbuffer_write);
-	msgpack_packer_init(&pb, &b, al_sbuffer_write);
+	al_packed2 p;
+	al_packed2_init(&p);
 	pslots_from(&cur, al_mp_get(&row, "resource_slots"));
-	pslots_pack(&cur, &pa);
-	pslots_pack(&s, &pb);
+	pslots_pack(&cur, &p.pa);
+	pslots_pack(&s, &p.pb);
 	int n = 0;
-	if (a.size != b.size || memcmp(a.data, b.data, a.size) != 0) {
+	if (!al_packed2_same(&p)) {
 		msgpack_packer *out = al_mb_key(&f, "resource_slots");
-		out->callback(out->data, b.data, b.size);
+		out->callback(out->data, p.b.data, p.b.size);
 		n++;
 	}
 	if (shmem != old_shmem) {
 		al_mb_int(&f, "shared_memory", shmem);
 		n++;
 	}
-	al_sbuffer_destroy(&a);
-	al_sbuffer_destroy(&b);
+	al_packed2_destroy(&p);
 	if (n > 0) /* an update that changes nothing records nothing */
 		rc = al__emit(c, AL_EV_PRESET_UPDATED, name, &f);
 	al_mb_free(&f);

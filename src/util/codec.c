@@ -157,6 +157,22 @@ void al_repack_destroy(al_repack *r)
 	al_sbuffer_destroy(&r->sb);
 }
 
+void al_packed2_init(al_packed2 *p)
+{
+	msgpack_sbuffer_init(&p->a);
+	msgpack_sbuffer_init(&p->b);
+	msgpack_packer_init(&p->pa, &p->a, al_sbuffer_write);
+	msgpack_packer_init(&p->pb, &p->b, al_sbuffer_write);
+}
+
+bool al_packed2_same(const al_packed2 *p) { return p->a.size == p->b.size && memcmp(p->a.data, p->b.data, p->a.size) == 0; }
+
+void al_packed2_destroy(al_packed2 *p)
+{
+	al_sbuffer_destroy(&p->a);
+	al_sbuffer_destroy(&p->b);
+}
+
 int al_mp_decode(const void *buf, size_t len, msgpack_zone *zone, msgpack_object *out)
 {
 	/* The zone's allocations are msgpack-c's own: a decode is their one fault point. */

@@ -69,6 +69,16 @@ void al_repack_init(al_repack *r);
 int al_repack_decode(al_repack *r, msgpack_object *out);
 void al_repack_destroy(al_repack *r);
 
+/* Two values packed side by side (through pa into a, pb into b) to be compared as bytes: equal
+ * when packed the same canonical way. al_packed2_destroy frees both buffers. */
+typedef struct al_packed2 {
+	msgpack_sbuffer a, b;
+	msgpack_packer pa, pb;
+} al_packed2;
+void al_packed2_init(al_packed2 *p);
+bool al_packed2_same(const al_packed2 *p);
+void al_packed2_destroy(al_packed2 *p);
+
 /*
  * Checks that buf holds exactly one well-formed msgpack value whose containers declare no more
  * elements than there are bytes left. msgpack-c allocates a container's declared size before
