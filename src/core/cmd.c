@@ -319,6 +319,16 @@ void al__pack_time_or_nil(msgpack_packer *pk, const char *key, int64_t us)
 		msgpack_pack_nil(pk);
 }
 
+int al__answer_deleted(al_cmd *c, const char *key, al_str val)
+{
+	msgpack_pack_map(c->out, 2);
+	al_pack_cstr(c->out, key);
+	al_pack_str(c->out, val.p, val.n);
+	al_pack_cstr(c->out, "deleted");
+	msgpack_pack_true(c->out);
+	return AL_OK;
+}
+
 int al__count_range(al_cmd *c, int p, int db, al_str a, uint64_t *n)
 {
 	char key[512];

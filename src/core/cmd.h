@@ -155,6 +155,8 @@ typedef struct al_strs {
 int al__strs_add(al_cmd *c, al_strs *l, al_str s);
 /* key, then the time us as text (al_time_format), or nil when 0 (never set). */
 void al__pack_time_or_nil(msgpack_packer *pk, const char *key, int64_t us);
+/* A delete's answer {key: val, "deleted": true} on c->out; AL_OK. */
+int al__answer_deleted(al_cmd *c, const char *key, al_str val);
 /* A view row's msgpack bytes as a decoded map in a zone the command owns. */
 int al__decode_row(al_cmd *c, const MDB_val *v, msgpack_object *out);
 

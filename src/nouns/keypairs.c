@@ -791,10 +791,7 @@ int al__keypair_delete(al_cmd *c)
 			      (long long)k.num_sessions);
 	if ((rc = al__emit(c, AL_EV_KEYPAIR_DELETED, ak, NULL)))
 		return rc;
-	msgpack_pack_map(c->out, 2);
-	al_pack_cstr(c->out, "access_key"), al_pack_str(c->out, ak.p, ak.n);
-	pack_bool(c->out, "deleted", true);
-	return AL_OK;
+	return al__answer_deleted(c, "access_key", ak);
 }
 
 int al__keypair_record_use(al_cmd *c)

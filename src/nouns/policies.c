@@ -562,12 +562,7 @@ static int policy_delete(al_cmd *c, const kind *k)
 			      k->what, al__clip(name.n), name.p, (unsigned long long)followers, k->followers);
 	if ((rc = al__emit(c, k->deleted, name, NULL)))
 		return rc;
-	msgpack_pack_map(c->out, 2);
-	al_pack_cstr(c->out, "name");
-	al_pack_str(c->out, name.p, name.n);
-	al_pack_cstr(c->out, "deleted");
-	msgpack_pack_true(c->out);
-	return AL_OK;
+	return al__answer_deleted(c, "name", name);
 }
 
 static int policy_get(al_cmd *c, const kind *k)

@@ -430,12 +430,7 @@ int al__preset_delete(al_cmd *c)
 		rc = al__emit(c, AL_EV_PRESET_DELETED, name, NULL);
 	if (rc)
 		return rc;
-	msgpack_pack_map(c->out, 2);
-	al_pack_cstr(c->out, "name");
-	al_pack_str(c->out, name.p, name.n);
-	al_pack_cstr(c->out, "deleted");
-	msgpack_pack_true(c->out);
-	return AL_OK;
+	return al__answer_deleted(c, "name", name);
 }
 
 int al__preset_get(al_cmd *c)

@@ -810,11 +810,7 @@ int al__rgroup_delete(al_cmd *c)
 			      name.p, (unsigned long long)agents);
 	if ((rc = al__emit(c, AL_EV_RGROUP_DELETED, name, NULL)))
 		return rc;
-	msgpack_pack_map(c->out, 2);
-	al_pack_cstr(c->out, "name");
-	al_pack_str(c->out, name.p, name.n);
-	pack_bool(c->out, "deleted", true);
-	return AL_OK;
+	return al__answer_deleted(c, "name", name);
 }
 
 int al__rgroup_get(al_cmd *c)
