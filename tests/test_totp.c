@@ -152,7 +152,8 @@ static bool enabled(fx *f, const char *email)
 	MDB_txn *txn;
 	al_error err;
 	assert_int_equal(al__read_begin(f->s, &txn, &err), AL_OK);
-	bool on = al__totp_enabled(f->s, txn, (al_str){email, strlen(email)});
+	bool on = false;
+	assert_int_equal(al__totp_state(f->s, txn, (al_str){email, strlen(email)}, &on, &err), AL_OK);
 	mdb_txn_abort(txn);
 	return on;
 }

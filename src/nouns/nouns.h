@@ -140,7 +140,6 @@ int al__project_emit_default(al_cmd *c, al_str id, al_str member_email);
 int al__user_project_registries(al_cmd *c, al_str email, int (*fn)(al_cmd *c, al_str host, void *ctx), void *ctx);
 
 /* ---- two-factor authentication (totp.c) ---------------------------------------------------- */
-bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email);
 /* Which code was accepted: its time step, and which key (an id of the sealed key). */
 #define AL_TOTP_KEY_ID_LEN 16
 typedef struct al_totp_use {

@@ -306,14 +306,6 @@ int al__totp_state(al_store *s, MDB_txn *txn, al_str email, bool *on, al_error *
 	return rc < 0 ? rc : AL_OK;
 }
 
-bool al__totp_enabled(al_store *s, MDB_txn *txn, al_str email)
-{
-	bool on;
-	/* Fails closed: a row that cannot be read counts as enabled, so login goes on to
-	 * al__totp_check, which reports the damage instead of skipping the second factor. */
-	return al__totp_state(s, txn, email, &on, NULL) != AL_OK || on;
-}
-
 int al__totp_check(al_store *s, MDB_txn *txn, al_str email, al_str code, int64_t now_us, al_totp_use *use_out,
 		   al_error *err)
 {
