@@ -1,4 +1,5 @@
 /* projection.c - the projection engine: registry, live apply, catch-up, rebuild, digest. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY
@@ -108,10 +109,31 @@ int al__proj_reset_all(al_wtxn *w, al_error *err)
 
 /* ---- apply --------------------------------------------------------------------------------------- */
 
+/* Which projections read each event type (bit p for projection p), from their `on` lists. */
+static uint16_t readers[AL_EV__COUNT];
+static pthread_once_t readers_once = PTHREAD_ONCE_INIT;
+
+static void readers_init(void)
+{
+	_Static_assert(AL_P__COUNT <= 16, "readers[] holds one bit per projection");
+	for (size_t p = 0; p < al__nprojections; p++)
+		for (const enum al_ev_id *t = al__projections[p]->on; *t != AL_EV__COUNT; t++)
+			readers[*t] |= (uint16_t)(1u << p);
+}
+
+uint16_t al__proj_readers(const al_event_def *d)
+{
+	pthread_once(&readers_once, readers_init);
+	return readers[d - al__ev(0)];
+}
+
 int al__proj_apply_only(al_wtxn *w, int only, const al_event *e, al_error *err)
 {
-	for (size_t p = 0; p < al__nprojections; p++) {
-		if (only >= 0 && (size_t)only != p)
+	uint16_t mask = al__proj_readers(e->def);
+	if (only >= 0)
+		mask &= (uint16_t)(1u << only);
+	for (size_t p = 0; mask; p++, mask >>= 1) {
+		if (!(mask & 1))
 			continue;
 		al_view v = {w, w->txn, w->s->views[p]};
 		int rc = al__projections[p]->apply(&v, e, err);

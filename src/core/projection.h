@@ -13,6 +13,7 @@
 #include <lmdb.h>
 
 #include "adminlog.h"
+#include "core/catalogue.h"
 
 #define AL_PROJ_MAX 16
 #define AL_PROJ_MAX_DBS 6
@@ -34,6 +35,9 @@ typedef struct al_projection {
 	/* Frees what the projection keeps in al_store.proj_mem[its id] (NULL accepted), on
 	 * close; NULL for a projection that keeps nothing in memory. */
 	void (*mem_free)(void *mem);
+	/* The event types apply reads, ending with AL_EV__COUNT: the engine calls apply for
+	 * these only (one table lookup per event instead of a call per projection). */
+	const enum al_ev_id *on;
 } al_projection;
 
 /* The registered projections, in the order of al__projections[]. */
@@ -65,7 +69,9 @@ struct al_store;
 int al__proj_open_dbs(struct al_store *s, MDB_txn *txn, al_error *err);
 /* Brings every projection up to the log head: rebuild on version change, else catch up. */
 int al__proj_catch_up(struct al_store *s, al_error *err);
-/* Applies one event to every projection. */
+/* The projections whose `on` lists name event type d, one bit per enum al_proj_id. */
+uint16_t al__proj_readers(const al_event_def *d);
+/* Applies one event to every projection that reads its type. */
 int al__proj_apply(struct al_wtxn *w, const al_event *e, al_error *err);
 /* Applies one event to projection only (an enum al_proj_id), or to all when only < 0. */
 int al__proj_apply_only(struct al_wtxn *w, int only, const al_event *e, al_error *err);

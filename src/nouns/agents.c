@@ -365,8 +365,12 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v1: the first agents view. */
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_AGENT_CREATED, AL_EV_AGENT_UPDATED, AL_EV_AGENT_STATUS_CHANGED, AL_EV_AGENT_SCHEDULABLE_CHANGED,
+	AL_EV__COUNT};
 const al_projection al__proj_agents = {"agents", 1, {"v_agents", "v_agent_groups", NULL}, apply,
-				     mem_free};
+				     mem_free, .on = applies_to};
 
 /* ---- queries ----------------------------------------------------------------------------------- */
 

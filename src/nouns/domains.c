@@ -68,7 +68,11 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v2: the row gained is_active changes, slots, hosts and registries. */
-const al_projection al__proj_domains = {"domains", 2, {"v_domains", NULL}, apply};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_DOMAIN_CREATED, AL_EV_DOMAIN_UPDATED, AL_EV_DOMAIN_DEACTIVATED, AL_EV_DOMAIN_ACTIVATED,
+	AL_EV__COUNT};
+const al_projection al__proj_domains = {"domains", 2, {"v_domains", NULL}, apply, .on = applies_to};
 
 /* ---- queries ----------------------------------------------------------------------------- */
 

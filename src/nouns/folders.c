@@ -91,7 +91,10 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v2: folders and their per-owner names. */
-const al_projection al__proj_folders = {"folders", 2, {"v_folders", "v_folder_names", NULL}, apply};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {AL_EV_FOLDER_CREATED, AL_EV_FOLDER_DELETED, AL_EV__COUNT};
+const al_projection al__proj_folders = {"folders", 2, {"v_folders", "v_folder_names", NULL}, apply,
+	.on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
 

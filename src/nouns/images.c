@@ -286,7 +286,13 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v2: the views are filled (v1 was the empty stub). */
-const al_projection al__proj_images = {"images", 3, {"v_images", "v_image_aliases", "v_image_installed", NULL}, apply};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_IMAGE_SCANNED, AL_EV_IMAGE_GONE, AL_EV_IMAGE_MIN_SET, AL_EV_IMAGE_ALIASED,
+	AL_EV_IMAGE_DEALIASED, AL_EV_AGENT_CREATED, AL_EV_AGENT_UPDATED, AL_EV_AGENT_STATUS_CHANGED,
+	AL_EV__COUNT};
+const al_projection al__proj_images = {"images", 3, {"v_images", "v_image_aliases", "v_image_installed", NULL}, apply,
+	.on = applies_to};
 
 /* ---- queries ------------------------------------------------------------------------------------------- */
 

@@ -189,8 +189,13 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	return put_row(v, e, &k, err);
 }
 
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_KEYPAIR_CREATED, AL_EV_KEYPAIR_UPDATED, AL_EV_KEYPAIR_DEACTIVATED, AL_EV_KEYPAIR_ACTIVATED,
+	AL_EV_KEYPAIR_DELETED, AL_EV_KEYPAIR_USED, AL_EV__COUNT};
 const al_projection al__proj_keypairs = {
-	"keypairs", 2, {"v_keypairs", "v_keypairs_by_user", "v_keypairs_deleted", NULL}, apply};
+	"keypairs", 2, {"v_keypairs", "v_keypairs_by_user", "v_keypairs_deleted", NULL}, apply,
+	.on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
 

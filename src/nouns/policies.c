@@ -302,8 +302,15 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* Version 2: one view per kind (version 1 was the stub's single empty v_policies). */
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_KEYPAIR_POLICY_CREATED, AL_EV_KEYPAIR_POLICY_UPDATED, AL_EV_KEYPAIR_POLICY_DELETED,
+	AL_EV_USER_POLICY_CREATED, AL_EV_USER_POLICY_UPDATED, AL_EV_USER_POLICY_DELETED,
+	AL_EV_PROJECT_POLICY_CREATED, AL_EV_PROJECT_POLICY_UPDATED, AL_EV_PROJECT_POLICY_DELETED,
+	AL_EV__COUNT};
 const al_projection al__proj_policies = {
-	"policies", 2, {"v_keypair_policies", "v_user_policies", "v_project_policies", NULL}, apply};
+	"policies", 2, {"v_keypair_policies", "v_user_policies", "v_project_policies", NULL}, apply,
+	.on = applies_to};
 
 /* ---- queries ------------------------------------------------------------------------------------ */
 

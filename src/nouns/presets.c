@@ -74,7 +74,10 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v1: the first presets view. */
-const al_projection al__proj_presets = {"presets", 1, {"v_presets", NULL}, apply};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_PRESET_CREATED, AL_EV_PRESET_UPDATED, AL_EV_PRESET_DELETED, AL_EV__COUNT};
+const al_projection al__proj_presets = {"presets", 1, {"v_presets", NULL}, apply, .on = applies_to};
 
 /* ---- queries ----------------------------------------------------------------------------------- */
 

@@ -141,8 +141,13 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	return AL_OK;
 }
 
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_PROJECT_CREATED, AL_EV_PROJECT_UPDATED, AL_EV_PROJECT_DEACTIVATED, AL_EV_PROJECT_ACTIVATED,
+	AL_EV_PROJECT_MEMBER_ADDED, AL_EV_PROJECT_MEMBER_REMOVED, AL_EV_USER_CREATED, AL_EV__COUNT};
 const al_projection al__proj_projects = {
-	"projects", 2, {"v_projects", "v_project_names", "v_project_members", "v_project_user_ids", NULL}, apply};
+	"projects", 2, {"v_projects", "v_project_names", "v_project_members", "v_project_user_ids", NULL}, apply,
+	.on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
 

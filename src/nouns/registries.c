@@ -197,7 +197,10 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v2: the view is filled (v1 was the empty stub). */
-const al_projection al__proj_registries = {"registries", 2, {"v_registries", NULL}, apply};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_REGISTRY_CREATED, AL_EV_REGISTRY_UPDATED, AL_EV_REGISTRY_DELETED, AL_EV__COUNT};
+const al_projection al__proj_registries = {"registries", 2, {"v_registries", NULL}, apply, .on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------------- */
 

@@ -351,8 +351,13 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v2: the first real layout (v1 was an empty stub). */
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_RGROUP_CREATED, AL_EV_RGROUP_UPDATED, AL_EV_RGROUP_DEACTIVATED, AL_EV_RGROUP_ACTIVATED,
+	AL_EV_RGROUP_DELETED, AL_EV_RGROUP_ASSOCIATED, AL_EV_RGROUP_DISSOCIATED, AL_EV_KEYPAIR_DELETED,
+	AL_EV__COUNT};
 const al_projection al__proj_rgroups = {
-	"rgroups", 2, {"v_rgroups", "v_rgroup_assoc", "v_rgroup_targets", NULL}, apply};
+	"rgroups", 2, {"v_rgroups", "v_rgroup_assoc", "v_rgroup_targets", NULL}, apply, .on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
 

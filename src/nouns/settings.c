@@ -90,7 +90,9 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v2: setting.changed. */
-const al_projection al__proj_settings = {"settings", 2, {"v_settings", NULL}, apply};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {AL_EV_STORE_INITIALIZED, AL_EV_SETTING_CHANGED, AL_EV__COUNT};
+const al_projection al__proj_settings = {"settings", 2, {"v_settings", NULL}, apply, .on = applies_to};
 
 /* ---- reading --------------------------------------------------------------------------------- */
 

@@ -160,7 +160,12 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 /* v2: hosts and quotas. */
-const al_projection al__proj_storage = {"storage", 2, {"v_storage", "v_quotas", NULL}, apply};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_STORAGE_CREATED, AL_EV_STORAGE_UPDATED, AL_EV_STORAGE_USAGE_REPORTED, AL_EV_QUOTA_SET,
+	AL_EV_QUOTA_UNSET, AL_EV__COUNT};
+const al_projection al__proj_storage = {"storage", 2, {"v_storage", "v_quotas", NULL}, apply,
+	.on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
 

@@ -110,7 +110,10 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 }
 
 static void mem_free(void *p); /* below, with the memory it frees */
-const al_projection al__proj_totp = {"totp", 1, {"v_totp", NULL}, apply, mem_free};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_USER_TOTP_PENDING, AL_EV_USER_TOTP_ENABLED, AL_EV_USER_TOTP_DISABLED, AL_EV__COUNT};
+const al_projection al__proj_totp = {"totp", 1, {"v_totp", NULL}, apply, mem_free, .on = applies_to};
 
 /* ---- TOTP arithmetic: all in liboath -------------------------------------------------------- */
 

@@ -197,7 +197,11 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	return AL_OK;
 }
 
-const al_projection al__proj_users = {"users", 2, {"v_users", "v_usernames", NULL}, apply};
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {
+	AL_EV_USER_CREATED, AL_EV_USER_UPDATED, AL_EV_USER_DEACTIVATED, AL_EV_USER_ACTIVATED,
+	AL_EV_KEYPAIR_CREATED, AL_EV__COUNT};
+const al_projection al__proj_users = {"users", 2, {"v_users", "v_usernames", NULL}, apply, .on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
 
