@@ -365,7 +365,8 @@ int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what,
 	for (m = mdb_cursor_get(cur, &k, &v, MDB_FIRST); m == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		msgpack_object row;
 		msgpack_zone_clear(&z);
-		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 || row.type != MSGPACK_OBJECT_MAP) {
+		if (al_mp_decode(v.mv_data, v.mv_size, &z, &row) != 0 ||
+		    (row.type != MSGPACK_OBJECT_MAP && row.type != MSGPACK_OBJECT_ARRAY)) { /* rowcodec.h */
 			rc = al_err(c->err, AL_ECORRUPT, "%s view row does not decode", row_what);
 			break;
 		}
@@ -572,43 +573,59 @@ int al__rows_end(al_cmd *c, al_rows *r, int rc)
 
 /* ---- emitting events ---------------------------------------------------------------------------- */
 
+static al_str cstr_or_empty(const char *p) { return p ? (al_str){p, strlen(p)} : (al_str){"", 0}; }
+
+static void pack_pair(msgpack_packer *pk, const char *key, al_str v)
+{
+	al_pack_cstr(pk, key);
+	al_pack_str(pk, v.p, v.n);
+}
+
 int al__emit(al_cmd *c, enum al_ev_id ev, al_str id, const al_mb *fields)
 {
 	al_wtxn *w = c->w;
 	const al_event_def *d = al__ev(ev);
 	unsigned long nomem = al__nomem_count();
-	al_mb p;
-	al_mb_init(&p);
-	al_mb_cstr(&p, "actor", c->actor->name);
+	/* The event as projections see it; the payload below is packed from the same strings. */
+	al_event e = {.def = d, .time_us = c->now_us, .actor = cstr_or_empty(c->actor->name),
+		      .user_id = cstr_or_empty(c->actor->user_id), .access_key = cstr_or_empty(c->actor->access_key),
+		      .client = cstr_or_empty(c->actor->client), .request_id = c->request_id,
+		      .kind = cstr_or_empty(d->entity), .id = id, .reason = c->reason};
 	if (c->actor->user && strcmp(c->actor->user, c->actor->name) != 0)
-		al_mb_cstr(&p, "as", c->actor->user); /* an operator acting with a user's rights */
-	if (c->actor->user_id)
-		al_mb_cstr(&p, "user_id", c->actor->user_id);
-	if (c->actor->access_key)
-		al_mb_cstr(&p, "access_key", c->actor->access_key);
-	if (c->actor->client)
-		al_mb_cstr(&p, "client", c->actor->client);
-	if (c->request_id.n)
-		al_mb_str(&p, "request_id", c->request_id.p, c->request_id.n);
-	al_mb_cstr(&p, "kind", d->entity);
-	al_mb_str(&p, "id", id.p, id.n);
-	if (c->reason.n)
-		al_mb_str(&p, "reason", c->reason.p, c->reason.n);
-	msgpack_packer *pk = al_mb_key(&p, "fields");
-	if (fields)
-		al_mb_finish(fields, pk);
-	else
-		msgpack_pack_map(pk, 0);
+		e.as_user = cstr_or_empty(c->actor->user); /* an operator acting with a user's rights */
+	if (e.request_id.p == NULL)
+		e.request_id = (al_str){"", 0};
+	if (e.reason.p == NULL)
+		e.reason = (al_str){"", 0};
+	const struct {
+		const char *key;
+		al_str v;
+		bool always;
+	} env[] = {{"actor", e.actor, true},   {"as", e.as_user, false},         {"user_id", e.user_id, false},
+		   {"access_key", e.access_key, false}, {"client", e.client, false}, {"request_id", e.request_id, false},
+		   {"kind", e.kind, true},      {"id", e.id, true},               {"reason", e.reason, false}};
+	uint32_t n = 1; /* fields */
+	for (size_t i = 0; i < sizeof env / sizeof *env; i++)
+		n += env[i].always || env[i].v.n;
 	w->sb.size = 0;
-	al_mb_to_sbuffer(&p, &w->sb);
-	al_mb_free(&p);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &w->sb, al_sbuffer_write);
+	msgpack_pack_map(&pk, n);
+	for (size_t i = 0; i < sizeof env / sizeof *env; i++)
+		if (env[i].always || env[i].v.n)
+			pack_pair(&pk, env[i].key, env[i].v);
+	al_pack_cstr(&pk, "fields");
+	size_t fields_off = w->sb.size;
+	if (fields)
+		al_mb_finish(fields, &pk);
+	else
+		msgpack_pack_map(&pk, 0);
 	int rc = al__nomem_since(nomem, c->err, AL_OK); /* a payload missing a part never reaches the log */
 	if (rc)
 		return rc;
 
 	msgpack_zone_clear(&w->zone);
-	al_event e;
-	rc = al__log_append(w, d->number, d->version, c->now_us, w->sb.data, w->sb.size, &e, c->err);
+	rc = al__log_append_event(w, w->sb.data, w->sb.size, fields_off, &e, c->err);
 	if (rc == AL_OK)
 		rc = al__proj_apply(w, &e, c->err);
 	if (rc == AL_OK) {

@@ -82,22 +82,53 @@ int al__log_put_record(al_wtxn *w, const void *rec, size_t len, const al_rec_hea
 	return AL_OK;
 }
 
-int al__log_append(al_wtxn *w, unsigned type, unsigned version, int64_t time_us,
-		   const void *payload, size_t plen, al_event *e, al_error *err)
+/* Copies payload into the record buffer, seals and chains it; the record is w->rec, *rlen bytes
+ * without its chain hash. */
+static int seal(al_wtxn *w, unsigned type, unsigned version, int64_t time_us, const void *payload, size_t plen,
+		size_t *rlen, al_error *err)
 {
-	size_t rlen = AL_REC_HEADER + plen;
-	if (plen > UINT32_MAX / 2 || reserve(w, rlen + AL_REC_HASH))
+	*rlen = AL_REC_HEADER + plen;
+	if (plen > UINT32_MAX / 2 || reserve(w, *rlen + AL_REC_HASH))
 		return al_err(err, AL_ENO_MEMORY, "event payload of %zu bytes", plen);
 	memcpy(w->rec + AL_REC_HEADER, payload, plen);
 	al__rec_seal(w->rec, type, version, time_us, (uint32_t)plen);
-	al__rec_chain(w->head_hash, w->rec, rlen, w->rec + rlen);
+	al__rec_chain(w->head_hash, w->rec, *rlen, w->rec + *rlen);
+	return AL_OK;
+}
 
+int al__log_append(al_wtxn *w, unsigned type, unsigned version, int64_t time_us,
+		   const void *payload, size_t plen, al_event *e, al_error *err)
+{
+	size_t rlen;
+	int rc = seal(w, type, version, time_us, payload, plen, &rlen, err);
+	if (rc)
+		return rc;
 	/* Decode what was written, exactly as a reader would, for indexes and projections. */
 	al_rec_header h;
-	int rc = al__rec_open(w->rec, rlen + AL_REC_HASH, w->head_seq + 1, &h, err);
+	rc = al__rec_open(w->rec, rlen + AL_REC_HASH, w->head_seq + 1, &h, err);
 	if (rc == AL_OK)
 		rc = al__event_decode(&h, w->rec + AL_REC_HEADER, w->head_seq + 1, &w->zone, e, err);
 	return rc ? rc : al__log_put_record(w, w->rec, rlen + AL_REC_HASH, &h, e, err);
+}
+
+int al__log_append_event(al_wtxn *w, const void *payload, size_t plen, size_t fields_off, al_event *e,
+			 al_error *err)
+{
+	size_t rlen;
+	int rc = seal(w, e->def->number, e->def->version, e->time_us, payload, plen, &rlen, err);
+	if (rc)
+		return rc;
+	/* The fields as a reader decodes them (the current version: nothing to upcast); they
+	 * point into the record buffer, which stays put until the next append. */
+	e->seq = w->head_seq + 1;
+	e->stored_version = e->def->version;
+	if (fields_off >= plen ||
+	    al_mp_decode(w->rec + AL_REC_HEADER + fields_off, plen - fields_off, &w->zone, &e->fields) != 0 ||
+	    e->fields.type != MSGPACK_OBJECT_MAP)
+		return al_err(err, AL_EINTERNAL, "%s: the fields do not decode as a map", e->def->name);
+	al_rec_header h = {.type = e->def->number, .version = e->def->version, .time_us = e->time_us,
+			   .payload_len = (uint32_t)plen};
+	return al__log_put_record(w, w->rec, rlen + AL_REC_HASH, &h, e, err);
 }
 
 static al_str str_of(const msgpack_object *o)

@@ -20,6 +20,12 @@
  */
 int al__log_append(al_wtxn *w, unsigned type, unsigned version, int64_t time_us,
 		   const void *payload, size_t plen, al_event *e, al_error *err);
+/* The same for a payload the caller packed itself (al__emit), described by *e already (def,
+ * time_us, actor, kind, id and the other envelope strings, which must stay valid while
+ * projections apply it): only the fields map, at fields_off in payload, is decoded; the
+ * record is not re-read. Sets e->seq and e->fields. */
+int al__log_append_event(al_wtxn *w, const void *payload, size_t plen, size_t fields_off, al_event *e,
+			 al_error *err);
 /* Stores an already sealed and checked record (with its chain hash) as event e->seq = head+1,
  * with its indexes; used to copy a log prefix byte for byte. */
 int al__log_put_record(al_wtxn *w, const void *rec, size_t len, const al_rec_header *h, const al_event *e,

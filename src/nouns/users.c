@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/authz.h"
+#include "core/rows.h"
 #include "core/secret.h"
 #include "core/validate.h"
 #include "nouns/nouns.h"
@@ -22,74 +23,18 @@ enum { DB_USERS, DB_USERNAMES };
 static const char *const roles[] = {"superadmin", "admin", "user", "monitor", NULL};
 static const char *const statuses[] = {"active", "inactive", "before-verification", NULL};
 
-typedef struct user_row {
-	al_str id, email, username, password_hash, full_name, description, domain, role, status;
-	al_str resource_policy, allowed_client_ip, main_access_key; /* ip list comma-joined, "" = any */
-	bool need_password_change;
-	int64_t password_changed_at, created_at, modified_at;
-} user_row;
+/* The stored row: its columns are declared in schemas/rows.def (AL_ROW user). */
+typedef al_row_user user_row;
+#define ROW (&al_row_user_def)
 
-/* ---- row encoding (the stored view row; field order is fixed) ---------------------------- */
+/* Overwrites the members of u named in map m (an event's fields). */
+static void read_fields(const msgpack_object *m, user_row *u) { al_row_set(ROW, u, m); }
 
-static void pack_row(msgpack_packer *pk, const user_row *u)
+/* A stored row into u: 0, or -1 when it does not decode as one. */
+static int read_row(const void *p, size_t n, msgpack_zone *z, user_row *u)
 {
-	msgpack_pack_map(pk, 16);
-#define S(f) al_pack_cstr(pk, #f), al_pack_str(pk, u->f.p, u->f.n)
-#define I(f) al_pack_cstr(pk, #f), msgpack_pack_int64(pk, u->f)
-	S(id), S(email), S(username), S(password_hash), S(full_name), S(description), S(domain);
-	S(role), S(status);
-	al_pack_cstr(pk, "need_password_change");
-	u->need_password_change ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-	I(password_changed_at), I(created_at), I(modified_at);
-	S(resource_policy), S(allowed_client_ip), S(main_access_key);
-#undef S
-#undef I
-}
-
-/* Where each field lives in user_row, in pack_row's order. */
-static const struct {
-	const char *name;
-	unsigned char len, type; /* 's' string, 'b' bool, 'i' integer */
-	size_t off;
-} cols[] = {
-#define C(f, t) {#f, sizeof #f - 1, t, offsetof(user_row, f)}
-	C(id, 's'), C(email, 's'), C(username, 's'), C(password_hash, 's'), C(full_name, 's'),
-	C(description, 's'), C(domain, 's'), C(role, 's'), C(status, 's'), C(need_password_change, 'b'),
-	C(password_changed_at, 'i'), C(created_at, 'i'), C(modified_at, 'i'), C(resource_policy, 's'),
-	C(allowed_client_ip, 's'), C(main_access_key, 's'),
-#undef C
-};
-#define NCOLS (sizeof cols / sizeof *cols)
-
-static void set_col(user_row *u, size_t c, const msgpack_object *v)
-{
-	char *p = (char *)u + cols[c].off;
-	if (cols[c].type == 's' && v->type == MSGPACK_OBJECT_STR)
-		*(al_str *)p = (al_str){v->via.str.ptr, v->via.str.size};
-	else if (cols[c].type == 'b' && v->type == MSGPACK_OBJECT_BOOLEAN)
-		*(bool *)p = v->via.boolean;
-	else if (cols[c].type == 'i' && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-		*(int64_t *)p = (int64_t)v->via.u64;
-	else if (cols[c].type == 'i' && v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-		*(int64_t *)p = v->via.i64;
-}
-
-/* Overwrites the members of u named in map m (a row or an event's fields), in one pass. A
- * stored row has the columns in order, so the expected column is tried first. */
-static void read_fields(const msgpack_object *m, user_row *u)
-{
-	for (uint32_t i = 0; i < m->via.map.size; i++) {
-		const msgpack_object *k = &m->via.map.ptr[i].key;
-		if (k->type != MSGPACK_OBJECT_STR)
-			continue;
-		for (size_t t = 0; t < NCOLS; t++) {
-			size_t c = (i + t) % NCOLS;
-			if (k->via.str.size == cols[c].len && memcmp(k->via.str.ptr, cols[c].name, cols[c].len) == 0) {
-				set_col(u, c, &m->via.map.ptr[i].val);
-				break;
-			}
-		}
-	}
+	msgpack_object m;
+	return al_mp_decode(p, n, z, &m) != 0 || al_row_read(ROW, &m, u) != 0 ? -1 : 0;
 }
 
 static const user_row empty_row = {.id = {"", 0}, .email = {"", 0}, .username = {"", 0},
@@ -104,7 +49,7 @@ static int put_row(const al_view *v, const user_row *u, al_error *err)
 {
 	msgpack_packer pk;
 	msgpack_sbuffer *b = al__view_row(v, &pk);
-	pack_row(&pk, u);
+	al_row_pack(&pk, ROW, u);
 	/* u->email may point into the stored row (load_row): LMDB may move that memory while it
 	 * replaces the row in a dirty page (a rebuild), so the key is copied first. */
 	char key[AL_MAX_ID];
@@ -118,13 +63,10 @@ static int put_row(const al_view *v, const user_row *u, al_error *err)
 static int load_row_of(const al_view *v, const al_event *e, al_str email, user_row *u, al_error *err)
 {
 	MDB_val val;
-	msgpack_object m;
 	if (al__view_get(v, DB_USERS, email.p, email.n, &val) != 0 ||
-	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &m) != 0)
+	    read_row(val.mv_data, val.mv_size, &v->w->zone, u) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown user %.*s", (unsigned long long)e->seq,
 			      e->def->name, (int)(email.n > 64 ? 64 : email.n), email.p);
-	*u = empty_row;
-	read_fields(&m, u);
 	return AL_OK;
 }
 
@@ -201,7 +143,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 static const enum al_ev_id applies_to[] = {
 	AL_EV_USER_CREATED, AL_EV_USER_UPDATED, AL_EV_USER_DEACTIVATED, AL_EV_USER_ACTIVATED,
 	AL_EV_KEYPAIR_CREATED, AL_EV__COUNT};
-const al_projection al__proj_users = {"users", 2, {"v_users", "v_usernames", NULL}, apply, .on = applies_to};
+const al_projection al__proj_users = {"users", 3, {"v_users", "v_usernames", NULL}, apply, .on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
 
@@ -212,16 +154,13 @@ static MDB_dbi dbi(al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_USERS, db
 static int find_user(al_cmd *c, al_str email, user_row *u)
 {
 	MDB_val k = {email.n, (void *)email.p}, v;
-	msgpack_object m;
 	int rc = email.n ? mdb_get(c->txn, dbi(c, DB_USERS), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
 		return al_err(c->err, AL_EIO_ERROR, "read user: %s", mdb_strerror(rc));
-	if ((rc = al__decode_row(c, &v, &m)))
-		return rc;
-	*u = empty_row;
-	read_fields(&m, u);
+	if (read_row(v.mv_data, v.mv_size, c->zone, u) != 0)
+		return al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
 	return 1;
 }
 
@@ -597,9 +536,10 @@ typedef struct user_list {
 static int list_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
 {
 	user_list *l = ctx;
-	user_row u = empty_row;
+	user_row u;
 	(void)key;
-	read_fields(row, &u);
+	if (al_row_read(ROW, row, &u) != 0)
+		return al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
 	if (!al__sees_domain(c, u.domain) || (l->by_status && !status_matches(l->status, u.status)) ||
 	    !contains(u.email, l->email_has) || !contains(u.username, l->name_has))
 		return AL_OK;
@@ -787,7 +727,6 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 		return rc;
 	MDB_val k = {strlen(email), (void *)email}, v;
 	msgpack_zone z;
-	msgpack_object m;
 	user_row u = empty_row;
 	msgpack_zone_init(&z, 1024);
 	rc = k.mv_size ? mdb_get(txn, al__view_dbi(s, AL_P_USERS, DB_USERS), &k, &v) : MDB_NOTFOUND;
@@ -795,10 +734,9 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 		rc = al_err(err, AL_ENOT_FOUND, "user %.64s: not found", email);
 	else if (rc)
 		rc = al_err(err, AL_EIO_ERROR, "read user %.64s: %s", email, mdb_strerror(rc));
-	else if (al_mp_decode(v.mv_data, v.mv_size, &z, &m) != 0)
+	else if (read_row(v.mv_data, v.mv_size, &z, &u) != 0)
 		rc = al_err(err, AL_ECORRUPT, "user %.64s: view row does not decode", email);
 	else {
-		read_fields(&m, &u);
 		if (!al_str_eq(u.status, "active"))
 			rc = al_err(err, AL_EUNAUTHENTICATED, "user %.64s is %.*s", email, (int)u.status.n, u.status.p);
 		else if (u.email.n + u.id.n + u.domain.n + 3 > n)
@@ -819,25 +757,41 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 	return rc;
 }
 
+typedef struct policy_count {
+	al_str name;
+	uint64_t *n;
+} policy_count;
+
+static int count_policy_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
+{
+	policy_count *pc = ctx;
+	user_row u;
+	(void)key;
+	if (al_row_read(ROW, row, &u) != 0)
+		return al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
+	*pc->n += u.resource_policy.n == pc->name.n && memcmp(u.resource_policy.p, pc->name.p, pc->name.n) == 0;
+	return AL_OK;
+}
+
 int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
-	return al__count_rows_eq(c, AL_P_USERS, DB_USERS, "count users", "a user", "resource_policy", name, n);
+	*n = 0;
+	return al__each_row(c, dbi(c, DB_USERS), "count users", "a user", "users", count_policy_one,
+			    &(policy_count){name, n});
 }
 
 /* allowed_client_ip is the comma-joined list ("" = any address); main_access_key "" = none. */
 int al__user_auth_info(al_store *s, MDB_txn *txn, al_str email, al_user_auth *out, msgpack_zone *z, al_error *err)
 {
 	MDB_val k = {email.n, (void *)email.p}, v;
-	msgpack_object m;
 	int rc = email.n ? mdb_get(txn, al__view_dbi(s, AL_P_USERS, DB_USERS), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "read user: %s", mdb_strerror(rc));
-	if (al_mp_decode(v.mv_data, v.mv_size, z, &m) != 0)
+	user_row u;
+	if (read_row(v.mv_data, v.mv_size, z, &u) != 0)
 		return al_err(err, AL_ECORRUPT, "a user view row does not decode");
-	user_row u = empty_row;
-	read_fields(&m, &u);
 	*out = (al_user_auth){u.id,     u.email,  u.password_hash,      u.status,
 			      u.role,   u.domain, u.allowed_client_ip, u.main_access_key,
 			      u.resource_policy};
