@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/log_index.h"
 #include "core/record.h"
 
 uint64_t al_log_head(al_store *s)
@@ -147,6 +148,25 @@ static int walk_log(scan *sc, al_error *err)
 	return rc;
 }
 
+/* An audit index (idx_actor, idx_type) up to where it is complete, then the log after it
+ * (log_index.h: fewer than AL_IDX_LAG events plus one transaction's). */
+static int walk_audit_index(scan *sc, MDB_dbi dbi, const void *key, size_t kn, al_error *err)
+{
+	uint64_t hi = sc->hi, done;
+	int rc = al__idx_seq(sc->s, sc->txn, hi, &done, err);
+	if (rc)
+		return rc;
+	sc->hi = done < hi ? done : hi;
+	if (sc->lo <= sc->hi)
+		rc = walk_index(sc, dbi, key, kn, err);
+	sc->hi = hi;
+	if (rc || (sc->f->limit && sc->emitted >= sc->f->limit) || done >= hi)
+		return rc;
+	if (sc->lo <= done)
+		sc->lo = done + 1;
+	return walk_log(sc, err);
+}
+
 int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx, al_error *err)
 {
 	static const al_log_filter none = {0};
@@ -169,7 +189,7 @@ int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx,
 		if (f->entity)
 			rc = walk_index(&sc, s->idx_entity, f->entity, strlen(f->entity), err);
 		else if (f->actor)
-			rc = walk_index(&sc, s->idx_actor, f->actor, strlen(f->actor), err);
+			rc = walk_audit_index(&sc, s->idx_actor, f->actor, strlen(f->actor), err);
 		else if (f->type) {
 			const al_event_def *d = al_event_def_by_name(f->type);
 			unsigned char tk[2];
@@ -177,7 +197,7 @@ int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx,
 				rc = al_err(err, AL_EINVALID_ARGUMENT, "type: no event type named %.64s", f->type);
 			else {
 				al__be16(tk, d->number);
-				rc = walk_index(&sc, s->idx_type, tk, 2, err);
+				rc = walk_audit_index(&sc, s->idx_type, tk, 2, err);
 			}
 		} else
 			rc = walk_log(&sc, err);

@@ -4,6 +4,7 @@
 
 #include "core/catalogue.h"
 #include "core/log.h"
+#include "core/log_index.h"
 #include "core/record.h"
 
 size_t al__entity_key(char *buf, size_t n, const char *kind, size_t kn, const char *id, size_t idn)
@@ -43,18 +44,13 @@ static int check_keys(const al_event *e, al_error *err)
 	return AL_OK;
 }
 
+/* idx_entity now; the audit indexes at the end of the transaction (log_index.h), from the
+ * note taken before anything is written (so a note that fails leaves nothing half done). */
 static int put_indexes(al_wtxn *w, const al_event *e, const unsigned char seqk[8], al_error *err)
 {
 	char key[AL_MAX_ID + 64];
 	size_t kn = al__entity_key(key, sizeof key, e->kind.p, e->kind.n, e->id.p, e->id.n);
-	unsigned char tk[2];
-	al__be16(tk, e->def->number);
-	int rc = al__put(w, w->s->idx_entity, key, kn, seqk, 8, MDB_APPENDDUP, err);
-	if (rc == AL_OK)
-		rc = al__put(w, w->s->idx_actor, e->actor.p, e->actor.n, seqk, 8, MDB_APPENDDUP, err);
-	if (rc == AL_OK)
-		rc = al__put(w, w->s->idx_type, tk, 2, seqk, 8, MDB_APPENDDUP, err);
-	return rc;
+	return al__put(w, w->s->idx_entity, key, kn, seqk, 8, MDB_APPENDDUP, err);
 }
 
 int al__log_put_record(al_wtxn *w, const void *rec, size_t len, const al_rec_header *h, const al_event *e,
@@ -68,6 +64,8 @@ int al__log_put_record(al_wtxn *w, const void *rec, size_t len, const al_rec_hea
 			      (long long)w->head_time);
 	int rc = check_keys(e, err);
 	if (rc)
+		return rc;
+	if ((rc = al__idx_note(w, e->seq, e->def->number, e->actor, err)))
 		return rc;
 	unsigned char seqk[8];
 	al__be64(seqk, e->seq);

@@ -11,6 +11,7 @@
 #include "core/record.h"
 #include "core/seal.h"
 #include "core/store.h"
+#include "core/log_index.h"
 #include "util/codec.h"
 
 #define DEFAULT_MAP (1u << 20)
@@ -163,6 +164,8 @@ static int run_once(al_wtxn *w, al_write_fn fn, void *ctx, al_error *err)
 	w->map_full = w->poisoned = false;
 	w->nomem_seen = al__nomem_count();
 	rc = w->s->dbs_open ? load_head(w, err) : AL_OK;
+	if (rc == AL_OK && w->s->dbs_open)
+		rc = al__idx_load(w, err);
 	uint64_t start_seq = w->head_seq;
 	if (rc == AL_OK)
 		rc = fn(w, ctx, err);
@@ -171,7 +174,9 @@ static int run_once(al_wtxn *w, al_write_fn fn, void *ctx, al_error *err)
 	/* A failed allocation nobody answered for: what was written may lack parts. */
 	rc = al__nomem_since(w->nomem_seen, err, rc);
 	if (rc == AL_OK && w->head_seq != start_seq) {
-		rc = save_head(w, err);
+		rc = al__idx_flush(w, err);
+		if (rc == AL_OK)
+			rc = save_head(w, err);
 		if (rc == AL_OK)
 			rc = al__proj_save_cursors(w, err);
 	}
@@ -193,6 +198,7 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	msgpack_zone_init(&w.zone, 8192);
 	msgpack_sbuffer_init(&w.sb);
 	msgpack_sbuffer_init(&w.vb);
+	msgpack_sbuffer_init(&w.idx_names);
 	int rc;
 	for (int attempt = 0;; attempt++) {
 		if (!(s->flags & AL_OPEN_FIXED_MAP))
@@ -217,6 +223,7 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	msgpack_zone_destroy(&w.zone);
 	al_sbuffer_destroy(&w.sb);
 	al_sbuffer_destroy(&w.vb);
+	al__idx_free(&w);
 	return rc;
 }
 

@@ -5,11 +5,11 @@
  * Sub-databases (all in one environment):
  *   events      seq (8 bytes BE) -> record (record.h)                      MDB_APPEND
  *   idx_entity  "kind:id"        -> seq, dupsort                           entity history
- *   idx_actor   actor            -> seq, dupsort                           audit by actor
- *   idx_type    type (2 bytes BE)-> seq, dupsort                           audit by type
+ *   idx_actor   actor            -> seq, dupsort    audit by actor  } up to meta "idx",
+ *   idx_type    type (2 bytes BE)-> seq, dupsort    audit by type   } added in bulk (log_index.h)
  *   reqids      NUL scope(16) id -> first(8) last(8) flags(1) digest(32) op NUL result
  *                                                                          retries (cmd.c)
- *   meta        "format" -> u32; "head" -> seq(8) hash(32) time(8);
+ *   meta        "format" -> u32; "head" -> seq(8) hash(32) time(8); "idx" -> seq(8);
  *               "proj/<name>" -> version(4) cursor(8)
  *   v_*         views, owned by projections (projection.h)
  * The number of events of an entity (its version) is the count of its idx_entity duplicates.
@@ -70,6 +70,12 @@ typedef struct al_wtxn {
 	msgpack_zone zone; /* decoded events; cleared per event */
 	msgpack_sbuffer sb; /* scratch payload buffer */
 	msgpack_sbuffer vb; /* scratch buffer for view rows, used by apply functions */
+	/* The audit indexes (log_index.h): complete to idx_seq; this transaction's appends. */
+	uint64_t idx_seq;
+	bool idx_known; /* meta "idx" exists */
+	struct al_idx_entry *idx;
+	size_t idx_n, idx_cap;
+	msgpack_sbuffer idx_names; /* the actors of idx[] */
 } al_wtxn;
 
 typedef int (*al_write_fn)(al_wtxn *w, void *ctx, al_error *err);

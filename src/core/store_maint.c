@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/log_index.h"
 #include "core/record.h"
 #include "core/seal.h"
 #include "util/codec.h"
@@ -204,6 +205,7 @@ static int verify_index(al_store *s, MDB_txn *txn, MDB_dbi dbi, const void *k, s
 
 static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn p, void *pctx, al_error *err)
 {
+	uint64_t indexed; /* idx_actor and idx_type hold events 1..indexed (log_index.h) */
 	MDB_val k = {4, "head"}, v;
 	unsigned char head_hash[32] = {0};
 	uint64_t head = 0;
@@ -215,6 +217,8 @@ static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn
 		head = al__get_be64(v.mv_data);
 		memcpy(head_hash, (const char *)v.mv_data + 8, 32);
 	}
+	if ((rc = al__idx_seq(s, txn, head, &indexed, err)))
+		return rc;
 	MDB_cursor *c;
 	if ((rc = mdb_cursor_open(txn, s->events, &c)))
 		return al_err(err, AL_EIO_ERROR, "open log: %s", mdb_strerror(rc));
@@ -257,9 +261,9 @@ static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn
 		al__be16(tk, h.type);
 		size_t ekn = al__entity_key(ek, sizeof ek, e.kind.p, e.kind.n, e.id.p, e.id.n);
 		rc = verify_index(s, txn, s->idx_entity, ek, ekn, seq, "idx_entity", err);
-		if (rc == AL_OK)
+		if (rc == AL_OK && seq <= indexed)
 			rc = verify_index(s, txn, s->idx_actor, e.actor.p, e.actor.n, seq, "idx_actor", err);
-		if (rc == AL_OK)
+		if (rc == AL_OK && seq <= indexed)
 			rc = verify_index(s, txn, s->idx_type, tk, 2, seq, "idx_type", err);
 		if (p && seq % 65536 == 0)
 			p(seq, head, pctx);
@@ -282,9 +286,10 @@ static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn
 	for (int i = 0; i < 3; i++) {
 		if ((rc = mdb_stat(txn, idx[i], &st)))
 			return al_err(err, AL_EIO_ERROR, "read %s: %s", names[i], mdb_strerror(rc));
-		if (st.ms_entries != seq)
+		uint64_t want = i == 0 ? seq : indexed;
+		if (st.ms_entries != want)
 			return al_err(err, AL_ECORRUPT, "index %s has %zu entries for %llu events", names[i],
-				      (size_t)st.ms_entries, (unsigned long long)seq);
+				      (size_t)st.ms_entries, (unsigned long long)want);
 	}
 	*count = seq;
 	return AL_OK;
@@ -332,12 +337,28 @@ int al_store_verify(al_store *s, al_progress_fn p, void *pctx, al_error *err)
 
 /* ---- stats ------------------------------------------------------------------------------------------------ */
 
-/* Events per type, from the type index. */
-static int count_types(al_store *s, MDB_txn *txn, al_mb *types, al_error *err)
+/* Events per type: the type index, plus the events after it from their record headers. */
+static int count_types(al_store *s, MDB_txn *txn, uint64_t head, al_mb *types, al_error *err)
 {
-	MDB_cursor *c;
-	int r = mdb_cursor_open(txn, s->idx_type, &c);
+	uint64_t indexed, tail[AL_EV__COUNT] = {0};
+	int r = al__idx_seq(s, txn, head, &indexed, err);
+	for (uint64_t seq = indexed + 1; r == AL_OK && seq <= head; seq++) {
+		unsigned char k[8];
+		al__be64(k, seq);
+		MDB_val key = {8, k}, val;
+		al_rec_header h;
+		if ((r = mdb_get(txn, s->events, &key, &val)))
+			return al_err(err, AL_EIO_ERROR, "read event %llu: %s", (unsigned long long)seq, mdb_strerror(r));
+		if ((r = al__rec_open(val.mv_data, val.mv_size, seq, &h, err)))
+			return r;
+		const al_event_def *d = al_event_def_by_number(h.type);
+		if (d)
+			tail[d - al__ev(0)]++;
+	}
 	if (r)
+		return r;
+	MDB_cursor *c;
+	if ((r = mdb_cursor_open(txn, s->idx_type, &c)))
 		return al_err(err, AL_EIO_ERROR, "read idx_type: %s", mdb_strerror(r));
 	MDB_val tk, tv;
 	for (r = mdb_cursor_get(c, &tk, &tv, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &tk, &tv, MDB_NEXT_NODUP)) {
@@ -345,9 +366,16 @@ static int count_types(al_store *s, MDB_txn *txn, al_mb *types, al_error *err)
 		if ((r = mdb_cursor_count(c, &cnt)))
 			break;
 		const al_event_def *d = tk.mv_size == 2 ? al_event_def_by_number(al__get_be16(tk.mv_data)) : NULL;
+		if (d) {
+			cnt += tail[d - al__ev(0)];
+			tail[d - al__ev(0)] = 0;
+		}
 		al_mb_int(types, d ? d->name : "unknown", (int64_t)cnt);
 	}
 	mdb_cursor_close(c);
+	for (size_t i = 0; i < AL_EV__COUNT; i++) /* types seen only after the index */
+		if (tail[i])
+			al_mb_int(types, al__ev((enum al_ev_id)i)->name, (int64_t)tail[i]);
 	return al__cursor_end(r, err, "idx_type");
 }
 
@@ -374,7 +402,7 @@ static int stats_in(al_store *s, MDB_txn *txn, al_mb *m, al_error *err)
 		return al_err(err, AL_EIO_ERROR, "read events: %s", mdb_strerror(rc));
 	al_mb types;
 	al_mb_init(&types);
-	rc = count_types(s, txn, &types, err);
+	rc = count_types(s, txn, head, &types, err);
 	al_mb_int(m, "head_seq", (int64_t)head);
 	al_mb_cstr(m, "head_hash", hex);
 	al_mb_int(m, "format", AL_FORMAT_VERSION);

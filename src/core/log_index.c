@@ -1,0 +1,155 @@
+/* log_index.c - idx_actor and idx_type, added in bulk (log_index.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/log_index.h"
+#include "core/record.h"
+
+/* One event not yet in the audit indexes: where its actor lies in w->idx_names. */
+typedef struct al_idx_entry {
+	uint64_t seq;
+	unsigned type;
+	size_t off, len;
+} al_idx_entry;
+
+int al__idx_note(al_wtxn *w, uint64_t seq, unsigned type, al_str actor, al_error *err)
+{
+	if (w->idx_n == w->idx_cap) {
+		size_t cap = w->idx_cap ? w->idx_cap * 2 : 256;
+		al_idx_entry *p = al_realloc(w->idx, cap * sizeof *p);
+		if (p == NULL)
+			return al_err(err, AL_ENO_MEMORY, "out of memory noting an event for the audit indexes");
+		w->idx = p;
+		w->idx_cap = cap;
+	}
+	size_t off = w->idx_names.size;
+	if (al_sbuffer_write(&w->idx_names, actor.p, actor.n))
+		return al_err(err, AL_ENO_MEMORY, "out of memory noting an event for the audit indexes");
+	w->idx[w->idx_n++] = (al_idx_entry){seq, type, off, actor.n};
+	return AL_OK;
+}
+
+void al__idx_free(al_wtxn *w)
+{
+	al_free(w->idx);
+	al_sbuffer_destroy(&w->idx_names);
+}
+
+static const char *names_base; /* for the qsort comparators: set around each sort, writer only */
+
+static int by_actor(const void *a, const void *b)
+{
+	const al_idx_entry *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(names_base + x->off, names_base + y->off, n);
+	if (c == 0 && x->len != y->len)
+		c = x->len < y->len ? -1 : 1;
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int by_type(const void *a, const void *b)
+{
+	const al_idx_entry *x = a, *y = b;
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Notes the events (from, to] that earlier transactions appended, reading them from the log. */
+static int note_from_log(al_wtxn *w, uint64_t from, uint64_t to, al_error *err)
+{
+	msgpack_zone z;
+	msgpack_zone_init(&z, 4096);
+	int rc = AL_OK;
+	for (uint64_t seq = from + 1; seq <= to && rc == AL_OK; seq++) {
+		al_event e;
+		msgpack_zone_clear(&z);
+		rc = al__log_read(w->s, w->txn, seq, &z, &e, err);
+		if (rc == AL_OK)
+			rc = al__idx_note(w, seq, e.def->number, e.actor, err);
+	}
+	msgpack_zone_destroy(&z);
+	return rc;
+}
+
+static int put_sorted(al_wtxn *w, MDB_dbi dbi, int by, al_error *err)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(w->txn, dbi, &c);
+	if (rc)
+		return al__mdb(w, rc, err, "open audit index");
+	for (size_t i = 0; i < w->idx_n && rc == AL_OK; i++) {
+		const al_idx_entry *x = &w->idx[i];
+		unsigned char seqk[8], tk[2];
+		al__be64(seqk, x->seq);
+		al__be16(tk, x->type);
+		MDB_val k = by ? (MDB_val){x->len, w->idx_names.data + x->off} : (MDB_val){2, tk}, v = {8, seqk};
+		rc = al__mdb(w, mdb_cursor_put(c, &k, &v, MDB_APPENDDUP), err, "write audit index");
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+static int idx_save(al_wtxn *w, al_error *err)
+{
+	unsigned char v[8];
+	al__be64(v, w->idx_seq);
+	w->idx_known = true;
+	return al__put(w, w->s->meta, "idx", 3, v, sizeof v, 0, err);
+}
+
+int al__idx_load(al_wtxn *w, al_error *err)
+{
+	w->idx_n = 0;
+	w->idx_names.size = 0;
+	MDB_val k = {3, "idx"}, v;
+	int rc = mdb_get(w->txn, w->s->meta, &k, &v);
+	w->idx_known = rc == 0;
+	w->idx_seq = w->head_seq;
+	if (rc == MDB_NOTFOUND)
+		return AL_OK;
+	if (rc)
+		return al__mdb(w, rc, err, "read the audit index position");
+	if (v.mv_size != 8 || al__get_be64(v.mv_data) > w->head_seq)
+		return al_err(err, AL_ECORRUPT, "meta idx is damaged");
+	w->idx_seq = al__get_be64(v.mv_data);
+	return AL_OK;
+}
+
+int al__idx_seq(al_store *s, MDB_txn *txn, uint64_t head, uint64_t *out, al_error *err)
+{
+	MDB_val k = {3, "idx"}, v;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+	*out = head;
+	if (rc == MDB_NOTFOUND)
+		return AL_OK;
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read the audit index position: %s", mdb_strerror(rc));
+	if (v.mv_size != 8 || al__get_be64(v.mv_data) > head)
+		return al_err(err, AL_ECORRUPT, "meta idx is damaged");
+	*out = al__get_be64(v.mv_data);
+	return AL_OK;
+}
+
+int al__idx_flush(al_wtxn *w, al_error *err)
+{
+	if (w->head_seq - w->idx_seq < AL_IDX_LAG)
+		return w->idx_known ? AL_OK : idx_save(w, err);
+	/* This transaction noted its own appends, from w->idx_first on; older ones come from
+	 * the log. Sorting puts them after the log's, which is the seq order for each key. */
+	uint64_t noted_from = w->idx_n ? w->idx[0].seq - 1 : w->head_seq;
+	int rc = note_from_log(w, w->idx_seq, noted_from, err);
+	if (rc == AL_OK) {
+		names_base = w->idx_names.data;
+		qsort(w->idx, w->idx_n, sizeof *w->idx, by_type);
+		rc = put_sorted(w, w->s->idx_type, 0, err);
+		qsort(w->idx, w->idx_n, sizeof *w->idx, by_actor);
+		if (rc == AL_OK)
+			rc = put_sorted(w, w->s->idx_actor, 1, err);
+	}
+	if (rc)
+		return rc;
+	w->idx_seq = w->head_seq;
+	return idx_save(w, err);
+}
