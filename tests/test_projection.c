@@ -170,6 +170,9 @@ static void read_proj_meta(const char *dir, const char *name, unsigned *ver, uin
 	assert_int_equal(v.mv_size, 12);
 	*ver = al__get_be32(v.mv_data);
 	*cursor = al__get_be64((const unsigned char *)v.mv_data + 4);
+	MDB_val hk = {4, "head"}, hv;
+	uint64_t head = mdb_get(r.txn, meta, &hk, &hv) == 0 ? al__get_be64(hv.mv_data) : 0;
+	*cursor = al__proj_cursor_at(*cursor, head); /* AL_CURSOR_AT_HEAD: live commits left it */
 	raw_close(&r, false);
 }
 

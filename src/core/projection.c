@@ -54,6 +54,8 @@ static size_t cursor_key(char *buf, size_t n, const al_projection *p)
 	return (size_t)snprintf(buf, n, "proj/%s", p->name);
 }
 
+uint64_t al__proj_cursor_at(uint64_t stored, uint64_t head) { return stored == AL_CURSOR_AT_HEAD ? head : stored; }
+
 static int read_cursor(al_store *s, MDB_txn *txn, int p, unsigned *ver, uint64_t *cursor)
 {
 	char k[64];
@@ -71,6 +73,7 @@ static int read_cursor(al_store *s, MDB_txn *txn, int p, unsigned *ver, uint64_t
 static int write_cursor(al_wtxn *w, int p, uint64_t cursor, al_error *err)
 {
 	char k[64];
+	w->s->cursors_at_head = false; /* until a commit writes the markers again */
 	unsigned char v[12];
 	al__be32(v, al__projections[p]->version);
 	al__be64(v + 4, cursor);
@@ -79,11 +82,14 @@ static int write_cursor(al_wtxn *w, int p, uint64_t cursor, al_error *err)
 
 int al__proj_save_cursors(al_wtxn *w, al_error *err)
 {
+	if (w->s->cursors_at_head) /* the stored markers already say "at the head" */
+		return AL_OK;
 	for (size_t p = 0; p < al__nprojections; p++) {
-		int rc = write_cursor(w, (int)p, w->head_seq, err);
+		int rc = write_cursor(w, (int)p, AL_CURSOR_AT_HEAD, err);
 		if (rc)
 			return rc;
 	}
+	w->cursors_marked = true;
 	return AL_OK;
 }
 
@@ -285,8 +291,10 @@ int al__proj_catch_up(al_store *s, al_error *err)
 	unsigned ver[AL_PROJ_MAX];
 	uint64_t cur[AL_PROJ_MAX];
 	int hrc = al__log_head_in(s, txn, &head, err);
-	for (size_t p = 0; p < al__nprojections && rc == 0 && hrc == 0; p++)
+	for (size_t p = 0; p < al__nprojections && rc == 0 && hrc == 0; p++) {
 		rc = read_cursor(s, txn, (int)p, &ver[p], &cur[p]);
+		cur[p] = al__proj_cursor_at(cur[p], head);
+	}
 	mdb_txn_abort(txn);
 	if (hrc)
 		return hrc;

@@ -79,7 +79,13 @@ int al__proj_apply_only(struct al_wtxn *w, int only, const al_event *e, al_error
 MDB_dbi al__view_dbi(const struct al_store *s, enum al_proj_id p, int db);
 /* xxh3-128 over one projection's sub-databases (p >= 0) or all of them (p < 0). */
 int al__proj_digest(struct al_store *s, MDB_txn *txn, int p, uint8_t out[16], al_error *err);
-/* Writes each projection's version and cursor (= the log head) into meta. */
+/* A stored cursor meaning "at the log head": written once, then live commits (which apply
+ * every event to every projection) leave the cursors alone instead of rewriting 14 keys. */
+#define AL_CURSOR_AT_HEAD UINT64_MAX
+/* The cursor a stored value stands for, given the head of the same snapshot. */
+uint64_t al__proj_cursor_at(uint64_t stored, uint64_t head);
+/* At the end of a write transaction that moved the head: marks every projection's cursor "at
+ * the head" (with its version), unless this store's last commit already did. */
 int al__proj_save_cursors(struct al_wtxn *w, al_error *err);
 /* Drops every view and sets the cursors to 0. */
 int al__proj_reset_all(struct al_wtxn *w, al_error *err);

@@ -161,7 +161,7 @@ static int run_once(al_wtxn *w, al_write_fn fn, void *ctx, al_error *err)
 	int rc = begin(w->s, NULL, 0, &w->txn);
 	if (rc)
 		return al__mdb(w, rc, err, "begin write transaction");
-	w->map_full = w->poisoned = false;
+	w->map_full = w->poisoned = w->cursors_marked = false;
 	w->nomem_seen = al__nomem_count();
 	rc = w->s->dbs_open ? load_head(w, err) : AL_OK;
 	if (rc == AL_OK && w->s->dbs_open)
@@ -187,6 +187,8 @@ static int run_once(al_wtxn *w, al_write_fn fn, void *ctx, al_error *err)
 	}
 	rc = mdb_txn_commit(w->txn);
 	w->txn = NULL;
+	if (rc == MDB_SUCCESS && w->cursors_marked)
+		w->s->cursors_at_head = true;
 	return al__mdb(w, rc, err, "commit");
 }
 

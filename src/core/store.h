@@ -52,6 +52,9 @@ struct al_store {
 	 * each user used at login or confirming 2FA, so that a code is good once (totp.c, RFC
 	 * 6238 §5.2). A restart forgets both. */
 	void *proj_mem[AL_P__COUNT];
+	/* meta holds AL_CURSOR_AT_HEAD for every projection, as this process last committed it
+	 * (a fold or reset that writes a real cursor clears it). */
+	bool cursors_at_head;
 };
 
 /* The state of one write transaction, including the in-memory log head. */
@@ -63,6 +66,7 @@ typedef struct al_wtxn {
 	int64_t head_time;
 	bool map_full; /* set by al__mdb(): the runner grows the map and runs fn again */
 	bool poisoned; /* an internal failure: nothing more may be written, commit is refused */
+	bool cursors_marked; /* this transaction wrote the AL_CURSOR_AT_HEAD markers */
 	al_error poison; /* that failure: what every command of the transaction answers */
 	unsigned long nomem_seen; /* al__nomem_count() already answered for; more refuses commit */
 	unsigned char *rec; /* scratch buffer for one record */

@@ -259,6 +259,7 @@ int al__info(al_cmd *c)
 		unsigned pv;
 		uint64_t cur;
 		proj_state(c, p, &pv, &cur);
+		cur = al__proj_cursor_at(cur, head);
 		bool ok = pv == p->version && cur == head;
 		all = all && ok;
 		snprintf(ver, sizeof ver, "%u", pv);
