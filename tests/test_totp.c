@@ -340,6 +340,13 @@ static void check_window(void **state)
 	assert_false(enabled(f, "nobody@example.com"));
 }
 
+static int count_event(const al_event *e, void *ctx)
+{
+	(void)e;
+	++*(size_t *)ctx;
+	return 0;
+}
+
 static void disable_rules(void **state)
 {
 	fx *f = *state;
@@ -389,6 +396,22 @@ static void disable_rules(void **state)
 	char code[7];
 	code_at(b32, f->now_us, code);
 	REFUSE(f->s, &f->bob.a, AL_ENOT_FOUND, "no pending", "user.2fa.confirm", "code", 's', code, NULL);
+
+	/* A user's version counts its 2FA events too: the reply's version is the number of
+	 * events of user:<email> in the entity index. */
+	const char *emails[] = {"alice@example.com", "bob@example.com", "carol@other.org", "admin@example.com"};
+	for (size_t i = 0; i < sizeof emails / sizeof *emails; i++) {
+		al_reply rep;
+		assert_int_equal(th_exec(f->s, &rep, "user.get", "email", 's', emails[i], NULL), AL_OK);
+		char ent[128];
+		snprintf(ent, sizeof ent, "user:%s", emails[i]);
+		size_t n = 0;
+		al_error err = {0};
+		assert_int_equal(al_log_query(f->s, &(al_log_filter){.entity = ent}, count_event, &n, &err), AL_OK);
+		assert_true(n >= 3);
+		assert_int_equal(th_res_int(&rep, "version"), (long long)n);
+		al_reply_free(&rep);
+	}
 }
 
 /* Enabling is only ever self-service. */

@@ -36,26 +36,6 @@ void al__idx_free(al_wtxn *w)
 	al_sbuffer_destroy(&w->idx_names);
 }
 
-static const char *names_base; /* for the qsort comparators: set around each sort, writer only */
-
-static int by_actor(const void *a, const void *b)
-{
-	const al_idx_entry *x = a, *y = b;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(names_base + x->off, names_base + y->off, n);
-	if (c == 0 && x->len != y->len)
-		c = x->len < y->len ? -1 : 1;
-	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-static int by_type(const void *a, const void *b)
-{
-	const al_idx_entry *x = a, *y = b;
-	if (x->type != y->type)
-		return x->type < y->type ? -1 : 1;
-	return (x->seq > y->seq) - (x->seq < y->seq);
-}
-
 /* Notes the events (from, to] that earlier transactions appended, reading them from the log. */
 static int note_from_log(al_wtxn *w, uint64_t from, uint64_t to, al_error *err)
 {
@@ -73,7 +53,9 @@ static int note_from_log(al_wtxn *w, uint64_t from, uint64_t to, al_error *err)
 	return rc;
 }
 
-static int put_sorted(al_wtxn *w, MDB_dbi dbi, int by, al_error *err)
+/* Puts one index entry per noted event, in seq order: each key's duplicates then only ever
+ * append (MDB_APPENDDUP), whatever order the keys come in. */
+static int put_entries(al_wtxn *w, MDB_dbi dbi, int by, al_error *err)
 {
 	MDB_cursor *c;
 	int rc = mdb_cursor_open(w->txn, dbi, &c);
@@ -136,18 +118,25 @@ int al__idx_flush(al_wtxn *w, al_error *err)
 {
 	if (w->head_seq - w->idx_seq < AL_IDX_LAG)
 		return w->idx_known ? AL_OK : idx_save(w, err);
-	/* This transaction noted its own appends, from w->idx_first on; older ones come from
-	 * the log. Sorting puts them after the log's, which is the seq order for each key. */
-	uint64_t noted_from = w->idx_n ? w->idx[0].seq - 1 : w->head_seq;
-	int rc = note_from_log(w, w->idx_seq, noted_from, err);
-	if (rc == AL_OK) {
-		names_base = w->idx_names.data;
-		qsort(w->idx, w->idx_n, sizeof *w->idx, by_type);
-		rc = put_sorted(w, w->s->idx_type, 0, err);
-		qsort(w->idx, w->idx_n, sizeof *w->idx, by_actor);
-		if (rc == AL_OK)
-			rc = put_sorted(w, w->s->idx_actor, 1, err);
+	/* This transaction noted its own appends, in seq order; the ones before them, which
+	 * earlier transactions left out, come from the log and go first. */
+	size_t own = w->idx_n;
+	uint64_t own_from = own ? w->idx[0].seq - 1 : w->head_seq;
+	int rc = note_from_log(w, w->idx_seq, own_from, err);
+	if (rc == AL_OK && own && w->idx_n > own) { /* rotate: [own | older] -> [older | own] */
+		size_t older = w->idx_n - own;
+		al_idx_entry *tmp = al_malloc(own * sizeof *tmp);
+		if (tmp == NULL)
+			return al_err(err, AL_ENO_MEMORY, "out of memory writing the audit indexes");
+		memcpy(tmp, w->idx, own * sizeof *tmp);
+		memmove(w->idx, w->idx + own, older * sizeof *tmp);
+		memcpy(w->idx + older, tmp, own * sizeof *tmp);
+		al_free(tmp);
 	}
+	if (rc == AL_OK)
+		rc = put_entries(w, w->s->idx_type, 0, err);
+	if (rc == AL_OK)
+		rc = put_entries(w, w->s->idx_actor, 1, err);
 	if (rc)
 		return rc;
 	w->idx_seq = w->head_seq;

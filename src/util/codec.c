@@ -25,6 +25,15 @@ void al_mb_reset(al_mb *mb)
 
 void al_pack_str(msgpack_packer *pk, const char *s, size_t n)
 {
+	/* Most strings are short: their header and bytes go out in one write (the bytes are
+	 * what msgpack_pack_str would write, a fixstr header for up to 31 bytes). */
+	if (n < 32) {
+		char buf[32];
+		buf[0] = (char)(0xa0 | n);
+		memcpy(buf + 1, s, n);
+		pk->callback(pk->data, buf, n + 1);
+		return;
+	}
 	msgpack_pack_str(pk, n);
 	msgpack_pack_str_body(pk, s, n);
 }
