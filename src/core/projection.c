@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/record.h"
+#include "core/rowcache.h"
 #include "core/store.h"
 
 const al_projection *const al__projections[] = {
@@ -95,6 +96,7 @@ int al__proj_save_cursors(al_wtxn *w, al_error *err)
 
 static int reset_one(al_wtxn *w, int p, al_error *err)
 {
+	al__rc_reset(w); /* the dropped rows may be cached */
 	for (int d = 0; al__projections[p]->dbs[d]; d++) {
 		int rc = mdb_drop(w->txn, w->s->views[p][d], 0);
 		if (rc)
@@ -176,10 +178,28 @@ int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *ou
 	return rc;
 }
 
+/* Where every view write goes. */
+static int view_write(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn, al_error *err)
+{
+	return al__put(v->w, v->dbi[db], k, kn, val, vn, 0, err);
+}
+
 int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
 		 al_error *err)
 {
-	return al__put(v->w, v->dbi[db], k, kn, val, vn, 0, err);
+	al__rc_forget(v->w, v->dbi[db], k, kn);
+	return view_write(v, db, k, kn, val, vn, err);
+}
+
+int al__view_put_row(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
+		     const al_row_def *d, const void *row, al_error *err)
+{
+	/* Cached first: the row's strings may point into the page the put rewrites. */
+	al__rc_put(v->w, v->dbi[db], (al_str){k, kn}, d, row);
+	int rc = view_write(v, db, k, kn, val, vn, err);
+	if (rc)
+		al__rc_forget(v->w, v->dbi[db], k, kn);
+	return rc;
 }
 
 msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk)
@@ -192,6 +212,7 @@ msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk)
 
 int al__view_del(const al_view *v, int db, const void *k, size_t kn, al_error *err)
 {
+	al__rc_forget(v->w, v->dbi[db], k, kn);
 	return al__del(v->w, v->dbi[db], k, kn, err);
 }
 

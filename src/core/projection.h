@@ -14,6 +14,7 @@
 
 #include "adminlog.h"
 #include "core/catalogue.h"
+#include "util/rowcodec.h"
 
 #define AL_PROJ_MAX 16
 #define AL_PROJ_MAX_DBS 6
@@ -110,6 +111,10 @@ int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *ou
 int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
 		 al_error *err);
 int al__view_del(const al_view *v, int db, const void *k, size_t kn, al_error *err);
+/* al__view_put of val, the packed form of row (a rows.def kind d), which is also kept decoded
+ * for the rest of the transaction (rowcache.h). */
+int al__view_put_row(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
+		     const al_row_def *d, const void *row, al_error *err);
 /* The worker's scratch buffer for a view row, emptied, with pk set up to pack into it. */
 msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk);
 

@@ -12,6 +12,7 @@
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/log_index.h"
+#include "core/rowcache.h"
 #include "util/codec.h"
 
 #define DEFAULT_MAP (1u << 20)
@@ -162,6 +163,7 @@ static int run_once(al_wtxn *w, al_write_fn fn, void *ctx, al_error *err)
 	if (rc)
 		return al__mdb(w, rc, err, "begin write transaction");
 	w->map_full = w->poisoned = w->cursors_marked = false;
+	al__rc_reset(w);
 	w->nomem_seen = al__nomem_count();
 	rc = w->s->dbs_open ? load_head(w, err) : AL_OK;
 	if (rc == AL_OK && w->s->dbs_open)
@@ -201,6 +203,7 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	msgpack_sbuffer_init(&w.sb);
 	msgpack_sbuffer_init(&w.vb);
 	msgpack_sbuffer_init(&w.idx_names);
+	msgpack_zone_init(&w.rc_arena, 16384);
 	int rc;
 	for (int attempt = 0;; attempt++) {
 		if (!(s->flags & AL_OPEN_FIXED_MAP))
@@ -226,6 +229,7 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	al_sbuffer_destroy(&w.sb);
 	al_sbuffer_destroy(&w.vb);
 	al__idx_free(&w);
+	al__rc_free(&w);
 	return rc;
 }
 

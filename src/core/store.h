@@ -80,6 +80,8 @@ typedef struct al_wtxn {
 	struct al_idx_entry *idx;
 	size_t idx_n, idx_cap;
 	msgpack_sbuffer idx_names; /* the actors of idx[] */
+	struct al_rc_slot *rc; /* decoded rows of this transaction (rowcache.h) */
+	msgpack_zone rc_arena;
 } al_wtxn;
 
 typedef int (*al_write_fn)(al_wtxn *w, void *ctx, al_error *err);

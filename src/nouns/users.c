@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/authz.h"
+#include "core/rowcache.h"
 #include "core/rows.h"
 #include "core/secret.h"
 #include "core/validate.h"
@@ -56,13 +57,16 @@ static int put_row(const al_view *v, const user_row *u, al_error *err)
 	if (u->email.n > sizeof key)
 		return al_err(err, AL_ECORRUPT, "user email of %zu bytes is too long for a key", u->email.n);
 	memcpy(key, u->email.p, u->email.n);
-	return al__view_put(v, DB_USERS, key, u->email.n, b->data, b->size, err);
+	/* kept decoded too: the command's reply reads it next */
+	return al__view_put_row(v, DB_USERS, key, u->email.n, b->data, b->size, ROW, u, err);
 }
 
 /* The row of user email, named in event e. */
 static int load_row_of(const al_view *v, const al_event *e, al_str email, user_row *u, al_error *err)
 {
 	MDB_val val;
+	if (al__rc_get(v->w, v->dbi[DB_USERS], email, ROW, u))
+		return AL_OK;
 	if (al__view_get(v, DB_USERS, email.p, email.n, &val) != 0 ||
 	    read_row(val.mv_data, val.mv_size, &v->w->zone, u) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown user %.*s", (unsigned long long)e->seq,
@@ -173,6 +177,8 @@ static MDB_dbi dbi(al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_USERS, db
 static int find_user(al_cmd *c, al_str email, user_row *u)
 {
 	MDB_val k = {email.n, (void *)email.p}, v;
+	if (c->w && al__rc_get(c->w, dbi(c, DB_USERS), email, ROW, u))
+		return 1;
 	int rc = email.n ? mdb_get(c->txn, dbi(c, DB_USERS), &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -180,6 +186,8 @@ static int find_user(al_cmd *c, al_str email, user_row *u)
 		return al_err(c->err, AL_EIO_ERROR, "read user: %s", mdb_strerror(rc));
 	if (read_row(v.mv_data, v.mv_size, c->zone, u) != 0)
 		return al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
+	if (c->w) /* its projection and the reply read it again */
+		al__rc_put(c->w, dbi(c, DB_USERS), email, ROW, u);
 	return 1;
 }
 

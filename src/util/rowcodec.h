@@ -24,6 +24,7 @@ typedef struct al_row_def {
 	const char *name;
 	const al_col_def *cols;
 	size_t ncols;
+	size_t size; /* sizeof the row struct */
 } al_row_def;
 
 /* Every string member "" and every other member 0 / false. */

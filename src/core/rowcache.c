@@ -1,0 +1,86 @@
+/* rowcache.c - the per-transaction cache of decoded view rows (rowcache.h). */
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/rowcache.h"
+
+#define SLOTS 128 /* direct-mapped: a colliding row replaces the older (a command needs a few) */
+
+typedef struct al_rc_slot {
+	MDB_dbi dbi;
+	const al_row_def *d; /* NULL: empty */
+	al_str key;
+	unsigned char row[256]; /* the struct; its strings point into the arena */
+} al_rc_slot;
+
+static size_t slot_of(MDB_dbi dbi, const void *key, size_t kn)
+{
+	return (size_t)(XXH3_64bits_withSeed(key, kn, dbi) % SLOTS);
+}
+
+int al__rc_get(al_wtxn *w, MDB_dbi dbi, al_str key, const al_row_def *d, void *row)
+{
+	if (w->rc == NULL)
+		return 0;
+	const al_rc_slot *s = &w->rc[slot_of(dbi, key.p, key.n)];
+	if (s->d != d || s->dbi != dbi || s->key.n != key.n || memcmp(s->key.p, key.p, key.n) != 0)
+		return 0;
+	memcpy(row, s->row, d->size);
+	return 1;
+}
+
+static const char *keep(al_wtxn *w, const char *p, size_t n)
+{
+	char *q = al_zone_malloc(&w->rc_arena, n ? n : 1);
+	if (q && n)
+		memcpy(q, p, n);
+	return q;
+}
+
+void al__rc_put(al_wtxn *w, MDB_dbi dbi, al_str key, const al_row_def *d, const void *row)
+{
+	if (d->size > sizeof w->rc->row)
+		return;
+	if (w->rc == NULL && (w->rc = al_calloc(SLOTS, sizeof *w->rc)) == NULL)
+		return;
+	al_rc_slot *s = &w->rc[slot_of(dbi, key.p, key.n)];
+	s->d = NULL;
+	const char *k = keep(w, key.p, key.n);
+	if (k == NULL)
+		return;
+	memcpy(s->row, row, d->size);
+	for (size_t i = 0; i < d->ncols; i++) {
+		if (d->cols[i].type != AL_COL_STR)
+			continue;
+		al_str *str = (al_str *)(s->row + d->cols[i].off);
+		if ((str->p = keep(w, str->p, str->n)) == NULL)
+			return;
+	}
+	s->dbi = dbi;
+	s->key = (al_str){k, key.n};
+	s->d = d;
+}
+
+void al__rc_forget(al_wtxn *w, MDB_dbi dbi, const void *key, size_t kn)
+{
+	if (w->rc == NULL)
+		return;
+	al_rc_slot *s = &w->rc[slot_of(dbi, key, kn)];
+	if (s->d && s->dbi == dbi && s->key.n == kn && memcmp(s->key.p, key, kn) == 0)
+		s->d = NULL;
+}
+
+void al__rc_reset(al_wtxn *w)
+{
+	if (w->rc)
+		for (size_t i = 0; i < SLOTS; i++)
+			w->rc[i].d = NULL;
+	msgpack_zone_clear(&w->rc_arena);
+}
+
+void al__rc_free(al_wtxn *w)
+{
+	al_free(w->rc);
+	w->rc = NULL;
+	msgpack_zone_destroy(&w->rc_arena);
+}

@@ -1,0 +1,129 @@
+/*
+ * test_rowcache.c - the per-transaction cache of decoded view rows (core/rowcache.h) and the
+ * compact row codec (util/rowcodec.h, schemas/rows.def).
+ */
+#include <string.h>
+
+#include "core/projection.h"
+#include "core/rowcache.h"
+#include "core/rows.h"
+#include "core/store.h"
+#include "helpers.h"
+
+static al_row_user row_named(const char *email, const char *name, int64_t version)
+{
+	al_row_user u;
+	al_row_clear(&al_row_user_def, &u);
+	u.email = (al_str){email, strlen(email)};
+	u.full_name = (al_str){name, strlen(name)};
+	u.version = version;
+	return u;
+}
+
+static int cache_rules(al_wtxn *w, void *ctx, al_error *err)
+{
+	(void)ctx, (void)err;
+	al_view v = {w, w->txn, w->s->views[AL_P_USERS]};
+	MDB_dbi users = v.dbi[0], names = v.dbi[1];
+	al_str key = {"a@x.io", 6};
+	al_row_user got;
+
+	/* A miss, then the row as cached, its strings copied (the source buffer changes). */
+	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 0);
+	char name[16] = "First";
+	al_row_user u = row_named("a@x.io", name, 3);
+	al__rc_put(w, users, key, &al_row_user_def, &u);
+	strcpy(name, "XXXXX");
+	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 1);
+	assert_int_equal(got.full_name.n, 5);
+	assert_memory_equal(got.full_name.p, "First", 5);
+	assert_int_equal(got.version, 3);
+
+	/* Another sub-database with the same key is another row. */
+	assert_int_equal(al__rc_get(w, names, key, &al_row_user_def, &got), 0);
+
+	/* A plain view write of the key forgets it: a stale row is never served. */
+	assert_int_equal(al__view_put(&v, 0, key.p, key.n, "x", 1, err), AL_OK);
+	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 0);
+
+	/* al__view_put_row writes the packed row and keeps the decoded one. */
+	u = row_named("a@x.io", "Second", 4);
+	msgpack_packer pk;
+	msgpack_sbuffer *b = al__view_row(&v, &pk);
+	al_row_pack(&pk, &al_row_user_def, &u);
+	assert_int_equal(al__view_put_row(&v, 0, key.p, key.n, b->data, b->size, &al_row_user_def, &u, err), AL_OK);
+	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 1);
+	assert_memory_equal(got.full_name.p, "Second", 6);
+	MDB_val val;
+	assert_int_equal(al__view_get(&v, 0, key.p, key.n, &val), 0);
+	msgpack_zone z;
+	msgpack_zone_init(&z, 1024);
+	msgpack_object o;
+	assert_int_equal(al_mp_decode(val.mv_data, val.mv_size, &z, &o), 0);
+	assert_int_equal(o.type, MSGPACK_OBJECT_ARRAY); /* compact: no key names */
+	al_row_user stored;
+	assert_int_equal(al_row_read(&al_row_user_def, &o, &stored), 0);
+	assert_memory_equal(stored.full_name.p, "Second", 6);
+	assert_int_equal(stored.version, 4);
+	msgpack_zone_destroy(&z);
+
+	/* A delete forgets it too, and so does a new transaction. */
+	assert_int_equal(al__view_del(&v, 0, key.p, key.n, err), AL_OK);
+	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 0);
+	al__rc_put(w, users, key, &al_row_user_def, &u);
+	al__rc_reset(w);
+	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 0);
+	return AL_EINTERNAL; /* never commit the probe */
+}
+
+static void cached_rows(void **state)
+{
+	al_error err = {0};
+	assert_int_equal(al__store_write(th_store(state), cache_rules, NULL, &err), AL_EINTERNAL);
+}
+
+/* The codec refuses what is not a row of its kind. */
+static void codec_refuses_foreign_rows(void **state)
+{
+	(void)state;
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
+	al_row_user u = row_named("b@x.io", "B", 1), got;
+	al_row_pack(&pk, &al_row_user_def, &u);
+	msgpack_pack_array(&pk, 2); /* too short */
+	al_pack_cstr(&pk, "b@x.io");
+	msgpack_pack_int64(&pk, 1);
+	msgpack_pack_map(&pk, 0); /* not an array */
+	msgpack_zone z;
+	msgpack_zone_init(&z, 1024);
+	msgpack_unpacked up;
+	msgpack_unpacked_init(&up);
+	size_t off = 0;
+	int expect[] = {0, -1, -1};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+		assert_int_equal(al_row_read(&al_row_user_def, &up.data, &got), expect[i]);
+	}
+	/* A column of the wrong type is refused, not read as zero. */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_pack_array(&pk, (uint32_t)al_row_user_def.ncols);
+	for (size_t i = 0; i < al_row_user_def.ncols; i++)
+		msgpack_pack_nil(&pk);
+	off = 0;
+	assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(al_row_read(&al_row_user_def, &up.data, &got), -1);
+	msgpack_unpacked_destroy(&up);
+	msgpack_zone_destroy(&z);
+	al_sbuffer_destroy(&sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(cached_rows, th_setup, th_teardown),
+		cmocka_unit_test(codec_refuses_foreign_rows),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
