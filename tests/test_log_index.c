@@ -146,6 +146,45 @@ static void batch_indexes_itself(void **state)
 	check_queries(s, idx);
 }
 
+/* Many actors in one batch (each key its own group in the bulk write). */
+static void batch_of_many_actors(void **state)
+{
+	al_store *s = th_store(state);
+	setup_user(s);
+	enum { N = AL_IDX_LAG + 100 };
+	static char names[N][32];
+	static al_actor who[N];
+	al_request *reqs = calloc(N, sizeof *reqs);
+	al_reply *reps = calloc(N, sizeof *reps);
+	char **args = calloc(N, sizeof *args);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "local:op-%d", i % (N - 3)); /* three act twice */
+		who[i] = (al_actor){names[i], AL_ROLE_SUPERADMIN};
+		char name[32];
+		snprintf(name, sizeof name, "many %d", i);
+		size_t len;
+		args[i] = th_args(&len, "email", 's', "u@x.io", "full_name", 's', name, NULL);
+		reqs[i] = (al_request){"user.update", args[i], len, &who[i], NULL, 0};
+	}
+	assert_int_equal(al_exec_batch(s, reqs, reps, N), AL_OK);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(reps[i].err.code, AL_OK);
+		al_reply_free(&reps[i]);
+		free(args[i]);
+	}
+	free(reqs), free(reps), free(args);
+	uint64_t head, idx = indexed_to(s, &head);
+	assert_int_equal(idx, head);
+	for (int i = 0; i < N - 3; i++) {
+		seqs got = {0};
+		al_error err = {0};
+		assert_int_equal(al_log_query(s, &(al_log_filter){.actor = names[i]}, collect, &got, &err), AL_OK);
+		assert_int_equal(got.n, i < 3 ? 2 : 1);
+	}
+	same_as_scan(s, &(al_log_filter){.actor = "local:op-1", .limit = 1});
+	same_as_scan(s, &(al_log_filter){.type = "user.updated", .after_seq = idx - 50});
+}
+
 /* stats counts events by type from the index and the tail. */
 static void stats_count_the_tail(void **state)
 {
@@ -223,6 +262,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(singles_leave_a_tail, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(batch_indexes_itself, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(batch_of_many_actors, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(stats_count_the_tail, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(verify_catches_a_missing_entry, th_setup, th_teardown),
 	};

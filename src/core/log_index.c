@@ -1,6 +1,7 @@
 /* log_index.c - idx_actor and idx_type, added in bulk (log_index.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/log.h"
 #include "core/log_index.h"
@@ -53,23 +54,84 @@ static int note_from_log(al_wtxn *w, uint64_t from, uint64_t to, al_error *err)
 	return rc;
 }
 
-/* Puts one index entry per noted event, in seq order: each key's duplicates then only ever
- * append (MDB_APPENDDUP), whatever order the keys come in. */
+/* The key of entry x in the index by (0 type, 1 actor); tk holds a type key. */
+static MDB_val key_of(const al_wtxn *w, const al_idx_entry *x, int by, unsigned char tk[2])
+{
+	al__be16(tk, x->type);
+	return by ? (MDB_val){x->len, w->idx_names.data + x->off} : (MDB_val){2, tk};
+}
+
+static bool same_key(const MDB_val *a, const MDB_val *b)
+{
+	return a->mv_size == b->mv_size && memcmp(a->mv_data, b->mv_data, a->mv_size) == 0;
+}
+
+/* Groups the noted entries by key: gid[i] is entry i's group (0..*ngroups-1), groups
+ * numbered in the order their first entry comes. One pass over a hash table of keys. */
+static int group_by_key(const al_wtxn *w, int by, uint32_t *gid, uint32_t *first, size_t *ngroups)
+{
+	size_t cap = 16;
+	while (cap < 2 * w->idx_n)
+		cap *= 2;
+	uint32_t *slot = al_malloc(cap * sizeof *slot); /* group + 1, 0 = empty */
+	if (slot == NULL)
+		return -1;
+	memset(slot, 0, cap * sizeof *slot);
+	*ngroups = 0;
+	for (size_t i = 0; i < w->idx_n; i++) {
+		unsigned char tk[2], tk2[2];
+		MDB_val k = key_of(w, &w->idx[i], by, tk);
+		size_t h = (size_t)XXH3_64bits(k.mv_data, k.mv_size) & (cap - 1);
+		for (;; h = (h + 1) & (cap - 1)) {
+			if (slot[h] == 0) {
+				first[*ngroups] = (uint32_t)i;
+				slot[h] = (uint32_t)++*ngroups;
+				break;
+			}
+			MDB_val kg = key_of(w, &w->idx[first[slot[h] - 1]], by, tk2);
+			if (same_key(&k, &kg))
+				break;
+		}
+		gid[i] = slot[h] - 1;
+	}
+	al_free(slot);
+	return 0;
+}
+
+/* Puts one index entry per noted event (in seq order), key by key: each key's seqs go in one
+ * MDB_MULTIPLE put (the indexes are DUPFIXED), appended after its older duplicates. */
 static int put_entries(al_wtxn *w, MDB_dbi dbi, int by, al_error *err)
 {
-	MDB_cursor *c;
-	int rc = mdb_cursor_open(w->txn, dbi, &c);
-	if (rc)
-		return al__mdb(w, rc, err, "open audit index");
-	for (size_t i = 0; i < w->idx_n && rc == AL_OK; i++) {
-		const al_idx_entry *x = &w->idx[i];
-		unsigned char seqk[8], tk[2];
-		al__be64(seqk, x->seq);
-		al__be16(tk, x->type);
-		MDB_val k = by ? (MDB_val){x->len, w->idx_names.data + x->off} : (MDB_val){2, tk}, v = {8, seqk};
-		rc = al__mdb(w, mdb_cursor_put(c, &k, &v, MDB_APPENDDUP), err, "write audit index");
+	size_t n = w->idx_n, ngroups = 0;
+	uint32_t *gid = al_malloc((n ? n : 1) * sizeof *gid), *first = al_malloc((n ? n : 1) * sizeof *first);
+	uint32_t *start = al_calloc(n + 1, sizeof *start);
+	unsigned char *seqs = al_malloc((n ? n : 1) * 8);
+	int rc = gid && first && start && seqs && group_by_key(w, by, gid, first, &ngroups) == 0
+			 ? AL_OK : al_err(err, AL_ENO_MEMORY, "out of memory writing the audit indexes");
+	MDB_cursor *c = NULL;
+	if (rc == AL_OK && (rc = mdb_cursor_open(w->txn, dbi, &c)))
+		rc = al__mdb(w, rc, err, "open audit index");
+	if (rc == AL_OK) {
+		/* A counting sort: each group's seqs together, still in seq order. */
+		for (size_t i = 0; i < n; i++)
+			start[gid[i] + 1]++;
+		for (size_t g = 0; g < ngroups; g++)
+			start[g + 1] += start[g];
+		for (size_t i = 0; i < n; i++)
+			al__be64(seqs + 8 * start[gid[i]]++, w->idx[i].seq);
+		for (size_t g = 0, from = 0; g < ngroups && rc == AL_OK; from = start[g++]) {
+			unsigned char tk[2];
+			MDB_val k = key_of(w, &w->idx[first[g]], by, tk);
+			MDB_val v[2] = {{8, seqs + 8 * from}, {start[g] - from, NULL}};
+			rc = al__mdb(w, mdb_cursor_put(c, &k, v, MDB_MULTIPLE | MDB_APPENDDUP), err, "write audit index");
+		}
 	}
-	mdb_cursor_close(c);
+	if (c)
+		mdb_cursor_close(c);
+	al_free(gid);
+	al_free(first);
+	al_free(start);
+	al_free(seqs);
 	return rc;
 }
 
