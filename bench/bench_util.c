@@ -52,7 +52,7 @@ void bu_emit(const char *name, double value, const char *unit, const char *basel
 	json_str(unit);
 	printf(",\"baseline_name\":");
 	json_str(baseline_name);
-	printf(",\"baseline\":%.6g,\"ratio\":%.4f}\n", baseline, baseline != 0 ? value / baseline : 0.0);
+	printf(",\"baseline\":%.6g,\"ratio\":%.4g}\n", baseline, baseline != 0 ? value / baseline : 0.0);
 	fflush(stdout);
 }
 
