@@ -89,8 +89,10 @@ test: $(TOOLS) $(TESTS) $(BUILD)/gen_docs
 test-asan:
 	$(MAKE) test SANITIZE=1
 
+# Each program BENCH_RUNS times (default 3): the median of each result on stdout, the runs on
+# stderr (tools/bench_runs.sh, docs/BENCHMARKS.md).
 bench: $(BENCHES)
-	@for b in $(BENCHES); do $$b || exit 1; done
+	@./tools/bench_runs.sh $(BENCHES)
 
 # The server in the foreground on $(DATA) (bootstrapped when empty); tools/demo.sh tours the tools.
 run: $(TOOLS)

@@ -43,7 +43,7 @@ static double run_secs;
 static void emit(const char *name, double value, int conns, double p99, const char *bname, double base)
 {
 	printf("{\"name\":\"%s\",\"value\":%.6g,\"unit\":\"requests/s\",\"conns\":%d,\"p99_us\":%.0f,"
-	       "\"baseline_name\":\"%s\",\"baseline\":%.6g,\"ratio\":%.4f}\n",
+	       "\"baseline_name\":\"%s\",\"baseline\":%.6g,\"ratio\":%.4g}\n",
 	       name, value, conns, p99, bname, base, base != 0 ? value / base : 0.0);
 	fflush(stdout);
 }

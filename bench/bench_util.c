@@ -52,7 +52,7 @@ void bu_emit(const char *name, double value, const char *unit, const char *basel
 	json_str(unit);
 	printf(",\"baseline_name\":");
 	json_str(baseline_name);
-	printf(",\"baseline\":%.6g,\"ratio\":%.4f}\n", baseline, baseline != 0 ? value / baseline : 0.0);
+	printf(",\"baseline\":%.6g,\"ratio\":%.4g}\n", baseline, baseline != 0 ? value / baseline : 0.0);
 	fflush(stdout);
 }
 
@@ -233,36 +233,210 @@ static void reqbuf_free(reqbuf *b)
 	free(b->args);
 }
 
-void bu_create_users(al_store *s, size_t n, size_t batch)
-{
-	reqbuf b;
-	reqbuf_init(&b, batch);
-	for (size_t u = 0; u < n;) {
-		size_t m = 0;
-		for (; m < batch && u < n; m++, u++) {
-			char *a = b.args + m * 512;
-			b.reqs[m] = (al_request){"user.create", a, bu_args_create(a, u), &bu_actor};
-		}
-		run_batch(s, b.reqs, b.reps, m);
-	}
-	reqbuf_free(&b);
-}
+/* Runs commands first..first+count-1 of a stream, `batch` per al_exec_batch (batch 1:
+ * al_exec); gen writes command i into req (its args into the 512-byte buffer a). Returns the
+ * events appended; dies if a command fails. */
+typedef void (*gen_fn)(size_t i, char *a, al_request *req, void *ctx);
 
-uint64_t bu_update_users(al_store *s, size_t nusers, size_t first_k, size_t count, size_t batch)
+static uint64_t run_commands(al_store *s, size_t first, size_t count, size_t batch, gen_fn gen, void *ctx)
 {
 	reqbuf b;
 	reqbuf_init(&b, batch);
 	uint64_t events = 0;
-	for (size_t k = first_k, end = first_k + count; k < end;) {
+	for (size_t i = first, end = first + count; i < end;) {
 		size_t m = 0;
-		for (; m < batch && k < end; m++, k++) {
-			char *a = b.args + m * 512;
-			b.reqs[m] = (al_request){"user.update", a, bu_args_update(a, k % nusers, k), &bu_actor};
-		}
+		for (; m < batch && i < end; m++, i++)
+			gen(i, b.args + m * 512, &b.reqs[m], ctx);
 		events += run_batch(s, b.reqs, b.reps, m);
 	}
 	reqbuf_free(&b);
 	return events;
+}
+
+static void gen_create(size_t u, char *a, al_request *req, void *ctx)
+{
+	(void)ctx;
+	*req = (al_request){"user.create", a, bu_args_create(a, u), &bu_actor};
+}
+
+typedef struct upd_ctx {
+	size_t nusers;
+} upd_ctx;
+
+static void gen_update(size_t k, char *a, al_request *req, void *ctx)
+{
+	size_t nusers = ((upd_ctx *)ctx)->nusers;
+	*req = (al_request){"user.update", a, bu_args_update(a, k % nusers, k), &bu_actor};
+}
+
+void bu_create_users(al_store *s, size_t n, size_t batch) { run_commands(s, 0, n, batch, gen_create, NULL); }
+
+uint64_t bu_update_users(al_store *s, size_t nusers, size_t first_k, size_t count, size_t batch)
+{
+	upd_ctx c = {nusers};
+	return run_commands(s, first_k, count, batch, gen_update, &c);
+}
+
+/* ---- the year log ------------------------------------------------------------------------- */
+
+#define YEAR_POLICIES 20
+#define YEAR_MAP (4ull << 30)
+
+static char actor_names[BU_YEAR_ACTORS][16];
+static al_actor actors[BU_YEAR_ACTORS];
+
+const char *bu_year_actor(size_t i)
+{
+	if (actors[0].name == NULL)
+		for (size_t a = 0; a < BU_YEAR_ACTORS; a++) {
+			snprintf(actor_names[a], sizeof actor_names[a], "local:op-%02zu", a);
+			actors[a] = (al_actor){actor_names[a], AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
+		}
+	return actors[i % BU_YEAR_ACTORS].name;
+}
+
+/* Command i's actor: a fixed pseudo-random pick, so that no actor goes with one command kind. */
+static const al_actor *actor_of(size_t i)
+{
+	uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ull;
+	bu_year_actor(0);
+	return &actors[(x ^ (x >> 29)) % BU_YEAR_ACTORS];
+}
+
+static void kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+	msgpack_pack_str(pk, strlen(k));
+	msgpack_pack_str_body(pk, k, strlen(k));
+	msgpack_pack_int64(pk, v);
+}
+
+/* policy.create / policy.update of keypair policy p with `cpu` cores. */
+static size_t args_policy(char *buf, size_t p, int64_t cpu)
+{
+	wbuf w = {buf, 0};
+	msgpack_packer pk;
+	char name[32];
+	msgpack_packer_init(&pk, &w, wbuf_write);
+	snprintf(name, sizeof name, "bench-pol-%02zu", p);
+	msgpack_pack_map(&pk, 2);
+	kv(&pk, "name", name);
+	kv_int(&pk, "cpu", cpu);
+	return w.n;
+}
+
+/* A map of one string: {key: value}. */
+static size_t args_one(char *buf, const char *key, const char *value)
+{
+	wbuf w = {buf, 0};
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &w, wbuf_write);
+	msgpack_pack_map(&pk, 1);
+	kv(&pk, key, value);
+	return w.n;
+}
+
+typedef struct year_plan {
+	size_t nusers, mixed; /* commands: YEAR_POLICIES policy.create, nusers user.create, mixed others */
+	int64_t t0_us, step_us, calls;
+} year_plan;
+
+/* The store clock: command number `calls` runs at t0 + calls * step, so the log spans a year. */
+static int64_t year_clock(void *ctx)
+{
+	year_plan *p = ctx;
+	return p->t0_us + p->calls++ * p->step_us;
+}
+
+/* Command k of the mixed part: user.update but for 1 in 50 keypair.create, 1 in 100
+ * policy.update and 1 in 10,000 domain.create (the rare type). */
+static const char *gen_mixed(size_t k, size_t nusers, char *a, size_t *len)
+{
+	char text[64];
+	if (k % 10000 == 9999) {
+		snprintf(text, sizeof text, "bench-dom-%zu", k / 10000);
+		*len = args_one(a, "name", text);
+		return "domain.create";
+	}
+	if (k % 100 == 50) { /* a policy's successive updates are 20 cores apart (mod 500) */
+		*len = args_policy(a, (k / 100) % YEAR_POLICIES, 1 + (int64_t)((k / 100) % 500));
+		return "policy.update";
+	}
+	if (k % 50 == 25) {
+		bu_user_email(text, sizeof text, (k * 7) % nusers);
+		*len = args_one(a, "user", text);
+		return "keypair.create";
+	}
+	*len = bu_args_update(a, k % nusers, k);
+	return "user.update";
+}
+
+static void gen_year(size_t i, char *a, al_request *req, void *ctx)
+{
+	const year_plan *p = ctx;
+	size_t len;
+	const char *op;
+	if (i < YEAR_POLICIES) /* 512 cores, which no update (1..500) repeats: each one changes it */
+		op = "policy.create", len = args_policy(a, i, 512);
+	else if (i < YEAR_POLICIES + p->nusers)
+		op = "user.create", len = bu_args_create(a, i - YEAR_POLICIES);
+	else
+		op = gen_mixed(i - YEAR_POLICIES - p->nusers, p->nusers, a, &len);
+	*req = (al_request){op, a, len, actor_of(i)};
+}
+
+static void year_build(const char *path, size_t nusers, size_t total)
+{
+	double t0 = bu_now();
+	al_store *s = bu_store_new(path, AL_OPEN_NOSYNC, YEAR_MAP);
+	uint64_t boot = al_log_head(s), fixed = boot + YEAR_POLICIES + 2 * (uint64_t)nusers;
+	year_plan p = {.nusers = nusers, .mixed = total > fixed ? total - fixed : 0};
+	size_t commands = YEAR_POLICIES + nusers + p.mixed;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	p.t0_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+	p.step_us = BU_YEAR_US / (int64_t)commands;
+	al_store_set_clock(s, year_clock, &p);
+	run_commands(s, 0, commands, 1000, gen_year, &p);
+	uint64_t head = al_log_head(s);
+	al_store_set_clock(s, NULL, NULL);
+	al_store_close(s);
+	bu_note("year log: %llu events (%zu users, %zu mixed commands, %d actors) built in %.1f s",
+		(unsigned long long)head, nusers, p.mixed, BU_YEAR_ACTORS, bu_now() - t0);
+}
+
+static void run_cmd(const char *what, const char *cmd)
+{
+	if (system(cmd) != 0)
+		bu_die("%s failed: %s", what, cmd);
+}
+
+const char *bu_year_log(const char *own, int writable)
+{
+	size_t nusers = bu_scaled(100000, 10), total = bu_scaled(1000000, 2000);
+	const char *cache = getenv("BENCH_CACHE");
+	if (cache == NULL || *cache == 0) {
+		year_build(own, nusers, total);
+		return own;
+	}
+	static char shared[4096];
+	char probe[4200], cmd[9000];
+	snprintf(shared, sizeof shared, "%s/year-%zu-%zu", cache, nusers, total);
+	snprintf(probe, sizeof probe, "%s/data.mdb", shared);
+	if (access(probe, F_OK) != 0) {
+		/* Built under a temporary name and renamed, so a half-built log is never reused. */
+		snprintf(probe, sizeof probe, "%s.tmp%ld", shared, (long)getpid());
+		year_build(probe, nusers, total);
+		if (rename(probe, shared) != 0)
+			bu_die("rename %s: %s", probe, strerror(errno));
+	} else
+		bu_note("year log: reusing %s", shared);
+	if (!writable)
+		return shared;
+	double t0 = bu_now();
+	snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", shared, own);
+	run_cmd("copy the year log", cmd);
+	bu_note("year log: copied in %.1f s", bu_now() - t0);
+	return own;
 }
 
 /* ---- raw LMDB access to a closed store ----------------------------------------------------- */

@@ -349,12 +349,14 @@ typedef struct al_log_filter {
 	int64_t until_us; /* inclusive; 0 = no bound */
 	uint64_t after_seq;
 	size_t limit;
+	bool newest_first; /* from the newest match back, so that limit keeps the newest */
 } al_log_filter;
 
 /* Return non-zero from the callback to stop early (that value is returned). */
 typedef int (*al_event_cb)(const al_event *e, void *ctx);
 
-/* Calls cb for each matching event, oldest first. A damaged record fails with AL_ECORRUPT. */
+/* Calls cb for each matching event, oldest first (newest first with f->newest_first). A damaged
+ * record fails with AL_ECORRUPT. */
 int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx, al_error *err);
 /* Writes one event as a JSON object (no newline). Secret fields are left out. */
 void al_event_write_json(const al_event *e, FILE *out);

@@ -114,22 +114,52 @@ static int visit(scan *sc, uint64_t seq, al_error *err, bool *stop)
 	return rc;
 }
 
-/* Walks the duplicates (seqs) of one index key from sc->lo to sc->hi. */
+/* Puts the cursor on the index key's last seq <= at: one back from its first seq after at, or its
+ * last seq when none is after at. */
+static int index_seek_back(MDB_cursor *c, MDB_val *k, MDB_val *v, unsigned char at_be[8], uint64_t at)
+{
+	MDB_val key = *k;
+	int m = MDB_NOTFOUND;
+	if (at < UINT64_MAX) {
+		al__be64(at_be, at + 1);
+		*v = (MDB_val){8, at_be};
+		m = mdb_cursor_get(c, k, v, MDB_GET_BOTH_RANGE);
+	}
+	if (m == 0)
+		return mdb_cursor_get(c, k, v, MDB_PREV_DUP);
+	if (m != MDB_NOTFOUND)
+		return m;
+	*k = key;
+	m = mdb_cursor_get(c, k, v, MDB_SET_KEY);
+	return m ? m : mdb_cursor_get(c, k, v, MDB_LAST_DUP);
+}
+
+/* Puts the cursor on the index key's first seq >= at or, going back, its last seq <= at. */
+static int index_seek(MDB_cursor *c, MDB_val *k, MDB_val *v, unsigned char at_be[8], uint64_t at, bool back)
+{
+	if (back)
+		return index_seek_back(c, k, v, at_be, at);
+	al__be64(at_be, at);
+	*v = (MDB_val){8, at_be};
+	return mdb_cursor_get(c, k, v, MDB_GET_BOTH_RANGE);
+}
+
+/* Walks the duplicates (seqs) of one index key from sc->lo to sc->hi, or back from sc->hi to
+ * sc->lo for newest_first (so that a limit keeps the newest without reading the older ones). */
 static int walk_index(scan *sc, MDB_dbi dbi, const void *key, size_t kn, al_error *err)
 {
 	MDB_cursor *c;
 	int rc = mdb_cursor_open(sc->txn, dbi, &c);
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "open index: %s", mdb_strerror(rc));
-	unsigned char lo[8];
-	al__be64(lo, sc->lo);
-	MDB_val k = {kn, (void *)key}, v = {8, lo};
-	bool stop = false;
+	bool back = sc->f->newest_first, stop = false;
+	unsigned char at[8];
+	MDB_val k = {kn, (void *)key}, v;
 	int m;
-	for (m = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); m == 0 && !stop && rc == AL_OK;
-	     m = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+	for (m = index_seek(c, &k, &v, at, back ? sc->hi : sc->lo, back); m == 0 && !stop && rc == AL_OK;
+	     m = mdb_cursor_get(c, &k, &v, back ? MDB_PREV_DUP : MDB_NEXT_DUP)) {
 		uint64_t seq = al__get_be64(v.mv_data);
-		if (seq > sc->hi)
+		if (back ? seq < sc->lo : seq > sc->hi)
 			break;
 		rc = visit(sc, seq, err, &stop);
 	}
@@ -143,8 +173,12 @@ static int walk_log(scan *sc, al_error *err)
 {
 	bool stop = false;
 	int rc = AL_OK;
-	for (uint64_t seq = sc->lo; seq <= sc->hi && !stop && rc == AL_OK; seq++)
-		rc = visit(sc, seq, err, &stop);
+	if (sc->f->newest_first)
+		for (uint64_t seq = sc->hi; seq >= sc->lo && seq > 0 && !stop && rc == AL_OK; seq--)
+			rc = visit(sc, seq, err, &stop);
+	else
+		for (uint64_t seq = sc->lo; seq <= sc->hi && !stop && rc == AL_OK; seq++)
+			rc = visit(sc, seq, err, &stop);
 	return rc;
 }
 
