@@ -62,24 +62,42 @@ static int collect(const al_event *e, void *ctx)
 	if (f && ((f->actor && !al_str_eq(e->actor, f->actor)) || (f->type && strcmp(e->def->name, f->type) != 0) ||
 		  e->seq <= f->after_seq))
 		return 0;
-	if (f && f->limit && q->n >= f->limit)
-		return 0;
 	assert_true(q->n < 4096);
 	q->v[q->n++] = e->seq;
 	return 0;
 }
 
-/* The query's answer equals a filter over every event of the log. */
-static void same_as_scan(al_store *s, const al_log_filter *f)
+/* The query's answer equals a filter over every event of the log, oldest first and newest first. */
+static void same_as_scan_in(al_store *s, const al_log_filter *f)
 {
-	seqs got = {0}, want = {.want = f};
+	seqs got = {0}, want = {0};
+	al_log_filter all = *f;
+	all.limit = 0;
+	all.newest_first = false;
+	want.want = &all;
 	al_error err = {0};
 	assert_int_equal(al_log_query(s, f, collect, &got, &err), AL_OK);
 	assert_int_equal(al_log_query(s, NULL, collect, &want, &err), AL_OK);
+	if (f->newest_first)
+		for (size_t i = 0; i < want.n / 2; i++) {
+			uint64_t t = want.v[i];
+			want.v[i] = want.v[want.n - 1 - i];
+			want.v[want.n - 1 - i] = t;
+		}
+	if (f->limit && want.n > f->limit)
+		want.n = f->limit;
 	if (got.n != want.n)
 		fail_msg("actor %s type %s after %llu limit %zu: %zu events, a scan finds %zu", f->actor ? f->actor : "-",
 			 f->type ? f->type : "-", (unsigned long long)f->after_seq, f->limit, got.n, want.n);
 	assert_memory_equal(got.v, want.v, got.n * sizeof *got.v);
+}
+
+static void same_as_scan(al_store *s, const al_log_filter *f)
+{
+	al_log_filter back = *f;
+	back.newest_first = true;
+	same_as_scan_in(s, f);
+	same_as_scan_in(s, &back);
 }
 
 static void check_queries(al_store *s, uint64_t idx)

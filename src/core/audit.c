@@ -182,23 +182,23 @@ static int walk_log(scan *sc, al_error *err)
 	return rc;
 }
 
-/* An audit index (idx_actor, idx_type) up to where it is complete, then the log after it
- * (log_index.h: fewer than AL_IDX_LAG events plus one transaction's). */
+/* An audit index (idx_actor, idx_type) up to where it is complete, and the log after it
+ * (log_index.h: fewer than AL_IDX_LAG events plus one transaction's), in the walk's order:
+ * the index first oldest first, the log first newest first. */
 static int walk_audit_index(scan *sc, MDB_dbi dbi, const void *key, size_t kn, al_error *err)
 {
-	uint64_t hi = sc->hi, done;
+	uint64_t lo = sc->lo, hi = sc->hi, done;
 	int rc = al__idx_seq(sc->s, sc->txn, hi, &done, err);
-	if (rc)
-		return rc;
-	sc->hi = done < hi ? done : hi;
-	if (sc->lo <= sc->hi)
-		rc = walk_index(sc, dbi, key, kn, err);
+	for (int part = 0; part < 2 && rc == AL_OK && !(sc->f->limit && sc->emitted >= sc->f->limit); part++) {
+		bool from_log = (part == 0) == sc->f->newest_first;
+		sc->lo = from_log && done + 1 > lo ? done + 1 : lo;
+		sc->hi = !from_log && done < hi ? done : hi;
+		if (sc->lo <= sc->hi)
+			rc = from_log ? walk_log(sc, err) : walk_index(sc, dbi, key, kn, err);
+	}
+	sc->lo = lo;
 	sc->hi = hi;
-	if (rc || (sc->f->limit && sc->emitted >= sc->f->limit) || done >= hi)
-		return rc;
-	if (sc->lo <= done)
-		sc->lo = done + 1;
-	return walk_log(sc, err);
+	return rc;
 }
 
 int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx, al_error *err)
