@@ -309,6 +309,21 @@ int al__get_map(MDB_txn *txn, MDB_dbi dbi, al_str key, size_t max, msgpack_zone 
 	return 1;
 }
 
+int al__get_compact(MDB_txn *txn, MDB_dbi dbi, al_str key, msgpack_zone *z, const al_row_def *d, void *row,
+		const char *what, const char *row_what, al_error *err)
+{
+	MDB_val k = {key.n, (void *)key.p}, v;
+	msgpack_object o;
+	int rc = key.n ? mdb_get(txn, dbi, &k, &v) : MDB_NOTFOUND;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return al_err(err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
+	if (al_mp_decode(v.mv_data, v.mv_size, z, &o) != 0 || al_row_read(d, &o, row) != 0)
+		return al_err(err, AL_ECORRUPT, "%s view row does not decode", row_what);
+	return 1;
+}
+
 void al__pack_time_or_nil(msgpack_packer *pk, const char *key, int64_t us)
 {
 	char t[40];
@@ -386,23 +401,39 @@ typedef struct count_eq {
 	const char *col;
 	al_str val;
 	uint64_t *n;
+	const al_row_def *d; /* compact rows (rowcodec.h); NULL for map rows */
+	const char *row_what;
 } count_eq;
 
 static int count_eq_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
 {
 	count_eq *ce = ctx;
-	al_str v;
-	(void)c, (void)key;
-	*ce->n += al_mp_str(row, ce->col, &v) == 1 && v.n == ce->val.n && memcmp(v.p, ce->val.p, v.n) == 0;
+	al_str v = {"", 0};
+	(void)key;
+	if (ce->d) {
+		int col = al_row_col(ce->d, ce->col);
+		if (col < 0 || row->type != MSGPACK_OBJECT_ARRAY || row->via.array.size != ce->d->ncols ||
+		    row->via.array.ptr[col].type != MSGPACK_OBJECT_STR)
+			return al_err(c->err, AL_ECORRUPT, "%s view row does not decode", ce->row_what);
+		v = (al_str){row->via.array.ptr[col].via.str.ptr, row->via.array.ptr[col].via.str.size};
+	} else if (al_mp_str(row, ce->col, &v) != 1)
+		return AL_OK;
+	*ce->n += v.n == ce->val.n && memcmp(v.p, ce->val.p, v.n) == 0;
 	return AL_OK;
 }
 
 int al__count_rows_eq(al_cmd *c, int p, int db, const char *open, const char *row_what, const char *col, al_str val,
 		      uint64_t *n)
 {
+	return al__count_rows_eq_in(c, p, db, open, row_what, NULL, col, val, n);
+}
+
+int al__count_rows_eq_in(al_cmd *c, int p, int db, const char *open, const char *row_what, const al_row_def *d,
+			 const char *col, al_str val, uint64_t *n)
+{
 	*n = 0;
 	return al__each_row(c, al__view_dbi(c->s, p, db), open, row_what, al__projections[p]->name, count_eq_one,
-			    &(count_eq){col, val, n});
+			    &(count_eq){col, val, n, d, row_what});
 }
 
 int al__scan_prefix(al_cmd *c, MDB_dbi dbi, const char *prefix, size_t pn, const char *what, al_prefix_fn fn,

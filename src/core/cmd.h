@@ -14,6 +14,7 @@
 #include "core/catalogue.h"
 #include "core/log.h"
 #include "core/store.h"
+#include "util/rowcodec.h"
 
 typedef struct al_cmd {
 	al_store *s;
@@ -127,6 +128,13 @@ int al__each_row(al_cmd *c, MDB_dbi dbi, const char *open, const char *row_what,
  * (al__each_row's messages, what the projection's name): who still follows a policy. */
 int al__count_rows_eq(al_cmd *c, int p, int db, const char *open, const char *row_what, const char *col, al_str val,
 		      uint64_t *n);
+/* The same for compact rows of kind d (rowcodec.h). */
+int al__count_rows_eq_in(al_cmd *c, int p, int db, const char *open, const char *row_what, const al_row_def *d,
+			 const char *col, al_str val, uint64_t *n);
+/* A compact row of kind d under key: 1 found, 0 not (or an empty key), or a negative code;
+ * its strings live in z and the transaction. */
+int al__get_compact(MDB_txn *txn, MDB_dbi dbi, al_str key, msgpack_zone *z, const al_row_def *d, void *row,
+		const char *what, const char *row_what, al_error *err);
 /* Calls fn with the part after prefix (pn bytes, 0: every key) of each key of view database dbi
  * that starts with it, and its value; stops at fn's first non-zero value and returns it.
  * Messages: "read <what>: <LMDB error>". */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/authz.h"
+#include "core/rows.h"
 #include "core/seal.h"
 #include "core/validate.h"
 #include "nouns/nouns.h"
@@ -29,72 +30,17 @@ enum { DB_KEYPAIRS, DB_BY_USER, DB_DELETED };
 #define RATE_LIMIT_MAX 50000
 #define SESSION_ID_MAX 64
 
-typedef struct kp_row {
-	al_str access_key, user, user_id, secret_key_sealed, resource_policy;
-	bool is_admin, is_active, is_main;
-	int64_t rate_limit, num_sessions, last_used, created_at, modified_at; /* last_used 0: never */
-} kp_row;
+/* The stored row: its columns are declared in schemas/rows.def (AL_ROW keypair). */
+typedef al_row_keypair kp_row;
+#define ROW (&al_row_keypair_def)
 
 static const kp_row empty_row = {.access_key = {"", 0}, .user = {"", 0}, .user_id = {"", 0},
 				 .secret_key_sealed = {"", 0}, .resource_policy = {"", 0}};
 
-
 static bool str_eq(al_str a, al_str b) { return a.n == b.n && memcmp(a.p, b.p, a.n) == 0; }
 
-/* ---- row encoding -------------------------------------------------------------------------- */
-
-static const struct {
-	const char *name;
-	unsigned char len, type; /* 's' string, 'b' bool, 'i' integer */
-	size_t off;
-} cols[] = {
-#define C(f, t) {#f, sizeof #f - 1, t, offsetof(kp_row, f)}
-	C(access_key, 's'), C(user, 's'), C(user_id, 's'), C(secret_key_sealed, 's'), C(resource_policy, 's'),
-	C(is_admin, 'b'), C(is_active, 'b'), C(is_main, 'b'), C(rate_limit, 'i'), C(num_sessions, 'i'),
-	C(last_used, 'i'), C(created_at, 'i'), C(modified_at, 'i'),
-#undef C
-};
-#define NCOLS (sizeof cols / sizeof *cols)
-
-static void pack_row(msgpack_packer *pk, const kp_row *k)
-{
-	msgpack_pack_map(pk, NCOLS);
-	for (size_t c = 0; c < NCOLS; c++) {
-		const char *p = (const char *)k + cols[c].off;
-		al_pack_str(pk, cols[c].name, cols[c].len);
-		if (cols[c].type == 's')
-			al_pack_str(pk, ((const al_str *)p)->p, ((const al_str *)p)->n);
-		else if (cols[c].type == 'b')
-			*(const bool *)p ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-		else
-			msgpack_pack_int64(pk, *(const int64_t *)p);
-	}
-}
-
-/* Overwrites the members of k named in map m (a row or an event's fields). */
-static void read_fields(const msgpack_object *m, kp_row *k)
-{
-	for (uint32_t i = 0; m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size; i++) {
-		const msgpack_object *key = &m->via.map.ptr[i].key, *v = &m->via.map.ptr[i].val;
-		if (key->type != MSGPACK_OBJECT_STR)
-			continue;
-		for (size_t t = 0; t < NCOLS; t++) {
-			size_t c = (i + t) % NCOLS; /* a stored row has the columns in order */
-			if (key->via.str.size != cols[c].len || memcmp(key->via.str.ptr, cols[c].name, cols[c].len) != 0)
-				continue;
-			char *p = (char *)k + cols[c].off;
-			if (cols[c].type == 's' && v->type == MSGPACK_OBJECT_STR)
-				*(al_str *)p = (al_str){v->via.str.ptr, v->via.str.size};
-			else if (cols[c].type == 'b' && v->type == MSGPACK_OBJECT_BOOLEAN)
-				*(bool *)p = v->via.boolean;
-			else if (cols[c].type == 'i' && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-				*(int64_t *)p = (int64_t)v->via.u64;
-			else if (cols[c].type == 'i' && v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-				*(int64_t *)p = v->via.i64;
-			break;
-		}
-	}
-}
+/* Overwrites the members of k named in map m (an event's fields). */
+static void read_fields(const msgpack_object *m, kp_row *k) { al_row_set(ROW, k, m); }
 
 /* The index key "email NUL access key" into buf; 0 when it does not fit. */
 static size_t user_key(char *buf, size_t n, al_str email, al_str ak)
@@ -114,7 +60,7 @@ static int put_row(const al_view *v, const al_event *e, const kp_row *k, al_erro
 {
 	msgpack_packer pk;
 	msgpack_sbuffer *b = al__view_row(v, &pk);
-	pack_row(&pk, k);
+	al_row_pack(&pk, ROW, k);
 	return al__view_put(v, DB_KEYPAIRS, e->id.p, e->id.n, b->data, b->size, err);
 }
 
@@ -123,11 +69,9 @@ static int load_row(const al_view *v, const al_event *e, kp_row *k, al_error *er
 	MDB_val val;
 	msgpack_object m;
 	if (al__view_get(v, DB_KEYPAIRS, e->id.p, e->id.n, &val) != 0 ||
-	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &m) != 0)
+	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &m) != 0 || al_row_read(ROW, &m, k) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown keypair %.*s", (unsigned long long)e->seq,
 			      e->def->name, al__clip(e->id.n), e->id.p);
-	*k = empty_row;
-	read_fields(&m, k);
 	return AL_OK;
 }
 
@@ -194,7 +138,7 @@ static const enum al_ev_id applies_to[] = {
 	AL_EV_KEYPAIR_CREATED, AL_EV_KEYPAIR_UPDATED, AL_EV_KEYPAIR_DEACTIVATED, AL_EV_KEYPAIR_ACTIVATED,
 	AL_EV_KEYPAIR_DELETED, AL_EV_KEYPAIR_USED, AL_EV__COUNT};
 const al_projection al__proj_keypairs = {
-	"keypairs", 2, {"v_keypairs", "v_keypairs_by_user", "v_keypairs_deleted", NULL}, apply,
+	"keypairs", 3, {"v_keypairs", "v_keypairs_by_user", "v_keypairs_deleted", NULL}, apply,
 	.on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
@@ -204,13 +148,7 @@ static MDB_dbi dbi(al_store *s, int db) { return al__view_dbi(s, AL_P_KEYPAIRS, 
 /* 1 found, 0 not found (or deleted), or a negative al_ code. Strings live in z / the txn. */
 static int find_row(al_store *s, MDB_txn *txn, al_str ak, msgpack_zone *z, kp_row *k, al_error *err)
 {
-	msgpack_object m;
-	int rc = al__get_map(txn, dbi(s, DB_KEYPAIRS), ak, SIZE_MAX, z, &m, "keypair", "a keypair", err);
-	if (rc <= 0)
-		return rc;
-	*k = empty_row;
-	read_fields(&m, k);
-	return 1;
+	return al__get_compact(txn, dbi(s, DB_KEYPAIRS), ak, z, ROW, k, "keypair", "a keypair", err);
 }
 
 static int must_find(al_cmd *c, al_str ak, kp_row *k)
@@ -490,7 +428,7 @@ int al__keypairs_sync_admin(al_cmd *c, al_str email, bool is_admin)
 
 int al__keypairs_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
-	return al__count_rows_eq(c, AL_P_KEYPAIRS, DB_KEYPAIRS, "count keypairs", "a keypair", "resource_policy", name,
+	return al__count_rows_eq_in(c, AL_P_KEYPAIRS, DB_KEYPAIRS, "count keypairs", "a keypair", ROW, "resource_policy", name,
 				 n);
 }
 
@@ -667,11 +605,10 @@ static int list_rows(list_state *st, const al_str *email)
 			rc = AL_OK;
 		} else {
 			msgpack_object o;
-			if (al_mp_decode(v.mv_data, v.mv_size, &z, &o) != 0) {
+			if (al_mp_decode(v.mv_data, v.mv_size, &z, &o) != 0 || al_row_read(ROW, &o, &row) != 0) {
 				rc = al_err(c->err, AL_ECORRUPT, "a keypair view row does not decode");
 				break;
 			}
-			read_fields(&o, &row);
 		}
 		if ((rc = list_row(st, &row)))
 			break;

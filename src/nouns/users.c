@@ -784,27 +784,9 @@ int al_actor_for_user(al_store *s, const char *email, const char *name, al_actor
 	return rc;
 }
 
-typedef struct policy_count {
-	al_str name;
-	uint64_t *n;
-} policy_count;
-
-static int count_policy_one(al_cmd *c, al_str key, const msgpack_object *row, void *ctx)
-{
-	policy_count *pc = ctx;
-	user_row u;
-	(void)key;
-	if (al_row_read(ROW, row, &u) != 0)
-		return al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
-	*pc->n += u.resource_policy.n == pc->name.n && memcmp(u.resource_policy.p, pc->name.p, pc->name.n) == 0;
-	return AL_OK;
-}
-
 int al__users_count_policy(al_cmd *c, al_str name, uint64_t *n)
 {
-	*n = 0;
-	return al__each_row(c, dbi(c, DB_USERS), "count users", "a user", "users", count_policy_one,
-			    &(policy_count){name, n});
+	return al__count_rows_eq_in(c, AL_P_USERS, DB_USERS, "count users", "a user", ROW, "resource_policy", name, n);
 }
 
 /* allowed_client_ip is the comma-joined list ("" = any address); main_access_key "" = none. */
