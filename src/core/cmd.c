@@ -209,8 +209,10 @@ static int check_args(const al_cmd_def *d, const msgpack_object *args, al_error 
 			return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be %s", a->name, type_name(a->type));
 	}
 	for (size_t i = 0; i < d->nargs; i++) {
+		if (!(d->args[i].flags & AL_F_REQ))
+			continue;
 		const msgpack_object *v = al_mp_get(args, d->args[i].name);
-		if ((d->args[i].flags & AL_F_REQ) && (v == NULL || v->type == MSGPACK_OBJECT_NIL))
+		if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
 			return al_err(err, AL_EINVALID_ARGUMENT, "%s: is required", d->args[i].name);
 	}
 	return AL_OK;

@@ -11,6 +11,10 @@ static long utf8_count(al_str s, bool multiline)
 	long n = 0;
 	for (size_t i = 0; i < s.n; n++) {
 		unsigned char c = (unsigned char)s.p[i];
+		if (c >= 0x20 && c < 0x7f) { /* printable ASCII, most of any text: one test a byte */
+			i++;
+			continue;
+		}
 		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
 		bool ctl = c < 0x20 || c == 0x7f;
 		if (multiline && (c == '\t' || c == '\n' || c == '\r'))
