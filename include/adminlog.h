@@ -364,6 +364,13 @@ void al_event_write_text(const al_event *e, FILE *out);
 int al_log_seq_at_time(al_store *s, int64_t t_us, uint64_t *seq, al_error *err);
 /* The log's last seq; 0 when it is empty or cannot be read (al_log_query then says why). */
 uint64_t al_log_head(al_store *s);
+/*
+ * The point of the log that text names (adminctl --at, the protocol's at): an event seq
+ * (digits), or an RFC 3339 time, meaning the last event at or before it.
+ * @return AL_OK, or AL_EINVALID_ARGUMENT ("at: ...") for neither, a seq past the head, or a
+ *         time later than now (the store's clock): the past only.
+ */
+int al_log_point(al_store *s, const char *text, uint64_t *seq, al_error *err);
 
 /* ---- maintenance: verify, rebuild, digest, as-of, stats --------------------------------- */
 

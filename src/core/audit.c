@@ -70,6 +70,25 @@ int al_log_seq_at_time(al_store *s, int64_t t_us, uint64_t *seq, al_error *err)
 	return rc;
 }
 
+int al_log_point(al_store *s, const char *text, uint64_t *seq, al_error *err)
+{
+	size_t digits = strspn(text, "0123456789");
+	int64_t t;
+	uint64_t head = al_log_head(s);
+	if (digits && !text[digits] && digits <= 19) {
+		*seq = strtoull(text, NULL, 10);
+		if (*seq > head)
+			return al_err(err, AL_EINVALID_ARGUMENT, "at: event %llu is past the log's head %llu",
+				      (unsigned long long)*seq, (unsigned long long)head);
+		return AL_OK;
+	}
+	if (al_time_parse(text, &t) != 0)
+		return al_err(err, AL_EINVALID_ARGUMENT, "at: not an event seq or an RFC 3339 time: %.64s", text);
+	if (t > al__now(s))
+		return al_err(err, AL_EINVALID_ARGUMENT, "at: %.64s is in the future", text);
+	return al_log_seq_at_time(s, t, seq, err);
+}
+
 static bool matches(const al_event *e, const al_log_filter *f)
 {
 	if (f->actor && !al_str_eq(e->actor, f->actor))
