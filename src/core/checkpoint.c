@@ -215,42 +215,53 @@ static int header_read(const char *path, uint64_t seq, ckpt_head *h, char *why, 
 	return 0;
 }
 
-/* 0 when event seq of lv's log has the chain hash h (the checkpoint belongs to this log). */
-static int log_matches(const al_logv *lv, const ckpt_head *h, char *why, size_t wn)
+/* 0 when event seq of lv's log has the chain hash h (the checkpoint belongs to this log), 1
+ * (why set) when not, or the al_ code of a failed read: a log that cannot be read says nothing
+ * about a checkpoint, which must then be neither used nor removed. */
+static int log_matches(const al_logv *lv, const ckpt_head *h, char *why, size_t wn, al_error *err)
 {
 	uint64_t head = 0;
-	if (al__logv_head(lv, &head, NULL) || h->seq > head)
-		return snprintf(why, wn, "its event is past the log's head"), -1;
+	int rc = al__logv_head(lv, &head, err);
+	if (rc)
+		return rc;
+	if (h->seq > head)
+		return snprintf(why, wn, "its event is past the log's head"), 1;
 	unsigned char k[8];
 	al__be64(k, h->seq);
 	MDB_val key = {8, k}, val;
 	al_rec_header rh;
-	if (mdb_get(lv->txn, lv->s->events, &key, &val) || al__rec_open(val.mv_data, val.mv_size, h->seq, &rh, NULL))
-		return snprintf(why, wn, "event %llu cannot be read", (unsigned long long)h->seq), -1;
+	rc = mdb_get(lv->txn, lv->s->events, &key, &val);
+	if (rc)
+		return al_err(err, rc == MDB_NOTFOUND ? AL_ECORRUPT : AL_EIO_ERROR, "read event %llu: %s",
+			      (unsigned long long)h->seq, mdb_strerror(rc));
+	if ((rc = al__rec_open(val.mv_data, val.mv_size, h->seq, &rh, err)))
+		return rc;
 	if (memcmp((const unsigned char *)val.mv_data + val.mv_size - AL_REC_HASH, h->hash, 32))
-		return snprintf(why, wn, "it belongs to another log (chain hash differs)"), -1;
+		return snprintf(why, wn, "it belongs to another log (chain hash differs)"), 1;
 	return 0;
 }
 
-/* Whether checkpoint seq in cdir is one this build may use on lv's log (header and log only). */
-static int usable(const al_logv *lv, const char *cdir, uint64_t seq, ckpt_head *h, char *why, size_t wn)
+/* Whether checkpoint seq in cdir is one this build may use on lv's log (its header and the log
+ * only): 0 yes, 1 no (why set), or the al_ code of a failed read of the log. */
+static int usable(const al_logv *lv, const char *cdir, uint64_t seq, ckpt_head *h, char *why, size_t wn,
+		  al_error *err)
 {
 	char path[4400];
 	snprintf(path, sizeof path, "%s/%0*llu/checkpoint", cdir, SEQ_DIGITS, (unsigned long long)seq);
 	if (header_read(path, seq, h, why, wn))
-		return -1;
-	return log_matches(lv, h, why, wn);
+		return 1;
+	return log_matches(lv, h, why, wn, err);
 }
 
 /* ---- restoring one for an as-of store ----------------------------------------------------- */
 
-/* Copies src to dst (new), hashing what passes; 0 when it is h's data file, -1 (dst removed,
- * why set) when not, AL_EIO_ERROR when dst cannot be written. */
+/* Copies src to dst (new), hashing what passes; 0 when it is h's data file, 1 (dst removed,
+ * why set) when not, an al_ code when dst cannot be written. */
 static int copy_checked(const char *src, const char *dst, const ckpt_head *h, char *why, size_t wn, al_error *err)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
-		return snprintf(why, wn, "its data file cannot be opened"), -1;
+		return snprintf(why, wn, "its data file cannot be opened"), 1;
 	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	unsigned char *buf = out >= 0 ? al_malloc(COPY_BUF) : NULL;
 	int rc = out < 0 ? al_err(err, AL_EIO_ERROR, "create %s: %s", dst, strerror(errno))
@@ -266,7 +277,7 @@ static int copy_checked(const char *src, const char *dst, const ckpt_head *h, ch
 		if (n == 0)
 			break;
 		if (n < 0)
-			rc = -1, snprintf(why, wn, "its data file cannot be read");
+			rc = 1, snprintf(why, wn, "its data file cannot be read");
 		else if (write_full(out, buf, (size_t)n))
 			rc = al_err(err, AL_EIO_ERROR, "write %s: %s", dst, strerror(errno));
 		XXH3_128bits_update(&st, buf, n > 0 ? (size_t)n : 0);
@@ -275,7 +286,7 @@ static int copy_checked(const char *src, const char *dst, const ckpt_head *h, ch
 	unsigned char d[16];
 	digest_out(&st, d);
 	if (rc == AL_OK && (total != h->size || memcmp(d, h->digest, 16)))
-		rc = -1, snprintf(why, wn, "its data file is damaged (size or hash differs)");
+		rc = 1, snprintf(why, wn, "its data file is damaged (size or hash differs)");
 	al_free(buf);
 	close(in);
 	if (out >= 0)
@@ -301,13 +312,13 @@ int al__ckpt_restore(const al_logv *lv, uint64_t n, const char *dir, uint64_t *b
 		if (l.seq[i] > n)
 			continue;
 		snprintf(src, sizeof src, "%s/%0*llu/data.mdb", cdir, SEQ_DIGITS, (unsigned long long)l.seq[i]);
-		int r = usable(lv, cdir, l.seq[i], &h, why, sizeof why);
+		int r = usable(lv, cdir, l.seq[i], &h, why, sizeof why, err);
 		if (r == 0)
 			r = copy_checked(src, dst, &h, why, sizeof why, err);
 		if (r == 0) {
 			*base = h.seq;
 			*bytes = h.size;
-		} else if (r == -1)
+		} else if (r == 1)
 			al__log(lv->s, AL_LOG_WARN, "checkpoint %llu skipped: %s", (unsigned long long)l.seq[i], why);
 		else
 			rc = r;
@@ -342,8 +353,9 @@ static int read_snap_head(al_store *s, MDB_txn *txn, snap_head *sh, al_error *er
 	for (size_t p = 0; p < al__nprojections && sh->current; p++) {
 		char name[80];
 		MDB_val key = {(size_t)snprintf(name, sizeof name, "proj/%s", al__projections[p]->name), name};
-		sh->current = mdb_get(txn, s->meta, &key, &v) == 0 && v.mv_size == 12 &&
-			      al__get_be32(v.mv_data) == al__projections[p]->version &&
+		if ((rc = mdb_get(txn, s->meta, &key, &v)) && rc != MDB_NOTFOUND)
+			return al_err(err, AL_EIO_ERROR, "read %s: %s", name, mdb_strerror(rc));
+		sh->current = rc == 0 && v.mv_size == 12 && al__get_be32(v.mv_data) == al__projections[p]->version &&
 			      al__get_be64((const unsigned char *)v.mv_data + 4) == sh->h.seq;
 	}
 	return AL_OK;
@@ -393,17 +405,21 @@ static int put_meta(MDB_txn *to, const ckpt_head *h)
 
 /* The pages the views take in the snapshot: a map that holds their copy (MDB_APPEND fills
  * pages, so the copy is no larger). */
-static size_t views_size(al_store *s, MDB_txn *txn)
+static int views_size(al_store *s, MDB_txn *txn, size_t *map, al_error *err)
 {
 	MDB_stat st;
 	size_t pages = 64, psize = 4096;
 	for (size_t p = 0; p < al__nprojections; p++)
-		for (int d = 0; al__projections[p]->dbs[d]; d++)
-			if (mdb_stat(txn, s->views[p][d], &st) == 0) {
-				pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
-				psize = st.ms_psize;
-			}
-	return pages * psize / 4 * 5 + (1u << 20);
+		for (int d = 0; al__projections[p]->dbs[d]; d++) {
+			int rc = mdb_stat(txn, s->views[p][d], &st);
+			if (rc)
+				return al_err(err, AL_EIO_ERROR, "read view %s: %s", al__projections[p]->dbs[d],
+					      mdb_strerror(rc));
+			pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+			psize = st.ms_psize;
+		}
+	*map = pages * psize / 4 * 5 + (1u << 20);
+	return AL_OK;
 }
 
 /* Writes the views of snapshot txn into a new environment in dir, synced; MDB_MAP_FULL when
@@ -481,8 +497,11 @@ static int fill_tmp(al_store *s, MDB_txn *txn, ckpt_head *h, const char *tmp, al
 {
 	char data[4400];
 	snprintf(data, sizeof data, "%s/data.mdb", tmp);
-	int rc = MDB_MAP_FULL;
-	for (size_t map = views_size(s, txn); rc == MDB_MAP_FULL && map < ((size_t)1 << 46); map *= 2) {
+	size_t map = 0;
+	int rc = views_size(s, txn, &map, err);
+	if (rc)
+		return rc;
+	for (rc = MDB_MAP_FULL; rc == MDB_MAP_FULL && map < ((size_t)1 << 46); map *= 2) {
 		unlink(data);
 		rc = write_env(s, txn, h, tmp, map);
 	}
@@ -631,7 +650,9 @@ static int state_read(const al_logv *lv, ckpt_state *cs, al_error *err)
 	for (size_t i = 0; rc == AL_OK && i < cs->l.n; i++) {
 		ckpt_head h;
 		struct stat st;
-		cs->ok[i] = usable(lv, cdir, cs->l.seq[i], &h, why, sizeof why) == 0;
+		int r = usable(lv, cdir, cs->l.seq[i], &h, why, sizeof why, err);
+		cs->ok[i] = r == 0;
+		rc = r == 1 ? AL_OK : r;
 		snprintf(path, sizeof path, "%s/%0*llu/data.mdb", cdir, SEQ_DIGITS, (unsigned long long)cs->l.seq[i]);
 		cs->bytes[i] = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 		if (cs->ok[i])
@@ -680,14 +701,15 @@ static void clear_dead(const char *cdir)
  * cannot use are removed when the log reaches their seq (one past the head may be another
  * process's newer one). K = 0 keeps every usable one.
  */
-static void prune(const al_logv *lv, uint64_t k, al_checkpoint_info *out)
+static int prune(const al_logv *lv, uint64_t k, al_checkpoint_info *out, al_error *err)
 {
 	char cdir[4200];
 	ckpt_state cs;
 	ckpt_dir(lv->s, cdir, sizeof cdir);
 	clear_dead(cdir);
-	if (state_read(lv, &cs, NULL) != AL_OK)
-		return;
+	int rc = state_read(lv, &cs, err); /* a listing that failed removes nothing */
+	if (rc)
+		return rc;
 	bool have = false;
 	uint64_t last = 0;
 	for (size_t i = 0; i < cs.l.n; i++) {
@@ -706,6 +728,7 @@ static void prune(const al_logv *lv, uint64_t k, al_checkpoint_info *out)
 		}
 	}
 	state_free(&cs);
+	return AL_OK;
 }
 
 /* ---- filling the gaps (adminlog checkpoint on a log without them) ---------------------------- */
@@ -785,8 +808,8 @@ int al_store_checkpoint(al_store *s, unsigned flags, al_progress_fn p, void *pct
 	int rc = interval(root, &k, err);
 	if (rc == AL_OK)
 		rc = al__logv_begin(s, NULL, &lv, err);
-	if (rc)
-		return rc;
+	if (rc) /* an allocation that failed on the way answers no_memory, whatever it broke */
+		return al__nomem_since(nomem, err, rc);
 	if (flags & AL_CKPT_IF_DUE)
 		rc = due(&lv, k, out, &go, err);
 	if (rc == AL_OK && go && (flags & AL_CKPT_FILL))
@@ -801,7 +824,7 @@ int al_store_checkpoint(al_store *s, unsigned flags, al_progress_fn p, void *pct
 	if (rc == AL_EALREADY_EXISTS) /* written by another process, or at this head before */
 		rc = AL_OK;
 	if (rc == AL_OK)
-		prune(&lv, k, out);
+		rc = prune(&lv, k, out, err);
 	al__logv_end(&lv);
 	return al__nomem_since(nomem, err, rc);
 }
