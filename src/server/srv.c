@@ -3,7 +3,8 @@
  * The protocol is docs/protocol.md; the server's own operations (login, auth, watch, ...) are
  * in srv_ops.c, the threads and group commit in srv_pool.c, events, watch and streams in
  * srv_feed.c, hashing processes in srv_hash.c, rate windows in srv_rate.c, the queue of
- * logins waiting for a worker in srv_login.c.
+ * logins waiting for a worker in srv_login.c, reads from the past (at) and the checkpoint
+ * thread in srv_asof.c.
  *
  * A frame is handled in the loop turn that completed it: checked (al_mp_check bounds the
  * decode by the frame's length before msgpack-c sees it), decoded, dispatched. Reads are
