@@ -14,7 +14,8 @@
  *             Baseline rebuild_same_events: the measured rebuild time prorated to head/2
  *             events (rebuild_s * (head/2) / head), i.e. what folding that many events costs;
  *             if the rebuild fails, the raw scan time prorated the same way (named so).
- * A failing rebuild or as-of is reported on stderr, its line left out, and the exit status is 1.
+ * A failing rebuild or as-of is reported on stderr, its line left out, and the exit status is 1;
+ * so is, at full scale, an as-of slower than the required 0.5 s (its line is printed).
  * BENCH_SCALE scales users and events (e.g. 0.1 = 10k users, 100k events).
  */
 #include <stdio.h>
@@ -27,6 +28,7 @@
 
 #define BATCH 1000
 #define MAP (4ull << 30)
+#define ASOF_REQUIRED_S 0.5 /* as-of to the middle of 1M events, issue 11 */
 
 /* The process-wide count of transactions rerun after MDB_MAP_FULL (from al_store_stats). */
 static long long map_full_retries(al_store *s)
@@ -146,6 +148,11 @@ int main(void)
 		bu_emit("asof", asof, "s", "rebuild_same_events", rebuild * (double)(head / 2) / (double)head);
 	else if (asof >= 0) /* no rebuild time: compare with the raw scan of as many events */
 		bu_emit("asof", asof, "s", "raw_scan_same_events", scan * (double)(head / 2) / (double)scanned);
+	/* Issue 11's bound on the full log (the only place it is asserted: it is this machine's). */
+	if (asof > ASOF_REQUIRED_S && head >= 1000000) {
+		bu_note("asof %.3f s is over the required %.1f s", asof, ASOF_REQUIRED_S);
+		failed = 1;
+	}
 	bu_rmrf(dir);
 	return failed;
 }
