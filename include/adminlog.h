@@ -366,6 +366,13 @@ void al_event_write_text(const al_event *e, FILE *out);
 int al_log_seq_at_time(al_store *s, int64_t t_us, uint64_t *seq, al_error *err);
 /* The log's last seq; 0 when it is empty or cannot be read (al_log_query then says why). */
 uint64_t al_log_head(al_store *s);
+/*
+ * The point of the log that text names (adminctl --at, the protocol's at): an event seq
+ * (digits), or an RFC 3339 time, meaning the last event at or before it.
+ * @return AL_OK, or AL_EINVALID_ARGUMENT ("at: ...") for neither, a seq past the head, or a
+ *         time later than now (the store's clock): the past only.
+ */
+int al_log_point(al_store *s, const char *text, uint64_t *seq, al_error *err);
 
 /* ---- maintenance: verify, rebuild, digest, as-of, stats --------------------------------- */
 
@@ -385,8 +392,55 @@ int al_store_digest(al_store *s, uint8_t out[16], al_error *err);
  */
 int al_store_replay(al_store *src, uint64_t until_seq, const char *out_dir, unsigned flags,
 		    al_error *err);
-/* Opens a scratch store holding the state after seq; deleted again by al_store_close. */
+/*
+ * Opens a scratch store holding the state after event seq (clamped to the head), deleted again
+ * by al_store_close. Its views start from the nearest usable view checkpoint at or before seq
+ * (al_store_checkpoint; a copy of its file) and fold the events after it, read in place from
+ * src's log; without one they fold from the first event. Every read command answers there as
+ * in a full replay to seq (al_store_replay), with the actor's rights as src holds them now.
+ * Reads of the log (al_log_query, al_log_head, al_log_seq_at_time, entity versions) see src's
+ * log up to seq. It answers reads only: a write is refused with AL_EPERMISSION_DENIED.
+ * src must stay open until the as-of store is closed.
+ */
 int al_store_asof(al_store *src, uint64_t seq, al_store **out, al_error *err);
+
+/* ---- view checkpoints ----------------------------------------------------------------------- */
+
+enum al_checkpoint_flags {
+	/* Only when due: the log head is at least K events past the newest usable checkpoint (K is
+	 * the store setting checkpoint-interval; 0 = none are due). adminlogd's checkpoint thread. */
+	AL_CKPT_IF_DUE = 1 << 0,
+	/* Also the missing ones before the head, at multiples of K, as the pruning policy keeps
+	 * them (`adminlog checkpoint DIR` on a log that had none), each from an as-of store. */
+	AL_CKPT_FILL = 1 << 1,
+};
+
+typedef struct al_checkpoint_info {
+	uint64_t seq;      /* the newest checkpoint written now; 0 when none was */
+	uint64_t written;  /* how many were written */
+	uint64_t bytes;    /* their size in bytes */
+	uint64_t next_due; /* the head at which the next one falls due (0: never, K = 0) */
+	uint64_t pruned;   /* old, unusable or surplus checkpoints removed */
+	uint64_t kept, kept_bytes; /* the checkpoints left, and their size */
+} al_checkpoint_info;
+
+/*
+ * Writes a view checkpoint of the state at s's log head (for an as-of store: at its point,
+ * into its source's directory) as DIR/checkpoints/<seq>/ (docs/format.md), from one read
+ * transaction, so it runs beside writers (adminlogd's own thread, or `adminlog checkpoint`
+ * as a reader beside adminlogd). Then prunes: one per K events is kept for the last 16 K
+ * events, then one per 16 K, and the newest; checkpoints that this build cannot use are
+ * removed. A checkpoint that exists already is not written again. p is told progress of
+ * AL_CKPT_FILL (checkpoints done, to do). out may be NULL.
+ * @return AL_OK, AL_EIO_ERROR (the directory cannot be written), AL_ENO_MEMORY, AL_ECORRUPT.
+ */
+int al_store_checkpoint(al_store *s, unsigned flags, al_progress_fn p, void *pctx, al_checkpoint_info *out,
+			al_error *err);
+/* Calls fn for each checkpoint of s (of its source for an as-of store), oldest first: its seq,
+ * the size of its data file, and whether this build can use it (its header, versions and the
+ * log's chain hash at its seq match; the data file's own hash is checked only when used). */
+typedef void (*al_checkpoint_fn)(uint64_t seq, uint64_t bytes, int usable, void *ctx);
+int al_store_checkpoint_list(al_store *s, al_checkpoint_fn fn, void *ctx, al_error *err);
 /* Statistics as a msgpack map (head_seq, head_hash, events, per-type counts, sizes); free *mp
  * with al_free. */
 int al_store_stats(al_store *s, char **mp, size_t *len, al_error *err);

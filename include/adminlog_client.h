@@ -72,6 +72,11 @@ int al_client_recv(al_client *c, al_msg *m, al_error *err);
 
 /* A fresh request id. */
 uint64_t al_client_next_id(al_client *c);
+/* From now on al_client_call, al_client_stream and al_client_export ask for the state at a
+ * point of the log (the request's `at`): at is an event seq (digits) or an RFC 3339 time, as
+ * adminctl --at takes it; NULL or "" for the present. The server answers only read commands,
+ * export and log so, and refuses anything else that carries at. */
+void al_client_set_at(al_client *c, const char *at);
 /*
  * Runs one operation and waits for its answer, filling rep as al_exec would (result
  * allocated, al_reply_free). Frames of other requests that arrive meanwhile are dropped.

@@ -14,6 +14,7 @@
  * block: memory of the library freed with libc's free, or libc's memory given to al_free,
  * aborts, and every block is back when the store is closed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -92,6 +93,7 @@ typedef struct fx {
 	char ref[4200];   /* reference runs of the batch */
 	char tmp[4200];   /* TMPDIR of as-of stores: empty whenever nothing runs */
 	al_store *s;
+	al_store *past;   /* what a successful as-of step made, checked once no fault is set */
 } fx;
 
 static int64_t fixed_clock(void *ctx)
@@ -222,6 +224,20 @@ static const char *const mode_names[] = {"transient", "persistent"};
 /* The nth point of kind fails: only it (mode 0) or it and every later one (mode 1). */
 static void fault_set(int kind, int mode, long n) { al_fault_set(kind, mode ? -n : n); }
 
+/* An as-of store a step made, checked with no fault set (the check reads too): the state it
+ * holds must be the present one (the steps ask for the head), whatever the fault did. */
+static void check_past(fx *f, const char *name)
+{
+	if (f->past == NULL)
+		return;
+	state then, now;
+	state_of(f->past, &then);
+	state_of(f->s, &now);
+	assert_same_state(name, &now, &then);
+	al_store_close(f->past);
+	f->past = NULL;
+}
+
 /* Runs the operation once; checks its reply with check_reply/check_error; returns its code. */
 typedef int (*step_fn)(fx *f, int want);
 
@@ -247,6 +263,7 @@ static void faultsim(fx *f, const char *name, step_fn step, bool writes)
 			int rc = step(f, want);
 			long seen = al_fault_count(kind);
 			al_fault_set(kind, 0);
+			check_past(f, name);
 			if (rc == AL_OK && seen < n)
 				break; /* completed without meeting the fault */
 			if (rc == AL_OK)
@@ -439,6 +456,59 @@ static int verify(fx *f, int want)
 	return rc;
 }
 
+/* ---- view checkpoints: writing one, and an as-of that starts from one -------------------------------- */
+
+static int tmp_entries(fx *f)
+{
+	char path[4300];
+	snprintf(path, sizeof path, "%s/checkpoints", f->dir);
+	DIR *d = opendir(path);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += strncmp(e->d_name, ".tmp-", 5) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void no_checkpoints(fx *f)
+{
+	char path[4300];
+	snprintf(path, sizeof path, "%s/checkpoints", f->dir);
+	th_rmrf(strdup(path));
+}
+
+static uint64_t checkpoint_head; /* the log head the checkpoint steps see (they write no event) */
+
+/* Each try writes the checkpoint at the head anew; a failed one leaves no half of one. */
+static int checkpoint(fx *f, int want)
+{
+	al_error err;
+	al_checkpoint_info ci;
+	no_checkpoints(f);
+	poison(&err, sizeof err);
+	int rc = al_store_checkpoint(f->s, 0, NULL, NULL, &ci, &err);
+	if (rc)
+		check_error("checkpoint", &err, want);
+	else
+		assert_int_equal(ci.seq, checkpoint_head);
+	assert_int_equal(tmp_entries(f), 0);
+	return rc;
+}
+
+static int asof_from_checkpoint(fx *f, int want)
+{
+	al_store *past;
+	al_error err;
+	poison(&err, sizeof err);
+	int rc = al_store_asof(f->s, UINT64_MAX, &past, &err); /* the head (al_log_head would count) */
+	if (rc)
+		check_error("as-of", &err, want);
+	else
+		f->past = past; /* checked by check_past once the fault is off */
+	return rc;
+}
+
 /* ---- a batch: every command either commits or leaves no trace ---------------------------------------- */
 
 #define NBATCH 3
@@ -550,6 +620,25 @@ static void t_keypair_stream(void **st) { faultsim(*st, "keypair.list streamed",
 static void t_export_users(void **st) { faultsim(*st, "export users", export_users, false); }
 static void t_rebuild(void **st) { faultsim(*st, "rebuild", rebuild, true); }
 static void t_verify(void **st) { faultsim(*st, "verify", verify, false); }
+static void t_checkpoint(void **st)
+{
+	fx *f = *st;
+	checkpoint_head = al_log_head(f->s);
+	faultsim(f, "checkpoint", checkpoint, false);
+	no_checkpoints(f);
+}
+
+static void t_asof_checkpoint(void **st)
+{
+	fx *f = *st;
+	al_error err = {0};
+	no_checkpoints(f);
+	assert_int_equal(al_store_checkpoint(f->s, 0, NULL, NULL, NULL, &err), AL_OK);
+	exec(f, AL_OK, "after the checkpoint", "user.update", "email", 's', "admin@example.com", "description", 's',
+	     "later", NULL); /* a tail to fold */
+	faultsim(f, "as-of from a checkpoint", asof_from_checkpoint, false);
+	no_checkpoints(f);
+}
 
 /* al_exec_batch must answer every request even when it cannot start. */
 static void t_batch_cannot_start(void **st)
@@ -647,6 +736,8 @@ int main(void)
 		cmocka_unit_test_setup(batch, disarm),
 		cmocka_unit_test_setup(t_rebuild, disarm),
 		cmocka_unit_test_setup(t_verify, disarm),
+		cmocka_unit_test_setup(t_checkpoint, disarm),
+		cmocka_unit_test_setup(t_asof_checkpoint, disarm),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "core/store.h"
 
 #define COMMANDS 2400
 #define CHECK_EVERY 200
@@ -484,6 +485,43 @@ typedef struct checkpoint {
 	char digest[33];
 } checkpoint;
 
+/* The checkpoints kept: as-of exactly on one equals the live state when it was written; just
+ * after one (every third), a full replay to that point. */
+static void asof_at_checkpoints(al_store *s, const checkpoint *ck, int n)
+{
+	int on = 0, after = 0;
+	for (int i = 0; i < n; i++) {
+		al_store *past;
+		al_error err = {0};
+		char d[33], r[33];
+		assert_int_equal(al_store_asof(s, ck[i].seq, &past, &err), AL_OK);
+		bool kept = past->asof_base == ck[i].seq; /* else pruned since: from an older one */
+		th_digest(past, d);
+		al_store_close(past);
+		if (strcmp(d, ck[i].digest) != 0)
+			fail_msg("as-of %llu (a checkpoint) differs from the live state then", (unsigned long long)ck[i].seq);
+		on += kept;
+		if (!kept || i % 3 != 0)
+			continue;
+		assert_int_equal(al_store_asof(s, ck[i].seq + 1, &past, &err), AL_OK);
+		assert_int_equal(past->asof_base, ck[i].seq);
+		th_digest(past, d);
+		al_store_close(past);
+		char *dir = th_tmpdir();
+		al_open_opts o = {AL_OPEN_QUIET, 0};
+		assert_int_equal(al_store_replay(s, ck[i].seq + 1, dir, AL_OPEN_NOSYNC, &err), AL_OK);
+		assert_int_equal(al_store_open(&past, dir, &o, &err), AL_OK);
+		th_digest(past, r);
+		al_store_close(past);
+		th_rmrf(dir);
+		if (strcmp(d, r) != 0)
+			fail_msg("as-of %llu (just after a checkpoint) differs from a replay", (unsigned long long)ck[i].seq + 1);
+		after++;
+	}
+	print_message("# as-of on %d checkpoints kept (of %d written), %d just after one\n", on, n, after);
+	assert_true(on >= 10 && after >= 3);
+}
+
 static void random_identity_mix(void **state)
 {
 	(void)state;
@@ -509,6 +547,11 @@ static void random_identity_mix(void **state)
 				 AL_OK);
 
 	assert_int_equal(th_run(s, "rgroup.create", "name", 's', "gpu", NULL), AL_OK);
+	/* View checkpoints every 7 events, written after each batch as adminlogd's thread does:
+	 * the as-of checks below start from them. */
+	assert_int_equal(th_run(s, "settings.set", "key", 's', "checkpoint-interval", "value", 'l', "7", NULL), AL_OK);
+	static checkpoint ckpts[1024]; /* each checkpoint written, with the live digest then */
+	int nckpts = 0;
 
 	/* the stub registry: stable/a:1 and stable/b:1 (amd64 and arm64), stable/c:1 */
 	world w = {.nkeys = 0};
@@ -645,6 +688,12 @@ static void random_identity_mix(void **state)
 			al_reply_free(&reps[i]);
 			free(args[i]);
 		}
+		al_checkpoint_info ci;
+		assert_int_equal(al_store_checkpoint(s, AL_CKPT_IF_DUE, NULL, NULL, &ci, &err), AL_OK);
+		if (ci.seq && nckpts < 1024) {
+			ckpts[nckpts].seq = ci.seq;
+			th_digest(s, ckpts[nckpts++].digest);
+		}
 		if ((done + identity) / CHECK_EVERY != done / CHECK_EVERY) {
 			cps[ncp].seq = al_log_head(s);
 			th_digest(s, cps[ncp].digest);
@@ -689,6 +738,7 @@ static void random_identity_mix(void **state)
 			fail_msg("as-of seq %llu differs from the live state then", (unsigned long long)cps[i].seq);
 		al_store_close(past);
 	}
+	asof_at_checkpoints(s, ckpts, nckpts);
 	al_store_close(s);
 	th_rmrf(dir);
 	stub_stop(&reg);

@@ -210,8 +210,8 @@ static void old_entries_ignored(void **state)
 	al_reply_free(&b);
 }
 
-/* A copy of a log prefix (adminlog replay, as-of) keeps the prefix's request ids: a retry there is
- * recognised as well. */
+/* A copy of a log prefix (adminlog replay) keeps the prefix's request ids: a retry there is
+ * recognised as well. An as-of store is no copy: it answers reads only, and refuses the retry. */
 static void copies_keep_ids(void **state)
 {
 	fx *f = *state;
@@ -224,7 +224,10 @@ static void copies_keep_ids(void **state)
 	al_reply_free(&b);
 	al_store *past;
 	al_error err;
-	assert_int_equal(al_store_asof(f->s, mid, &past, &err), AL_OK);
+	char *out = th_tmpdir();
+	assert_int_equal(al_store_replay(f->s, mid, out, AL_OPEN_NOSYNC, &err), AL_OK);
+	al_open_opts oo = {AL_OPEN_QUIET, 0};
+	assert_int_equal(al_store_open(&past, out, &oo, &err), AL_OK);
 	th_actor alice;
 	assert_int_equal(th_as(past, "alice@example.com", &alice), AL_OK);
 	assert_int_equal(th_exec_as(past, &alice.a, &b, "user.update", "email", 's', "alice@example.com", "full_name", 's',
@@ -238,6 +241,16 @@ static void copies_keep_ids(void **state)
 			 AL_OK);
 	assert_int_equal(b.replayed, 0);
 	al_reply_free(&b);
+	al_store_close(past);
+	th_rmrf(out);
+	/* The as-of store of the same point: the retry is a write, refused; nothing is appended. */
+	assert_int_equal(al_store_asof(f->s, mid, &past, &err), AL_OK);
+	assert_int_equal(th_exec_as(past, &alice.a, &b, "user.update", "email", 's', "alice@example.com", "full_name", 's',
+				    "Then", "request_id", 's', "p-1", NULL),
+			 AL_EPERMISSION_DENIED);
+	assert_non_null(strstr(b.err.msg, "answers reads only"));
+	al_reply_free(&b);
+	assert_int_equal(al_log_head(past), mid);
 	al_store_close(past);
 	al_reply_free(&a);
 }

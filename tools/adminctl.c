@@ -41,6 +41,8 @@ static void usage(FILE *out)
 		"  --data DIR        data directory (default $ADMINLOG_DATA or ./var/adminlog)\n"
 		"  --connect H:P     remote mode over TCP;  --socket PATH  remote mode over a Unix socket\n"
 		"  --as EMAIL        direct mode: run with the rights of that user (recorded as you acting as them)\n"
+		"  --at SEQ|TIME     a read command answers from the state after event SEQ, or at an RFC 3339\n"
+		"                    TIME (e.g. 2026-11-27T18:00:00Z), with the rights of now; writes are refused\n"
 		"  --json            print the result as JSON instead of a table\n"
 		"  --password-stdin  read the command's password from one line of standard input\n"
 		"  --NAME-stdin      read the secret argument NAME likewise (--secret-key-stdin)\n"
@@ -361,14 +363,15 @@ static int remote_watch(const char *addr, int argc, char **argv, int i, int json
 }
 
 /* The command, run by adminlogd as the saved keypair; rep as al_exec fills it. */
-static int remote_exec(const char *addr, const char *op, const char *what, const msgpack_sbuffer *args,
-		       const char *out, al_reply *rep)
+static int remote_exec(const char *addr, const char *at, const char *op, const char *what,
+		       const msgpack_sbuffer *args, const char *out, al_reply *rep)
 {
 	al_client *c;
 	memset(rep, 0, sizeof *rep);
 	int rc = al_client_open(&c, addr, NULL, REMOTE_TIMEOUT_MS, &rep->err);
 	if (rc)
 		return rc;
+	al_client_set_at(c, at);
 	if (what)
 		rc = export_csv(NULL, c, what, NULL, args, out, &rep->err);
 	else
@@ -385,6 +388,7 @@ static int remote_exec(const char *addr, const char *op, const char *what, const
 typedef struct cli {
 	const char *data; /* direct mode's directory */
 	const char *as;   /* direct mode: --as EMAIL */
+	const char *at;   /* --at SEQ|TIME: a read from the past */
 	char remote[4200]; /* "HOST:PORT" or "unix:PATH"; "" for direct mode */
 	int json;
 	char op[128];
@@ -419,6 +423,8 @@ static int parse_common(cli *c, int argc, char **argv, int *i)
 			c->data = argv[++*i];
 		else if (!strcmp(a, "--as") && *i + 1 < argc)
 			c->as = argv[++*i];
+		else if (!strcmp(a, "--at") && *i + 1 < argc)
+			c->at = argv[++*i];
 		else if (!strcmp(a, "--connect") && *i + 1 < argc)
 			snprintf(c->remote, sizeof c->remote, "%s", argv[++*i]);
 		else if (!strcmp(a, "--socket") && *i + 1 < argc)
@@ -609,14 +615,24 @@ static void args_free(cli *c)
 static int run_remote(cli *c)
 {
 	al_reply rep;
-	int rc = remote_exec(c->remote, c->op, c->export_what, &c->args, c->export_out, &rep);
+	int rc = remote_exec(c->remote, c->at, c->op, c->export_what, &c->args, c->export_out, &rep);
 	return print_reply(rc, &rep, c->json, c->export_what != NULL);
+}
+
+/* --at: the as-of store of that point of s, or s itself without one; NULL when refused. */
+static al_store *store_at(cli *c, al_store *s, al_error *err)
+{
+	uint64_t seq;
+	al_store *past = s;
+	if (c->at && (al_log_point(s, c->at, &seq, err) != AL_OK || al_store_asof(s, seq, &past, err) != AL_OK))
+		return NULL;
+	return past;
 }
 
 /* Direct mode: the data directory opened here, the command run as local:<OS user> (or --as). */
 static int run_local(cli *c)
 {
-	al_store *s;
+	al_store *s, *view = NULL;
 	al_error err = {0};
 	/* Read-write so that stale views catch up first; a read also runs read-only beside
 	 * adminlogd or without master.key, while a write is refused then. */
@@ -630,19 +646,24 @@ static int run_local(cli *c)
 	al_actor actor = {actor_name(), AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
 	char actor_buf[1024];
 	int rc = AL_OK;
+	/* --as: that user's rights as of now, also for a read from the past (--at) */
 	if (c->as && (rc = al_actor_for_user(s, c->as, actor.name, &actor, actor_buf, sizeof actor_buf, &err)))
 		fprintf(stderr, "%s: %s: --as %s: %s\n", prog, al_err_name(err.code), c->as, err.msg);
+	if (rc == AL_OK && (view = store_at(c, s, &err)) == NULL)
+		rc = refused(&err) ? err.code : AL_EINTERNAL;
 	al_request req = {c->op, c->args.data, c->args.size, &actor};
-	if (rc == AL_OK && c->export_what && (rc = export_csv(s, NULL, c->export_what, &req, NULL, c->export_out, &err)))
+	if (rc == AL_OK && c->export_what && (rc = export_csv(view, NULL, c->export_what, &req, NULL, c->export_out, &err)))
 		refused(&err);
-	if (rc || c->export_what) {
-		al_store_close(s);
-		return rc ? EXIT_REFUSED : 0;
-	}
 	al_reply rep;
-	rc = al_exec(s, &req, &rep);
+	bool ran = rc == AL_OK && !c->export_what;
+	if (ran)
+		rc = al_exec(view, &req, &rep);
+	if (view && view != s)
+		al_store_close(view);
 	al_store_close(s);
-	return print_reply(rc, &rep, c->json, false);
+	if (ran)
+		return print_reply(rc, &rep, c->json, false);
+	return rc ? EXIT_REFUSED : 0;
 }
 
 int main(int argc, char **argv)
@@ -653,6 +674,8 @@ int main(int argc, char **argv)
 	if (rc != GO_ON)
 		return rc;
 	if (i < argc && (!strcmp(argv[i], "login") || !strcmp(argv[i], "watch"))) {
+		if (c.at)
+			return die_usage("--at is for read commands, not %s", argv[i]);
 		if (!c.remote[0])
 			return die_usage("%s needs --connect HOST:PORT or --socket PATH", argv[i]);
 		return argv[i][0] == 'l' ? remote_login(c.remote, argc, argv, i + 1)
@@ -660,6 +683,12 @@ int main(int argc, char **argv)
 	}
 	if ((rc = pick_command(&c, argc, argv, &i)) != GO_ON || (rc = pack_args(&c, argc, argv, i)) != GO_ON)
 		return rc;
+	if (c.at && c.d->kind != AL_CMD_READ) {
+		fprintf(stderr, "%s: %s: --at: %s is a write; only read commands answer from the past\n", prog,
+			al_err_name(AL_EINVALID_ARGUMENT), c.op);
+		args_free(&c);
+		return EXIT_REFUSED;
+	}
 	rc = c.remote[0] ? run_remote(&c) : run_local(&c);
 	args_free(&c);
 	return rc;

@@ -1,6 +1,6 @@
 /*
  * adminlog - the offline tool: init, verify, rebuild, log (audit), replay (as-of), stats,
- * digest. Links only against include/adminlog.h.
+ * digest, checkpoint. Links only against include/adminlog.h.
  * Exit status: 0 done, 1 failed (error code and message on stderr), 2 usage error.
  */
 #include <errno.h>
@@ -34,9 +34,12 @@ static void usage(FILE *out)
 	      "  replay DIR --until SEQ|TIME --out DIR2   the state as of that point, as a new data directory\n"
 	      "  stats DIR [--json]    event counts per type, head seq and hash, sizes\n"
 	      "  digest DIR [--until SEQ|TIME]   xxh3-128 of all views (as of a point when given)\n"
+	      "  checkpoint DIR [--list]   write the view checkpoints as-of starts from: at the head, and\n"
+	      "        the missing ones before it that the pruning policy keeps (every checkpoint-interval\n"
+	      "        events); --list: each checkpoint's seq, size and whether this build can use it\n"
 	      "\n"
-	      "TIME is RFC 3339, e.g. 2026-11-27T18:00:00Z. verify, log, stats and digest also run while\n"
-	      "adminlogd serves DIR (read-only); rebuild and replay are refused then.\n"
+	      "TIME is RFC 3339, e.g. 2026-11-27T18:00:00Z. verify, log, stats, digest and checkpoint also run\n"
+	      "while adminlogd serves DIR (read-only); rebuild and replay are refused then.\n"
 	      "exit status: 0 done, 1 failed, 2 usage error\n",
 	      out);
 }
@@ -435,6 +438,42 @@ static int cmd_stats(int argc, char **argv)
 	return 0;
 }
 
+/* ---- checkpoint ---------------------------------------------------------------------------------------------- */
+
+static void print_checkpoint(uint64_t seq, uint64_t bytes, int usable, void *ctx)
+{
+	(void)ctx;
+	printf("%llu  %.1f MB  %s\n", (unsigned long long)seq, bytes / 1e6, usable ? "usable" : "unusable (skipped)");
+}
+
+static int cmd_checkpoint(int argc, char **argv)
+{
+	static const char *const none[] = {NULL};
+	static const char *const flags[] = {"--list", NULL};
+	int rc = check_opts(argc, argv, none, flags);
+	if (rc)
+		return rc;
+	al_error err = {0};
+	al_store *s = open_store(argv[2], 1, &err); /* it writes checkpoints, not the store */
+	if (s == NULL)
+		return fail(&err);
+	al_checkpoint_info ci;
+	double t0 = now_s();
+	if (flag(argc, argv, "--list"))
+		rc = al_store_checkpoint_list(s, print_checkpoint, NULL, &err);
+	else
+		rc = al_store_checkpoint(s, AL_CKPT_FILL, progress, NULL, &ci, &err);
+	al_store_close(s);
+	if (rc)
+		return fail(&err);
+	if (!flag(argc, argv, "--list"))
+		printf("wrote %llu checkpoints (%.1f MB, the newest at event %llu) in %.1f s; %llu kept (%.1f MB), "
+		       "%llu removed\n",
+		       (unsigned long long)ci.written, ci.bytes / 1e6, (unsigned long long)ci.seq, now_s() - t0,
+		       (unsigned long long)ci.kept, ci.kept_bytes / 1e6, (unsigned long long)ci.pruned);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -456,7 +495,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {{"init", cmd_init},	    {"verify", cmd_verify}, {"rebuild", cmd_rebuild}, {"log", cmd_log},
-		    {"replay", cmd_replay}, {"stats", cmd_stats},   {"digest", cmd_digest}};
+		    {"replay", cmd_replay}, {"stats", cmd_stats},   {"digest", cmd_digest}, {"checkpoint", cmd_checkpoint}};
 	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc, argv);

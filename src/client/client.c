@@ -30,6 +30,7 @@ struct al_client {
 	size_t cap;
 	msgpack_zone zone;
 	msgpack_object frame;
+	char at[72]; /* al_client_set_at: the point calls and streams answer from; "" = now */
 };
 
 /* ---- sockets -------------------------------------------------------------------------------- */
@@ -214,13 +215,25 @@ static void frame_begin(msgpack_sbuffer *sb, msgpack_packer *pk)
 	msgpack_packer_init(pk, sb, al_sbuffer_write);
 }
 
-int al_client_send(al_client *c, uint64_t id, const char *op, const void *args, size_t args_len, bool stream,
-		   al_error *err)
+/* at: "" or NULL for none; digits go as an event seq (int), anything else as a time (str). */
+static void pack_at(msgpack_packer *pk, const char *at)
+{
+	size_t digits = strspn(at, "0123456789");
+	al_pack_cstr(pk, "at");
+	if (digits && !at[digits])
+		msgpack_pack_uint64(pk, strtoull(at, NULL, 10));
+	else
+		al_pack_cstr(pk, at);
+}
+
+static int send_req(al_client *c, uint64_t id, const char *op, const void *args, size_t args_len, bool stream,
+		    const char *at, al_error *err)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	bool has_at = at && *at;
 	frame_begin(&sb, &pk);
-	msgpack_pack_map(&pk, 2 + (args != NULL) + stream);
+	msgpack_pack_map(&pk, 2 + (args != NULL) + stream + has_at);
 	al_pack_cstr(&pk, "id");
 	msgpack_pack_uint64(&pk, id);
 	al_pack_cstr(&pk, "op");
@@ -233,6 +246,8 @@ int al_client_send(al_client *c, uint64_t id, const char *op, const void *args, 
 		al_pack_cstr(&pk, "stream");
 		msgpack_pack_true(&pk);
 	}
+	if (has_at)
+		pack_at(&pk, at);
 	size_t n = sb.size - 4;
 	sb.data[0] = (char)(n >> 24);
 	sb.data[1] = (char)(n >> 16);
@@ -243,6 +258,14 @@ int al_client_send(al_client *c, uint64_t id, const char *op, const void *args, 
 	al_sbuffer_destroy(&sb);
 	return rc;
 }
+
+int al_client_send(al_client *c, uint64_t id, const char *op, const void *args, size_t args_len, bool stream,
+		   al_error *err)
+{
+	return send_req(c, id, op, args, args_len, stream, NULL, err);
+}
+
+void al_client_set_at(al_client *c, const char *at) { snprintf(c->at, sizeof c->at, "%s", at ? at : ""); }
 
 /* ---- connecting ---------------------------------------------------------------------------------- */
 
@@ -349,7 +372,7 @@ int al_client_call(al_client *c, const char *op, const void *args, size_t args_l
 	memset(rep, 0, sizeof *rep);
 	uint64_t id = al_client_next_id(c);
 	al_msg m;
-	int rc = al_client_send(c, id, op, args, args_len, false, &rep->err);
+	int rc = send_req(c, id, op, args, args_len, false, c->at, &rep->err);
 	if (rc == AL_OK)
 		rc = wait_answer(c, id, &m, &rep->err);
 	if (rc)
@@ -378,7 +401,7 @@ int al_client_stream(al_client *c, const char *op, const void *args, size_t args
 {
 	uint64_t id = al_client_next_id(c);
 	al_msg m;
-	int rc = al_client_send(c, id, op, args, args_len, true, err), stop = 0;
+	int rc = send_req(c, id, op, args, args_len, true, c->at, err), stop = 0;
 	while (rc == AL_OK) {
 		if ((rc = wait_answer(c, id, &m, err)))
 			break;

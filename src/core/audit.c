@@ -37,13 +37,11 @@ static int time_of(al_store *s, MDB_txn *txn, uint64_t seq, int64_t *t, al_error
 	return AL_OK;
 }
 
-/* Last seq with time <= t; times never decrease along the log, so this is a binary search. */
-static int seq_at_time(al_store *s, MDB_txn *txn, int64_t t, uint64_t *out, al_error *err)
+/* Last seq with time <= t among 1..hi; times never decrease along the log, so this is a binary
+ * search. */
+static int seq_at_time(al_store *s, MDB_txn *txn, uint64_t hi, int64_t t, uint64_t *out, al_error *err)
 {
-	uint64_t lo = 0, hi; /* answer in [lo, hi] */
-	int hrc = al__log_head_in(s, txn, &hi, err);
-	if (hrc)
-		return hrc;
+	uint64_t lo = 0; /* answer in [lo, hi] */
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo + 1) / 2;
 		int64_t mt = 0;
@@ -61,13 +59,35 @@ static int seq_at_time(al_store *s, MDB_txn *txn, int64_t t, uint64_t *out, al_e
 
 int al_log_seq_at_time(al_store *s, int64_t t_us, uint64_t *seq, al_error *err)
 {
-	MDB_txn *txn;
-	int rc = al__read_begin(s, &txn, err);
+	al_logv lv;
+	uint64_t head;
+	int rc = al__logv_begin(s, NULL, &lv, err);
 	if (rc)
 		return rc;
-	rc = seq_at_time(s, txn, t_us, seq, err);
-	mdb_txn_abort(txn);
+	rc = al__logv_head(&lv, &head, err);
+	if (rc == AL_OK)
+		rc = seq_at_time(lv.s, lv.txn, head, t_us, seq, err);
+	al__logv_end(&lv);
 	return rc;
+}
+
+int al_log_point(al_store *s, const char *text, uint64_t *seq, al_error *err)
+{
+	size_t digits = strspn(text, "0123456789");
+	int64_t t;
+	uint64_t head = al_log_head(s);
+	if (digits && !text[digits] && digits <= 19) {
+		*seq = strtoull(text, NULL, 10);
+		if (*seq > head)
+			return al_err(err, AL_EINVALID_ARGUMENT, "at: event %llu is past the log's head %llu",
+				      (unsigned long long)*seq, (unsigned long long)head);
+		return AL_OK;
+	}
+	if (al_time_parse(text, &t) != 0)
+		return al_err(err, AL_EINVALID_ARGUMENT, "at: not an event seq or an RFC 3339 time: %.64s", text);
+	if (t > al__now(s))
+		return al_err(err, AL_EINVALID_ARGUMENT, "at: %.64s is in the future", text);
+	return al_log_seq_at_time(s, t, seq, err);
 }
 
 static bool matches(const al_event *e, const al_log_filter *f)
@@ -201,43 +221,58 @@ static int walk_audit_index(scan *sc, MDB_dbi dbi, const void *key, size_t kn, a
 	return rc;
 }
 
+/* The seq range the filter's time bounds and after_seq leave of 1..sc->hi. */
+static int seq_range(scan *sc, al_error *err)
+{
+	const al_log_filter *f = sc->f;
+	uint64_t t;
+	int rc = AL_OK;
+	sc->lo = f->after_seq + 1;
+	if (f->since_us && (rc = seq_at_time(sc->s, sc->txn, sc->hi, f->since_us - 1, &t, err)) == AL_OK && t + 1 > sc->lo)
+		sc->lo = t + 1;
+	if (rc == AL_OK && f->until_us && (rc = seq_at_time(sc->s, sc->txn, sc->hi, f->until_us, &t, err)) == AL_OK &&
+	    t < sc->hi)
+		sc->hi = t;
+	return rc;
+}
+
+/* Drives the scan from the most selective index the filter names. */
+static int run_scan(scan *sc, al_error *err)
+{
+	const al_log_filter *f = sc->f;
+	if (f->entity)
+		return walk_index(sc, sc->s->idx_entity, f->entity, strlen(f->entity), err);
+	if (f->actor)
+		return walk_audit_index(sc, sc->s->idx_actor, f->actor, strlen(f->actor), err);
+	if (f->type) {
+		const al_event_def *d = al_event_def_by_name(f->type);
+		unsigned char tk[2];
+		if (d == NULL)
+			return al_err(err, AL_EINVALID_ARGUMENT, "type: no event type named %.64s", f->type);
+		al__be16(tk, d->number);
+		return walk_audit_index(sc, sc->s->idx_type, tk, 2, err);
+	}
+	return walk_log(sc, err);
+}
+
 int al_log_query(al_store *s, const al_log_filter *f, al_event_cb cb, void *ctx, al_error *err)
 {
 	static const al_log_filter none = {0};
 	if (f == NULL)
 		f = &none;
-	scan sc = {.s = s, .f = f, .cb = cb, .ctx = ctx};
-	int rc = al__read_begin(s, &sc.txn, err);
+	al_logv lv; /* an as-of store lists its source's log up to its point */
+	int rc = al__logv_begin(s, NULL, &lv, err);
 	if (rc)
 		return rc;
+	scan sc = {.s = lv.s, .txn = lv.txn, .f = f, .cb = cb, .ctx = ctx};
 	msgpack_zone_init(&sc.zone, 4096);
-	sc.lo = f->after_seq + 1;
-	rc = al__log_head_in(s, sc.txn, &sc.hi, err);
-	uint64_t t;
-	if (rc == AL_OK && f->since_us && (rc = seq_at_time(s, sc.txn, f->since_us - 1, &t, err)) == AL_OK && t + 1 > sc.lo)
-		sc.lo = t + 1;
-	if (rc == AL_OK && f->until_us && (rc = seq_at_time(s, sc.txn, f->until_us, &t, err)) == AL_OK && t < sc.hi)
-		sc.hi = t;
-	if (rc == AL_OK && sc.lo <= sc.hi) {
-		/* Drive the scan from the most selective index the filter names. */
-		if (f->entity)
-			rc = walk_index(&sc, s->idx_entity, f->entity, strlen(f->entity), err);
-		else if (f->actor)
-			rc = walk_audit_index(&sc, s->idx_actor, f->actor, strlen(f->actor), err);
-		else if (f->type) {
-			const al_event_def *d = al_event_def_by_name(f->type);
-			unsigned char tk[2];
-			if (d == NULL)
-				rc = al_err(err, AL_EINVALID_ARGUMENT, "type: no event type named %.64s", f->type);
-			else {
-				al__be16(tk, d->number);
-				rc = walk_audit_index(&sc, s->idx_type, tk, 2, err);
-			}
-		} else
-			rc = walk_log(&sc, err);
-	}
+	rc = al__logv_head(&lv, &sc.hi, err);
+	if (rc == AL_OK)
+		rc = seq_range(&sc, err);
+	if (rc == AL_OK && sc.lo <= sc.hi)
+		rc = run_scan(&sc, err);
 	msgpack_zone_destroy(&sc.zone);
-	mdb_txn_abort(sc.txn);
+	al__logv_end(&lv);
 	return rc;
 }
 

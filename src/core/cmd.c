@@ -698,6 +698,8 @@ bool al_cmd_def_allows(const al_cmd_def *d, const al_actor *a) { return al__role
 
 #define FRESH_BUF 1024
 
+static int authorize_now(al_store *s, item *it, al_error *err);
+
 /*
  * The actor's rights as of txn, then the table's least role. An actor acting as a user is
  * re-read from the views in the command's own transaction (al__actor_source), so that a
@@ -707,6 +709,8 @@ bool al_cmd_def_allows(const al_cmd_def *d, const al_actor *a) { return al__role
 static int authorize(al_store *s, MDB_txn *txn, item *it, al_error *err)
 {
 	const al_actor *a = it->req->actor;
+	if (a->user && s->log_src) /* an as-of store: the rights of now, as its source holds them */
+		return authorize_now(s->log_src, it, err);
 	if (a->user) {
 		if (it->fresh_buf == NULL && (it->fresh_buf = al_zone_malloc(&it->zone, FRESH_BUF)) == NULL)
 			return al_err(err, AL_ENO_MEMORY, "out of memory");

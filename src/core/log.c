@@ -204,6 +204,19 @@ int al__log_read(al_store *s, MDB_txn *txn, uint64_t seq, msgpack_zone *zone, al
 	return rc;
 }
 
+/* The number of duplicates of the cursor's key with seq <= bound, given n in all: the newest
+ * are last, so only those past the bound are walked. */
+static int count_to_bound(MDB_cursor *c, size_t *n, uint64_t bound)
+{
+	MDB_val k, v;
+	int rc = mdb_cursor_get(c, &k, &v, MDB_LAST_DUP);
+	while (rc == 0 && *n > 0 && v.mv_size == 8 && al__get_be64(v.mv_data) > bound) {
+		(*n)--;
+		rc = mdb_cursor_get(c, &k, &v, MDB_PREV_DUP);
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int al__entity_version(al_store *s, MDB_txn *txn, const char *kind, al_str id, uint64_t *out, al_error *err)
 {
 	char key[AL_MAX_ID + 64];
@@ -212,15 +225,24 @@ int al__entity_version(al_store *s, MDB_txn *txn, const char *kind, al_str id, u
 	*out = 0;
 	if (kn == 0)
 		return AL_OK; /* longer than any id: no events */
-	int rc = mdb_cursor_open(txn, s->idx_entity, &c);
+	al_logv lv;
+	int rc = al__logv_begin(s, txn, &lv, err);
 	if (rc)
+		return rc;
+	rc = mdb_cursor_open(lv.txn, lv.s->idx_entity, &c);
+	if (rc) {
+		al__logv_end(&lv);
 		return al_err(err, AL_EIO_ERROR, "read entity index: %s", mdb_strerror(rc));
+	}
 	MDB_val k = {kn, key}, v;
 	size_t n = 0;
 	rc = mdb_cursor_get(c, &k, &v, MDB_SET);
 	if (rc == 0)
 		rc = mdb_cursor_count(c, &n);
+	if (rc == 0 && lv.bound != UINT64_MAX)
+		rc = count_to_bound(c, &n, lv.bound);
 	mdb_cursor_close(c);
+	al__logv_end(&lv);
 	if (rc && rc != MDB_NOTFOUND)
 		return al_err(err, AL_EIO_ERROR, "read entity index: %s", mdb_strerror(rc));
 	*out = n;
@@ -249,4 +271,37 @@ int al__log_head_in(al_store *s, MDB_txn *txn, uint64_t *head, al_error *err)
 		return al_err(err, AL_ECORRUPT, "meta head has %zu bytes, expected 48", v.mv_size);
 	*head = al__get_be64(v.mv_data);
 	return AL_OK;
+}
+
+/* ---- the log as a store sees it ---------------------------------------------------------------- */
+
+int al__logv_begin(al_store *s, MDB_txn *txn, al_logv *v, al_error *err)
+{
+	*v = (al_logv){s, txn, UINT64_MAX, false};
+	if (s->log_src == NULL && txn)
+		return AL_OK;
+	if (s->log_src) {
+		v->s = s->log_src;
+		v->bound = s->log_bound;
+	}
+	int rc = al__read_begin(v->s, &v->txn, err);
+	v->own_txn = rc == AL_OK;
+	return rc;
+}
+
+void al__logv_end(al_logv *v)
+{
+	if (v->own_txn)
+		mdb_txn_abort(v->txn);
+	v->own_txn = false;
+	v->txn = NULL;
+}
+
+int al__logv_head(const al_logv *v, uint64_t *head, al_error *err)
+{
+	if (v->bound != UINT64_MAX) {
+		*head = v->bound;
+		return AL_OK;
+	}
+	return al__log_head_in(v->s, v->txn, head, err);
 }

@@ -42,6 +42,25 @@ int al__entity_version(al_store *s, MDB_txn *txn, const char *kind, al_str id, u
 /* The same for a packer that cannot return an error: 0 then, and the error kept in *fail
  * unless it holds one already (fail->code != AL_OK). */
 uint64_t al__entity_version_or(al_store *s, MDB_txn *txn, const char *kind, al_str id, al_error *fail);
+/*
+ * Where the log of a store is read. A store reads its own; an as-of store (al_store_asof) has
+ * no log of its own and reads its source's, up to the as-of point: the one place that bound is
+ * applied (al_store.log_src, log_bound). Every reader of events or log indexes goes through it.
+ */
+typedef struct al_logv {
+	al_store *s;    /* the store whose events and indexes are read */
+	MDB_txn *txn;   /* a read transaction on s */
+	uint64_t bound; /* the last seq that may be seen; UINT64_MAX: the whole log */
+	bool own_txn;   /* txn was begun here, and al__logv_end aborts it */
+} al_logv;
+/* The log as s sees it; txn is the caller's transaction on s (used as is for s's own log). A
+ * source's log is read in a read transaction of its own: the log only grows, so any snapshot
+ * holds the same events up to the bound. */
+int al__logv_begin(al_store *s, MDB_txn *txn, al_logv *v, al_error *err);
+void al__logv_end(al_logv *v);
+/* The last seq the view shows: the bound, or the head of the store's own log. */
+int al__logv_head(const al_logv *v, uint64_t *head, al_error *err);
+
 /* Head seq as committed in txn (0 for an empty log) into *head. */
 int al__log_head_in(al_store *s, MDB_txn *txn, uint64_t *head, al_error *err);
 /* "kind:id" into buf; returns its length, or 0 when it does not fit. */

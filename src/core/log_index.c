@@ -170,9 +170,10 @@ int al__idx_seq(al_store *s, MDB_txn *txn, uint64_t head, uint64_t *out, al_erro
 		return AL_OK;
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "read the audit index position: %s", mdb_strerror(rc));
-	if (v.mv_size != 8 || al__get_be64(v.mv_data) > head)
+	if (v.mv_size != 8)
 		return al_err(err, AL_ECORRUPT, "meta idx is damaged");
-	*out = al__get_be64(v.mv_data);
+	if (al__get_be64(v.mv_data) < head) /* a bound below the head (a time, an as-of point) */
+		*out = al__get_be64(v.mv_data);
 	return AL_OK;
 }
 

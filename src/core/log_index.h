@@ -23,7 +23,8 @@ int al__idx_note(al_wtxn *w, uint64_t seq, unsigned type, al_str actor, al_error
 /* At the end of a write transaction that moved the head: indexes the missing events when
  * they are AL_IDX_LAG or more, and records how far the indexes go. */
 int al__idx_flush(al_wtxn *w, al_error *err);
-/* The seq idx_actor and idx_type are complete to in txn (the head when meta has no "idx"). */
+/* The seq idx_actor and idx_type are complete to in txn, at most head (any upper bound of the
+ * reader's range: the head, a time bound, an as-of point); head when meta has no "idx". */
 int al__idx_seq(al_store *s, MDB_txn *txn, uint64_t head, uint64_t *out, al_error *err);
 /* Frees what al__idx_note kept. */
 void al__idx_free(al_wtxn *w);

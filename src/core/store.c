@@ -198,6 +198,9 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 {
 	if (s->flags & AL_OPEN_RDONLY)
 		return al_err(err, AL_EPERMISSION_DENIED, "data directory opened read-only");
+	if (s->log_src)
+		return al_err(err, AL_EPERMISSION_DENIED, "the state as of event %llu answers reads only",
+			      (unsigned long long)s->log_bound);
 	al_wtxn w = {.s = s};
 	msgpack_zone_init(&w.zone, 8192);
 	msgpack_sbuffer_init(&w.sb);
@@ -323,6 +326,10 @@ static int env_open(al_store *s, const al_open_opts *o, al_error *err)
 		envflags |= MDB_NOSYNC;
 	if (o->flags & AL_OPEN_RDONLY)
 		envflags |= MDB_RDONLY;
+	/* A scratch store (as-of) is private and never synced: writing into the map spares LMDB a
+	 * malloc'd copy of every page the fold touches and the write of each at commit. */
+	if (o->flags & AL__OPEN_SCRATCH)
+		envflags |= MDB_WRITEMAP;
 	/* A read-only open maps what the writers mapped (0: the size in the meta page), so that
 	 * the file does not outgrow its map while adminlogd writes beside it. */
 	size_t map = o->map_size ? o->map_size : (o->flags & AL_OPEN_RDONLY) ? 0 : DEFAULT_MAP;
@@ -394,7 +401,7 @@ static int open_store(al_store **out, const char *dir, const al_open_opts *o, al
 	s->dbs_open = rc == AL_OK;
 	if (rc == AL_OK && !fresh && !(o->flags & AL__OPEN_SCRATCH))
 		rc = check_bootstrapped(s, err);
-	if (rc == AL_OK)
+	if (rc == AL_OK && !(o->flags & AL__OPEN_SCRATCH)) /* a scratch store opens no secret */
 		rc = al__master_key_load(s, fresh, err);
 	if (rc == AL_OK && !(o->flags & AL_OPEN_RDONLY))
 		rc = al__proj_catch_up(s, err);

@@ -25,7 +25,7 @@
 #include "util/alloc.h"
 #include "util/fault.h" /* after <lmdb.h>: wraps the LMDB calls with fault points */
 
-/* al_store_asof's private copy: no lock file, and it may hold no events (seq 0). */
+/* al_store_asof's private copy: no lock file, no master key, and it may hold no events. */
 #define AL__OPEN_SCRATCH (1u << 30)
 #define AL_LOCK_FILE "adminlogd.lock"
 #define AL_STAGE_DIR ".init" /* where al_store_init builds a new store (bootstrap.c) */
@@ -36,6 +36,12 @@ struct al_store {
 	unsigned flags;
 	int lock_fd; /* DIR/adminlogd.lock, held while open; -1 when not taken */
 	bool scratch; /* delete the directory on close */
+	/* An as-of store (al_store_asof): views of the state after event log_bound, no log of its
+	 * own: its log is log_src's, read up to log_bound (al__logv_begin, log.h). It answers reads
+	 * only, with the rights its actors have in log_src. NULL for a store with its own log. */
+	struct al_store *log_src;
+	uint64_t log_bound;
+	uint64_t asof_base; /* the checkpoint it started from; 0: folded from the first event */
 	bool dbs_open; /* the sub-databases below are open */
 	MDB_dbi events, idx_entity, idx_actor, idx_type, reqids, meta;
 	MDB_dbi views[AL_PROJ_MAX][AL_PROJ_MAX_DBS];

@@ -46,6 +46,8 @@ static const setting_def defs[] = {
 	{"timezone", "UTC", 'z', NULL, 0, 0},
 	{"project-folders", "true", 'b', NULL, 0, 0},
 	{"agent-heartbeat-timeout", "40", 'i', NULL, 1, 86400},
+	/* Events between view checkpoints (core/checkpoint.h); 0 writes none. */
+	{"checkpoint-interval", "65536", 'i', NULL, 0, 999999999},
 };
 #define NDEFS (sizeof defs / sizeof *defs)
 
@@ -301,7 +303,7 @@ static int unknown_key(al_cmd *c, al_str key)
 {
 	return al_err(c->err, AL_EINVALID_ARGUMENT,
 		      "key: no setting named '%.*s' (image-auto-pull, overlay-mtu, scheduler, retries-to-skip, "
-		      "session-creation-retries, timezone, project-folders, agent-heartbeat-timeout)",
+		      "session-creation-retries, timezone, project-folders, agent-heartbeat-timeout, checkpoint-interval)",
 		      al__clip(key.n), key.p);
 }
 

@@ -3,7 +3,8 @@
  * The protocol is docs/protocol.md; the server's own operations (login, auth, watch, ...) are
  * in srv_ops.c, the threads and group commit in srv_pool.c, events, watch and streams in
  * srv_feed.c, hashing processes in srv_hash.c, rate windows in srv_rate.c, the queue of
- * logins waiting for a worker in srv_login.c.
+ * logins waiting for a worker in srv_login.c, reads from the past (at) and the checkpoint
+ * thread in srv_asof.c.
  *
  * A frame is handled in the loop turn that completed it: checked (al_mp_check bounds the
  * decode by the frame's length before msgpack-c sees it), decoded, dispatched. Reads are
@@ -411,6 +412,7 @@ job *srv_job_new(conn *c, const request *rq, int kind)
 	}
 	srv_actor_copy(&j->actor, j->actor_buf, sizeof j->actor_buf, &c->actor);
 	j->t0 = rq->t0;
+	memcpy(j->at, rq->at, sizeof j->at);
 	msgpack_sbuffer_init(&j->sb);
 	c->inflight++;
 	srv->inflight++;
@@ -622,6 +624,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	if (wrote) { /* first the owners' rights: a demotion ends a feed before it sends more */
 		srv_feeds_check(srv);
 		pump_watches(srv);
+		srv_ckpt_poke(srv);
 	}
 }
 
@@ -659,18 +662,19 @@ typedef struct srv_op {
 	void (*run)(conn *c, const request *rq);
 	bool unauthed; /* runs before the connection has authenticated */
 	bool streams;  /* takes "stream": true itself (else only READ commands stream) */
+	bool past;     /* takes "at" (else only READ commands do) */
 } srv_op;
 
 static const srv_op srv_ops[] = {
-	{"hello", srv_op_hello, true, false},
-	{"login", srv_op_login, true, false},
-	{"auth", srv_op_auth, true, false},
-	{"whoami", srv_op_whoami, false, false},
-	{"describe", srv_op_describe, false, false},
-	{"cancel", srv_op_cancel, false, false},
-	{"watch", srv_op_watch, false, true},
-	{"log", op_log, false, true},
-	{"export", op_export, false, true},
+	{"hello", srv_op_hello, true, false, false},
+	{"login", srv_op_login, true, false, false},
+	{"auth", srv_op_auth, true, false, false},
+	{"whoami", srv_op_whoami, false, false, false},
+	{"describe", srv_op_describe, false, false, false},
+	{"cancel", srv_op_cancel, false, false, false},
+	{"watch", srv_op_watch, false, true, false},
+	{"log", op_log, false, true, true},
+	{"export", op_export, false, true, true},
 };
 
 static const srv_op *srv_op_find(const char *op)
@@ -691,6 +695,8 @@ static void run_command(conn *c, const request *rq)
 		submit_write(c, rq, d);
 	else if (rq->stream)
 		start_stream(c, rq, S_CMD);
+	else if (rq->at[0]) /* an as-of store may take a while to build: on a worker */
+		srv_asof_submit(c, rq);
 	else
 		run_read(c, rq);
 }
@@ -698,6 +704,12 @@ static void run_command(conn *c, const request *rq)
 static void dispatch(conn *c, const request *rq)
 {
 	const srv_op *so = srv_op_find(rq->op);
+	const al_cmd_def *d = so ? NULL : al_cmd_def_find(rq->op);
+	if (rq->at[0] && !(so ? so->past : d && d->kind == AL_CMD_READ)) { /* never a write to the present */
+		srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "at: only read commands, export and log answer from the past "
+			    "(%s does not)", rq->op);
+		return;
+	}
 	if (so && so->unauthed) {
 		so->run(c, rq);
 		return;
@@ -735,6 +747,25 @@ static size_t pack_small(const msgpack_object *o, char *buf)
 	memcpy(buf, sb.data, n);
 	al_sbuffer_destroy(&sb);
 	return n;
+}
+
+/* A request's at into out as text ("" when absent or nil); false when it is neither a seq nor
+ * a string (whether the string is a time is the worker's to say, al_log_point). */
+static bool parse_at(const msgpack_object *at, char out[SRV_AT_MAX])
+{
+	out[0] = 0;
+	if (at == NULL || at->type == MSGPACK_OBJECT_NIL)
+		return true;
+	if (at->type == MSGPACK_OBJECT_POSITIVE_INTEGER && at->via.u64 <= INT64_MAX) {
+		snprintf(out, SRV_AT_MAX, "%llu", (unsigned long long)at->via.u64);
+		return true;
+	}
+	if (at->type != MSGPACK_OBJECT_STR || at->via.str.size == 0 || at->via.str.size >= SRV_AT_MAX ||
+	    memchr(at->via.str.ptr, 0, at->via.str.size))
+		return false;
+	memcpy(out, at->via.str.ptr, at->via.str.size);
+	out[at->via.str.size] = 0;
+	return true;
 }
 
 static void handle_frame(conn *c, const unsigned char *p, size_t len)
@@ -777,6 +808,11 @@ static void handle_frame(conn *c, const unsigned char *p, size_t len)
 	rq.args = args && args->type == MSGPACK_OBJECT_MAP ? args : NULL;
 	if (al_mp_bool(&o, "stream", &rq.stream) < 0) {
 		srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "stream: must be a boolean");
+		return;
+	}
+	if (!parse_at(al_mp_get(&o, "at"), rq.at)) {
+		srv_reply_error(c, &rq, AL_EINVALID_ARGUMENT, "at: must be an event seq (an integer >= 0) or an RFC 3339 "
+			    "time (a string)");
 		return;
 	}
 	dispatch(c, &rq);
@@ -1246,6 +1282,8 @@ int al_srv_new(al_srv **out, al_store *s, const al_srv_opts *o, al_error *err)
 	pthread_cond_init(&srv->wcv, NULL);
 	pthread_cond_init(&srv->jcv, NULL);
 	pthread_cond_init(&srv->flow, NULL);
+	pthread_cond_init(&srv->ckcv, NULL);
+	pthread_cond_init(&srv->asof_cv, NULL);
 	msgpack_zone_init(&srv->zone, 8192);
 	msgpack_sbuffer_init(&srv->out);
 	srv_build_describe(srv);
@@ -1315,6 +1353,7 @@ void al_srv_free(al_srv *srv)
 	if (srv == NULL)
 		return;
 	srv_threads_stop(srv);
+	srv_asof_free(srv);
 	srv_hashers_stop(srv);
 	close_listeners(srv);
 	while (srv->conns)
@@ -1343,5 +1382,7 @@ void al_srv_free(al_srv *srv)
 	pthread_cond_destroy(&srv->wcv);
 	pthread_cond_destroy(&srv->jcv);
 	pthread_cond_destroy(&srv->flow);
+	pthread_cond_destroy(&srv->ckcv);
+	pthread_cond_destroy(&srv->asof_cv);
 	al_free(srv);
 }

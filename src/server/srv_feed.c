@@ -194,7 +194,7 @@ static int log_filter(const msgpack_object *args, al_log_filter *f, msgpack_zone
 	return AL_OK;
 }
 
-static int run_log(al_srv *srv, job *j, al_error *err)
+static int run_log(al_store *s, job *j, al_error *err)
 {
 	msgpack_zone z;
 	msgpack_object args = {.type = MSGPACK_OBJECT_NIL};
@@ -204,12 +204,12 @@ static int run_log(al_srv *srv, job *j, al_error *err)
 			 ? al_err(err, AL_EINVALID_ARGUMENT, "args: do not decode")
 			 : log_filter(j->args ? &args : NULL, &f, &z, err);
 	if (rc == AL_OK)
-		rc = al_log_query(srv->s, &f, event_sink, j, err);
+		rc = al_log_query(s, &f, event_sink, j, err);
 	msgpack_zone_destroy(&z);
 	return rc;
 }
 
-static int run_export(al_srv *srv, job *j, al_error *err)
+static int run_export(al_store *s, job *j, al_error *err)
 {
 	msgpack_zone z;
 	msgpack_object args = {.type = MSGPACK_OBJECT_NIL};
@@ -243,7 +243,7 @@ static int run_export(al_srv *srv, job *j, al_error *err)
 	}
 	if (rc == AL_OK) {
 		al_request req = {"", rest.data, rest.size, &j->actor};
-		rc = al_export_csv(srv->s, al_str_cpy(w, sizeof w, what), &req, out, err);
+		rc = al_export_csv(s, al_str_cpy(w, sizeof w, what), &req, out, err);
 	}
 	if (out)
 		fclose(out);
@@ -261,6 +261,15 @@ static int lost_rights(job *j, int cancel, al_error *err)
 	return al_err(err, AL_EPERMISSION_DENIED, "%s: ended: its owner no longer has the right to it", j->op);
 }
 
+/* The store a stream reads: the present, or the as-of store of its at. */
+static int stream_store(al_srv *srv, job *j, al_store **s, al_error *err)
+{
+	int rc = j->at[0] ? srv_asof_acquire(srv, j, err) : AL_OK;
+	if (rc == AL_OK && j->view)
+		*s = j->view;
+	return rc;
+}
+
 void srv_stream_run(al_srv *srv, job *j)
 {
 	al_error err = {0};
@@ -268,16 +277,17 @@ void srv_stream_run(al_srv *srv, job *j)
 	pthread_mutex_lock(&srv->mu);
 	int cancel = j->cancel;
 	pthread_mutex_unlock(&srv->mu);
-	if (cancel != C_NONE) /* stopped before it started */
-		rc = AL_EIO_ERROR;
-	else if (j->skind == S_LOG)
-		rc = run_log(srv, j, &err);
-	else if (j->skind == S_EXPORT)
-		rc = run_export(srv, j, &err);
-	else {
+	al_store *s = srv->s;
+	rc = cancel != C_NONE ? AL_EIO_ERROR : stream_store(srv, j, &s, &err); /* cancelled before it started */
+	if (rc == AL_OK && j->skind == S_LOG)
+		rc = run_log(s, j, &err);
+	else if (rc == AL_OK && j->skind == S_EXPORT)
+		rc = run_export(s, j, &err);
+	else if (rc == AL_OK) {
 		al_request req = {j->op, j->args, j->args_len, &j->actor};
-		rc = al_exec_stream(srv->s, &req, row_sink, j, &err);
+		rc = al_exec_stream(s, &req, row_sink, j, &err);
 	}
+	srv_asof_release(srv, j);
 	pthread_mutex_lock(&srv->mu);
 	cancel = j->cancel;
 	pthread_mutex_unlock(&srv->mu);

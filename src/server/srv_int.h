@@ -27,6 +27,8 @@
 #define SRV_OUT_HIGH (4u << 20)  /* a connection is not read while this much output waits */
 #define SRV_CHUNK (64u << 10)    /* stream frames are handed to the loop in chunks of this */
 #define AL_PWHASH_STR_MAX 128    /* crypto_pwhash_argon2id_STRBYTES */
+#define SRV_AT_MAX 72            /* a request's at: an event seq or an RFC 3339 time, as text */
+#define SRV_ASOF_CACHE 2         /* as-of stores kept for later reads of the same point */
 
 #define SRV_RATE_WINDOW_US (900ll * 1000000) /* 15 minutes */
 
@@ -51,6 +53,7 @@ enum job_kind {
 	J_PREPARE, /* al_prepare on a worker, then J_WRITE */
 	J_LOGIN,   /* al_login on a worker */
 	J_STREAM,  /* a streamed read on a worker */
+	J_ASOF,    /* a read from the past (at) on a worker (srv_asof.c) */
 };
 enum stream_kind { S_CMD, S_LOG, S_EXPORT };
 /* Why a stream stops early: the client cancelled it (or the server stops), the connection
@@ -75,6 +78,9 @@ struct job {
 	const al_cmd_def *def; /* J_STREAM: the command whose rights it needs (NULL for log) */
 	al_reply rep;
 	int64_t t0;  /* arrival, monotonic µs */
+	char at[SRV_AT_MAX]; /* the point in the past it reads ("" = now) */
+	al_store *view;      /* J_ASOF and streams with at: the as-of store while in use */
+	bool view_own;       /* view is not in the cache: closed after use */
 	bool ready;  /* J_WRITE: may go to the writer (prepared, or nothing to prepare) */
 	bool failed; /* refused before the writer (prepare step); rep.err says why */
 	bool net;    /* J_PREPARE with network I/O: for the network thread, never a worker */
@@ -196,6 +202,22 @@ struct al_srv {
 	int64_t login_us; /* how long a login takes on a worker, smoothed (for retry_after) */
 	int64_t expired_at; /* when the agents' timer last ran agent.expire */
 	int64_t swept_at;
+	/* srv_asof.c, under mu: the last as-of stores built, by the seq they are at */
+	struct srv_asof {
+		uint64_t seq;
+		al_store *s;    /* NULL while building or empty */
+		int users;      /* jobs reading it now */
+		uint64_t used;  /* when last taken (asof_tick) */
+		bool building;
+	} asof[SRV_ASOF_CACHE];
+	uint64_t asof_tick;
+	pthread_cond_t asof_cv; /* a build finished */
+	/* the checkpoint thread, under mu */
+	pthread_t ckpt;
+	bool ckpt_started;
+	pthread_cond_t ckcv;
+	uint64_t ckpt_due; /* the head at which the next checkpoint falls due; 0: unknown or never */
+	bool ckpt_poked;
 };
 
 #define PROTOCOL 1
@@ -207,6 +229,7 @@ typedef struct request {
 	char op[SRV_OP_MAX];
 	const msgpack_object *args; /* a map, or NULL */
 	bool stream;
+	char at[SRV_AT_MAX]; /* "" = now */
 	int64_t t0;
 } request;
 
@@ -284,6 +307,22 @@ void srv_op_describe(conn *c, const request *rq);
 void srv_op_watch(conn *c, const request *rq);
 void srv_op_cancel(conn *c, const request *rq);
 void srv_build_describe(al_srv *srv);
+
+/* ---- srv_asof.c: reads from the past, the checkpoint thread ---- */
+/* A read command with at, on a worker. */
+void srv_asof_submit(conn *c, const request *rq);
+/* Worker side: j's read from the past into j->rep. */
+void srv_asof_run(al_srv *srv, job *j);
+/* The as-of store of j->at into j->view (cached, or built here: on a worker); AL_OK or why not. */
+int srv_asof_acquire(al_srv *srv, job *j, al_error *err);
+void srv_asof_release(al_srv *srv, job *j);
+/* Closes the cached as-of stores (the threads have stopped). */
+void srv_asof_free(al_srv *srv);
+int srv_ckpt_start(al_srv *srv, al_error *err);
+/* Call with srv->quit set and the threads woken: joins it. */
+void srv_ckpt_join(al_srv *srv);
+/* The loop after a commit: wakes the checkpoint thread when one falls due. */
+void srv_ckpt_poke(al_srv *srv);
 
 /* ---- srv_hash.c: argon2id in helper processes ---- */
 int srv_hashers_start(al_srv *srv, int n, al_error *err);

@@ -1,6 +1,7 @@
 /*
  * srv_pool.c - the server's threads: the writer (group commit) and the worker pool (prepare
- * steps, logins, streams), and the queues that bring their results back to the loop.
+ * steps, logins, streams, reads from the past), and the queues that bring their results back
+ * to the loop. The checkpoint thread, started and stopped with them, is srv_asof.c's.
  *
  * Group commit: the writer takes every write queued since it last looked (at most
  * SRV_MAX_BATCH) and runs them with one al_exec_batch: one write transaction, one commit and
@@ -201,6 +202,8 @@ static void serve(al_srv *srv, bool net)
 			run_prepare(srv, j);
 		else if (j->kind == J_LOGIN)
 			run_login(srv, j);
+		else if (j->kind == J_ASOF)
+			srv_asof_run(srv, j);
 		pthread_mutex_lock(&srv->mu);
 		if (!stream) {
 			done_push(srv, j);
@@ -271,7 +274,7 @@ int srv_threads_start(al_srv *srv, al_error *err)
 			srv->nworkers = i;
 			return al_err(err, AL_EINTERNAL, "cannot start worker thread %d", i);
 		}
-	return AL_OK;
+	return srv_ckpt_start(srv, err);
 }
 
 /* Lets the writer commit what is queued, stops every thread and frees what nobody will read. */
@@ -293,6 +296,7 @@ void srv_threads_stop(al_srv *srv)
 		pthread_join(srv->workers[i], NULL);
 	if (srv->net_started) /* a rescan in progress ends first, at worst by its timeout */
 		pthread_join(srv->net, NULL);
+	srv_ckpt_join(srv);
 	srv->net_started = false;
 	pthread_cond_destroy(&srv->ncv);
 	srv->threads_started = false;
