@@ -356,7 +356,7 @@ static int read_snap_head(al_store *s, MDB_txn *txn, snap_head *sh, al_error *er
 		if ((rc = mdb_get(txn, s->meta, &key, &v)) && rc != MDB_NOTFOUND)
 			return al_err(err, AL_EIO_ERROR, "read %s: %s", name, mdb_strerror(rc));
 		sh->current = rc == 0 && v.mv_size == 12 && al__get_be32(v.mv_data) == al__projections[p]->version &&
-			      al__get_be64((const unsigned char *)v.mv_data + 4) == sh->h.seq;
+			      al__proj_cursor_at(al__get_be64((const unsigned char *)v.mv_data + 4), sh->h.seq) == sh->h.seq;
 	}
 	return AL_OK;
 }
@@ -563,6 +563,8 @@ static int write_at_head(al_store *root, al_store *s, uint64_t *seq, uint64_t *b
 	if (rc == AL_OK && sh.h.seq > 0 && sh.current)
 		rc = ckpt_write(root, s, txn, &sh.h, err);
 	mdb_txn_abort(txn);
+	if (rc == AL_OK && sh.h.seq > 0 && !sh.current && s->log_src) /* an as-of store is at its head */
+		return al_err(err, AL_EINTERNAL, "an as-of store's views are not at its point");
 	if (rc == AL_OK && sh.h.seq > 0 && !sh.current) {
 		al_store *past;
 		if ((rc = al_store_asof(s, sh.h.seq, &past, err)) == AL_OK) {

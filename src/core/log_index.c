@@ -155,9 +155,10 @@ int al__idx_load(al_wtxn *w, al_error *err)
 		return AL_OK;
 	if (rc)
 		return al__mdb(w, rc, err, "read the audit index position");
-	if (v.mv_size != 8 || al__get_be64(v.mv_data) > w->head_seq)
+	if (v.mv_size != 8)
 		return al_err(err, AL_ECORRUPT, "meta idx is damaged");
-	w->idx_seq = al__get_be64(v.mv_data);
+	if (al__get_be64(v.mv_data) < w->head_seq) /* (a copied meta may say more than its head) */
+		w->idx_seq = al__get_be64(v.mv_data);
 	return AL_OK;
 }
 
@@ -179,6 +180,10 @@ int al__idx_seq(al_store *s, MDB_txn *txn, uint64_t head, uint64_t *out, al_erro
 
 int al__idx_flush(al_wtxn *w, al_error *err)
 {
+	/* The head moved with nothing appended: an as-of store folding its source's log, which
+	 * has no log (nor audit indexes) of its own. */
+	if (w->idx_n == 0)
+		return AL_OK;
 	if (w->head_seq - w->idx_seq < AL_IDX_LAG)
 		return w->idx_known ? AL_OK : idx_save(w, err);
 	/* This transaction noted its own appends, in seq order; the ones before them, which
