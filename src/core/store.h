@@ -70,6 +70,7 @@ typedef struct al_wtxn {
 	msgpack_zone zone; /* decoded events; cleared per event */
 	msgpack_sbuffer sb; /* scratch payload buffer */
 	msgpack_sbuffer vb; /* scratch buffer for view rows, used by apply functions */
+	struct al_ov *ov; /* a fold's in-memory views (overlay.h), which al__view_* use; else NULL */
 } al_wtxn;
 
 typedef int (*al_write_fn)(al_wtxn *w, void *ctx, al_error *err);
