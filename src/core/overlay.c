@@ -55,6 +55,7 @@ struct al_ov {
 	char *cur;                /* the free end of the newest chunk */
 	size_t left, arena, next_chunk;
 	size_t hint;              /* entries announced by al__ov_reserve */
+	size_t idx_bytes;         /* the dbs' index arrays, counted as they grow (read per event) */
 };
 
 int al__key_cmp(const void *a, size_t an, const void *b, size_t bn)
@@ -84,7 +85,7 @@ static void free_entries(al_ov *o)
 	o->cur = NULL;
 	o->left = o->arena = o->next_chunk = 0;
 	o->last = 0;
-	o->hint = 0;
+	o->hint = o->idx_bytes = 0;
 	al_free(o->ents);
 	al_free(o->slots);
 	o->ents = NULL;
@@ -121,10 +122,7 @@ size_t al__ov_bytes(const al_ov *o)
 {
 	/* The arena as used, not as allocated: its newest chunk's free end is small beside the
 	 * budget at scale, and counting it would make small budgets jump by whole chunks. */
-	size_t b = o->arena - o->left + o->cap * sizeof *o->ents + o->nslots * sizeof *o->slots;
-	for (size_t d = 0; d < o->ndbs; d++)
-		b += o->dbs[d].cap * sizeof *o->dbs[d].idx;
-	return b;
+	return o->arena - o->left + o->cap * sizeof *o->ents + o->nslots * sizeof *o->slots + o->idx_bytes;
 }
 
 static int db_index(const al_ov *o, MDB_dbi dbi) { return dbi < MAX_DBI ? o->db_of[dbi] : -1; }
@@ -226,7 +224,7 @@ static int grow_ents(al_ov *o, size_t need)
 	return AL_OK;
 }
 
-static int grow_idx(ov_db *d, size_t need)
+static int grow_idx(al_ov *o, ov_db *d, size_t need)
 {
 	size_t cap = d->cap ? d->cap : 16;
 	while (cap < need)
@@ -237,6 +235,7 @@ static int grow_idx(ov_db *d, size_t need)
 	if (x == NULL)
 		return AL_ENO_MEMORY;
 	want_huge_pages(x, cap * sizeof *x);
+	o->idx_bytes += (cap - d->cap) * sizeof *x;
 	d->idx = x;
 	d->cap = cap;
 	return AL_OK;
@@ -270,7 +269,7 @@ static int reserve(al_ov *o, ov_db *d, size_t n)
 {
 	if (o->n + n > o->cap && grow_ents(o, o->n + n) != AL_OK)
 		return AL_ENO_MEMORY;
-	if (d->n + n > d->cap && grow_idx(d, d->n + n) != AL_OK)
+	if (d->n + n > d->cap && grow_idx(o, d, d->n + n) != AL_OK)
 		return AL_ENO_MEMORY;
 	if ((o->n + n) * 2 > o->nslots && grow_slots(o, o->n + n) != AL_OK)
 		return AL_ENO_MEMORY;
@@ -284,7 +283,7 @@ int al__ov_reserve(al_ov *o, MDB_dbi dbi, size_t n)
 		return AL_OK;
 	o->hint += n; /* the hints of all sub-databases share the entries and slots */
 	ov_db *d = &o->dbs[db];
-	if (d->n + n > d->cap && grow_idx(d, d->n + n) != AL_OK)
+	if (d->n + n > d->cap && grow_idx(o, d, d->n + n) != AL_OK)
 		return AL_ENO_MEMORY;
 	if (o->n + o->hint > o->cap && grow_ents(o, o->n + o->hint) != AL_OK)
 		return AL_ENO_MEMORY;
@@ -445,6 +444,7 @@ static int sort_db(al_ov *o, ov_db *d)
 		while (j < d->n)
 			m[n++] = d->idx[j++];
 		al_free(d->idx);
+		o->idx_bytes -= (d->cap - d->n) * sizeof *m;
 		d->idx = m;
 		d->cap = d->n;
 	}
