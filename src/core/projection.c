@@ -236,7 +236,7 @@ int al__view_keys(const al_view *v, int db, const void *prefix, size_t pn, al_ke
 
 /* ---- folding the log into views ------------------------------------------------------------------- */
 
-al_fold_limits al__fold_limits = {(size_t)256 << 20, (size_t)32 << 20};
+al_fold_limits al__fold_limits = {(size_t)256 << 20, (size_t)8 << 20};
 unsigned long al__fold_writes;
 
 /*
