@@ -524,7 +524,7 @@ static void version_change_rebuilds(void **state)
 	f->s = NULL;
 	{
 		MDB_env *env;
-		MDB_txn *txn;
+		MDB_txn *txn = NULL;
 		MDB_dbi meta;
 		assert_int_equal(mdb_env_create(&env), 0);
 		assert_int_equal(mdb_env_set_maxdbs(env, 128), 0);
