@@ -121,6 +121,23 @@ static void overlay_get_put_del(void **state)
 	assert_int_equal(al__ov_get(o, FILLED, "a", 1, &v), AL_OV_MISS);
 	al__ov_free(o);
 	al__ov_free(NULL);
+
+	/* Empty keys and values, given as NULL, the first thing a new overlay holds. */
+	assert_int_equal(al__ov_new(&o), AL_OK);
+	assert_int_equal(al__ov_cover(o, FILLED, false), AL_OK);
+	assert_int_equal(al__ov_cover(o, EMPTY, true), AL_OK);
+	assert_int_equal(al__ov_del(o, FILLED, NULL, 0), AL_OK);
+	assert_int_equal(al__ov_get(o, FILLED, NULL, 0, &v), MDB_NOTFOUND);
+	assert_int_equal(al__ov_put(o, EMPTY, NULL, 0, NULL, 0), AL_OK);
+	assert_int_equal(al__ov_get(o, EMPTY, NULL, 0, &v), 0);
+	assert_int_equal(v.mv_size, 0);
+	assert_int_equal(al__ov_range(o, EMPTY, NULL, 0, &it), AL_OK);
+	MDB_val k;
+	bool dead;
+	assert_true(al__ov_next(&it, &k, &v, &dead));
+	assert_int_equal(k.mv_size, 0);
+	assert_false(al__ov_next(&it, &k, &v, &dead));
+	al__ov_free(o);
 }
 
 /* LMDB's own order for the default comparator, from a real environment. */

@@ -60,7 +60,8 @@ struct al_ov {
 
 int al__key_cmp(const void *a, size_t an, const void *b, size_t bn)
 {
-	int c = memcmp(a, b, an < bn ? an : bn);
+	size_t n = an < bn ? an : bn;
+	int c = n ? memcmp(a, b, n) : 0; /* an empty key may come as NULL */
 	return c ? c : (an > bn) - (an < bn);
 }
 
@@ -179,7 +180,7 @@ static ov_ent *find(al_ov *o, unsigned db, uint64_t h, const void *k, size_t kn)
 {
 	if (o->last) {
 		ov_ent *e = &o->ents[o->last - 1];
-		if (e->h == h && e->kn == kn && e->db == db && memcmp(e->k, k, kn) == 0)
+		if (e->h == h && e->kn == kn && e->db == db && (kn == 0 || memcmp(e->k, k, kn) == 0))
 			return e;
 	}
 	if (o->nslots == 0)
@@ -192,7 +193,7 @@ static ov_ent *find(al_ov *o, unsigned db, uint64_t h, const void *k, size_t kn)
 		if (s->tag != tag)
 			continue;
 		ov_ent *e = &o->ents[s->ent - 1];
-		if (e->h == h && e->kn == kn && e->db == db && memcmp(e->k, k, kn) == 0) {
+		if (e->h == h && e->kn == kn && e->db == db && (kn == 0 || memcmp(e->k, k, kn) == 0)) {
 			o->last = s->ent;
 			return e;
 		}
@@ -299,10 +300,11 @@ static ov_ent *insert(al_ov *o, unsigned db, uint64_t h, const void *k, size_t k
 	size_t room = dead ? 0 : room_for(vn);
 	if (kn > UINT32_MAX || room > UINT32_MAX || reserve(o, d, 1) != AL_OK)
 		return NULL;
-	char *p = arena_alloc(o, kn + room);
+	char *p = arena_alloc(o, kn + room ? kn + room : 1); /* an empty key's tombstone too */
 	if (p == NULL)
 		return NULL;
-	memcpy(p, k, kn);
+	if (kn)
+		memcpy(p, k, kn);
 	uint32_t i = (uint32_t)o->n++;
 	o->ents[i] = (ov_ent){h, p, p + kn, (uint32_t)kn, 0, (uint32_t)room, (uint16_t)db, dead};
 	place(o, i);
@@ -344,7 +346,8 @@ int al__ov_put(al_ov *o, MDB_dbi dbi, const void *k, size_t kn, const void *v, s
 		e->v = r;
 		e->cap = (uint32_t)room;
 	}
-	memmove(e->v, v, vn); /* v may be this very value, read back */
+	if (vn)
+		memmove(e->v, v, vn); /* v may be this very value, read back */
 	e->vn = (uint32_t)vn;
 	e->dead = 0;
 	return AL_OK;
@@ -472,7 +475,7 @@ int al__ov_range(al_ov *o, MDB_dbi dbi, const void *prefix, size_t pn, al_ov_ite
 	hi = lo;
 	while (hi < d->n) {
 		const ov_ent *e = &o->ents[d->idx[hi]];
-		if (e->kn < pn || memcmp(e->k, prefix, pn) != 0)
+		if (e->kn < pn || (pn && memcmp(e->k, prefix, pn) != 0))
 			break;
 		hi++;
 	}
