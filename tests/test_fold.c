@@ -400,6 +400,8 @@ static void build_log(al_store *s, uint64_t seed, int rounds)
 
 /* ---- a rebuild that writes its overlay out many times -------------------------------------------------- */
 
+size_t al__map_full_retries(void); /* store.c: transactions rerun after MDB_MAP_FULL */
+
 static void rebuild_spills(void **state)
 {
 	al_store *s = th_store(state);
@@ -411,10 +413,12 @@ static void rebuild_spills(void **state)
 
 	al_fold_limits saved = al__fold_limits;
 	unsigned long writes = al__fold_writes;
+	size_t retries = al__map_full_retries();
 	al__fold_limits = (al_fold_limits){24 << 10, 1 << 10};
 	int rc = al_store_rebuild(s, NULL, NULL, &err);
 	al__fold_limits = saved;
 	assert_int_equal(rc, AL_OK);
+	assert_int_equal(al__map_full_retries(), retries); /* nothing ran twice after MDB_MAP_FULL */
 	th_digest(s, got);
 	assert_string_equal(got, live);
 	print_message("# tiny budget: %lu write transactions\n", al__fold_writes - writes);
