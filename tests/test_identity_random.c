@@ -23,6 +23,7 @@
 
 #include "helpers.h"
 #include "core/store.h"
+#include "core/projection.h"
 
 #define COMMANDS 2400
 #define CHECK_EVERY 200
@@ -725,6 +726,13 @@ static void random_identity_mix(void **state)
 	char live[33], rebuilt[33];
 	th_digest(s, live);
 	assert_int_equal(al_store_rebuild(s, NULL, NULL, &err), AL_OK);
+	th_digest(s, rebuilt);
+	assert_string_equal(live, rebuilt);
+	/* Again with a fold that writes its overlay out every few events, in small transactions. */
+	al_fold_limits limits = al__fold_limits;
+	al__fold_limits = (al_fold_limits){64 << 10, 4 << 10};
+	assert_int_equal(al_store_rebuild(s, NULL, NULL, &err), AL_OK);
+	al__fold_limits = limits;
 	th_digest(s, rebuilt);
 	assert_string_equal(live, rebuilt);
 	if (al_store_verify(s, NULL, NULL, &err) != AL_OK)

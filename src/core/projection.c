@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include "core/log.h"
+#include "core/overlay.h"
 #include "core/record.h"
 #include "core/rowcache.h"
 #include "core/store.h"
@@ -94,23 +95,13 @@ int al__proj_save_cursors(al_wtxn *w, al_error *err)
 	return AL_OK;
 }
 
-static int reset_one(al_wtxn *w, int p, al_error *err)
+static int drop_views(al_wtxn *w, int p, al_error *err)
 {
 	al__rc_reset(w); /* the dropped rows may be cached */
 	for (int d = 0; al__projections[p]->dbs[d]; d++) {
 		int rc = mdb_drop(w->txn, w->s->views[p][d], 0);
 		if (rc)
 			return al__mdb(w, rc, err, "drop view");
-	}
-	return write_cursor(w, p, 0, err);
-}
-
-int al__proj_reset_all(al_wtxn *w, al_error *err)
-{
-	for (size_t p = 0; p < al__nprojections; p++) {
-		int rc = reset_one(w, (int)p, err);
-		if (rc)
-			return rc;
 	}
 	return AL_OK;
 }
@@ -171,6 +162,11 @@ size_t al__key2(char *buf, size_t cap, char tag, al_str a, al_str b)
 
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out)
 {
+	if (v->w->ov) {
+		int rc = al__ov_get(v->w->ov, v->dbi[db], k, kn, out);
+		if (rc != AL_OV_MISS)
+			return rc;
+	}
 	MDB_val key = {kn, (void *)k};
 	int rc = mdb_get(v->txn, v->dbi[db], &key, out);
 	if (rc && rc != MDB_NOTFOUND) /* the transaction's failure, whatever apply makes of it */
@@ -178,9 +174,12 @@ int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *ou
 	return rc;
 }
 
-/* Where every view write goes. */
+/* Where every view write goes: a fold's overlay, else LMDB. */
 static int view_write(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn, al_error *err)
 {
+	int rc = v->w->ov ? al__ov_put(v->w->ov, v->dbi[db], k, kn, val, vn) : AL_OV_MISS;
+	if (rc != AL_OV_MISS)
+		return rc ? al_err(err, rc, "out of memory") : AL_OK;
 	return al__put(v->w, v->dbi[db], k, kn, val, vn, 0, err);
 }
 
@@ -213,33 +212,125 @@ msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk)
 int al__view_del(const al_view *v, int db, const void *k, size_t kn, al_error *err)
 {
 	al__rc_forget(v->w, v->dbi[db], k, kn);
+	int rc = v->w->ov ? al__ov_del(v->w->ov, v->dbi[db], k, kn) : AL_OV_MISS;
+	if (rc != AL_OV_MISS)
+		return rc ? al_err(err, rc, "out of memory") : AL_OK;
 	return al__del(v->w, v->dbi[db], k, kn, err);
+}
+
+/* Appends a copy of k (in the zone) to out, whose array has room for *cap keys. */
+static int keys_add(al_wtxn *w, al_keys *out, size_t *cap, const MDB_val *k, al_error *err)
+{
+	if (out->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		MDB_val *nk = al_zone_malloc(&w->zone, ncap * sizeof *nk);
+		if (nk == NULL)
+			return al_err(err, AL_ENO_MEMORY, "out of memory");
+		if (out->n)
+			memcpy(nk, out->k, out->n * sizeof *nk);
+		out->k = nk;
+		*cap = ncap;
+	}
+	void *copy = al_zone_malloc(&w->zone, k->mv_size ? k->mv_size : 1);
+	if (copy == NULL)
+		return al_err(err, AL_ENO_MEMORY, "out of memory");
+	memcpy(copy, k->mv_data, k->mv_size);
+	out->k[out->n++] = (MDB_val){k->mv_size, copy};
+	return AL_OK;
+}
+
+static bool has_prefix(const MDB_val *k, const void *prefix, size_t pn)
+{
+	return k->mv_size >= pn && memcmp(k->mv_data, prefix, pn) == 0;
+}
+
+/* The two sorted sources merged: LMDB's keys (when it may hold any) under the overlay's, whose
+ * tombstones hide the LMDB key they name. */
+int al__view_keys(const al_view *v, int db, const void *prefix, size_t pn, al_keys *out, al_error *err)
+{
+	al_ov_iter it;
+	size_t cap = 0;
+	out->k = NULL;
+	out->n = 0;
+	int rc = v->w->ov ? al__ov_range(v->w->ov, v->dbi[db], prefix, pn, &it) : AL_OV_MISS;
+	if (rc == AL_ENO_MEMORY)
+		return al_err(err, rc, "out of memory");
+	bool ov = rc == AL_OK, dead = false;
+	MDB_cursor *cur = NULL;
+	MDB_val lk = {pn, (void *)prefix}, lv, ok, ovv;
+	int m = MDB_NOTFOUND;
+	if (!ov || it.lmdb) {
+		if ((rc = mdb_cursor_open(v->txn, v->dbi[db], &cur)))
+			return al__mdb(v->w, rc, err, "read view");
+		m = mdb_cursor_get(cur, &lk, &lv, MDB_SET_RANGE);
+	}
+	bool oh = ov && al__ov_next(&it, &ok, &ovv, &dead);
+	for (rc = AL_OK; rc == AL_OK;) {
+		bool lh = m == 0 && has_prefix(&lk, prefix, pn);
+		if (!lh && !oh)
+			break;
+		int c = !lh ? 1 : !oh ? -1 : al__key_cmp(lk.mv_data, lk.mv_size, ok.mv_data, ok.mv_size);
+		rc = c < 0 ? keys_add(v->w, out, &cap, &lk, err) : dead ? AL_OK : keys_add(v->w, out, &cap, &ok, err);
+		if (c <= 0)
+			m = mdb_cursor_get(cur, &lk, &lv, MDB_NEXT);
+		if (c >= 0)
+			oh = al__ov_next(&it, &ok, &ovv, &dead);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	if (rc == AL_OK && m != 0 && m != MDB_NOTFOUND)
+		rc = al__mdb(v->w, m, err, "read view");
+	return rc;
 }
 
 /* ---- folding the log into views ------------------------------------------------------------------- */
 
+al_fold_limits al__fold_limits = {(size_t)256 << 20, (size_t)8 << 20};
+unsigned long al__fold_writes;
+
+/*
+ * A fold applies the events, chunk by chunk, to an overlay (overlay.h) in write transactions
+ * that write nothing to LMDB, and then writes the overlay into the views, sorted: at the end,
+ * or earlier whenever it holds more than its budget (it then empties and the fold goes on,
+ * reading the views through it). A rebuild covers views known empty (LMDB is never read for
+ * them) and drops them in the transaction of its first write, so until then the old views
+ * stay whole, and the load appends into emptied views.
+ *
+ * The write ends with the cursors at the folded event, in the transaction of its last rows.
+ * A write larger than txn_bytes spans transactions (LMDB holds each one's dirty pages in
+ * memory); the ones before the last set the cursors to AL_CURSOR_INCOMPLETE, which makes the
+ * next open rebuild those views. So a fold killed at any point leaves views that are whole
+ * and at their cursors (as they were, or behind), or marked incomplete.
+ */
 typedef struct fold_ctx {
-	int only;
-	bool reset;        /* drop the views first, in the same transaction */
-	uint64_t from, to; /* apply events [from, to] */
+	int only;          /* the projection folded, or all when < 0 */
+	bool reset;        /* drop the views in the next write: a rebuild that has written nothing yet */
+	uint64_t seq;      /* the overlay holds the views as of this event */
+	uint64_t to;       /* fold up to this event in the current chunk */
+	al_ov *ov;
+	al_ov_pos pos, end; /* what the write transaction starts from, where it stopped */
 } fold_ctx;
 
-static int fold_chunk(al_wtxn *w, void *ctx, al_error *err)
+static bool folds(int only, size_t p) { return only < 0 || (size_t)only == p; }
+
+/* Applies events seq+1..to into the overlay; stops early when the overlay is full. Rerun by
+ * al__store_write it would go on from where it stopped, since seq moves only past an event
+ * applied whole (and nothing is written, so MDB_MAP_FULL cannot rerun it anyway). */
+static int fold_events(al_wtxn *w, void *ctx, al_error *err)
 {
 	fold_ctx *f = ctx;
-	int rc = !f->reset ? AL_OK : f->only < 0 ? al__proj_reset_all(w, err) : reset_one(w, f->only, err);
-	if (rc || f->from > f->to)
-		return rc; /* nothing to fold: an empty log */
 	MDB_cursor *c;
-	rc = mdb_cursor_open(w->txn, w->s->events, &c);
+	int rc = mdb_cursor_open(w->txn, w->s->events, &c);
 	if (rc)
 		return al__mdb(w, rc, err, "open cursor");
 	unsigned char k[8];
-	al__be64(k, f->from);
+	al__be64(k, f->seq + 1);
 	MDB_val key = {8, k}, val;
-	uint64_t seq = f->from;
+	bool full = false;
 	int mrc = mdb_cursor_get(c, &key, &val, MDB_SET_KEY);
-	for (; seq <= f->to && mrc == 0 && rc == AL_OK; seq++) {
+	w->ov = f->ov;
+	while (mrc == 0 && f->seq < f->to) {
+		uint64_t seq = f->seq + 1;
 		if (key.mv_size != 8 || al__get_be64(key.mv_data) != seq)
 			break; /* a gap: reported below as a missing event */
 		al_rec_header h;
@@ -250,38 +341,129 @@ static int fold_chunk(al_wtxn *w, void *ctx, al_error *err)
 			rc = al__event_decode(&h, (const char *)val.mv_data + AL_REC_HEADER, seq, &w->zone, &e, err);
 		if (rc == AL_OK)
 			rc = al__proj_apply_only(w, f->only, &e, err);
-		if (rc == AL_OK && seq < f->to)
-			mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+		if (rc)
+			break;
+		f->seq = seq;
+		if ((full = al__ov_bytes(f->ov) > al__fold_limits.budget) || seq == f->to)
+			break;
+		mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
 	}
+	w->ov = NULL;
 	mdb_cursor_close(c);
 	if (rc)
 		return rc;
 	if (mrc && mrc != MDB_NOTFOUND)
 		return al__mdb(w, mrc, err, "read log");
-	if (seq <= f->to)
-		return al_err(err, AL_ECORRUPT, "event %llu is missing from the log", (unsigned long long)seq);
-	for (size_t p = 0; p < al__nprojections; p++)
-		if (f->only < 0 || (size_t)f->only == p) {
-			rc = write_cursor(w, (int)p, f->to, err);
-			if (rc)
-				return rc;
-		}
+	if (f->seq < f->to && !full)
+		return al_err(err, AL_ECORRUPT, "event %llu is missing from the log", (unsigned long long)f->seq + 1);
 	return AL_OK;
+}
+
+/* Part of the overlay into the views from f->pos on; the cursors at seq after the last part,
+ * incomplete before. A rebuild drops the views in its first. */
+static int write_views(al_wtxn *w, void *ctx, al_error *err)
+{
+	fold_ctx *f = ctx;
+	int rc = AL_OK;
+	bool first = f->pos.db == 0 && f->pos.i == 0;
+	for (size_t p = 0; f->reset && first && p < al__nprojections && rc == AL_OK; p++)
+		if (folds(f->only, p))
+			rc = drop_views(w, (int)p, err);
+	f->end = f->pos; /* a rerun writes the same part again */
+	if (rc == AL_OK)
+		rc = al__ov_write(f->ov, w, &f->end, al__fold_limits.txn_bytes, err);
+	uint64_t cursor = al__ov_written(f->ov, &f->end) ? f->seq : AL_CURSOR_INCOMPLETE;
+	for (size_t p = 0; p < al__nprojections && rc == AL_OK; p++)
+		if (folds(f->only, p))
+			rc = write_cursor(w, (int)p, cursor, err);
+	return rc;
+}
+
+/* Grows the map once for what writing the overlay adds (keeping it under the three quarters
+ * at which al__store_write doubles it), so that the write is not rerun on MDB_MAP_FULL. */
+static void presize_map(al_store *s, const al_ov *o)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	if ((s->flags & AL_OPEN_FIXED_MAP) || mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st))
+		return;
+	size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	size_t need = (used + al__ov_load_bytes(o, st.ms_psize) + ((size_t)4 << 20)) / 3 * 4;
+	if (need > info.me_mapsize)
+		mdb_env_set_mapsize(s->env, (need + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1));
+}
+
+static int write_out(al_store *s, fold_ctx *f, al_error *err)
+{
+	presize_map(s, f->ov);
+	int rc;
+	f->pos = (al_ov_pos){0, 0};
+	do {
+		rc = al__store_write(s, write_views, f, err);
+		f->pos = f->end;
+		al__fold_writes += rc == AL_OK;
+	} while (rc == AL_OK && !al__ov_written(f->ov, &f->pos));
+	if (rc == AL_OK) {
+		al__ov_clear(f->ov);
+		f->reset = false;
+	}
+	return rc;
+}
+
+/* A rebuild's views will hold about as many rows as the ones it replaces: room for them at
+ * once (within half the budget) spares the overlay growing its tables step by step. */
+static int size_hint(al_store *s, fold_ctx *f, al_error *err)
+{
+	MDB_txn *txn;
+	size_t total = 0, per_row = 64; /* an entry, two slots, an index */
+	int rc = f->reset ? al__read_begin(s, &txn, err) : AL_OK;
+	if (!f->reset || rc)
+		return rc;
+	for (size_t p = 0; p < al__nprojections && rc == AL_OK; p++)
+		for (int d = 0; folds(f->only, p) && al__projections[p]->dbs[d] && rc == AL_OK; d++) {
+			MDB_stat st;
+			if ((rc = mdb_stat(txn, s->views[p][d], &st)))
+				rc = al_err(err, AL_EIO_ERROR, "read view %s: %s", al__projections[p]->dbs[d], mdb_strerror(rc));
+			else if ((total += st.ms_entries) * per_row <= al__fold_limits.budget / 2 &&
+				 al__ov_reserve(f->ov, s->views[p][d], st.ms_entries) != AL_OK)
+				rc = al_err(err, AL_ENO_MEMORY, "out of memory");
+		}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int fold_new(al_store *s, fold_ctx *f, al_error *err)
+{
+	int rc = al__ov_new(&f->ov);
+	for (size_t p = 0; p < al__nprojections && rc == AL_OK; p++)
+		for (int d = 0; folds(f->only, p) && al__projections[p]->dbs[d] && rc == AL_OK; d++)
+			rc = al__ov_cover(f->ov, s->views[p][d], f->reset);
+	if (rc)
+		return al_err(err, rc, rc == AL_ENO_MEMORY ? "out of memory" : "too many views to fold");
+	return size_hint(s, f, err);
 }
 
 static int fold(al_store *s, int only, bool reset, uint64_t after_seq, uint64_t until_seq,
 		al_progress_fn progress, void *pctx, al_error *err)
 {
-	for (uint64_t from = after_seq + 1; from <= until_seq || reset; from += FOLD_CHUNK) {
-		fold_ctx f = {only, reset, from, from + FOLD_CHUNK - 1 < until_seq ? from + FOLD_CHUNK - 1 : until_seq};
-		int rc = al__store_write(s, fold_chunk, &f, err);
-		if (rc)
-			return rc;
-		reset = false;
-		if (progress && f.from <= f.to)
-			progress(f.to - after_seq, until_seq - after_seq, pctx);
+	fold_ctx f = {only, reset, after_seq, after_seq, NULL};
+	if (until_seq < after_seq)
+		until_seq = after_seq; /* nothing to fold */
+	int rc = fold_new(s, &f, err);
+	while (rc == AL_OK) {
+		f.to = until_seq - f.seq > FOLD_CHUNK ? f.seq + FOLD_CHUNK : until_seq;
+		if (f.seq < f.to) {
+			rc = al__store_write(s, fold_events, &f, err);
+			if (rc == AL_OK && progress)
+				progress(f.seq - after_seq, until_seq - after_seq, pctx);
+		}
+		if (rc == AL_OK && (f.seq == until_seq || al__ov_bytes(f.ov) > al__fold_limits.budget))
+			rc = write_out(s, &f, err);
+		if (f.seq == until_seq)
+			break;
 	}
-	return AL_OK;
+	al__ov_free(f.ov);
+	return rc;
 }
 
 int al__proj_fold(al_store *s, int only, uint64_t after_seq, uint64_t until_seq,
@@ -294,12 +476,6 @@ int al__proj_rebuild(al_store *s, int only, uint64_t until_seq, al_progress_fn p
 		     al_error *err)
 {
 	return fold(s, only, true, 0, until_seq, progress, pctx, err);
-}
-
-static int reset_ctx(al_wtxn *w, void *ctx, al_error *err)
-{
-	int only = *(int *)ctx;
-	return only < 0 ? al__proj_reset_all(w, err) : reset_one(w, only, err);
 }
 
 int al__proj_catch_up(al_store *s, al_error *err)
@@ -321,24 +497,25 @@ int al__proj_catch_up(al_store *s, al_error *err)
 		return hrc;
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "read projection cursors: %s", mdb_strerror(rc));
-	for (size_t p = 0; p < al__nprojections; p++) {
+	for (size_t p = 0; p < al__nprojections && rc == AL_OK; p++) {
 		const al_projection *pr = al__projections[p];
-		int only = (int)p;
+		/* In both cases the old views stay until the new ones commit: killed before, the next
+		 * open starts again. */
 		if (ver[p] != pr->version && (head > 0 || cur[p] > 0 || ver[p] != 0)) {
 			al__log(s, AL_LOG_WARN, "view %s is version %u, code is %u: rebuilding from %llu events",
 				pr->name, ver[p], pr->version, (unsigned long long)head);
-			rc = al__store_write(s, reset_ctx, &only, err);
-			cur[p] = 0;
+			rc = al__proj_rebuild(s, (int)p, head, NULL, NULL, err);
+		} else if (cur[p] > head) {
+			al__log(s, AL_LOG_WARN, "view %s is incomplete (its writing was interrupted): rebuilding from "
+				"%llu events", pr->name, (unsigned long long)head);
+			rc = al__proj_rebuild(s, (int)p, head, NULL, NULL, err);
 		} else if (cur[p] < head) {
 			al__log(s, AL_LOG_INFO, "view %s is at event %llu of %llu: catching up", pr->name,
 				(unsigned long long)cur[p], (unsigned long long)head);
+			rc = al__proj_fold(s, (int)p, cur[p], head, NULL, NULL, err);
 		}
-		if (rc == AL_OK && cur[p] < head)
-			rc = al__proj_fold(s, only, cur[p], head, NULL, NULL, err);
-		if (rc)
-			return rc;
 	}
-	return AL_OK;
+	return rc;
 }
 
 /* ---- digest ------------------------------------------------------------------------------------------- */

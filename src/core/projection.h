@@ -88,25 +88,41 @@ uint64_t al__proj_cursor_at(uint64_t stored, uint64_t head);
 /* At the end of a write transaction that moved the head: marks every projection's cursor "at
  * the head" (with its version), unless this store's last commit already did. */
 int al__proj_save_cursors(struct al_wtxn *w, al_error *err);
-/* Drops every view and sets the cursors to 0. */
-int al__proj_reset_all(struct al_wtxn *w, al_error *err);
-/* Folds events (after_seq, until_seq] into the views, committing every chunk. */
+/* Folds events (after_seq, until_seq] into the views of projection only (all when < 0).
+ * The fold goes into memory (overlay.h) and the views are written, sorted, with their cursors
+ * in one transaction at the end, or earlier each time the overlay holds more than
+ * al__fold_budget bytes: every commit leaves the views exactly at their cursors, so a fold
+ * that fails or is killed leaves them as they were or behind, never ahead. */
 int al__proj_fold(struct al_store *s, int only, uint64_t after_seq, uint64_t until_seq,
 		  al_progress_fn p, void *pctx, al_error *err);
-/* Drops the views of projection only (all when < 0) and folds events 1..until_seq into them.
- * The drop commits with the first chunk (65,536 events), so a rebuild that fails there leaves
- * the views as they were; one that fails later leaves them at their cursors, which the next
- * open completes. */
+/* Folds events 1..until_seq into emptied views of projection only (all when < 0): the views
+ * are dropped in the transaction that first writes the fold (the one that bulk-loads them
+ * with MDB_APPEND when the overlay holds the whole fold), so a rebuild that fails before it
+ * leaves them as they were; one that fails after an early write leaves them at their
+ * cursors, which the next open completes. */
 int al__proj_rebuild(struct al_store *s, int only, uint64_t until_seq, al_progress_fn p, void *pctx,
 		     al_error *err);
+/* How a fold uses memory (knobs for tests): it writes its overlay out and goes on when the
+ * overlay holds more than budget bytes (default 256 MiB), and writes at most about txn_bytes
+ * of rows per transaction (default 8 MiB: LMDB keeps a transaction's dirty pages in memory,
+ * and reuses them in the next one; measured faster than 32 MiB or one transaction).
+ * While a write spans transactions the cursors say "incomplete" (AL_CURSOR_INCOMPLETE). */
+typedef struct al_fold_limits {
+	size_t budget, txn_bytes;
+} al_fold_limits;
+extern al_fold_limits al__fold_limits;
+/* Transactions that wrote folded views, since the process started (for tests). */
+extern unsigned long al__fold_writes;
+#define AL_CURSOR_INCOMPLETE (UINT64_MAX - 1) /* the views are being written: rebuild them on open */
 
 /* A composite view key: [tag] a NUL b into buf (cap bytes, at most LMDB's 511); 0 when it does
  * not fit. Range scans over "a NUL" then find every b of a. */
 size_t al__key2(char *buf, size_t cap, char tag, al_str a, al_str b);
 
-/* View helpers for apply functions. al__view_get returns mdb_get's rc; a failure other than
- * MDB_NOTFOUND also poisons the transaction (al__mdb), so it fails with io_error whatever
- * apply answers. */
+/* View helpers for apply functions, which read and write their views only through them (a
+ * fold's overlay answers first, see overlay.h). al__view_get returns mdb_get's rc; a failure
+ * other than MDB_NOTFOUND also poisons the transaction (al__mdb), so it fails with io_error
+ * whatever apply answers. */
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out);
 int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
 		 al_error *err);
@@ -115,6 +131,15 @@ int al__view_del(const al_view *v, int db, const void *k, size_t kn, al_error *e
  * for the rest of the transaction (rowcache.h). */
 int al__view_put_row(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
 		     const al_row_def *d, const void *row, al_error *err);
+/* The keys of view db that start with prefix, in key order, copied into the transaction's
+ * zone (valid while the view changes, until the zone is cleared for the next event): what a
+ * cursor over the view would see, a fold's overlay included. Apply functions read ranges
+ * of their views only through this, never with their own cursor. */
+typedef struct al_keys {
+	MDB_val *k;
+	size_t n;
+} al_keys;
+int al__view_keys(const al_view *v, int db, const void *prefix, size_t pn, al_keys *out, al_error *err);
 /* The worker's scratch buffer for a view row, emptied, with pk set up to pack into it. */
 msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk);
 

@@ -195,46 +195,6 @@ static int apply_alias(const al_view *v, const al_event *e, al_error *err)
 	return rc ? rc : al__view_put(v, DB_ALIASES, kn, nn, "", 0, err);
 }
 
-/* The keys of DB_INSTALLED that start with prefix, copied (they are deleted afterwards). */
-static int installed_keys(const al_view *v, const char *prefix, size_t pn, char **keys, size_t *nkeys, size_t *len,
-			  al_error *err)
-{
-	MDB_cursor *cur;
-	*keys = NULL;
-	*nkeys = *len = 0;
-	int rc = mdb_cursor_open(v->txn, v->dbi[DB_INSTALLED], &cur);
-	if (rc)
-		return al_err(err, AL_EIO_ERROR, "read installed images: %s", mdb_strerror(rc));
-	size_t cap = 0;
-	MDB_val k = {pn, (void *)prefix}, val;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE); m == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-		if (k.mv_size < pn || memcmp(k.mv_data, prefix, pn) != 0)
-			break;
-		if (*len + k.mv_size + 2 > cap) { /* each key stored as 2-byte length + bytes */
-			size_t nc = cap ? cap * 2 : 4096;
-			while (nc < *len + k.mv_size + 2)
-				nc *= 2;
-			char *nk = al_realloc(*keys, nc);
-			if (nk == NULL) {
-				rc = al_err(err, AL_ENO_MEMORY, "out of memory");
-				break;
-			}
-			*keys = nk;
-			cap = nc;
-		}
-		(*keys)[*len] = (char)(k.mv_size >> 8);
-		(*keys)[*len + 1] = (char)(k.mv_size & 0xff);
-		memcpy(*keys + *len + 2, k.mv_data, k.mv_size);
-		*len += k.mv_size + 2;
-		(*nkeys)++;
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, err, "installed images");
-	mdb_cursor_close(cur);
-	return rc;
-}
-
 /* An agent event with a field "images" (the whole list of what the agent has: agent.created,
  * agent.updated, and agent.status_changed when a terminated agent comes back) replaces the
  * agent's installed images; agent.status_changed to TERMINATED clears them. */
@@ -248,20 +208,18 @@ static int apply_agent(const al_view *v, const al_event *e, al_error *err)
 		return AL_OK;
 	if (e->id.n == 0 || e->id.n > AGENT_ID_MAX)
 		return AL_OK; /* not an id this view can key by; the agents module owns the rule */
-	char pre[KEY_MAX], key[KEY_MAX], *keys;
-	size_t pn = al__key2(pre, KEY_MAX, 'a', e->id, (al_str){"", 0}), nkeys, len;
-	int rc = installed_keys(v, pre, pn, &keys, &nkeys, &len, err);
-	for (size_t off = 0; rc == AL_OK && off < len;) { /* drop the old list, both directions */
-		size_t kn = (size_t)((unsigned char)keys[off] << 8 | (unsigned char)keys[off + 1]);
-		const char *k = keys + off + 2;
-		al_str name = {k + pn, kn - pn};
+	char pre[KEY_MAX], key[KEY_MAX];
+	size_t pn = al__key2(pre, KEY_MAX, 'a', e->id, (al_str){"", 0});
+	al_keys old; /* copies: the deletes below change the view */
+	int rc = al__view_keys(v, DB_INSTALLED, pre, pn, &old, err);
+	for (size_t i = 0; rc == AL_OK && i < old.n; i++) { /* drop the old list, both directions */
+		const char *k = old.k[i].mv_data;
+		al_str name = {k + pn, old.k[i].mv_size - pn};
 		size_t rn = al__key2(key, KEY_MAX, 'n', name, e->id);
-		rc = al__view_del(v, DB_INSTALLED, k, kn, err);
+		rc = al__view_del(v, DB_INSTALLED, k, old.k[i].mv_size, err);
 		if (rc == AL_OK && rn)
 			rc = al__view_del(v, DB_INSTALLED, key, rn, err);
-		off += kn + 2;
 	}
-	al_free(keys);
 	for (uint32_t i = 0; rc == AL_OK && !terminated && i < imgs->via.array.size; i++) {
 		al_str name = ostr(&imgs->via.array.ptr[i]);
 		if (name.n == 0 || name.n > AL_IMAGE_NAME_MAX || memchr(name.p, 0, name.n))

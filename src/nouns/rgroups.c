@@ -199,59 +199,13 @@ static int put_row(const al_view *v, const char *key, size_t kn, const rg_row *r
 	return al__view_put(v, DB_GROUPS, key, kn, b->data, b->size, err);
 }
 
-/* The keys of db that start with prefix, copied into the event zone (the deletes that follow
- * may move the pages they live in). */
-typedef struct keylist {
-	MDB_val *k;
-	size_t n;
-} keylist;
-
-static int collect_keys(const al_view *v, int db, const char *prefix, size_t pn, keylist *out, al_error *err)
-{
-	MDB_cursor *cur;
-	size_t cap = 0;
-	out->n = 0;
-	out->k = NULL;
-	int rc = mdb_cursor_open(v->txn, v->dbi[db], &cur);
-	if (rc)
-		return al__mdb(v->w, rc, err, "scan associations");
-	MDB_val k = {pn, (void *)prefix}, val;
-	int m;
-	for (m = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
-	     m == 0 && k.mv_size >= pn && memcmp(k.mv_data, prefix, pn) == 0; m = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
-		if (out->n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			MDB_val *nk = al_zone_malloc(&v->w->zone, ncap * sizeof *nk);
-			if (nk == NULL) {
-				mdb_cursor_close(cur);
-				return al_err(err, AL_ENO_MEMORY, "out of memory");
-			}
-			if (out->n)
-				memcpy(nk, out->k, out->n * sizeof *nk);
-			out->k = nk;
-			cap = ncap;
-		}
-		void *copy = al_zone_malloc(&v->w->zone, k.mv_size ? k.mv_size : 1);
-		if (copy == NULL) {
-			mdb_cursor_close(cur);
-			return al_err(err, AL_ENO_MEMORY, "out of memory");
-		}
-		memcpy(copy, k.mv_data, k.mv_size);
-		out->k[out->n++] = (MDB_val){k.mv_size, copy};
-	}
-	if (rc == AL_OK)
-		rc = al__cursor_end(m, err, "associations");
-	mdb_cursor_close(cur);
-	return rc;
-}
-
 /* Drops every association of group (deleted) with its reverse entry. */
 static int drop_group_assocs(const al_view *v, al_str group, al_error *err)
 {
 	char prefix[KEY_MAX];
 	size_t pn = al__key2(prefix, KEY_MAX, 0, group, (al_str){"", 0});
-	keylist l;
-	int rc = pn ? collect_keys(v, DB_ASSOC, prefix, pn, &l, err) : AL_OK;
+	al_keys l; /* copies: the deletes below change the view */
+	int rc = pn ? al__view_keys(v, DB_ASSOC, prefix, pn, &l, err) : AL_OK;
 	for (size_t i = 0; rc == AL_OK && pn && i < l.n; i++) {
 		const char *rest = (const char *)l.k[i].mv_data + pn; /* kind target */
 		size_t rn = l.k[i].mv_size - pn, tn;
@@ -269,8 +223,8 @@ static int drop_target_assocs(const al_view *v, char kind, al_str target, al_err
 {
 	char prefix[KEY_MAX];
 	size_t pn = al__key2(prefix, KEY_MAX, kind, target, (al_str){"", 0});
-	keylist l;
-	int rc = pn && target.n ? collect_keys(v, DB_TARGETS, prefix, pn, &l, err) : AL_OK;
+	al_keys l;
+	int rc = pn && target.n ? al__view_keys(v, DB_TARGETS, prefix, pn, &l, err) : AL_OK;
 	for (size_t i = 0; rc == AL_OK && pn && target.n && i < l.n; i++) {
 		al_str group = {(const char *)l.k[i].mv_data + pn, l.k[i].mv_size - pn};
 		char gkey[KEY_MAX], tkey[KEY_MAX];
