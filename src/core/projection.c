@@ -5,6 +5,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "core/fold_decode.h"
 #include "core/log.h"
 #include "core/overlay.h"
 #include "core/record.h"
@@ -193,8 +194,12 @@ int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void 
 int al__view_put_row(const al_view *v, int db, const void *k, size_t kn, const void *val, size_t vn,
 		     const al_row_def *d, const void *row, al_error *err)
 {
-	/* Cached first: the row's strings may point into the page the put rewrites. */
-	al__rc_put(v->w, v->dbi[db], (al_str){k, kn}, d, row);
+	/* Cached first: the row's strings may point into the page the put rewrites. A fold keeps
+	 * its rows in the overlay instead: caching them there would only cost. */
+	if (v->w->ov)
+		al__rc_forget(v->w, v->dbi[db], k, kn);
+	else
+		al__rc_put(v->w, v->dbi[db], (al_str){k, kn}, d, row);
 	int rc = view_write(v, db, k, kn, val, vn, err);
 	if (rc)
 		al__rc_forget(v->w, v->dbi[db], k, kn);
@@ -316,9 +321,36 @@ static bool folds(int only, size_t p) { return only < 0 || (size_t)only == p; }
 /* Applies events seq+1..to into the overlay; stops early when the overlay is full. Rerun by
  * al__store_write it would go on from where it stopped, since seq moves only past an event
  * applied whole (and nothing is written, so MDB_MAP_FULL cannot rerun it anyway). */
+/* fold_events with the decoding on another thread (fold_decode.h): 0 done (*rc says how),
+ * -1 no thread to be had. */
+static int fold_decoded(al_wtxn *w, fold_ctx *f, int *rc, al_error *err)
+{
+	al_decoder *d = al__decoder_start(w->s, f->seq + 1, f->to);
+	if (d == NULL)
+		return -1;
+	const al_event *e;
+	*rc = AL_OK;
+	w->ov = f->ov;
+	while (*rc == AL_OK && (e = al__decoder_next(d, rc, err)) != NULL) {
+		*rc = al__proj_apply_only(w, f->only, e, err);
+		if (*rc == AL_OK)
+			f->seq = e->seq;
+		if (*rc == AL_OK && (al__ov_bytes(f->ov) > al__fold_limits.budget || f->seq == f->to))
+			break; /* full (the next transaction goes on from f->seq), or done */
+	}
+	w->ov = NULL;
+	al__decoder_stop(d);
+	return 0;
+}
+
+#define DECODE_AHEAD_MIN 4096 /* fewer events: not worth a thread */
+
 static int fold_events(al_wtxn *w, void *ctx, al_error *err)
 {
 	fold_ctx *f = ctx;
+	int drc;
+	if (f->to - f->seq >= DECODE_AHEAD_MIN && fold_decoded(w, f, &drc, err) == 0)
+		return drc;
 	MDB_cursor *c;
 	int rc = mdb_cursor_open(w->txn, w->s->events, &c);
 	if (rc)
