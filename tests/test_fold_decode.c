@@ -1,0 +1,178 @@
+/*
+ * test_fold_decode.c - the log decoded ahead of a fold on a second thread (core/fold_decode.h):
+ * the same events as al__log_read in the same order, the end of the stream and its errors,
+ * stopping early, and a rebuild long enough to use it giving the live views.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fold_decode.h"
+#include "core/log.h"
+#include "core/record.h"
+#include "core/store.h"
+#include "helpers.h"
+
+#define UPDATES 6000 /* more than a fold decodes on its own thread for (DECODE_AHEAD_MIN) */
+
+static void fill_log(al_store *s)
+{
+	assert_int_equal(th_run(s, "user.create", "email", 's', "u@x.io", "username", 's', "u", "password", 's',
+				TH_PASSWORD, NULL),
+			 AL_OK);
+	enum { B = 1000 };
+	al_request reqs[B];
+	al_reply reps[B];
+	char *args[B];
+	for (int done = 0; done < UPDATES; done += B) {
+		for (int i = 0; i < B; i++) {
+			char name[32];
+			snprintf(name, sizeof name, "name %d", done + i);
+			size_t len;
+			args[i] = th_args(&len, "email", 's', "u@x.io", "full_name", 's', name, NULL);
+			reqs[i] = (al_request){"user.update", args[i], len, &th_admin, NULL, 0};
+		}
+		assert_int_equal(al_exec_batch(s, reqs, reps, B), AL_OK);
+		for (int i = 0; i < B; i++) {
+			assert_int_equal(reps[i].err.code, AL_OK);
+			al_reply_free(&reps[i]);
+			free(args[i]);
+		}
+	}
+}
+
+/* Every event, in order, as al__log_read gives it. */
+static void same_events_as_the_log(void **state)
+{
+	al_store *s = th_store(state);
+	fill_log(s);
+	uint64_t head = al_log_head(s);
+	al_decoder *d = al__decoder_start(s, 1, head);
+	assert_non_null(d);
+	MDB_txn *txn;
+	al_error err = {0};
+	assert_int_equal(al__read_begin(s, &txn, &err), AL_OK);
+	msgpack_zone z;
+	msgpack_zone_init(&z, 4096);
+	const al_event *e;
+	int rc = -1;
+	uint64_t n = 0;
+	while ((e = al__decoder_next(d, &rc, &err)) != NULL) {
+		al_event want;
+		msgpack_zone_clear(&z);
+		assert_int_equal(al__log_read(s, txn, n + 1, &z, &want, &err), AL_OK);
+		assert_int_equal(e->seq, ++n);
+		assert_ptr_equal(e->def, want.def);
+		assert_int_equal(e->time_us, want.time_us);
+		assert_true(al_str_eq(e->id, "u@x.io") || e->seq <= th_boot_seq + 2);
+		assert_int_equal(e->id.n, want.id.n);
+		assert_memory_equal(e->id.p, want.id.p, e->id.n);
+		assert_int_equal(e->fields.via.map.size, want.fields.via.map.size);
+	}
+	assert_int_equal(rc, AL_OK);
+	assert_int_equal(n, head);
+	msgpack_zone_destroy(&z);
+	mdb_txn_abort(txn);
+	al__decoder_stop(d);
+}
+
+/* Past the head the stream ends with the missing event; a stop before the end is clean. */
+static void ends_and_stops(void **state)
+{
+	al_store *s = th_store(state);
+	fill_log(s);
+	uint64_t head = al_log_head(s);
+	al_decoder *d = al__decoder_start(s, head - 10, head + 5);
+	assert_non_null(d);
+	int rc = -1;
+	al_error err = {0};
+	size_t n = 0;
+	while (al__decoder_next(d, &rc, &err) != NULL)
+		n++;
+	assert_int_equal(n, 11);
+	assert_int_equal(rc, AL_ECORRUPT);
+	char want[64];
+	snprintf(want, sizeof want, "event %llu is missing", (unsigned long long)head + 1);
+	assert_non_null(strstr(err.msg, want));
+	al__decoder_stop(d);
+
+	d = al__decoder_start(s, 1, head); /* stopped with the decoder still ahead */
+	assert_non_null(d);
+	for (int i = 0; i < 7; i++)
+		assert_non_null(al__decoder_next(d, &rc, &err));
+	al__decoder_stop(d);
+}
+
+/* A damaged record ends the stream with corrupt at its seq, after the events before it. */
+static void damaged_record(void **state)
+{
+	th_fx *f = *state;
+	fill_log(f->s);
+	uint64_t bad = al_log_head(f->s) / 2;
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", f->dir);
+	al_store_close(f->s);
+	f->s = NULL;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "events", 0, &dbi), 0);
+	unsigned char k[8];
+	al__be64(k, bad);
+	MDB_val key = {8, k}, val;
+	assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+	unsigned char *copy = malloc(val.mv_size);
+	memcpy(copy, val.mv_data, val.mv_size);
+	copy[AL_REC_HEADER + 3] ^= 0x40; /* a payload byte: the checksum no longer matches */
+	MDB_val nv = {val.mv_size, copy};
+	assert_int_equal(mdb_put(txn, dbi, &key, &nv, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	free(copy);
+	al_error err = {0};
+	assert_int_equal(al_store_open(&f->s, dir, &(al_open_opts){.flags = AL_OPEN_QUIET}, &err), AL_OK);
+	al_decoder *d = al__decoder_start(f->s, 1, al_log_head(f->s));
+	assert_non_null(d);
+	int rc = -1;
+	uint64_t last = 0;
+	const al_event *e;
+	while ((e = al__decoder_next(d, &rc, &err)) != NULL)
+		last = e->seq;
+	assert_int_equal(last, bad - 1);
+	assert_int_equal(rc, AL_ECORRUPT);
+	al__decoder_stop(d);
+	/* A rebuild through it fails the same way, and leaves the views whole. */
+	char before[33], after[33];
+	th_digest(f->s, before);
+	assert_int_equal(al_store_rebuild(f->s, NULL, NULL, &err), AL_ECORRUPT);
+	th_digest(f->s, after);
+	assert_string_equal(before, after);
+}
+
+/* A rebuild long enough to decode on the second thread gives the live views. */
+static void rebuild_equals_live(void **state)
+{
+	al_store *s = th_store(state);
+	fill_log(s);
+	char live[33], rebuilt[33];
+	th_digest(s, live);
+	al_error err = {0};
+	assert_int_equal(al_store_rebuild(s, NULL, NULL, &err), AL_OK);
+	th_digest(s, rebuilt);
+	assert_string_equal(live, rebuilt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(same_events_as_the_log, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(ends_and_stops, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(damaged_record, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(rebuild_equals_live, th_setup, th_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
