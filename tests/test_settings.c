@@ -9,6 +9,7 @@
 
 #include "rg_helpers.h"
 #include "core/record.h"
+#include "core/rows.h"
 
 typedef struct fx {
 	TH_FX_HEAD;
@@ -383,17 +384,14 @@ static int tamper_keypair(al_wtxn *w, void *ctx, al_error *err)
 	msgpack_object row;
 	msgpack_zone_init(&z, 1024);
 	assert_int_equal(al_mp_decode(v.mv_data, v.mv_size, &z, &row), 0);
+	al_row_keypair kp; /* a compact row (schemas/rows.def) */
+	assert_int_equal(al_row_read(&al_row_keypair_def, &row, &kp), 0);
+	kp.concurrency_used = t->n;
 	msgpack_sbuffer b;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&b);
 	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, row.via.map.size + 1);
-	for (uint32_t i = 0; i < row.via.map.size; i++) {
-		msgpack_pack_object(&pk, row.via.map.ptr[i].key);
-		msgpack_pack_object(&pk, row.via.map.ptr[i].val);
-	}
-	al_pack_cstr(&pk, "concurrency_used");
-	msgpack_pack_int(&pk, t->n);
+	al_row_pack(&pk, &al_row_keypair_def, &kp);
 	int rc = al__put(w, dbi, t->ak, strlen(t->ak), b.data, b.size, 0, err);
 	msgpack_sbuffer_destroy(&b);
 	msgpack_zone_destroy(&z);

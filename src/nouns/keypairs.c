@@ -138,7 +138,7 @@ static const enum al_ev_id applies_to[] = {
 	AL_EV_KEYPAIR_CREATED, AL_EV_KEYPAIR_UPDATED, AL_EV_KEYPAIR_DEACTIVATED, AL_EV_KEYPAIR_ACTIVATED,
 	AL_EV_KEYPAIR_DELETED, AL_EV_KEYPAIR_USED, AL_EV__COUNT};
 const al_projection al__proj_keypairs = {
-	"keypairs", 3, {"v_keypairs", "v_keypairs_by_user", "v_keypairs_deleted", NULL}, apply,
+	"keypairs", 4, {"v_keypairs", "v_keypairs_by_user", "v_keypairs_deleted", NULL}, apply,
 	.on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */

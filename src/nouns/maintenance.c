@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/record.h"
+#include "core/rows.h"
 #include "nouns/nouns.h"
 
 #define XSTR_(x) #x
@@ -128,9 +129,10 @@ static int check_agent(const msgpack_object *row, void *ctx)
 static int check_keypair(al_cmd *c, al_str ak, const msgpack_object *row, void *ctx)
 {
 	recalc *r = ctx;
-	int64_t have = 0;
-	(void)c;
-	al_mp_int(row, "concurrency_used", &have);
+	al_row_keypair k;
+	if (al_row_read(&al_row_keypair_def, row, &k) != 0)
+		return al_err(c->err, AL_ECORRUPT, "a keypair view row does not decode");
+	int64_t have = k.concurrency_used;
 	r->keypairs++;
 	int64_t want = want_keypair(r->t, ak);
 	if (have != want) {
