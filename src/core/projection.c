@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include "core/fold_decode.h"
+#include "core/foldrows.h"
 #include "core/log.h"
 #include "core/overlay.h"
 #include "core/record.h"
@@ -161,8 +162,17 @@ size_t al__key2(char *buf, size_t cap, char tag, al_str a, al_str b)
 	return n;
 }
 
+/* An untyped access of a key a fold holds decoded (foldrows.h): the row goes back into the
+ * overlay first. 0, or an al_ code (out of memory). */
+static int untyped(const al_view *v, int db, const void *k, size_t kn)
+{
+	return v->w->fr ? al__fr_sync(v->w->fr, v->w->ov, v->dbi[db], k, kn) : AL_OK;
+}
+
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out)
 {
+	if (untyped(v, db, k, kn))
+		return al__mdb(v->w, MDB_PANIC, NULL, "out of memory folding a view"), MDB_PANIC;
 	if (v->w->ov) {
 		int rc = al__ov_get(v->w->ov, v->dbi[db], k, kn, out);
 		if (rc != AL_OV_MISS)
@@ -188,6 +198,8 @@ int al__view_put(const al_view *v, int db, const void *k, size_t kn, const void 
 		 al_error *err)
 {
 	al__rc_forget(v->w, v->dbi[db], k, kn);
+	if (untyped(v, db, k, kn))
+		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	return view_write(v, db, k, kn, val, vn, err);
 }
 
@@ -206,6 +218,37 @@ int al__view_put_row(const al_view *v, int db, const void *k, size_t kn, const v
 	return rc;
 }
 
+int al__view_get_typed(const al_view *v, int db, const void *k, size_t kn, const al_row_def *d, void *row)
+{
+	al_wtxn *w = v->w;
+	if (w->fr ? al__fr_get(w->fr, v->dbi[db], k, kn, d, row) : al__rc_get(w, v->dbi[db], (al_str){k, kn}, d, row))
+		return 0;
+	MDB_val val;
+	msgpack_object o;
+	int rc = al__view_get(v, db, k, kn, &val);
+	if (rc)
+		return rc;
+	if (al_mp_decode(val.mv_data, val.mv_size, &w->zone, &o) != 0 || al_row_read(d, &o, row) != 0)
+		return -1;
+	if (w->fr && al__fr_put(w->fr, v->dbi[db], k, kn, d, row, false) != AL_OK)
+		return -1;
+	return 0;
+}
+
+int al__view_put_typed(const al_view *v, int db, const void *k, size_t kn, const al_row_def *d, const void *row,
+		       al_error *err)
+{
+	if (v->w->fr) { /* a fold: packed once, when the overlay is written or measured */
+		al__rc_forget(v->w, v->dbi[db], k, kn);
+		int rc = al__fr_put(v->w->fr, v->dbi[db], k, kn, d, row, true);
+		return rc ? al_err(err, rc, "out of memory folding a view") : AL_OK;
+	}
+	msgpack_packer pk;
+	msgpack_sbuffer *b = al__view_row(v, &pk);
+	al_row_pack(&pk, d, row);
+	return al__view_put_row(v, db, k, kn, b->data, b->size, d, row, err);
+}
+
 msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk)
 {
 	msgpack_sbuffer *b = &v->w->vb;
@@ -217,6 +260,8 @@ msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk)
 int al__view_del(const al_view *v, int db, const void *k, size_t kn, al_error *err)
 {
 	al__rc_forget(v->w, v->dbi[db], k, kn);
+	if (untyped(v, db, k, kn))
+		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	int rc = v->w->ov ? al__ov_del(v->w->ov, v->dbi[db], k, kn) : AL_OV_MISS;
 	if (rc != AL_OV_MISS)
 		return rc ? al_err(err, rc, "out of memory") : AL_OK;
@@ -253,6 +298,8 @@ static bool has_prefix(const MDB_val *k, const void *prefix, size_t pn)
  * tombstones hide the LMDB key they name. */
 int al__view_keys(const al_view *v, int db, const void *prefix, size_t pn, al_keys *out, al_error *err)
 {
+	if (v->w->fr && al__fr_flush(v->w->fr, v->w->ov)) /* the rows held decoded, into the overlay */
+		return al_err(err, AL_ENO_MEMORY, "out of memory");
 	al_ov_iter it;
 	size_t cap = 0;
 	out->k = NULL;
@@ -313,8 +360,12 @@ typedef struct fold_ctx {
 	uint64_t seq;      /* the overlay holds the views as of this event */
 	uint64_t to;       /* fold up to this event in the current chunk */
 	al_ov *ov;
+	al_fr *fr;          /* compact rows held decoded, packed into ov before it is written */
 	al_ov_pos pos, end; /* what the write transaction starts from, where it stopped */
 } fold_ctx;
+
+/* What the fold holds in memory, against its budget. */
+static size_t fold_bytes(const fold_ctx *f) { return al__ov_bytes(f->ov) + al__fr_bytes(f->fr); }
 
 static bool folds(int only, size_t p) { return only < 0 || (size_t)only == p; }
 
@@ -331,14 +382,16 @@ static int fold_decoded(al_wtxn *w, fold_ctx *f, int *rc, al_error *err)
 	const al_event *e;
 	*rc = AL_OK;
 	w->ov = f->ov;
+	w->fr = f->fr;
 	while (*rc == AL_OK && (e = al__decoder_next(d, rc, err)) != NULL) {
 		*rc = al__proj_apply_only(w, f->only, e, err);
 		if (*rc == AL_OK)
 			f->seq = e->seq;
-		if (*rc == AL_OK && (al__ov_bytes(f->ov) > al__fold_limits.budget || f->seq == f->to))
+		if (*rc == AL_OK && (fold_bytes(f) > al__fold_limits.budget || f->seq == f->to))
 			break; /* full (the next transaction goes on from f->seq), or done */
 	}
 	w->ov = NULL;
+	w->fr = NULL;
 	al__decoder_stop(d);
 	return 0;
 }
@@ -361,6 +414,7 @@ static int fold_events(al_wtxn *w, void *ctx, al_error *err)
 	bool full = false;
 	int mrc = mdb_cursor_get(c, &key, &val, MDB_SET_KEY);
 	w->ov = f->ov;
+	w->fr = f->fr;
 	while (mrc == 0 && f->seq < f->to) {
 		uint64_t seq = f->seq + 1;
 		if (key.mv_size != 8 || al__get_be64(key.mv_data) != seq)
@@ -376,11 +430,12 @@ static int fold_events(al_wtxn *w, void *ctx, al_error *err)
 		if (rc)
 			break;
 		f->seq = seq;
-		if ((full = al__ov_bytes(f->ov) > al__fold_limits.budget) || seq == f->to)
+		if ((full = fold_bytes(f) > al__fold_limits.budget) || seq == f->to)
 			break;
 		mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
 	}
 	w->ov = NULL;
+	w->fr = NULL;
 	mdb_cursor_close(c);
 	if (rc)
 		return rc;
@@ -427,8 +482,10 @@ static void presize_map(al_store *s, const al_ov *o)
 
 static int write_out(al_store *s, fold_ctx *f, al_error *err)
 {
+	int rc = al__fr_flush(f->fr, f->ov);
+	if (rc)
+		return al_err(err, rc, "out of memory writing the folded views");
 	presize_map(s, f->ov);
-	int rc;
 	f->pos = (al_ov_pos){0, 0};
 	do {
 		rc = al__store_write(s, write_views, f, err);
@@ -437,6 +494,9 @@ static int write_out(al_store *s, fold_ctx *f, al_error *err)
 	} while (rc == AL_OK && !al__ov_written(f->ov, &f->pos));
 	if (rc == AL_OK) {
 		al__ov_clear(f->ov);
+		al__fr_free(f->fr); /* the overlay it was packed into is written: start afresh */
+		f->fr = NULL;
+		rc = al__fr_new(&f->fr) ? al_err(err, AL_ENO_MEMORY, "out of memory") : AL_OK;
 		f->reset = false;
 	}
 	return rc;
@@ -467,6 +527,8 @@ static int size_hint(al_store *s, fold_ctx *f, al_error *err)
 static int fold_new(al_store *s, fold_ctx *f, al_error *err)
 {
 	int rc = al__ov_new(&f->ov);
+	if (rc == AL_OK)
+		rc = al__fr_new(&f->fr);
 	for (size_t p = 0; p < al__nprojections && rc == AL_OK; p++)
 		for (int d = 0; folds(f->only, p) && al__projections[p]->dbs[d] && rc == AL_OK; d++)
 			rc = al__ov_cover(f->ov, s->views[p][d], f->reset);
@@ -489,12 +551,13 @@ static int fold(al_store *s, int only, bool reset, uint64_t after_seq, uint64_t 
 			if (rc == AL_OK && progress)
 				progress(f.seq - after_seq, until_seq - after_seq, pctx);
 		}
-		if (rc == AL_OK && (f.seq == until_seq || al__ov_bytes(f.ov) > al__fold_limits.budget))
+		if (rc == AL_OK && (f.seq == until_seq || fold_bytes(&f) > al__fold_limits.budget))
 			rc = write_out(s, &f, err);
 		if (f.seq == until_seq)
 			break;
 	}
 	al__ov_free(f.ov);
+	al__fr_free(f.fr);
 	return rc;
 }
 

@@ -140,6 +140,14 @@ typedef struct al_keys {
 	size_t n;
 } al_keys;
 int al__view_keys(const al_view *v, int db, const void *prefix, size_t pn, al_keys *out, al_error *err);
+/* A compact row (a rows.def kind d) of view db: 0 and *row, MDB_NOTFOUND, another LMDB code,
+ * or -1 when the stored row does not decode. Within a write transaction the row a command or
+ * a fold touched comes from memory (rowcache.h, foldrows.h) without a lookup or a decode. */
+int al__view_get_typed(const al_view *v, int db, const void *k, size_t kn, const al_row_def *d, void *row);
+/* Writes row (kind d): packed and put (and kept decoded for the transaction), or in a fold
+ * held decoded and packed once before the overlay is written. */
+int al__view_put_typed(const al_view *v, int db, const void *k, size_t kn, const al_row_def *d, const void *row,
+		       al_error *err);
 /* The worker's scratch buffer for a view row, emptied, with pk set up to pack into it. */
 msgpack_sbuffer *al__view_row(const al_view *v, msgpack_packer *pk);
 

@@ -89,6 +89,7 @@ typedef struct al_wtxn {
 	struct al_rc_slot *rc; /* decoded rows of this transaction (rowcache.h) */
 	msgpack_zone rc_arena;
 	struct al_ov *ov; /* a fold's in-memory views (overlay.h), which al__view_* use; else NULL */
+	struct al_fr *fr; /* a fold's compact rows held decoded (foldrows.h); else NULL */
 } al_wtxn;
 
 typedef int (*al_write_fn)(al_wtxn *w, void *ctx, al_error *err);

@@ -48,27 +48,20 @@ static const user_row empty_row = {.id = {"", 0}, .email = {"", 0}, .username = 
 
 static int put_row(const al_view *v, const user_row *u, al_error *err)
 {
-	msgpack_packer pk;
-	msgpack_sbuffer *b = al__view_row(v, &pk);
-	al_row_pack(&pk, ROW, u);
 	/* u->email may point into the stored row (load_row): LMDB may move that memory while it
-	 * replaces the row in a dirty page (a rebuild), so the key is copied first. */
+	 * replaces the row in a dirty page, so the key is copied first. */
 	char key[AL_MAX_ID];
 	if (u->email.n > sizeof key)
 		return al_err(err, AL_ECORRUPT, "user email of %zu bytes is too long for a key", u->email.n);
 	memcpy(key, u->email.p, u->email.n);
-	/* kept decoded too: the command's reply reads it next */
-	return al__view_put_row(v, DB_USERS, key, u->email.n, b->data, b->size, ROW, u, err);
+	/* kept decoded too: the command's reply (or the fold's next event) reads it next */
+	return al__view_put_typed(v, DB_USERS, key, u->email.n, ROW, u, err);
 }
 
 /* The row of user email, named in event e. */
 static int load_row_of(const al_view *v, const al_event *e, al_str email, user_row *u, al_error *err)
 {
-	MDB_val val;
-	if (al__rc_get(v->w, v->dbi[DB_USERS], email, ROW, u))
-		return AL_OK;
-	if (al__view_get(v, DB_USERS, email.p, email.n, &val) != 0 ||
-	    read_row(val.mv_data, val.mv_size, &v->w->zone, u) != 0)
+	if (al__view_get_typed(v, DB_USERS, email.p, email.n, ROW, u) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown user %.*s", (unsigned long long)e->seq,
 			      e->def->name, (int)(email.n > 64 ? 64 : email.n), email.p);
 	return AL_OK;
