@@ -400,24 +400,6 @@ static bool str_arg(conn *c, const request *rq, const char *name, bool required,
 	return true;
 }
 
-/* Only the named arguments; false (answered) when another one is there. */
-static bool only_args(conn *c, const request *rq, const char *const *names)
-{
-	for (uint32_t i = 0; rq->args && i < rq->args->via.map.size; i++) {
-		const msgpack_object *k = &rq->args->via.map.ptr[i].key;
-		bool known = false;
-		for (const char *const *n = names; *n && !known; n++)
-			known = al_mp_str_eq(k, *n);
-		if (!known) {
-			srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "%.*s: unknown argument of %s",
-				    k->type == MSGPACK_OBJECT_STR ? (int)(k->via.str.size > 64 ? 64 : k->via.str.size) : 1,
-				    k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "?", rq->op);
-			return false;
-		}
-	}
-	return true;
-}
-
 /*
  * login {email, password, otp?}: checked here, verified on a worker (al_login: argon2id),
  * after a wait in the login queue (srv_login.c). One login at a time per connection, and the
@@ -426,9 +408,8 @@ static bool only_args(conn *c, const request *rq, const char *const *names)
  */
 void srv_op_login(conn *c, const request *rq)
 {
-	static const char *const names[] = {"email", "password", "otp", NULL};
 	al_str email, pw, otp;
-	if (!only_args(c, rq, names) || !str_arg(c, rq, "email", true, &email) ||
+	if (!str_arg(c, rq, "email", true, &email) ||
 	    !str_arg(c, rq, "password", true, &pw) || !str_arg(c, rq, "otp", false, &otp))
 		return;
 	if (c->login) {
@@ -509,10 +490,9 @@ static bool mac_arg(const msgpack_object *m, unsigned char out[AL_AUTH_MAC_LEN])
  * Cheap (an HMAC and an unseal), so it runs on the loop. */
 void srv_op_auth(conn *c, const request *rq)
 {
-	static const char *const names[] = {"access_key", "mac", NULL};
 	al_str ak;
 	unsigned char mac[AL_AUTH_MAC_LEN];
-	if (!only_args(c, rq, names) || !str_arg(c, rq, "access_key", true, &ak))
+	if (!str_arg(c, rq, "access_key", true, &ak))
 		return;
 	if (!mac_arg(al_mp_get(rq->args, "mac"), mac)) {
 		srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "mac: must be 32 bytes (bin) or 64 hex digits");
@@ -591,4 +571,88 @@ void srv_build_describe(al_srv *srv)
 	}
 	srv->describe = sb.data;
 	srv->describe_len = sb.size;
+}
+
+/* ---- the table of the server's own operations ------------------------------------------------ */
+
+static const srv_arg no_args[] = {{NULL, NULL, false, NULL}};
+static const srv_arg hello_args[] = {
+	{"protocol", "integer", false, "the protocol version the client speaks (1)"},
+	{"client", "string", false, "the client's name/version, for the server's log"},
+	{NULL, NULL, false, NULL},
+};
+static const srv_arg login_args[] = {
+	{"email", "string", true, "the user's email"},
+	{"password", "password", true, "the user's password"},
+	{"otp", "string", false, "the 6-digit one-time code (a str, not an int), when 2FA is on"},
+	{NULL, NULL, false, NULL},
+};
+static const srv_arg auth_args[] = {
+	{"access_key", "string", true, "the keypair's access key"},
+	{"mac", "bin_or_hex", true, "HMAC-SHA256(secret_key, nonce || access_key): 32 bytes bin or 64 hex digits"},
+	{NULL, NULL, false, NULL},
+};
+static const srv_arg cancel_args[] = {
+	{"target", "seq_or_id", true, "the request id of the stream or watch to stop"},
+	{NULL, NULL, false, NULL},
+};
+static const srv_arg watch_args[] = {
+	{"from_seq", "integer", false, "send events after this seq (default: the head, only new events)"},
+	{NULL, NULL, false, NULL},
+};
+static const srv_arg log_args[] = {
+	{"entity", "string", false, "\"kind:id\", e.g. \"user:a@b.c\""},
+	{"actor", "string", false, "the actor's email or name"},
+	{"type", "string", false, "an event type name (user.created)"},
+	{"since", "time", false, "from this time (µs since the epoch, inclusive)"},
+	{"until", "time", false, "up to this time (µs since the epoch, inclusive)"},
+	{"after_seq", "integer", false, "events after this seq"},
+	{"limit", "integer", false, "at most this many events"},
+	{NULL, NULL, false, NULL},
+};
+static const srv_arg export_args[] = {
+	{"what", "string", true, "the list to export"},
+	{NULL, NULL, false, NULL},
+};
+
+static const srv_op ops[] = {
+	{"hello", srv_op_hello, true, false, false, hello_args, false, "protocol version check"},
+	{"login", srv_op_login, true, false, false, login_args, false, "log in with email and password"},
+	{"auth", srv_op_auth, true, false, false, auth_args, false, "keypair challenge-response"},
+	{"whoami", srv_op_whoami, false, false, false, no_args, false, "the connection's actor"},
+	{"describe", srv_op_describe, false, false, false, no_args, false, "every operation and its arguments"},
+	{"cancel", srv_op_cancel, false, false, false, cancel_args, false, "stops a stream or watch"},
+	{"watch", srv_op_watch, false, true, false, watch_args, false, "the change feed (superadmin)"},
+	{"log", srv_op_log, false, true, true, log_args, false, "the audit listing, streamed (superadmin)"},
+	{"export", srv_op_export, false, true, true, export_args, true,
+	 "CSV of a list, streamed; the other arguments are the list command's"},
+};
+
+const srv_op *srv_op_find(const char *op)
+{
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+		if (strcmp(op, ops[i].name) == 0)
+			return &ops[i];
+	return NULL;
+}
+
+/* Checked before the op runs, so that a misspelt argument (watch {from: 0}) is refused rather
+ * than ignored. An export's other arguments are the list command's: it checks them. */
+bool srv_only_args(conn *c, const request *rq, const srv_op *so)
+{
+	for (uint32_t i = 0; rq->args && !so->more_args && i < rq->args->via.map.size; i++) {
+		const msgpack_object *k = &rq->args->via.map.ptr[i].key;
+		bool known = false;
+		for (const srv_arg *a = so->args; a->name && !known; a++)
+			known = al_mp_str_eq(k, a->name);
+		if (known)
+			continue;
+		if (k->type != MSGPACK_OBJECT_STR)
+			srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "%s: argument names must be strings", rq->op);
+		else
+			srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "%.*s: unknown argument of %s",
+				    (int)(k->via.str.size > 64 ? 64 : k->via.str.size), k->via.str.ptr, rq->op);
+		return false;
+	}
+	return true;
 }
