@@ -46,10 +46,70 @@ static void unknown_args_refused(void **state)
 	al_client_close(c);
 }
 
+/* The first frame answering request id: an error with code and a message starting with prefix. */
+static void first_frame_error(al_client *c, uint64_t id, int code, const char *prefix)
+{
+	al_msg m;
+	al_error err = {0};
+	do
+		assert_int_equal(al_client_recv(c, &m, &err), AL_OK);
+	while (!m.has_id || m.id != id);
+	if (m.kind != AL_MSG_ERROR || m.err.code != code || strncmp(m.err.msg, prefix, strlen(prefix)) != 0)
+		print_error("id %llu: got kind %d %s '%s'\n", (unsigned long long)id, m.kind, al_err_name(m.err.code),
+			    m.err.msg);
+	assert_int_equal(m.kind, AL_MSG_ERROR);
+	assert_int_equal(m.err.code, code);
+	assert_true(strncmp(m.err.msg, prefix, strlen(prefix)) == 0);
+}
+
+/* Issue 15 item 12: a refused export used to start with the CSV header. */
+static void export_checks_first(void **state)
+{
+	sh_server *p = *state;
+	al_client *c = sh_connect_as(p, "admin@example.com");
+	assert_non_null(c);
+	assert_int_equal(sh_run(c, "user.create", "email", 's', "u@x.io", "username", 's', "u", "password", 's',
+				SH_PASSWORD, NULL),
+			 AL_OK);
+	al_client *u = sh_connect_as(p, "u@x.io");
+	assert_non_null(u);
+	al_error err = {0};
+	size_t n;
+	char *a = th_args(&n, "what", 's', "users", "nope", 'i', 1LL, NULL);
+	assert_int_equal(al_client_send(c, 101, "export", a, n, false, &err), AL_OK);
+	first_frame_error(c, 101, AL_EINVALID_ARGUMENT, "nope: unknown argument");
+	free(a);
+	a = th_args(&n, "what", 's', "users", "status", 's', "sleeping", NULL);
+	assert_int_equal(al_client_send(c, 102, "export", a, n, false, &err), AL_OK);
+	first_frame_error(c, 102, AL_EINVALID_ARGUMENT, "status:");
+	free(a);
+	/* a user may not list the users of the domain */
+	a = th_args(&n, "what", 's', "storage", NULL);
+	assert_int_equal(al_client_send(u, 103, "export", a, n, false, &err), AL_OK);
+	first_frame_error(u, 103, AL_EPERMISSION_DENIED, "");
+	free(a);
+	/* an export that is allowed still starts with the header, also with no row */
+	a = th_args(&n, "what", 's', "storage", NULL);
+	assert_int_equal(al_client_send(c, 104, "export", a, n, false, &err), AL_OK);
+	al_msg m;
+	assert_int_equal(al_client_recv(c, &m, &err), AL_OK);
+	assert_int_equal(m.kind, AL_MSG_CSV);
+	assert_true(m.value->type == MSGPACK_OBJECT_STR && m.value->via.str.size > 5);
+	assert_memory_equal(m.value->via.str.ptr, "name,", 5);
+	size_t bytes = m.value->via.str.size;
+	assert_int_equal(al_client_recv(c, &m, &err), AL_OK);
+	assert_int_equal(m.kind, AL_MSG_DONE);
+	assert_int_equal(m.count, bytes); /* done.count: bytes of CSV */
+	free(a);
+	al_client_close(u);
+	al_client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(unknown_args_refused, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(export_checks_first, sh_setup, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
