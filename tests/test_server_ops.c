@@ -105,11 +105,103 @@ static void export_checks_first(void **state)
 	al_client_close(c);
 }
 
+/* The entry of op in describe's answer, or NULL. */
+static const msgpack_object *described(const al_reply *rep, const char *op)
+{
+	static msgpack_zone z;
+	static msgpack_object all;
+	static bool init;
+	if (!init) {
+		msgpack_zone_init(&z, 4096);
+		init = true;
+	}
+	msgpack_zone_clear(&z);
+	if (al_mp_decode(rep->result, rep->result_len, &z, &all) != 0 || all.type != MSGPACK_OBJECT_ARRAY)
+		return NULL;
+	for (uint32_t i = 0; i < all.via.array.size; i++) {
+		const msgpack_object *e = &all.via.array.ptr[i], *o = al_mp_get(e, "op");
+		if (o && al_mp_str_eq(o, op))
+			return e;
+	}
+	return NULL;
+}
+
+/* The argument arg of entry e, or NULL. */
+static const msgpack_object *arg_of(const msgpack_object *e, const char *arg)
+{
+	const msgpack_object *args = al_mp_get(e, "args");
+	for (uint32_t i = 0; args && args->type == MSGPACK_OBJECT_ARRAY && i < args->via.array.size; i++)
+		if (al_mp_str_eq(al_mp_get(&args->via.array.ptr[i], "name"), arg))
+			return &args->via.array.ptr[i];
+	return NULL;
+}
+
+/* The values of an argument joined with ",", or "" when it has none. */
+static const char *values_of(const msgpack_object *a)
+{
+	static char buf[512];
+	size_t n = 0;
+	buf[0] = 0;
+	const msgpack_object *v = a ? al_mp_get(a, "values") : NULL;
+	for (uint32_t i = 0; v && v->type == MSGPACK_OBJECT_ARRAY && i < v->via.array.size; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%.*s", i ? "," : "", (int)v->via.array.ptr[i].via.str.size,
+				      v->via.array.ptr[i].via.str.ptr);
+	return buf;
+}
+
+static bool str_is(const msgpack_object *o, const char *key, const char *want)
+{
+	const msgpack_object *v = o ? al_mp_get(o, key) : NULL;
+	return v && al_mp_str_eq(v, want);
+}
+
+/* Issue 15 item 11: describe listed the command table only, and allowed values only in prose. */
+static void describe_every_op(void **state)
+{
+	sh_server *p = *state;
+	al_client *c = sh_connect_as(p, "admin@example.com");
+	assert_non_null(c);
+	al_reply rep;
+	assert_int_equal(sh_call(c, &rep, "describe", NULL), AL_OK);
+	static const char *const own[] = {"hello", "login", "auth", "whoami", "describe", "cancel", "watch", "log",
+					  "export"};
+	for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
+		const msgpack_object *e = described(&rep, own[i]);
+		if (e == NULL)
+			print_error("describe: no %s\n", own[i]);
+		assert_non_null(e);
+		assert_non_null(al_mp_get(e, "args"));
+		assert_non_null(al_mp_get(e, "role"));
+		assert_non_null(al_mp_get(e, "doc"));
+	}
+	const msgpack_object *e = described(&rep, "watch");
+	assert_true(str_is(e, "kind", "stream") && str_is(e, "role", "superadmin"));
+	assert_true(str_is(arg_of(e, "from_seq"), "type", "integer"));
+	e = described(&rep, "login");
+	assert_true(str_is(e, "role", "none"));
+	assert_true(str_is(arg_of(e, "otp"), "type", "string"));
+	assert_true(str_is(arg_of(e, "password"), "type", "password"));
+	assert_true(str_is(described(&rep, "whoami"), "kind", "session"));
+	assert_non_null(strstr(values_of(arg_of(described(&rep, "export"), "what")), "users,keypairs,policies"));
+	/* allowed values of the command table's arguments */
+	assert_string_equal(values_of(arg_of(described(&rep, "user.create"), "role")), "superadmin,admin,user,monitor");
+	assert_string_equal(values_of(arg_of(described(&rep, "user.update"), "status")),
+			    "active,inactive,before-verification");
+	assert_string_equal(values_of(arg_of(described(&rep, "user.list"), "status")),
+			    "active,inactive,before-verification");
+	assert_string_equal(values_of(arg_of(described(&rep, "rgroup.create"), "scheduler")), "fifo,lifo,drf");
+	assert_string_equal(values_of(arg_of(described(&rep, "user.create"), "email")), ""); /* free text */
+	assert_true(str_is(described(&rep, "user.create"), "kind", "write"));
+	al_reply_free(&rep);
+	al_client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(unknown_args_refused, sh_setup, sh_teardown),
 		cmocka_unit_test_setup_teardown(export_checks_first, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(describe_every_op, sh_setup, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,6 +282,7 @@ typedef struct srv_arg {
 	const char *name, *type;
 	bool required;
 	const char *doc;
+	const char *(*values)(void); /* its allowed values, "a, b, c"; NULL: any */
 } srv_arg;
 
 /* The server's own operations (docs/protocol.md), looked up before the command table. */
@@ -293,6 +294,7 @@ typedef struct srv_op {
 	bool past;           /* takes "at" (else only READ commands do) */
 	const srv_arg *args; /* the arguments it takes (ends at name NULL) */
 	bool more_args;      /* and those of the command behind it (export: the list's filters) */
+	const char *role;    /* the least role, as describe names it ("none": before authentication) */
 	const char *doc;
 } srv_op;
 

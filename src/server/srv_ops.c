@@ -533,99 +533,68 @@ void srv_op_auth(conn *c, const request *rq)
 	al_sbuffer_destroy(&sb);
 }
 
-void srv_build_describe(al_srv *srv)
-{
-	static const char *const types[] = {"string", "integer", "boolean", "time", "password", "limit", "list"};
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
-	msgpack_pack_array(&pk, al_cmd_def_count());
-	for (size_t i = 0; i < al_cmd_def_count(); i++) {
-		const al_cmd_def *d = al_cmd_def_at(i);
-		msgpack_pack_map(&pk, 6);
-		al_pack_cstr(&pk, "op");
-		al_pack_cstr(&pk, d->op);
-		al_pack_cstr(&pk, "kind");
-		al_pack_cstr(&pk, d->kind == AL_CMD_WRITE ? "write" : "read");
-		al_pack_cstr(&pk, "role");
-		al_pack_cstr(&pk, al_role_name(d->role));
-		al_pack_cstr(&pk, "target");
-		al_pack_cstr(&pk, d->target);
-		al_pack_cstr(&pk, "doc");
-		al_pack_cstr(&pk, d->doc);
-		al_pack_cstr(&pk, "args");
-		msgpack_pack_array(&pk, d->nargs);
-		for (size_t k = 0; k < d->nargs; k++) {
-			const al_field_def *a = &d->args[k];
-			msgpack_pack_map(&pk, 4);
-			al_pack_cstr(&pk, "name");
-			al_pack_cstr(&pk, a->name);
-			al_pack_cstr(&pk, "type");
-			al_pack_cstr(&pk, types[a->type]);
-			al_pack_cstr(&pk, "required");
-			(a->flags & AL_F_REQ) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-			al_pack_cstr(&pk, "doc");
-			al_pack_cstr(&pk, a->doc);
-		}
-	}
-	srv->describe = sb.data;
-	srv->describe_len = sb.size;
-}
-
 /* ---- the table of the server's own operations ------------------------------------------------ */
 
-static const srv_arg no_args[] = {{NULL, NULL, false, NULL}};
+static const srv_arg no_args[] = {{NULL, NULL, false, NULL, NULL}};
 static const srv_arg hello_args[] = {
-	{"protocol", "integer", false, "the protocol version the client speaks (1)"},
-	{"client", "string", false, "the client's name/version, for the server's log"},
-	{NULL, NULL, false, NULL},
+	{"protocol", "integer", false, "the protocol version the client speaks (1)", NULL},
+	{"client", "string", false, "the client's name/version, for the server's log", NULL},
+	{NULL, NULL, false, NULL, NULL},
 };
 static const srv_arg login_args[] = {
-	{"email", "string", true, "the user's email"},
-	{"password", "password", true, "the user's password"},
-	{"otp", "string", false, "the 6-digit one-time code (a str, not an int), when 2FA is on"},
-	{NULL, NULL, false, NULL},
+	{"email", "string", true, "the user's email", NULL},
+	{"password", "password", true, "the user's password", NULL},
+	{"otp", "string", false, "the 6-digit one-time code (a str, not an int), when 2FA is on", NULL},
+	{NULL, NULL, false, NULL, NULL},
 };
 static const srv_arg auth_args[] = {
-	{"access_key", "string", true, "the keypair's access key"},
-	{"mac", "bin_or_hex", true, "HMAC-SHA256(secret_key, nonce || access_key): 32 bytes bin or 64 hex digits"},
-	{NULL, NULL, false, NULL},
+	{"access_key", "string", true, "the keypair's access key", NULL},
+	{"mac", "bin_or_hex", true, "HMAC-SHA256(secret_key, nonce || access_key): 32 bytes bin or 64 hex digits", NULL},
+	{NULL, NULL, false, NULL, NULL},
 };
 static const srv_arg cancel_args[] = {
-	{"target", "seq_or_id", true, "the request id of the stream or watch to stop"},
-	{NULL, NULL, false, NULL},
+	{"target", "id", true, "the request id of the stream or watch to stop", NULL},
+	{NULL, NULL, false, NULL, NULL},
 };
 static const srv_arg watch_args[] = {
-	{"from_seq", "integer", false, "send events after this seq (default: the head, only new events)"},
-	{NULL, NULL, false, NULL},
+	{"from_seq", "integer", false, "send events after this seq (default: the head, only new events)", NULL},
+	{NULL, NULL, false, NULL, NULL},
 };
 static const srv_arg log_args[] = {
-	{"entity", "string", false, "\"kind:id\", e.g. \"user:a@b.c\""},
-	{"actor", "string", false, "the actor's email or name"},
-	{"type", "string", false, "an event type name (user.created)"},
-	{"since", "time", false, "from this time (µs since the epoch, inclusive)"},
-	{"until", "time", false, "up to this time (µs since the epoch, inclusive)"},
-	{"after_seq", "integer", false, "events after this seq"},
-	{"limit", "integer", false, "at most this many events"},
-	{NULL, NULL, false, NULL},
+	{"entity", "string", false, "\"kind:id\", e.g. \"user:a@b.c\"", NULL},
+	{"actor", "string", false, "the actor's email or name", NULL},
+	{"type", "string", false, "an event type name (user.created)", NULL},
+	{"since", "time", false, "from this time (µs since the epoch, inclusive)", NULL},
+	{"until", "time", false, "up to this time (µs since the epoch, inclusive)", NULL},
+	{"after_seq", "integer", false, "events after this seq", NULL},
+	{"limit", "integer", false, "at most this many events", NULL},
+	{NULL, NULL, false, NULL, NULL},
 };
 static const srv_arg export_args[] = {
-	{"what", "string", true, "the list to export"},
-	{NULL, NULL, false, NULL},
+	{"what", "string", true, "the list to export", al_export_names},
+	{NULL, NULL, false, NULL, NULL},
 };
 
 static const srv_op ops[] = {
-	{"hello", srv_op_hello, true, false, false, hello_args, false, "protocol version check"},
-	{"login", srv_op_login, true, false, false, login_args, false, "log in with email and password"},
-	{"auth", srv_op_auth, true, false, false, auth_args, false, "keypair challenge-response"},
-	{"whoami", srv_op_whoami, false, false, false, no_args, false, "the connection's actor"},
-	{"describe", srv_op_describe, false, false, false, no_args, false, "every operation and its arguments"},
-	{"cancel", srv_op_cancel, false, false, false, cancel_args, false, "stops a stream or watch"},
-	{"watch", srv_op_watch, false, true, false, watch_args, false, "the change feed (superadmin)"},
-	{"log", srv_op_log, false, true, true, log_args, false, "the audit listing, streamed (superadmin)"},
-	{"export", srv_op_export, false, true, true, export_args, true,
-	 "CSV of a list, streamed; the other arguments are the list command's"},
+	{"hello", srv_op_hello, true, false, false, hello_args, false, "none",
+	 "Asks for a protocol version: {protocol, server}, or unsupported."},
+	{"login", srv_op_login, true, false, false, login_args, false, "none",
+	 "Logs in: {access_key, secret_key, email, user_id, role, domain} of the user's active keypair."},
+	{"auth", srv_op_auth, true, false, false, auth_args, false, "none",
+	 "Keypair challenge-response on this connection's nonce: {access_key, email, user_id, role, domain}."},
+	{"whoami", srv_op_whoami, false, false, false, no_args, false, "user",
+	 "The connection's actor: {email, user_id, role, domain, access_key, client}."},
+	{"describe", srv_op_describe, false, false, false, no_args, false, "user",
+	 "Every operation with its arguments, their types and allowed values."},
+	{"cancel", srv_op_cancel, false, false, false, cancel_args, false, "user",
+	 "Stops this connection's stream or watch: {cancelled: bool}."},
+	{"watch", srv_op_watch, false, true, false, watch_args, false, "superadmin",
+	 "The change feed: one event per row frame, forever (until cancelled)."},
+	{"log", srv_op_log, false, true, true, log_args, false, "superadmin",
+	 "The audit listing, oldest first, one event per row frame."},
+	{"export", srv_op_export, false, true, true, export_args, true, "user",
+	 "CSV of a list as csv frames; the other arguments are those of the list command behind it, "
+	 "whose role and rules apply."},
 };
 
 const srv_op *srv_op_find(const char *op)
@@ -655,4 +624,89 @@ bool srv_only_args(conn *c, const request *rq, const srv_op *so)
 		return false;
 	}
 	return true;
+}
+
+/* ---- describe ------------------------------------------------------------------------------- */
+
+/* The values of list (separated by sep, which may be followed by spaces) as an array. */
+static void pack_values(msgpack_packer *pk, const char *list, char sep)
+{
+	uint32_t n = 1;
+	for (const char *p = list; *p; p++)
+		n += *p == sep;
+	msgpack_pack_array(pk, n);
+	for (const char *p = list;;) {
+		size_t len = strcspn(p, (char[]){sep, 0});
+		al_pack_str(pk, p, len);
+		if (p[len] == 0)
+			break;
+		p += len + 1;
+		p += strspn(p, " ");
+	}
+}
+
+static void pack_arg(msgpack_packer *pk, const char *name, const char *type, bool required, const char *doc,
+		     const char *values, char sep)
+{
+	msgpack_pack_map(pk, values ? 5 : 4);
+	al_pack_cstr(pk, "name");
+	al_pack_cstr(pk, name);
+	al_pack_cstr(pk, "type");
+	al_pack_cstr(pk, type);
+	al_pack_cstr(pk, "required");
+	required ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	al_pack_cstr(pk, "doc");
+	al_pack_cstr(pk, doc);
+	if (values) {
+		al_pack_cstr(pk, "values");
+		pack_values(pk, values, sep);
+	}
+}
+
+static void pack_op_head(msgpack_packer *pk, const char *op, const char *kind, const char *role, const char *target,
+			 const char *doc)
+{
+	msgpack_pack_map(pk, 6);
+	const char *k[] = {"op", "kind", "role", "target", "doc"}, *v[] = {op, kind, role, target, doc};
+	for (int i = 0; i < 5; i++) {
+		al_pack_cstr(pk, k[i]);
+		al_pack_cstr(pk, v[i]);
+	}
+	al_pack_cstr(pk, "args");
+}
+
+/* describe's answer, built once: the command table, then the server's own operations, each
+ * argument with its type and, when it takes only some values, their list. */
+void srv_build_describe(al_srv *srv)
+{
+	static const char *const types[] = {"string", "integer", "boolean", "time", "password", "limit", "list"};
+	size_t nown = sizeof ops / sizeof *ops;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
+	msgpack_pack_array(&pk, al_cmd_def_count() + nown);
+	for (size_t i = 0; i < al_cmd_def_count(); i++) {
+		const al_cmd_def *d = al_cmd_def_at(i);
+		pack_op_head(&pk, d->op, d->kind == AL_CMD_WRITE ? "write" : "read", al_role_name(d->role), d->target,
+			     d->doc);
+		msgpack_pack_array(&pk, d->nargs);
+		for (size_t k = 0; k < d->nargs; k++) {
+			const al_field_def *a = &d->args[k];
+			pack_arg(&pk, a->name, types[a->type], a->flags & AL_F_REQ, a->doc, al_cmd_arg_values(d, a->name),
+				 '|');
+		}
+	}
+	for (size_t i = 0; i < nown; i++) {
+		const srv_op *o = &ops[i];
+		pack_op_head(&pk, o->name, o->streams ? "stream" : "session", o->role, "", o->doc);
+		size_t n = 0;
+		while (o->args[n].name)
+			n++;
+		msgpack_pack_array(&pk, n);
+		for (const srv_arg *a = o->args; a->name; a++)
+			pack_arg(&pk, a->name, a->type, a->required, a->doc, a->values ? a->values() : NULL, ',');
+	}
+	srv->describe = sb.data;
+	srv->describe_len = sb.size;
 }
