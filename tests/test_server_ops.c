@@ -196,12 +196,94 @@ static void describe_every_op(void **state)
 	al_client_close(c);
 }
 
+/* The next frame: kind, the id (or none), the code and a message starting with prefix. */
+static void next_is(al_client *c, int kind, long long id, int code, const char *prefix)
+{
+	al_msg m;
+	al_error err = {0};
+	assert_int_equal(al_client_recv(c, &m, &err), AL_OK);
+	if (m.kind != kind || m.err.code != code || strncmp(m.err.msg, prefix, strlen(prefix)) != 0)
+		print_error("got kind %d %s '%s'\n", m.kind, al_err_name(m.err.code), m.err.msg);
+	assert_int_equal(m.kind, kind);
+	assert_int_equal(m.has_id, id >= 0);
+	if (id >= 0)
+		assert_int_equal(m.id, id);
+	assert_int_equal(m.err.code, code);
+	assert_true(strncmp(m.err.msg, prefix, strlen(prefix)) == 0);
+}
+
+/* Issue 15 item 13: the input rules docs/protocol.md and describe now state. */
+static void input_rules_as_documented(void **state)
+{
+	sh_server *p = *state;
+	/* otp must be a str: 6 digits as an int are refused before any check of the password */
+	al_client *u = sh_connect(p);
+	assert_non_null(u);
+	al_reply rep;
+	assert_int_equal(sh_call(u, &rep, "login", "email", 's', "admin@example.com", "password", 's', TH_PASSWORD,
+				 "otp", 'i', 123456LL, NULL),
+			 AL_EINVALID_ARGUMENT);
+	assert_true(strncmp(rep.err.msg, "otp: must be a string", 21) == 0);
+	al_reply_free(&rep);
+	al_client_close(u);
+
+	al_client *c = sh_connect_as(p, "admin@example.com");
+	assert_non_null(c);
+	al_error err = {0};
+	/* a request map with a key that is not a string: that key is ignored like any unknown one */
+	unsigned char k1[] = {0x83, 0x01, 0x02, 0xa2, 'i', 'd', 0x05, 0xa2, 'o', 'p', 0xa6, 'w', 'h', 'o', 'a', 'm', 'i'};
+	assert_int_equal(al_client_send_raw(c, k1, sizeof k1, &err), AL_OK);
+	next_is(c, AL_MSG_RESULT, 5, AL_OK, "");
+	/* ... so a map of such keys only has no id: invalid_argument with id nil, and the
+	 * connection stays open (not a framing error) */
+	unsigned char k2[] = {0x81, 0x01, 0x02};
+	assert_int_equal(al_client_send_raw(c, k2, sizeof k2, &err), AL_OK);
+	next_is(c, AL_MSG_ERROR, -1, AL_EINVALID_ARGUMENT, "id:");
+	/* in args, where every key is an argument name, it is refused, answered by the id */
+	unsigned char k3[] = {0x83, 0xa2, 'i', 'd', 0x06, 0xa2, 'o', 'p', 0xa6, 'w', 'h', 'o', 'a', 'm', 'i',
+			      0xa4, 'a', 'r', 'g', 's', 0x81, 0x01, 0x02};
+	assert_int_equal(al_client_send_raw(c, k3, sizeof k3, &err), AL_OK);
+	next_is(c, AL_MSG_ERROR, 6, AL_EINVALID_ARGUMENT, "whoami: argument names must be strings");
+	unsigned char k4[] = {0x83, 0xa2, 'i', 'd', 0x07, 0xa2, 'o', 'p', 0xa8, 'u', 's', 'e', 'r', '.', 'g', 'e', 't',
+			      0xa4, 'a', 'r', 'g', 's', 0x81, 0x01, 0x02};
+	assert_int_equal(al_client_send_raw(c, k4, sizeof k4, &err), AL_OK);
+	next_is(c, AL_MSG_ERROR, 7, AL_EINVALID_ARGUMENT, "user.get: argument names must be strings");
+	assert_int_equal(sh_run(c, "whoami", NULL), AL_OK);
+
+	/* username and full name refuse control characters, and say so in describe */
+	assert_int_equal(sh_call(c, &rep, "user.create", "email", 's', "t@x.io", "username", 's', "a\tb", "password", 's',
+				 SH_PASSWORD, NULL),
+			 AL_EINVALID_ARGUMENT);
+	assert_true(strncmp(rep.err.msg, "username: must be valid UTF-8 text without control characters", 60) == 0);
+	al_reply_free(&rep);
+	assert_int_equal(sh_call(c, &rep, "user.update", "email", 's', "admin@example.com", "full_name", 's', "A\x1b[2J",
+				 NULL),
+			 AL_EINVALID_ARGUMENT);
+	assert_true(strncmp(rep.err.msg, "full_name: must be valid UTF-8 text without control characters", 60) == 0);
+	al_reply_free(&rep);
+	assert_int_equal(sh_call(c, &rep, "describe", NULL), AL_OK);
+	static const char *const ops[] = {"user.create", "user.update"}, *const fields[] = {"username", "full_name"};
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < 2; k++) {
+			const msgpack_object *d = al_mp_get(arg_of(described(&rep, ops[i]), fields[k]), "doc");
+			assert_non_null(d);
+			char doc[300];
+			snprintf(doc, sizeof doc, "%.*s", (int)d->via.str.size, d->via.str.ptr);
+			if (strstr(doc, "no control characters") == NULL)
+				print_error("%s %s: '%s'\n", ops[i], fields[k], doc);
+			assert_non_null(strstr(doc, "no control characters"));
+		}
+	al_reply_free(&rep);
+	al_client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(unknown_args_refused, sh_setup, sh_teardown),
 		cmocka_unit_test_setup_teardown(export_checks_first, sh_setup, sh_teardown),
 		cmocka_unit_test_setup_teardown(describe_every_op, sh_setup, sh_teardown),
+		cmocka_unit_test_setup_teardown(input_rules_as_documented, sh_setup, sh_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
