@@ -322,6 +322,8 @@ const al_field_def *al_cmd_def_arg(const al_cmd_def *d, const char *name);
 /* Whether a's role admits d: the table's least role; a monitor reads what an admin reads and
  * never writes. The command checks it again itself; this is for a caller that keeps an actor. */
 bool al_cmd_def_allows(const al_cmd_def *d, const al_actor *a);
+/* The values argument arg of d takes, "a|b|c" (schemas' AL_VALUES), or NULL when it is free. */
+const char *al_cmd_arg_values(const al_cmd_def *d, const char *arg);
 
 /* ---- the log -------------------------------------------------------------------------- */
 

@@ -39,6 +39,9 @@ check "init without a password file prints the password once" \
 	eval '[ -n "$genpw" ] && rc_is 0 && [ "$(grep -c -F -e "$genpw" "$T/out")" -eq 1 ]'
 check "the generated password is in DIR/admin-password" eval '[ "$(cat "$D2/admin-password")" = "$genpw" ]'
 check "DIR/admin-password has mode 0600" eval '[ "$(ls -l "$D2/admin-password" | cut -c1-10)" = "-rw-------" ]'
+check "DIR/admin-password is the password and one newline, as README says (clients strip it)" \
+	eval '[ "$(wc -c <"$D2/admin-password")" -eq $((${#genpw} + 1)) ] && [ "$(tail -c 1 "$D2/admin-password" | od -An -tx1 | tr -d " ")" = 0a ] &&
+	grep -q "followed by one newline" "$(dirname "$0")/../README.md"'
 check "the generated password is not in the data file" eval '! grep -q -a -F -e "$genpw" "$D2/data.mdb"'
 run "$AL" log "$D2"
 check "the generated password is not in the log" eval 'rc_is 0 && ! out_has_f "$genpw" && no_hash'

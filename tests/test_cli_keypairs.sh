@@ -198,6 +198,18 @@ check "the operator acting as the user is recorded" eval 'rc_is 0 && out_has "\"
 run "$AC" --data "$D" --as ghost@example.com keypair list
 check "--as an unknown user: not_found" refused not_found
 
+# ---- re-creating a deleted keypair (the guide: same explicit keys, same user) ----------------------------
+RE_AK=AKIAREDELETED2345677
+runi "$T/sk" "$AC" --data "$D" keypair create --user bob@example.com --access-key "$RE_AK" --secret-key-stdin --json
+run "$AC" --data "$D" keypair delete "$RE_AK"
+runi "$T/sk" "$AC" --data "$D" keypair create --user eve@example.com --access-key "$RE_AK" --secret-key-stdin
+check "a deleted keypair's keys for another user: already_exists" \
+	eval 'refused already_exists && err_has "another user"'
+runi "$T/sk" "$AC" --data "$D" keypair create --user bob@example.com --access-key "$RE_AK" --secret-key-stdin --json
+check "re-created for the same user with the same keys" eval 'rc_is 0 && [ "$(json_str access_key)" = "$RE_AK" ]'
+run "$AL" log "$D" --entity "keypair:$RE_AK" --json
+check "its history keeps both lives" eval 'rc_is 0 && [ "$(grep -c "keypair.created" "$T/out")" -eq 2 ]'
+
 # ---- nothing secret anywhere -------------------------------------------------------------------------
 run "$AL" log "$D" --json
 check "no secret key in the audit log" \

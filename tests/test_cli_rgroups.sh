@@ -99,7 +99,7 @@ ac settings get overlay-mtu --json
 check "settings get KEY" jq_ok '.value == 9000 and .source == "settings" and .default == 1500'
 ac settings set overlay-mtu 0
 check "an MTU of 0 is refused" sh -c "[ $rc -eq 1 ] && grep -q invalid_argument '$T/err' && grep -q 'overlay-mtu:' '$T/err'"
-ac settings set retries-to-skip 3
+ac settings set retries-to-skip 5
 check "settings set retries-to-skip (fifo)" rc_is 0
 ac settings set scheduler drf
 check "drf while retries-to-skip is non-zero is refused" sh -c "[ $rc -eq 1 ] && grep -q 'scheduler:' '$T/err'"
@@ -127,6 +127,19 @@ check "settings get --group: the group's scheduler options" jq_ok \
 	 (map(select(.key == "retries-to-skip"))[0] | .value == 0 and .source == "resource group gpu") and
 	 (map(select(.key == "overlay-mtu"))[0] | .source == "settings")'
 check "settings get --group names the group as source" grep -q 'resource group gpu' "$T/out"
+
+# ---- the guide's scheduler options (issue 15 item 8)
+D2="$T/guide"
+"$AL" init "$D2" --admin-password-file "$T/adminpw" --pwhash min --offline >/dev/null 2>&1
+run "$AC" --data "$D2" settings get retries-to-skip --json
+check "retries-to-skip defaults to three, as the guide says" eval 'rc_is 0 && out_has "\"value\":3," && out_has "\"source\":\"default\"" && jq_ok ".value == 3"'
+run "$AC" --data "$D2" settings set session-creation-retries 5
+check "session-creation-retries changes under fifo" rc_is 0
+run "$AC" --data "$D2" settings set retries-to-skip 0
+run "$AC" --data "$D2" settings set scheduler lifo
+check "lifo once retries-to-skip is 0" rc_is 0
+run "$AC" --data "$D2" settings set session-creation-retries 6
+check "session-creation-retries under lifo is refused" eval 'refused invalid_argument && err_has "session-creation-retries: can be changed only while the scheduler is fifo"'
 run "$AL" log "$D" --json
 check "the settings history is in the log" sh -c "[ \$(grep -c '\"type\":\"setting.changed\"' '$T/out') -eq $changes ] &&
 	grep -q '\"entity\":\"setting:overlay-mtu\",\"fields\":{\"key\":\"overlay-mtu\",\"value\":\"9000\",\"old\":\"1500\"}' '$T/out'"

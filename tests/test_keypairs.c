@@ -326,13 +326,46 @@ static void advanced_mode(void **state)
 	assert_int_equal(th_run(s, "keypair.create", "user", 's', "adv@example.com", "access_key", 's',
 				"AKIAAZ27AZ27AZ27AZ27", "secret_key", 's', "AZaz09-_AZaz09-_AZaz09-_AZaz09-_AZaz09-_", NULL),
 			 AL_OK);
-	/* A deleted keypair's access key is never reused. */
+	/* A deleted keypair's access key never goes to another user (issue 15 item 9)... */
 	assert_int_equal(th_run(s, "keypair.delete", "access_key", 's', AK_GOOD, NULL), AL_OK);
+	char other_ak[32];
+	make_user(s, "other@example.com", "user", "default", other_ak, NULL);
 	al_reply r2;
-	assert_int_equal(th_exec(s, &r2, "keypair.create", "user", 's', "adv@example.com", "access_key", 's', AK_GOOD,
+	assert_int_equal(th_exec(s, &r2, "keypair.create", "user", 's', "other@example.com", "access_key", 's', AK_GOOD,
 				 "secret_key", 's', SK_GOOD, NULL), AL_EALREADY_EXISTS);
-	assert_non_null(strstr(r2.err.msg, "deleted"));
+	assert_non_null(strstr(r2.err.msg, "deleted keypair of another user"));
 	al_reply_free(&r2);
+	/* ... but its user gets it back with the same keys, as the guide tells admins to do; the
+	 * entity's history keeps both lives, and a rebuild gives the same views. */
+	assert_int_equal(th_exec(s, &r2, "keypair.create", "user", 's', "adv@example.com", "access_key", 's', AK_GOOD,
+				 "secret_key", 's', SK_GOOD, NULL), AL_OK);
+	assert_string_equal(th_res_str(&r2, "access_key"), AK_GOOD);
+	al_reply_free(&r2);
+	assert_int_equal(th_exec(s, &r2, "keypair.get", "access_key", 's', AK_GOOD, NULL), AL_OK);
+	assert_string_equal(th_res_str(&r2, "user"), "adv@example.com");
+	al_reply_free(&r2);
+	REFUSE(s, AL_EALREADY_EXISTS, "access_key", "keypair.create", "user", 's', "adv@example.com", "access_key", 's',
+	       AK_GOOD, "secret_key", 's', SK_GOOD, NULL);
+	char entity[64];
+	snprintf(entity, sizeof entity, "keypair:%s", AK_GOOD);
+	al_log_filter f = {.entity = entity};
+	history h = {0};
+	al_error err;
+	assert_int_equal(al_log_query(s, &f, record_type, &h, &err), AL_OK);
+	assert_int_equal(h.n, 3);
+	assert_string_equal(h.types[0], "keypair.created");
+	assert_string_equal(h.types[1], "keypair.deleted");
+	assert_string_equal(h.types[2], "keypair.created");
+	assert_int_equal(al_store_verify(s, NULL, NULL, &err), AL_OK);
+	char live[33], rebuilt[33];
+	th_digest(s, live);
+	assert_int_equal(al_store_rebuild(s, NULL, NULL, &err), AL_OK);
+	th_digest(s, rebuilt);
+	assert_string_equal(live, rebuilt);
+	/* deleted again, it is still not another user's */
+	assert_int_equal(th_run(s, "keypair.delete", "access_key", 's', AK_GOOD, NULL), AL_OK);
+	REFUSE(s, AL_EALREADY_EXISTS, "access_key", "keypair.create", "user", 's', "other@example.com", "access_key", 's',
+	       AK_GOOD, "secret_key", 's', SK_GOOD, NULL);
 }
 
 /* ---- rate limit ---------------------------------------------------------------------------------- */

@@ -166,6 +166,8 @@ static void create_takes_the_scheduler_setting(void **state)
 {
 	fx *f = *state;
 	al_reply rep;
+	/* the default retries-to-skip (3) holds the scheduler setting at fifo */
+	TH_OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "retries-to-skip", "value", 'l', "0", NULL);
 	TH_OK(f->s, NULL, 1, NULL, "settings.set", "key", 's', "scheduler", "value", 'l', "drf", NULL);
 	TH_OK(f->s, NULL, 1, &rep, "rgroup.create", "name", 's', "g", NULL);
 	assert_string_equal(th_res_json(&rep, "scheduler"), "\"drf\"");

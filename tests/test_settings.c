@@ -59,10 +59,10 @@ static void defaults(void **state)
 	assert_string_equal(th_res_column(&rep, "key"), "image-auto-pull,overlay-mtu,scheduler,retries-to-skip,"
 						     "session-creation-retries,timezone,project-folders,"
 						     "agent-heartbeat-timeout,checkpoint-interval,");
-	assert_string_equal(th_res_column(&rep, "value"), "digest,1500,fifo,0,3,UTC,true,40,65536,");
+	assert_string_equal(th_res_column(&rep, "value"), "digest,1500,fifo,3,3,UTC,true,40,65536,");
 	assert_string_equal(th_res_column(&rep, "source"),
 			    "default,default,default,default,default,default,default,default,default,");
-	assert_string_equal(th_res_column(&rep, "default"), "digest,1500,fifo,0,3,UTC,true,40,65536,");
+	assert_string_equal(th_res_column(&rep, "default"), "digest,1500,fifo,3,3,UTC,true,40,65536,");
 	al_reply_free(&rep);
 	/* defaults are implicit: the bootstrap recorded no setting */
 	assert_int_equal(events_of(f->s, "setting.changed", NULL).n, 0);
@@ -100,6 +100,7 @@ static void rules(void **state)
 	SET_OK(f, 1, "overlay-mtu", "09000");
 	assert_string_equal(value_of(f, "overlay-mtu", NULL, NULL, 0), "9000"); /* canonical */
 
+	SET_OK(f, 1, "retries-to-skip", "0"); /* the default 3 holds the scheduler at fifo */
 	SET_BAD(f, "scheduler", "scheduler", "mof");
 	SET_BAD(f, "scheduler", "scheduler", "FIFO");
 	SET_OK(f, 1, "scheduler", "lifo");
@@ -109,7 +110,7 @@ static void rules(void **state)
 	SET_BAD(f, "retries-to-skip", "retries-to-skip", "1001");
 	SET_BAD(f, "retries-to-skip", "retries-to-skip", "-1");
 	SET_OK(f, 1, "retries-to-skip", "1000");
-	SET_OK(f, 1, "retries-to-skip", "3");
+	SET_OK(f, 1, "retries-to-skip", "4");
 
 	SET_BAD(f, "session-creation-retries", "session-creation-retries", "1001");
 	SET_BAD(f, "session-creation-retries", "session-creation-retries", "x");
@@ -140,7 +141,7 @@ static void rules(void **state)
 static void scheduler_rule(void **state)
 {
 	fx *f = *state;
-	SET_OK(f, 1, "retries-to-skip", "3");
+	SET_OK(f, 1, "retries-to-skip", "4");
 	SET_BAD(f, "scheduler", "scheduler", "lifo");
 	SET_BAD(f, "scheduler", "scheduler", "drf");
 	SET_OK(f, 0, "scheduler", "fifo"); /* already so */
@@ -150,6 +151,29 @@ static void scheduler_rule(void **state)
 	SET_OK(f, 0, "retries-to-skip", "0");
 	SET_OK(f, 1, "scheduler", "fifo");
 	SET_OK(f, 1, "retries-to-skip", "1");
+}
+
+/* Issue 15 item 8, the guide: the resource groups' "retries to skip" default to three, and the
+ * "session creation retries" option can be changed only with the FIFO scheduler. */
+static void guide_scheduler_options(void **state)
+{
+	fx *f = *state;
+	char src[96];
+	assert_string_equal(value_of(f, "retries-to-skip", NULL, src, sizeof src), "3");
+	assert_string_equal(src, "\"default\"");
+	TH_OK(f->s, NULL, 1, NULL, "rgroup.create", "name", 's', "g", NULL);
+	assert_string_equal(value_of(f, "retries-to-skip", "g", src, sizeof src), "3"); /* a fifo group: the setting */
+	SET_OK(f, 1, "session-creation-retries", "5"); /* fifo: changeable */
+	SET_OK(f, 1, "retries-to-skip", "0");
+	SET_OK(f, 1, "scheduler", "lifo");
+	SET_BAD(f, "session-creation-retries", "session-creation-retries", "6");
+	SET_BAD(f, "session-creation-retries", "session-creation-retries", "3");
+	SET_OK(f, 0, "session-creation-retries", "5"); /* the same value: no change, nothing refused */
+	assert_string_equal(value_of(f, "session-creation-retries", NULL, NULL, 0), "5"); /* it stays */
+	SET_OK(f, 1, "scheduler", "drf");
+	SET_BAD(f, "session-creation-retries", "session-creation-retries", "6");
+	SET_OK(f, 1, "scheduler", "fifo");
+	SET_OK(f, 1, "session-creation-retries", "6");
 }
 
 static void write_file(const char *path, const char *content)
@@ -498,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(scheduler_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(guide_scheduler_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(timezone_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(history, setup, teardown),
 		cmocka_unit_test_setup_teardown(effective_with_group, setup, teardown),

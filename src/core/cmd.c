@@ -84,6 +84,27 @@ static const struct {
 #undef AL_PREP
 };
 
+static const struct {
+	enum al_cmd_id cmd;
+	const char *arg, *values;
+} values_rows[] = {
+#define AL_CMD(ID, op, kind, role, target, entity, handler, prepare, doc)
+#define AL_ARG(ID, name, type, flags, doc)
+#define AL_VALUES(ID, arg, values) {AL_CMD_##ID, arg, values},
+#include "commands.def"
+#undef AL_CMD
+#undef AL_ARG
+#undef AL_VALUES
+};
+
+const char *al_cmd_arg_values(const al_cmd_def *d, const char *arg)
+{
+	for (size_t i = 0; d && i < sizeof values_rows / sizeof *values_rows; i++)
+		if (&table[values_rows[i].cmd].def == d && strcmp(values_rows[i].arg, arg) == 0)
+			return values_rows[i].values;
+	return NULL;
+}
+
 static void link_args(void)
 {
 	for (size_t i = 0; i < NARG_ROWS; i++) {

@@ -261,11 +261,22 @@ const char *al_export_names(void)
 typedef struct sink {
 	al_csv w;
 	const column *cols;
+	bool header; /* written */
 } sink;
+
+static void write_header(sink *k)
+{
+	for (const column *c = k->cols; c->header; c++)
+		al_csv_cfield(&k->w, c->header);
+	al_csv_end_record(&k->w);
+	k->header = true;
+}
 
 static int write_row(const msgpack_object *row, void *ctx)
 {
 	sink *k = ctx;
+	if (!k->header)
+		write_header(k);
 	for (const column *c = k->cols; c->header; c++) {
 		const msgpack_object *v = al_mp_get(row, c->key);
 		if (v)
@@ -277,6 +288,9 @@ static int write_row(const msgpack_object *row, void *ctx)
 	return al_csv_error(&k->w) ? AL_EIO_ERROR : 0;
 }
 
+/* The header goes with the first row, or once the list has succeeded with none: the list
+ * command checks its filters and the actor's rights before its first row, so a refused export
+ * writes nothing at all (a streaming client would otherwise get data, then the refusal). */
 int al_export_csv(al_store *s, const char *what, const al_request *list_req, FILE *out, al_error *err)
 {
 	const export_def *e = find(what);
@@ -287,10 +301,9 @@ int al_export_csv(al_store *s, const char *what, const al_request *list_req, FIL
 	req.op = e->op;
 	sink k = {.cols = e->cols};
 	al_csv_init(&k.w, out);
-	for (const column *c = e->cols; c->header; c++)
-		al_csv_cfield(&k.w, c->header);
-	al_csv_end_record(&k.w);
 	int rc = al_exec_stream(s, &req, write_row, &k, err);
+	if (rc == AL_OK && !k.header)
+		write_header(&k);
 	if (rc == AL_OK && (fflush(out) != 0 || al_csv_error(&k.w)))
 		rc = al_err(err, AL_EIO_ERROR, "export: writing the CSV failed");
 	return rc;

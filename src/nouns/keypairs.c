@@ -7,7 +7,7 @@
  * Views:
  *   v_keypairs          access key -> row (see kp_row)
  *   v_keypairs_by_user  owner email NUL access key -> "" (a user's keypairs are a range scan)
- *   v_keypairs_deleted  access key -> owner email: deleted keypairs; their keys are never reused
+ *   v_keypairs_deleted  access key -> owner email: deleted keypairs; their keys go to no other user
  * A deleted keypair leaves v_keypairs and the index; its events stay in the log.
  *
  * Who may do what: a superadmin everything; an admin or monitor reads the keypairs of the
@@ -159,16 +159,23 @@ static int must_find(al_cmd *c, al_str ak, kp_row *k)
 	return rc < 0 ? rc : AL_OK;
 }
 
-/* The access key was never used, by a live or a deleted keypair. */
-static int check_unused(al_cmd *c, al_str ak)
+/* The access key is not in use, and if a deleted keypair had it, that keypair was user's: the
+ * guide has an admin re-create an accidentally deleted keypair with the same keys (the log
+ * keeps both lives under the one entity), but a key never passes to another user, whose
+ * requests would then carry the first owner's audit trail. */
+static int check_unused(al_cmd *c, al_str ak, al_str user)
 {
 	MDB_val key = {ak.n, (void *)ak.p}, v;
 	int rc = mdb_get(c->txn, dbi(c->s, DB_KEYPAIRS), &key, &v);
 	if (rc == 0)
 		return al_err(c->err, AL_EALREADY_EXISTS, "access_key: %.*s is already in use", al__clip(ak.n), ak.p);
-	if (rc == MDB_NOTFOUND && (rc = mdb_get(c->txn, dbi(c->s, DB_DELETED), &key, &v)) == 0)
-		return al_err(c->err, AL_EALREADY_EXISTS, "access_key: %.*s belonged to a deleted keypair and is never reused",
+	if (rc == MDB_NOTFOUND && (rc = mdb_get(c->txn, dbi(c->s, DB_DELETED), &key, &v)) == 0 &&
+	    !(v.mv_size == user.n && memcmp(v.mv_data, user.p, user.n) == 0))
+		return al_err(c->err, AL_EALREADY_EXISTS,
+			      "access_key: %.*s belonged to a deleted keypair of another user and is never given to another",
 			      al__clip(ak.n), ak.p);
+	if (rc == 0)
+		return AL_OK; /* the same user's deleted keypair: re-created */
 	return rc == MDB_NOTFOUND ? AL_OK : al_err(c->err, AL_EIO_ERROR, "read keypairs: %s", mdb_strerror(rc));
 }
 
@@ -308,7 +315,7 @@ int al__keypair_emit_created(al_cmd *c, const al_keypair_new *k)
 {
 	al_user_auth u;
 	int rc;
-	if ((rc = check_access_key(c->err, k->access_key)) || (rc = check_unused(c, k->access_key)) ||
+	if ((rc = check_access_key(c->err, k->access_key)) || (rc = check_unused(c, k->access_key, k->user_email)) ||
 	    (rc = check_rate_limit(c, k->rate_limit)) ||
 	    (rc = al__policy_require(c, AL_POLICY_KEYPAIR, "policy", k->resource_policy)))
 		return rc;

@@ -36,12 +36,13 @@ const char *const al__schedulers[] = {"fifo", "lifo", "drf", NULL};
 /* Ranges: the platform's overlay MTU field is 0-15000 and must be >= 1 to mean anything; its
  * scheduler dialog takes 0-1000 retries; the heartbeat timeout is at least 1 s (a day at most).
  * session-creation-retries has no platform key: it takes the scheduler dialog's range and the
- * guide's "default three times". */
+ * guide's "default three times". retries-to-skip is the system-wide default of the resource
+ * groups' "retries to skip", which the guide gives as three. */
 static const setting_def defs[] = {
 	{"image-auto-pull", "digest", 'e', pull_values, 0, 0},
 	{"overlay-mtu", "1500", 'i', NULL, 1, 15000},
 	{"scheduler", "fifo", 'e', al__schedulers, 0, 0},
-	{"retries-to-skip", "0", 'i', NULL, 0, AL_RETRIES_TO_SKIP_MAX},
+	{"retries-to-skip", "3", 'i', NULL, 0, AL_RETRIES_TO_SKIP_MAX},
 	{"session-creation-retries", "3", 'i', NULL, 0, 1000},
 	{"timezone", "UTC", 'z', NULL, 0, 0},
 	{"project-folders", "true", 'b', NULL, 0, 0},
@@ -335,10 +336,19 @@ int al__settings_get(al_cmd *c)
 	return AL_OK;
 }
 
-/* The scheduler rule of the settings: retries to skip only with fifo, checked from both sides. */
-static int check_scheduler_rule(al_cmd *c, const setting_def *d, const char *value)
+/* The scheduler rules of the settings: retries to skip only with fifo, checked from both sides;
+ * session creation retries changed only while the scheduler is fifo (the guide's scheduler
+ * dialog offers the option with FIFO only; the value stays, and applies, under the others). */
+static int check_scheduler_rule(al_cmd *c, const setting_def *d, const char *value, const char *old)
 {
 	effective other;
+	if (strcmp(d->key, "session-creation-retries") == 0 && strcmp(value, old) != 0) {
+		from_settings(c, find_def((al_str){"scheduler", 9}), &other);
+		if (strcmp(other.value, "fifo") != 0)
+			return al_err(c->err, AL_EINVALID_ARGUMENT,
+				      "session-creation-retries: can be changed only while the scheduler is fifo (it is %s)",
+				      other.value);
+	}
 	if (strcmp(d->key, "retries-to-skip") == 0 && strcmp(value, "0") != 0) {
 		from_settings(c, find_def((al_str){"scheduler", 9}), &other);
 		if (strcmp(other.value, "fifo") != 0)
@@ -371,11 +381,11 @@ int al__settings_set(al_cmd *c)
 	char value[VALUE_MAX];
 	effective old;
 	int rc = check_value(c->err, d, v, value);
-	if (rc == AL_OK)
-		rc = check_scheduler_rule(c, d, value);
 	if (rc)
 		return rc;
 	from_settings(c, d, &old);
+	if ((rc = check_scheduler_rule(c, d, value, old.value)))
+		return rc;
 	if (strcmp(old.value, value) != 0) { /* the same value again records nothing */
 		al_mb f;
 		al_mb_init(&f);

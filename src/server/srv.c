@@ -648,42 +648,13 @@ static void run_read(conn *c, const request *rq)
 	al_sbuffer_destroy(&sb);
 }
 
-static void op_log(conn *c, const request *rq)
+void srv_op_log(conn *c, const request *rq)
 {
 	if (srv_superadmin_only(c, rq))
 		start_stream(c, rq, S_LOG);
 }
 
-static void op_export(conn *c, const request *rq) { start_stream(c, rq, S_EXPORT); }
-
-/* The server's own operations (docs/protocol.md), looked up before the command table. */
-typedef struct srv_op {
-	const char *name;
-	void (*run)(conn *c, const request *rq);
-	bool unauthed; /* runs before the connection has authenticated */
-	bool streams;  /* takes "stream": true itself (else only READ commands stream) */
-	bool past;     /* takes "at" (else only READ commands do) */
-} srv_op;
-
-static const srv_op srv_ops[] = {
-	{"hello", srv_op_hello, true, false, false},
-	{"login", srv_op_login, true, false, false},
-	{"auth", srv_op_auth, true, false, false},
-	{"whoami", srv_op_whoami, false, false, false},
-	{"describe", srv_op_describe, false, false, false},
-	{"cancel", srv_op_cancel, false, false, false},
-	{"watch", srv_op_watch, false, true, false},
-	{"log", op_log, false, true, true},
-	{"export", op_export, false, true, true},
-};
-
-static const srv_op *srv_op_find(const char *op)
-{
-	for (size_t i = 0; i < sizeof srv_ops / sizeof srv_ops[0]; i++)
-		if (strcmp(op, srv_ops[i].name) == 0)
-			return &srv_ops[i];
-	return NULL;
-}
+void srv_op_export(conn *c, const request *rq) { start_stream(c, rq, S_EXPORT); }
 
 /* The table's command: a READ runs at once (or streams), a write goes to the writer. */
 static void run_command(conn *c, const request *rq)
@@ -711,7 +682,8 @@ static void dispatch(conn *c, const request *rq)
 		return;
 	}
 	if (so && so->unauthed) {
-		so->run(c, rq);
+		if (srv_only_args(c, rq, so))
+			so->run(c, rq);
 		return;
 	}
 	if (!c->authed) {
@@ -727,9 +699,9 @@ static void dispatch(conn *c, const request *rq)
 			return;
 		}
 	}
-	if (so)
+	if (so && srv_only_args(c, rq, so))
 		so->run(c, rq);
-	else
+	else if (so == NULL)
 		run_command(c, rq);
 }
 

@@ -276,6 +276,34 @@ int64_t srv_rate_hit(rate_table *t, const char *key, int64_t limit, int64_t now_
 void srv_rate_sweep(rate_table *t, int64_t now_us);
 
 /* ---- srv_ops.c: the server's own operations ---- */
+/* An argument of one of them, as describe shows it (types those of the command table, plus
+ * "bin_or_hex" and "seq_or_id"). */
+typedef struct srv_arg {
+	const char *name, *type;
+	bool required;
+	const char *doc;
+	const char *(*values)(void); /* its allowed values, "a, b, c"; NULL: any */
+} srv_arg;
+
+/* The server's own operations (docs/protocol.md), looked up before the command table. */
+typedef struct srv_op {
+	const char *name;
+	void (*run)(conn *c, const request *rq);
+	bool unauthed;       /* runs before the connection has authenticated */
+	bool streams;        /* takes "stream": true itself (else only READ commands stream) */
+	bool past;           /* takes "at" (else only READ commands do) */
+	const srv_arg *args; /* the arguments it takes (ends at name NULL) */
+	bool more_args;      /* and those of the command behind it (export: the list's filters) */
+	const char *role;    /* the least role, as describe names it ("none": before authentication) */
+	const char *doc;
+} srv_op;
+
+const srv_op *srv_op_find(const char *op);
+/* Only the op's arguments (nil counts as absent); false (answered invalid_argument, naming the
+ * first other one) otherwise. */
+bool srv_only_args(conn *c, const request *rq, const srv_op *so);
+void srv_op_log(conn *c, const request *rq);
+void srv_op_export(conn *c, const request *rq);
 void srv_actor_copy(al_actor *dst, char *buf, size_t n, const al_actor *src);
 /* Re-reads the connection's actor (its rights as of now) and counts the request against its
  * keypair's rate limit; false when answered (unauthenticated, and logged out, when the user

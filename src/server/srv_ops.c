@@ -400,24 +400,6 @@ static bool str_arg(conn *c, const request *rq, const char *name, bool required,
 	return true;
 }
 
-/* Only the named arguments; false (answered) when another one is there. */
-static bool only_args(conn *c, const request *rq, const char *const *names)
-{
-	for (uint32_t i = 0; rq->args && i < rq->args->via.map.size; i++) {
-		const msgpack_object *k = &rq->args->via.map.ptr[i].key;
-		bool known = false;
-		for (const char *const *n = names; *n && !known; n++)
-			known = al_mp_str_eq(k, *n);
-		if (!known) {
-			srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "%.*s: unknown argument of %s",
-				    k->type == MSGPACK_OBJECT_STR ? (int)(k->via.str.size > 64 ? 64 : k->via.str.size) : 1,
-				    k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "?", rq->op);
-			return false;
-		}
-	}
-	return true;
-}
-
 /*
  * login {email, password, otp?}: checked here, verified on a worker (al_login: argon2id),
  * after a wait in the login queue (srv_login.c). One login at a time per connection, and the
@@ -426,9 +408,8 @@ static bool only_args(conn *c, const request *rq, const char *const *names)
  */
 void srv_op_login(conn *c, const request *rq)
 {
-	static const char *const names[] = {"email", "password", "otp", NULL};
 	al_str email, pw, otp;
-	if (!only_args(c, rq, names) || !str_arg(c, rq, "email", true, &email) ||
+	if (!str_arg(c, rq, "email", true, &email) ||
 	    !str_arg(c, rq, "password", true, &pw) || !str_arg(c, rq, "otp", false, &otp))
 		return;
 	if (c->login) {
@@ -509,10 +490,9 @@ static bool mac_arg(const msgpack_object *m, unsigned char out[AL_AUTH_MAC_LEN])
  * Cheap (an HMAC and an unseal), so it runs on the loop. */
 void srv_op_auth(conn *c, const request *rq)
 {
-	static const char *const names[] = {"access_key", "mac", NULL};
 	al_str ak;
 	unsigned char mac[AL_AUTH_MAC_LEN];
-	if (!only_args(c, rq, names) || !str_arg(c, rq, "access_key", true, &ak))
+	if (!str_arg(c, rq, "access_key", true, &ak))
 		return;
 	if (!mac_arg(al_mp_get(rq->args, "mac"), mac)) {
 		srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "mac: must be 32 bytes (bin) or 64 hex digits");
@@ -553,41 +533,179 @@ void srv_op_auth(conn *c, const request *rq)
 	al_sbuffer_destroy(&sb);
 }
 
+/* ---- the table of the server's own operations ------------------------------------------------ */
+
+static const srv_arg no_args[] = {{NULL, NULL, false, NULL, NULL}};
+static const srv_arg hello_args[] = {
+	{"protocol", "integer", false, "the protocol version the client speaks (1)", NULL},
+	{"client", "string", false, "the client's name/version, for the server's log", NULL},
+	{NULL, NULL, false, NULL, NULL},
+};
+static const srv_arg login_args[] = {
+	{"email", "string", true, "the user's email", NULL},
+	{"password", "password", true, "the user's password", NULL},
+	{"otp", "string", false, "the 6-digit one-time code (a str, not an int), when 2FA is on", NULL},
+	{NULL, NULL, false, NULL, NULL},
+};
+static const srv_arg auth_args[] = {
+	{"access_key", "string", true, "the keypair's access key", NULL},
+	{"mac", "bin_or_hex", true, "HMAC-SHA256(secret_key, nonce || access_key): 32 bytes bin or 64 hex digits", NULL},
+	{NULL, NULL, false, NULL, NULL},
+};
+static const srv_arg cancel_args[] = {
+	{"target", "id", true, "the request id of the stream or watch to stop", NULL},
+	{NULL, NULL, false, NULL, NULL},
+};
+static const srv_arg watch_args[] = {
+	{"from_seq", "integer", false, "send events after this seq (default: the head, only new events)", NULL},
+	{NULL, NULL, false, NULL, NULL},
+};
+static const srv_arg log_args[] = {
+	{"entity", "string", false, "\"kind:id\", e.g. \"user:a@b.c\"", NULL},
+	{"actor", "string", false, "the actor's email or name", NULL},
+	{"type", "string", false, "an event type name (user.created)", NULL},
+	{"since", "time", false, "from this time (µs since the epoch, inclusive)", NULL},
+	{"until", "time", false, "up to this time (µs since the epoch, inclusive)", NULL},
+	{"after_seq", "integer", false, "events after this seq", NULL},
+	{"limit", "integer", false, "at most this many events", NULL},
+	{NULL, NULL, false, NULL, NULL},
+};
+static const srv_arg export_args[] = {
+	{"what", "string", true, "the list to export", al_export_names},
+	{NULL, NULL, false, NULL, NULL},
+};
+
+static const srv_op ops[] = {
+	{"hello", srv_op_hello, true, false, false, hello_args, false, "none",
+	 "Asks for a protocol version: {protocol, server}, or unsupported."},
+	{"login", srv_op_login, true, false, false, login_args, false, "none",
+	 "Logs in: {access_key, secret_key, email, user_id, role, domain} of the user's active keypair."},
+	{"auth", srv_op_auth, true, false, false, auth_args, false, "none",
+	 "Keypair challenge-response on this connection's nonce: {access_key, email, user_id, role, domain}."},
+	{"whoami", srv_op_whoami, false, false, false, no_args, false, "user",
+	 "The connection's actor: {email, user_id, role, domain, access_key, client}."},
+	{"describe", srv_op_describe, false, false, false, no_args, false, "user",
+	 "Every operation with its arguments, their types and allowed values."},
+	{"cancel", srv_op_cancel, false, false, false, cancel_args, false, "user",
+	 "Stops this connection's stream or watch: {cancelled: bool}."},
+	{"watch", srv_op_watch, false, true, false, watch_args, false, "superadmin",
+	 "The change feed: one event per row frame, forever (until cancelled)."},
+	{"log", srv_op_log, false, true, true, log_args, false, "superadmin",
+	 "The audit listing, oldest first, one event per row frame."},
+	{"export", srv_op_export, false, true, true, export_args, true, "user",
+	 "CSV of a list as csv frames; the other arguments are those of the list command behind it, "
+	 "whose role and rules apply."},
+};
+
+const srv_op *srv_op_find(const char *op)
+{
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+		if (strcmp(op, ops[i].name) == 0)
+			return &ops[i];
+	return NULL;
+}
+
+/* Checked before the op runs, so that a misspelt argument (watch {from: 0}) is refused rather
+ * than ignored. An export's other arguments are the list command's: it checks them. */
+bool srv_only_args(conn *c, const request *rq, const srv_op *so)
+{
+	for (uint32_t i = 0; rq->args && !so->more_args && i < rq->args->via.map.size; i++) {
+		const msgpack_object *k = &rq->args->via.map.ptr[i].key;
+		bool known = false;
+		for (const srv_arg *a = so->args; a->name && !known; a++)
+			known = al_mp_str_eq(k, a->name);
+		if (known)
+			continue;
+		if (k->type != MSGPACK_OBJECT_STR)
+			srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "%s: argument names must be strings", rq->op);
+		else
+			srv_reply_error(c, rq, AL_EINVALID_ARGUMENT, "%.*s: unknown argument of %s",
+				    (int)(k->via.str.size > 64 ? 64 : k->via.str.size), k->via.str.ptr, rq->op);
+		return false;
+	}
+	return true;
+}
+
+/* ---- describe ------------------------------------------------------------------------------- */
+
+/* The values of list (separated by sep, which may be followed by spaces) as an array. */
+static void pack_values(msgpack_packer *pk, const char *list, char sep)
+{
+	uint32_t n = 1;
+	for (const char *p = list; *p; p++)
+		n += *p == sep;
+	msgpack_pack_array(pk, n);
+	for (const char *p = list;;) {
+		size_t len = strcspn(p, (char[]){sep, 0});
+		al_pack_str(pk, p, len);
+		if (p[len] == 0)
+			break;
+		p += len + 1;
+		p += strspn(p, " ");
+	}
+}
+
+static void pack_arg(msgpack_packer *pk, const char *name, const char *type, bool required, const char *doc,
+		     const char *values, char sep)
+{
+	msgpack_pack_map(pk, values ? 5 : 4);
+	al_pack_cstr(pk, "name");
+	al_pack_cstr(pk, name);
+	al_pack_cstr(pk, "type");
+	al_pack_cstr(pk, type);
+	al_pack_cstr(pk, "required");
+	required ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	al_pack_cstr(pk, "doc");
+	al_pack_cstr(pk, doc);
+	if (values) {
+		al_pack_cstr(pk, "values");
+		pack_values(pk, values, sep);
+	}
+}
+
+static void pack_op_head(msgpack_packer *pk, const char *op, const char *kind, const char *role, const char *target,
+			 const char *doc)
+{
+	msgpack_pack_map(pk, 6);
+	const char *k[] = {"op", "kind", "role", "target", "doc"}, *v[] = {op, kind, role, target, doc};
+	for (int i = 0; i < 5; i++) {
+		al_pack_cstr(pk, k[i]);
+		al_pack_cstr(pk, v[i]);
+	}
+	al_pack_cstr(pk, "args");
+}
+
+/* describe's answer, built once: the command table, then the server's own operations, each
+ * argument with its type and, when it takes only some values, their list. */
 void srv_build_describe(al_srv *srv)
 {
 	static const char *const types[] = {"string", "integer", "boolean", "time", "password", "limit", "list"};
+	size_t nown = sizeof ops / sizeof *ops;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
-	msgpack_pack_array(&pk, al_cmd_def_count());
+	msgpack_pack_array(&pk, al_cmd_def_count() + nown);
 	for (size_t i = 0; i < al_cmd_def_count(); i++) {
 		const al_cmd_def *d = al_cmd_def_at(i);
-		msgpack_pack_map(&pk, 6);
-		al_pack_cstr(&pk, "op");
-		al_pack_cstr(&pk, d->op);
-		al_pack_cstr(&pk, "kind");
-		al_pack_cstr(&pk, d->kind == AL_CMD_WRITE ? "write" : "read");
-		al_pack_cstr(&pk, "role");
-		al_pack_cstr(&pk, al_role_name(d->role));
-		al_pack_cstr(&pk, "target");
-		al_pack_cstr(&pk, d->target);
-		al_pack_cstr(&pk, "doc");
-		al_pack_cstr(&pk, d->doc);
-		al_pack_cstr(&pk, "args");
+		pack_op_head(&pk, d->op, d->kind == AL_CMD_WRITE ? "write" : "read", al_role_name(d->role), d->target,
+			     d->doc);
 		msgpack_pack_array(&pk, d->nargs);
 		for (size_t k = 0; k < d->nargs; k++) {
 			const al_field_def *a = &d->args[k];
-			msgpack_pack_map(&pk, 4);
-			al_pack_cstr(&pk, "name");
-			al_pack_cstr(&pk, a->name);
-			al_pack_cstr(&pk, "type");
-			al_pack_cstr(&pk, types[a->type]);
-			al_pack_cstr(&pk, "required");
-			(a->flags & AL_F_REQ) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-			al_pack_cstr(&pk, "doc");
-			al_pack_cstr(&pk, a->doc);
+			pack_arg(&pk, a->name, types[a->type], a->flags & AL_F_REQ, a->doc, al_cmd_arg_values(d, a->name),
+				 '|');
 		}
+	}
+	for (size_t i = 0; i < nown; i++) {
+		const srv_op *o = &ops[i];
+		pack_op_head(&pk, o->name, o->streams ? "stream" : "session", o->role, "", o->doc);
+		size_t n = 0;
+		while (o->args[n].name)
+			n++;
+		msgpack_pack_array(&pk, n);
+		for (const srv_arg *a = o->args; a->name; a++)
+			pack_arg(&pk, a->name, a->type, a->required, a->doc, a->values ? a->values() : NULL, ',');
 	}
 	srv->describe = sb.data;
 	srv->describe_len = sb.size;
