@@ -362,24 +362,6 @@ static int remote_watch(const char *addr, int argc, char **argv, int i, int json
 	return rc ? refused(&err) : 0;
 }
 
-/* The command, run by adminlogd as the saved keypair; rep as al_exec fills it. */
-static int remote_exec(const char *addr, const char *at, const char *op, const char *what,
-		       const msgpack_sbuffer *args, const char *out, al_reply *rep)
-{
-	al_client *c;
-	memset(rep, 0, sizeof *rep);
-	int rc = al_client_open(&c, addr, NULL, REMOTE_TIMEOUT_MS, &rep->err);
-	if (rc)
-		return rc;
-	al_client_set_at(c, at);
-	if (what)
-		rc = export_csv(NULL, c, what, NULL, args, out, &rep->err);
-	else
-		rc = al_client_call(c, op, args->data, args->size, rep);
-	al_client_close(c);
-	return rc;
-}
-
 /* ---- main: parse common options → find the command → pack its arguments → run → print ---- */
 
 #define GO_ON (-1) /* a step's "carry on"; anything else is the exit status */
@@ -395,7 +377,99 @@ typedef struct cli {
 	const al_cmd_def *d;
 	const char *export_what, *export_out; /* export LIST --out FILE */
 	msgpack_sbuffer args; /* the packed argument map */
+	char note[160]; /* said on stderr after the result: what a list's page left out */
 } cli;
+
+/* ---- paging: a list with --limit and --offset says what its page left out ------------------------ */
+
+#define PAGE_MAX 10000 /* the largest --limit a list takes */
+
+/* Runs the command again with other arguments: al_exec in direct mode, a call in remote mode. */
+typedef int (*call_fn)(void *ctx, const char *op, const msgpack_sbuffer *args, al_reply *rep);
+
+/* The rows of a list's answer, or -1 when it is not a list. */
+static int64_t result_rows(const al_reply *rep)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	int64_t n = -1;
+	msgpack_zone_init(&z, 4096);
+	if (rep->result && msgpack_unpack(rep->result, rep->result_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+	    o.type == MSGPACK_OBJECT_ARRAY)
+		n = o.via.array.size;
+	msgpack_zone_destroy(&z);
+	return n;
+}
+
+static bool key_is(const msgpack_object *k, const char *name)
+{
+	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(name) &&
+	       memcmp(k->via.str.ptr, name, k->via.str.size) == 0;
+}
+
+/* args with offset and a full page's limit instead of the given ones (the filters kept);
+ * *given: the offset that args gave, 0 when none. */
+static void page_args(const msgpack_sbuffer *args, int64_t offset, msgpack_sbuffer *out, int64_t *given)
+{
+	msgpack_zone z;
+	msgpack_object o = {.type = MSGPACK_OBJECT_MAP};
+	msgpack_packer pk;
+	size_t off = 0;
+	msgpack_zone_init(&z, 1024);
+	if (args->data && msgpack_unpack(args->data, args->size, &off, &z, &o) != MSGPACK_UNPACK_SUCCESS)
+		o.type = MSGPACK_OBJECT_NIL;
+	uint32_t n = o.type == MSGPACK_OBJECT_MAP ? o.via.map.size : 0, keep = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		const msgpack_object *key = &o.via.map.ptr[k].key, *v = &o.via.map.ptr[k].val;
+		if (key_is(key, "offset") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			*given = (int64_t)v->via.u64;
+		keep += !key_is(key, "offset") && !key_is(key, "limit");
+	}
+	msgpack_sbuffer_init(out);
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, keep + 2);
+	for (uint32_t k = 0; k < n; k++)
+		if (!key_is(&o.via.map.ptr[k].key, "offset") && !key_is(&o.via.map.ptr[k].key, "limit")) {
+			msgpack_pack_object(&pk, o.via.map.ptr[k].key);
+			msgpack_pack_object(&pk, o.via.map.ptr[k].val);
+		}
+	pack_name(&pk, "offset");
+	msgpack_pack_int64(&pk, offset);
+	pack_name(&pk, "limit");
+	msgpack_pack_int64(&pk, PAGE_MAX);
+	msgpack_zone_destroy(&z);
+}
+
+/* After a page of `shown` rows of a paged list: the rows after it are counted by asking for
+ * them (PAGE_MAX at a time), and c->note says "100 of 105 shown" when the page is not all. The
+ * note goes to stderr, also with --json: the JSON stays the bare list of the protocol. */
+static void page_note(cli *c, int64_t shown, call_fn call, void *ctx)
+{
+	if (shown <= 0 || !al_cmd_def_arg(c->d, "limit") || !al_cmd_def_arg(c->d, "offset"))
+		return;
+	int64_t given = 0, rest = 0, n = PAGE_MAX;
+	msgpack_sbuffer a;
+	page_args(&c->args, 0, &a, &given);
+	msgpack_sbuffer_destroy(&a);
+	while (n == PAGE_MAX) {
+		al_reply rep;
+		page_args(&c->args, given + shown + rest, &a, &given);
+		n = call(ctx, c->op, &a, &rep) == AL_OK ? result_rows(&rep) : -1;
+		al_reply_free(&rep);
+		msgpack_sbuffer_destroy(&a);
+		if (n < 0)
+			return; /* no count: no note rather than a wrong one */
+		rest += n;
+	}
+	int64_t total = given + shown + rest;
+	if (given == 0 && rest > 0)
+		snprintf(c->note, sizeof c->note, "%lld of %lld shown (--limit N, --offset N)", (long long)shown,
+			 (long long)total);
+	else if (given > 0)
+		snprintf(c->note, sizeof c->note, "rows %lld-%lld of %lld shown (--limit N, --offset N)",
+			 (long long)given + 1, (long long)(given + shown), (long long)total);
+}
 
 /* The arguments as they are packed: a map's pairs (counted first, the map header goes on last),
  * the secrets to read from stdin, and the trailing words of a required LIST. */
@@ -611,11 +685,26 @@ static void args_free(cli *c)
 	msgpack_sbuffer_destroy(&c->args);
 }
 
+static int call_remote(void *ctx, const char *op, const msgpack_sbuffer *args, al_reply *rep)
+{
+	return al_client_call(ctx, op, args->data, args->size, rep);
+}
+
 /* Remote mode: adminlogd runs the command as the saved keypair. */
 static int run_remote(cli *c)
 {
+	al_client *cl;
 	al_reply rep;
-	int rc = remote_exec(c->remote, c->at, c->op, c->export_what, &c->args, c->export_out, &rep);
+	memset(&rep, 0, sizeof rep);
+	int rc = al_client_open(&cl, c->remote, NULL, REMOTE_TIMEOUT_MS, &rep.err);
+	if (rc == AL_OK) {
+		al_client_set_at(cl, c->at);
+		if (c->export_what)
+			rc = export_csv(NULL, cl, c->export_what, NULL, &c->args, c->export_out, &rep.err);
+		else if ((rc = call_remote(cl, c->op, &c->args, &rep)) == AL_OK)
+			page_note(c, result_rows(&rep), call_remote, cl);
+		al_client_close(cl);
+	}
 	return print_reply(rc, &rep, c->json, c->export_what != NULL);
 }
 
@@ -627,6 +716,18 @@ static al_store *store_at(cli *c, al_store *s, al_error *err)
 	if (c->at && (al_log_point(s, c->at, &seq, err) != AL_OK || al_store_asof(s, seq, &past, err) != AL_OK))
 		return NULL;
 	return past;
+}
+
+typedef struct local_call {
+	al_store *s;
+	al_actor *actor;
+} local_call;
+
+static int call_local(void *ctx, const char *op, const msgpack_sbuffer *args, al_reply *rep)
+{
+	local_call *lc = ctx;
+	al_request req = {op, args->data, args->size, lc->actor};
+	return al_exec(lc->s, &req, rep);
 }
 
 /* Direct mode: the data directory opened here, the command run as local:<OS user> (or --as). */
@@ -656,8 +757,10 @@ static int run_local(cli *c)
 		refused(&err);
 	al_reply rep;
 	bool ran = rc == AL_OK && !c->export_what;
-	if (ran)
-		rc = al_exec(view, &req, &rep);
+	if (ran && (rc = al_exec(view, &req, &rep)) == AL_OK) {
+		local_call lc = {view, &actor};
+		page_note(c, result_rows(&rep), call_local, &lc);
+	}
 	if (view && view != s)
 		al_store_close(view);
 	al_store_close(s);
@@ -690,6 +793,8 @@ int main(int argc, char **argv)
 		return EXIT_REFUSED;
 	}
 	rc = c.remote[0] ? run_remote(&c) : run_local(&c);
+	if (c.note[0])
+		fprintf(stderr, "%s: %s\n", prog, c.note);
 	args_free(&c);
 	return rc;
 }

@@ -1,0 +1,29 @@
+#!/bin/sh
+# test_cli_edges.sh - adminctl's rough edges met by a new admin (issue 15): paging hints, errors
+# that name the right command, export's report and help, limits and numbers as given, help
+# layout, table columns. Direct mode, as TAP.
+# Env: BIN (where adminctl and adminlog are; default bin). Needs only POSIX sh, grep, sed;
+# uses jq for extra checks when it is installed.
+. "$(dirname "$0")/tap.sh"
+
+init_store
+pw 'Passw0rd!'
+for u in ann bob cat dan; do
+	runi "$T/pw" "$AC" --data "$D" user create --email "$u@example.com" --username "$u" --password-stdin
+done
+check "four users created" rc_is 0
+
+# ---- 1. a list's page says what it left out ----------------------------------------------------
+run "$AC" --data "$D" user list --limit 3
+check "a cut list says how many of how many are shown" eval 'rc_is 0 && out_lines 4 && err_has_f "3 of 5 shown (--limit N, --offset N)"'
+run "$AC" --data "$D" user list --limit 3 --json
+check "so does a cut JSON list, on stderr; stdout stays the bare array" \
+	eval 'rc_is 0 && err_has_f "3 of 5 shown" && out_has "^\[" && jq_ok "length == 3"'
+run "$AC" --data "$D" user list --limit 3 --offset 3
+check "a later page says which rows it shows" eval 'rc_is 0 && out_lines 3 && err_has_f "rows 4-5 of 5 shown"'
+run "$AC" --data "$D" user list --username-contains a
+check "the count follows the filters" eval 'rc_is 0 && [ ! -s "$T/err" ]'
+run "$AC" --data "$D" user list
+check "a whole list says nothing more" eval 'rc_is 0 && out_lines 6 && [ ! -s "$T/err" ]'
+
+tap_done
