@@ -26,4 +26,22 @@ check "the count follows the filters" eval 'rc_is 0 && [ ! -s "$T/err" ]'
 run "$AC" --data "$D" user list
 check "a whole list says nothing more" eval 'rc_is 0 && out_lines 6 && [ ! -s "$T/err" ]'
 
+# ---- 2. errors that say what to do ---------------------------------------------------------------
+run "$AC" --data "$D" user delete ann@example.com
+check "user delete says users are deactivated, never deleted" \
+	eval 'usage_err && err_has_f "never deleted" && err_has_f "user deactivate" && ! err_has_f "user.delete.ann"'
+run "$AC" --data "$D" user frob
+check "a wrong verb names the noun's verbs" eval 'usage_err && err_has_f "create, get, list" && err_has_f "2fa enable"'
+run "$AC" --data "$D" user --help
+check "noun --help lists its verbs" eval 'rc_is 0 && out_has_f "deactivate" && [ ! -s "$T/err" ]'
+run "$AC" --data "$D" user update ann@example.com --email anne@example.com
+check "changing a user's email says the email is its key and never changes" \
+	eval 'usage_err && err_has_f "--email" && err_has_f "never changes" && ! err_has_f "given twice"'
+run "$AC" --data "$D" policy create research --cpu 2
+run "$AC" --data "$D" policy update research --name other
+check "renaming a policy says its name never changes" \
+	eval 'usage_err && err_has_f "--name" && err_has_f "never changes" && ! err_has_f "given twice"'
+run "$AC" --data "$D" user update --email ann@example.com --username annie
+check "the key as an option (no target word) still names the user" eval 'rc_is 0 && out_has "annie"'
+
 tap_done

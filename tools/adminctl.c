@@ -483,6 +483,7 @@ typedef struct packing {
 	size_t nrest;
 	const al_field_def *rest_arg; /* the command's required LIST, filled by trailing words */
 	size_t req_pos; /* after the target, words fill the other required arguments (no LIST) */
+	const char *target; /* the target word (user update X), or NULL */
 } packing;
 
 /* The options before the noun (--data, --connect, --json, ...); GO_ON or the exit status. */
@@ -522,6 +523,48 @@ static int parse_common(cli *c, int argc, char **argv, int *i)
 	return GO_ON;
 }
 
+/* The verbs of noun ("create, get, list, ..."), into buf; how many. */
+static size_t noun_verbs(const char *noun, char *buf, size_t n)
+{
+	size_t len = strlen(noun), count = 0;
+	buf[0] = 0;
+	for (size_t k = 0; k < al_cmd_def_count(); k++) {
+		const char *op = al_cmd_def_at(k)->op;
+		if (strncmp(op, noun, len) == 0 && op[len] == '.' && strlen(buf) + strlen(op) + 2 < n) {
+			char *verb = buf + strlen(buf) + (count ? 2 : 0);
+			snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", count ? ", " : "", op + len + 1);
+			for (char *dot; (dot = strchr(verb, '.'));) /* 2fa.enable is said "2fa enable" */
+				*dot = ' ';
+			count++;
+		}
+	}
+	return count;
+}
+
+/* No such command: `user --help` lists the noun's verbs; a wrong verb says which there are,
+ * and that what is never deleted is deactivated (user delete). */
+static int no_command(const char *noun, const char *verb)
+{
+	char verbs[1024], op[128];
+	if (noun_verbs(noun, verbs, sizeof verbs) == 0 || verb == NULL || verb[0] == '-') {
+		if (verbs[0] && verb && (!strcmp(verb, "--help") || !strcmp(verb, "-h"))) {
+			printf("%s: %s\n(%s %s VERB --help for a command's arguments)\n", noun, verbs, prog, noun);
+			return 0;
+		}
+		return verbs[0] ? die_usage("%s", "expected a verb after the noun, e.g. user list")
+				: die_usage("no command '%s'", noun);
+	}
+	snprintf(op, sizeof op, "%s.deactivate", noun);
+	if (!strcmp(verb, "delete") && al_cmd_def_find(op)) {
+		fprintf(stderr, "%s: no command '%s delete': a %s is never deleted, only deactivated (%s %s deactivate)\n",
+			prog, noun, noun, prog, noun);
+		return EXIT_USAGE;
+	}
+	fprintf(stderr, "%s: no command '%s %.64s'; %s's commands: %s\n(run %s --help)\n", prog, noun, verb, noun,
+		verbs, prog);
+	return EXIT_USAGE;
+}
+
 /* The command at argv[*i] (or "export LIST"), into c->d and c->op; GO_ON or the exit status. */
 static int pick_command(cli *c, int argc, char **argv, int *i)
 {
@@ -535,8 +578,7 @@ static int pick_command(cli *c, int argc, char **argv, int *i)
 		c->d = al_cmd_def_find(c->op);
 		*i += 2;
 	} else if ((c->d = find_command(argc, argv, i, c->op, sizeof c->op)) == NULL)
-		return argc - *i < 2 ? die_usage("%s", "expected a noun and a verb, e.g. user list")
-				     : die_usage("no command '%s'", c->op);
+		return no_command(argv[*i], *i + 1 < argc ? argv[*i + 1] : NULL);
 	return GO_ON;
 }
 
@@ -591,6 +633,15 @@ static int pack_option(const cli *c, packing *p, int argc, char **argv, int *i)
 	}
 	if (f->type == AL_T_PASSWORD)
 		return die_usage("%s: secrets are never taken as arguments (ps would show them); use --NAME-stdin", a);
+	if (p->target && !strcmp(f->name, c->d->target)) { /* user update X --email Y */
+		char what[64];
+		snprintf(what, sizeof what, "%s", c->d->entity);
+		for (char *u = what; (u = strchr(u, '_'));) /* keypair_policy */
+			*u = ' ';
+		fprintf(stderr, "%s: %s: the %s is named already (%s); its %s is its key and never changes\n", prog, a,
+			what, p->target, f->name);
+		return EXIT_USAGE;
+	}
 	pack_name(&p->pk, f->name);
 	p->pairs++;
 	if (f->type == AL_T_BOOL && (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0)) {
@@ -610,6 +661,7 @@ static int pack_words(cli *c, packing *p, int argc, char **argv, int i)
 	const al_cmd_def *d = c->d;
 	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
 		pack_name(&p->pk, d->target);
+		p->target = argv[i];
 		pack_value(&p->pk, al_cmd_def_arg(d, d->target), argv[i++]);
 		p->pairs++;
 	}
