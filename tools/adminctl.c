@@ -267,10 +267,31 @@ static int read_secrets(const al_cmd_def *d, const char *const *from_stdin, size
 	return 0;
 }
 
+/* The data rows of a CSV file (records after the header): CRLFs outside quoted fields, where a
+ * quote inside a field is doubled and so toggles twice. -1 when it cannot be read. */
+static long long csv_rows(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	long long records = 0;
+	int ch, prev = 0, quoted = 0;
+	while ((ch = getc(f)) != EOF) {
+		if (ch == '"')
+			quoted = !quoted;
+		else if (ch == '\n' && prev == '\r' && !quoted)
+			records++;
+		prev = ch;
+	}
+	fclose(f);
+	return records > 0 ? records - 1 : 0;
+}
+
 /* Writes the export to a temporary file beside path, then renames it into place: a reader
- * never sees half a file, and a failed export leaves none. Mode 0600: exports hold personal data. */
+ * never sees half a file, and a failed export leaves none. Mode 0600: exports hold personal data.
+ * *rows: the data rows written. */
 static int export_csv(al_store *s, al_client *c, const char *what, const al_request *req, const msgpack_sbuffer *args,
-		      const char *path, al_error *err)
+		      const char *path, long long *rows, al_error *err)
 {
 	char tmp[4096];
 	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
@@ -287,6 +308,8 @@ static int export_csv(al_store *s, al_client *c, const char *what, const al_requ
 		fclose(f);
 	else
 		close(fd);
+	if (rc == AL_OK)
+		*rows = csv_rows(tmp);
 	if (rc == AL_OK && rename(tmp, path) != 0)
 		rc = al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
 	if (rc)
@@ -376,6 +399,7 @@ typedef struct cli {
 	char op[128];
 	const al_cmd_def *d;
 	const char *export_what, *export_out; /* export LIST --out FILE */
+	long long export_rows; /* the rows it wrote */
 	msgpack_sbuffer args; /* the packed argument map */
 	char note[160]; /* said on stderr after the result: what a list's page left out */
 } cli;
@@ -565,15 +589,31 @@ static int no_command(const char *noun, const char *verb)
 	return EXIT_USAGE;
 }
 
+/* `export --help` (0), or `export` alone or with an option first (a usage error). */
+static int export_usage(const char *word)
+{
+	bool help = word && (!strcmp(word, "--help") || !strcmp(word, "-h"));
+	fprintf(help ? stdout : stderr,
+		"%s%s export LIST --out FILE [filters of the list]: writes the list as CSV (RFC 4180, UTF-8,\n"
+		"header row) to FILE (mode 0600), and says how many rows it wrote.\nlists: %s\n"
+		"(%s export LIST --help names the list's filters)\n",
+		help ? "" : "usage: ", prog, al_export_names(), prog);
+	return help ? 0 : EXIT_USAGE;
+}
+
 /* The command at argv[*i] (or "export LIST"), into c->d and c->op; GO_ON or the exit status. */
 static int pick_command(cli *c, int argc, char **argv, int *i)
 {
 	if (argc - *i < 1)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
-	if (strcmp(argv[*i], "export") == 0 && *i + 1 < argc) { /* export LIST --out FILE [filters of the list] */
+	if (strcmp(argv[*i], "export") == 0 && (*i + 1 >= argc || argv[*i + 1][0] == '-'))
+		return export_usage(*i + 1 < argc ? argv[*i + 1] : NULL);
+	if (strcmp(argv[*i], "export") == 0) { /* export LIST --out FILE [filters of the list] */
 		c->export_what = argv[*i + 1];
-		if (al_export_op(c->export_what) == NULL)
-			return die_usage("export: no list '%s' (users, keypairs, policies, ...)", c->export_what);
+		if (al_export_op(c->export_what) == NULL) {
+			fprintf(stderr, "%s: export: no list '%.64s' (lists: %s)\n", prog, c->export_what, al_export_names());
+			return EXIT_USAGE;
+		}
 		snprintf(c->op, sizeof c->op, "%s", al_export_op(c->export_what));
 		c->d = al_cmd_def_find(c->op);
 		*i += 2;
@@ -752,7 +792,7 @@ static int run_remote(cli *c)
 	if (rc == AL_OK) {
 		al_client_set_at(cl, c->at);
 		if (c->export_what)
-			rc = export_csv(NULL, cl, c->export_what, NULL, &c->args, c->export_out, &rep.err);
+			rc = export_csv(NULL, cl, c->export_what, NULL, &c->args, c->export_out, &c->export_rows, &rep.err);
 		else if ((rc = call_remote(cl, c->op, &c->args, &rep)) == AL_OK)
 			page_note(c, result_rows(&rep), call_remote, cl);
 		al_client_close(cl);
@@ -805,7 +845,7 @@ static int run_local(cli *c)
 	if (rc == AL_OK && (view = store_at(c, s, &err)) == NULL)
 		rc = refused(&err) ? err.code : AL_EINTERNAL;
 	al_request req = {c->op, c->args.data, c->args.size, &actor};
-	if (rc == AL_OK && c->export_what && (rc = export_csv(view, NULL, c->export_what, &req, NULL, c->export_out, &err)))
+	if (rc == AL_OK && c->export_what && (rc = export_csv(view, NULL, c->export_what, &req, NULL, c->export_out, &c->export_rows, &err)))
 		refused(&err);
 	al_reply rep;
 	bool ran = rc == AL_OK && !c->export_what;
@@ -819,6 +859,37 @@ static int run_local(cli *c)
 	if (ran)
 		return print_reply(rc, &rep, c->json, false);
 	return rc ? EXIT_REFUSED : 0;
+}
+
+/* What an export did: "users: 42 rows written to FILE", or {"file":..,"rows":..} with --json. */
+static void export_done(const cli *c)
+{
+	if (!c->json) {
+		printf("%s: %lld row%s written to %s\n", c->export_what, c->export_rows, c->export_rows == 1 ? "" : "s",
+		       c->export_out);
+		return;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	pack_name(&pk, "list");
+	pack_name(&pk, c->export_what);
+	pack_name(&pk, "file");
+	pack_name(&pk, c->export_out);
+	pack_name(&pk, "rows");
+	msgpack_pack_int64(&pk, c->export_rows);
+	msgpack_zone_init(&z, 256);
+	if (msgpack_unpack(sb.data, sb.size, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS) {
+		al_render_json(&o, stdout);
+		putchar('\n');
+	}
+	msgpack_zone_destroy(&z);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 int main(int argc, char **argv)
@@ -845,6 +916,8 @@ int main(int argc, char **argv)
 		return EXIT_REFUSED;
 	}
 	rc = c.remote[0] ? run_remote(&c) : run_local(&c);
+	if (rc == 0 && c.export_what)
+		export_done(&c);
 	if (c.note[0])
 		fprintf(stderr, "%s: %s\n", prog, c.note);
 	args_free(&c);
