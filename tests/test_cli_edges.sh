@@ -44,4 +44,19 @@ check "renaming a policy says its name never changes" \
 run "$AC" --data "$D" user update --email ann@example.com --username annie
 check "the key as an option (no target word) still names the user" eval 'rc_is 0 && out_has "annie"'
 
+# ---- 4. what help advertises is taken; numbers as given ---------------------------------------
+run "$AC" --data "$D" preset create --help
+check "preset help does not advertise unlimited for amounts" \
+	eval 'rc_is 0 && out_has "^  --cpu N " && out_has "^  --fgpu N " && ! out_has_f "N|unlimited"'
+run "$AC" --data "$D" policy create --help
+check "a policy still takes unlimited" eval 'rc_is 0 && out_has_f "--cpu N|unlimited"'
+run "$AC" --data "$D" preset create big --cpu unlimited --mem 1g
+check "preset --cpu unlimited is a usage error saying a number is wanted" eval 'usage_err && err_has_f "(a number >= 0)"'
+run "$AC" --data "$D" policy create wide --cpu 1 --fgpu 256.1
+check "a fractional value in an error reads as given" eval 'refused invalid_argument && err_has_f "got 256.1" && ! err_has_f "256.1000"'
+run "$AC" --data "$D" preset create wide --cpu 1 --mem 1g --fgpu 0.123456789
+check "...also in a preset's error (not rounded to 6 digits)" eval 'refused invalid_argument && err_has_f "got 0.123456789"'
+run "$AC" --data "$D" preset create small --cpu 2 --mem 1g --fgpu 2.3
+check "a fractional amount shows as given" eval 'rc_is 0 && out_has_f "\"cuda.shares\":2.3"'
+
 tap_done

@@ -80,6 +80,8 @@ static void cmd_help(const al_cmd_def *d)
 			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), " A,B,...");
 		else if (a->type == AL_T_LIMIT)
 			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), " N|unlimited");
+		else if (a->type == AL_T_NUM)
+			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), " N");
 		printf("  %-28s %s%s\n", opt, a->flags & AL_F_REQ ? "(required) " : "", a->doc);
 	}
 }
@@ -138,8 +140,10 @@ static int pack_value(msgpack_packer *pk, const al_field_def *a, const char *v)
 		if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0") || !strcmp(v, "off"))
 			return msgpack_pack_false(pk);
 		return -1;
-	case AL_T_LIMIT: {
-		if (!strcmp(v, "unlimited") || !strcmp(v, "inf") || !strcmp(v, "infinity") || !strcmp(v, "\u221e")) {
+	case AL_T_LIMIT:
+	case AL_T_NUM: {
+		if (a->type == AL_T_LIMIT &&
+		    (!strcmp(v, "unlimited") || !strcmp(v, "inf") || !strcmp(v, "infinity") || !strcmp(v, "\u221e"))) {
 			al_pack_cstr_(pk, "unlimited");
 			return 0;
 		}
@@ -690,8 +694,18 @@ static int pack_option(const cli *c, packing *p, int argc, char **argv, int *i)
 	}
 	if (*i + 1 >= argc)
 		return die_usage("%s needs a value", a);
-	if (pack_value(&p->pk, f, argv[++*i]) != 0)
-		return die_usage("bad value for %s", a);
+	if (pack_value(&p->pk, f, argv[++*i]) != 0) {
+		static const char *const want[] = {[AL_T_INT] = " (a whole number)", [AL_T_TIME] = " (µs since 1970)",
+						   [AL_T_BOOL] = " (true or false)", [AL_T_LIMIT] = " (a number >= 0 or unlimited)",
+						   [AL_T_NUM] = " (a number >= 0)"};
+		char words[128];
+		snprintf(words, sizeof words, "%s", c->op);
+		for (char *dot; (dot = strchr(words, '.'));) /* preset.create: adminctl preset create */
+			*dot = ' ';
+		fprintf(stderr, "%s: bad value for %s%s\n(run %s %s --help)\n", prog, a,
+			(size_t)f->type < sizeof want / sizeof *want && want[f->type] ? want[f->type] : "", prog, words);
+		return EXIT_USAGE;
+	}
 	return 0;
 }
 
