@@ -59,4 +59,19 @@ check "...also in a preset's error (not rounded to 6 digits)" eval 'refused inva
 run "$AC" --data "$D" preset create small --cpu 2 --mem 1g --fgpu 2.3
 check "a fractional amount shows as given" eval 'rc_is 0 && out_has_f "\"cuda.shares\":2.3"'
 
+# ---- 5. every per-command help is whole lines: exit 0, a final newline, nothing on stderr ----------
+help_ok() { rc_is 0 && [ -s "$T/out" ] && [ "$(tail -c 1 "$T/out" | od -An -c | tr -d ' ')" = '\n' ] && [ ! -s "$T/err" ]; }
+bad=""
+for op in $(sed -n 's/^AL_CMD([A-Z_0-9]*, "\([a-z0-9.-]*\)".*/\1/p' "$(dirname "$0")"/../schemas/commands/*.def); do
+	run "$AC" --data "$D" $(echo "$op" | tr . ' ') --help
+	help_ok || bad="$bad $op"
+done
+check "every table command's --help ends with a newline${bad:+ (not:$bad)}" [ -z "$bad" ]
+run "$AC" --data "$D" export users --help
+check "export LIST --help likewise" help_ok
+for cmd in login watch; do
+	run "$AC" $cmd --help
+	check "$cmd --help explains it (no server needed)" eval 'help_ok && out_has_f "$cmd: "'
+done
+
 tap_done

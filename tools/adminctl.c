@@ -49,7 +49,8 @@ static void usage(FILE *out)
 		"  --request-id ID   retry key: repeating it returns the first result\n"
 		"  --expected-version N  refuse with conflict unless the target is at version N\n"
 		"  --reason TEXT     why, recorded in the audit log\n"
-		"  -h, --help        this help, or a command's arguments: %s user create --help\n"
+		"  -h, --help        this help, or a command's arguments: %s user create --help (also login,\n"
+		"                    watch, export; a noun alone lists its verbs: user --help)\n"
 		"  -V, --version     print the version\n"
 		"\ncommands:\n",
 		prog, prog, prog, prog);
@@ -343,7 +344,15 @@ static int remote_login(const char *addr, int argc, char **argv, int i)
 			otp = argv[++i];
 		else if (!strcmp(argv[i], "--password-stdin"))
 			from_stdin = 1;
-		else
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("login: signs in to the server and saves the keypair it returns in $ADMINLOG_CREDENTIALS\n"
+			       "(default ~/.config/adminlog/credentials, mode 0600); later remote commands run as it.\n\n"
+			       "  %-28s (required) The user's email.\n"
+			       "  %-28s Read the password from one line of standard input (else a no-echo prompt).\n"
+			       "  %-28s The current one-time code, when 2FA is on.\n",
+			       "--email E", "--password-stdin", "--otp CODE");
+			return 0;
+		} else
 			return die_usage("login: unexpected %s (login --email E [--password-stdin] [--otp CODE])", argv[i]);
 	}
 	if (email == NULL)
@@ -369,7 +378,13 @@ static int remote_watch(const char *addr, int argc, char **argv, int i, int json
 		char *end;
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
-		else if ((!strcmp(argv[i], "--from") || !strcmp(argv[i], "--count")) && i + 1 < argc) {
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("watch: the change feed, one event per line (as JSON with --json), until interrupted.\n\n"
+			       "  %-28s Start after event SEQ (0: the whole log); default: from now on.\n"
+			       "  %-28s Stop after N events.\n",
+			       "--from SEQ", "--count N");
+			return 0;
+		} else if ((!strcmp(argv[i], "--from") || !strcmp(argv[i], "--count")) && i + 1 < argc) {
 			errno = 0;
 			unsigned long long v = strtoull(argv[i + 1], &end, 10);
 			if (errno || !*argv[i + 1] || *end || argv[i + 1][0] == '-')
@@ -916,7 +931,8 @@ int main(int argc, char **argv)
 	if (i < argc && (!strcmp(argv[i], "login") || !strcmp(argv[i], "watch"))) {
 		if (c.at)
 			return die_usage("--at is for read commands, not %s", argv[i]);
-		if (!c.remote[0])
+		bool help = i + 1 < argc && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"));
+		if (!c.remote[0] && !help)
 			return die_usage("%s needs --connect HOST:PORT or --socket PATH", argv[i]);
 		return argv[i][0] == 'l' ? remote_login(c.remote, argc, argv, i + 1)
 					 : remote_watch(c.remote, argc, argv, i + 1, c.json);
