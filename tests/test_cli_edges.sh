@@ -74,4 +74,21 @@ for cmd in login watch; do
 	check "$cmd --help explains it (no server needed)" eval 'help_ok && out_has_f "$cmd: "'
 done
 
+# ---- 7. tables: a readable default set of columns, --columns; JSON keeps every field -----------
+run "$AC" --data "$D" user list
+check "the user table shows a few columns by default" \
+	eval 'rc_is 0 && out_has "^EMAIL  *USERNAME  *FULL_NAME  *ROLE  *STATUS  *DOMAIN  *PROJECTS$" && [ "$(head -1 "$T/out" | wc -c)" -lt 120 ]'
+run "$AC" --data "$D" user list --columns email,version,id
+check "--columns picks and orders the columns" eval 'rc_is 0 && out_has "^EMAIL  *VERSION  *ID$" && out_has "^bob@example.com  *1  "'
+run "$AC" --data "$D" --columns email user list
+check "--columns also before the noun" eval 'rc_is 0 && out_has "^EMAIL$" && out_lines 6'
+run "$AC" --data "$D" user list --columns all
+check "--columns all shows every field" eval 'rc_is 0 && out_has "^ID  *EMAIL" && out_has "MAIN_ACCESS_KEY"'
+run "$AC" --data "$D" user list --columns email,bogus
+check "an unknown column is a usage error" eval 'usage_err && err_has_f "bogus"'
+run "$AC" --data "$D" user get ann@example.com --columns email,role
+check "--columns narrows a single row too" eval 'rc_is 0 && out_lines 2 && out_has "^role  *user$"'
+run "$AC" --data "$D" user list --json
+check "the JSON keeps every field" eval 'rc_is 0 && out_has_f "\"main_access_key\"" && out_has_f "\"created_at\""'
+
 tap_done

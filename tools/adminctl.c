@@ -43,7 +43,9 @@ static void usage(FILE *out)
 		"  --as EMAIL        direct mode: run with the rights of that user (recorded as you acting as them)\n"
 		"  --at SEQ|TIME     a read command answers from the state after event SEQ, or at an RFC 3339\n"
 		"                    TIME (e.g. 2026-11-27T18:00:00Z), with the rights of now; writes are refused\n"
-		"  --json            print the result as JSON instead of a table\n"
+		"  --json            print the result as JSON (every field) instead of a table\n"
+		"  --columns A,B,..  the table's columns, in this order (all: every one); wide lists show a\n"
+		"                    readable default set (user list: email, username, full_name, role, ...)\n"
 		"  --password-stdin  read the command's password from one line of standard input\n"
 		"  --NAME-stdin      read the secret argument NAME likewise (--secret-key-stdin)\n"
 		"  --request-id ID   retry key: repeating it returns the first result\n"
@@ -324,7 +326,7 @@ static int export_csv(al_store *s, al_client *c, const char *what, const al_requ
 
 #define REMOTE_TIMEOUT_MS 60000
 
-static int print_reply(int rc, al_reply *rep, int json, int exported);
+static int print_reply(int rc, al_reply *rep, int json, const char *columns, const char *op);
 
 static int refused(const al_error *err)
 {
@@ -415,6 +417,7 @@ typedef struct cli {
 	const char *at;   /* --at SEQ|TIME: a read from the past */
 	char remote[4200]; /* "HOST:PORT" or "unix:PATH"; "" for direct mode */
 	int json;
+	const char *columns; /* --columns a,b,c|all: the table's columns */
 	char op[128];
 	const al_cmd_def *d;
 	const char *export_what, *export_out; /* export LIST --out FILE */
@@ -549,6 +552,8 @@ static int parse_common(cli *c, int argc, char **argv, int *i)
 			snprintf(c->remote, sizeof c->remote, "unix:%s", argv[++*i]);
 		else if (!strcmp(a, "--json"))
 			c->json = 1;
+		else if (!strcmp(a, "--columns") && *i + 1 < argc)
+			c->columns = argv[++*i];
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -739,6 +744,8 @@ static int pack_words(cli *c, packing *p, int argc, char **argv, int i)
 		const char *a = argv[i];
 		if (!strcmp(a, "--json"))
 			c->json = 1;
+		else if (!strcmp(a, "--columns") && i + 1 < argc && !c->export_what)
+			c->columns = argv[++i];
 		else if (c->export_what && !strcmp(a, "--out") && i + 1 < argc)
 			c->export_out = argv[++i];
 		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -826,7 +833,7 @@ static int run_remote(cli *c)
 			page_note(c, result_rows(&rep), call_remote, cl);
 		al_client_close(cl);
 	}
-	return print_reply(rc, &rep, c->json, c->export_what != NULL);
+	return c->export_what ? print_reply(rc, &rep, 1, NULL, NULL) : print_reply(rc, &rep, c->json, c->columns, c->op);
 }
 
 /* --at: the as-of store of that point of s, or s itself without one; NULL when refused. */
@@ -886,7 +893,7 @@ static int run_local(cli *c)
 		al_store_close(view);
 	al_store_close(s);
 	if (ran)
-		return print_reply(rc, &rep, c->json, false);
+		return print_reply(rc, &rep, c->json, c->columns, c->op);
 	return rc ? EXIT_REFUSED : 0;
 }
 
@@ -948,16 +955,122 @@ int main(int argc, char **argv)
 	rc = c.remote[0] ? run_remote(&c) : run_local(&c);
 	if (rc == 0 && c.export_what)
 		export_done(&c);
-	if (c.note[0])
+	if (rc == 0 && c.note[0])
 		fprintf(stderr, "%s: %s\n", prog, c.note);
 	args_free(&c);
 	return rc;
 }
 
-/* Prints a command's result (or its error on stderr); the exit status. */
-static int print_reply(int rc, al_reply *rep, int json, int exported)
+/* ---- tables: a readable default set of columns, or --columns ---------------------------------- */
+
+/* The columns a wide list shows by default (the others: --columns all, or --json). */
+static const struct {
+	const char *op, *columns;
+} default_columns[] = {
+	{"user.list", "email,username,full_name,role,status,domain,projects"},
+	{"keypair.list", "access_key,user,is_active,is_admin,resource_policy,last_used"},
+	{"policy.list", "name,cpu,ram_gb,gpu,fgpu,concurrent_jobs,max_folders,allowed_hosts"},
+	{"project.list", "name,domain,is_active,resource_policy,member_count,description"},
+	{"rgroup.list", "name,is_active,is_public,scheduler,domains,projects"},
+	{"domain.list", "name,is_active,total_resource_slots,description"},
+};
+
+static const char *columns_of(const char *op, const char *given)
 {
-	if (rc == AL_OK && !exported) {
+	if (given)
+		return strcmp(given, "all") == 0 ? NULL : given;
+	for (size_t k = 0; op && k < sizeof default_columns / sizeof *default_columns; k++)
+		if (strcmp(default_columns[k].op, op) == 0)
+			return default_columns[k].columns;
+	return NULL;
+}
+
+/* Packs map's pairs named in cols (comma-separated, in that order; a missing one is nil). */
+static void pack_columns(msgpack_packer *pk, const msgpack_object *map, const char *cols)
+{
+	uint32_t n = 1;
+	for (const char *p = cols; *p; p++)
+		n += *p == ',';
+	msgpack_pack_map(pk, n);
+	for (const char *p = cols; n--; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		size_t len = strcspn(p, ",");
+		const msgpack_object *v = NULL;
+		for (uint32_t k = 0; map->type == MSGPACK_OBJECT_MAP && k < map->via.map.size && !v; k++) {
+			const msgpack_object *key = &map->via.map.ptr[k].key;
+			if (key->type == MSGPACK_OBJECT_STR && key->via.str.size == len && !memcmp(key->via.str.ptr, p, len))
+				v = &map->via.map.ptr[k].val;
+		}
+		msgpack_pack_str(pk, len);
+		msgpack_pack_str_body(pk, p, len);
+		if (v)
+			msgpack_pack_object(pk, *v);
+		else
+			msgpack_pack_nil(pk);
+	}
+}
+
+/* The first of cols that no row (or the map) has, into bad; 0 when all are known. */
+static int unknown_column(const msgpack_object *o, const char *cols, char *bad, size_t n)
+{
+	const msgpack_object *row = o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size ? &o->via.array.ptr[0] : o;
+	if (row->type != MSGPACK_OBJECT_MAP)
+		return 0;
+	for (const char *p = cols; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		size_t len = strcspn(p, ",");
+		bool found = false;
+		for (uint32_t k = 0; k < row->via.map.size && !found; k++)
+			found = row->via.map.ptr[k].key.type == MSGPACK_OBJECT_STR &&
+				row->via.map.ptr[k].key.via.str.size == len &&
+				!memcmp(row->via.map.ptr[k].key.via.str.ptr, p, len);
+		if (!found) {
+			snprintf(bad, n, "%.*s", (int)(len < 64 ? len : 64), p);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The result as a table of the chosen columns (all when cols is NULL); 0, or EXIT_USAGE for a
+ * column the result does not have. */
+static int print_table(const msgpack_object *o, const char *cols)
+{
+	char bad[80];
+	if (cols == NULL || (o->type != MSGPACK_OBJECT_ARRAY && o->type != MSGPACK_OBJECT_MAP)) {
+		al_render_table(o, stdout);
+		return 0;
+	}
+	if (unknown_column(o, cols, bad, sizeof bad)) {
+		fprintf(stderr, "%s: --columns: no column '%s' in this result (--json shows every field)\n", prog, bad);
+		return EXIT_USAGE;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_zone z;
+	msgpack_object t;
+	size_t off = 0;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (o->type == MSGPACK_OBJECT_MAP)
+		pack_columns(&pk, o, cols);
+	else {
+		msgpack_pack_array(&pk, o->via.array.size);
+		for (uint32_t r = 0; r < o->via.array.size; r++)
+			pack_columns(&pk, &o->via.array.ptr[r], cols);
+	}
+	msgpack_zone_init(&z, 4096);
+	if (msgpack_unpack(sb.data, sb.size, &off, &z, &t) == MSGPACK_UNPACK_SUCCESS)
+		al_render_table(&t, stdout);
+	msgpack_zone_destroy(&z);
+	msgpack_sbuffer_destroy(&sb);
+	return 0;
+}
+
+/* Prints a command's result (or its error on stderr); the exit status. json: as JSON, every
+ * field; else a table of columns (--columns, or the list's default set, see default_columns). */
+static int print_reply(int rc, al_reply *rep, int json, const char *columns, const char *op)
+{
+	int status = rc == AL_OK ? 0 : EXIT_REFUSED;
+	if (rc == AL_OK && op) {
 		msgpack_zone z;
 		msgpack_object o;
 		size_t off = 0;
@@ -967,7 +1080,7 @@ static int print_reply(int rc, al_reply *rep, int json, int exported)
 				al_render_json(&o, stdout);
 				putchar('\n');
 			} else
-				al_render_table(&o, stdout);
+				status = print_table(&o, o.type == MSGPACK_OBJECT_ARRAY || columns ? columns_of(op, columns) : NULL);
 		}
 		msgpack_zone_destroy(&z);
 	} else if (rc != AL_OK)
@@ -975,5 +1088,5 @@ static int print_reply(int rc, al_reply *rep, int json, int exported)
 	if (rep->result)
 		sodium_memzero(rep->result, rep->result_len); /* may hold a new secret key */
 	al_reply_free(rep);
-	return rc == AL_OK ? 0 : EXIT_REFUSED;
+	return status;
 }
