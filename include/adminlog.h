@@ -472,6 +472,19 @@ typedef struct al_init_opts {
  */
 int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_error *err);
 
+/* ---- image rescan progress ----------------------------------------------------------------- */
+
+/*
+ * Progress of an image rescan (image.rescan, maintenance.rescan-images) that al_exec runs on
+ * the calling thread: fn gets the registry's hostname, a phase and counts. Phases: "connect"
+ * (before the first request, which may wait up to the timeout), "catalog", "tags" (item: the
+ * repository, done of total repositories), "image" (item: the image name, done of total tags of
+ * its repository), "done" (item: "ok", "error" or "skipped"). NULL turns it off.
+ */
+typedef void (*al_rescan_progress_fn)(void *ctx, const char *registry, const char *phase, const char *item,
+				      size_t done, size_t total);
+void al_rescan_progress(al_rescan_progress_fn fn, void *ctx);
+
 /* ---- CSV exports ------------------------------------------------------------------------ */
 
 /* The list command behind an export ("users" -> "user.list"), or NULL when unknown. */

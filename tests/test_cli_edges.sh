@@ -91,4 +91,32 @@ check "--columns narrows a single row too" eval 'rc_is 0 && out_lines 2 && out_h
 run "$AC" --data "$D" user list --json
 check "the JSON keeps every field" eval 'rc_is 0 && out_has_f "\"main_access_key\"" && out_has_f "\"created_at\""'
 
+# ---- 6. image rescan on a terminal: what it waits for, then a summary ---------------------------
+# A registry that accepts connections and never answers (python3's listener; skipped without it).
+# script(1) gives adminctl a terminal; progress goes there only.
+if command -v python3 >/dev/null 2>&1 && command -v script >/dev/null 2>&1; then
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True); time.sleep(120)' >"$T/port" &
+	PYPID=$!
+	i=0
+	while [ ! -s "$T/port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	SILENT="127.0.0.1:$(cat "$T/port")"
+	run "$AC" --data "$D" registry create "$SILENT" --url "http://$SILENT"
+	check "a registry that will not answer" rc_is 0
+	start=$(date +%s)
+	run script -qec "'$AC' --data '$D' image rescan --registry '$SILENT' --timeout 2" /dev/null
+	took=$(($(date +%s) - start))
+	check "on a terminal the rescan says which registry it is waiting for" out_has_f "$SILENT: connecting to http://$SILENT ..."
+	check "then that registry's outcome and a summary" eval 'out_has_f "$SILENT: error" && out_has_f "rescan: 0 registries read, 1 failed, 0 skipped"'
+	check "it gives up after its timeout (2 s; under 30 s)" [ "$took" -lt 30 ]
+	check "the error names the registry" out_has_f "io_error: registry $SILENT"
+	run "$AC" --data "$D" image rescan --registry "$SILENT" --timeout 1
+	check "not on a terminal: no progress lines" eval 'refused io_error && ! err_has_f "connecting" && ! err_has_f "rescan: "'
+	kill $PYPID 2>/dev/null
+	wait $PYPID 2>/dev/null
+else
+	ok "# SKIP python3 or script missing"
+fi
+
 tap_done

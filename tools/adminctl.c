@@ -846,6 +846,36 @@ static al_store *store_at(cli *c, al_store *s, al_error *err)
 	return past;
 }
 
+/* ---- image rescan on a terminal: a line that says what it waits for, one per registry, a summary */
+
+typedef struct rescan_view {
+	unsigned ok, failed, skipped;
+	size_t images;
+} rescan_view;
+
+static void show_rescan(void *ctx, const char *reg, const char *phase, const char *item, size_t done, size_t total)
+{
+	rescan_view *v = ctx;
+	if (!strcmp(phase, "done")) {
+		*(!strcmp(item, "ok") ? &v->ok : !strcmp(item, "skipped") ? &v->skipped : &v->failed) += 1;
+		fprintf(stderr, "\r\033[K%s: %s\n", reg, item);
+		return;
+	}
+	if (!strcmp(phase, "connect"))
+		fprintf(stderr, "\r\033[K%s: connecting to %.200s ...", reg, item);
+	else if (!strcmp(phase, "catalog"))
+		fprintf(stderr, "\r\033[K%s: reading the catalog ...", reg);
+	else if (!strcmp(phase, "tags"))
+		fprintf(stderr, "\r\033[K%s: repository %zu of %zu: %.200s ...", reg, done + 1, total, item);
+	else if (!strcmp(phase, "image")) {
+		v->images++;
+		fprintf(stderr, "\r\033[K%s: image %zu of %zu: %.200s ...", reg, done + 1, total, item);
+	}
+	fflush(stderr);
+}
+
+static bool is_rescan(const char *op) { return !strcmp(op, "image.rescan") || !strcmp(op, "maintenance.rescan-images"); }
+
 typedef struct local_call {
 	al_store *s;
 	al_actor *actor;
@@ -885,9 +915,19 @@ static int run_local(cli *c)
 		refused(&err);
 	al_reply rep;
 	bool ran = rc == AL_OK && !c->export_what;
+	rescan_view rv = {0};
+	bool shown = ran && is_rescan(c->op) && isatty(STDERR_FILENO); /* progress only for a person */
+	if (shown)
+		al_rescan_progress(show_rescan, &rv);
 	if (ran && (rc = al_exec(view, &req, &rep)) == AL_OK) {
 		local_call lc = {view, &actor};
 		page_note(c, result_rows(&rep), call_local, &lc);
+	}
+	if (shown) {
+		al_rescan_progress(NULL, NULL);
+		if (rv.ok + rv.failed + rv.skipped > 0) /* not when the arguments were refused */
+			fprintf(stderr, "rescan: %u registr%s read, %u failed, %u skipped; %zu image%s looked at\n", rv.ok,
+				rv.ok == 1 ? "y" : "ies", rv.failed, rv.skipped, rv.images, rv.images == 1 ? "" : "s");
 	}
 	if (view && view != s)
 		al_store_close(view);
