@@ -190,7 +190,7 @@ static const char *type_name(int type)
 {
 	static const char *const n[] = {"a string",  "an integer", "a boolean", "a time", "a string",
 					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings", "a map",
-					"a number >= 0"};
+					"a number >= 0 (an amount, never \"unlimited\")"};
 	return n[type];
 }
 
