@@ -555,7 +555,9 @@ void srv_op_auth(conn *c, const request *rq)
 
 void srv_build_describe(al_srv *srv)
 {
-	static const char *const types[] = {"string", "integer", "boolean", "time", "password", "limit", "list"};
+	static const char *const types[] = {[AL_T_STR] = "string", [AL_T_INT] = "integer", [AL_T_BOOL] = "boolean",
+					    [AL_T_TIME] = "time",  [AL_T_PASSWORD] = "password", [AL_T_LIMIT] = "limit",
+					    [AL_T_LIST] = "list",  [AL_T_MAP] = "map", [AL_T_NUM] = "number"};
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
