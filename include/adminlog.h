@@ -262,8 +262,9 @@ int al_pwhash_verify_local(const char *hash, const char *pw, size_t n, void *ctx
 /* ---- the catalogue (from schemas/) ------------------------------------------------ */
 
 /* LIMIT: a number >= 0 (integer or float) or the string "unlimited". LIST: array of strings.
- * MAP: a map with string keys (event fields only, e.g. parsed resource slots). */
-enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD, AL_T_LIMIT, AL_T_LIST, AL_T_MAP };
+ * MAP: a map with string keys (event fields only, e.g. parsed resource slots). NUM: a number
+ * >= 0 (integer or float), an amount that cannot be "unlimited" (a preset's cpu). */
+enum al_type { AL_T_STR, AL_T_INT, AL_T_BOOL, AL_T_TIME, AL_T_PASSWORD, AL_T_LIMIT, AL_T_LIST, AL_T_MAP, AL_T_NUM };
 enum al_field_flags { AL_F_REQ = 1, AL_F_OPT = 2, AL_F_SECRET = 4 };
 enum al_cmd_kind { AL_CMD_WRITE = 1, AL_CMD_READ = 2 };
 /* What a command's prepare step does, so a server knows where it may run it (AL_PREP in
@@ -473,6 +474,19 @@ typedef struct al_init_opts {
  */
 int al_store_init(const char *dir, al_init_opts *o, const al_actor *actor, al_error *err);
 
+/* ---- image rescan progress ----------------------------------------------------------------- */
+
+/*
+ * Progress of an image rescan (image.rescan, maintenance.rescan-images) that al_exec runs on
+ * the calling thread: fn gets the registry's hostname, a phase and counts. Phases: "connect"
+ * (before the first request, which may wait up to the timeout), "catalog", "tags" (item: the
+ * repository, done of total repositories), "image" (item: the image name, done of total tags of
+ * its repository), "done" (item: "ok", "error" or "skipped"). NULL turns it off.
+ */
+typedef void (*al_rescan_progress_fn)(void *ctx, const char *registry, const char *phase, const char *item,
+				      size_t done, size_t total);
+void al_rescan_progress(al_rescan_progress_fn fn, void *ctx);
+
 /* ---- CSV exports ------------------------------------------------------------------------ */
 
 /* The list command behind an export ("users" -> "user.list"), or NULL when unknown. */
@@ -543,6 +557,8 @@ void al_auth_keypair_mac(const char *secret_key, const unsigned char *nonce, siz
 
 /* JSON of a msgpack value. */
 void al_render_json(const msgpack_object *o, FILE *out);
+/* d as the shortest text that reads back as d (256.1, not 256.09999999999999); buf of 32+. */
+char *al_double_str(double d, char *buf, size_t n);
 /* A readable table: "key  value" lines for a map, a column table for an array of maps. */
 void al_render_table(const msgpack_object *o, FILE *out);
 /* Parses "2026-11-27T18:00:00Z" (also with fractions and +hh:mm offsets) to µs. */

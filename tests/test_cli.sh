@@ -123,8 +123,11 @@ if command -v jq >/dev/null 2>&1; then
 	check "user list --json parses (jq)" jq_ok 'length == 4 and (map(has("password_hash")) | any | not)'
 fi
 run "$AC" --data "$D" user list
-check "user list (table) has a header and a row per user" \
-	eval 'rc_is 0 && out_has "^ID  *EMAIL  *USERNAME" && out_lines 5 && no_hash'
+check "user list (table) has a header of the default columns and a row per user" \
+	eval 'rc_is 0 && out_has "^EMAIL  *USERNAME  *FULL_NAME  *ROLE  *STATUS" && out_lines 5 && no_hash'
+run "$AC" --data "$D" user list --columns all
+check "user list --columns all has every column" \
+	eval 'rc_is 0 && out_has "^ID  *EMAIL  *USERNAME" && out_has "  VERSION$" && out_lines 5 && no_hash'
 run "$AC" --data "$D" user list --status before-verification --json
 check "user list --status" eval 'rc_is 0 && out_has "\"email\":\"bob@example.com\"" && [ "$(grep -o "\"email\"" "$T/out" | wc -l)" -eq 1 ]'
 run "$AC" --data "$D" user list --email-contains ali --json

@@ -12,11 +12,23 @@ check "a user with a comma and quotes in its name" rc_is 0
 
 for what in users keypairs policies user-policies project-policies; do
 	run "$AC" --data "$D" export "$what" --out "$T/$what.csv"
-	check "export $what exits 0 and prints nothing" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/out' ]"
+	check "export $what exits 0 and says the rows and the file" \
+		sh -c "[ $rc -eq 0 ] && grep -q -F '$what: ' '$T/out' && grep -q -F 'written to $T/$what.csv' '$T/out'"
 	check "export $what writes a header row ending in CRLF" sh -c "head -n 1 '$T/$what.csv' | grep -q \"\$(printf '\\r')\$\""
 	check "export $what file is mode 0600" sh -c "[ \"\$(stat -c %a '$T/$what.csv')\" = 600 ]"
 done
 check "users export quotes the name" grep -q -F '"Eve, ""E"""' "$T/users.csv"
+run "$AC" --data "$D" export users --out "$T/users.csv"
+check "export says how many rows it wrote (the quoted name is one row)" out_has_f "users: 2 rows written to $T/users.csv"
+run "$AC" --data "$D" export users --status inactive --out "$T/none.csv" --json
+check "with --json the report is a JSON object" eval 'rc_is 0 && out_has_f "\"rows\":0" && jq_ok ".list == \"users\" and .rows == 0"'
+run "$AC" --data "$D" export --help
+check "export --help exits 0 and names the real lists" \
+	eval 'rc_is 0 && out_has_f "users, keypairs, policies, user-policies, project-policies" && out_has_f "images"'
+run "$AC" --data "$D" export
+check "export alone is a usage error naming the lists" eval 'usage_err && err_has_f "lists: users, keypairs"'
+run "$AC" --data "$D" export sessions --out "$T/x.csv"
+check "an unknown list names the real lists" eval 'usage_err && err_has_f "registries" && ! err_has_f "..."'
 check "users export holds no password hash" sh -c "! grep -q argon2 '$T/users.csv'"
 check "no temporary file is left behind" sh -c "! ls '$T' | grep -q tmp"
 

@@ -113,6 +113,11 @@ check "the real registry registered" rc_is 0
 run "$AC" --data "$D" image rescan --registry "$HOST" --json
 check "image rescan" sh -c "[ $rc -eq 0 ] && grep -q '\"added\":1' '$T/out'"
 check "the invalid image is skipped with its reason" out_has_f '"name":"'"$HOST"'/stable/broken:1","architecture":"x86_64","reason":"label ai.backend.features: missing"'
+run script -qec "'$AC' --data '$D' image rescan --registry '$HOST'" /dev/null
+check "on a terminal the rescan shows each repository and image" \
+	eval 'out_has_f "$HOST: repository 2 of 2: stable/python ..." && out_has_f "$HOST: image 1 of 1: $HOST/stable/python:3.9 ..."'
+check "and ends with the registry's outcome and a summary" \
+	eval 'out_has_f "$HOST: ok" && out_has_f "rescan: 1 registry read, 0 failed, 0 skipped; 2 images looked at"'
 run "$AC" --data "$D" image list
 check "image list" sh -c "[ $rc -eq 0 ] && grep -q '$HOST/stable/python:3.9' '$T/out' && ! grep -q broken '$T/out'"
 IMG="$HOST/stable/python:3.9"

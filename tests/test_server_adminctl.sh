@@ -90,7 +90,8 @@ check "--connect HOST:PORT works the same" eval 'rc_is 0 && out_has "\"username\
 # ---- export and watch -----------------------------------------------------------------------------------
 run "$AC" --data "$D" export users --out "$T/direct.csv"
 run "$AC" --socket "$S" export users --out "$T/remote.csv"
-check "export users: the same CSV file" eval 'rc_is 0 && [ ! -s "$T/out" ] && cmp -s "$T/direct.csv" "$T/remote.csv"'
+check "export users: the same CSV file, and says how many rows" \
+	eval 'rc_is 0 && out_has "^users: [0-9]* rows\{0,1\} written to $T/remote.csv" && cmp -s "$T/direct.csv" "$T/remote.csv"'
 check "the export file is 0600" eval '[ "$(stat -c %a "$T/remote.csv")" = 600 ]'
 run "$AC" --socket "$S" export nothing --out "$T/x.csv"
 check "an unknown export is a usage error" usage_err

@@ -43,13 +43,16 @@ static void usage(FILE *out)
 		"  --as EMAIL        direct mode: run with the rights of that user (recorded as you acting as them)\n"
 		"  --at SEQ|TIME     a read command answers from the state after event SEQ, or at an RFC 3339\n"
 		"                    TIME (e.g. 2026-11-27T18:00:00Z), with the rights of now; writes are refused\n"
-		"  --json            print the result as JSON instead of a table\n"
+		"  --json            print the result as JSON (every field) instead of a table\n"
+		"  --columns A,B,..  the table's columns, in this order (all: every one); wide lists show a\n"
+		"                    readable default set (user list: email, username, full_name, role, ...)\n"
 		"  --password-stdin  read the command's password from one line of standard input\n"
 		"  --NAME-stdin      read the secret argument NAME likewise (--secret-key-stdin)\n"
 		"  --request-id ID   retry key: repeating it returns the first result\n"
 		"  --expected-version N  refuse with conflict unless the target is at version N\n"
 		"  --reason TEXT     why, recorded in the audit log\n"
-		"  -h, --help        this help, or a command's arguments: %s user create --help\n"
+		"  -h, --help        this help, or a command's arguments: %s user create --help (also login,\n"
+		"                    watch, export; a noun alone lists its verbs: user --help)\n"
 		"  -V, --version     print the version\n"
 		"\ncommands:\n",
 		prog, prog, prog, prog);
@@ -80,6 +83,8 @@ static void cmd_help(const al_cmd_def *d)
 			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), " A,B,...");
 		else if (a->type == AL_T_LIMIT)
 			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), " N|unlimited");
+		else if (a->type == AL_T_NUM)
+			snprintf(opt + strlen(opt), sizeof opt - strlen(opt), " N");
 		printf("  %-28s %s%s\n", opt, a->flags & AL_F_REQ ? "(required) " : "", a->doc);
 	}
 }
@@ -138,8 +143,10 @@ static int pack_value(msgpack_packer *pk, const al_field_def *a, const char *v)
 		if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0") || !strcmp(v, "off"))
 			return msgpack_pack_false(pk);
 		return -1;
-	case AL_T_LIMIT: {
-		if (!strcmp(v, "unlimited") || !strcmp(v, "inf") || !strcmp(v, "infinity") || !strcmp(v, "\u221e")) {
+	case AL_T_LIMIT:
+	case AL_T_NUM: {
+		if (a->type == AL_T_LIMIT &&
+		    (!strcmp(v, "unlimited") || !strcmp(v, "inf") || !strcmp(v, "infinity") || !strcmp(v, "\u221e"))) {
 			al_pack_cstr_(pk, "unlimited");
 			return 0;
 		}
@@ -267,10 +274,31 @@ static int read_secrets(const al_cmd_def *d, const char *const *from_stdin, size
 	return 0;
 }
 
+/* The data rows of a CSV file (records after the header): CRLFs outside quoted fields, where a
+ * quote inside a field is doubled and so toggles twice. -1 when it cannot be read. */
+static long long csv_rows(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	long long records = 0;
+	int ch, prev = 0, quoted = 0;
+	while ((ch = getc(f)) != EOF) {
+		if (ch == '"')
+			quoted = !quoted;
+		else if (ch == '\n' && prev == '\r' && !quoted)
+			records++;
+		prev = ch;
+	}
+	fclose(f);
+	return records > 0 ? records - 1 : 0;
+}
+
 /* Writes the export to a temporary file beside path, then renames it into place: a reader
- * never sees half a file, and a failed export leaves none. Mode 0600: exports hold personal data. */
+ * never sees half a file, and a failed export leaves none. Mode 0600: exports hold personal data.
+ * *rows: the data rows written. */
 static int export_csv(al_store *s, al_client *c, const char *what, const al_request *req, const msgpack_sbuffer *args,
-		      const char *path, al_error *err)
+		      const char *path, long long *rows, al_error *err)
 {
 	char tmp[4096];
 	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
@@ -287,6 +315,8 @@ static int export_csv(al_store *s, al_client *c, const char *what, const al_requ
 		fclose(f);
 	else
 		close(fd);
+	if (rc == AL_OK)
+		*rows = csv_rows(tmp);
 	if (rc == AL_OK && rename(tmp, path) != 0)
 		rc = al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
 	if (rc)
@@ -296,7 +326,7 @@ static int export_csv(al_store *s, al_client *c, const char *what, const al_requ
 
 #define REMOTE_TIMEOUT_MS 60000
 
-static int print_reply(int rc, al_reply *rep, int json, int exported);
+static int print_reply(int rc, al_reply *rep, int json, const char *columns, const char *op);
 
 static int refused(const al_error *err)
 {
@@ -316,7 +346,15 @@ static int remote_login(const char *addr, int argc, char **argv, int i)
 			otp = argv[++i];
 		else if (!strcmp(argv[i], "--password-stdin"))
 			from_stdin = 1;
-		else
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("login: signs in to the server and saves the keypair it returns in $ADMINLOG_CREDENTIALS\n"
+			       "(default ~/.config/adminlog/credentials, mode 0600); later remote commands run as it.\n\n"
+			       "  %-28s (required) The user's email.\n"
+			       "  %-28s Read the password from one line of standard input (else a no-echo prompt).\n"
+			       "  %-28s The current one-time code, when 2FA is on.\n",
+			       "--email E", "--password-stdin", "--otp CODE");
+			return 0;
+		} else
 			return die_usage("login: unexpected %s (login --email E [--password-stdin] [--otp CODE])", argv[i]);
 	}
 	if (email == NULL)
@@ -342,7 +380,13 @@ static int remote_watch(const char *addr, int argc, char **argv, int i, int json
 		char *end;
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
-		else if ((!strcmp(argv[i], "--from") || !strcmp(argv[i], "--count")) && i + 1 < argc) {
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("watch: the change feed, one event per line (as JSON with --json), until interrupted.\n\n"
+			       "  %-28s Start after event SEQ (0: the whole log); default: from now on.\n"
+			       "  %-28s Stop after N events.\n",
+			       "--from SEQ", "--count N");
+			return 0;
+		} else if ((!strcmp(argv[i], "--from") || !strcmp(argv[i], "--count")) && i + 1 < argc) {
 			errno = 0;
 			unsigned long long v = strtoull(argv[i + 1], &end, 10);
 			if (errno || !*argv[i + 1] || *end || argv[i + 1][0] == '-')
@@ -362,24 +406,6 @@ static int remote_watch(const char *addr, int argc, char **argv, int i, int json
 	return rc ? refused(&err) : 0;
 }
 
-/* The command, run by adminlogd as the saved keypair; rep as al_exec fills it. */
-static int remote_exec(const char *addr, const char *at, const char *op, const char *what,
-		       const msgpack_sbuffer *args, const char *out, al_reply *rep)
-{
-	al_client *c;
-	memset(rep, 0, sizeof *rep);
-	int rc = al_client_open(&c, addr, NULL, REMOTE_TIMEOUT_MS, &rep->err);
-	if (rc)
-		return rc;
-	al_client_set_at(c, at);
-	if (what)
-		rc = export_csv(NULL, c, what, NULL, args, out, &rep->err);
-	else
-		rc = al_client_call(c, op, args->data, args->size, rep);
-	al_client_close(c);
-	return rc;
-}
-
 /* ---- main: parse common options → find the command → pack its arguments → run → print ---- */
 
 #define GO_ON (-1) /* a step's "carry on"; anything else is the exit status */
@@ -391,11 +417,105 @@ typedef struct cli {
 	const char *at;   /* --at SEQ|TIME: a read from the past */
 	char remote[4200]; /* "HOST:PORT" or "unix:PATH"; "" for direct mode */
 	int json;
+	const char *columns; /* --columns a,b,c|all: the table's columns */
 	char op[128];
 	const al_cmd_def *d;
 	const char *export_what, *export_out; /* export LIST --out FILE */
+	long long export_rows; /* the rows it wrote */
 	msgpack_sbuffer args; /* the packed argument map */
+	char note[160]; /* said on stderr after the result: what a list's page left out */
 } cli;
+
+/* ---- paging: a list with --limit and --offset says what its page left out ------------------------ */
+
+#define PAGE_MAX 10000 /* the largest --limit a list takes */
+
+/* Runs the command again with other arguments: al_exec in direct mode, a call in remote mode. */
+typedef int (*call_fn)(void *ctx, const char *op, const msgpack_sbuffer *args, al_reply *rep);
+
+/* The rows of a list's answer, or -1 when it is not a list. */
+static int64_t result_rows(const al_reply *rep)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	int64_t n = -1;
+	msgpack_zone_init(&z, 4096);
+	if (rep->result && msgpack_unpack(rep->result, rep->result_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+	    o.type == MSGPACK_OBJECT_ARRAY)
+		n = o.via.array.size;
+	msgpack_zone_destroy(&z);
+	return n;
+}
+
+static bool key_is(const msgpack_object *k, const char *name)
+{
+	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(name) &&
+	       memcmp(k->via.str.ptr, name, k->via.str.size) == 0;
+}
+
+/* args with offset and a full page's limit instead of the given ones (the filters kept);
+ * *given: the offset that args gave, 0 when none. */
+static void page_args(const msgpack_sbuffer *args, int64_t offset, msgpack_sbuffer *out, int64_t *given)
+{
+	msgpack_zone z;
+	msgpack_object o = {.type = MSGPACK_OBJECT_MAP};
+	msgpack_packer pk;
+	size_t off = 0;
+	msgpack_zone_init(&z, 1024);
+	if (args->data && msgpack_unpack(args->data, args->size, &off, &z, &o) != MSGPACK_UNPACK_SUCCESS)
+		o.type = MSGPACK_OBJECT_NIL;
+	uint32_t n = o.type == MSGPACK_OBJECT_MAP ? o.via.map.size : 0, keep = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		const msgpack_object *key = &o.via.map.ptr[k].key, *v = &o.via.map.ptr[k].val;
+		if (key_is(key, "offset") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			*given = (int64_t)v->via.u64;
+		keep += !key_is(key, "offset") && !key_is(key, "limit");
+	}
+	msgpack_sbuffer_init(out);
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, keep + 2);
+	for (uint32_t k = 0; k < n; k++)
+		if (!key_is(&o.via.map.ptr[k].key, "offset") && !key_is(&o.via.map.ptr[k].key, "limit")) {
+			msgpack_pack_object(&pk, o.via.map.ptr[k].key);
+			msgpack_pack_object(&pk, o.via.map.ptr[k].val);
+		}
+	pack_name(&pk, "offset");
+	msgpack_pack_int64(&pk, offset);
+	pack_name(&pk, "limit");
+	msgpack_pack_int64(&pk, PAGE_MAX);
+	msgpack_zone_destroy(&z);
+}
+
+/* After a page of `shown` rows of a paged list: the rows after it are counted by asking for
+ * them (PAGE_MAX at a time), and c->note says "100 of 105 shown" when the page is not all. The
+ * note goes to stderr, also with --json: the JSON stays the bare list of the protocol. */
+static void page_note(cli *c, int64_t shown, call_fn call, void *ctx)
+{
+	if (shown <= 0 || !al_cmd_def_arg(c->d, "limit") || !al_cmd_def_arg(c->d, "offset"))
+		return;
+	int64_t given = 0, rest = 0, n = PAGE_MAX;
+	msgpack_sbuffer a;
+	page_args(&c->args, 0, &a, &given);
+	msgpack_sbuffer_destroy(&a);
+	while (n == PAGE_MAX) {
+		al_reply rep;
+		page_args(&c->args, given + shown + rest, &a, &given);
+		n = call(ctx, c->op, &a, &rep) == AL_OK ? result_rows(&rep) : -1;
+		al_reply_free(&rep);
+		msgpack_sbuffer_destroy(&a);
+		if (n < 0)
+			return; /* no count: no note rather than a wrong one */
+		rest += n;
+	}
+	int64_t total = given + shown + rest;
+	if (given == 0 && rest > 0)
+		snprintf(c->note, sizeof c->note, "%lld of %lld shown (--limit N, --offset N)", (long long)shown,
+			 (long long)total);
+	else if (given > 0)
+		snprintf(c->note, sizeof c->note, "rows %lld-%lld of %lld shown (--limit N, --offset N)",
+			 (long long)given + 1, (long long)(given + shown), (long long)total);
+}
 
 /* The arguments as they are packed: a map's pairs (counted first, the map header goes on last),
  * the secrets to read from stdin, and the trailing words of a required LIST. */
@@ -409,6 +529,7 @@ typedef struct packing {
 	size_t nrest;
 	const al_field_def *rest_arg; /* the command's required LIST, filled by trailing words */
 	size_t req_pos; /* after the target, words fill the other required arguments (no LIST) */
+	const char *target; /* the target word (user update X), or NULL */
 } packing;
 
 /* The options before the noun (--data, --connect, --json, ...); GO_ON or the exit status. */
@@ -431,6 +552,8 @@ static int parse_common(cli *c, int argc, char **argv, int *i)
 			snprintf(c->remote, sizeof c->remote, "unix:%s", argv[++*i]);
 		else if (!strcmp(a, "--json"))
 			c->json = 1;
+		else if (!strcmp(a, "--columns") && *i + 1 < argc)
+			c->columns = argv[++*i];
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -448,21 +571,78 @@ static int parse_common(cli *c, int argc, char **argv, int *i)
 	return GO_ON;
 }
 
+/* The verbs of noun ("create, get, list, ..."), into buf; how many. */
+static size_t noun_verbs(const char *noun, char *buf, size_t n)
+{
+	size_t len = strlen(noun), count = 0;
+	buf[0] = 0;
+	for (size_t k = 0; k < al_cmd_def_count(); k++) {
+		const char *op = al_cmd_def_at(k)->op;
+		if (strncmp(op, noun, len) == 0 && op[len] == '.' && strlen(buf) + strlen(op) + 2 < n) {
+			char *verb = buf + strlen(buf) + (count ? 2 : 0);
+			snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", count ? ", " : "", op + len + 1);
+			for (char *dot; (dot = strchr(verb, '.'));) /* 2fa.enable is said "2fa enable" */
+				*dot = ' ';
+			count++;
+		}
+	}
+	return count;
+}
+
+/* No such command: `user --help` lists the noun's verbs; a wrong verb says which there are,
+ * and that what is never deleted is deactivated (user delete). */
+static int no_command(const char *noun, const char *verb)
+{
+	char verbs[1024], op[128];
+	if (noun_verbs(noun, verbs, sizeof verbs) == 0 || verb == NULL || verb[0] == '-') {
+		if (verbs[0] && verb && (!strcmp(verb, "--help") || !strcmp(verb, "-h"))) {
+			printf("%s: %s\n(%s %s VERB --help for a command's arguments)\n", noun, verbs, prog, noun);
+			return 0;
+		}
+		return verbs[0] ? die_usage("%s", "expected a verb after the noun, e.g. user list")
+				: die_usage("no command '%s'", noun);
+	}
+	snprintf(op, sizeof op, "%s.deactivate", noun);
+	if (!strcmp(verb, "delete") && al_cmd_def_find(op)) {
+		fprintf(stderr, "%s: no command '%s delete': a %s is never deleted, only deactivated (%s %s deactivate)\n",
+			prog, noun, noun, prog, noun);
+		return EXIT_USAGE;
+	}
+	fprintf(stderr, "%s: no command '%s %.64s'; %s's commands: %s\n(run %s --help)\n", prog, noun, verb, noun,
+		verbs, prog);
+	return EXIT_USAGE;
+}
+
+/* `export --help` (0), or `export` alone or with an option first (a usage error). */
+static int export_usage(const char *word)
+{
+	bool help = word && (!strcmp(word, "--help") || !strcmp(word, "-h"));
+	fprintf(help ? stdout : stderr,
+		"%s%s export LIST --out FILE [filters of the list]: writes the list as CSV (RFC 4180, UTF-8,\n"
+		"header row) to FILE (mode 0600), and says how many rows it wrote.\nlists: %s\n"
+		"(%s export LIST --help names the list's filters)\n",
+		help ? "" : "usage: ", prog, al_export_names(), prog);
+	return help ? 0 : EXIT_USAGE;
+}
+
 /* The command at argv[*i] (or "export LIST"), into c->d and c->op; GO_ON or the exit status. */
 static int pick_command(cli *c, int argc, char **argv, int *i)
 {
 	if (argc - *i < 1)
 		return die_usage("%s", "expected a noun and a verb, e.g. user list");
-	if (strcmp(argv[*i], "export") == 0 && *i + 1 < argc) { /* export LIST --out FILE [filters of the list] */
+	if (strcmp(argv[*i], "export") == 0 && (*i + 1 >= argc || argv[*i + 1][0] == '-'))
+		return export_usage(*i + 1 < argc ? argv[*i + 1] : NULL);
+	if (strcmp(argv[*i], "export") == 0) { /* export LIST --out FILE [filters of the list] */
 		c->export_what = argv[*i + 1];
-		if (al_export_op(c->export_what) == NULL)
-			return die_usage("export: no list '%s' (users, keypairs, policies, ...)", c->export_what);
+		if (al_export_op(c->export_what) == NULL) {
+			fprintf(stderr, "%s: export: no list '%.64s' (lists: %s)\n", prog, c->export_what, al_export_names());
+			return EXIT_USAGE;
+		}
 		snprintf(c->op, sizeof c->op, "%s", al_export_op(c->export_what));
 		c->d = al_cmd_def_find(c->op);
 		*i += 2;
 	} else if ((c->d = find_command(argc, argv, i, c->op, sizeof c->op)) == NULL)
-		return argc - *i < 2 ? die_usage("%s", "expected a noun and a verb, e.g. user list")
-				     : die_usage("no command '%s'", c->op);
+		return no_command(argv[*i], *i + 1 < argc ? argv[*i + 1] : NULL);
 	return GO_ON;
 }
 
@@ -517,6 +697,15 @@ static int pack_option(const cli *c, packing *p, int argc, char **argv, int *i)
 	}
 	if (f->type == AL_T_PASSWORD)
 		return die_usage("%s: secrets are never taken as arguments (ps would show them); use --NAME-stdin", a);
+	if (p->target && !strcmp(f->name, c->d->target)) { /* user update X --email Y */
+		char what[64];
+		snprintf(what, sizeof what, "%s", c->d->entity);
+		for (char *u = what; (u = strchr(u, '_'));) /* keypair_policy */
+			*u = ' ';
+		fprintf(stderr, "%s: %s: the %s is named already (%s); its %s is its key and never changes\n", prog, a,
+			what, p->target, f->name);
+		return EXIT_USAGE;
+	}
 	pack_name(&p->pk, f->name);
 	p->pairs++;
 	if (f->type == AL_T_BOOL && (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0)) {
@@ -525,8 +714,18 @@ static int pack_option(const cli *c, packing *p, int argc, char **argv, int *i)
 	}
 	if (*i + 1 >= argc)
 		return die_usage("%s needs a value", a);
-	if (pack_value(&p->pk, f, argv[++*i]) != 0)
-		return die_usage("bad value for %s", a);
+	if (pack_value(&p->pk, f, argv[++*i]) != 0) {
+		static const char *const want[] = {[AL_T_INT] = " (a whole number)", [AL_T_TIME] = " (µs since 1970)",
+						   [AL_T_BOOL] = " (true or false)", [AL_T_LIMIT] = " (a number >= 0 or unlimited)",
+						   [AL_T_NUM] = " (a number >= 0)"};
+		char words[128];
+		snprintf(words, sizeof words, "%s", c->op);
+		for (char *dot; (dot = strchr(words, '.'));) /* preset.create: adminctl preset create */
+			*dot = ' ';
+		fprintf(stderr, "%s: bad value for %s%s\n(run %s %s --help)\n", prog, a,
+			(size_t)f->type < sizeof want / sizeof *want && want[f->type] ? want[f->type] : "", prog, words);
+		return EXIT_USAGE;
+	}
 	return 0;
 }
 
@@ -536,6 +735,7 @@ static int pack_words(cli *c, packing *p, int argc, char **argv, int i)
 	const al_cmd_def *d = c->d;
 	if (d->target[0] && i < argc && strncmp(argv[i], "--", 2) != 0) {
 		pack_name(&p->pk, d->target);
+		p->target = argv[i];
 		pack_value(&p->pk, al_cmd_def_arg(d, d->target), argv[i++]);
 		p->pairs++;
 	}
@@ -544,6 +744,8 @@ static int pack_words(cli *c, packing *p, int argc, char **argv, int i)
 		const char *a = argv[i];
 		if (!strcmp(a, "--json"))
 			c->json = 1;
+		else if (!strcmp(a, "--columns") && i + 1 < argc && !c->export_what)
+			c->columns = argv[++i];
 		else if (c->export_what && !strcmp(a, "--out") && i + 1 < argc)
 			c->export_out = argv[++i];
 		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -611,12 +813,27 @@ static void args_free(cli *c)
 	msgpack_sbuffer_destroy(&c->args);
 }
 
+static int call_remote(void *ctx, const char *op, const msgpack_sbuffer *args, al_reply *rep)
+{
+	return al_client_call(ctx, op, args->data, args->size, rep);
+}
+
 /* Remote mode: adminlogd runs the command as the saved keypair. */
 static int run_remote(cli *c)
 {
+	al_client *cl;
 	al_reply rep;
-	int rc = remote_exec(c->remote, c->at, c->op, c->export_what, &c->args, c->export_out, &rep);
-	return print_reply(rc, &rep, c->json, c->export_what != NULL);
+	memset(&rep, 0, sizeof rep);
+	int rc = al_client_open(&cl, c->remote, NULL, REMOTE_TIMEOUT_MS, &rep.err);
+	if (rc == AL_OK) {
+		al_client_set_at(cl, c->at);
+		if (c->export_what)
+			rc = export_csv(NULL, cl, c->export_what, NULL, &c->args, c->export_out, &c->export_rows, &rep.err);
+		else if ((rc = call_remote(cl, c->op, &c->args, &rep)) == AL_OK)
+			page_note(c, result_rows(&rep), call_remote, cl);
+		al_client_close(cl);
+	}
+	return c->export_what ? print_reply(rc, &rep, 1, NULL, NULL) : print_reply(rc, &rep, c->json, c->columns, c->op);
 }
 
 /* --at: the as-of store of that point of s, or s itself without one; NULL when refused. */
@@ -627,6 +844,48 @@ static al_store *store_at(cli *c, al_store *s, al_error *err)
 	if (c->at && (al_log_point(s, c->at, &seq, err) != AL_OK || al_store_asof(s, seq, &past, err) != AL_OK))
 		return NULL;
 	return past;
+}
+
+/* ---- image rescan on a terminal: a line that says what it waits for, one per registry, a summary */
+
+typedef struct rescan_view {
+	unsigned ok, failed, skipped;
+	size_t images;
+} rescan_view;
+
+static void show_rescan(void *ctx, const char *reg, const char *phase, const char *item, size_t done, size_t total)
+{
+	rescan_view *v = ctx;
+	if (!strcmp(phase, "done")) {
+		*(!strcmp(item, "ok") ? &v->ok : !strcmp(item, "skipped") ? &v->skipped : &v->failed) += 1;
+		fprintf(stderr, "\r\033[K%s: %s\n", reg, item);
+		return;
+	}
+	if (!strcmp(phase, "connect"))
+		fprintf(stderr, "\r\033[K%s: connecting to %.200s ...", reg, item);
+	else if (!strcmp(phase, "catalog"))
+		fprintf(stderr, "\r\033[K%s: reading the catalog ...", reg);
+	else if (!strcmp(phase, "tags"))
+		fprintf(stderr, "\r\033[K%s: repository %zu of %zu: %.200s ...", reg, done + 1, total, item);
+	else if (!strcmp(phase, "image")) {
+		v->images++;
+		fprintf(stderr, "\r\033[K%s: image %zu of %zu: %.200s ...", reg, done + 1, total, item);
+	}
+	fflush(stderr);
+}
+
+static bool is_rescan(const char *op) { return !strcmp(op, "image.rescan") || !strcmp(op, "maintenance.rescan-images"); }
+
+typedef struct local_call {
+	al_store *s;
+	al_actor *actor;
+} local_call;
+
+static int call_local(void *ctx, const char *op, const msgpack_sbuffer *args, al_reply *rep)
+{
+	local_call *lc = ctx;
+	al_request req = {op, args->data, args->size, lc->actor};
+	return al_exec(lc->s, &req, rep);
 }
 
 /* Direct mode: the data directory opened here, the command run as local:<OS user> (or --as). */
@@ -652,18 +911,61 @@ static int run_local(cli *c)
 	if (rc == AL_OK && (view = store_at(c, s, &err)) == NULL)
 		rc = refused(&err) ? err.code : AL_EINTERNAL;
 	al_request req = {c->op, c->args.data, c->args.size, &actor};
-	if (rc == AL_OK && c->export_what && (rc = export_csv(view, NULL, c->export_what, &req, NULL, c->export_out, &err)))
+	if (rc == AL_OK && c->export_what && (rc = export_csv(view, NULL, c->export_what, &req, NULL, c->export_out, &c->export_rows, &err)))
 		refused(&err);
 	al_reply rep;
 	bool ran = rc == AL_OK && !c->export_what;
-	if (ran)
-		rc = al_exec(view, &req, &rep);
+	rescan_view rv = {0};
+	bool shown = ran && is_rescan(c->op) && isatty(STDERR_FILENO); /* progress only for a person */
+	if (shown)
+		al_rescan_progress(show_rescan, &rv);
+	if (ran && (rc = al_exec(view, &req, &rep)) == AL_OK) {
+		local_call lc = {view, &actor};
+		page_note(c, result_rows(&rep), call_local, &lc);
+	}
+	if (shown) {
+		al_rescan_progress(NULL, NULL);
+		if (rv.ok + rv.failed + rv.skipped > 0) /* not when the arguments were refused */
+			fprintf(stderr, "rescan: %u registr%s read, %u failed, %u skipped; %zu image%s looked at\n", rv.ok,
+				rv.ok == 1 ? "y" : "ies", rv.failed, rv.skipped, rv.images, rv.images == 1 ? "" : "s");
+	}
 	if (view && view != s)
 		al_store_close(view);
 	al_store_close(s);
 	if (ran)
-		return print_reply(rc, &rep, c->json, false);
+		return print_reply(rc, &rep, c->json, c->columns, c->op);
 	return rc ? EXIT_REFUSED : 0;
+}
+
+/* What an export did: "users: 42 rows written to FILE", or {"file":..,"rows":..} with --json. */
+static void export_done(const cli *c)
+{
+	if (!c->json) {
+		printf("%s: %lld row%s written to %s\n", c->export_what, c->export_rows, c->export_rows == 1 ? "" : "s",
+		       c->export_out);
+		return;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	pack_name(&pk, "list");
+	pack_name(&pk, c->export_what);
+	pack_name(&pk, "file");
+	pack_name(&pk, c->export_out);
+	pack_name(&pk, "rows");
+	msgpack_pack_int64(&pk, c->export_rows);
+	msgpack_zone_init(&z, 256);
+	if (msgpack_unpack(sb.data, sb.size, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS) {
+		al_render_json(&o, stdout);
+		putchar('\n');
+	}
+	msgpack_zone_destroy(&z);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 int main(int argc, char **argv)
@@ -676,7 +978,8 @@ int main(int argc, char **argv)
 	if (i < argc && (!strcmp(argv[i], "login") || !strcmp(argv[i], "watch"))) {
 		if (c.at)
 			return die_usage("--at is for read commands, not %s", argv[i]);
-		if (!c.remote[0])
+		bool help = i + 1 < argc && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"));
+		if (!c.remote[0] && !help)
 			return die_usage("%s needs --connect HOST:PORT or --socket PATH", argv[i]);
 		return argv[i][0] == 'l' ? remote_login(c.remote, argc, argv, i + 1)
 					 : remote_watch(c.remote, argc, argv, i + 1, c.json);
@@ -690,14 +993,124 @@ int main(int argc, char **argv)
 		return EXIT_REFUSED;
 	}
 	rc = c.remote[0] ? run_remote(&c) : run_local(&c);
+	if (rc == 0 && c.export_what)
+		export_done(&c);
+	if (rc == 0 && c.note[0])
+		fprintf(stderr, "%s: %s\n", prog, c.note);
 	args_free(&c);
 	return rc;
 }
 
-/* Prints a command's result (or its error on stderr); the exit status. */
-static int print_reply(int rc, al_reply *rep, int json, int exported)
+/* ---- tables: a readable default set of columns, or --columns ---------------------------------- */
+
+/* The columns a wide list shows by default (the others: --columns all, or --json). */
+static const struct {
+	const char *op, *columns;
+} default_columns[] = {
+	{"user.list", "email,username,full_name,role,status,domain,projects"},
+	{"keypair.list", "access_key,user,is_active,is_admin,resource_policy,last_used"},
+	{"policy.list", "name,cpu,ram_gb,gpu,fgpu,concurrent_jobs,max_folders,allowed_hosts"},
+	{"project.list", "name,domain,is_active,resource_policy,member_count,description"},
+	{"rgroup.list", "name,is_active,is_public,scheduler,domains,projects"},
+	{"domain.list", "name,is_active,total_resource_slots,description"},
+};
+
+static const char *columns_of(const char *op, const char *given)
 {
-	if (rc == AL_OK && !exported) {
+	if (given)
+		return strcmp(given, "all") == 0 ? NULL : given;
+	for (size_t k = 0; op && k < sizeof default_columns / sizeof *default_columns; k++)
+		if (strcmp(default_columns[k].op, op) == 0)
+			return default_columns[k].columns;
+	return NULL;
+}
+
+/* Packs map's pairs named in cols (comma-separated, in that order; a missing one is nil). */
+static void pack_columns(msgpack_packer *pk, const msgpack_object *map, const char *cols)
+{
+	uint32_t n = 1;
+	for (const char *p = cols; *p; p++)
+		n += *p == ',';
+	msgpack_pack_map(pk, n);
+	for (const char *p = cols; n--; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		size_t len = strcspn(p, ",");
+		const msgpack_object *v = NULL;
+		for (uint32_t k = 0; map->type == MSGPACK_OBJECT_MAP && k < map->via.map.size && !v; k++) {
+			const msgpack_object *key = &map->via.map.ptr[k].key;
+			if (key->type == MSGPACK_OBJECT_STR && key->via.str.size == len && !memcmp(key->via.str.ptr, p, len))
+				v = &map->via.map.ptr[k].val;
+		}
+		msgpack_pack_str(pk, len);
+		msgpack_pack_str_body(pk, p, len);
+		if (v)
+			msgpack_pack_object(pk, *v);
+		else
+			msgpack_pack_nil(pk);
+	}
+}
+
+/* The first of cols that no row (or the map) has, into bad; 0 when all are known. */
+static int unknown_column(const msgpack_object *o, const char *cols, char *bad, size_t n)
+{
+	const msgpack_object *row = o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size ? &o->via.array.ptr[0] : o;
+	if (row->type != MSGPACK_OBJECT_MAP)
+		return 0;
+	for (const char *p = cols; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		size_t len = strcspn(p, ",");
+		bool found = false;
+		for (uint32_t k = 0; k < row->via.map.size && !found; k++)
+			found = row->via.map.ptr[k].key.type == MSGPACK_OBJECT_STR &&
+				row->via.map.ptr[k].key.via.str.size == len &&
+				!memcmp(row->via.map.ptr[k].key.via.str.ptr, p, len);
+		if (!found) {
+			snprintf(bad, n, "%.*s", (int)(len < 64 ? len : 64), p);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The result as a table of the chosen columns (all when cols is NULL); 0, or EXIT_USAGE for a
+ * column the result does not have. */
+static int print_table(const msgpack_object *o, const char *cols)
+{
+	char bad[80];
+	if (cols == NULL || (o->type != MSGPACK_OBJECT_ARRAY && o->type != MSGPACK_OBJECT_MAP)) {
+		al_render_table(o, stdout);
+		return 0;
+	}
+	if (unknown_column(o, cols, bad, sizeof bad)) {
+		fprintf(stderr, "%s: --columns: no column '%s' in this result (--json shows every field)\n", prog, bad);
+		return EXIT_USAGE;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_zone z;
+	msgpack_object t;
+	size_t off = 0;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (o->type == MSGPACK_OBJECT_MAP)
+		pack_columns(&pk, o, cols);
+	else {
+		msgpack_pack_array(&pk, o->via.array.size);
+		for (uint32_t r = 0; r < o->via.array.size; r++)
+			pack_columns(&pk, &o->via.array.ptr[r], cols);
+	}
+	msgpack_zone_init(&z, 4096);
+	if (msgpack_unpack(sb.data, sb.size, &off, &z, &t) == MSGPACK_UNPACK_SUCCESS)
+		al_render_table(&t, stdout);
+	msgpack_zone_destroy(&z);
+	msgpack_sbuffer_destroy(&sb);
+	return 0;
+}
+
+/* Prints a command's result (or its error on stderr); the exit status. json: as JSON, every
+ * field; else a table of columns (--columns, or the list's default set, see default_columns). */
+static int print_reply(int rc, al_reply *rep, int json, const char *columns, const char *op)
+{
+	int status = rc == AL_OK ? 0 : EXIT_REFUSED;
+	if (rc == AL_OK && op) {
 		msgpack_zone z;
 		msgpack_object o;
 		size_t off = 0;
@@ -707,7 +1120,7 @@ static int print_reply(int rc, al_reply *rep, int json, int exported)
 				al_render_json(&o, stdout);
 				putchar('\n');
 			} else
-				al_render_table(&o, stdout);
+				status = print_table(&o, o.type == MSGPACK_OBJECT_ARRAY || columns ? columns_of(op, columns) : NULL);
 		}
 		msgpack_zone_destroy(&z);
 	} else if (rc != AL_OK)
@@ -715,5 +1128,5 @@ static int print_reply(int rc, al_reply *rep, int json, int exported)
 	if (rep->result)
 		sodium_memzero(rep->result, rep->result_len); /* may hold a new secret key */
 	al_reply_free(rep);
-	return rc == AL_OK ? 0 : EXIT_REFUSED;
+	return status;
 }

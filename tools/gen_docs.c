@@ -8,7 +8,7 @@
 
 static const char *type_name(int t)
 {
-	static const char *const n[] = {"string", "integer", "boolean", "time (µs)", "password", "number or `unlimited`", "list of strings", "map"};
+	static const char *const n[] = {"string", "integer", "boolean", "time (µs)", "password", "number or `unlimited`", "list of strings", "map", "number"};
 	return n[t];
 }
 

@@ -36,6 +36,7 @@ enum al_cmd_id {
 #define BOOL AL_T_BOOL
 #define PASSWORD AL_T_PASSWORD
 #define LIMIT AL_T_LIMIT
+#define NUM AL_T_NUM
 #define LIST AL_T_LIST
 #define REQ AL_F_REQ
 #define OPT AL_F_OPT
@@ -187,10 +188,12 @@ static bool type_ok(int type, const msgpack_object *v)
 		       (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX);
 	case AL_T_BOOL: return v->type == MSGPACK_OBJECT_BOOLEAN;
 	case AL_T_LIMIT:
+		return type_ok(AL_T_NUM, v) ||
+		       (v->type == MSGPACK_OBJECT_STR && v->via.str.size == 9 && memcmp(v->via.str.ptr, "unlimited", 9) == 0);
+	case AL_T_NUM:
 		return v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
 		       ((v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32) && v->via.f64 >= 0 &&
-			v->via.f64 <= 1e15) ||
-		       (v->type == MSGPACK_OBJECT_STR && v->via.str.size == 9 && memcmp(v->via.str.ptr, "unlimited", 9) == 0);
+			v->via.f64 <= 1e15);
 	case AL_T_LIST:
 		if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > AL_LIST_MAX)
 			return false;
@@ -207,7 +210,8 @@ static bool type_ok(int type, const msgpack_object *v)
 static const char *type_name(int type)
 {
 	static const char *const n[] = {"a string",  "an integer", "a boolean", "a time", "a string",
-					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings", "a map"};
+					"a number >= 0 or \"unlimited\"", "a list of at most 1000 strings", "a map",
+					"a number >= 0 (an amount, never \"unlimited\")"};
 	return n[type];
 }
 

@@ -196,11 +196,7 @@ int al__registry_emit_default(al_cmd *c);
  * packs the result on c->out). */
 int al__image_rescan_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__images_rescan_apply(al_cmd *c);
-/* Progress of the rescan's prepare step on the calling thread (the server's worker): fn gets
- * the registry, a phase ("catalog", "tags" with repositories done and total, "done") and counts;
- * NULL turns it off. */
-typedef void (*al_rescan_progress_fn)(void *ctx, const char *registry, const char *phase, size_t done,
-				      size_t total);
+/* Progress of the rescan's prepare step on the calling thread: al_rescan_progress (adminlog.h). */
 void al__rescan_set_progress(al_rescan_progress_fn fn, void *ctx);
 
 /* ---- storage hosts and quotas (storage.c) -------------------------------------------------- */

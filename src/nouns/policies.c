@@ -128,19 +128,21 @@ static bool lim_eq(lim a, lim b) { return a.unlimited == b.unlimited && (a.unlim
 /* Range, whole-number and step rules; *out is the normalised value. */
 static int check_value(al_error *err, const limit_opt *o, double v, lim *out)
 {
+	char given[40]; /* the value as given, in errors: 256.1, never 256.10000000000002 */
+	al_double_str(v, given, sizeof given);
 	if (!(v >= 0))
 		return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be a number >= 0 or unlimited", o->name);
 	if (o->flags & OPT_FRAC) {
 		double tenths = round(v * 10);
 		if (fabs(v * 10 - tenths) > 1e-6)
-			return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be a multiple of 0.1, got %g", o->name, v);
+			return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be a multiple of 0.1, got %s", o->name, given);
 		v = tenths / 10; /* 0.30000000000000004 -> 0.3 */
 	} else if (v != floor(v))
-		return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be a whole number or unlimited, got %g", o->name, v);
+		return al_err(err, AL_EINVALID_ARGUMENT, "%s: must be a whole number or unlimited, got %s", o->name, given);
 	if (v > o->max) {
 		if (o->flags & OPT_BYTES)
 			return al_err(err, AL_EINVALID_ARGUMENT, "%s: at most 1e (2^60 bytes) or unlimited", o->name);
-		return al_err(err, AL_EINVALID_ARGUMENT, "%s: at most %.0f or unlimited, got %.17g", o->name, o->max, v);
+		return al_err(err, AL_EINVALID_ARGUMENT, "%s: at most %.0f or unlimited, got %s", o->name, o->max, given);
 	}
 	*out = (lim){false, v};
 	return AL_OK;

@@ -253,19 +253,21 @@ static const char *const named_slots[][2] = {{"cpu", "cpu"}, {"mem", "mem"}, {"c
 static int arg_count(al_cmd *c, const char *name, double min, double max, bool frac, pslot *out)
 {
 	double v;
+	char given[40]; /* the value as given, in errors */
 	if (!al__arg_limit(c, name, &v))
 		return 0;
+	al_double_str(v, given, sizeof given);
 	if (v == AL_UNLIMITED)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: a preset names an amount, not unlimited", name);
 	if (frac) {
 		double tenths = round(v * 10);
 		if (fabs(v * 10 - tenths) > 1e-6)
-			return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: must be a multiple of 0.1, got %g", name, v);
+			return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: must be a multiple of 0.1, got %s", name, given);
 		v = tenths / 10;
 	} else if (v != floor(v))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: must be a whole number, got %g", name, v);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: must be a whole number, got %s", name, given);
 	if (v < min || v > max)
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: must be from %g to %g, got %g", name, min, max, v);
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: must be from %g to %g, got %s", name, min, max, given);
 	*out = v == floor(v) ? (pslot){.is_int = true, .i = (int64_t)v} : (pslot){.is_int = false, .d = v};
 	return 1;
 }

@@ -74,10 +74,12 @@ void al__rescan_set_progress(al_rescan_progress_fn fn, void *ctx)
 	progress_ctx = ctx;
 }
 
-static void progress(const char *reg, const char *phase, size_t done, size_t total)
+void al_rescan_progress(al_rescan_progress_fn fn, void *ctx) { al__rescan_set_progress(fn, ctx); }
+
+static void progress(const char *reg, const char *phase, const char *item, size_t done, size_t total)
 {
 	if (progress_fn)
-		progress_fn(progress_ctx, reg, phase, done, total);
+		progress_fn(progress_ctx, reg, phase, item ? item : "", done, total);
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -1133,6 +1135,7 @@ static bool in_projects(const al_registry_conf *reg, const char *repo)
 /* Catalog, tags, tags' images. -1 on a failure that stops the registry's scan (h.err). */
 static int walk(scan *sc, const al_registry_conf *reg)
 {
+	progress(sc->host, "connect", reg->url, 0, 0);
 	if (reg_get(&sc->h, "/v2/", NULL, ""))
 		return -1;
 	if (sc->h.status == 404)
@@ -1143,7 +1146,7 @@ static int walk(scan *sc, const al_registry_conf *reg)
 	bool truncated = false;
 	char first[1100];
 	snprintf(first, sizeof first, "/v2/_catalog?n=%d", PAGE);
-	progress(sc->host, "catalog", 0, 0);
+	progress(sc->host, "catalog", NULL, 0, 0);
 	if (list_pages(sc, first, "repositories", "registry:catalog:*", &repos, REPOS_MAX, false, &truncated)) {
 		names_free(&repos);
 		return -1;
@@ -1155,7 +1158,7 @@ static int walk(scan *sc, const al_registry_conf *reg)
 	int rc = 0;
 	for (size_t i = 0; i < repos.n && rc == 0; i++) {
 		const char *repo = repos.v[i];
-		progress(sc->host, "tags", i, repos.n);
+		progress(sc->host, "tags", repo, i, repos.n);
 		char full[AL_IMAGE_NAME_MAX + 2], scope[300];
 		snprintf(full, sizeof full, "%s/%s", sc->host, repo);
 		if (!al__ref_repo_ok((al_str){repo, strlen(repo)})) {
@@ -1187,6 +1190,9 @@ static int walk(scan *sc, const al_registry_conf *reg)
 				skip(sc, bad, "", "the tag is not valid");
 				continue;
 			}
+			char shown[AL_IMAGE_NAME_MAX + 2];
+			snprintf(shown, sizeof shown, "%s/%s:%s", sc->host, repo, tags.v[k]);
+			progress(sc->host, "image", shown, k, tags.n);
 			rc = scan_tag(sc, repo, tags.v[k]);
 		}
 		names_free(&tags);
@@ -1240,8 +1246,8 @@ static void scan_registry(al_store *s, const al_registry_conf *reg, long timeout
 			*failed = true;
 			snprintf(why, whyn, "%s", sc.h.err);
 		}
-		progress(sc.host, "done", 1, 1);
 	}
+	progress(sc.host, "done", status, 1, 1);
 	msgpack_pack_map(pk, 7);
 	al_pack_cstr(pk, "hostname");
 	al_pack_cstr(pk, reg->hostname);

@@ -679,7 +679,9 @@ static void pack_op_head(msgpack_packer *pk, const char *op, const char *kind, c
  * argument with its type and, when it takes only some values, their list. */
 void srv_build_describe(al_srv *srv)
 {
-	static const char *const types[] = {"string", "integer", "boolean", "time", "password", "limit", "list"};
+	static const char *const types[] = {[AL_T_STR] = "string", [AL_T_INT] = "integer", [AL_T_BOOL] = "boolean",
+					    [AL_T_TIME] = "time",  [AL_T_PASSWORD] = "password", [AL_T_LIMIT] = "limit",
+					    [AL_T_LIST] = "list",  [AL_T_MAP] = "map", [AL_T_NUM] = "number"};
 	size_t nown = sizeof ops / sizeof *ops;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;

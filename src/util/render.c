@@ -29,15 +29,20 @@ static void json_str(const char *p, size_t n, FILE *out)
 
 /* The shortest of %.15g..%.17g that reads back as the same double: 0.3, not
  * 0.29999999999999999 (both are the same double; %.17g alone always prints 17 digits). */
-static void json_double(double d, FILE *out)
+char *al_double_str(double d, char *buf, size_t n)
 {
-	char buf[40];
 	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, sizeof buf, "%.*g", prec, d);
+		snprintf(buf, n, "%.*g", prec, d);
 		if (strtod(buf, NULL) == d)
 			break;
 	}
-	fputs(buf, out);
+	return buf;
+}
+
+static void json_double(double d, FILE *out)
+{
+	char buf[40];
+	fputs(al_double_str(d, buf, sizeof buf), out);
 }
 
 void al_render_json(const msgpack_object *o, FILE *out)
