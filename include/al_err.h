@@ -23,7 +23,8 @@
 	XX(CORRUPT, "corrupt", "stored data is corrupt")                         \
 	XX(NO_MEMORY, "no_memory", "out of memory")                              \
 	XX(UNSUPPORTED, "unsupported", "unsupported format or version")          \
-	XX(INTERNAL, "internal", "internal error")
+	XX(INTERNAL, "internal", "internal error")                               \
+	XX(INVALID_STATE, "invalid_state", "not allowed in the entity's current state")
 
 #define AL_ERR_BASE (-32000)
 

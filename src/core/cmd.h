@@ -185,5 +185,7 @@ int al__keypair_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_
 /* registries and images (registries.c, rescan.c): the password sealed; the registry scan. */
 int al__registry_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 int al__image_rescan_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
+/* session.create's prepare step: the new session's id (sessions.c). */
+int al__session_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err);
 
 #endif

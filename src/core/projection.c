@@ -28,6 +28,7 @@ const al_projection *const al__projections[] = {
 	[AL_P_PRESETS] = &al__proj_presets,
 	[AL_P_STORAGE] = &al__proj_storage,
 	[AL_P_FOLDERS] = &al__proj_folders,
+	[AL_P_SESSIONS] = &al__proj_sessions,
 };
 const size_t al__nprojections = AL_P__COUNT;
 

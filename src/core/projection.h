@@ -57,11 +57,13 @@ enum al_proj_id {
 	AL_P_PRESETS,
 	AL_P_STORAGE,
 	AL_P_FOLDERS,
+	AL_P_SESSIONS,
 	AL_P__COUNT
 };
 extern const al_projection al__proj_settings, al__proj_domains, al__proj_users, al__proj_policies,
 	al__proj_keypairs, al__proj_projects, al__proj_totp, al__proj_rgroups, al__proj_agents,
-	al__proj_registries, al__proj_images, al__proj_presets, al__proj_storage, al__proj_folders;
+	al__proj_registries, al__proj_images, al__proj_presets, al__proj_storage, al__proj_folders,
+	al__proj_sessions;
 extern const al_projection *const al__projections[];
 extern const size_t al__nprojections;
 

@@ -490,6 +490,25 @@ static int resolve(al_cmd *c, al_str given, msgpack_object *row, al_str *name, a
 	return rc == 1 ? AL_OK : rc < 0 ? rc : al_err(c->err, AL_ECORRUPT, "image index changed under the read");
 }
 
+/* ---- what sessions use ------------------------------------------------------------------------------- */
+
+int al__image_for_session(al_cmd *c, al_str given, al_image_use *out, msgpack_packer *min)
+{
+	msgpack_object row;
+	int rc = resolve(c, given, &row, &out->name, &out->arch);
+	if (rc)
+		return rc;
+	al_str role = ostr(al_mp_get(al_mp_get(&row, "labels"), "ai.backend.role"));
+	bool gone = false;
+	al_mp_bool(&row, "gone", &gone);
+	out->gone = gone;
+	out->registry = al__keep(c, "", ostr(al_mp_get(&row, "registry")));
+	out->role = role.n ? al__keep(c, "", role) : (al_str){"COMPUTE", 7};
+	/* The effective minimum: set-min's override of a slot, else its label minimum. */
+	rc = pack_merged(min, al_mp_get(&row, "label_min"), al_mp_get(&row, "min_override"), c->zone);
+	return rc ? al_err(c->err, rc, "out of memory") : AL_OK;
+}
+
 /* ---- reading ----------------------------------------------------------------------------------------- */
 
 int al__image_get(al_cmd *c)

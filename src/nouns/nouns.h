@@ -169,6 +169,13 @@ int al__rgroup_emit_default(al_cmd *c);
  * modified_at. 1 found, 0 not found, or a negative al_ code. */
 int al__rgroup_row(al_cmd *c, al_str name, msgpack_object *row);
 #define AL_RETRIES_TO_SKIP_MAX 1000
+/* For session.create: AL_OK when resource group name is active, associated with the session's
+ * domain, project (its id) or owner keypair, and accepts its type (interactive, batch, inference,
+ * system; a non-public group system sessions only); else invalid_argument naming "group". */
+typedef struct al_rgroup_use {
+	al_str domain, project, project_id, access_key, type;
+} al_rgroup_use;
+int al__rgroup_check_use(al_cmd *c, al_str name, const al_rgroup_use *u);
 
 /* ---- agents (agents.c) --------------------------------------------------------------------- */
 /* Installed images: agent.created always, and agent.updated when they changed, carry the field
@@ -198,6 +205,15 @@ int al__image_rescan_prepare(al_store *s, const msgpack_object *args, al_mb *out
 int al__images_rescan_apply(al_cmd *c);
 /* Progress of the rescan's prepare step on the calling thread: al_rescan_progress (adminlog.h). */
 void al__rescan_set_progress(al_rescan_progress_fn fn, void *ctx);
+/* For session.create: the image given (a canonical name or an alias; the command's
+ * "architecture" argument picks one of several), as image.get resolves it (not_found, or
+ * invalid_argument naming "architecture"). Fills out (strings in c->zone) and packs its
+ * effective minimum resources (slot -> amount, keys sorted) on min. */
+typedef struct al_image_use {
+	al_str name, arch, registry, role; /* role: the ai.backend.role label, COMPUTE when none */
+	bool gone;
+} al_image_use;
+int al__image_for_session(al_cmd *c, al_str given, al_image_use *out, msgpack_packer *min);
 
 /* ---- storage hosts and quotas (storage.c) -------------------------------------------------- */
 /* 1 when a storage host name ("proxy:volume") is registered (and whether its backend supports
@@ -214,6 +230,10 @@ int al__storage_host(al_store *s, MDB_txn *txn, al_str name, bool *quota_support
 const char *al__setting_default(const char *key);
 /* The schedulers: fifo, lifo, drf; NULL-terminated. */
 extern const char *const al__schedulers[];
+
+/* ---- compute sessions (sessions.c) --------------------------------------------------------- */
+/* How many sessions, of any status, were created with access key ak: the keypair delete guard. */
+int al__sessions_count_key(al_cmd *c, al_str ak, uint64_t *n);
 
 /* ---- maintenance (maintenance.c) ----------------------------------------------------------- */
 /* Whether two resource slot maps (slot -> number) differ; a missing slot counts as 0. */

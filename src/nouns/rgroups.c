@@ -874,6 +874,38 @@ static int change_assoc(al_cmd *c, bool add)
 int al__rgroup_associate(al_cmd *c) { return change_assoc(c, true); }
 int al__rgroup_dissociate(al_cmd *c) { return change_assoc(c, false); }
 
+/* ---- what sessions use --------------------------------------------------------------------------- */
+
+int al__rgroup_check_use(al_cmd *c, al_str name, const al_rgroup_use *u)
+{
+	rg_row r;
+	int rc = find_row(c, name, &r, NULL);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "group: no resource group named %.*s", al__clip(name.n), name.p);
+	if (!r.is_active)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "group: resource group %.*s is inactive", al__clip(name.n), name.p);
+	/* The platform's allowed groups: associated with the domain, the project or the keypair. */
+	if (!assoc_exists(c, name, 'd', u->domain) && !assoc_exists(c, name, 'p', u->project_id) &&
+	    !assoc_exists(c, name, 'k', u->access_key))
+		return c->failed.code ? c->failed.code
+				      : al_err(c->err, AL_EINVALID_ARGUMENT,
+					       "group: resource group %.*s is not allowed for domain %.*s, project %.*s or keypair %.*s",
+					       al__clip(name.n), name.p, al__clip(u->domain.n), u->domain.p,
+					       al__clip(u->project.n), u->project.p, al__clip(u->access_key.n), u->access_key.p);
+	unsigned bit = 0;
+	for (unsigned i = 0; session_types[i]; i++)
+		if (al_str_eq(u->type, session_types[i]))
+			bit = 1u << i;
+	unsigned types = r.is_public ? r.types : (r.types & T_SYSTEM); /* a non-public group: system only */
+	if (!(types & bit))
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "group: resource group %.*s does not accept %.*s sessions%s",
+			      al__clip(name.n), name.p, al__clip(u->type.n), u->type.p,
+			      r.is_public ? "" : " (it is not public: system sessions only)");
+	return AL_OK;
+}
+
 /* ---- the groups a user may use ---------------------------------------------------------------- */
 
 typedef struct hit {

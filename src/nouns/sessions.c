@@ -1,0 +1,553 @@
+/*
+ * sessions.c - compute sessions (platform model §10): the sessions projection, the queries
+ * (get, list) and the status changes (report, terminate). session_create.c enqueues them.
+ *
+ * Views:
+ *   v_sessions          id -> row (schemas/rows.def, AL_ROW session)
+ *   v_sessions_by_key   access key NUL id -> "": every session a keypair ever owned (the
+ *                       keypair delete guard counts them, whatever their status)
+ *   v_session_names     access key NUL name -> id: live sessions only (not CANCELLED or
+ *                       TERMINATED), so a name is unique among a keypair's live sessions
+ *   v_sessions_by_time  created µs (8 bytes, big-endian) id -> "": the list's order
+ *
+ * Every status change is an event whose time is the command's (the projection uses only the
+ * event): the row keeps the latest entry time of each status (the platform's status_history)
+ * and status_info (the reason). Reports follow the platform's transition map; terminate
+ * follows its destroy rules, which the map alone does not describe (a forced destroy of an
+ * ERROR session by a non-superadmin makes it TERMINATING, as the platform does).
+ *
+ * Who may do what: a user reads and terminates its own sessions; an admin those of its domain
+ * (a monitor reads them); a superadmin all. Agents report with a superadmin service account.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/authz.h"
+#include "nouns/sessions.h"
+#include "util/resources.h"
+
+#define ROW AL_SESS_ROW
+#define KEY_MAX 511
+#define TEXT_MAX 4096 /* a slot map or an id list as text */
+
+const char *const al__session_statuses[] = {"PENDING",     "SCHEDULED",  "PULLING", "PREPARING",
+					    "RUNNING",     "RESTARTING", "RUNNING_DEGRADED",
+					    "TERMINATING", "TERMINATED", "ERROR",   "CANCELLED", NULL};
+
+#define B(s) (1u << AL_SS_##s)
+/* SESSION_STATUS_TRANSITION_MAP (platform model §10.3): the statuses each may go to. */
+static const unsigned transitions[AL_SS__COUNT] = {
+	[AL_SS_PENDING] = B(SCHEDULED) | B(TERMINATING) | B(TERMINATED) | B(ERROR) | B(CANCELLED),
+	[AL_SS_SCHEDULED] = B(PULLING) | B(PREPARING) | B(TERMINATED) | B(ERROR) | B(CANCELLED),
+	[AL_SS_PULLING] = B(PREPARING) | B(RUNNING) | B(RUNNING_DEGRADED) | B(TERMINATED) | B(ERROR) | B(CANCELLED),
+	[AL_SS_PREPARING] = B(PULLING) | B(RUNNING) | B(RUNNING_DEGRADED) | B(TERMINATING) | B(TERMINATED) | B(ERROR) |
+			    B(CANCELLED),
+	[AL_SS_RUNNING] = B(RESTARTING) | B(RUNNING_DEGRADED) | B(TERMINATING) | B(TERMINATED) | B(ERROR),
+	[AL_SS_RESTARTING] = B(RUNNING) | B(RUNNING_DEGRADED) | B(TERMINATING) | B(TERMINATED) | B(ERROR),
+	[AL_SS_RUNNING_DEGRADED] = B(RUNNING) | B(TERMINATING) | B(TERMINATED) | B(ERROR),
+	[AL_SS_TERMINATING] = B(TERMINATED) | B(ERROR),
+	[AL_SS_ERROR] = B(TERMINATED),
+	[AL_SS_TERMINATED] = 0,
+	[AL_SS_CANCELLED] = 0,
+};
+#undef B
+
+int al__session_status(al_str s)
+{
+	for (int i = 0; al__session_statuses[i]; i++)
+		if (al_str_eq(s, al__session_statuses[i]))
+			return i;
+	return -1;
+}
+
+bool al__session_transition_ok(int from, int to)
+{
+	return from >= 0 && from < AL_SS__COUNT && to >= 0 && to < AL_SS__COUNT && (transitions[from] >> to & 1);
+}
+
+/* The row's entry time of status st (status_history). */
+static int64_t *at_of(al_sess_row *r, int st)
+{
+	int64_t *const at[AL_SS__COUNT] = {&r->at_pending,	   &r->at_scheduled,  &r->at_pulling,
+					   &r->at_preparing,	   &r->at_running,    &r->at_restarting,
+					   &r->at_running_degraded, &r->at_terminating, &r->at_terminated,
+					   &r->at_error,	   &r->at_cancelled};
+	return at[st];
+}
+
+size_t al__session_name_key(char *buf, size_t n, al_str ak, al_str name) { return al__key2(buf, n, 0, ak, name); }
+
+/* The list order's key: the creation time big-endian, then the id. */
+static size_t time_key(char *buf, size_t n, int64_t us, al_str id)
+{
+	if (8 + id.n > n)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char)((uint64_t)us >> (56 - 8 * i));
+	memcpy(buf + 8, id.p, id.n);
+	return 8 + id.n;
+}
+
+/* ---- projection ---------------------------------------------------------------------------- */
+
+static int put(const al_view *v, int db, const char *k, size_t kn, const char *val, size_t vn, al_error *err)
+{
+	if (kn == 0)
+		return al_err(err, AL_ECORRUPT, "a session index key is too long");
+	return al__view_put(v, db, k, kn, val, vn, err);
+}
+
+/* A slot map (slot -> number) as "slot=amount,..." in buf, in the map's order. */
+static al_str slots_text(const msgpack_object *m, char *buf, size_t n)
+{
+	size_t len = 0;
+	buf[0] = 0;
+	for (uint32_t i = 0; m && m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size && len < n; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key, *val = &m->via.map.ptr[i].val;
+		char num[40];
+		if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			snprintf(num, sizeof num, "%llu", (unsigned long long)val->via.u64);
+		else if (val->type == MSGPACK_OBJECT_FLOAT64 || val->type == MSGPACK_OBJECT_FLOAT32)
+			al_double_str(val->via.f64, num, sizeof num);
+		else
+			snprintf(num, sizeof num, "0");
+		len += (size_t)snprintf(buf + len, n - len, "%s%.*s=%s", i ? "," : "", (int)k->via.str.size,
+					k->via.str.ptr, num);
+	}
+	return (al_str){buf, len < n ? len : n - 1};
+}
+
+/* A list of strings joined by ',' into buf. */
+static al_str join_list(const msgpack_object *l, char *buf, size_t n)
+{
+	size_t len = 0;
+	buf[0] = 0;
+	for (uint32_t i = 0; l && l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size && len < n; i++)
+		len += (size_t)snprintf(buf + len, n - len, "%s%.*s", i ? "," : "", (int)l->via.array.ptr[i].via.str.size,
+					l->via.array.ptr[i].via.str.ptr);
+	return (al_str){buf, len < n ? len : n - 1};
+}
+
+static int apply_created(const al_view *v, const al_event *e, al_error *err)
+{
+	al_sess_row r;
+	char req[TEXT_MAX], res[TEXT_MAX], deps[TEXT_MAX], k[KEY_MAX];
+	al_row_clear(ROW, &r);
+	al_row_set(ROW, &r, &e->fields);
+	r.id = e->id;
+	r.requested = slots_text(al_mp_get(&e->fields, "requested"), req, sizeof req);
+	r.resources = slots_text(al_mp_get(&e->fields, "resources"), res, sizeof res);
+	r.depends_on = join_list(al_mp_get(&e->fields, "depends_on"), deps, sizeof deps);
+	r.status = (al_str){"PENDING", 7};
+	r.at_pending = r.created_at = r.modified_at = e->time_us;
+	int rc = al__view_put_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ROW, &r, err);
+	if (rc == AL_OK)
+		rc = put(v, AL_SDB_BY_KEY, k, al__key2(k, sizeof k, 0, r.access_key, e->id), "", 0, err);
+	if (rc == AL_OK)
+		rc = put(v, AL_SDB_NAMES, k, al__session_name_key(k, sizeof k, r.access_key, r.name), e->id.p, e->id.n, err);
+	if (rc == AL_OK)
+		rc = put(v, AL_SDB_BY_TIME, k, time_key(k, sizeof k, e->time_us, e->id), "", 0, err);
+	return rc;
+}
+
+/* session.status_changed and session.terminate_requested: the new status, its time, the reason. */
+static int apply_status(const al_view *v, const al_event *e, al_error *err)
+{
+	al_sess_row r;
+	if (al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ROW, &r) != 0)
+		return al_err(err, AL_ECORRUPT, "event %llu: %s for an unknown session %.*s", (unsigned long long)e->seq,
+			      e->def->name, al__clip(e->id.n), e->id.p);
+	al_row_set(ROW, &r, &e->fields); /* status, status_info, exit_code */
+	int st = al__session_status(r.status);
+	if (st < 0)
+		return al_err(err, AL_ECORRUPT, "event %llu: unknown session status", (unsigned long long)e->seq);
+	*at_of(&r, st) = r.modified_at = e->time_us;
+	if (al_mp_get(&e->fields, "exit_code"))
+		r.has_exit_code = true;
+	if (al__session_dead(st))
+		r.terminated_at = e->time_us;
+	/* The name key is made before the write: r's strings may point into a page it moves. */
+	char k[KEY_MAX];
+	size_t kn = al__session_name_key(k, sizeof k, r.access_key, r.name);
+	int rc = al__view_put_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ROW, &r, err);
+	MDB_val cur;
+	if (rc == AL_OK && al__session_dead(st) && kn && al__view_get(v, AL_SDB_NAMES, k, kn, &cur) == 0 &&
+	    cur.mv_size == e->id.n && memcmp(cur.mv_data, e->id.p, e->id.n) == 0)
+		rc = al__view_del(v, AL_SDB_NAMES, k, kn, err);
+	return rc;
+}
+
+static int apply(const al_view *v, const al_event *e, al_error *err)
+{
+	if (e->def == al__ev(AL_EV_SESSION_CREATED))
+		return apply_created(v, e, err);
+	if (e->def == al__ev(AL_EV_SESSION_STATUS_CHANGED) || e->def == al__ev(AL_EV_SESSION_TERMINATE_REQUESTED))
+		return apply_status(v, e, err);
+	return AL_OK;
+}
+
+/* The event types apply reads: the engine calls it for these only. */
+static const enum al_ev_id applies_to[] = {AL_EV_SESSION_CREATED, AL_EV_SESSION_STATUS_CHANGED,
+					   AL_EV_SESSION_TERMINATE_REQUESTED, AL_EV__COUNT};
+const al_projection al__proj_sessions = {
+	"sessions", 1, {"v_sessions", "v_sessions_by_key", "v_session_names", "v_sessions_by_time", NULL}, apply,
+	.on = applies_to};
+
+/* ---- queries ------------------------------------------------------------------------------- */
+
+static MDB_dbi dbi(const al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_SESSIONS, db); }
+
+static int find_in(al_cmd *c, al_str id, msgpack_zone *z, al_sess_row *r)
+{
+	return al__get_compact(c->txn, dbi(c, AL_SDB_SESSIONS), id, z, ROW, r, "session", "a session", c->err);
+}
+
+int al__session_find(al_cmd *c, al_str id, al_sess_row *r) { return find_in(c, id, c->zone, r); }
+
+static int must_find(al_cmd *c, al_str id, al_sess_row *r)
+{
+	int rc = al__session_find(c, id, r);
+	if (rc == 0)
+		return al_err(c->err, AL_ENOT_FOUND, "session %.*s: not found", al__clip(id.n), id.p);
+	return rc < 0 ? rc : AL_OK;
+}
+
+int al__sessions_count_key(al_cmd *c, al_str ak, uint64_t *n)
+{
+	return al__count_range(c, AL_P_SESSIONS, AL_SDB_BY_KEY, ak, n);
+}
+
+static void pack_list(msgpack_packer *pk, al_str joined)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < joined.n; i++)
+		n += joined.p[i] == ',';
+	msgpack_pack_array(pk, joined.n ? n + 1 : 0);
+	for (size_t i = 0; i < joined.n;) {
+		const char *comma = memchr(joined.p + i, ',', joined.n - i);
+		size_t len = comma ? (size_t)(comma - joined.p) - i : joined.n - i;
+		al_pack_str(pk, joined.p + i, len);
+		i += len + 1;
+	}
+}
+
+static void pack_slots(al_cmd *c, msgpack_packer *pk, const char *what, al_str text)
+{
+	al_error e = {0};
+	al_repack r;
+	msgpack_object m;
+	al_repack_init(&r);
+	if (al__slots_pack(&e, what, text, &r.pk) == AL_OK && al_repack_decode(&r, &m) == 0)
+		msgpack_pack_object(pk, m);
+	else {
+		msgpack_pack_map(pk, 0);
+		al__cmd_fail(c, AL_ECORRUPT, "session %s: stored slots do not parse", what);
+	}
+	al_repack_destroy(&r);
+}
+
+static void pack_history(msgpack_packer *pk, al_sess_row *r)
+{
+	uint32_t n = 0;
+	for (int st = 0; st < AL_SS__COUNT; st++)
+		n += *at_of(r, st) != 0;
+	msgpack_pack_map(pk, n);
+	for (int st = 0; st < AL_SS__COUNT; st++) {
+		char t[40];
+		if (*at_of(r, st)) {
+			al_pack_cstr(pk, al__session_statuses[st]);
+			al_pack_cstr(pk, al_time_format(*at_of(r, st), t, sizeof t));
+		}
+	}
+}
+
+#define PACK_S(mb, key, s) al_mb_str(mb, key, (s).p, (s).n)
+
+static void mb_time(al_mb *m, const char *key, int64_t us)
+{
+	char t[40];
+	if (us)
+		al_mb_cstr(m, key, al_time_format(us, t, sizeof t));
+	else
+		msgpack_pack_nil(al_mb_key(m, key));
+}
+
+static void mb_int_or_nil(al_mb *m, const char *key, bool has, int64_t v)
+{
+	if (has)
+		al_mb_int(m, key, v);
+	else
+		msgpack_pack_nil(al_mb_key(m, key));
+}
+
+void al__session_pack_public(al_cmd *c, const al_sess_row *row, msgpack_packer *pk)
+{
+	al_sess_row r = *row;
+	al_mb m;
+	al_mb_init(&m);
+	PACK_S(&m, "id", r.id), PACK_S(&m, "name", r.name), PACK_S(&m, "type", r.type);
+	PACK_S(&m, "cluster_mode", r.cluster_mode), al_mb_int(&m, "cluster_size", r.cluster_size);
+	PACK_S(&m, "user", r.user), PACK_S(&m, "access_key", r.access_key), PACK_S(&m, "domain", r.domain);
+	PACK_S(&m, "project", r.project), PACK_S(&m, "group", r.group), PACK_S(&m, "image", r.image);
+	PACK_S(&m, "architecture", r.architecture), PACK_S(&m, "registry", r.registry);
+	pack_slots(c, al_mb_key(&m, "requested"), "requested", r.requested);
+	pack_slots(c, al_mb_key(&m, "resources"), "resources", r.resources);
+	mb_time(&m, "starts_at", r.starts_at);
+	pack_list(al_mb_key(&m, "depends_on"), r.depends_on);
+	mb_int_or_nil(&m, "batch_timeout", r.batch_timeout > 0, r.batch_timeout);
+	pack_list(al_mb_key(&m, "agents"), r.agents);
+	PACK_S(&m, "status", r.status), PACK_S(&m, "status_info", r.status_info);
+	pack_history(al_mb_key(&m, "status_history"), &r);
+	mb_int_or_nil(&m, "exit_code", r.has_exit_code, r.exit_code);
+	mb_time(&m, "created_at", r.created_at);
+	mb_time(&m, "terminated_at", r.terminated_at);
+	mb_time(&m, "modified_at", r.modified_at);
+	msgpack_pack_uint64(al_mb_key(&m, "version"), al__cmd_version(c, "session", r.id));
+	al_mb_finish(&m, pk);
+	al_mb_free(&m);
+}
+
+static int pack_found(al_cmd *c, al_str id)
+{
+	al_sess_row r;
+	int rc = must_find(c, id, &r);
+	if (rc == AL_OK)
+		al__session_pack_public(c, &r, c->out);
+	return rc;
+}
+
+/* ---- get and list -------------------------------------------------------------------------- */
+
+int al__session_get(al_cmd *c)
+{
+	al_str id;
+	al_sess_row r;
+	al__arg_str(c, "id", &id);
+	int rc = must_find(c, id, &r);
+	if (rc == AL_OK)
+		rc = al__authz_read_user(c, r.user, r.domain);
+	if (rc == AL_OK)
+		al__session_pack_public(c, &r, c->out);
+	return rc;
+}
+
+typedef struct list_state {
+	al_rows rows;
+	unsigned statuses; /* bit per status; 0: any */
+	al_str user, project, group, agent;
+	bool by_user, by_project, by_group, by_agent, scoped_user;
+	int64_t since, until, limit, offset, n, skipped;
+	msgpack_zone z;
+} list_state;
+
+static bool has_item(al_str joined, al_str item)
+{
+	for (size_t i = 0; i < joined.n;) {
+		const char *comma = memchr(joined.p + i, ',', joined.n - i);
+		size_t len = comma ? (size_t)(comma - joined.p) - i : joined.n - i;
+		if (len == item.n && memcmp(joined.p + i, item.p, len) == 0)
+			return true;
+		i += len + 1;
+	}
+	return false;
+}
+
+static bool eq(al_str a, al_str b) { return a.n == b.n && memcmp(a.p, b.p, a.n) == 0; }
+
+static bool wanted(al_cmd *c, const list_state *l, const al_sess_row *r)
+{
+	int st = al__session_status(r->status);
+	if (l->statuses && (st < 0 || !(l->statuses >> st & 1)))
+		return false;
+	if ((l->by_user && !eq(r->user, l->user)) || (l->by_project && !eq(r->project, l->project)) ||
+	    (l->by_group && !eq(r->group, l->group)) || (l->by_agent && !has_item(r->agents, l->agent)))
+		return false;
+	/* Scoping: a superadmin sees all, an admin or monitor its domain, a user its own. */
+	return l->scoped_user ? al__is_self(c, r->user) : al__sees_domain(c, r->domain);
+}
+
+static int list_one(al_cmd *c, al_str key, const MDB_val *v, void *ctx)
+{
+	(void)v;
+	list_state *l = ctx;
+	if (key.n <= 8)
+		return al_err(c->err, AL_ECORRUPT, "a session time index key is malformed");
+	int64_t created = 0;
+	for (int i = 0; i < 8; i++)
+		created = (int64_t)((uint64_t)created << 8 | (unsigned char)key.p[i]);
+	if (created < l->since)
+		return AL_OK;
+	if (created >= l->until)
+		return 1; /* the index is in time order: nothing later matches */
+	al_sess_row r;
+	msgpack_zone_clear(&l->z);
+	int rc = find_in(c, (al_str){key.p + 8, key.n - 8}, &l->z, &r);
+	if (rc <= 0)
+		return rc < 0 ? rc : al_err(c->err, AL_ECORRUPT, "the session time index names a missing session");
+	if (!wanted(c, l, &r) || l->skipped++ < l->offset)
+		return AL_OK;
+	al__session_pack_public(c, &r, &l->rows.pk);
+	rc = al__rows_push(c, &l->rows);
+	return rc ? rc : ++l->n >= l->limit; /* 1: the page is full */
+}
+
+static int arg_time(al_cmd *c, const char *name, int64_t *us)
+{
+	al_str s;
+	char buf[64];
+	if (!al__arg_str(c, name, &s))
+		return AL_OK;
+	if (s.n >= sizeof buf || al_time_parse(al_str_cpy(buf, sizeof buf, s), us) != 0)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "%s: not a time (RFC 3339, e.g. 2026-12-01T08:00:00Z): %.*s", name,
+			      al__clip(s.n), s.p);
+	return AL_OK;
+}
+
+static int list_filters(al_cmd *c, list_state *l)
+{
+	const msgpack_object *sts;
+	if (al__arg_list(c, "status", &sts))
+		for (uint32_t i = 0; i < sts->via.array.size; i++) {
+			al_str s = {sts->via.array.ptr[i].via.str.ptr, sts->via.array.ptr[i].via.str.size};
+			int st = al__session_status(s);
+			if (st < 0)
+				return al_err(c->err, AL_EINVALID_ARGUMENT,
+					      "status: %.*s is not a session status (PENDING, SCHEDULED, PULLING, PREPARING, "
+					      "RUNNING, RESTARTING, RUNNING_DEGRADED, TERMINATING, TERMINATED, ERROR, CANCELLED)",
+					      al__clip(s.n), s.p);
+			l->statuses |= 1u << st;
+		}
+	l->by_user = al__arg_str(c, "user", &l->user);
+	l->by_project = al__arg_str(c, "project", &l->project);
+	l->by_group = al__arg_str(c, "group", &l->group);
+	l->by_agent = al__arg_str(c, "agent", &l->agent);
+	int rc = arg_time(c, "since", &l->since);
+	if (rc == AL_OK)
+		rc = arg_time(c, "until", &l->until);
+	al__arg_int(c, "limit", &l->limit);
+	al__arg_int(c, "offset", &l->offset);
+	if (rc == AL_OK && (l->limit < 1 || (l->limit > 10000 && l->limit != INT64_MAX)))
+		rc = al_err(c->err, AL_EINVALID_ARGUMENT, "limit: 1 to 10000");
+	if (rc == AL_OK && l->offset < 0)
+		rc = al_err(c->err, AL_EINVALID_ARGUMENT, "offset: must not be negative");
+	return rc;
+}
+
+int al__session_list(al_cmd *c)
+{
+	list_state l = {.limit = al__streaming(c) ? INT64_MAX : 100, .until = INT64_MAX}; /* an export takes all */
+	int rc = list_filters(c, &l);
+	if (rc)
+		return rc;
+	/* Plain users see their own; so does a local operator without rights over domains. */
+	l.scoped_user = !al__is_superadmin(c) && c->actor->role != AL_ROLE_ADMIN && c->actor->role != AL_ROLE_MONITOR;
+	if (l.scoped_user && c->actor->user == NULL)
+		return al__authz_deny(c);
+	msgpack_zone_init(&l.z, 1024);
+	al__rows_begin(c, &l.rows);
+	rc = al__scan_prefix(c, dbi(c, AL_SDB_BY_TIME), "", 0, "sessions", list_one, &l);
+	msgpack_zone_destroy(&l.z);
+	return al__rows_end(c, &l.rows, rc > 0 ? AL_OK : rc);
+}
+
+/* ---- status changes ------------------------------------------------------------------------ */
+
+static al_str reason_or(const al_cmd *c, const char *def)
+{
+	return c->reason.n ? c->reason : (al_str){def, strlen(def)};
+}
+
+int al__session_report(al_cmd *c)
+{
+	al_str id, status;
+	int64_t exit_code;
+	al_sess_row r;
+	al__arg_str(c, "id", &id);
+	al__arg_str(c, "status", &status);
+	bool has_exit = al__arg_int(c, "exit_code", &exit_code);
+	int rc = must_find(c, id, &r);
+	if (rc)
+		return rc;
+	int to = al__session_status(status), from = al__session_status(r.status);
+	if (to < 0)
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "status: %.*s is not a session status", al__clip(status.n),
+			      status.p);
+	if (!al__session_transition_ok(from, to))
+		return al_err(c->err, AL_EINVALID_STATE, "status: session %.*s cannot go from %.*s to %s",
+			      al__clip(id.n), id.p, al__clip(r.status.n), r.status.p, al__session_statuses[to]);
+	al_mb f;
+	al_mb_init(&f);
+	al_mb_cstr(&f, "status", al__session_statuses[to]);
+	al_mb_cstr(&f, "from", al__session_statuses[from]);
+	if (has_exit)
+		al_mb_int(&f, "exit_code", exit_code);
+	if (c->reason.n)
+		al_mb_str(&f, "status_info", c->reason.p, c->reason.n);
+	rc = al__emit(c, AL_EV_SESSION_STATUS_CHANGED, id, &f);
+	al_mb_free(&f);
+	return rc ? rc : pack_found(c, id);
+}
+
+/* The platform's destroy rules (registry.destroy_session): the status a destroy leads to, or
+ * invalid_state. su: the actor is a superadmin. */
+static int destroy_rule(al_cmd *c, al_str id, int from, bool forced, bool su, int *to)
+{
+	switch (from) {
+	case AL_SS_PENDING:
+		*to = AL_SS_CANCELLED;
+		return AL_OK;
+	case AL_SS_PULLING:
+		if (forced && su) {
+			*to = AL_SS_CANCELLED;
+			return AL_OK;
+		}
+		return al_err(c->err, AL_EINVALID_STATE,
+			      "session %.*s is PULLING: it cannot be destroyed now (only a superadmin's forced destroy "
+			      "cancels it)", al__clip(id.n), id.p);
+	case AL_SS_SCHEDULED:
+	case AL_SS_PREPARING:
+	case AL_SS_TERMINATING:
+	case AL_SS_ERROR:
+		if (!forced)
+			return al_err(c->err, AL_EINVALID_STATE, "session %.*s is %s: destroy it with forced",
+				      al__clip(id.n), id.p, al__session_statuses[from]);
+		*to = su ? AL_SS_TERMINATED : AL_SS_TERMINATING;
+		return AL_OK;
+	case AL_SS_TERMINATED:
+	case AL_SS_CANCELLED:
+		return al_err(c->err, AL_EINVALID_STATE, "session %.*s is %s already", al__clip(id.n), id.p,
+			      al__session_statuses[from]);
+	default: /* RUNNING, RESTARTING, RUNNING_DEGRADED */
+		*to = AL_SS_TERMINATING;
+		return AL_OK;
+	}
+}
+
+int al__session_terminate(al_cmd *c)
+{
+	al_str id;
+	bool forced = false;
+	al_sess_row r;
+	al__arg_str(c, "id", &id);
+	al__arg_bool(c, "forced", &forced);
+	int rc = must_find(c, id, &r);
+	if (rc == AL_OK && !al__is_self(c, r.user))
+		rc = al__authz_manage_domain(c, r.domain);
+	if (rc)
+		return rc;
+	bool su = al__is_superadmin(c);
+	int from = al__session_status(r.status), to;
+	if ((rc = destroy_rule(c, id, from, forced, su, &to)))
+		return rc;
+	al_str info = reason_or(c, forced && su && to == AL_SS_TERMINATED ? "force-terminated" : "user-requested");
+	al_mb f;
+	al_mb_init(&f);
+	al_mb_cstr(&f, "status", al__session_statuses[to]);
+	al_mb_cstr(&f, "from", al__session_statuses[from]);
+	al_mb_bool(&f, "forced", forced);
+	al_mb_str(&f, "status_info", info.p, info.n);
+	rc = al__emit(c, AL_EV_SESSION_TERMINATE_REQUESTED, id, &f);
+	al_mb_free(&f);
+	return rc ? rc : pack_found(c, id);
+}
