@@ -735,9 +735,13 @@ int al__keypair_delete(al_cmd *c)
 	if (k.is_main || (rc == 1 && str_eq(u.main_access_key, ak)))
 		return al_err(c->err, AL_EIN_USE, "access_key: %.*s is the main access key of %.*s", al__clip(ak.n), ak.p,
 			      al__clip(k.user.n), k.user.p);
-	if (k.num_sessions > 0)
+	/* Sessions of any status that used the key, and those keypair.record-use reported. */
+	uint64_t sessions = 0;
+	if ((rc = al__sessions_count_key(c, ak, &sessions)))
+		return rc;
+	if (k.num_sessions > 0 || sessions > 0)
 		return al_err(c->err, AL_EIN_USE, "access_key: %.*s was used by %lld compute session(s)", al__clip(ak.n), ak.p,
-			      (long long)k.num_sessions);
+			      (long long)k.num_sessions + (long long)sessions);
 	if ((rc = al__emit(c, AL_EV_KEYPAIR_DELETED, ak, NULL)))
 		return rc;
 	return al__answer_deleted(c, "access_key", ak);

@@ -125,6 +125,9 @@ static int find_owner(al_cmd *c, req *q)
 		return rc < 0 ? rc : al_err(c->err, AL_EINVALID_ARGUMENT, "user: no user %.*s", al__clip(email.n), email.p);
 	if (!al__is_self(c, q->u.email) && (rc = al__authz_manage_domain(c, q->u.domain)))
 		return rc;
+	if (!al_str_eq(q->u.status, "active"))
+		return al_err(c->err, AL_EINVALID_ARGUMENT, "user: %.*s is %.*s, not active", al__clip(email.n), email.p,
+			      al__clip(q->u.status.n), q->u.status.p);
 	if (q->k.access_key.n == 0) { /* the user's main access key */
 		if ((rc = al__keypair_info(c->s, c->txn, q->u.main_access_key, &q->k, c->zone, c->err)) < 0)
 			return rc;
@@ -136,9 +139,6 @@ static int find_owner(al_cmd *c, req *q)
 	if (!q->k.is_active)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "access_key: keypair %.*s is inactive",
 			      al__clip(q->access_key.n), q->access_key.p);
-	if (!al_str_eq(q->u.status, "active"))
-		return al_err(c->err, AL_EINVALID_ARGUMENT, "user: %.*s is %.*s, not active", al__clip(email.n), email.p,
-			      al__clip(q->u.status.n), q->u.status.p);
 	return AL_OK;
 }
 
@@ -234,7 +234,7 @@ static int check_unique_and_deps(al_cmd *c, req *q)
 		int rc = al__session_find(c, id, &r);
 		if (rc < 0)
 			return rc;
-		if (rc == 0 || !(r.user.n == q->u.email.n && memcmp(r.user.p, q->u.email.p, r.user.n) == 0))
+		if (rc == 0 || !(r.a.user.n == q->u.email.n && memcmp(r.a.user.p, q->u.email.p, r.a.user.n) == 0))
 			return al_err(c->err, AL_EINVALID_ARGUMENT, "depends_on: no session %.*s of %.*s", al__clip(id.n),
 				      id.p, al__clip(q->u.email.n), q->u.email.p);
 	}

@@ -3,7 +3,8 @@
  * (get, list) and the status changes (report, terminate). session_create.c enqueues them.
  *
  * Views:
- *   v_sessions          id -> row (schemas/rows.def, AL_ROW session)
+ *   v_sessions          id -> what was asked (schemas/rows.def, AL_ROW session)
+ *   v_session_state     id -> what happened since (AL_ROW session_state): status, history
  *   v_sessions_by_key   access key NUL id -> "": every session a keypair ever owned (the
  *                       keypair delete guard counts them, whatever their status)
  *   v_session_names     access key NUL name -> id: live sessions only (not CANCELLED or
@@ -27,7 +28,10 @@
 #include "nouns/sessions.h"
 #include "util/resources.h"
 
-#define ROW AL_SESS_ROW
+#define ASKED (&al_row_session_def)
+#define STATE (&al_row_session_state_def)
+/* A fold keeps rows decoded in slots of 256 bytes (core/foldrows.c). */
+_Static_assert(sizeof(al_row_session) <= 256 && sizeof(al_row_session_state) <= 256, "a session row is too wide");
 #define KEY_MAX 511
 #define TEXT_MAX 4096 /* a slot map or an id list as text */
 
@@ -67,7 +71,7 @@ bool al__session_transition_ok(int from, int to)
 }
 
 /* The row's entry time of status st (status_history). */
-static int64_t *at_of(al_sess_row *r, int st)
+static int64_t *at_of(al_row_session_state *r, int st)
 {
 	int64_t *const at[AL_SS__COUNT] = {&r->at_pending,	   &r->at_scheduled,  &r->at_pulling,
 					   &r->at_preparing,	   &r->at_running,    &r->at_restarting,
@@ -131,21 +135,25 @@ static al_str join_list(const msgpack_object *l, char *buf, size_t n)
 
 static int apply_created(const al_view *v, const al_event *e, al_error *err)
 {
-	al_sess_row r;
+	al_row_session a;
+	al_row_session_state st;
 	char req[TEXT_MAX], res[TEXT_MAX], deps[TEXT_MAX], k[KEY_MAX];
-	al_row_clear(ROW, &r);
-	al_row_set(ROW, &r, &e->fields);
-	r.id = e->id;
-	r.requested = slots_text(al_mp_get(&e->fields, "requested"), req, sizeof req);
-	r.resources = slots_text(al_mp_get(&e->fields, "resources"), res, sizeof res);
-	r.depends_on = join_list(al_mp_get(&e->fields, "depends_on"), deps, sizeof deps);
-	r.status = (al_str){"PENDING", 7};
-	r.at_pending = r.created_at = r.modified_at = e->time_us;
-	int rc = al__view_put_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ROW, &r, err);
+	al_row_clear(ASKED, &a);
+	al_row_clear(STATE, &st);
+	al_row_set(ASKED, &a, &e->fields);
+	a.requested = slots_text(al_mp_get(&e->fields, "requested"), req, sizeof req);
+	a.resources = slots_text(al_mp_get(&e->fields, "resources"), res, sizeof res);
+	a.depends_on = join_list(al_mp_get(&e->fields, "depends_on"), deps, sizeof deps);
+	a.created_at = e->time_us;
+	st.status = (al_str){"PENDING", 7};
+	st.at_pending = st.modified_at = e->time_us;
+	int rc = al__view_put_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ASKED, &a, err);
 	if (rc == AL_OK)
-		rc = put(v, AL_SDB_BY_KEY, k, al__key2(k, sizeof k, 0, r.access_key, e->id), "", 0, err);
+		rc = al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
 	if (rc == AL_OK)
-		rc = put(v, AL_SDB_NAMES, k, al__session_name_key(k, sizeof k, r.access_key, r.name), e->id.p, e->id.n, err);
+		rc = put(v, AL_SDB_BY_KEY, k, al__key2(k, sizeof k, 0, a.access_key, e->id), "", 0, err);
+	if (rc == AL_OK)
+		rc = put(v, AL_SDB_NAMES, k, al__session_name_key(k, sizeof k, a.access_key, a.name), e->id.p, e->id.n, err);
 	if (rc == AL_OK)
 		rc = put(v, AL_SDB_BY_TIME, k, time_key(k, sizeof k, e->time_us, e->id), "", 0, err);
 	return rc;
@@ -154,25 +162,27 @@ static int apply_created(const al_view *v, const al_event *e, al_error *err)
 /* session.status_changed and session.terminate_requested: the new status, its time, the reason. */
 static int apply_status(const al_view *v, const al_event *e, al_error *err)
 {
-	al_sess_row r;
-	if (al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ROW, &r) != 0)
+	al_row_session a;
+	al_row_session_state st;
+	if (al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ASKED, &a) != 0 ||
+	    al__view_get_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for an unknown session %.*s", (unsigned long long)e->seq,
 			      e->def->name, al__clip(e->id.n), e->id.p);
-	al_row_set(ROW, &r, &e->fields); /* status, status_info, exit_code */
-	int st = al__session_status(r.status);
-	if (st < 0)
+	al_row_set(STATE, &st, &e->fields); /* status, status_info, exit_code */
+	int s = al__session_status(st.status);
+	if (s < 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: unknown session status", (unsigned long long)e->seq);
-	*at_of(&r, st) = r.modified_at = e->time_us;
+	*at_of(&st, s) = st.modified_at = e->time_us;
 	if (al_mp_get(&e->fields, "exit_code"))
-		r.has_exit_code = true;
-	if (al__session_dead(st))
-		r.terminated_at = e->time_us;
-	/* The name key is made before the write: r's strings may point into a page it moves. */
+		st.has_exit_code = true;
+	if (al__session_dead(s))
+		st.terminated_at = e->time_us;
+	/* The name key is made before the write: a's strings may point into memory it moves. */
 	char k[KEY_MAX];
-	size_t kn = al__session_name_key(k, sizeof k, r.access_key, r.name);
-	int rc = al__view_put_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ROW, &r, err);
+	size_t kn = al__session_name_key(k, sizeof k, a.access_key, a.name);
+	int rc = al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
 	MDB_val cur;
-	if (rc == AL_OK && al__session_dead(st) && kn && al__view_get(v, AL_SDB_NAMES, k, kn, &cur) == 0 &&
+	if (rc == AL_OK && al__session_dead(s) && kn && al__view_get(v, AL_SDB_NAMES, k, kn, &cur) == 0 &&
 	    cur.mv_size == e->id.n && memcmp(cur.mv_data, e->id.p, e->id.n) == 0)
 		rc = al__view_del(v, AL_SDB_NAMES, k, kn, err);
 	return rc;
@@ -191,16 +201,23 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 static const enum al_ev_id applies_to[] = {AL_EV_SESSION_CREATED, AL_EV_SESSION_STATUS_CHANGED,
 					   AL_EV_SESSION_TERMINATE_REQUESTED, AL_EV__COUNT};
 const al_projection al__proj_sessions = {
-	"sessions", 1, {"v_sessions", "v_sessions_by_key", "v_session_names", "v_sessions_by_time", NULL}, apply,
+	"sessions", 1, {"v_sessions", "v_session_state", "v_sessions_by_key", "v_session_names", "v_sessions_by_time", NULL},
+	apply,
 	.on = applies_to};
 
 /* ---- queries ------------------------------------------------------------------------------- */
 
 static MDB_dbi dbi(const al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_SESSIONS, db); }
 
+/* Both rows of session id, decoded in z: 1 found, 0 not, or a negative code. */
 static int find_in(al_cmd *c, al_str id, msgpack_zone *z, al_sess_row *r)
 {
-	return al__get_compact(c->txn, dbi(c, AL_SDB_SESSIONS), id, z, ROW, r, "session", "a session", c->err);
+	int rc = al__get_compact(c->txn, dbi(c, AL_SDB_SESSIONS), id, z, ASKED, &r->a, "session", "a session", c->err);
+	if (rc == 1 && (rc = al__get_compact(c->txn, dbi(c, AL_SDB_STATE), id, z, STATE, &r->st, "session state",
+					     "a session state", c->err)) == 0)
+		rc = al_err(c->err, AL_ECORRUPT, "session %.*s has no state row", al__clip(id.n), id.p);
+	r->id = id;
+	return rc;
 }
 
 int al__session_find(al_cmd *c, al_str id, al_sess_row *r) { return find_in(c, id, c->zone, r); }
@@ -247,7 +264,7 @@ static void pack_slots(al_cmd *c, msgpack_packer *pk, const char *what, al_str t
 	al_repack_destroy(&r);
 }
 
-static void pack_history(msgpack_packer *pk, al_sess_row *r)
+static void pack_history(msgpack_packer *pk, al_row_session_state *r)
 {
 	uint32_t n = 0;
 	for (int st = 0; st < AL_SS__COUNT; st++)
@@ -283,27 +300,30 @@ static void mb_int_or_nil(al_mb *m, const char *key, bool has, int64_t v)
 
 void al__session_pack_public(al_cmd *c, const al_sess_row *row, msgpack_packer *pk)
 {
-	al_sess_row r = *row;
+	const al_row_session *a = &row->a;
+	al_row_session_state st = row->st;
+	const char *slash = memchr(a->image.p, '/', a->image.n);
+	al_str registry = {a->image.p, slash ? (size_t)(slash - a->image.p) : 0};
 	al_mb m;
 	al_mb_init(&m);
-	PACK_S(&m, "id", r.id), PACK_S(&m, "name", r.name), PACK_S(&m, "type", r.type);
-	PACK_S(&m, "cluster_mode", r.cluster_mode), al_mb_int(&m, "cluster_size", r.cluster_size);
-	PACK_S(&m, "user", r.user), PACK_S(&m, "access_key", r.access_key), PACK_S(&m, "domain", r.domain);
-	PACK_S(&m, "project", r.project), PACK_S(&m, "group", r.group), PACK_S(&m, "image", r.image);
-	PACK_S(&m, "architecture", r.architecture), PACK_S(&m, "registry", r.registry);
-	pack_slots(c, al_mb_key(&m, "requested"), "requested", r.requested);
-	pack_slots(c, al_mb_key(&m, "resources"), "resources", r.resources);
-	mb_time(&m, "starts_at", r.starts_at);
-	pack_list(al_mb_key(&m, "depends_on"), r.depends_on);
-	mb_int_or_nil(&m, "batch_timeout", r.batch_timeout > 0, r.batch_timeout);
-	pack_list(al_mb_key(&m, "agents"), r.agents);
-	PACK_S(&m, "status", r.status), PACK_S(&m, "status_info", r.status_info);
-	pack_history(al_mb_key(&m, "status_history"), &r);
-	mb_int_or_nil(&m, "exit_code", r.has_exit_code, r.exit_code);
-	mb_time(&m, "created_at", r.created_at);
-	mb_time(&m, "terminated_at", r.terminated_at);
-	mb_time(&m, "modified_at", r.modified_at);
-	msgpack_pack_uint64(al_mb_key(&m, "version"), al__cmd_version(c, "session", r.id));
+	PACK_S(&m, "id", row->id), PACK_S(&m, "name", a->name), PACK_S(&m, "type", a->type);
+	PACK_S(&m, "cluster_mode", a->cluster_mode), al_mb_int(&m, "cluster_size", a->cluster_size);
+	PACK_S(&m, "user", a->user), PACK_S(&m, "access_key", a->access_key), PACK_S(&m, "domain", a->domain);
+	PACK_S(&m, "project", a->project), PACK_S(&m, "group", a->group), PACK_S(&m, "image", a->image);
+	PACK_S(&m, "architecture", a->architecture), PACK_S(&m, "registry", registry);
+	pack_slots(c, al_mb_key(&m, "requested"), "requested", a->requested);
+	pack_slots(c, al_mb_key(&m, "resources"), "resources", a->resources);
+	mb_time(&m, "starts_at", a->starts_at);
+	pack_list(al_mb_key(&m, "depends_on"), a->depends_on);
+	mb_int_or_nil(&m, "batch_timeout", a->batch_timeout > 0, a->batch_timeout);
+	pack_list(al_mb_key(&m, "agents"), st.agents);
+	PACK_S(&m, "status", st.status), PACK_S(&m, "status_info", st.status_info);
+	pack_history(al_mb_key(&m, "status_history"), &st);
+	mb_int_or_nil(&m, "exit_code", st.has_exit_code, st.exit_code);
+	mb_time(&m, "created_at", a->created_at);
+	mb_time(&m, "terminated_at", st.terminated_at);
+	mb_time(&m, "modified_at", st.modified_at);
+	msgpack_pack_uint64(al_mb_key(&m, "version"), al__cmd_version(c, "session", row->id));
 	al_mb_finish(&m, pk);
 	al_mb_free(&m);
 }
@@ -326,7 +346,7 @@ int al__session_get(al_cmd *c)
 	al__arg_str(c, "id", &id);
 	int rc = must_find(c, id, &r);
 	if (rc == AL_OK)
-		rc = al__authz_read_user(c, r.user, r.domain);
+		rc = al__authz_read_user(c, r.a.user, r.a.domain);
 	if (rc == AL_OK)
 		al__session_pack_public(c, &r, c->out);
 	return rc;
@@ -357,14 +377,14 @@ static bool eq(al_str a, al_str b) { return a.n == b.n && memcmp(a.p, b.p, a.n) 
 
 static bool wanted(al_cmd *c, const list_state *l, const al_sess_row *r)
 {
-	int st = al__session_status(r->status);
+	int st = al__session_status(r->st.status);
 	if (l->statuses && (st < 0 || !(l->statuses >> st & 1)))
 		return false;
-	if ((l->by_user && !eq(r->user, l->user)) || (l->by_project && !eq(r->project, l->project)) ||
-	    (l->by_group && !eq(r->group, l->group)) || (l->by_agent && !has_item(r->agents, l->agent)))
+	if ((l->by_user && !eq(r->a.user, l->user)) || (l->by_project && !eq(r->a.project, l->project)) ||
+	    (l->by_group && !eq(r->a.group, l->group)) || (l->by_agent && !has_item(r->st.agents, l->agent)))
 		return false;
 	/* Scoping: a superadmin sees all, an admin or monitor its domain, a user its own. */
-	return l->scoped_user ? al__is_self(c, r->user) : al__sees_domain(c, r->domain);
+	return l->scoped_user ? al__is_self(c, r->a.user) : al__sees_domain(c, r->a.domain);
 }
 
 static int list_one(al_cmd *c, al_str key, const MDB_val *v, void *ctx)
@@ -469,13 +489,13 @@ int al__session_report(al_cmd *c)
 	int rc = must_find(c, id, &r);
 	if (rc)
 		return rc;
-	int to = al__session_status(status), from = al__session_status(r.status);
+	int to = al__session_status(status), from = al__session_status(r.st.status);
 	if (to < 0)
 		return al_err(c->err, AL_EINVALID_ARGUMENT, "status: %.*s is not a session status", al__clip(status.n),
 			      status.p);
 	if (!al__session_transition_ok(from, to))
 		return al_err(c->err, AL_EINVALID_STATE, "status: session %.*s cannot go from %.*s to %s",
-			      al__clip(id.n), id.p, al__clip(r.status.n), r.status.p, al__session_statuses[to]);
+			      al__clip(id.n), id.p, al__clip(r.st.status.n), r.st.status.p, al__session_statuses[to]);
 	al_mb f;
 	al_mb_init(&f);
 	al_mb_cstr(&f, "status", al__session_statuses[to]);
@@ -532,12 +552,12 @@ int al__session_terminate(al_cmd *c)
 	al__arg_str(c, "id", &id);
 	al__arg_bool(c, "forced", &forced);
 	int rc = must_find(c, id, &r);
-	if (rc == AL_OK && !al__is_self(c, r.user))
-		rc = al__authz_manage_domain(c, r.domain);
+	if (rc == AL_OK && !al__is_self(c, r.a.user))
+		rc = al__authz_manage_domain(c, r.a.domain);
 	if (rc)
 		return rc;
 	bool su = al__is_superadmin(c);
-	int from = al__session_status(r.status), to;
+	int from = al__session_status(r.st.status), to;
 	if ((rc = destroy_rule(c, id, from, forced, su, &to)))
 		return rc;
 	al_str info = reason_or(c, forced && su && to == AL_SS_TERMINATED ? "force-terminated" : "user-requested");

@@ -10,10 +10,14 @@
 #include "nouns/nouns.h"
 
 /* The views, in the projection's order (sessions.c). */
-enum { AL_SDB_SESSIONS, AL_SDB_BY_KEY, AL_SDB_NAMES, AL_SDB_BY_TIME };
+enum { AL_SDB_SESSIONS, AL_SDB_STATE, AL_SDB_BY_KEY, AL_SDB_NAMES, AL_SDB_BY_TIME };
 
-typedef al_row_session al_sess_row;
-#define AL_SESS_ROW (&al_row_session_def)
+/* A session: its id, what was asked (v_sessions) and what happened since (v_session_state). */
+typedef struct al_sess_row {
+	al_str id;
+	al_row_session a;
+	al_row_session_state st;
+} al_sess_row;
 
 #define AL_SESSION_NAME_MAX 64
 #define AL_SESSION_DEPS_MAX 64 /* ids in depends_on */
