@@ -110,11 +110,26 @@ static void listed_types_reach_apply(void **state)
 	}
 }
 
+/* The sessions projection (issue 12) reads its three event types, and only it reads them. */
+static void sessions_dispatch(void **state)
+{
+	(void)state;
+	const enum al_ev_id types[] = {AL_EV_SESSION_CREATED, AL_EV_SESSION_STATUS_CHANGED,
+				       AL_EV_SESSION_TERMINATE_REQUESTED};
+	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+		assert_int_equal(al__proj_readers(al__ev(types[i])), 1u << AL_P_SESSIONS);
+	size_t n = 0;
+	for (const enum al_ev_id *t = al__projections[AL_P_SESSIONS]->on; *t != AL_EV__COUNT; t++)
+		n++;
+	assert_int_equal(n, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(unlisted_types_are_ignored, th_setup, th_teardown),
 		cmocka_unit_test(listed_types_reach_apply),
+		cmocka_unit_test(sessions_dispatch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,10 @@
  * Registries and images join the mix: a stub registry (tests/registry_test.h) in this process
  * holds a few images, whose tags change now and then, so rescans record images found, changed
  * and gone; the other registries are of type local and never reach for the network.
+ *
+ * Compute sessions (issue 12) come from a stream of their own: creates by users of a project
+ * that allows the stub registry (and by random users and access keys), reports of statuses
+ * legal and not, terminates forced or not.
  */
 #include "registry_test.h" /* first: it sets _GNU_SOURCE */
 
@@ -69,6 +73,8 @@ typedef struct world {
 	stub *reg;             /* the stub registry */
 	char reg_host[64];
 	char images[3][200]; /* canonical names in the stub */
+	char sids[64][40];   /* sessions created (a ring) */
+	int nsids;
 } world;
 
 static unsigned email_index(const char *e) { return (unsigned)atoi(e + 1); }
@@ -461,6 +467,88 @@ static const char *gen_images(rng *r, world *w, char **args, size_t *len)
 	}
 }
 
+/* One random compute session request (issue 12), from its own generator: create (as a user
+ * or by an access key, with resources below or above the image's minimum), report a status
+ * (legal or not), terminate (forced or not, by the owner or a superadmin), get and list; and
+ * now and then a project update that lets its sessions use the stub registry. *who gets the
+ * email of the user to act as ("" for the superadmin). */
+static const char *gen_sessions(rng *r, world *w, char **args, size_t *len, char *who, size_t whon)
+{
+	/* weighted towards the usual path PENDING, SCHEDULED, PREPARING, RUNNING, TERMINATED */
+	static const char *const st[] = {"SCHEDULED", "SCHEDULED", "PREPARING", "PREPARING",   "RUNNING",
+					 "RUNNING",   "PULLING",   "RESTARTING", "TERMINATING", "TERMINATED",
+					 "ERROR",     "CANCELLED", "PENDING",   "RUNNING_DEGRADED"};
+	enum { NST = sizeof st / sizeof *st };
+	static const char *const res[] = {"", "cpu=0.5,mem=512m", "cpu=4,mem=4g,cuda.shares=0.5"};
+	static const char *const groups[] = {"default", "gpu", "rg0"};
+	char p[32], name[16], sid[40];
+	project(r, p, sizeof p);
+	snprintf(sid, sizeof sid, "%s", w->nsids ? w->sids[below(r, w->nsids < 64 ? (unsigned)w->nsids : 64)] : "nope");
+	who[0] = 0;
+	switch (below(r, 8)) {
+	case 0:
+	case 1:
+	case 2: {
+		snprintf(name, sizeof name, "sess-%02u", below(r, 40));
+		if (chance(r, 70)) /* mostly the session users of project sproj (set up once) */
+			snprintf(p, sizeof p, "sproj");
+		unsigned im = below(r, 3);
+		const char *arch = im == 1 && chance(r, 80) ? (chance(r, 50) ? "x86_64" : "aarch64") : "";
+		const char *type = chance(r, 80) ? "interactive" : "batch";
+		const char *group = groups[below(r, 3)];
+		if (chance(r, 60)) {
+			if (strcmp(p, "sproj") == 0)
+				snprintf(who, whon, "s%u@sess.example.com", below(r, 4));
+			else
+				email(r, who, whon);
+			*args = th_args(len, "name", 's', name, "image", 's', w->images[im], "architecture", 's', arch, "group",
+					's', group, "project", 's', p, "type", 's', type, "resources", 's', res[below(r, 3)],
+					NULL);
+		} else {
+			const char *ak = w->nkeys ? w->keys[below(r, (unsigned)w->nkeys)] : "AKIANOSUCHKEY0000000";
+			*args = th_args(len, "name", 's', name, "image", 's', w->images[im], "architecture", 's', arch, "group",
+					's', group, "project", 's', p, "type", 's', type, "access_key", 's', ak, NULL);
+		}
+		if (!arch[0]) { /* drop the empty architecture: it is not an argument then */
+			free(*args);
+			if (who[0])
+				*args = th_args(len, "name", 's', name, "image", 's', w->images[im], "group", 's', group,
+						"project", 's', p, "type", 's', type, NULL);
+			else
+				*args = th_args(len, "name", 's', name, "image", 's', w->images[im], "group", 's', group,
+						"project", 's', p, "type", 's', type, "access_key", 's',
+						w->nkeys ? w->keys[below(r, (unsigned)w->nkeys)] : "AKIANOSUCHKEY0000000", NULL);
+		}
+		return "session.create";
+	}
+	case 3:
+		*args = th_args(len, "name", 's', p, "domain", 's', chance(r, 80) ? "default" : "lab", "allowed_registries", 'l',
+				w->reg_host, NULL);
+		return "project.update";
+	case 4:
+	case 5:
+		*args = th_args(len, "id", 's', sid, "status", 's', st[below(r, NST)], "exit_code", 'i', (long long)below(r, 3),
+				NULL);
+		return "session.report";
+	case 6:
+		if (chance(r, 50)) { /* a report more often than a destroy */
+			*args = th_args(len, "id", 's', sid, "status", 's', st[below(r, NST)], NULL);
+			return "session.report";
+		}
+		if (chance(r, 30))
+			snprintf(who, whon, "s%u@sess.example.com", below(r, 4));
+		*args = th_args(len, "id", 's', sid, "forced", 'b', chance(r, 50), NULL);
+		return "session.terminate";
+	default:
+		if (chance(r, 50)) {
+			*args = th_args(len, "id", 's', sid, NULL);
+			return "session.get";
+		}
+		*args = th_args(len, "status", 'l', st[below(r, NST)], NULL);
+		return "session.list";
+	}
+}
+
 static void remember_key(world *w, const al_reply *rep)
 {
 	char secret[64] = ""; /* th_res_str returns one static buffer: copy before the next call */
@@ -532,6 +620,7 @@ static void random_identity_mix(void **state)
 	print_message("# seed 0x%llx, %d commands\n", (unsigned long long)seed, COMMANDS);
 	rng r = {seed}, r2 = {seed ^ 0xca7a1096eULL}, ra = {seed ^ 0xca7a1095ULL}; /* r2: catalogue, ra: agents */
 	rng ri = {seed ^ 0x1a6e5ULL}; /* registries and images */
+	rng rss = {seed ^ 0x5e55105ULL}; /* compute sessions */
 	char *dir = th_tmpdir();
 	al_store *s = th_init(dir, 0);
 	al_store_close(s);
@@ -580,19 +669,35 @@ static void random_identity_mix(void **state)
 	stub_tags(&reg, "stable/c", "[\"1\"]");
 	for (int i = 0; i < 3; i++)
 		snprintf(w.images[i], sizeof w.images[i], "%s/stable/%c:1", w.reg_host, 'a' + i);
+	/* compute sessions: users s0-s3 in project sproj of default, which allows the stub registry */
+	char surl[96];
+	snprintf(surl, sizeof surl, "http://%s", w.reg_host);
+	assert_int_equal(th_run(s, "registry.create", "hostname", 's', w.reg_host, "url", 's', surl, NULL), AL_OK);
+	assert_int_equal(th_run(s, "image.rescan", "registry", 's', w.reg_host, NULL), AL_OK);
+	assert_int_equal(th_run(s, "project.create", "name", 's', "sproj", "domain", 's', "default", "allowed_registries", 'l',
+				w.reg_host, NULL),
+			 AL_OK);
+	for (int i = 0; i < 4; i++) {
+		char e[64];
+		snprintf(e, sizeof e, "s%d@sess.example.com", i);
+		assert_int_equal(th_user(s, e, "default", "user"), AL_OK);
+		assert_int_equal(th_run(s, "project.add-member", "name", 's', "sproj", "domain", 's', "default", "users", 'l', e,
+					NULL),
+				 AL_OK);
+	}
 	checkpoint cps[COMMANDS / CHECK_EVERY + 1];
 	int ncp = 0, done = 0, ok = 0, extra = 0;
 	uint64_t walk = 0xcbf29ce484222325ULL;
 	static th_actor as[24]; /* one per request of a batch: a request borrows its actor until the batch ran */
-	static th_actor cas[6], aas[4], as2[2]; /* as2: registry and image requests */
+	static th_actor cas[6], aas[4], as2[2], sas[3]; /* as2: registry and image requests; sas: sessions */
 	rng rs = {seed ^ 0x9e3779b97f4a7c15ULL}; /* the storage commands' own stream */
 	static th_actor storage_as[4];
 	while (done < COMMANDS) {
-		enum { MAXB = 20, MAXC = 6, MAXA = 4, MAXI = 2, MAXS = 4 };
-		al_request reqs[MAXB + MAXC + MAXA + MAXI + MAXS];
-		al_reply reps[MAXB + MAXC + MAXA + MAXI + MAXS];
-		char *args[MAXB + MAXC + MAXA + MAXI + MAXS];
-		size_t len[MAXB + MAXC + MAXA + MAXI + MAXS];
+		enum { MAXB = 20, MAXC = 6, MAXA = 4, MAXI = 2, MAXS = 4, MAXSS = 3 };
+		al_request reqs[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS];
+		al_reply reps[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS];
+		char *args[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS];
+		size_t len[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS];
 		int n = 1 + (int)below(&r, MAXB);
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
@@ -652,6 +757,15 @@ static void random_identity_mix(void **state)
 			}
 		}
 		extra += q - (n + m + k);
+		int q0 = q;
+		for (int x = (int)below(&rss, MAXSS + 1); x > 0; x--, q++) { /* compute sessions */
+			char e[64];
+			const char *op = gen_sessions(&rss, &w, &args[q], &len[q], e, sizeof e);
+			reqs[q] = (al_request){op, args[q], len[q], &th_admin};
+			if (e[0] && th_as(s, e, &sas[x - 1]) == AL_OK)
+				reqs[q].actor = &sas[x - 1].a;
+		}
+		extra += q - q0;
 		int total = q, nstorage = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
 		for (int j = 0; j < nstorage; j++, total++) {
 			char e[64], p[32], *a;
@@ -686,6 +800,8 @@ static void random_identity_mix(void **state)
 				fail_msg("%s: %s: %s", reqs[i].op, al_err_name(reps[i].err.code), reps[i].err.msg);
 			if (reps[i].err.code == AL_OK)
 				remember_key(&w, &reps[i]);
+			if (reps[i].err.code == AL_OK && strcmp(reqs[i].op, "session.create") == 0)
+				snprintf(w.sids[w.nsids++ % 64], sizeof w.sids[0], "%s", th_res_str(&reps[i], "id"));
 			al_reply_free(&reps[i]);
 			free(args[i]);
 		}
@@ -712,7 +828,8 @@ static void random_identity_mix(void **state)
 					   "folder.deleted", "rgroup.associated", "rgroup.dissociated", "rgroup.deleted",
 					   "setting.changed", "preset.updated", "preset.deleted", "agent.updated",
 					   "agent.status_changed", "agent.schedulable_changed", "registry.updated",
-					   "registry.deleted", "image.scanned", "image.gone", "image.min_set", "image.aliased"};
+					   "registry.deleted", "image.scanned", "image.gone", "image.min_set", "image.aliased",
+					   "session.created", "session.status_changed", "session.terminate_requested"};
 	for (size_t i = 0; !getenv("ADMINLOG_SEED") && i < sizeof must / sizeof *must; i++) {
 		/* the default seed's mix covers these (another seed may not) */
 		al_log_filter f = {.type = must[i]};

@@ -9,6 +9,8 @@
  * and append nothing. Every command in the table must have a row: a new command without one
  * fails this test.
  */
+#include "registry_test.h" /* first: it sets _GNU_SOURCE */
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +29,40 @@ typedef struct fx {
 	th_actor who[NACTORS];
 	char u_ak[32]; /* U's main access key */
 	char extra_ak[32]; /* a second keypair of U, deletable */
+	char sid[40]; /* a PENDING session of U */
 } fx;
+
+/* A stub registry with one image (registry_test.h), for the session rows: started once. */
+static stub reg;
+static rt_image reg_image;
+static char *reg_labels;
+static char reg_host[64], reg_url[80], reg_img[200];
+
+static int reg_start(void **state)
+{
+	(void)state;
+	if (stub_start(&reg) != 0)
+		return -1;
+	reg_labels = rt_labels(NULL);
+	rt_image_make(&reg_image, "amd64", reg_labels, "perm");
+	stub_put_image(&reg, "stable/plain", "1", &reg_image);
+	stub_tags(&reg, "stable/plain", "[\"1\"]");
+	const char *cat = "{\"repositories\":[\"stable/plain\"]}";
+	stub_add(&reg, "/v2/_catalog", 200, NULL, cat, strlen(cat));
+	snprintf(reg_host, sizeof reg_host, "127.0.0.1:%d", reg.port);
+	snprintf(reg_url, sizeof reg_url, "http://%s", reg_host);
+	snprintf(reg_img, sizeof reg_img, "%s/stable/plain:1", reg_host);
+	return 0;
+}
+
+static int reg_stop(void **state)
+{
+	(void)state;
+	stub_stop(&reg);
+	rt_image_free(&reg_image);
+	free(reg_labels);
+	return 0;
+}
 
 static void run_ok(al_store *s, const char *op, ...)
 {
@@ -97,6 +132,15 @@ static void fx_build(fx *f)
 	assert_int_equal(th_exec(s, &rep, "keypair.create", "user", 's', "u@example.com", NULL), AL_OK);
 	snprintf(f->extra_ak, sizeof f->extra_ak, "%s", th_res_str(&rep, "access_key"));
 	al_reply_free(&rep);
+	/* a session of U: the stub's image, allowed for domain default, in group gpu */
+	run_ok(s, "registry.create", "hostname", 's', reg_host, "url", 's', reg_url, NULL);
+	run_ok(s, "image.rescan", "registry", 's', reg_host, NULL);
+	run_ok(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', reg_host, NULL);
+	assert_int_equal(th_exec(s, &rep, "session.create", "name", 's', "u-sess", "image", 's', reg_img, "group", 's', "gpu",
+				 "project", 's', "vision", "access_key", 's', f->u_ak, NULL),
+			 AL_OK);
+	snprintf(f->sid, sizeof f->sid, "%s", th_res_str(&rep, "id"));
+	al_reply_free(&rep);
 	for (int i = 0; i < NACTORS; i++)
 		assert_int_equal(th_as(s, actor_email[i], &f->who[i]), AL_OK);
 }
@@ -109,12 +153,13 @@ static void fx_free(fx *f)
 
 /* One row: the op, who may ("yyyyyy" in actor order S A B M U O), the code an allowed call
  * gives (AL_OK unless the state forbids it anyway), and its arguments as th_args triples where
- * the values "$AK" and "$EXTRA" stand for U's main and second access keys (types "s", "l" a
- * one-element list, "i" an integer, "b" a boolean "true"/"false"). */
+ * the values "$AK" and "$EXTRA" stand for U's main and second access keys, "$SID" for U's
+ * session and "$IMG" for the stub registry's image (types "s", "l" a one-element list, "i" an
+ * integer, "b" a boolean "true"/"false"). */
 typedef struct row {
 	const char *op, *allowed;
 	int ok_code;
-	const char *a[12];
+	const char *a[18];
 } row;
 
 #define T(k, v) k, "s", v
@@ -233,6 +278,14 @@ static const row rows[] = {
 	{"image.alias", "ynnnnn", AL_ENOT_FOUND, {T("name", "reg.example.com/stable/python:3.9"), "aliases", "l", "py"}},
 	{"image.unalias", "ynnnnn", AL_ENOT_FOUND, {T("alias", "py")}},
 	{"image.rescan", "ynnnnn", AL_EINVALID_ARGUMENT, {T("registry", "nope.example.com")}},
+	/* Sessions: a user creates and terminates its own, an admin those of its domain (by the
+	 * user's access key), a monitor reads them; agents report with a superadmin account. */
+	{"session.create", "yynnyn", AL_OK,
+	 {T("name", "new-sess"), T("image", "$IMG"), T("group", "gpu"), T("project", "vision"), T("access_key", "$AK")}},
+	{"session.get", "yynyyn", AL_OK, {T("id", "$SID")}},
+	{"session.list", "yyyyyy", AL_OK, {NULL}},
+	{"session.report", "ynnnnn", AL_OK, {T("id", "$SID"), T("status", "SCHEDULED")}},
+	{"session.terminate", "yynnyn", AL_OK, {T("id", "$SID")}},
 };
 #undef T
 #undef I
@@ -257,7 +310,7 @@ static char *pack_row(const fx *f, const row *r, size_t *len)
 	msgpack_sbuffer_init(&b);
 	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
 	uint32_t n = 0;
-	while (n < 4 && r->a[3 * n])
+	while (n < 6 && r->a[3 * n])
 		n++;
 	msgpack_pack_map(&pk, n);
 	for (uint32_t i = 0; i < n; i++) {
@@ -266,6 +319,10 @@ static char *pack_row(const fx *f, const row *r, size_t *len)
 			v = f->u_ak;
 		else if (strcmp(v, "$EXTRA") == 0)
 			v = f->extra_ak;
+		else if (strcmp(v, "$SID") == 0)
+			v = f->sid;
+		else if (strcmp(v, "$IMG") == 0)
+			v = reg_img;
 		al_pack_cstr(&pk, k);
 		if (*t == 'l') {
 			msgpack_pack_array(&pk, 1);
@@ -421,5 +478,5 @@ int main(void)
 		cmocka_unit_test(matrix_fields),
 		cmocka_unit_test(actor_recorded),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, reg_start, reg_stop);
 }
