@@ -1013,6 +1013,7 @@ static const struct {
 	{"project.list", "name,domain,is_active,resource_policy,member_count,description"},
 	{"rgroup.list", "name,is_active,is_public,scheduler,domains,projects"},
 	{"domain.list", "name,is_active,total_resource_slots,description"},
+	{"session.list", "id,name,user,status,type,group,image,created_at"},
 };
 
 static const char *columns_of(const char *op, const char *given)
