@@ -32,13 +32,15 @@ static int cache_rules(al_wtxn *w, void *ctx, al_error *err)
 
 	/* A miss, then the row as cached, its strings copied (the source buffer changes). */
 	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 0);
-	char name[16] = "First";
-	al_row_user u = row_named("a@x.io", name, 3);
-	al__rc_put(w, users, key, &al_row_user_def, &u);
-	strcpy(name, "XXXXX");
+	char name[16] = "First", mail[16] = "a@x.io";
+	al_row_user u = row_named(mail, name, 3);
+	al__rc_put(w, users, (al_str){mail, 6}, &al_row_user_def, &u);
+	strcpy(name, "XXXXX"), strcpy(mail, "b@y.zz");
 	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 1);
 	assert_int_equal(got.full_name.n, 5);
 	assert_memory_equal(got.full_name.p, "First", 5);
+	assert_memory_equal(got.email.p, "a@x.io", 6); /* every string column, and the key */
+	assert_int_equal(got.username.n, 0);
 	assert_int_equal(got.version, 3);
 
 	/* Another sub-database with the same key is another row. */

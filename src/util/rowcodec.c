@@ -3,6 +3,27 @@
 
 #include "util/rowcodec.h"
 
+size_t al_row_strings_len(const al_row_def *d, const void *row)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->ncols; i++)
+		if (d->cols[i].type == AL_COL_STR)
+			n += ((const al_str *)((const char *)row + d->cols[i].off))->n;
+	return n;
+}
+
+void al_row_move_strings(const al_row_def *d, void *row, char *dst)
+{
+	for (size_t i = 0; i < d->ncols; i++)
+		if (d->cols[i].type == AL_COL_STR) {
+			al_str *s = (al_str *)((char *)row + d->cols[i].off);
+			if (s->n)
+				memcpy(dst, s->p, s->n);
+			s->p = dst;
+			dst += s->n;
+		}
+}
+
 void al_row_clear(const al_row_def *d, void *row)
 {
 	for (size_t i = 0; i < d->ncols; i++) {

@@ -37,6 +37,11 @@ int al_row_read(const al_row_def *d, const msgpack_object *o, void *row);
 /* Overwrites the members of row named in map m (an event's fields) that have their column's
  * type; other keys are ignored. */
 void al_row_set(const al_row_def *d, void *row, const msgpack_object *m);
+/* The bytes the row's strings take together. */
+size_t al_row_strings_len(const al_row_def *d, const void *row);
+/* Copies the row's strings one after another into dst (al_row_strings_len bytes) and points
+ * the row's strings at the copies: one allocation per row instead of one per column. */
+void al_row_move_strings(const al_row_def *d, void *row, char *dst);
 /* The column named name, or -1. */
 int al_row_col(const al_row_def *d, const char *name);
 
