@@ -224,11 +224,10 @@ int al__view_get_typed(const al_view *v, int db, const void *k, size_t kn, const
 	if (w->fr ? al__fr_get(w->fr, v->dbi[db], k, kn, d, row) : al__rc_get(w, v->dbi[db], (al_str){k, kn}, d, row))
 		return 0;
 	MDB_val val;
-	msgpack_object o;
 	int rc = al__view_get(v, db, k, kn, &val);
 	if (rc)
 		return rc;
-	if (al_mp_decode(val.mv_data, val.mv_size, &w->zone, &o) != 0 || al_row_read(d, &o, row) != 0)
+	if (al_row_decode(d, val.mv_data, val.mv_size, &w->zone, row) != 0)
 		return -1;
 	if (w->fr && al__fr_put(w->fr, v->dbi[db], k, kn, d, row, false) != AL_OK)
 		return -1;

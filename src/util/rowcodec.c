@@ -104,6 +104,12 @@ int al_row_col(const al_row_def *d, const char *name)
 	return -1;
 }
 
+int al_row_decode(const al_row_def *d, const void *p, size_t n, msgpack_zone *z, void *row)
+{
+	msgpack_object o;
+	return al_mp_decode(p, n, z, &o) != 0 || al_row_read(d, &o, row) != 0 ? -1 : 0;
+}
+
 void al_row_set(const al_row_def *d, void *row, const msgpack_object *m)
 {
 	if (m->type != MSGPACK_OBJECT_MAP)
