@@ -171,8 +171,12 @@ static int untyped(const al_view *v, int db, const void *k, size_t kn)
 
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out)
 {
-	if (untyped(v, db, k, kn))
-		return al__mdb(v->w, MDB_PANIC, NULL, "out of memory folding a view"), MDB_PANIC;
+	if (untyped(v, db, k, kn)) { /* a failed read to the caller; no_memory for the transaction */
+		al_error e;
+		al_err(&e, AL_ENO_MEMORY, "out of memory folding a view");
+		al__poison(v->w, &e);
+		return MDB_PANIC;
+	}
 	if (v->w->ov) {
 		int rc = al__ov_get(v->w->ov, v->dbi[db], k, kn, out);
 		if (rc != AL_OV_MISS)
