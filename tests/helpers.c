@@ -474,3 +474,50 @@ void th_digest(al_store *s, char out[33])
 	for (int i = 0; i < 16; i++)
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
+
+/* ---- raw LMDB access ------------------------------------------------------------------------ */
+
+void th_raw_open(th_raw *r, const char *dir, unsigned txn_flags)
+{
+	assert_int_equal(mdb_env_create(&r->env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(r->env, 128), 0);
+	assert_int_equal(mdb_env_open(r->env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(r->env, NULL, txn_flags, &r->txn), 0);
+}
+
+MDB_dbi th_raw_db(const th_raw *r, const char *name, unsigned flags)
+{
+	MDB_dbi dbi;
+	assert_int_equal(mdb_dbi_open(r->txn, name, flags, &dbi), 0);
+	return dbi;
+}
+
+void th_raw_close(th_raw *r, bool commit)
+{
+	if (commit)
+		assert_int_equal(mdb_txn_commit(r->txn), 0);
+	else
+		mdb_txn_abort(r->txn);
+	mdb_env_close(r->env);
+}
+
+void th_damage_record(const char *dir, uint64_t seq, size_t offset, unsigned char mask)
+{
+	th_raw r;
+	th_raw_open(&r, dir, 0);
+	MDB_dbi events = th_raw_db(&r, "events", 0);
+	unsigned char k[8];
+	for (int i = 7; i >= 0; i--, seq >>= 8)
+		k[i] = (unsigned char)seq;
+	MDB_val key = {8, k}, val;
+	assert_int_equal(mdb_get(r.txn, events, &key, &val), 0);
+	assert_true(offset < val.mv_size);
+	unsigned char *copy = malloc(val.mv_size);
+	assert_non_null(copy);
+	memcpy(copy, val.mv_data, val.mv_size);
+	copy[offset] ^= mask;
+	MDB_val nv = {val.mv_size, copy};
+	assert_int_equal(mdb_put(r.txn, events, &key, &nv, 0), 0);
+	th_raw_close(&r, true);
+	free(copy);
+}

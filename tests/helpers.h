@@ -2,9 +2,12 @@
 #ifndef AL_TEST_HELPERS_H
 #define AL_TEST_HELPERS_H
 
+#include <lmdb.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cmocka.h>
 
 #include "adminlog.h"
@@ -148,5 +151,18 @@ long th_res_len(const al_reply *rep);
 void th_digest(al_store *s, char out[33]);
 
 #define TH_PASSWORD "Adm1n!pass"
+
+/* Raw LMDB access to a closed data directory, for tests that damage what the store wrote. */
+typedef struct th_raw {
+	MDB_env *env;
+	MDB_txn *txn; /* a write transaction unless txn_flags has MDB_RDONLY */
+} th_raw;
+void th_raw_open(th_raw *r, const char *dir, unsigned txn_flags);
+/* A sub-database of r (asserts it opens). */
+MDB_dbi th_raw_db(const th_raw *r, const char *name, unsigned flags);
+/* Commits (asserted) or aborts, and closes the environment. */
+void th_raw_close(th_raw *r, bool commit);
+/* Flips the bits in mask of byte offset of event seq's stored record (its checksum then fails). */
+void th_damage_record(const char *dir, uint64_t seq, size_t offset, unsigned char mask);
 
 #endif

@@ -171,31 +171,7 @@ static void every_time_bound(void **state)
 }
 
 /* Flips a payload byte of event seq's record in place, so its checksum fails (store closed). */
-static void damage(const char *dir, uint64_t seq)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 32);
-	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "events", 0, &dbi), 0);
-	unsigned char k[8];
-	for (int i = 7; i >= 0; i--, seq >>= 8)
-		k[i] = (unsigned char)seq;
-	MDB_val key = {8, k}, val;
-	assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
-	unsigned char *copy = malloc(val.mv_size);
-	assert_non_null(copy);
-	memcpy(copy, val.mv_data, val.mv_size);
-	copy[40] ^= 0x20;
-	val.mv_data = copy;
-	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-	free(copy);
-}
+static void damage(const char *dir, uint64_t seq) { th_damage_record(dir, seq, 40, 0x20); }
 
 /* Newest first reads from the head back and stops at the limit: an older damaged record of the
  * same actor is never read (oldest first, it is, and fails). */

@@ -30,13 +30,13 @@ check "export alone is a usage error naming the lists" eval 'usage_err && err_ha
 run "$AC" --data "$D" export sessions --out "$T/x.csv"
 check "an unknown list names the real lists" eval 'usage_err && err_has_f "registries" && ! err_has_f "..."'
 check "users export holds no password hash" sh -c "! grep -q argon2 '$T/users.csv'"
-check "no temporary file is left behind" sh -c "! ls '$T' | grep -q tmp"
+check "no temporary file is left behind" sh -c "! ls -a '$T' | grep -q adminctl-export"
 
 run "$AC" --data "$D" export users --status inactive --out "$T/inactive.csv"
 check "export takes the list's filters" sh -c "[ $rc -eq 0 ] && [ \$(grep -c . '$T/inactive.csv') -eq 1 ]"
 run "$AC" --data "$D" export users --status bogus --out "$T/bad.csv"
 check "a bad filter is refused" refused invalid_argument
-check "a refused export leaves no file" test ! -e "$T/bad.csv"
+check "a refused export leaves no file, not even a temporary one" sh -c "test ! -e '$T/bad.csv' && ! ls -a '$T' | grep -q adminctl-export"
 run "$AC" --data "$D" export users
 check "export without --out is a usage error" usage_err
 run "$AC" --data "$D" export sessions --out "$T/x.csv"
@@ -44,6 +44,16 @@ check "an unknown list is a usage error" usage_err
 long=$(printf 'x%.0s' $(seq 1 256))
 run "$AC" --data "$D" export users --out "$T/$long"
 check "a file name over 255 characters is refused" usage_err
+name255=$(printf 'y%.0s' $(seq 1 251)).csv
+run "$AC" --data "$D" export users --out "$T/$name255"
+check "a file name of exactly 255 characters is written" eval 'rc_is 0 && test -s "$T/$name255"'
+deep="$T/$(printf 'd%.0s' $(seq 1 200))/$(printf 'e%.0s' $(seq 1 200))"
+mkdir -p "$deep"
+run "$AC" --data "$D" export users --out "$deep/u.csv"
+check "a short name in a directory path over 255 characters is written" eval 'rc_is 0 && test -s "$deep/u.csv"'
+check "no temporary file is left beside them" sh -c "! ls -a '$T' '$deep' | grep -q adminctl-export"
+run "$AC" --data "$D" export users --out "$T/"
+check "a directory as --out is a usage error" usage_err
 run "$AC" --data "$D" export users --out "$T/no/such/dir/u.csv"
 check "an unwritable path is refused" refused io_error
 runi "$T/pw" "$AC" --data "$D" user create --email 'ulf@example.com' --username ulf --password-stdin

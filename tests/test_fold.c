@@ -544,14 +544,10 @@ static void version_change_rebuilds(void **state)
 	al_store_close(f->s);
 	f->s = NULL;
 	{
-		MDB_env *env;
-		MDB_txn *txn = NULL;
-		MDB_dbi meta;
-		assert_int_equal(mdb_env_create(&env), 0);
-		assert_int_equal(mdb_env_set_maxdbs(env, 128), 0);
-		assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-		assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-		assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+		th_raw r;
+		th_raw_open(&r, f->dir, 0);
+		MDB_txn *txn = r.txn;
+		MDB_dbi meta = th_raw_db(&r, "meta", 0);
 		MDB_val k = {11, "proj/images"}, v;
 		assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
 		unsigned char c[12];
@@ -559,8 +555,7 @@ static void version_change_rebuilds(void **state)
 		al__be32(c, al__proj_images.version + 1);
 		v = (MDB_val){12, c};
 		assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
-		assert_int_equal(mdb_txn_commit(txn), 0);
-		mdb_env_close(env);
+		th_raw_close(&r, true);
 	}
 	al_fold_limits saved = al__fold_limits;
 	al__fold_limits = (al_fold_limits){24 << 10, 1 << 10};

@@ -248,14 +248,10 @@ static void verify_catches_a_missing_entry(void **state)
 	snprintf(dir, sizeof dir, "%s", f->dir);
 	al_store_close(f->s);
 	f->s = NULL;
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
-	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "idx_type", MDB_DUPSORT | MDB_DUPFIXED, &dbi), 0);
+	th_raw r;
+	th_raw_open(&r, dir, 0);
+	MDB_txn *txn = r.txn;
+	MDB_dbi dbi = th_raw_db(&r, "idx_type", MDB_DUPSORT | MDB_DUPFIXED);
 	unsigned char tk[2], sk[8];
 	al__be16(tk, al_event_def_by_name("user.updated")->number);
 	MDB_cursor *c;
@@ -268,8 +264,7 @@ static void verify_catches_a_missing_entry(void **state)
 	mdb_cursor_close(c);
 	MDB_val dv = {8, sk};
 	assert_int_equal(mdb_del(txn, dbi, &k, &dv), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	th_raw_close(&r, true);
 	al_error err = {0};
 	assert_int_equal(al_store_open(&f->s, dir, &(al_open_opts){.flags = AL_OPEN_QUIET}, &err), AL_OK);
 	assert_int_equal(al_store_verify(f->s, NULL, NULL, &err), AL_ECORRUPT);

@@ -133,37 +133,13 @@ static bool dir_exists(const char *d)
 	return stat(d, &st) == 0;
 }
 
-/* Raw LMDB access to a closed data directory (like tamper() in test_log.c). */
-typedef struct raw {
-	MDB_env *env;
-	MDB_txn *txn;
-} raw;
-
-static void raw_open(raw *r, const char *dir, unsigned txn_flags)
-{
-	assert_int_equal(mdb_env_create(&r->env), 0);
-	mdb_env_set_maxdbs(r->env, 32);
-	mdb_env_set_mapsize(r->env, 1u << 26);
-	assert_int_equal(mdb_env_open(r->env, dir, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(r->env, NULL, txn_flags, &r->txn), 0);
-}
-
-static void raw_close(raw *r, bool commit)
-{
-	if (commit)
-		assert_int_equal(mdb_txn_commit(r->txn), 0);
-	else
-		mdb_txn_abort(r->txn);
-	mdb_env_close(r->env);
-}
-
 /* meta "proj/<name>" -> version(4) cursor(8), read from a closed store. */
 static void read_proj_meta(const char *dir, const char *name, unsigned *ver, uint64_t *cursor)
 {
-	raw r;
+	th_raw r;
 	MDB_dbi meta;
 	char k[64];
-	raw_open(&r, dir, MDB_RDONLY);
+	th_raw_open(&r, dir, MDB_RDONLY);
 	assert_int_equal(mdb_dbi_open(r.txn, "meta", 0, &meta), 0);
 	MDB_val key = {(size_t)snprintf(k, sizeof k, "proj/%s", name), k}, v;
 	assert_int_equal(mdb_get(r.txn, meta, &key, &v), 0);
@@ -173,7 +149,7 @@ static void read_proj_meta(const char *dir, const char *name, unsigned *ver, uin
 	MDB_val hk = {4, "head"}, hv;
 	uint64_t head = mdb_get(r.txn, meta, &hk, &hv) == 0 ? al__get_be64(hv.mv_data) : 0;
 	*cursor = al__proj_cursor_at(*cursor, head); /* AL_CURSOR_AT_HEAD: live commits left it */
-	raw_close(&r, false);
+	th_raw_close(&r, false);
 }
 
 static al_store *reopen(const char *dir)
@@ -1285,9 +1261,9 @@ static void stale_view_version_rebuilt(void **state)
 	/* Pretend the view was written by another version of the users projection, whose rows
 	 * look different: a changed row, a stray row, a missing row. */
 	{
-		raw r;
+		th_raw r;
 		MDB_dbi meta, users;
-		raw_open(&r, dir, 0);
+		th_raw_open(&r, dir, 0);
 		assert_int_equal(mdb_dbi_open(r.txn, "meta", 0, &meta), 0);
 		assert_int_equal(mdb_dbi_open(r.txn, "v_users", 0, &users), 0);
 		unsigned char v[12];
@@ -1301,7 +1277,7 @@ static void stale_view_version_rebuilt(void **state)
 		assert_int_equal(mdb_put(r.txn, users, &sk, &uv, 0), 0);
 		MDB_val dk = {15, "pv2@example.com"};
 		assert_int_equal(mdb_del(r.txn, users, &dk, NULL), 0);
-		raw_close(&r, true);
+		th_raw_close(&r, true);
 	}
 	/* Opened read-only, nothing is rebuilt: the damage shows. */
 	{

@@ -32,13 +32,15 @@ static int cache_rules(al_wtxn *w, void *ctx, al_error *err)
 
 	/* A miss, then the row as cached, its strings copied (the source buffer changes). */
 	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 0);
-	char name[16] = "First";
-	al_row_user u = row_named("a@x.io", name, 3);
-	al__rc_put(w, users, key, &al_row_user_def, &u);
-	strcpy(name, "XXXXX");
+	char name[16] = "First", mail[16] = "a@x.io";
+	al_row_user u = row_named(mail, name, 3);
+	al__rc_put(w, users, (al_str){mail, 6}, &al_row_user_def, &u);
+	strcpy(name, "XXXXX"), strcpy(mail, "b@y.zz");
 	assert_int_equal(al__rc_get(w, users, key, &al_row_user_def, &got), 1);
 	assert_int_equal(got.full_name.n, 5);
 	assert_memory_equal(got.full_name.p, "First", 5);
+	assert_memory_equal(got.email.p, "a@x.io", 6); /* every string column, and the key */
+	assert_int_equal(got.username.n, 0);
 	assert_int_equal(got.version, 3);
 
 	/* Another sub-database with the same key is another row. */
@@ -180,12 +182,47 @@ static void fold_rows(void **state)
 	al__ov_free(ov);
 }
 
+/* In a fold, an untyped read of a row held decoded must first pack it into the overlay; when
+ * that runs out of memory the read fails and the whole transaction reports no_memory (not an
+ * LMDB error). */
+static int untyped_oom(al_wtxn *w, void *ctx, al_error *err)
+{
+	(void)ctx;
+	al_ov *ov;
+	al_fr *fr;
+	assert_int_equal(al__ov_new(&ov), AL_OK);
+	assert_int_equal(al__fr_new(&fr), AL_OK);
+	w->ov = ov, w->fr = fr;
+	al_view v = {w, w->txn, w->s->views[AL_P_USERS]};
+	assert_int_equal(al__ov_cover(ov, v.dbi[0], true), AL_OK);
+	al_row_user u = row_named("o@x.io", "Out Of Memory", 1);
+	assert_int_equal(al__view_put_typed(&v, 0, "o@x.io", 6, &al_row_user_def, &u, err), AL_OK);
+	al_fault_set(AL_FAULT_ALLOC, 1);
+	MDB_val val;
+	int rc = al__view_get(&v, 0, "o@x.io", 6, &val);
+	al_fault_set(AL_FAULT_ALLOC, 0);
+	assert_int_not_equal(rc, 0);
+	assert_true(w->poisoned);
+	assert_int_equal(w->poison.code, AL_ENO_MEMORY);
+	w->ov = NULL, w->fr = NULL;
+	al__fr_free(fr);
+	al__ov_free(ov);
+	return AL_EINTERNAL; /* never commit the probe */
+}
+
+static void untyped_read_out_of_memory(void **state)
+{
+	al_error err = {0};
+	assert_int_not_equal(al__store_write(th_store(state), untyped_oom, NULL, &err), AL_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(cached_rows, th_setup, th_teardown),
 		cmocka_unit_test(codec_refuses_foreign_rows),
 		cmocka_unit_test(fold_rows),
+		cmocka_unit_test_setup_teardown(untyped_read_out_of_memory, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,22 +54,15 @@ static char *make_store(uint64_t *head, char good[33])
 /* Rewrites meta "proj/users" of a closed store: version(4) cursor(8). */
 static void set_users_meta(const char *dir, unsigned ver, uint64_t cursor)
 {
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi meta;
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 32);
-	mdb_env_set_mapsize(env, 1u << 26);
-	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	th_raw r;
+	th_raw_open(&r, dir, 0);
+	MDB_dbi meta = th_raw_db(&r, "meta", 0);
 	unsigned char v[12];
 	al__be32(v, ver);
 	al__be64(v + 4, cursor);
 	MDB_val k = {10, "proj/users"}, val = {sizeof v, v};
-	assert_int_equal(mdb_put(txn, meta, &k, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	assert_int_equal(mdb_put(r.txn, meta, &k, &val, 0), 0);
+	th_raw_close(&r, true);
 }
 
 /* Opens dir with opts, checks the views are whole again (digest), and closes it. */

@@ -300,8 +300,12 @@ static long long csv_rows(const char *path)
 static int export_csv(al_store *s, al_client *c, const char *what, const al_request *req, const msgpack_sbuffer *args,
 		      const char *path, long long *rows, al_error *err)
 {
+	/* A short temporary name in the same directory (so that rename is atomic): the file's
+	 * own name may already be 255 characters long. */
 	char tmp[4096];
-	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
+	const char *slash = strrchr(path, '/');
+	int dn = slash ? (int)(slash - path + 1) : 0;
+	snprintf(tmp, sizeof tmp, "%.*s.adminctl-export-XXXXXX", dn, path);
 	int fd = mkstemp(tmp);
 	if (fd < 0)
 		return al_err(err, AL_EIO_ERROR, "--out %s: %s", path, strerror(errno));
@@ -773,8 +777,16 @@ static int pack_rest(cli *c, packing *p)
 	}
 	if (c->export_what && (c->export_out == NULL || !*c->export_out))
 		return die_usage("%s", "export needs --out FILE");
-	if (c->export_what && strlen(c->export_out) > 255)
-		return die_usage("%s", "--out: the file name is longer than 255 characters");
+	if (c->export_what) {
+		/* The guide's limit is the name's, not the directory's (NAME_MAX on Linux). */
+		const char *slash = strrchr(c->export_out, '/'), *name = slash ? slash + 1 : c->export_out;
+		if (!*name)
+			return die_usage("%s", "--out: a file name, not a directory");
+		if (strlen(name) > 255)
+			return die_usage("%s", "--out: the file name is longer than 255 characters");
+		if (strlen(c->export_out) >= 4000)
+			return die_usage("%s", "--out: the path is longer than 4000 characters");
+	}
 	int rc = read_secrets(c->d, p->from_stdin, p->nstdin, &p->pk, &p->pairs, c->op);
 	return rc ? rc : GO_ON;
 }

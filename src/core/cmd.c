@@ -340,13 +340,12 @@ int al__get_compact(MDB_txn *txn, MDB_dbi dbi, al_str key, msgpack_zone *z, cons
 		const char *what, const char *row_what, al_error *err)
 {
 	MDB_val k = {key.n, (void *)key.p}, v;
-	msgpack_object o;
 	int rc = key.n ? mdb_get(txn, dbi, &k, &v) : MDB_NOTFOUND;
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
 		return al_err(err, AL_EIO_ERROR, "read %s: %s", what, mdb_strerror(rc));
-	if (al_mp_decode(v.mv_data, v.mv_size, z, &o) != 0 || al_row_read(d, &o, row) != 0)
+	if (al_row_decode(d, v.mv_data, v.mv_size, z, row) != 0)
 		return al_err(err, AL_ECORRUPT, "%s view row does not decode", row_what);
 	return 1;
 }

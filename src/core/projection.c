@@ -172,8 +172,12 @@ static int untyped(const al_view *v, int db, const void *k, size_t kn)
 
 int al__view_get(const al_view *v, int db, const void *k, size_t kn, MDB_val *out)
 {
-	if (untyped(v, db, k, kn))
-		return al__mdb(v->w, MDB_PANIC, NULL, "out of memory folding a view"), MDB_PANIC;
+	if (untyped(v, db, k, kn)) { /* a failed read to the caller; no_memory for the transaction */
+		al_error e;
+		al_err(&e, AL_ENO_MEMORY, "out of memory folding a view");
+		al__poison(v->w, &e);
+		return MDB_PANIC;
+	}
 	if (v->w->ov) {
 		int rc = al__ov_get(v->w->ov, v->dbi[db], k, kn, out);
 		if (rc != AL_OV_MISS)
@@ -225,11 +229,10 @@ int al__view_get_typed(const al_view *v, int db, const void *k, size_t kn, const
 	if (w->fr ? al__fr_get(w->fr, v->dbi[db], k, kn, d, row) : al__rc_get(w, v->dbi[db], (al_str){k, kn}, d, row))
 		return 0;
 	MDB_val val;
-	msgpack_object o;
 	int rc = al__view_get(v, db, k, kn, &val);
 	if (rc)
 		return rc;
-	if (al_mp_decode(val.mv_data, val.mv_size, &w->zone, &o) != 0 || al_row_read(d, &o, row) != 0)
+	if (al_row_decode(d, val.mv_data, val.mv_size, &w->zone, row) != 0)
 		return -1;
 	if (w->fr && al__fr_put(w->fr, v->dbi[db], k, kn, d, row, false) != AL_OK)
 		return -1;

@@ -29,14 +29,6 @@ int al__rc_get(al_wtxn *w, MDB_dbi dbi, al_str key, const al_row_def *d, void *r
 	return 1;
 }
 
-static const char *keep(al_wtxn *w, const char *p, size_t n)
-{
-	char *q = al_zone_malloc(&w->rc_arena, n ? n : 1);
-	if (q && n)
-		memcpy(q, p, n);
-	return q;
-}
-
 void al__rc_put(al_wtxn *w, MDB_dbi dbi, al_str key, const al_row_def *d, const void *row)
 {
 	if (d->size > sizeof w->rc->row)
@@ -45,17 +37,13 @@ void al__rc_put(al_wtxn *w, MDB_dbi dbi, al_str key, const al_row_def *d, const 
 		return;
 	al_rc_slot *s = &w->rc[slot_of(dbi, key.p, key.n)];
 	s->d = NULL;
-	const char *k = keep(w, key.p, key.n);
+	memcpy(s->row, row, d->size);
+	/* The key and every string of the row in one piece of the arena. */
+	char *k = al_zone_malloc(&w->rc_arena, key.n + al_row_strings_len(d, row) + 1);
 	if (k == NULL)
 		return;
-	memcpy(s->row, row, d->size);
-	for (size_t i = 0; i < d->ncols; i++) {
-		if (d->cols[i].type != AL_COL_STR)
-			continue;
-		al_str *str = (al_str *)(s->row + d->cols[i].off);
-		if ((str->p = keep(w, str->p, str->n)) == NULL)
-			return;
-	}
+	memcpy(k, key.p, key.n);
+	al_row_move_strings(d, s->row, k + key.n);
 	s->dbi = dbi;
 	s->key = (al_str){k, key.n};
 	s->d = d;

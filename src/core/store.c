@@ -44,6 +44,13 @@ void al__log(al_store *s, int level, const char *fmt, ...)
 
 const char *al_store_dir(const al_store *s) { return s->dir; }
 
+void al__poison(al_wtxn *w, const al_error *e)
+{
+	if (!w->poisoned)
+		w->poison = *e;
+	w->poisoned = true;
+}
+
 int al__mdb(al_wtxn *w, int rc, al_error *err, const char *what)
 {
 	if (rc == MDB_SUCCESS)
@@ -51,9 +58,7 @@ int al__mdb(al_wtxn *w, int rc, al_error *err, const char *what)
 	al_error e;
 	al_err(&e, AL_EIO_ERROR, "%s: %s", what, mdb_strerror(rc));
 	if (w) {
-		if (!w->poisoned)
-			w->poison = e;
-		w->poisoned = true;
+		al__poison(w, &e);
 		if (rc == MDB_MAP_FULL)
 			w->map_full = true;
 	}

@@ -103,6 +103,8 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err);
 /* A read transaction that copes with another process having grown the map. */
 int al__read_begin(al_store *s, MDB_txn **txn, al_error *err);
 
+/* Marks the whole transaction lost with e (the first failure is the one reported). */
+void al__poison(al_wtxn *w, const al_error *e);
 /* Turns an LMDB failure into an al_ code (and marks map-full / poisons the transaction). */
 int al__mdb(al_wtxn *w, int rc, al_error *err, const char *what);
 int al__put(al_wtxn *w, MDB_dbi dbi, const void *k, size_t kn, const void *v, size_t vn,

@@ -67,9 +67,8 @@ static int put_row(const al_view *v, const al_event *e, const kp_row *k, al_erro
 static int load_row(const al_view *v, const al_event *e, kp_row *k, al_error *err)
 {
 	MDB_val val;
-	msgpack_object m;
 	if (al__view_get(v, DB_KEYPAIRS, e->id.p, e->id.n, &val) != 0 ||
-	    al_mp_decode(val.mv_data, val.mv_size, &v->w->zone, &m) != 0 || al_row_read(ROW, &m, k) != 0)
+	    al_row_decode(ROW, val.mv_data, val.mv_size, &v->w->zone, k) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for unknown keypair %.*s", (unsigned long long)e->seq,
 			      e->def->name, al__clip(e->id.n), e->id.p);
 	return AL_OK;
@@ -611,8 +610,7 @@ static int list_rows(list_state *st, const al_str *email)
 				break;
 			rc = AL_OK;
 		} else {
-			msgpack_object o;
-			if (al_mp_decode(v.mv_data, v.mv_size, &z, &o) != 0 || al_row_read(ROW, &o, &row) != 0) {
+			if (al_row_decode(ROW, v.mv_data, v.mv_size, &z, &row) != 0) {
 				rc = al_err(c->err, AL_ECORRUPT, "a keypair view row does not decode");
 				break;
 			}

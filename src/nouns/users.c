@@ -32,11 +32,7 @@ typedef al_row_user user_row;
 static void read_fields(const msgpack_object *m, user_row *u) { al_row_set(ROW, u, m); }
 
 /* A stored row into u: 0, or -1 when it does not decode as one. */
-static int read_row(const void *p, size_t n, msgpack_zone *z, user_row *u)
-{
-	msgpack_object m;
-	return al_mp_decode(p, n, z, &m) != 0 || al_row_read(ROW, &m, u) != 0 ? -1 : 0;
-}
+static int read_row(const void *p, size_t n, msgpack_zone *z, user_row *u) { return al_row_decode(ROW, p, n, z, u); }
 
 static const user_row empty_row = {.id = {"", 0}, .email = {"", 0}, .username = {"", 0},
 				   .password_hash = {"", 0}, .full_name = {"", 0},
@@ -169,19 +165,12 @@ static MDB_dbi dbi(al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_USERS, db
 /* 1 found, 0 not found, or a negative al_ code. */
 static int find_user(al_cmd *c, al_str email, user_row *u)
 {
-	MDB_val k = {email.n, (void *)email.p}, v;
 	if (c->w && al__rc_get(c->w, dbi(c, DB_USERS), email, ROW, u))
 		return 1;
-	int rc = email.n ? mdb_get(c->txn, dbi(c, DB_USERS), &k, &v) : MDB_NOTFOUND;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return al_err(c->err, AL_EIO_ERROR, "read user: %s", mdb_strerror(rc));
-	if (read_row(v.mv_data, v.mv_size, c->zone, u) != 0)
-		return al_err(c->err, AL_ECORRUPT, "a user view row does not decode");
-	if (c->w) /* its projection and the reply read it again */
+	int rc = al__get_compact(c->txn, dbi(c, DB_USERS), email, c->zone, ROW, u, "user", "a user", c->err);
+	if (rc == 1 && c->w) /* its projection and the reply read it again */
 		al__rc_put(c->w, dbi(c, DB_USERS), email, ROW, u);
-	return 1;
+	return rc;
 }
 
 static int must_find(al_cmd *c, al_str email, user_row *u)

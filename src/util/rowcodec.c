@@ -3,6 +3,27 @@
 
 #include "util/rowcodec.h"
 
+size_t al_row_strings_len(const al_row_def *d, const void *row)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->ncols; i++)
+		if (d->cols[i].type == AL_COL_STR)
+			n += ((const al_str *)((const char *)row + d->cols[i].off))->n;
+	return n;
+}
+
+void al_row_move_strings(const al_row_def *d, void *row, char *dst)
+{
+	for (size_t i = 0; i < d->ncols; i++)
+		if (d->cols[i].type == AL_COL_STR) {
+			al_str *s = (al_str *)((char *)row + d->cols[i].off);
+			if (s->n)
+				memcpy(dst, s->p, s->n);
+			s->p = dst;
+			dst += s->n;
+		}
+}
+
 void al_row_clear(const al_row_def *d, void *row)
 {
 	for (size_t i = 0; i < d->ncols; i++) {
@@ -81,6 +102,12 @@ int al_row_col(const al_row_def *d, const char *name)
 		if (d->cols[i].len == n && memcmp(d->cols[i].name, name, n) == 0)
 			return (int)i;
 	return -1;
+}
+
+int al_row_decode(const al_row_def *d, const void *p, size_t n, msgpack_zone *z, void *row)
+{
+	msgpack_object o;
+	return al_mp_decode(p, n, z, &o) != 0 || al_row_read(d, &o, row) != 0 ? -1 : 0;
 }
 
 void al_row_set(const al_row_def *d, void *row, const msgpack_object *m)

@@ -34,9 +34,17 @@ void al_row_pack(msgpack_packer *pk, const al_row_def *d, const void *row);
 /* Reads a stored row (an array of exactly d's columns, each of its type) into row; strings
  * point into o's memory. -1 (row unchanged in part) when o is not such an array. */
 int al_row_read(const al_row_def *d, const msgpack_object *o, void *row);
+/* al_row_read of the stored bytes p[0..n), decoded into zone z: 0, or -1 when they are not a
+ * row of d. */
+int al_row_decode(const al_row_def *d, const void *p, size_t n, msgpack_zone *z, void *row);
 /* Overwrites the members of row named in map m (an event's fields) that have their column's
  * type; other keys are ignored. */
 void al_row_set(const al_row_def *d, void *row, const msgpack_object *m);
+/* The bytes the row's strings take together. */
+size_t al_row_strings_len(const al_row_def *d, const void *row);
+/* Copies the row's strings one after another into dst (al_row_strings_len bytes) and points
+ * the row's strings at the copies: one allocation per row instead of one per column. */
+void al_row_move_strings(const al_row_def *d, void *row, char *dst);
 /* The column named name, or -1. */
 int al_row_col(const al_row_def *d, const char *name);
 
