@@ -110,6 +110,8 @@ static al_str slots_text(const msgpack_object *m, char *buf, size_t n)
 	for (uint32_t i = 0; m && m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size && len < n; i++) {
 		const msgpack_object *k = &m->via.map.ptr[i].key, *val = &m->via.map.ptr[i].val;
 		char num[40];
+		if (k->type != MSGPACK_OBJECT_STR)
+			continue;
 		if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 			snprintf(num, sizeof num, "%llu", (unsigned long long)val->via.u64);
 		else if (val->type == MSGPACK_OBJECT_FLOAT64 || val->type == MSGPACK_OBJECT_FLOAT32)
@@ -128,8 +130,9 @@ static al_str join_list(const msgpack_object *l, char *buf, size_t n)
 	size_t len = 0;
 	buf[0] = 0;
 	for (uint32_t i = 0; l && l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size && len < n; i++)
-		len += (size_t)snprintf(buf + len, n - len, "%s%.*s", i ? "," : "", (int)l->via.array.ptr[i].via.str.size,
-					l->via.array.ptr[i].via.str.ptr);
+		if (l->via.array.ptr[i].type == MSGPACK_OBJECT_STR)
+			len += (size_t)snprintf(buf + len, n - len, "%s%.*s", len ? "," : "",
+						(int)l->via.array.ptr[i].via.str.size, l->via.array.ptr[i].via.str.ptr);
 	return (al_str){buf, len < n ? len : n - 1};
 }
 
@@ -159,13 +162,27 @@ static int apply_created(const al_view *v, const al_event *e, al_error *err)
 	return rc;
 }
 
+/* A dead session's name goes back to its keypair. */
+static int free_name(const al_view *v, const al_event *e, al_error *err)
+{
+	al_row_session a;
+	if (al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ASKED, &a) != 0)
+		return al_err(err, AL_ECORRUPT, "event %llu: %s for an unknown session %.*s", (unsigned long long)e->seq,
+			      e->def->name, al__clip(e->id.n), e->id.p);
+	char k[KEY_MAX];
+	size_t kn = al__session_name_key(k, sizeof k, a.access_key, a.name);
+	MDB_val cur;
+	if (kn && al__view_get(v, AL_SDB_NAMES, k, kn, &cur) == 0 && cur.mv_size == e->id.n &&
+	    memcmp(cur.mv_data, e->id.p, e->id.n) == 0)
+		return al__view_del(v, AL_SDB_NAMES, k, kn, err);
+	return AL_OK;
+}
+
 /* session.status_changed and session.terminate_requested: the new status, its time, the reason. */
 static int apply_status(const al_view *v, const al_event *e, al_error *err)
 {
-	al_row_session a;
 	al_row_session_state st;
-	if (al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ASKED, &a) != 0 ||
-	    al__view_get_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st) != 0)
+	if (al__view_get_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st) != 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: %s for an unknown session %.*s", (unsigned long long)e->seq,
 			      e->def->name, al__clip(e->id.n), e->id.p);
 	al_row_set(STATE, &st, &e->fields); /* status, status_info, exit_code */
@@ -177,15 +194,8 @@ static int apply_status(const al_view *v, const al_event *e, al_error *err)
 		st.has_exit_code = true;
 	if (al__session_dead(s))
 		st.terminated_at = e->time_us;
-	/* The name key is made before the write: a's strings may point into memory it moves. */
-	char k[KEY_MAX];
-	size_t kn = al__session_name_key(k, sizeof k, a.access_key, a.name);
 	int rc = al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
-	MDB_val cur;
-	if (rc == AL_OK && al__session_dead(s) && kn && al__view_get(v, AL_SDB_NAMES, k, kn, &cur) == 0 &&
-	    cur.mv_size == e->id.n && memcmp(cur.mv_data, e->id.p, e->id.n) == 0)
-		rc = al__view_del(v, AL_SDB_NAMES, k, kn, err);
-	return rc;
+	return rc == AL_OK && al__session_dead(s) ? free_name(v, e, err) : rc;
 }
 
 static int apply(const al_view *v, const al_event *e, al_error *err)
