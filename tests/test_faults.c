@@ -10,10 +10,15 @@
  * passing. An operation that succeeds although its fault fired has swallowed an error.
  * Leaks on those error paths fail the sanitizer build at exit (LeakSanitizer).
  *
+ * Compute sessions (create, report, terminate, list) run against an image of the stub registry of
+ * registry_test.h, scanned once (outside any fault).
+ *
  * The whole process runs on a replacement allocator (al_replace_allocator) that tags each
  * block: memory of the library freed with libc's free, or libc's memory given to al_free,
  * aborts, and every block is back when the store is closed.
  */
+#include "registry_test.h" /* first: it sets _GNU_SOURCE */
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -390,6 +395,69 @@ static int add_member(fx *f, int want)
 		    "default", "users", 'l', "alice@example.com", NULL);
 }
 
+/* ---- compute sessions: alice's, by her main access key, on the stub registry's image ---------------- */
+
+static char sess_ak[32], sess_img[200], sess_id[40];
+
+static int session_create(fx *f, int want)
+{
+	return exec(f, want, "session.create", "session.create", "name", 's', "fault-1", "image", 's', sess_img, "group",
+		    's', "default", "project", 's', "default", "access_key", 's', sess_ak, "resources", 's', "cpu=0.5,mem=4g",
+		    NULL);
+}
+
+static int session_report(fx *f, int want)
+{
+	return exec(f, want, "session.report", "session.report", "id", 's', sess_id, "status", 's', "SCHEDULED",
+		    "exit_code", 'i', 0LL, NULL);
+}
+
+static int session_terminate(fx *f, int want)
+{
+	return exec(f, want, "session.terminate", "session.terminate", "id", 's', sess_id, "forced", 'b', 1, NULL);
+}
+
+static int session_list(fx *f, int want)
+{
+	return exec(f, want, "session.list", "session.list", "status", 'l', "PENDING,SCHEDULED,TERMINATED", NULL);
+}
+
+static void t_sessions(void **st)
+{
+	fx *f = *st;
+	static stub reg;
+	assert_int_equal(stub_start(&reg), 0);
+	char *labels = rt_labels(",\"ai.backend.resource.min.cpu\":\"1\",\"ai.backend.resource.min.mem\":\"1g\"");
+	rt_image im;
+	rt_image_make(&im, "amd64", labels, "fault");
+	stub_put_image(&reg, "stable/python", "3.9", &im);
+	stub_tags(&reg, "stable/python", "[\"3.9\"]");
+	const char *cat = "{\"repositories\":[\"stable/python\"]}";
+	stub_add(&reg, "/v2/_catalog", 200, NULL, cat, strlen(cat));
+	char host[64], url[96];
+	snprintf(host, sizeof host, "127.0.0.1:%d", reg.port);
+	snprintf(url, sizeof url, "http://%s", host);
+	snprintf(sess_img, sizeof sess_img, "%s/stable/python:3.9", host);
+	exec(f, AL_OK, "registry", "registry.create", "hostname", 's', host, "url", 's', url, NULL);
+	exec(f, AL_OK, "rescan", "image.rescan", "registry", 's', host, NULL);
+	exec(f, AL_OK, "registries", "domain.update", "name", 's', "default", "allowed_registries", 'l', host, NULL);
+	al_reply rep;
+	assert_int_equal(th_exec(f->s, &rep, "user.get", "email", 's', "alice@example.com", NULL), AL_OK);
+	snprintf(sess_ak, sizeof sess_ak, "%s", th_res_str(&rep, "main_access_key"));
+	al_reply_free(&rep);
+	faultsim(f, "session.create", session_create, true);
+	assert_int_equal(th_exec(f->s, &rep, "session.list", NULL), AL_OK);
+	snprintf(sess_id, sizeof sess_id, "%s", th_res_column(&rep, "id"));
+	sess_id[36] = 0;
+	al_reply_free(&rep);
+	faultsim(f, "session.report", session_report, true);
+	faultsim(f, "session.terminate", session_terminate, true);
+	faultsim(f, "session.list", session_list, false);
+	stub_stop(&reg);
+	rt_image_free(&im);
+	free(labels);
+}
+
 static int user_get(fx *f, int want)
 {
 	return exec(f, want, "user.get", "user.get", "email", 's', "alice@example.com", NULL);
@@ -728,6 +796,7 @@ int main(void)
 		cmocka_unit_test_setup(t_policy_create, disarm),
 		cmocka_unit_test_setup(t_domain_create, disarm),
 		cmocka_unit_test_setup(t_add_member, disarm),
+		cmocka_unit_test_setup(t_sessions, disarm),
 		cmocka_unit_test_setup(t_user_get, disarm),
 		cmocka_unit_test_setup(t_user_list, disarm),
 		cmocka_unit_test_setup(t_keypair_stream, disarm),

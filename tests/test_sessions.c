@@ -338,6 +338,11 @@ static void enqueue_checks(void **state)
 	REFUSE_HAS(s, NULL, AL_EINVALID_ARGUMENT, "domain", NULL,
 		   C("name", 's', "t-9x", "image", 's', f->plain, "group", 's', "default", "project", 's', "bp", "access_key",
 		     's', f->b_ak));
+	/* an image gone from its registry */
+	stub_tags(&f->st, "stable/plain", "[]");
+	ok(s, "image.rescan", NULL);
+	REFUSE_HAS(s, NULL, AL_EINVALID_ARGUMENT, "image", "is gone from its registry",
+		   C("name", 's', "t-8x", BASE, "access_key", 's', f->u_ak));
 #undef C
 #undef BASE
 }
