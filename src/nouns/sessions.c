@@ -567,7 +567,7 @@ int al__session_terminate(al_cmd *c)
 	if (rc)
 		return rc;
 	bool su = al__is_superadmin(c);
-	int from = al__session_status(r.st.status), to;
+	int from = al__session_status(r.st.status), to = AL_SS_TERMINATING;
 	if ((rc = destroy_rule(c, id, from, forced, su, &to)))
 		return rc;
 	al_str info = reason_or(c, forced && su && to == AL_SS_TERMINATED ? "force-terminated" : "user-requested");
