@@ -456,6 +456,7 @@ typedef struct al_init_opts {
 	const char *pwhash;         /* min, interactive (default) or moderate */
 	int offline;                /* do not register the default registry cr.backend.ai */
 	int write_password;         /* a generated password also goes to DIR/admin-password (0600) */
+	int64_t at_us;              /* the bootstrap events' time; 0: now (a simulated history starts earlier) */
 	char generated_password[32];
 } al_init_opts;
 
@@ -565,5 +566,37 @@ void al_render_table(const msgpack_object *o, FILE *out);
 int al_time_parse(const char *s, int64_t *us);
 /* Formats µs as RFC 3339 UTC with microseconds; buf of at least 32 bytes. */
 char *al_time_format(int64_t us, char *buf, size_t n);
+
+/* ---- simulated histories ---------------------------------------------------------------- */
+
+/* What `adminlog simulate` builds: see src/nouns/simulate.c. */
+typedef struct al_sim_opts {
+	unsigned days;             /* 1 to 3650: the history ends at end_us and starts this many days earlier */
+	unsigned users;            /* 1 to 1000000 */
+	unsigned agents;           /* 0 to 100000 */
+	unsigned sessions_per_day; /* 0 to 1000000 */
+	uint64_t seed;
+	int64_t end_us;     /* 0: now, to the hour */
+	const char *pwhash; /* the users' password hashing cost: NULL is min (fast) */
+} al_sim_opts;
+extern const al_sim_opts al_sim_defaults; /* 30 days, 50 users, 8 agents, 200 sessions a day, seed 1 */
+
+typedef struct al_sim_stats {
+	uint64_t commands, refused, events, head;
+} al_sim_stats;
+
+/*
+ * Creates the data directory dir (which must not hold a store) with a simulated history of
+ * o->days days, every event written by a command with the simulated clock. The same options
+ * give the same history; the same digest too when the process's random source is the seed's
+ * (al_sim_seed_random). Counts go to st (may be NULL).
+ */
+int al_simulate(const char *dir, const al_sim_opts *o, al_sim_stats *st, al_error *err);
+/*
+ * Makes this process's random source (the keys, salts and ids commands draw) a stream of seed,
+ * so that a simulation repeats to the byte. Before anything else uses libsodium; 0, or -1 when
+ * too late. Never in a process that serves real data: such keys are not secret.
+ */
+int al_sim_seed_random(uint64_t seed);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "util/argpack.h"
 
 uint64_t th_boot_seq;
 const al_actor th_admin = {"local:test", AL_ROLE_SUPERADMIN, NULL, NULL, NULL};
@@ -282,46 +283,9 @@ int th_store_file_has(const char *dir, const char *needle)
 
 char *th_vargs(size_t *len, va_list ap)
 {
-	msgpack_sbuffer body, out;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&body);
-	msgpack_packer_init(&pk, &body, msgpack_sbuffer_write);
-	uint32_t n = 0;
-	for (const char *k; (k = va_arg(ap, const char *)) != NULL; n++) {
-		int t = va_arg(ap, int);
-		msgpack_pack_str(&pk, strlen(k));
-		msgpack_pack_str_body(&pk, k, strlen(k));
-		if (t == 's') {
-			const char *v = va_arg(ap, const char *);
-			msgpack_pack_str(&pk, strlen(v));
-			msgpack_pack_str_body(&pk, v, strlen(v));
-		} else if (t == 'i')
-			msgpack_pack_int64(&pk, va_arg(ap, long long));
-		else if (t == 'b')
-			va_arg(ap, int) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-		else if (t == 'd')
-			msgpack_pack_double(&pk, va_arg(ap, double));
-		else if (t == 'l') { /* comma-separated string -> array of strings ("" = empty) */
-			const char *v = va_arg(ap, const char *);
-			uint32_t k = *v ? 1 : 0;
-			for (const char *p = v; *p; p++)
-				k += *p == ',';
-			msgpack_pack_array(&pk, k);
-			for (const char *p = v; k--;) {
-				size_t len = strcspn(p, ",");
-				msgpack_pack_str(&pk, len);
-				msgpack_pack_str_body(&pk, p, len);
-				p += len + (p[len] == ',');
-			}
-		}
-		else
-			msgpack_pack_nil(&pk);
-	}
+	msgpack_sbuffer out;
 	msgpack_sbuffer_init(&out);
-	msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, n);
-	msgpack_sbuffer_write(&out, body.data, body.size);
-	msgpack_sbuffer_destroy(&body);
+	assert_int_equal(al_args_vpack(&out, ap), 0);
 	*len = out.size;
 	return out.data;
 }

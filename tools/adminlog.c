@@ -1,6 +1,6 @@
 /*
  * adminlog - the offline tool: init, verify, rebuild, log (audit), replay (as-of), stats,
- * digest, checkpoint. Links only against include/adminlog.h.
+ * digest, checkpoint, simulate. Links only against include/adminlog.h.
  * Exit status: 0 done, 1 failed (error code and message on stderr), 2 usage error.
  */
 #include <errno.h>
@@ -37,6 +37,13 @@ static void usage(FILE *out)
 	      "  checkpoint DIR [--list]   write the view checkpoints as-of starts from: at the head, and\n"
 	      "        the missing ones before it that the pruning policy keeps (every checkpoint-interval\n"
 	      "        events); --list: each checkpoint's seq, size and whether this build can use it\n"
+	      "  simulate DIR [--days D] [--users U] [--agents A] [--sessions-per-day S] [--seed N]\n"
+	      "           [--end TIME]\n"
+	      "        a new data directory holding a simulated cluster history of D days ending at TIME\n"
+	      "        (default now), written through the normal commands with a simulated clock (defaults:\n"
+	      "        30 days, 50 users, 8 agents, 200 sessions a day, seed 1); the same options give the\n"
+	      "        same history and digest. The admin is admin@sim.example.com, password\n"
+	      "        Sim-Adm1n-Passw0rd! (users: Sim-Passw0rd!): a simulation's keys are not secret\n"
 	      "\n"
 	      "TIME is RFC 3339, e.g. 2026-11-27T18:00:00Z. verify, log, stats, digest and checkpoint also run\n"
 	      "while adminlogd serves DIR (read-only); rebuild and replay are refused then.\n"
@@ -474,6 +481,73 @@ static int cmd_checkpoint(int argc, char **argv)
 	return 0;
 }
 
+/* ---- simulate ----------------------------------------------------------------------------------------------- */
+
+/* *out from a decimal option between lo and hi; 0, or the usage error's exit status. */
+static int num_opt(int argc, char **argv, const char *name, unsigned long long lo, unsigned long long hi,
+		   unsigned long long *out)
+{
+	int ok = 1;
+	const char *v = opt(argc, argv, name, &ok);
+	if (!ok)
+		return usage_error("a value is missing after ", name);
+	if (v == NULL)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || n < lo || n > hi) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "%s: a whole number from %llu to %llu, not ", name, lo, hi);
+		return usage_error(msg, v);
+	}
+	*out = n;
+	return 0;
+}
+
+static int cmd_simulate(int argc, char **argv)
+{
+	static const char *const known[] = {"--days", "--users", "--agents", "--sessions-per-day", "--seed", "--end", NULL};
+	static const char *const none[] = {NULL};
+	int ok = 1, rc = check_opts(argc, argv, known, none);
+	if (rc)
+		return rc;
+	al_sim_opts o = al_sim_defaults;
+	unsigned long long days = o.days, users = o.users, agents = o.agents, spd = o.sessions_per_day, seed = o.seed;
+	if ((rc = num_opt(argc, argv, "--days", 1, 3650, &days)) || (rc = num_opt(argc, argv, "--users", 1, 1000000, &users)) ||
+	    (rc = num_opt(argc, argv, "--agents", 0, 100000, &agents)) ||
+	    (rc = num_opt(argc, argv, "--sessions-per-day", 0, 1000000, &spd)) ||
+	    (rc = num_opt(argc, argv, "--seed", 0, UINT64_MAX, &seed)))
+		return rc;
+	const char *end = opt(argc, argv, "--end", &ok);
+	if (!ok)
+		return usage_error("a value is missing after --end", NULL);
+	if (end && al_time_parse(end, &o.end_us) != 0)
+		return usage_error("--end: not an RFC 3339 time: ", end);
+	o.days = (unsigned)days, o.users = (unsigned)users, o.agents = (unsigned)agents;
+	o.sessions_per_day = (unsigned)spd, o.seed = seed;
+	struct stat st;
+	if (stat(argv[2], &st) == 0) {
+		al_error e;
+		al_err(&e, AL_EALREADY_EXISTS, "%s exists: simulate makes a new data directory", argv[2]);
+		return fail(&e);
+	}
+	if (al_sim_seed_random(seed) != 0) {
+		al_error e;
+		al_err(&e, AL_EINTERNAL, "the random source could not be seeded");
+		return fail(&e);
+	}
+	al_error err = {0};
+	al_sim_stats ss;
+	double t0 = now_s();
+	if (al_simulate(argv[2], &o, &ss, &err))
+		return fail(&err);
+	printf("wrote %s: %u days, %llu commands (%llu refused), %llu events (head %llu) in %.1f s\n", argv[2], o.days,
+	       (unsigned long long)ss.commands, (unsigned long long)ss.refused, (unsigned long long)ss.events,
+	       (unsigned long long)ss.head, now_s() - t0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -495,7 +569,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {{"init", cmd_init},	    {"verify", cmd_verify}, {"rebuild", cmd_rebuild}, {"log", cmd_log},
-		    {"replay", cmd_replay}, {"stats", cmd_stats},   {"digest", cmd_digest}, {"checkpoint", cmd_checkpoint}};
+		    {"replay", cmd_replay}, {"stats", cmd_stats},   {"digest", cmd_digest}, {"checkpoint", cmd_checkpoint},
+		    {"simulate", cmd_simulate}};
 	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc, argv);

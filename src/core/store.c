@@ -451,6 +451,9 @@ void al_store_close(al_store *s)
 {
 	if (s == NULL)
 		return;
+	unsigned flags = 0;
+	if (s->env && mdb_env_get_flags(s->env, &flags) == 0 && (flags & MDB_NOSYNC) && !(flags & MDB_RDONLY))
+		mdb_env_sync(s->env, 1); /* a store opened without fsyncs is whole on disk once closed */
 	if (s->env)
 		mdb_env_close(s->env);
 	al__store_unlock(s);

@@ -181,6 +181,8 @@ static int write_secret_file(const char *path, const char *line, al_error *err)
 }
 
 /* The bootstrap events in a new store in stage, and the generated password beside them. */
+static int64_t fixed_clock(void *ctx) { return *(const int64_t *)ctx; }
+
 static int stage_build(const char *stage, al_init_opts *o, const al_actor *actor, al_error *err)
 {
 	al_store *s;
@@ -188,6 +190,8 @@ static int stage_build(const char *stage, al_init_opts *o, const al_actor *actor
 	int rc = al_store_open(&s, stage, &oo, err);
 	if (rc)
 		return rc;
+	if (o->at_us)
+		al_store_set_clock(s, fixed_clock, &o->at_us);
 	const char *pw = o->admin_password;
 	if (pw == NULL) {
 		al__random_password(o->generated_password, 21);

@@ -53,4 +53,16 @@ int al__images_registry_deleted(al_cmd *c, al_str hostname);
 int al__labels_check(const msgpack_object *labels, msgpack_packer *label_min, msgpack_packer *accelerators,
 		     al_error *err);
 
+/* An image a registry holds, as a caller lists it instead of a registry answering. */
+typedef struct al_listed_image {
+	const char *repo, *tag, *arch; /* "stable/python", "3.9", "x86_64" */
+	const char *digest;            /* sha256:<64 hex> */
+	int64_t size;
+	const void *labels; /* a msgpack map of the image's labels (text values) */
+	size_t labels_len;
+} al_listed_image;
+/* The output of image.rescan's prepare step for registry host holding exactly imgs, their
+ * labels checked as a scan checks them (the simulator's registry: no HTTP). */
+int al__rescan_prep_listed(const char *host, const al_listed_image *imgs, size_t n, al_mb *out, al_error *err);
+
 #endif

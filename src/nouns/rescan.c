@@ -884,6 +884,61 @@ static int64_t manifest_size(const msgpack_object *m)
 	return total;
 }
 
+/* An image the registry has (one architecture, its labels as read): packed into the scan's
+ * images when its labels pass the checks, else into its skipped list with the reason. */
+static void add_image(scan *sc, const char *name, const char *arch, const char *repo, const char *tag,
+		      const char *digest, int64_t size, const msgpack_object *raw)
+{
+	msgpack_object labels;
+	const char *why = sort_labels(sc, raw, &labels);
+	if (why) {
+		skip(sc, name, arch, "%s", why);
+		return;
+	}
+	msgpack_sbuffer lm, acc;
+	msgpack_packer lpk, apk;
+	msgpack_sbuffer_init(&lm);
+	msgpack_sbuffer_init(&acc);
+	msgpack_packer_init(&lpk, &lm, al_sbuffer_write);
+	msgpack_packer_init(&apk, &acc, al_sbuffer_write);
+	al_error e = {0};
+	if (al__labels_check(&labels, &lpk, &apk, &e) != AL_OK)
+		skip(sc, name, arch, "%s", e.msg);
+	else {
+		const char *slash = strchr(repo, '/');
+		msgpack_packer *pk = &sc->img;
+		msgpack_pack_map(pk, 12);
+		al_pack_cstr(pk, "name");
+		al_pack_cstr(pk, name);
+		al_pack_cstr(pk, "architecture");
+		al_pack_cstr(pk, arch);
+		al_pack_cstr(pk, "registry");
+		al_pack_cstr(pk, sc->host);
+		al_pack_cstr(pk, "project");
+		al_pack_str(pk, repo, slash ? (size_t)(slash - repo) : 0);
+		al_pack_cstr(pk, "image");
+		al_pack_cstr(pk, repo);
+		al_pack_cstr(pk, "tag");
+		al_pack_cstr(pk, tag);
+		al_pack_cstr(pk, "config_digest");
+		al_pack_cstr(pk, digest);
+		al_pack_cstr(pk, "size_bytes");
+		msgpack_pack_int64(pk, size);
+		al_pack_cstr(pk, "type");
+		al_pack_cstr(pk, "compute");
+		al_pack_cstr(pk, "labels");
+		msgpack_pack_object(pk, labels);
+		al_pack_cstr(pk, "accelerators");
+		pk->callback(pk->data, acc.data, acc.size);
+		al_pack_cstr(pk, "label_min");
+		pk->callback(pk->data, lm.data, lm.size);
+		sc->nimg++;
+	}
+	al_sbuffer_destroy(&lm);
+	al_sbuffer_destroy(&acc);
+}
+
+
 /* One image (one architecture): its config blob, labels, checks; packed or skipped. Returns -1
  * only for a transport failure (the registry scan stops), else 0. */
 static int scan_image(scan *sc, const char *repo, const char *tag, const char *name, const char *index_arch,
@@ -937,53 +992,7 @@ static int scan_image(scan *sc, const char *repo, const char *tag, const char *n
 		inner = al_mp_get(&cfg, "container_config");
 		raw = inner ? al_mp_get(inner, "Labels") : NULL;
 	}
-	msgpack_object labels;
-	const char *why = sort_labels(sc, raw, &labels);
-	if (why) {
-		skip(sc, name, arch, "%s", why);
-		return 0;
-	}
-	msgpack_sbuffer lm, acc;
-	msgpack_packer lpk, apk;
-	msgpack_sbuffer_init(&lm);
-	msgpack_sbuffer_init(&acc);
-	msgpack_packer_init(&lpk, &lm, al_sbuffer_write);
-	msgpack_packer_init(&apk, &acc, al_sbuffer_write);
-	al_error e = {0};
-	if (al__labels_check(&labels, &lpk, &apk, &e) != AL_OK)
-		skip(sc, name, arch, "%s", e.msg);
-	else {
-		const char *slash = strchr(repo, '/');
-		msgpack_packer *pk = &sc->img;
-		msgpack_pack_map(pk, 12);
-		al_pack_cstr(pk, "name");
-		al_pack_cstr(pk, name);
-		al_pack_cstr(pk, "architecture");
-		al_pack_cstr(pk, arch);
-		al_pack_cstr(pk, "registry");
-		al_pack_cstr(pk, sc->host);
-		al_pack_cstr(pk, "project");
-		al_pack_str(pk, repo, slash ? (size_t)(slash - repo) : 0);
-		al_pack_cstr(pk, "image");
-		al_pack_cstr(pk, repo);
-		al_pack_cstr(pk, "tag");
-		al_pack_cstr(pk, tag);
-		al_pack_cstr(pk, "config_digest");
-		al_pack_cstr(pk, digest);
-		al_pack_cstr(pk, "size_bytes");
-		msgpack_pack_int64(pk, size);
-		al_pack_cstr(pk, "type");
-		al_pack_cstr(pk, "compute");
-		al_pack_cstr(pk, "labels");
-		msgpack_pack_object(pk, labels);
-		al_pack_cstr(pk, "accelerators");
-		pk->callback(pk->data, acc.data, acc.size);
-		al_pack_cstr(pk, "label_min");
-		pk->callback(pk->data, lm.data, lm.size);
-		sc->nimg++;
-	}
-	al_sbuffer_destroy(&lm);
-	al_sbuffer_destroy(&acc);
+	add_image(sc, name, arch, repo, tag, digest, size, raw);
 	return 0;
 }
 
@@ -1201,21 +1210,61 @@ static int walk(scan *sc, const al_registry_conf *reg)
 	return rc;
 }
 
+/* One registry's entry of the prepare output: how the scan went, and (status ok) its images. */
+static void pack_registry(const scan *sc, const char *status, const char *const *projects, size_t nprojects,
+			  msgpack_packer *pk)
+{
+	msgpack_pack_map(pk, 7);
+	al_pack_cstr(pk, "hostname");
+	al_pack_cstr(pk, sc->host);
+	al_pack_cstr(pk, "status");
+	al_pack_cstr(pk, status);
+	al_pack_cstr(pk, "error");
+	al_pack_cstr(pk, strcmp(status, "ok") ? sc->h.err : "");
+	al_pack_cstr(pk, "complete");
+	sc->complete ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	al_pack_cstr(pk, "projects");
+	msgpack_pack_array(pk, (uint32_t)nprojects);
+	for (size_t i = 0; i < nprojects; i++)
+		al_pack_cstr(pk, projects[i]);
+	bool keep = strcmp(status, "ok") == 0; /* a failed registry records nothing */
+	al_pack_cstr(pk, "images");
+	msgpack_pack_array(pk, keep ? sc->nimg : 0);
+	if (keep && sc->img_sb.size)
+		pk->callback(pk->data, sc->img_sb.data, sc->img_sb.size);
+	al_pack_cstr(pk, "skipped");
+	msgpack_pack_array(pk, keep ? sc->nskip : 0);
+	if (keep && sc->skip_sb.size)
+		pk->callback(pk->data, sc->skip_sb.data, sc->skip_sb.size);
+}
+
+static void scan_init(scan *sc, const char *host)
+{
+	memset(sc, 0, sizeof *sc);
+	sc->host = host;
+	sc->complete = true;
+	msgpack_zone_init(&sc->z, 8192);
+	msgpack_sbuffer_init(&sc->img_sb);
+	msgpack_sbuffer_init(&sc->skip_sb);
+	msgpack_packer_init(&sc->img, &sc->img_sb, al_sbuffer_write);
+	msgpack_packer_init(&sc->skip, &sc->skip_sb, al_sbuffer_write);
+}
+
+static void scan_free(scan *sc)
+{
+	al_sbuffer_destroy(&sc->img_sb);
+	al_sbuffer_destroy(&sc->skip_sb);
+	msgpack_zone_destroy(&sc->z);
+}
+
 /* Packs one registry's entry of the prepare output; *failed when it could not be read. */
 static void scan_registry(al_store *s, const al_registry_conf *reg, long timeout, msgpack_packer *pk, bool *failed,
 			  char *why, size_t whyn)
 {
 	scan sc;
-	memset(&sc, 0, sizeof sc);
-	sc.host = reg->hostname;
-	sc.complete = true;
+	scan_init(&sc, reg->hostname);
 	sc.h.reg = reg;
 	sc.h.timeout = timeout;
-	msgpack_zone_init(&sc.z, 8192);
-	msgpack_sbuffer_init(&sc.img_sb);
-	msgpack_sbuffer_init(&sc.skip_sb);
-	msgpack_packer_init(&sc.img, &sc.img_sb, al_sbuffer_write);
-	msgpack_packer_init(&sc.skip, &sc.skip_sb, al_sbuffer_write);
 	snprintf(sc.h.base, sizeof sc.h.base, "%s", reg->url);
 	size_t bn = strlen(sc.h.base);
 	if (bn && sc.h.base[bn - 1] == '/')
@@ -1248,28 +1297,7 @@ static void scan_registry(al_store *s, const al_registry_conf *reg, long timeout
 		}
 	}
 	progress(sc.host, "done", status, 1, 1);
-	msgpack_pack_map(pk, 7);
-	al_pack_cstr(pk, "hostname");
-	al_pack_cstr(pk, reg->hostname);
-	al_pack_cstr(pk, "status");
-	al_pack_cstr(pk, status);
-	al_pack_cstr(pk, "error");
-	al_pack_cstr(pk, strcmp(status, "ok") ? sc.h.err : "");
-	al_pack_cstr(pk, "complete");
-	sc.complete ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-	al_pack_cstr(pk, "projects");
-	msgpack_pack_array(pk, (uint32_t)reg->nprojects);
-	for (size_t i = 0; i < reg->nprojects; i++)
-		al_pack_cstr(pk, reg->projects[i]);
-	bool keep = strcmp(status, "ok") == 0; /* a failed registry records nothing */
-	al_pack_cstr(pk, "images");
-	msgpack_pack_array(pk, keep ? sc.nimg : 0);
-	if (keep && sc.img_sb.size)
-		pk->callback(pk->data, sc.img_sb.data, sc.img_sb.size);
-	al_pack_cstr(pk, "skipped");
-	msgpack_pack_array(pk, keep ? sc.nskip : 0);
-	if (keep && sc.skip_sb.size)
-		pk->callback(pk->data, sc.skip_sb.data, sc.skip_sb.size);
+	pack_registry(&sc, status, (const char *const *)reg->projects, reg->nprojects, pk);
 	sodium_memzero(pw, sizeof pw);
 	if (sc.h.token) {
 		sodium_memzero(sc.h.token, strlen(sc.h.token));
@@ -1278,9 +1306,31 @@ static void scan_registry(al_store *s, const al_registry_conf *reg, long timeout
 	if (sc.h.curl)
 		curl_easy_cleanup(sc.h.curl);
 	al_free(sc.h.body);
-	al_sbuffer_destroy(&sc.img_sb);
-	al_sbuffer_destroy(&sc.skip_sb);
-	msgpack_zone_destroy(&sc.z);
+	scan_free(&sc);
+}
+
+int al__rescan_prep_listed(const char *host, const al_listed_image *imgs, size_t n, al_mb *out, al_error *err)
+{
+	scan sc;
+	scan_init(&sc, host);
+	int rc = AL_OK;
+	for (size_t i = 0; i < n && rc == AL_OK; i++) {
+		const al_listed_image *im = &imgs[i];
+		char name[AL_MAX_ID * 2 + 80];
+		msgpack_object labels;
+		snprintf(name, sizeof name, "%s/%s:%s", host, im->repo, im->tag);
+		if (al_mp_decode(im->labels, im->labels_len, &sc.z, &labels) != 0)
+			rc = al_err(err, AL_EINVALID_ARGUMENT, "%s: labels are not a msgpack map", name);
+		else
+			add_image(&sc, name, im->arch, im->repo, im->tag, im->digest, im->size, &labels);
+	}
+	if (rc == AL_OK) {
+		msgpack_packer *pk = al_mb_key(out, "registries");
+		msgpack_pack_array(pk, 1);
+		pack_registry(&sc, "ok", NULL, 0, pk);
+	}
+	scan_free(&sc);
+	return rc;
 }
 
 int al__image_rescan_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
