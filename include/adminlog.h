@@ -578,6 +578,9 @@ typedef struct al_sim_opts {
 	uint64_t seed;
 	int64_t end_us;     /* 0: now, to the hour */
 	const char *pwhash; /* the users' password hashing cost: NULL is min (fast) */
+	/* Called for each command refused (as a live cluster's are: a session of an inactive user). */
+	void (*refused)(const char *op, const al_error *err, void *ctx);
+	void *ctx;
 } al_sim_opts;
 extern const al_sim_opts al_sim_defaults; /* 30 days, 50 users, 8 agents, 200 sessions a day, seed 1 */
 

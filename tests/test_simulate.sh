@@ -7,13 +7,15 @@
 end=2026-11-30T00:00:00Z
 sim() { run "$AL" simulate "$@" --end "$end"; }
 
-sim "$T/a" --days 40 --users 130 --agents 24 --seed 7
-check "simulate exits 0 and reports what it wrote" eval 'rc_is 0 && out_has "^wrote .*: 40 days, [0-9]* commands (0 refused), [0-9]* events"'
-sim "$T/b" --days 40 --users 130 --agents 24 --seed 7
+sim "$T/a" --days 40 --users 130 --agents 24 --sessions-per-day 60 --seed 7 --verbose
+check "simulate exits 0 and reports what it wrote" eval 'rc_is 0 && out_has "^wrote .*: 40 days, [0-9]* commands ([0-9]* refused), [0-9]* events"'
+check "--verbose says why each refused command was (only sessions of inactive users here)" \
+	eval '! grep -v -q "^refused session.create: invalid_argument: user: .* is inactive" "$T/err"'
+sim "$T/b" --days 40 --users 130 --agents 24 --sessions-per-day 60 --seed 7
 da=$("$AL" digest "$T/a"); db=$("$AL" digest "$T/b")
 check "the same options give the same digest" [ -n "$da" -a "$da" = "$db" ]
 check "and the same log, head hash included" sh -c "[ \"\$('$AL' stats '$T/a' | grep head_hash)\" = \"\$('$AL' stats '$T/b' | grep head_hash)\" ]"
-sim "$T/c" --days 40 --users 130 --agents 24 --seed 8
+sim "$T/c" --days 40 --users 130 --agents 24 --sessions-per-day 60 --seed 8
 check "another seed gives another history" [ "$("$AL" digest "$T/c")" != "$da" ]
 
 run "$AL" verify "$T/a"
@@ -30,6 +32,11 @@ check "the events of the set-up: users (and the admin), domains, groups, images"
 	eval 'out_has_f "\"user.created\":131" && out_has_f "\"domain.created\":2" && out_has_f "\"image.scanned\":3" && out_has_f "\"rgroup.created\":4"'
 check "and of the days: agents lost and back, made unschedulable, users deactivated" \
 	eval 'out_has_f "\"agent.status_changed\"" && out_has_f "\"agent.schedulable_changed\"" && out_has_f "\"user.deactivated\""'
+check "sessions created, moved through their statuses and ended" \
+	eval 'out_has_f "\"session.created\"" && out_has_f "\"session.status_changed\"" && out_has_f "\"session.terminate_requested\""'
+run "$BIN/adminctl" --data "$T/a" session list --status CANCELLED,ERROR,TERMINATED,RUNNING --limit 10000 --json
+check "sessions end in every way: cancelled, failed, terminated, and some still run" \
+	eval 'out_has_f "\"CANCELLED\"" && out_has_f "\"ERROR\"" && out_has_f "\"TERMINATED\"" && out_has_f "\"RUNNING\""'
 run "$AL" log "$T/a" --type agent.status_changed
 check "agents are found LOST by the expiry check and come back ALIVE" eval 'out_has_f "\"status\":\"LOST\"" && out_has_f "\"status\":\"ALIVE\",\"previous\":\"LOST\""'
 run "$BIN/adminctl" --data "$T/a" agent list --columns id,status,scaling_group

@@ -38,12 +38,14 @@ static void usage(FILE *out)
 	      "        the missing ones before it that the pruning policy keeps (every checkpoint-interval\n"
 	      "        events); --list: each checkpoint's seq, size and whether this build can use it\n"
 	      "  simulate DIR [--days D] [--users U] [--agents A] [--sessions-per-day S] [--seed N]\n"
-	      "           [--end TIME]\n"
+	      "           [--end TIME] [--verbose]\n"
 	      "        a new data directory holding a simulated cluster history of D days ending at TIME\n"
 	      "        (default now), written through the normal commands with a simulated clock (defaults:\n"
 	      "        30 days, 50 users, 8 agents, 200 sessions a day, seed 1); the same options give the\n"
 	      "        same history and digest. The admin is admin@sim.example.com, password\n"
-	      "        Sim-Adm1n-Passw0rd! (users: Sim-Passw0rd!): a simulation's keys are not secret\n"
+	      "        Sim-Adm1n-Passw0rd! (users: Sim-Passw0rd!): a simulation's keys are not secret.\n"
+	      "        Some commands are refused, as on a live cluster (sessions of deactivated users);\n"
+	      "        --verbose prints each refusal on stderr\n"
 	      "\n"
 	      "TIME is RFC 3339, e.g. 2026-11-27T18:00:00Z. verify, log, stats, digest and checkpoint also run\n"
 	      "while adminlogd serves DIR (read-only); rebuild and replay are refused then.\n"
@@ -505,14 +507,22 @@ static int num_opt(int argc, char **argv, const char *name, unsigned long long l
 	return 0;
 }
 
+static void sim_refused(const char *op, const al_error *err, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "refused %s: %s: %s\n", op, al_err_name(err->code), err->msg);
+}
+
 static int cmd_simulate(int argc, char **argv)
 {
 	static const char *const known[] = {"--days", "--users", "--agents", "--sessions-per-day", "--seed", "--end", NULL};
-	static const char *const none[] = {NULL};
-	int ok = 1, rc = check_opts(argc, argv, known, none);
+	static const char *const flags[] = {"--verbose", NULL};
+	int ok = 1, rc = check_opts(argc, argv, known, flags);
 	if (rc)
 		return rc;
 	al_sim_opts o = al_sim_defaults;
+	if (flag(argc, argv, "--verbose"))
+		o.refused = sim_refused;
 	unsigned long long days = o.days, users = o.users, agents = o.agents, spd = o.sessions_per_day, seed = o.seed;
 	if ((rc = num_opt(argc, argv, "--days", 1, 3650, &days)) || (rc = num_opt(argc, argv, "--users", 1, 1000000, &users)) ||
 	    (rc = num_opt(argc, argv, "--agents", 0, 100000, &agents)) ||

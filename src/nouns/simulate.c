@@ -13,8 +13,11 @@
  * What happens: at the start, a registry with images, domains, keypair policies, resource
  * groups with the three schedulers, projects, users (some admins) with their keypairs, and
  * agents; then, day after day, agents heartbeat, some go silent and are found LOST, some are
- * made unschedulable for a while or shut down and come back, and a few users are deactivated
- * and later activated again.
+ * made unschedulable for a while or shut down and come back, a few users are deactivated
+ * and later activated again, and sessions arrive at random through each day: most are
+ * scheduled, prepared and run for minutes to days, some are cancelled while pending, some fail
+ * while preparing, a few restart. Until the scheduler exists the simulator reports each step
+ * the scheduler and the agent would (session.report); owners end their interactive sessions.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +41,7 @@ const al_sim_opts al_sim_defaults = {.days = 30, .users = 50, .agents = 8, .sess
 
 static const al_actor sim_actor = {"local:simulator", AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
 
-enum act_kind { A_HEARTBEAT, A_EXPIRE, A_SCHEDULABLE, A_TERMINATE, A_USER_STATUS, A_DAY };
+enum act_kind { A_HEARTBEAT, A_EXPIRE, A_SCHEDULABLE, A_TERMINATE, A_USER_STATUS, A_DAY, A_SESSION_NEW, A_SESSION };
 
 typedef struct act {
 	int64_t at;
@@ -53,6 +56,23 @@ typedef struct agent {
 	bool down;            /* shut down: no heartbeats until it comes back */
 } agent;
 
+typedef struct user {
+	char access_key[24]; /* its main keypair's */
+	unsigned char domain, project; /* project: 1 or 2 of its domain */
+} user;
+
+/* A session's life, planned at its creation: each step is a report (or the owner's terminate)
+ * at its time. */
+enum step { S_SCHEDULED, S_PULLING, S_PREPARING, S_RUNNING, S_RESTARTING, S_END, S_TERMINATED, S_ERROR, S_CANCEL, S_DONE };
+
+typedef struct session {
+	char id[40];
+	uint32_t user;
+	bool batch;
+	unsigned char step, plan[12], nplan; /* the steps still to come, in order */
+	int64_t wait[12];                     /* the delay before each */
+} session;
+
 typedef struct sim {
 	al_store *s;
 	const al_sim_opts *o;
@@ -64,6 +84,9 @@ typedef struct sim {
 	size_t n, cap;
 	uint64_t order;
 	agent *agents;
+	user *users;
+	session *sessions;
+	size_t nsessions, session_cap;
 	unsigned ndomains;
 } sim;
 
@@ -145,6 +168,8 @@ static int run(sim *w, bool must, al_reply *rep, const void *prep, size_t prep_l
 		w->st->commands++;
 		if (rep->first_seq)
 			w->st->events += rep->last_seq - rep->first_seq + 1;
+		if (rc && !must && w->o->refused)
+			w->o->refused(op, &rep->err, w->o->ctx);
 		if (rc && !must)
 			w->st->refused++, rc = AL_OK;
 		else if (rc)
@@ -253,17 +278,40 @@ static int setup_org(sim *w)
 	return rc;
 }
 
+/* The string member key of a reply's result map into buf ("" when absent). */
+static void reply_str(const al_reply *rep, const char *key, char *buf, size_t n)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	al_str v = {"", 0};
+	msgpack_zone_init(&z, 2048);
+	if (rep->result && al_mp_decode(rep->result, rep->result_len, &z, &o) == 0)
+		al_mp_str(&o, key, &v);
+	al_str_cpy(buf, n, v);
+	msgpack_zone_destroy(&z);
+}
+
 static int setup_users(sim *w)
 {
 	char email[64], name[32], d[32], p[64];
+	w->users = al_calloc(w->o->users, sizeof *w->users);
+	if (w->users == NULL)
+		return al_err(w->err, AL_ENO_MEMORY, "out of memory");
 	int rc = AL_OK;
 	for (unsigned u = 0; rc == AL_OK && u < w->o->users; u++) {
+		user *x = &w->users[u];
 		user_email(u, email, sizeof email);
 		snprintf(name, sizeof name, "simuser%05u", u);
-		domain_name(u % w->ndomains, d, sizeof d);
-		snprintf(p, sizeof p, "%s-p%u", d, 1 + al_detrand_below(&w->rng, 2));
-		rc = MUST(w, "user.create", "email", 's', email, "username", 's', name, "password", 's', "Sim-Passw0rd!",
-			  "domain", 's', d, "role", 's', u % 25 == 24 ? "admin" : "user", "projects", 'l', p);
+		x->domain = (unsigned char)(u % w->ndomains);
+		x->project = (unsigned char)(1 + al_detrand_below(&w->rng, 2));
+		domain_name(x->domain, d, sizeof d);
+		snprintf(p, sizeof p, "%s-p%u", d, x->project);
+		al_reply rep = {0};
+		rc = run(w, true, &rep, NULL, 0, "user.create", "email", 's', email, "username", 's', name, "password", 's',
+			 "Sim-Passw0rd!", "domain", 's', d, "role", 's', u % 25 == 24 ? "admin" : "user", "projects", 'l', p,
+			 NULL);
+		reply_str(&rep, "main_access_key", x->access_key, sizeof x->access_key);
+		al_reply_free(&rep);
 		if (rc == AL_OK && chance(w, 0.2)) /* a second keypair, with more room */
 			rc = MUST(w, "keypair.create", "user", 's', email, "policy", 's', "sim-large");
 	}
@@ -296,6 +344,100 @@ static int setup_agents(sim *w)
 	return rc ? rc : plan(w, w->now + EXPIRE_EVERY, A_EXPIRE, 0, 0);
 }
 
+/* ---- sessions ------------------------------------------------------------------------------ */
+
+static void step_add(session *x, int step, int64_t wait)
+{
+	x->plan[x->nplan] = (unsigned char)step;
+	x->wait[x->nplan++] = wait;
+}
+
+/* The life of a new session: cancelled while pending, failed while preparing, or run for a
+ * while and ended by its owner (interactive) or by its own end (batch), now and then restarting. */
+static void plan_life(sim *w, session *x)
+{
+	if (chance(w, 0.04)) {
+		step_add(x, S_CANCEL, between(w, MIN, 30 * MIN));
+		return;
+	}
+	step_add(x, S_SCHEDULED, between(w, 5 * SEC, 5 * MIN));
+	if (chance(w, 0.5))
+		step_add(x, S_PULLING, between(w, SEC, 30 * SEC));
+	step_add(x, S_PREPARING, between(w, 5 * SEC, 2 * MIN));
+	if (chance(w, 0.03)) {
+		step_add(x, S_ERROR, between(w, 10 * SEC, 2 * MIN));
+		step_add(x, S_TERMINATED, between(w, 10 * SEC, MIN));
+		return;
+	}
+	step_add(x, S_RUNNING, between(w, 10 * SEC, 3 * MIN));
+	int64_t run = x->batch ? between(w, MIN, 2 * HOUR) : between(w, 10 * MIN, 8 * HOUR);
+	if (!x->batch && chance(w, 0.1))
+		run *= 10; /* a long one: days */
+	if (chance(w, 0.02)) {
+		int64_t first = between(w, 0, run);
+		step_add(x, S_RESTARTING, first);
+		step_add(x, S_RUNNING, between(w, 10 * SEC, 2 * MIN));
+		run -= first;
+	}
+	step_add(x, S_END, run);
+	if (!x->batch)
+		step_add(x, S_TERMINATED, between(w, 5 * SEC, MIN));
+}
+
+static int session_new(sim *w)
+{
+	if (w->nsessions == w->session_cap) {
+		size_t cap = w->session_cap ? w->session_cap * 2 : 1024;
+		session *v = al_realloc(w->sessions, cap * sizeof *v);
+		if (v == NULL)
+			return al_err(w->err, AL_ENO_MEMORY, "out of memory");
+		w->sessions = v, w->session_cap = cap;
+	}
+	session *x = &w->sessions[w->nsessions];
+	memset(x, 0, sizeof *x);
+	x->user = al_detrand_below(&w->rng, w->o->users);
+	x->batch = chance(w, 0.3);
+	const user *u = &w->users[x->user];
+	bool gpu = chance(w, 0.2);
+	char name[32], d[32], p[64], res[64];
+	snprintf(name, sizeof name, "sim-%06zu", w->nsessions);
+	snprintf(p, sizeof p, "%s-p%u", domain_name(u->domain, d, sizeof d), u->project);
+	snprintf(res, sizeof res, "cpu=%u,mem=%ug%s", 1 + al_detrand_below(&w->rng, 4), 2 << al_detrand_below(&w->rng, 4),
+		 gpu ? ",cuda.device=1" : "");
+	al_reply rep = {0};
+	int rc = run(w, false, &rep, NULL, 0, "session.create", "name", 's', name, "image", 's',
+		     gpu ? REGISTRY "/stable/pytorch:2.1-cuda12" : REGISTRY "/stable/python:3.11", "architecture", 's',
+		     "x86_64", "group", 's', groups[al_detrand_below(&w->rng, 3)], "project", 's', p, "type", 's',
+		     x->batch ? "batch" : "interactive", "resources", 's', res, "access_key", 's', u->access_key, NULL);
+	if (rc == AL_OK && rep.err.code == AL_OK) {
+		reply_str(&rep, "id", x->id, sizeof x->id);
+		plan_life(w, x);
+		rc = plan(w, w->now + x->wait[0], A_SESSION, (uint32_t)w->nsessions++, 0);
+	}
+	al_reply_free(&rep);
+	return rc;
+}
+
+/* The session's next step, then the one after it is planned. */
+static int session_step(sim *w, session *x)
+{
+	static const char *const report[] = {[S_SCHEDULED] = "SCHEDULED", [S_PULLING] = "PULLING",
+					     [S_PREPARING] = "PREPARING", [S_RUNNING] = "RUNNING",
+					     [S_RESTARTING] = "RESTARTING", [S_TERMINATED] = "TERMINATED",
+					     [S_ERROR] = "ERROR"};
+	int step = x->plan[x->step], rc;
+	if (step == S_CANCEL || (step == S_END && !x->batch)) /* the owner ends it: CANCELLED or TERMINATING */
+		rc = TRY(w, "session.terminate", "id", 's', x->id);
+	else if (step == S_END) /* a batch session's program exits */
+		rc = TRY(w, "session.report", "id", 's', x->id, "status", 's', "TERMINATED", "exit_code", 'i',
+			 chance(w, 0.9) ? 0LL : 1LL);
+	else
+		rc = TRY(w, "session.report", "id", 's', x->id, "status", 's', report[step]);
+	if (rc == AL_OK && ++x->step < x->nplan)
+		rc = plan(w, w->now + x->wait[x->step], A_SESSION, (uint32_t)(x - w->sessions), 0);
+	return rc;
+}
+
 /* ---- the days ----------------------------------------------------------------------------- */
 
 /* What happens to the agents and users on a day, planned at its start. */
@@ -320,6 +462,8 @@ static int plan_day(sim *w)
 		rc = plan(w, at, A_USER_STATUS, u, 0);
 		rc = rc ? rc : plan(w, at + between(w, DAY, 5 * DAY), A_USER_STATUS, u, 1);
 	}
+	for (unsigned k = 0; rc == AL_OK && k < w->o->sessions_per_day; k++)
+		rc = plan(w, between(w, w->now, w->now + DAY), A_SESSION_NEW, 0, 0);
 	return rc ? rc : plan(w, w->now + DAY, A_DAY, 0, 0);
 }
 
@@ -350,9 +494,15 @@ static int act_run(sim *w, const act *x)
 		g->down = true;
 		int rc = TRY(w, "agent.terminate", "id", 's', id);
 		return rc ? rc : plan(w, w->now + x->arg, A_TERMINATE, x->who, 0);
-	case A_USER_STATUS:
+	case A_USER_STATUS: { /* deactivating a user deactivates its keypairs; the admin activates both back */
 		user_email(x->who, id, sizeof id);
-		return TRY(w, x->arg ? "user.activate" : "user.deactivate", "email", 's', id);
+		int rc = TRY(w, x->arg ? "user.activate" : "user.deactivate", "email", 's', id);
+		return rc || !x->arg ? rc : TRY(w, "keypair.activate", "access_key", 's', w->users[x->who].access_key);
+	}
+	case A_SESSION_NEW:
+		return session_new(w);
+	case A_SESSION:
+		return session_step(w, &w->sessions[x->who]);
 	}
 	return AL_OK;
 }
@@ -411,5 +561,7 @@ int al_simulate(const char *dir, const al_sim_opts *o, al_sim_stats *st, al_erro
 	al_store_close(w.s);
 	al_free(w.heap);
 	al_free(w.agents);
+	al_free(w.users);
+	al_free(w.sessions);
 	return rc;
 }
