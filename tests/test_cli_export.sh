@@ -27,8 +27,8 @@ check "export --help exits 0 and names the real lists" \
 	eval 'rc_is 0 && out_has_f "users, keypairs, policies, user-policies, project-policies" && out_has_f "images"'
 run "$AC" --data "$D" export
 check "export alone is a usage error naming the lists" eval 'usage_err && err_has_f "lists: users, keypairs"'
-run "$AC" --data "$D" export sessions --out "$T/x.csv"
-check "an unknown list names the real lists" eval 'usage_err && err_has_f "registries" && ! err_has_f "..."'
+run "$AC" --data "$D" export vfolders --out "$T/x.csv"
+check "an unknown list names the real lists" eval 'usage_err && err_has_f "registries" && err_has_f "sessions" && ! err_has_f "..."'
 check "users export holds no password hash" sh -c "! grep -q argon2 '$T/users.csv'"
 check "no temporary file is left behind" sh -c "! ls -a '$T' | grep -q adminctl-export"
 
@@ -39,7 +39,7 @@ check "a bad filter is refused" refused invalid_argument
 check "a refused export leaves no file, not even a temporary one" sh -c "test ! -e '$T/bad.csv' && ! ls -a '$T' | grep -q adminctl-export"
 run "$AC" --data "$D" export users
 check "export without --out is a usage error" usage_err
-run "$AC" --data "$D" export sessions --out "$T/x.csv"
+run "$AC" --data "$D" export vfolders --out "$T/x.csv"
 check "an unknown list is a usage error" usage_err
 long=$(printf 'x%.0s' $(seq 1 256))
 run "$AC" --data "$D" export users --out "$T/$long"

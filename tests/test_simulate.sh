@@ -44,6 +44,22 @@ check "the agents are in the three groups" eval 'out_has "sim-fifo" && out_has "
 run "$BIN/adminctl" --data "$T/a" image list
 check "the registry's images are listed" eval 'out_has_f "sim.registry.local/stable/pytorch:2.1-cuda12" && out_has_f "aarch64"'
 
+# The sessions export (the platform's columns, one per accelerator slot the agents have) of a
+# small simulation against tests/golden/export_sessions.csv; ADMINLOG_GOLDEN_WRITE=1 rewrites it
+# after a deliberate change (then review the diff).
+golden="$(dirname "$0")/golden/export_sessions.csv"
+sim "$T/g" --days 2 --users 12 --agents 3 --sessions-per-day 10 --seed 3
+run "$BIN/adminctl" --data "$T/g" export sessions --out "$T/sessions.csv"
+check "export sessions writes every session" eval 'rc_is 0 && out_has "^sessions: [0-9]* rows written"'
+[ -n "$ADMINLOG_GOLDEN_WRITE" ] && cp "$T/sessions.csv" "$golden"
+check "the sessions export matches the golden file" cmp "$T/sessions.csv" "$golden"
+check "its header: the platform's columns, cuda.device as cuda_device" \
+	sh -c "head -n 1 '$T/sessions.csv' | grep -q '^id,name,image,cluster_mode,user_email,status,status_info,access_key,cpu_slot,mem_slot,cuda_device,created_at,terminated_at,agents'"
+check "images are named without their registry" sh -c "grep -q ',stable/python:3.11,' '$T/sessions.csv' && ! grep -q 'sim.registry.local' '$T/sessions.csv'"
+run "$BIN/adminctl" --data "$T/g" export sessions --status CANCELLED --out "$T/cancelled.csv"
+check "a session cancelled while pending occupied nothing" \
+	sh -c "[ \$(grep -c CANCELLED '$T/cancelled.csv') -ge 1 ] && ! grep CANCELLED '$T/cancelled.csv' | grep -v -q ',0,0.00,0,'"
+
 run "$AL" simulate "$T/a" --days 1
 check "an existing directory is refused" refused already_exists
 run "$AL" simulate "$T/d" --days 0
