@@ -302,7 +302,7 @@ static const column session_cols[] = {
 	{"access_key", "access_key", NULL},
 	{"cpu_slot", "cpu", cell_cpu},
 	{"mem_slot", "mem", cell_gib},
-	{NULL, NULL, NULL}, /* the accelerator columns go here */
+	{"", NULL, NULL}, /* the accelerator columns go here */
 	{"created_at", "created_at", NULL},
 	{"terminated_at", "terminated_at", NULL},
 	{"agents", "agents", cell_agents},
@@ -368,8 +368,8 @@ static int session_columns(al_store *s, column *cols, size_t max, char *buf, siz
 	if (na < 0 || n < (size_t)na * 128)
 		return -1;
 	size_t k = 0;
-	for (const column *c = session_cols; c->header || c[1].header; c++) {
-		if (c->header) {
+	for (const column *c = session_cols; c->header; c++) {
+		if (*c->header) {
 			if (k < max)
 				cols[k++] = *c;
 			continue;
