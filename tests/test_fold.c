@@ -216,6 +216,59 @@ static void overlay_range_order(void **state)
 	al__ov_free(o);
 }
 
+/* Many keys come out of a range in LMDB's order, however they share prefixes: a thousand
+ * emails that differ only past the first eight bytes, a thousand keys equal as padded words
+ * with the empty key among them (their shared prefix is empty), short keys, binary keys. */
+static void overlay_sort_many(void **state)
+{
+	(void)state;
+	al_ov *o;
+	assert_int_equal(al__ov_new(&o), AL_OK);
+	assert_int_equal(al__ov_cover(o, 9, true), AL_OK);
+	enum { N = 8000 };
+	static char keys[N][64];
+	static size_t kn[N];
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < N; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i % 4 == 0)
+			kn[i] = (size_t)snprintf(keys[i], sizeof keys[i], "userAAAAAA%06llu@bench.example.com",
+						 (unsigned long long)(x % 100000));
+		else if (i % 4 == 1) { /* 8 NULs then two bytes; or up to 8 NULs (the empty key too) */
+			memset(keys[i], 0, 10);
+			kn[i] = x % 50 == 0 ? x / 50 % 9 : 10;
+			keys[i][8] = (char)(x >> 8), keys[i][9] = (char)(x >> 16);
+		} else if (i % 4 == 2)
+			kn[i] = (size_t)snprintf(keys[i], sizeof keys[i], "u%llu", (unsigned long long)(x % 1000));
+		else {
+			kn[i] = 1 + (size_t)(x % 20);
+			for (size_t j = 0; j < kn[i]; j++)
+				keys[i][j] = (char)(x >> (j % 8 * 8));
+		}
+		assert_int_equal(al__ov_put(o, 9, keys[i], kn[i], "v", 1), AL_OK);
+	}
+	/* Each distinct key once, in order (the same key put twice is one entry). */
+	size_t distinct = 0;
+	for (size_t i = 0; i < N; i++) {
+		size_t j = 0;
+		while (j < i && (kn[j] != kn[i] || memcmp(keys[j], keys[i], kn[i]) != 0))
+			j++;
+		distinct += j == i;
+	}
+	al_ov_iter it;
+	assert_int_equal(al__ov_range(o, 9, "", 0, &it), AL_OK);
+	MDB_val k, v, prev = {0, NULL};
+	bool dead;
+	size_t n = 0;
+	while (al__ov_next(&it, &k, &v, &dead)) {
+		if (n++)
+			assert_true(al__key_cmp(prev.mv_data, prev.mv_size, k.mv_data, k.mv_size) < 0);
+		prev = k;
+	}
+	assert_int_equal(n, distinct);
+	al__ov_free(o);
+}
+
 /* ---- the view helpers over it, in a write transaction -------------------------------------------------- */
 
 static size_t keys_str(const al_keys *l, char *buf, size_t cap)
@@ -577,6 +630,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(overlay_get_put_del),
 		cmocka_unit_test_setup_teardown(overlay_range_order, th_setup, th_teardown),
+		cmocka_unit_test(overlay_sort_many),
 		cmocka_unit_test_setup_teardown(view_helpers, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(rebuild_spills, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(rebuild_interrupted, th_setup, th_teardown),

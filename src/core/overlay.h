@@ -65,6 +65,10 @@ int al__ov_range(al_ov *o, MDB_dbi dbi, const void *prefix, size_t pn, al_ov_ite
 /* The next entry: false at the end. *deleted for a tombstone (v is then empty). */
 bool al__ov_next(al_ov_iter *it, MDB_val *k, MDB_val *v, bool *deleted);
 
+/* Readies n bytes of new memory at p for writing at once (huge pages, faulted in by one
+ * call) rather than a page fault per 4 KiB page as they are first written. A hint. */
+void al__ov_mem_ready(void *p, size_t n);
+
 /* LMDB's default key order (mdb_cmp_memn): bytes, then the shorter first. */
 int al__key_cmp(const void *a, size_t an, const void *b, size_t bn);
 
