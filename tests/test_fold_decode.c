@@ -103,12 +103,9 @@ static void ends_and_stops(void **state)
 	al__decoder_stop(d);
 }
 
-/* A damaged record ends the stream with corrupt at its seq, after the events before it. */
-static void damaged_record(void **state)
+/* Flips a payload byte of event bad (its checksum no longer matches) and reopens the store. */
+static void damage(th_fx *f, uint64_t bad)
 {
-	th_fx *f = *state;
-	fill_log(f->s);
-	uint64_t bad = al_log_head(f->s) / 2;
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s", f->dir);
 	al_store_close(f->s);
@@ -127,7 +124,7 @@ static void damaged_record(void **state)
 	assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
 	unsigned char *copy = malloc(val.mv_size);
 	memcpy(copy, val.mv_data, val.mv_size);
-	copy[AL_REC_HEADER + 3] ^= 0x40; /* a payload byte: the checksum no longer matches */
+	copy[AL_REC_HEADER + 3] ^= 0x40;
 	MDB_val nv = {val.mv_size, copy};
 	assert_int_equal(mdb_put(txn, dbi, &key, &nv, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -135,6 +132,16 @@ static void damaged_record(void **state)
 	free(copy);
 	al_error err = {0};
 	assert_int_equal(al_store_open(&f->s, dir, &(al_open_opts){.flags = AL_OPEN_QUIET}, &err), AL_OK);
+}
+
+/* A damaged record ends the stream with corrupt at its seq, after the events before it. */
+static void damaged_record(void **state)
+{
+	th_fx *f = *state;
+	fill_log(f->s);
+	uint64_t bad = al_log_head(f->s) / 2;
+	damage(f, bad);
+	al_error err = {0};
 	al_decoder *d = al__decoder_start(f->s, 1, al_log_head(f->s));
 	assert_non_null(d);
 	int rc = -1;
@@ -151,6 +158,78 @@ static void damaged_record(void **state)
 	assert_int_equal(al_store_rebuild(f->s, NULL, NULL, &err), AL_ECORRUPT);
 	th_digest(f->s, after);
 	assert_string_equal(before, after);
+}
+
+/* Events from..to of s in blocks: each block's seqs follow on from the last one's; the block
+ * sizes into sizes[] (*nb of them); the end's rc, which a further call gives again. */
+static int stream_blocks(al_store *s, uint64_t from, uint64_t to, size_t *sizes, size_t *nb, al_error *err)
+{
+	al_decoder *d = al__decoder_start(s, from, to);
+	assert_non_null(d);
+	const al_event *e;
+	size_t n = 0;
+	int rc = -1, again = -2;
+	uint64_t next = from;
+	*nb = 0;
+	while ((e = al__decoder_block(d, &n, &rc, err)) != NULL) {
+		assert_true(n >= 1);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(e[i].seq, next++);
+		sizes[(*nb)++] = n;
+	}
+	al_error err2 = {0};
+	assert_null(al__decoder_block(d, &n, &again, &err2)); /* the end stays the end */
+	assert_int_equal(again, rc);
+	al__decoder_stop(d);
+	return rc;
+}
+
+/* The decoder hands the fold whole blocks (one lock per block, not per event): none lost or
+ * repeated at a block's edge, a stream of whole blocks ends right after its last one, and a
+ * damaged record in the middle of a block ends the stream after a shorter block of the
+ * events before it. */
+static void blocks(void **state)
+{
+	th_fx *f = *state;
+	fill_log(f->s);
+	uint64_t head = al_log_head(f->s);
+	size_t sizes[256], nb;
+	al_error err = {0};
+	assert_int_equal(stream_blocks(f->s, 1, head, sizes, &nb, &err), AL_OK);
+	size_t bn = sizes[0], total = 0;
+	assert_true(bn > 1 && bn * 4 < head && nb > 4);
+	for (size_t i = 0; i < nb; i++) {
+		assert_true(i == nb - 1 ? sizes[i] <= bn : sizes[i] == bn);
+		total += sizes[i];
+	}
+	assert_int_equal(total, head);
+
+	/* Exactly three blocks, from an event that is not the first: three, and the end. */
+	assert_int_equal(stream_blocks(f->s, 7, 6 + 3 * bn, sizes, &nb, &err), AL_OK);
+	assert_int_equal(nb, 3);
+	assert_int_equal(sizes[2], bn);
+	/* One past a block: a block of one more. */
+	assert_int_equal(stream_blocks(f->s, 7, 7 + bn, sizes, &nb, &err), AL_OK);
+	assert_int_equal(nb, 2);
+	assert_int_equal(sizes[1], 1);
+	/* Past the head, at a block's first event: the blocks before, then the missing event. */
+	assert_int_equal(stream_blocks(f->s, head - bn + 1, head + 1, sizes, &nb, &err), AL_ECORRUPT);
+	assert_int_equal(nb, 1);
+	assert_int_equal(sizes[0], bn);
+
+	/* Damaged in the middle of the second block: a whole block, then the events before it. */
+	uint64_t bad = 1 + bn + bn / 2;
+	damage(f, bad);
+	assert_int_equal(stream_blocks(f->s, 1, head, sizes, &nb, &err), AL_ECORRUPT);
+	assert_int_equal(nb, 2);
+	assert_int_equal(sizes[0], bn);
+	assert_int_equal(sizes[1], bad - 1 - bn);
+	char want[64];
+	snprintf(want, sizeof want, "event %llu: checksum mismatch", (unsigned long long)bad);
+	assert_non_null(strstr(err.msg, want));
+	/* Damaged at the stream's first event: no block, only the error. */
+	assert_int_equal(stream_blocks(f->s, bad, head, sizes, &nb, &err), AL_ECORRUPT);
+	assert_int_equal(nb, 0);
 }
 
 /* A rebuild long enough to decode on the second thread gives the live views. */
@@ -172,6 +251,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(same_events_as_the_log, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(ends_and_stops, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(damaged_record, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(blocks, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(rebuild_equals_live, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

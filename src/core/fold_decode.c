@@ -6,7 +6,7 @@
 #include "core/log.h"
 #include "core/record.h"
 
-#define NBATCH 4      /* batches in the ring: the decoder may be this far ahead */
+#define NBATCH 16     /* batches in the ring: the decoder may be this far ahead */
 #define BATCH 512     /* events per batch */
 
 typedef struct batch {
@@ -23,7 +23,9 @@ struct al_decoder {
 	uint64_t from, to;
 	batch b[NBATCH];
 	size_t filled, taken; /* batches the decoder filled, the fold took (ring positions) */
-	size_t pos;           /* the next event of batch `taken` */
+	bool held;            /* the fold holds batch `taken` (handed over by al__decoder_block) */
+	const al_event *cur;  /* al__decoder_next: the block it hands out event by event */
+	size_t pos, n;
 	bool stop;            /* the fold is done with the stream */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -126,29 +128,42 @@ al_decoder *al__decoder_start(al_store *s, uint64_t from, uint64_t to)
 	return d;
 }
 
-const al_event *al__decoder_next(al_decoder *d, int *rc, al_error *err)
+const al_event *al__decoder_block(al_decoder *d, size_t *n, int *rc, al_error *err)
 {
 	pthread_mutex_lock(&d->mu);
-	for (;;) {
-		while (d->filled == d->taken)
-			pthread_cond_wait(&d->cv, &d->mu);
-		batch *b = &d->b[d->taken % NBATCH];
-		if (d->pos < b->n) {
-			const al_event *e = &b->ev[d->pos++];
-			pthread_mutex_unlock(&d->mu);
-			return e;
-		}
-		if (b->last) { /* the end: as it went, and stays there */
-			*rc = b->rc;
-			if (b->rc)
-				*err = b->err;
-			pthread_mutex_unlock(&d->mu);
-			return NULL;
-		}
-		d->taken++; /* done with this batch: the decoder may refill it */
-		d->pos = 0;
+	if (d->held) { /* done with the block handed over last: the decoder may refill it */
+		d->held = false;
+		d->taken++;
 		pthread_cond_broadcast(&d->cv);
 	}
+	while (d->filled == d->taken)
+		pthread_cond_wait(&d->cv, &d->mu);
+	batch *b = &d->b[d->taken % NBATCH];
+	const al_event *e = b->n > 0 ? b->ev : NULL;
+	*n = b->n;
+	if (e == NULL) { /* only the last batch may be empty: the end, and it stays there */
+		*rc = b->rc;
+		if (b->rc)
+			*err = b->err;
+	} else if (b->last)
+		b->n = 0; /* its events now, the end at the next call: it is never stepped past */
+	else
+		d->held = true;
+	pthread_mutex_unlock(&d->mu);
+	return e;
+}
+
+const al_event *al__decoder_next(al_decoder *d, int *rc, al_error *err)
+{
+	if (d->pos == d->n) {
+		d->cur = al__decoder_block(d, &d->n, rc, err);
+		d->pos = 0;
+		if (d->cur == NULL) {
+			d->n = 0;
+			return NULL;
+		}
+	}
+	return &d->cur[d->pos++];
 }
 
 void al__decoder_stop(al_decoder *d)

@@ -369,6 +369,23 @@ static size_t fold_bytes(const fold_ctx *f) { return al__ov_bytes(f->ov) + al__f
 
 static bool folds(int only, size_t p) { return only < 0 || (size_t)only == p; }
 
+/* Applies a block of n events: AL_OK and *more, false when the overlay is full (the next
+ * transaction goes on from f->seq) or the chunk is done. */
+static int fold_block(al_wtxn *w, fold_ctx *f, const al_event *e, size_t n, bool *more, al_error *err)
+{
+	for (const al_event *end = e + n; e < end; e++) {
+		int rc = al__proj_apply_only(w, f->only, e, err);
+		if (rc)
+			return rc;
+		f->seq = e->seq;
+		if (fold_bytes(f) > al__fold_limits.budget || f->seq == f->to) {
+			*more = false;
+			break;
+		}
+	}
+	return AL_OK;
+}
+
 /* Applies events seq+1..to into the overlay; stops early when the overlay is full. Rerun by
  * al__store_write it would go on from where it stopped, since seq moves only past an event
  * applied whole (and nothing is written, so MDB_MAP_FULL cannot rerun it anyway). */
@@ -380,16 +397,13 @@ static int fold_decoded(al_wtxn *w, fold_ctx *f, int *rc, al_error *err)
 	if (d == NULL)
 		return -1;
 	const al_event *e;
+	size_t n;
+	bool more = true;
 	*rc = AL_OK;
 	w->ov = f->ov;
 	w->fr = f->fr;
-	while (*rc == AL_OK && (e = al__decoder_next(d, rc, err)) != NULL) {
-		*rc = al__proj_apply_only(w, f->only, e, err);
-		if (*rc == AL_OK)
-			f->seq = e->seq;
-		if (*rc == AL_OK && (fold_bytes(f) > al__fold_limits.budget || f->seq == f->to))
-			break; /* full (the next transaction goes on from f->seq), or done */
-	}
+	while (more && *rc == AL_OK && (e = al__decoder_block(d, &n, rc, err)) != NULL)
+		*rc = fold_block(w, f, e, n, &more, err);
 	w->ov = NULL;
 	w->fr = NULL;
 	al__decoder_stop(d);
