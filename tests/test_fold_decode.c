@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
 #include "core/fold_decode.h"
 #include "core/log.h"
 #include "core/record.h"
@@ -232,6 +235,34 @@ static void blocks(void **state)
 	assert_int_equal(nb, 0);
 }
 
+/* The record checksum is xxh3-64 over bytes [0, 24) then the payload, whether it is computed
+ * in one call over a copy (records up to about 1 KiB) or streamed (larger ones); a changed
+ * byte fails it either way. */
+static void checksum_both_ways(void **state)
+{
+	(void)state;
+	static const size_t lens[] = {0, 1, 100, 999, 1000, 1001, 5000};
+	unsigned char rec[AL_REC_HEADER + 5000 + AL_REC_HASH];
+	for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+		size_t n = lens[i];
+		for (size_t j = 0; j < n; j++)
+			rec[AL_REC_HEADER + j] = (unsigned char)(j * 31 + i);
+		al__rec_seal(rec, 7, 1, 1700000000000000 + (int64_t)i, (uint32_t)n);
+		XXH3_state_t st;
+		XXH3_64bits_reset(&st);
+		XXH3_64bits_update(&st, rec, 24);
+		XXH3_64bits_update(&st, rec + AL_REC_HEADER, n);
+		assert_int_equal(al__get_be64(rec + 24), XXH3_64bits_digest(&st));
+		al_rec_header h;
+		al_error err = {0};
+		assert_int_equal(al__rec_open(rec, AL_REC_HEADER + n + AL_REC_HASH, 5, &h, &err), AL_OK);
+		assert_int_equal(h.payload_len, n);
+		rec[n ? AL_REC_HEADER + n - 1 : 9] ^= 1;
+		assert_int_equal(al__rec_open(rec, AL_REC_HEADER + n + AL_REC_HASH, 5, &h, &err), AL_ECORRUPT);
+		assert_non_null(strstr(err.msg, "checksum mismatch"));
+	}
+}
+
 /* A rebuild long enough to decode on the second thread gives the live views. */
 static void rebuild_equals_live(void **state)
 {
@@ -252,6 +283,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ends_and_stops, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(damaged_record, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(blocks, th_setup, th_teardown),
+		cmocka_unit_test(checksum_both_ways),
 		cmocka_unit_test_setup_teardown(rebuild_equals_live, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
