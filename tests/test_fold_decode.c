@@ -106,8 +106,9 @@ static void ends_and_stops(void **state)
 	al__decoder_stop(d);
 }
 
-/* Flips a payload byte of event bad (its checksum no longer matches) and reopens the store. */
-static void damage(th_fx *f, uint64_t bad)
+/* Flips a bit of byte `at` of event bad's record (its checksum no longer matches) and reopens
+ * the store. */
+static void damage(th_fx *f, uint64_t bad, size_t at)
 {
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s", f->dir);
@@ -127,7 +128,7 @@ static void damage(th_fx *f, uint64_t bad)
 	assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
 	unsigned char *copy = malloc(val.mv_size);
 	memcpy(copy, val.mv_data, val.mv_size);
-	copy[AL_REC_HEADER + 3] ^= 0x40;
+	copy[at] ^= 0x40;
 	MDB_val nv = {val.mv_size, copy};
 	assert_int_equal(mdb_put(txn, dbi, &key, &nv, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -143,7 +144,7 @@ static void damaged_record(void **state)
 	th_fx *f = *state;
 	fill_log(f->s);
 	uint64_t bad = al_log_head(f->s) / 2;
-	damage(f, bad);
+	damage(f, bad, AL_REC_HEADER + 3);
 	al_error err = {0};
 	al_decoder *d = al__decoder_start(f->s, 1, al_log_head(f->s));
 	assert_non_null(d);
@@ -220,18 +221,30 @@ static void blocks(void **state)
 	assert_int_equal(nb, 1);
 	assert_int_equal(sizes[0], bn);
 
-	/* Damaged in the middle of the second block: a whole block, then the events before it. */
-	uint64_t bad = 1 + bn + bn / 2;
-	damage(f, bad);
+	/* Damaged in the middle of the third block, in its stored checksum (the payload still
+	 * decodes: the check is the fold's) and in the second, in its payload (which may not
+	 * decode: the decoder says checksum mismatch first): the whole blocks before, then the
+	 * events before the damage. */
+	uint64_t bad = 1 + 2 * bn + bn / 2, bad2 = 1 + bn + bn / 3;
+	damage(f, bad, 24);
+	char want[64];
+	assert_int_equal(stream_blocks(f->s, 1, head, sizes, &nb, &err), AL_ECORRUPT);
+	assert_int_equal(nb, 3);
+	assert_int_equal(sizes[1], bn);
+	assert_int_equal(sizes[2], bad - 1 - 2 * bn);
+	snprintf(want, sizeof want, "event %llu: checksum mismatch", (unsigned long long)bad);
+	assert_non_null(strstr(err.msg, want));
+	damage(f, bad2, AL_REC_HEADER); /* the map's first byte: 0x8N ^ 0x40, a bin 32 header */
 	assert_int_equal(stream_blocks(f->s, 1, head, sizes, &nb, &err), AL_ECORRUPT);
 	assert_int_equal(nb, 2);
 	assert_int_equal(sizes[0], bn);
-	assert_int_equal(sizes[1], bad - 1 - bn);
-	char want[64];
-	snprintf(want, sizeof want, "event %llu: checksum mismatch", (unsigned long long)bad);
+	assert_int_equal(sizes[1], bad2 - 1 - bn);
+	snprintf(want, sizeof want, "event %llu: checksum mismatch", (unsigned long long)bad2);
 	assert_non_null(strstr(err.msg, want));
 	/* Damaged at the stream's first event: no block, only the error. */
 	assert_int_equal(stream_blocks(f->s, bad, head, sizes, &nb, &err), AL_ECORRUPT);
+	assert_int_equal(nb, 0);
+	assert_int_equal(stream_blocks(f->s, bad2, bad2, sizes, &nb, &err), AL_ECORRUPT);
 	assert_int_equal(nb, 0);
 }
 
