@@ -1,6 +1,7 @@
 /* overlay.c - a fold's views in memory (overlay.h): a hash table over an arena, sorted per view
  * only when it is scanned or written. */
 #define _GNU_SOURCE /* qsort_r */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -55,6 +56,7 @@ struct al_ov {
 	char *cur;                /* the free end of the newest chunk */
 	size_t left, arena, next_chunk;
 	size_t hint;              /* entries announced by al__ov_reserve */
+	struct ov_presort *ps;    /* the views being sorted on another thread (al__ov_presort) */
 	size_t idx_bytes;         /* the dbs' index arrays, counted as they grow (read per event) */
 };
 
@@ -99,10 +101,13 @@ static void free_entries(al_ov *o)
 	}
 }
 
+static void presort_stop(al_ov *o);
+
 void al__ov_free(al_ov *o)
 {
 	if (o == NULL)
 		return;
+	presort_stop(o);
 	free_entries(o);
 	al_free(o);
 }
@@ -561,6 +566,84 @@ bool al__ov_next(al_ov_iter *it, MDB_val *k, MDB_val *v, bool *deleted)
 	return true;
 }
 
+/* ---- sorting ahead of the write ------------------------------------------------------------------ */
+
+#define PRESORT_MIN 65536 /* entries: fewer are sorted by the writer as it goes */
+
+/* While the views are written one after the other, the next ones are sorted on the other
+ * core (idle then: the log is decoded). The thread is the only one to touch a view's index
+ * until it has said the view is sorted; nothing else changes the overlay meanwhile. */
+typedef struct ov_presort {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t done; /* views sorted (in al__ov_cover order) */
+	int rc;      /* a sort that failed (out of memory): the views from done on are not sorted */
+	bool stop;
+} ov_presort;
+
+static void *presort_run(void *arg)
+{
+	al_ov *o = arg;
+	ov_presort *ps = o->ps;
+	for (size_t d = 0; d < o->ndbs; d++) {
+		int rc = sort_db(o, &o->dbs[d]);
+		pthread_mutex_lock(&ps->mu);
+		ps->rc = rc;
+		ps->done += rc == AL_OK;
+		bool stop = ps->stop || rc;
+		pthread_cond_broadcast(&ps->cv);
+		pthread_mutex_unlock(&ps->mu);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+void al__ov_presort(al_ov *o)
+{
+	if (o->ps || o->n < PRESORT_MIN || (o->ps = al_calloc(1, sizeof *o->ps)) == NULL)
+		return; /* the writer sorts each view itself */
+	pthread_mutex_init(&o->ps->mu, NULL);
+	pthread_cond_init(&o->ps->cv, NULL);
+	if (pthread_create(&o->ps->thread, NULL, presort_run, o) != 0) {
+		pthread_mutex_destroy(&o->ps->mu);
+		pthread_cond_destroy(&o->ps->cv);
+		al_free(o->ps);
+		o->ps = NULL;
+	}
+}
+
+static void presort_stop(al_ov *o)
+{
+	if (o->ps == NULL)
+		return;
+	pthread_mutex_lock(&o->ps->mu);
+	o->ps->stop = true;
+	pthread_mutex_unlock(&o->ps->mu);
+	pthread_join(o->ps->thread, NULL);
+	pthread_mutex_destroy(&o->ps->mu);
+	pthread_cond_destroy(&o->ps->cv);
+	al_free(o->ps);
+	o->ps = NULL;
+}
+
+/* View d in key order: sorted by the thread (once it says so), or here. */
+static int sorted(al_ov *o, ov_db *d)
+{
+	ov_presort *ps = o->ps;
+	if (ps == NULL)
+		return sort_db(o, d);
+	size_t want = (size_t)(d - o->dbs) + 1;
+	pthread_mutex_lock(&ps->mu);
+	while (ps->done < want && ps->rc == AL_OK && !ps->stop)
+		pthread_cond_wait(&ps->cv, &ps->mu);
+	bool done = ps->done >= want;
+	int rc = done ? AL_OK : ps->rc;
+	pthread_mutex_unlock(&ps->mu);
+	return rc ? rc : done ? AL_OK : sort_db(o, d);
+}
+
 /* ---- writing it out ----------------------------------------------------------------------------------- */
 
 size_t al__ov_load_bytes(const al_ov *o, size_t psize)
@@ -586,7 +669,7 @@ size_t al__ov_load_bytes(const al_ov *o, size_t psize)
 /* Entries i.. of d, until limit bytes are written (*used counts them); *i moves past them. */
 static int write_db(al_ov *o, ov_db *d, al_wtxn *w, size_t *i, size_t limit, size_t *used, al_error *err)
 {
-	int rc = sort_db(o, d);
+	int rc = sorted(o, d);
 	if (rc)
 		return al_err(err, rc, "out of memory");
 	MDB_cursor *c;
@@ -629,6 +712,7 @@ bool al__ov_written(const al_ov *o, const al_ov_pos *pos) { return pos->db >= o-
 
 void al__ov_clear(al_ov *o)
 {
+	presort_stop(o);
 	for (size_t d = 0; d < o->ndbs; d++) {
 		o->dbs[d].lmdb |= o->dbs[d].wrote;
 		o->dbs[d].wrote = false;

@@ -85,6 +85,11 @@ typedef struct al_ov_pos {
  * moves *pos past what it wrote. Changes no entry, so a transaction rerun by al__store_write
  * may write the same range again. */
 int al__ov_write(al_ov *o, struct al_wtxn *w, al_ov_pos *pos, size_t limit, al_error *err);
+/* Starts sorting the views, one after the other, on a thread of its own, so that al__ov_write
+ * finds the next view sorted while it writes one (for a large overlay only; nothing when no
+ * thread can be had). Until al__ov_clear or al__ov_free, nothing but al__ov_write may touch
+ * the overlay. */
+void al__ov_presort(al_ov *o);
 /* Every entry is written once al__ov_write has moved pos here. */
 bool al__ov_written(const al_ov *o, const al_ov_pos *pos);
 /* Forgets every entry once everything al__ov_write wrote is committed: the sub-databases it

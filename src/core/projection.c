@@ -500,6 +500,7 @@ static int write_out(al_store *s, fold_ctx *f, al_error *err)
 	if (rc)
 		return al_err(err, rc, "out of memory writing the folded views");
 	presize_map(s, f->ov);
+	al__ov_presort(f->ov);
 	f->pos = (al_ov_pos){0, 0};
 	do {
 		rc = al__store_write(s, write_views, f, err);
