@@ -1,11 +1,13 @@
 /*
  * fold_decode.h - reading and decoding the log ahead of a fold, on a thread of its own.
  *
- * A rebuild spends about a third of its time checking and decoding records. The decoder
- * thread does that on the machine's other core, in batches, with a read transaction of its
- * own (the decoded events point into its snapshot and its zones), while the fold applies the
- * events of the previous batch. The events come out in seq order, exactly as al__log_read
- * would give them; a damaged or missing event ends the stream with its error.
+ * A rebuild spends about half of its time reading and decoding records. The decoder thread
+ * does that on the machine's other core, in batches, with a read transaction of its own (the
+ * decoded events point into its snapshot and its zones), while the fold applies the events
+ * of the previous batches, taken a block at a time. Each record's checksum is checked as its
+ * block is handed over, on the fold's thread (the decoder's is the busier). The events come
+ * out in seq order, exactly as al__log_read would give them and checked as it checks them; a
+ * damaged or missing event ends the stream with its error.
  */
 #ifndef AL_FOLD_DECODE_H
 #define AL_FOLD_DECODE_H
