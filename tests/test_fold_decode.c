@@ -116,7 +116,7 @@ static void damage(th_fx *f, uint64_t bad, size_t at)
 	al_store_close(f->s);
 	f->s = NULL;
 	MDB_env *env;
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	MDB_dbi dbi;
 	assert_int_equal(mdb_env_create(&env), 0);
 	assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
