@@ -55,7 +55,7 @@ static bool fill(al_decoder *d, MDB_cursor *c, batch *b, uint64_t *next)
 						  : al_err(&b->err, AL_EIO_ERROR, "read log: %s", mdb_strerror(m));
 			return false;
 		}
-		/* The checksum is left to the fold's thread (checked_block): this one is the busier. A
+		/* The checksum is left to the fold's thread (check_block): this one is the busier. A
 		 * record that fails here says what al__rec_open says first (a checksum mismatch). */
 		al_rec_header h;
 		b->rc = al__rec_header(val.mv_data, val.mv_size, *next, &h, &b->err);
