@@ -216,6 +216,137 @@ static void overlay_range_order(void **state)
 	al__ov_free(o);
 }
 
+/* Many keys come out of a range in LMDB's order, however they share prefixes: a thousand
+ * emails that differ only past the first eight bytes, a thousand keys equal as padded words
+ * with the empty key among them (their shared prefix is empty), short keys, binary keys. */
+static void overlay_sort_many(void **state)
+{
+	(void)state;
+	al_ov *o;
+	assert_int_equal(al__ov_new(&o), AL_OK);
+	assert_int_equal(al__ov_cover(o, 9, true), AL_OK);
+	enum { N = 8000 };
+	static char keys[N][64];
+	static size_t kn[N];
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < N; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i % 4 == 0)
+			kn[i] = (size_t)snprintf(keys[i], sizeof keys[i], "userAAAAAA%06llu@bench.example.com",
+						 (unsigned long long)(x % 100000));
+		else if (i % 4 == 1) { /* 8 NULs then two bytes; or up to 8 NULs (the empty key too) */
+			memset(keys[i], 0, 10);
+			kn[i] = x % 50 == 0 ? x / 50 % 9 : 10;
+			keys[i][8] = (char)(x >> 8), keys[i][9] = (char)(x >> 16);
+		} else if (i % 4 == 2)
+			kn[i] = (size_t)snprintf(keys[i], sizeof keys[i], "u%llu", (unsigned long long)(x % 1000));
+		else {
+			kn[i] = 1 + (size_t)(x % 20);
+			for (size_t j = 0; j < kn[i]; j++)
+				keys[i][j] = (char)(x >> (j % 8 * 8));
+		}
+		assert_int_equal(al__ov_put(o, 9, keys[i], kn[i], "v", 1), AL_OK);
+	}
+	/* Each distinct key once, in order (the same key put twice is one entry). */
+	size_t distinct = 0;
+	for (size_t i = 0; i < N; i++) {
+		size_t j = 0;
+		while (j < i && (kn[j] != kn[i] || memcmp(keys[j], keys[i], kn[i]) != 0))
+			j++;
+		distinct += j == i;
+	}
+	al_ov_iter it;
+	assert_int_equal(al__ov_range(o, 9, "", 0, &it), AL_OK);
+	MDB_val k, v, prev = {0, NULL};
+	bool dead;
+	size_t n = 0;
+	while (al__ov_next(&it, &k, &v, &dead)) {
+		if (n++)
+			assert_true(al__key_cmp(prev.mv_data, prev.mv_size, k.mv_data, k.mv_size) < 0);
+		prev = k;
+	}
+	assert_int_equal(n, distinct);
+	al__ov_free(o);
+}
+
+/* A large overlay's views sorted on another thread while the writer writes the ones before
+ * (al__ov_presort), over several transactions: each view holds its rows, in order. */
+typedef struct presort_ctx {
+	al_ov *o;
+	al_ov_pos pos, end;
+} presort_ctx;
+
+static int presort_write(al_wtxn *w, void *ctx, al_error *err)
+{
+	presort_ctx *p = ctx;
+	p->end = p->pos; /* a rerun (the map grown) writes the same part again */
+	return al__ov_write(p->o, w, &p->end, (size_t)1 << 20, err);
+}
+
+static void overlay_presorted_write(void **state)
+{
+	al_store *s = th_store(state);
+	MDB_dbi dbis[] = {al__view_dbi(s, AL_P_FOLDERS, 0), al__view_dbi(s, AL_P_FOLDERS, 1),
+			  al__view_dbi(s, AL_P_PRESETS, 0), al__view_dbi(s, AL_P_STORAGE, 1)};
+	enum { NDB = 4, PER = 30000 }; /* more entries in all than the writer sorts by itself */
+	al_ov *o;
+	assert_int_equal(al__ov_new(&o), AL_OK);
+	for (int d = 0; d < NDB; d++)
+		assert_int_equal(al__ov_cover(o, dbis[d], true), AL_OK);
+	uint64_t x = 2463534242ull;
+	for (int i = 0; i < PER; i++)
+		for (int d = 0; d < NDB; d++) {
+			char k[32], v[32];
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			int kn = snprintf(k, sizeof k, "%d-key-%llu", d, (unsigned long long)(x % 100000000));
+			int vn = snprintf(v, sizeof v, "value %d", i);
+			assert_int_equal(al__ov_put(o, dbis[d], k, (size_t)kn, v, (size_t)vn), AL_OK);
+		}
+	size_t want[NDB];
+	for (int d = 0; d < NDB; d++) {
+		al_ov_iter it;
+		MDB_val k, v;
+		bool dead;
+		want[d] = 0;
+		if (d % 2 == 0) { /* two views sorted before: the thread merges nothing new in them */
+			assert_int_equal(al__ov_range(o, dbis[d], "", 0, &it), AL_OK);
+			while (al__ov_next(&it, &k, &v, &dead))
+				want[d]++;
+		}
+	}
+	al__ov_presort(o);
+	presort_ctx p = {o, {0, 0}, {0, 0}};
+	al_error err = {0};
+	int writes = 0;
+	do {
+		assert_int_equal(al__store_write(s, presort_write, &p, &err), AL_OK);
+		p.pos = p.end;
+		writes++;
+	} while (!al__ov_written(o, &p.pos));
+	assert_true(writes > 1);
+	al__ov_clear(o);
+	MDB_txn *txn;
+	assert_int_equal(al__read_begin(s, &txn, &err), AL_OK);
+	for (int d = 0; d < NDB; d++) {
+		MDB_cursor *c;
+		MDB_val k, v, prev = {0, NULL};
+		size_t n = 0;
+		assert_int_equal(mdb_cursor_open(txn, dbis[d], &c), 0);
+		for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (n++)
+				assert_true(al__key_cmp(prev.mv_data, prev.mv_size, k.mv_data, k.mv_size) < 0);
+			assert_int_equal(((const char *)k.mv_data)[0], '0' + d);
+			prev = k;
+		}
+		mdb_cursor_close(c);
+		assert_true(n > PER * 9 / 10); /* a few keys drawn twice */
+		if (d % 2 == 0)
+			assert_int_equal(n, want[d]);
+	}
+	mdb_txn_abort(txn);
+	al__ov_free(o);
+}
+
 /* ---- the view helpers over it, in a write transaction -------------------------------------------------- */
 
 static size_t keys_str(const al_keys *l, char *buf, size_t cap)
@@ -572,6 +703,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(overlay_get_put_del),
 		cmocka_unit_test_setup_teardown(overlay_range_order, th_setup, th_teardown),
+		cmocka_unit_test(overlay_sort_many),
+		cmocka_unit_test_setup_teardown(overlay_presorted_write, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(view_helpers, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(rebuild_spills, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(rebuild_interrupted, th_setup, th_teardown),

@@ -2,6 +2,7 @@
  * test_rowcache.c - the per-transaction cache of decoded view rows (core/rowcache.h) and the
  * compact row codec (util/rowcodec.h, schemas/rows.def).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/foldrows.h"
@@ -216,6 +217,134 @@ static void untyped_read_out_of_memory(void **state)
 	assert_int_not_equal(al__store_write(th_store(state), untyped_oom, NULL, &err), AL_OK);
 }
 
+static void assert_str(al_str s, const char *want)
+{
+	assert_int_equal(s.n, strlen(want));
+	assert_memory_equal(s.p, want, s.n);
+}
+
+/* A put copies only the strings that changed into the row's slots: strings taken from the
+ * row's own slots (swapped between columns), grown past a slot's room, emptied, or taken
+ * from another row all read back whole, and another row's strings are left alone. */
+static void fold_rows_slots(void **state)
+{
+	(void)state;
+	al_fr *fr;
+	assert_int_equal(al__fr_new(&fr), AL_OK);
+	const MDB_dbi users = 7;
+	const al_row_def *d = &al_row_user_def;
+	al_row_user a = row_named("a@x.io", "Name A", 1), b = row_named("b@x.io", "Name B", 1), got, other;
+	a.description = (al_str){"Description A", 13};
+	b.description = (al_str){"Description B", 13};
+	assert_int_equal(al__fr_put(fr, users, "a@x.io", 6, d, &a, true), AL_OK);
+	assert_int_equal(al__fr_put(fr, users, "b@x.io", 6, d, &b, true), AL_OK);
+
+	/* Swapped between two columns, both from a's own slots. */
+	assert_int_equal(al__fr_get(fr, users, "a@x.io", 6, d, &got), 1);
+	al_str t = got.full_name;
+	got.full_name = got.description;
+	got.description = t;
+	assert_int_equal(al__fr_put(fr, users, "a@x.io", 6, d, &got, true), AL_OK);
+	assert_int_equal(al__fr_get(fr, users, "a@x.io", 6, d, &got), 1);
+	assert_str(got.full_name, "Description A");
+	assert_str(got.description, "Name A");
+	assert_str(got.email, "a@x.io");
+
+	/* A column from a slot of another column, that one rewritten by the same put. */
+	got.username = got.full_name;
+	got.full_name = (al_str){"Z", 1};
+	assert_int_equal(al__fr_put(fr, users, "a@x.io", 6, d, &got, true), AL_OK);
+	assert_int_equal(al__fr_get(fr, users, "a@x.io", 6, d, &got), 1);
+	assert_str(got.username, "Description A");
+	assert_str(got.full_name, "Z");
+
+	/* Grown far past its room (a new slot), shrunk, emptied, then set again. */
+	char big[3000];
+	memset(big, 'g', sizeof big);
+	got.description = (al_str){big, sizeof big};
+	got.role = (al_str){"", 0};
+	assert_int_equal(al__fr_put(fr, users, "a@x.io", 6, d, &got, true), AL_OK);
+	memset(big, 'h', sizeof big); /* the row holds its own copy */
+	assert_int_equal(al__fr_get(fr, users, "a@x.io", 6, d, &got), 1);
+	assert_int_equal(got.description.n, sizeof big);
+	assert_int_equal(got.description.p[0], 'g');
+	assert_int_equal(got.description.p[sizeof big - 1], 'g');
+	assert_str(got.role, "");
+	got.description = (al_str){"short", 5};
+	got.role = (al_str){"superadmin", 10};
+	assert_int_equal(al__fr_put(fr, users, "a@x.io", 6, d, &got, true), AL_OK);
+	assert_int_equal(al__fr_get(fr, users, "a@x.io", 6, d, &got), 1);
+	assert_str(got.description, "short");
+	assert_str(got.role, "superadmin");
+	assert_str(got.username, "Description A");
+
+	/* b's strings into a: copied, and b unchanged by a's next puts. */
+	assert_int_equal(al__fr_get(fr, users, "b@x.io", 6, d, &other), 1);
+	got.full_name = other.full_name;
+	got.description = other.description;
+	assert_int_equal(al__fr_put(fr, users, "a@x.io", 6, d, &got, true), AL_OK);
+	got.full_name = (al_str){"Again A", 7};
+	assert_int_equal(al__fr_put(fr, users, "a@x.io", 6, d, &got, true), AL_OK);
+	assert_int_equal(al__fr_get(fr, users, "a@x.io", 6, d, &got), 1);
+	assert_str(got.full_name, "Again A");
+	assert_str(got.description, "Description B");
+	assert_int_equal(al__fr_get(fr, users, "b@x.io", 6, d, &other), 1);
+	assert_str(other.full_name, "Name B");
+	assert_str(other.description, "Description B");
+	assert_str(other.email, "b@x.io");
+
+	/* A long key (kept outside the entry) is found again. */
+	char key[300];
+	memset(key, 'k', sizeof key);
+	assert_int_equal(al__fr_put(fr, users, key, sizeof key, d, &b, true), AL_OK);
+	assert_int_equal(al__fr_get(fr, users, key, sizeof key, d, &got), 1);
+	assert_str(got.full_name, "Name B");
+	al__fr_free(fr);
+}
+
+/* al_row_pack_to writes exactly al_row_pack's bytes, at every size boundary of msgpack's
+ * strings, integers and arrays. */
+static void pack_to_same_bytes(void **state)
+{
+	(void)state;
+	static const size_t lens[] = {0, 1, 31, 32, 255, 256, 65535, 65536, 70000};
+	static const int64_t ints[] = {0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295LL, 4294967296LL, INT64_MAX,
+				       -1, -32, -33, -128, -129, -32768, -32769, -2147483648LL, -2147483649LL, INT64_MIN};
+	char *text = malloc(70000);
+	memset(text, 't', 70000);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
+	char *out = malloc(80000);
+	for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+		al_row_user u = row_named("p@x.io", "Pack", ints[i]);
+		u.full_name = (al_str){text, lens[i % (sizeof lens / sizeof *lens)]};
+		u.description = (al_str){text, lens[(i + 3) % (sizeof lens / sizeof *lens)]};
+		u.created_at = ints[(i + 5) % (sizeof ints / sizeof *ints)];
+		u.need_password_change = i % 2;
+		al_row_keypair k;
+		al_row_clear(&al_row_keypair_def, &k);
+		k.rate_limit = ints[i];
+		k.is_admin = i % 3 == 0;
+		const struct {
+			const al_row_def *d;
+			const void *row;
+		} rows[] = {{&al_row_user_def, &u}, {&al_row_keypair_def, &k}};
+		for (size_t r = 0; r < 2; r++) {
+			msgpack_sbuffer_clear(&sb);
+			al_row_pack(&pk, rows[r].d, rows[r].row);
+			assert_int_equal(al_row_packed_size(rows[r].d, rows[r].row), sb.size);
+			char *end = al_row_pack_to(out, rows[r].d, rows[r].row);
+			assert_int_equal((size_t)(end - out), sb.size);
+			assert_memory_equal(out, sb.data, sb.size);
+		}
+	}
+	free(out);
+	free(text);
+	al_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +352,8 @@ int main(void)
 		cmocka_unit_test(codec_refuses_foreign_rows),
 		cmocka_unit_test(fold_rows),
 		cmocka_unit_test_setup_teardown(untyped_read_out_of_memory, th_setup, th_teardown),
+		cmocka_unit_test(fold_rows_slots),
+		cmocka_unit_test(pack_to_same_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* overlay.c - a fold's views in memory (overlay.h): a hash table over an arena, sorted per view
  * only when it is scanned or written. */
 #define _GNU_SOURCE /* qsort_r */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -55,6 +56,7 @@ struct al_ov {
 	char *cur;                /* the free end of the newest chunk */
 	size_t left, arena, next_chunk;
 	size_t hint;              /* entries announced by al__ov_reserve */
+	struct ov_presort *ps;    /* the views being sorted on another thread (al__ov_presort) */
 	size_t idx_bytes;         /* the dbs' index arrays, counted as they grow (read per event) */
 };
 
@@ -99,10 +101,13 @@ static void free_entries(al_ov *o)
 	}
 }
 
+static void presort_stop(al_ov *o);
+
 void al__ov_free(al_ov *o)
 {
 	if (o == NULL)
 		return;
+	presort_stop(o);
 	free_entries(o);
 	al_free(o);
 }
@@ -130,14 +135,21 @@ static int db_index(const al_ov *o, MDB_dbi dbi) { return dbi < MAX_DBI ? o->db_
 
 /* ---- memory ------------------------------------------------------------------------------------ */
 
-/* Asks for transparent huge pages over the 2 MiB-aligned part of a large block. A fold touches
- * a few hundred MB of new memory; where a 4 KiB page fault costs ~20 us (a VM), faulting it
- * page by page takes as long as the fold itself. Only a hint: nothing depends on it. */
-static void want_huge_pages(void *p, size_t n)
+/* Readies a large block of new memory in one go: transparent huge pages over its 2 MiB-aligned
+ * part, then every page faulted in by one call. A fold touches a few hundred MB of new
+ * memory; where a page fault costs ~10-20 us (a VM), faulting it page by page on first write
+ * takes as long as the fold itself. Only hints: nothing depends on them. */
+void al__ov_mem_ready(void *p, size_t n)
 {
 	uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), e = ((uintptr_t)p + n) & ~(HUGE_PAGE - 1);
 	if (e > a)
 		madvise((void *)a, e - a, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t page = 4096;
+	a = ((uintptr_t)p + page - 1) & ~(page - 1), e = ((uintptr_t)p + n) & ~(page - 1);
+	if (e > a)
+		madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#endif
 }
 
 static char *arena_alloc(al_ov *o, size_t n)
@@ -150,7 +162,7 @@ static char *arena_alloc(al_ov *o, size_t n)
 		ov_chunk *c = al_malloc(sizeof *c + size);
 		if (c == NULL)
 			return NULL;
-		want_huge_pages(c, sizeof *c + size);
+		al__ov_mem_ready(c, sizeof *c + size);
 		c->next = o->chunks;
 		c->size = size;
 		o->chunks = c;
@@ -219,7 +231,7 @@ static int grow_ents(al_ov *o, size_t need)
 	ov_ent *e = al_realloc(o->ents, cap * sizeof *e);
 	if (e == NULL)
 		return AL_ENO_MEMORY;
-	want_huge_pages(e, cap * sizeof *e);
+	al__ov_mem_ready(e, cap * sizeof *e);
 	o->ents = e;
 	o->cap = cap;
 	return AL_OK;
@@ -235,7 +247,7 @@ static int grow_idx(al_ov *o, ov_db *d, size_t need)
 	uint32_t *x = al_realloc(d->idx, cap * sizeof *x);
 	if (x == NULL)
 		return AL_ENO_MEMORY;
-	want_huge_pages(x, cap * sizeof *x);
+	al__ov_mem_ready(x, cap * sizeof *x);
 	o->idx_bytes += (cap - d->cap) * sizeof *x;
 	d->idx = x;
 	d->cap = cap;
@@ -255,7 +267,7 @@ static int grow_slots(al_ov *o, size_t need)
 	ov_slot *s = al_malloc(n * sizeof *s);
 	if (s == NULL)
 		return AL_ENO_MEMORY;
-	want_huge_pages(s, n * sizeof *s);
+	al__ov_mem_ready(s, n * sizeof *s);
 	memset(s, 0, n * sizeof *s);
 	al_free(o->slots);
 	o->slots = s;
@@ -378,8 +390,8 @@ static int ent_cmp(const void *a, const void *b, void *ctx)
 	return al__key_cmp(x->k, x->kn, y->k, y->kn);
 }
 
-/* An entry to sort: 8 bytes of its key as a number, from past the prefix all keys share, so
- * that most comparisons are of two integers in a row rather than of keys elsewhere. */
+/* An entry to sort: 8 bytes of its key as a number, from past the prefix the keys sorted with
+ * it share, so that most of the sorting reads the items in a row rather than keys elsewhere. */
 typedef struct sort_item {
 	uint64_t word;
 	uint32_t ent;
@@ -403,25 +415,85 @@ static uint64_t key_word(const ov_ent *e, size_t skip)
 	return w;
 }
 
-static int sort_ents(al_ov *o, uint32_t *idx, size_t n)
+/* The length of the prefix all n items' keys share. */
+static size_t shared_prefix(const al_ov *o, const sort_item *a, size_t n)
 {
-	if (n < 2)
-		return AL_OK;
-	sort_item *a = al_malloc(n * sizeof *a);
-	if (a == NULL)
-		return AL_ENO_MEMORY;
-	const ov_ent *first = &o->ents[idx[0]];
+	const ov_ent *first = &o->ents[a[0].ent];
 	size_t skip = first->kn;
 	for (size_t i = 1; i < n && skip > 0; i++) {
-		const ov_ent *e = &o->ents[idx[i]];
+		const ov_ent *e = &o->ents[a[i].ent];
 		size_t l = 0;
 		while (l < skip && l < e->kn && e->k[l] == first->k[l])
 			l++;
 		skip = l;
 	}
+	return skip;
+}
+
+/* Sorts a by word, a byte at a time from the lowest (LSD radix: no comparison calls; a byte
+ * every word shares is skipped). tmp: room for n. */
+static void radix_words(sort_item *a, sort_item *tmp, size_t n)
+{
+	size_t count[8][256] = {{0}};
 	for (size_t i = 0; i < n; i++)
-		a[i] = (sort_item){key_word(&o->ents[idx[i]], skip), idx[i]};
-	qsort_r(a, n, sizeof *a, item_cmp, o->ents);
+		for (int b = 0; b < 8; b++)
+			count[b][(a[i].word >> (8 * b)) & 0xff]++;
+	sort_item *src = a, *dst = tmp;
+	for (int b = 0; b < 8; b++) {
+		if (count[b][(src[0].word >> (8 * b)) & 0xff] == n)
+			continue;
+		size_t at = 0;
+		for (int v = 0; v < 256; v++) { /* where each byte value's items start */
+			size_t c = count[b][v];
+			count[b][v] = at;
+			at += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[b][(src[i].word >> (8 * b)) & 0xff]++] = src[i];
+		sort_item *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof *a);
+}
+
+#define TOP SIZE_MAX /* sort_keys' parent_skip for the first call */
+
+/* Sorts n items by their entries' keys: by the 8 bytes past the prefix they share (a radix
+ * sort for many, a comparison sort for a few), then each run of equal words the same way past
+ * its own longer prefix (keys that differ only further on: the emails of one domain). A run
+ * whose prefix is no longer than its parent's (keys that end within the word) compares whole
+ * keys: their words are all equal. tmp: room for n. */
+static void sort_keys(al_ov *o, sort_item *a, sort_item *tmp, size_t n, size_t parent_skip)
+{
+	size_t skip = shared_prefix(o, a, n);
+	bool deeper = parent_skip == TOP || skip > parent_skip;
+	for (size_t i = 0; deeper && i < n; i++)
+		a[i].word = key_word(&o->ents[a[i].ent], skip);
+	if (n < 1024 || !deeper) {
+		qsort_r(a, n, sizeof *a, item_cmp, o->ents); /* equal words: the whole keys decide */
+		return;
+	}
+	radix_words(a, tmp, n);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && a[j].word == a[i].word; j++)
+			;
+		if (j - i > 1)
+			sort_keys(o, a + i, tmp, j - i, skip);
+	}
+}
+
+static int sort_ents(al_ov *o, uint32_t *idx, size_t n)
+{
+	if (n < 2)
+		return AL_OK;
+	sort_item *a = al_malloc(2 * n * sizeof *a);
+	if (a == NULL)
+		return AL_ENO_MEMORY;
+	for (size_t i = 0; i < n; i++)
+		a[i] = (sort_item){0, idx[i]};
+	sort_keys(o, a, a + n, n, TOP);
 	for (size_t i = 0; i < n; i++)
 		idx[i] = a[i].ent;
 	al_free(a);
@@ -494,6 +566,84 @@ bool al__ov_next(al_ov_iter *it, MDB_val *k, MDB_val *v, bool *deleted)
 	return true;
 }
 
+/* ---- sorting ahead of the write ------------------------------------------------------------------ */
+
+#define PRESORT_MIN 65536 /* entries: fewer are sorted by the writer as it goes */
+
+/* While the views are written one after the other, the next ones are sorted on the other
+ * core (idle then: the log is decoded). The thread is the only one to touch a view's index
+ * until it has said the view is sorted; nothing else changes the overlay meanwhile. */
+typedef struct ov_presort {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t done; /* views sorted (in al__ov_cover order) */
+	int rc;      /* a sort that failed (out of memory): the views from done on are not sorted */
+	bool stop;
+} ov_presort;
+
+static void *presort_run(void *arg)
+{
+	al_ov *o = arg;
+	ov_presort *ps = o->ps;
+	for (size_t d = 0; d < o->ndbs; d++) {
+		int rc = sort_db(o, &o->dbs[d]);
+		pthread_mutex_lock(&ps->mu);
+		ps->rc = rc;
+		ps->done += rc == AL_OK;
+		bool stop = ps->stop || rc;
+		pthread_cond_broadcast(&ps->cv);
+		pthread_mutex_unlock(&ps->mu);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+void al__ov_presort(al_ov *o)
+{
+	if (o->ps || o->n < PRESORT_MIN || (o->ps = al_calloc(1, sizeof *o->ps)) == NULL)
+		return; /* the writer sorts each view itself */
+	pthread_mutex_init(&o->ps->mu, NULL);
+	pthread_cond_init(&o->ps->cv, NULL);
+	if (pthread_create(&o->ps->thread, NULL, presort_run, o) != 0) {
+		pthread_mutex_destroy(&o->ps->mu);
+		pthread_cond_destroy(&o->ps->cv);
+		al_free(o->ps);
+		o->ps = NULL;
+	}
+}
+
+static void presort_stop(al_ov *o)
+{
+	if (o->ps == NULL)
+		return;
+	pthread_mutex_lock(&o->ps->mu);
+	o->ps->stop = true;
+	pthread_mutex_unlock(&o->ps->mu);
+	pthread_join(o->ps->thread, NULL);
+	pthread_mutex_destroy(&o->ps->mu);
+	pthread_cond_destroy(&o->ps->cv);
+	al_free(o->ps);
+	o->ps = NULL;
+}
+
+/* View d in key order: sorted by the thread (once it says so), or here. */
+static int sorted(al_ov *o, ov_db *d)
+{
+	ov_presort *ps = o->ps;
+	if (ps == NULL)
+		return sort_db(o, d);
+	size_t want = (size_t)(d - o->dbs) + 1;
+	pthread_mutex_lock(&ps->mu);
+	while (ps->done < want && ps->rc == AL_OK && !ps->stop)
+		pthread_cond_wait(&ps->cv, &ps->mu);
+	bool done = ps->done >= want;
+	int rc = done ? AL_OK : ps->rc;
+	pthread_mutex_unlock(&ps->mu);
+	return rc ? rc : done ? AL_OK : sort_db(o, d);
+}
+
 /* ---- writing it out ----------------------------------------------------------------------------------- */
 
 size_t al__ov_load_bytes(const al_ov *o, size_t psize)
@@ -519,7 +669,7 @@ size_t al__ov_load_bytes(const al_ov *o, size_t psize)
 /* Entries i.. of d, until limit bytes are written (*used counts them); *i moves past them. */
 static int write_db(al_ov *o, ov_db *d, al_wtxn *w, size_t *i, size_t limit, size_t *used, al_error *err)
 {
-	int rc = sort_db(o, d);
+	int rc = sorted(o, d);
 	if (rc)
 		return al_err(err, rc, "out of memory");
 	MDB_cursor *c;
@@ -562,6 +712,7 @@ bool al__ov_written(const al_ov *o, const al_ov_pos *pos) { return pos->db >= o-
 
 void al__ov_clear(al_ov *o)
 {
+	presort_stop(o);
 	for (size_t d = 0; d < o->ndbs; d++) {
 		o->dbs[d].lmdb |= o->dbs[d].wrote;
 		o->dbs[d].wrote = false;

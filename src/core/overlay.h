@@ -65,6 +65,10 @@ int al__ov_range(al_ov *o, MDB_dbi dbi, const void *prefix, size_t pn, al_ov_ite
 /* The next entry: false at the end. *deleted for a tombstone (v is then empty). */
 bool al__ov_next(al_ov_iter *it, MDB_val *k, MDB_val *v, bool *deleted);
 
+/* Readies n bytes of new memory at p for writing at once (huge pages, faulted in by one
+ * call) rather than a page fault per 4 KiB page as they are first written. A hint. */
+void al__ov_mem_ready(void *p, size_t n);
+
 /* LMDB's default key order (mdb_cmp_memn): bytes, then the shorter first. */
 int al__key_cmp(const void *a, size_t an, const void *b, size_t bn);
 
@@ -81,6 +85,11 @@ typedef struct al_ov_pos {
  * moves *pos past what it wrote. Changes no entry, so a transaction rerun by al__store_write
  * may write the same range again. */
 int al__ov_write(al_ov *o, struct al_wtxn *w, al_ov_pos *pos, size_t limit, al_error *err);
+/* Starts sorting the views, one after the other, on a thread of its own, so that al__ov_write
+ * finds the next view sorted while it writes one (for a large overlay only; nothing when no
+ * thread can be had). Until al__ov_clear or al__ov_free, nothing but al__ov_write may touch
+ * the overlay. */
+void al__ov_presort(al_ov *o);
 /* Every entry is written once al__ov_write has moved pos here. */
 bool al__ov_written(const al_ov *o, const al_ov_pos *pos);
 /* Forgets every entry once everything al__ov_write wrote is committed: the sub-databases it

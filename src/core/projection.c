@@ -363,9 +363,14 @@ typedef struct fold_ctx {
 	bool reset;        /* drop the views in the next write: a rebuild that has written nothing yet */
 	uint64_t seq;      /* the overlay holds the views as of this event */
 	uint64_t to;       /* fold up to this event in the current chunk */
+	uint64_t until;    /* the fold's last event */
 	al_ov *ov;
 	al_fr *fr;          /* compact rows held decoded, packed into ov before it is written */
 	al_ov_pos pos, end; /* what the write transaction starts from, where it stopped */
+	al_decoder *dec;    /* decoding seq+1..until ahead (fold_decode.h), from chunk to chunk */
+	const al_event *blk; /* its block being applied: events blk_pos.. of blk_n */
+	size_t blk_n, blk_pos;
+	bool no_thread;     /* no decoder could be started: the events are decoded in place */
 } fold_ctx;
 
 /* What the fold holds in memory, against its budget. */
@@ -373,40 +378,79 @@ static size_t fold_bytes(const fold_ctx *f) { return al__ov_bytes(f->ov) + al__f
 
 static bool folds(int only, size_t p) { return only < 0 || (size_t)only == p; }
 
-/* Applies events seq+1..to into the overlay; stops early when the overlay is full. Rerun by
- * al__store_write it would go on from where it stopped, since seq moves only past an event
- * applied whole (and nothing is written, so MDB_MAP_FULL cannot rerun it anyway). */
-/* fold_events with the decoding on another thread (fold_decode.h): 0 done (*rc says how),
- * -1 no thread to be had. */
-static int fold_decoded(al_wtxn *w, fold_ctx *f, int *rc, al_error *err)
+/* Applies the events left in the decoder's block: AL_OK and *more, false when the overlay is
+ * full (the next transaction goes on from f->seq) or the chunk is done. */
+static int fold_block(al_wtxn *w, fold_ctx *f, bool *more, al_error *err)
 {
-	al_decoder *d = al__decoder_start(w->s, f->seq + 1, f->to);
-	if (d == NULL)
-		return -1;
-	const al_event *e;
-	*rc = AL_OK;
-	w->ov = f->ov;
-	w->fr = f->fr;
-	while (*rc == AL_OK && (e = al__decoder_next(d, rc, err)) != NULL) {
-		*rc = al__proj_apply_only(w, f->only, e, err);
-		if (*rc == AL_OK)
-			f->seq = e->seq;
-		if (*rc == AL_OK && (fold_bytes(f) > al__fold_limits.budget || f->seq == f->to))
-			break; /* full (the next transaction goes on from f->seq), or done */
+	while (f->blk_pos < f->blk_n) {
+		const al_event *e = &f->blk[f->blk_pos];
+		int rc = al__proj_apply_only(w, f->only, e, err);
+		if (rc)
+			return rc;
+		f->blk_pos++;
+		f->seq = e->seq;
+		if (fold_bytes(f) > al__fold_limits.budget || f->seq == f->to) {
+			*more = false;
+			break;
+		}
 	}
-	w->ov = NULL;
-	w->fr = NULL;
-	al__decoder_stop(d);
-	return 0;
+	return AL_OK;
 }
 
 #define DECODE_AHEAD_MIN 4096 /* fewer events: not worth a thread */
 
+/* fold_events with the decoding on another thread, one for the whole fold (fold_decode.h): 0
+ * done (*rc says how), -1 no thread to be had (or too few events for one). */
+static int fold_decoded(al_wtxn *w, fold_ctx *f, int *rc, al_error *err)
+{
+	if (f->dec == NULL) {
+		if (f->no_thread || f->until - f->seq < DECODE_AHEAD_MIN)
+			return -1;
+		if ((f->dec = al__decoder_start(w->s, f->seq + 1, f->until)) == NULL) {
+			f->no_thread = true;
+			return -1;
+		}
+		f->blk_n = f->blk_pos = 0;
+	}
+	bool more = f->seq < f->to;
+	*rc = AL_OK;
+	w->ov = f->ov;
+	w->fr = f->fr;
+	while (more && *rc == AL_OK) {
+		if (f->blk_pos == f->blk_n) {
+			f->blk_pos = 0;
+			if ((f->blk = al__decoder_block(f->dec, &f->blk_n, rc, err)) == NULL) {
+				f->blk_n = 0; /* the end (at until, which this chunk does not pass) or an error */
+				*rc = *rc ? *rc : al_err(err, AL_EINTERNAL, "the decoded log ended early");
+				break;
+			}
+		}
+		*rc = fold_block(w, f, &more, err);
+	}
+	w->ov = NULL;
+	w->fr = NULL;
+	return 0;
+}
+
+/* Stops the decoder (before the views are written: its snapshot would keep the pages they
+ * free from reuse; the next chunk starts another from where the fold is). */
+static void decoder_done(fold_ctx *f)
+{
+	al__decoder_stop(f->dec);
+	f->dec = NULL;
+	f->blk = NULL;
+	f->blk_n = f->blk_pos = 0;
+}
+
+
+/* Applies events seq+1..to into the overlay; stops early when the overlay is full. Rerun by
+ * al__store_write it would go on from where it stopped, since seq moves only past an event
+ * applied whole (and nothing is written, so MDB_MAP_FULL cannot rerun it anyway). */
 static int fold_events(al_wtxn *w, void *ctx, al_error *err)
 {
 	fold_ctx *f = ctx;
 	int drc;
-	if (f->to - f->seq >= DECODE_AHEAD_MIN && fold_decoded(w, f, &drc, err) == 0)
+	if (fold_decoded(w, f, &drc, err) == 0)
 		return drc;
 	MDB_cursor *c;
 	int rc = mdb_cursor_open(w->txn, w->s->events, &c);
@@ -490,6 +534,7 @@ static int write_out(al_store *s, fold_ctx *f, al_error *err)
 	if (rc)
 		return al_err(err, rc, "out of memory writing the folded views");
 	presize_map(s, f->ov);
+	al__ov_presort(f->ov);
 	f->pos = (al_ov_pos){0, 0};
 	do {
 		rc = al__store_write(s, write_views, f, err);
@@ -544,9 +589,9 @@ static int fold_new(al_store *s, fold_ctx *f, al_error *err)
 static int fold(al_store *s, int only, bool reset, uint64_t after_seq, uint64_t until_seq,
 		al_progress_fn progress, void *pctx, al_error *err)
 {
-	fold_ctx f = {only, reset, after_seq, after_seq, NULL};
 	if (until_seq < after_seq)
 		until_seq = after_seq; /* nothing to fold */
+	fold_ctx f = {only, reset, after_seq, after_seq, until_seq, NULL};
 	int rc = fold_new(s, &f, err);
 	while (rc == AL_OK) {
 		f.to = until_seq - f.seq > FOLD_CHUNK ? f.seq + FOLD_CHUNK : until_seq;
@@ -555,11 +600,14 @@ static int fold(al_store *s, int only, bool reset, uint64_t after_seq, uint64_t 
 			if (rc == AL_OK && progress)
 				progress(f.seq - after_seq, until_seq - after_seq, pctx);
 		}
-		if (rc == AL_OK && (f.seq == until_seq || fold_bytes(&f) > al__fold_limits.budget))
+		if (rc == AL_OK && (f.seq == until_seq || fold_bytes(&f) > al__fold_limits.budget)) {
+			decoder_done(&f);
 			rc = write_out(s, &f, err);
+		}
 		if (f.seq == until_seq)
 			break;
 	}
+	decoder_done(&f);
 	al__ov_free(f.ov);
 	al__fr_free(f.fr);
 	return rc;

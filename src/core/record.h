@@ -42,6 +42,9 @@ void al__rec_seal(unsigned char *buf, unsigned type, unsigned version, int64_t t
 		  uint32_t payload_len);
 /* Parses and checks a stored value (record + chain hash). AL_ECORRUPT names seq. */
 int al__rec_open(const void *val, size_t len, uint64_t seq, al_rec_header *h, al_error *err);
+/* Its first part: the header parsed and the lengths checked, neither checksum nor format (a
+ * fold's decoder leaves the checksum to the thread that applies the event). */
+int al__rec_header(const void *val, size_t len, uint64_t seq, al_rec_header *h, al_error *err);
 /* h = BLAKE2b-256(prev || record bytes). */
 void al__rec_chain(const unsigned char prev[32], const void *rec, size_t rec_len, unsigned char out[32]);
 

@@ -88,11 +88,11 @@ static int apply_updated(const al_view *v, const al_event *e, al_error *err)
 	int rc = load_row(v, e, &u, err);
 	if (rc)
 		return rc;
-	al_str old_name = u.username, hash;
+	al_str old_name = u.username, old_hash = u.password_hash;
 	int64_t version = u.version;
 	read_fields(&e->fields, &u);
 	u.version = version + 1;
-	if (al_mp_str(&e->fields, "password_hash", &hash) == 1)
+	if (u.password_hash.p != old_hash.p) /* the event set it: its string is the event's */
 		u.password_changed_at = e->time_us;
 	u.modified_at = e->time_us;
 	if (e->def == al__ev(AL_EV_USER_DEACTIVATED))

@@ -31,6 +31,11 @@ typedef struct al_row_def {
 void al_row_clear(const al_row_def *d, void *row);
 /* Packs row as the array of its columns. */
 void al_row_pack(msgpack_packer *pk, const al_row_def *d, const void *row);
+/* The bytes al_row_pack makes of row: how many, and written at out (room for
+ * al_row_packed_size bytes), returning their end. No allocation: a fold packs every row it
+ * held this way, once, when it writes its views. */
+size_t al_row_packed_size(const al_row_def *d, const void *row);
+char *al_row_pack_to(char *out, const al_row_def *d, const void *row);
 /* Reads a stored row (an array of exactly d's columns, each of its type) into row; strings
  * point into o's memory. -1 (row unchanged in part) when o is not such an array. */
 int al_row_read(const al_row_def *d, const msgpack_object *o, void *row);
