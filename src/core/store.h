@@ -86,7 +86,7 @@ typedef struct al_wtxn {
 	struct al_idx_entry *idx;
 	size_t idx_n, idx_cap;
 	msgpack_sbuffer idx_names; /* the actors of idx[] */
-	struct al_rc_slot *rc; /* decoded rows of this transaction (rowcache.h) */
+	struct al_rc_slot **rc; /* decoded rows of this transaction (rowcache.h) */
 	msgpack_zone rc_arena;
 	struct al_ov *ov; /* a fold's in-memory views (overlay.h), which al__view_* use; else NULL */
 	struct al_fr *fr; /* a fold's compact rows held decoded (foldrows.h); else NULL */
