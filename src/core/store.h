@@ -9,8 +9,8 @@
  *   idx_type    type (2 bytes BE)-> seq, dupsort    audit by type   } added in bulk (log_index.h)
  *   reqids      NUL scope(16) id -> first(8) last(8) flags(1) digest(32) op NUL result
  *                                                                          retries (cmd.c)
- *   meta        "format" -> u32; "head" -> seq(8) hash(32) time(8); "idx" -> seq(8);
- *               "proj/<name>" -> version(4) cursor(8)
+ *   meta        "format" -> u32 (AL_DIR_FORMAT); "idx" -> seq(8); "proj/<name>" -> version(4) cursor(8)
+ *   (main)      "head" -> seq(8) hash(32) time(8), beside the sub-databases' own records
  *   v_*         views, owned by projections (projection.h)
  * The number of events of an entity (its version) is the count of its idx_entity duplicates.
  */
@@ -24,6 +24,12 @@
 #include "core/projection.h"
 #include "util/alloc.h"
 #include "util/fault.h" /* after <lmdb.h>: wraps the LMDB calls with fault points */
+
+/* meta "format", the data directory's layout (the records' own format is AL_FORMAT_VERSION).
+ * 2: the head is a key of LMDB's main database, the one holding the sub-databases' records,
+ * whose page every commit rewrites anyway (a head in meta cost every commit one more page).
+ * 1: the head was in meta; opened read-write, such a store is moved to 2 (open_dbs). */
+#define AL_DIR_FORMAT 2
 
 /* al_store_asof's private copy: no lock file, no master key, and it may hold no events. */
 #define AL__OPEN_SCRATCH (1u << 30)
@@ -44,6 +50,7 @@ struct al_store {
 	uint64_t asof_base; /* the checkpoint it started from; 0: folded from the first event */
 	bool dbs_open; /* the sub-databases below are open */
 	MDB_dbi events, idx_entity, idx_actor, idx_type, reqids, meta;
+	MDB_dbi head_db; /* where "head" is: the main database, or meta in a format 1 store read as is */
 	MDB_dbi views[AL_PROJ_MAX][AL_PROJ_MAX_DBS];
 	unsigned char master_key[32]; /* seal.h; never written to LMDB */
 	bool has_master_key;
