@@ -205,7 +205,6 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	msgpack_zone_init(&w.zone, 8192);
 	msgpack_sbuffer_init(&w.sb);
 	msgpack_sbuffer_init(&w.vb);
-	msgpack_sbuffer_init(&w.idx_names);
 	msgpack_zone_init(&w.rc_arena, 16384);
 	int rc;
 	for (int attempt = 0;; attempt++) {
@@ -231,7 +230,6 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	msgpack_zone_destroy(&w.zone);
 	al_sbuffer_destroy(&w.sb);
 	al_sbuffer_destroy(&w.vb);
-	al__idx_free(&w);
 	al__rc_free(&w);
 	return rc;
 }
@@ -482,6 +480,7 @@ void al_store_close(al_store *s)
 	if (s->env)
 		mdb_env_close(s->env);
 	al__store_unlock(s);
+	al__idx_free(s);
 	sodium_memzero(s->master_key, sizeof s->master_key);
 	for (size_t i = 0; i < al__nprojections; i++)
 		if (al__projections[i]->mem_free)

@@ -68,6 +68,18 @@ struct al_store {
 	/* meta holds AL_CURSOR_AT_HEAD for every projection, as this process last committed it
 	 * (a fold or reset that writes a real cursor clears it). */
 	bool cursors_at_head;
+	/* The events after meta "idx" noted for the audit indexes (log_index.c), kept from one
+	 * write transaction to the next so that the one that indexes them need not read them
+	 * back. Used only inside write transactions, under LMDB's writer lock. */
+	struct al_idx_entry *idx;
+	size_t idx_n, idx_cap;
+	msgpack_sbuffer idx_names; /* the actors of idx[] */
+	/* What the last transaction left: idx_kept notes (idx_kept_names bytes of names), of the
+	 * events (kept_from, kept_to] where kept_from was meta "idx" and kept_hash is the chain
+	 * hash of event kept_to. A transaction uses them only when its log matches. */
+	size_t idx_kept, idx_kept_names;
+	uint64_t kept_from, kept_to;
+	unsigned char kept_hash[32];
 };
 
 /* The state of one write transaction, including the in-memory log head. */
@@ -87,12 +99,9 @@ typedef struct al_wtxn {
 	msgpack_zone zone; /* decoded events; cleared per event */
 	msgpack_sbuffer sb; /* scratch payload buffer */
 	msgpack_sbuffer vb; /* scratch buffer for view rows, used by apply functions */
-	/* The audit indexes (log_index.h): complete to idx_seq; this transaction's appends. */
+	/* The audit indexes (log_index.h): complete to idx_seq (the notes are the store's). */
 	uint64_t idx_seq;
 	bool idx_known; /* meta "idx" exists */
-	struct al_idx_entry *idx;
-	size_t idx_n, idx_cap;
-	msgpack_sbuffer idx_names; /* the actors of idx[] */
 	struct al_rc_slot **rc; /* decoded rows of this transaction (rowcache.h) */
 	msgpack_zone rc_arena;
 	struct al_ov *ov; /* a fold's in-memory views (overlay.h), which al__view_* use; else NULL */
