@@ -62,7 +62,7 @@ run "$AC" --data "$D" --at yesterday user get alice@example.com
 check "--at neither a seq nor a time" eval 'refused invalid_argument && err_has_f "not an event seq"'
 
 # ---- over the wire, and the server's own checkpoints -------------------------------------------
-"$SRV" --data "$D" --socket "$S" >"$T/so" 2>"$T/se" &
+"$SRV" --data "$D" --socket "$S" --listen none >"$T/so" 2>"$T/se" &
 pid=$!
 trap 'kill -KILL $pid 2>/dev/null; rm -rf "$T"' EXIT INT TERM
 check "adminlogd is up" wait_for "$T/so" "listening on unix"

@@ -150,7 +150,7 @@ check "maintenance recalculate-usage with nothing to correct" jq_ok '.correction
 check "recalculate-usage reports its checks" grep -q '"corrections":0' "$T/out"
 ac info
 check "info prints the versions" sh -c "[ $rc -eq 0 ] && grep -q '^server_version  *0\.' '$T/out' && grep -q '^protocol_version  *1' '$T/out' &&
-	grep -q '^store_format_version  *1' '$T/out' && grep -q '^compatible  *true' '$T/out'"
+	grep -q '^store_format_version  *2' '$T/out' && grep -q '^compatible  *true' '$T/out'"
 ac info --json
 check "info --json lists the components" jq_ok '.compatible == true and (.components | map(.name) | index("rgroups") != null)
 	and (.components | map(.name) | index("server") != null)'

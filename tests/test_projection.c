@@ -147,7 +147,9 @@ static void read_proj_meta(const char *dir, const char *name, unsigned *ver, uin
 	*ver = al__get_be32(v.mv_data);
 	*cursor = al__get_be64((const unsigned char *)v.mv_data + 4);
 	MDB_val hk = {4, "head"}, hv;
-	uint64_t head = mdb_get(r.txn, meta, &hk, &hv) == 0 ? al__get_be64(hv.mv_data) : 0;
+	MDB_dbi main; /* the head is a key of the main database (store.h, AL_DIR_FORMAT) */
+	assert_int_equal(mdb_dbi_open(r.txn, NULL, 0, &main), 0);
+	uint64_t head = mdb_get(r.txn, main, &hk, &hv) == 0 ? al__get_be64(hv.mv_data) : 0;
 	*cursor = al__proj_cursor_at(*cursor, head); /* AL_CURSOR_AT_HEAD: live commits left it */
 	th_raw_close(&r, false);
 }

@@ -338,11 +338,11 @@ static void info(void **state)
 	TH_OK(f->s, NULL, 0, &rep, "info", NULL);
 	assert_string_equal(th_res_json(&rep, "server_version"), "\"" AL_VERSION "\"");
 	assert_string_equal(th_res_json(&rep, "protocol_version"), "1");
-	assert_string_equal(th_res_json(&rep, "store_format_version"), "1");
+	assert_string_equal(th_res_json(&rep, "store_format_version"), "2");
 	assert_string_equal(th_res_json(&rep, "compatible"), "true");
 	snprintf(head, sizeof head, "%llu", (unsigned long long)al_log_head(f->s));
 	assert_string_equal(th_res_json(&rep, "head_seq"), head);
-	assert_non_null(strstr(component(&rep, "store"), "\"version\":\"1\",\"expected\":\"1\""));
+	assert_non_null(strstr(component(&rep, "store"), "\"version\":\"2\",\"expected\":\"2\""));
 	assert_non_null(strstr(component(&rep, "server"), "\"compatible\":true"));
 	char want[128];
 	snprintf(want, sizeof want, "\"version\":\"2\",\"expected\":\"2\",\"cursor\":%s,\"compatible\":true", head);

@@ -339,7 +339,7 @@ static int read_snap_head(al_store *s, MDB_txn *txn, snap_head *sh, al_error *er
 {
 	MDB_val k = {4, "head"}, v;
 	memset(sh, 0, sizeof *sh);
-	int rc = mdb_get(txn, s->meta, &k, &v);
+	int rc = mdb_get(txn, s->head_db, &k, &v);
 	if (rc && rc != MDB_NOTFOUND)
 		return al_err(err, AL_EIO_ERROR, "read head: %s", mdb_strerror(rc));
 	if (rc == 0 && v.mv_size != 48)
@@ -380,10 +380,12 @@ static int copy_db(MDB_txn *from, MDB_dbi sdbi, MDB_txn *to, const char *name)
 /* The meta sub-database in the store's layout: a copy of the file opens as a store at seq. */
 static int put_meta(MDB_txn *to, const ckpt_head *h)
 {
-	MDB_dbi meta;
+	MDB_dbi meta, main;
 	unsigned char f[4], head[48], cur[12];
 	int rc = mdb_dbi_open(to, "meta", MDB_CREATE, &meta);
-	al__be32(f, AL_FORMAT_VERSION);
+	if (rc == 0)
+		rc = mdb_dbi_open(to, NULL, 0, &main);
+	al__be32(f, AL_DIR_FORMAT);
 	al__be64(head, h->seq);
 	memcpy(head + 8, h->hash, 32);
 	al__be64(head + 40, (uint64_t)h->time_us);
@@ -391,7 +393,7 @@ static int put_meta(MDB_txn *to, const ckpt_head *h)
 	if (rc == 0)
 		rc = mdb_put(to, meta, &fk, &fv, 0);
 	if (rc == 0)
-		rc = mdb_put(to, meta, &hk, &hv, 0);
+		rc = mdb_put(to, main, &hk, &hv, 0);
 	for (size_t p = 0; p < al__nprojections && rc == 0; p++) {
 		char name[80];
 		MDB_val key = {(size_t)snprintf(name, sizeof name, "proj/%s", al__projections[p]->name), name};

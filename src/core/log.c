@@ -265,7 +265,7 @@ int al__log_head_in(al_store *s, MDB_txn *txn, uint64_t *head, al_error *err)
 {
 	MDB_val k = {4, "head"}, v;
 	*head = 0;
-	int rc = mdb_get(txn, s->meta, &k, &v);
+	int rc = mdb_get(txn, s->head_db, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return AL_OK; /* an empty log */
 	if (rc)

@@ -8,6 +8,9 @@
  * commit so writes two fewer B-trees, and a batch writes them key by key. Readers take the
  * events after "idx" (fewer than AL_IDX_LAG, plus one transaction's worth) from the log.
  * A store without "idx" (written before this) has both indexes complete to its head.
+ * The store keeps the notes of the events its own commits appended since "idx", so the
+ * transaction that indexes them need not read them back (log_index.c, "kept between
+ * transactions").
  */
 #ifndef AL_LOG_INDEX_H
 #define AL_LOG_INDEX_H
@@ -26,7 +29,7 @@ int al__idx_flush(al_wtxn *w, al_error *err);
 /* The seq idx_actor and idx_type are complete to in txn, at most head (any upper bound of the
  * reader's range: the head, a time bound, an as-of point); head when meta has no "idx". */
 int al__idx_seq(al_store *s, MDB_txn *txn, uint64_t head, uint64_t *out, al_error *err);
-/* Frees what al__idx_note kept. */
-void al__idx_free(al_wtxn *w);
+/* Frees the notes the store keeps (at close). */
+void al__idx_free(al_store *s);
 
 #endif

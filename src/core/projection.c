@@ -635,8 +635,10 @@ int al__proj_catch_up(al_store *s, al_error *err)
 	unsigned ver[AL_PROJ_MAX];
 	uint64_t cur[AL_PROJ_MAX];
 	int hrc = al__log_head_in(s, txn, &head, err);
+	bool marked = true; /* every cursor holds the marker, at this build's version */
 	for (size_t p = 0; p < al__nprojections && rc == 0 && hrc == 0; p++) {
 		rc = read_cursor(s, txn, (int)p, &ver[p], &cur[p]);
+		marked = marked && cur[p] == AL_CURSOR_AT_HEAD && ver[p] == al__projections[p]->version;
 		cur[p] = al__proj_cursor_at(cur[p], head);
 	}
 	mdb_txn_abort(txn);
@@ -662,6 +664,10 @@ int al__proj_catch_up(al_store *s, al_error *err)
 			rc = al__proj_fold(s, (int)p, cur[p], head, NULL, NULL, err);
 		}
 	}
+	/* The markers are there already (nothing above ran): the process's first commit need not
+	 * write them again, so a one-command process (adminctl --data) leaves meta alone too. */
+	if (rc == AL_OK && marked)
+		s->cursors_at_head = true;
 	return rc;
 }
 

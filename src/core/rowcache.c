@@ -4,7 +4,11 @@
 
 #include "core/rowcache.h"
 
-#define SLOTS 128 /* direct-mapped: a colliding row replaces the older (a command needs a few) */
+/* Direct-mapped: a colliding row replaces the older (a command needs a few). The table holds
+ * pointers and the slots come from the transaction's arena, so a transaction pays for the rows
+ * it caches: a table of whole slots was 37 KiB to allocate and zero for every one-command
+ * durable commit. */
+#define SLOTS 128
 
 typedef struct al_rc_slot {
 	MDB_dbi dbi;
@@ -22,8 +26,8 @@ int al__rc_get(al_wtxn *w, MDB_dbi dbi, al_str key, const al_row_def *d, void *r
 {
 	if (w->rc == NULL)
 		return 0;
-	const al_rc_slot *s = &w->rc[slot_of(dbi, key.p, key.n)];
-	if (s->d != d || s->dbi != dbi || s->key.n != key.n || memcmp(s->key.p, key.p, key.n) != 0)
+	const al_rc_slot *s = w->rc[slot_of(dbi, key.p, key.n)];
+	if (s == NULL || s->d != d || s->dbi != dbi || s->key.n != key.n || memcmp(s->key.p, key.p, key.n) != 0)
 		return 0;
 	memcpy(row, s->row, d->size);
 	return 1;
@@ -31,11 +35,14 @@ int al__rc_get(al_wtxn *w, MDB_dbi dbi, al_str key, const al_row_def *d, void *r
 
 void al__rc_put(al_wtxn *w, MDB_dbi dbi, al_str key, const al_row_def *d, const void *row)
 {
-	if (d->size > sizeof w->rc->row)
+	if (d->size > sizeof ((al_rc_slot *)0)->row)
 		return;
 	if (w->rc == NULL && (w->rc = al_calloc(SLOTS, sizeof *w->rc)) == NULL)
 		return;
-	al_rc_slot *s = &w->rc[slot_of(dbi, key.p, key.n)];
+	al_rc_slot **sp = &w->rc[slot_of(dbi, key.p, key.n)];
+	if (*sp == NULL && (*sp = al_zone_malloc(&w->rc_arena, sizeof **sp)) == NULL)
+		return;
+	al_rc_slot *s = *sp;
 	s->d = NULL;
 	memcpy(s->row, row, d->size);
 	/* The key and every string of the row in one piece of the arena. */
@@ -53,16 +60,15 @@ void al__rc_forget(al_wtxn *w, MDB_dbi dbi, const void *key, size_t kn)
 {
 	if (w->rc == NULL)
 		return;
-	al_rc_slot *s = &w->rc[slot_of(dbi, key, kn)];
-	if (s->d && s->dbi == dbi && s->key.n == kn && memcmp(s->key.p, key, kn) == 0)
+	al_rc_slot *s = w->rc[slot_of(dbi, key, kn)];
+	if (s && s->d && s->dbi == dbi && s->key.n == kn && memcmp(s->key.p, key, kn) == 0)
 		s->d = NULL;
 }
 
 void al__rc_reset(al_wtxn *w)
 {
-	if (w->rc)
-		for (size_t i = 0; i < SLOTS; i++)
-			w->rc[i].d = NULL;
+	if (w->rc) /* the slots are in the arena, cleared below */
+		memset(w->rc, 0, SLOTS * sizeof *w->rc);
 	msgpack_zone_clear(&w->rc_arena);
 }
 

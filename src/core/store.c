@@ -122,7 +122,7 @@ static void grow_if_nearly_full(al_store *s)
 static int load_head(al_wtxn *w, al_error *err)
 {
 	MDB_val k = {4, "head"}, v;
-	int rc = mdb_get(w->txn, w->s->meta, &k, &v);
+	int rc = mdb_get(w->txn, w->s->head_db, &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		w->head_seq = 0;
 		memset(w->head_hash, 0, 32);
@@ -146,7 +146,7 @@ static int save_head(al_wtxn *w, al_error *err)
 	al__be64(v, w->head_seq);
 	memcpy(v + 8, w->head_hash, 32);
 	al__be64(v + 40, (uint64_t)w->head_time);
-	return al__put(w, w->s->meta, "head", 4, v, sizeof v, 0, err);
+	return al__put(w, w->s->head_db, "head", 4, v, sizeof v, 0, err);
 }
 
 static int begin(al_store *s, MDB_txn *parent, unsigned flags, MDB_txn **txn)
@@ -210,7 +210,6 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	msgpack_zone_init(&w.zone, 8192);
 	msgpack_sbuffer_init(&w.sb);
 	msgpack_sbuffer_init(&w.vb);
-	msgpack_sbuffer_init(&w.idx_names);
 	msgpack_zone_init(&w.rc_arena, 16384);
 	int rc;
 	for (int attempt = 0;; attempt++) {
@@ -236,7 +235,6 @@ int al__store_write(al_store *s, al_write_fn fn, void *ctx, al_error *err)
 	msgpack_zone_destroy(&w.zone);
 	al_sbuffer_destroy(&w.sb);
 	al_sbuffer_destroy(&w.vb);
-	al__idx_free(&w);
 	al__rc_free(&w);
 	return rc;
 }
@@ -264,6 +262,33 @@ void al_snapshot_end(al_snapshot *snap)
 
 /* ---- open and close -------------------------------------------------------------------------- */
 
+static int put_format(al_wtxn *w, al_error *err)
+{
+	unsigned char f[4];
+	al__be32(f, AL_DIR_FORMAT);
+	return al__put(w, w->s->meta, "format", 6, f, 4, 0, err);
+}
+
+/* A format 1 store opened read-write: its head moves from meta to the main database, in the
+ * transaction that opens it (a build that reads only format 1 then refuses the directory
+ * instead of reading a head that no longer moves). */
+static int move_head(al_wtxn *w, MDB_dbi main, al_error *err)
+{
+	MDB_val k = {4, "head"}, v;
+	int rc = mdb_get(w->txn, w->s->meta, &k, &v);
+	if (rc == MDB_SUCCESS) {
+		unsigned char head[48];
+		if (v.mv_size != sizeof head)
+			return al_err(err, AL_ECORRUPT, "meta head has %zu bytes, expected 48", v.mv_size);
+		memcpy(head, v.mv_data, sizeof head); /* v points into a page the puts below may move */
+		if ((rc = al__put(w, main, "head", 4, head, sizeof head, 0, err)) ||
+		    (rc = al__del(w, w->s->meta, "head", 4, err)))
+			return rc;
+	} else if (rc != MDB_NOTFOUND)
+		return al__mdb(w, rc, err, "read head");
+	return put_format(w, err);
+}
+
 static int open_dbs(al_wtxn *w, void *ctx, al_error *err)
 {
 	(void)ctx;
@@ -289,23 +314,29 @@ static int open_dbs(al_wtxn *w, void *ctx, al_error *err)
 		if (rc)
 			return al__mdb(create ? w : NULL, rc, err, dbs[i].name);
 	}
-	int rc = al__proj_open_dbs(s, w->txn, err);
+	MDB_dbi main;
+	int rc = mdb_dbi_open(w->txn, NULL, 0, &main);
 	if (rc)
+		return al__mdb(create ? w : NULL, rc, err, "main database");
+	if ((rc = al__proj_open_dbs(s, w->txn, err)))
 		return rc;
 	MDB_val k = {6, "format"}, v;
 	rc = mdb_get(w->txn, s->meta, &k, &v);
-	if (rc == MDB_NOTFOUND && create) {
-		unsigned char f[4];
-		al__be32(f, AL_FORMAT_VERSION);
-		return al__put(w, s->meta, "format", 6, f, 4, 0, err);
-	}
+	s->head_db = main;
+	if (rc == MDB_NOTFOUND && create)
+		return put_format(w, err);
 	if (rc == MDB_NOTFOUND)
 		return al_err(err, AL_ECORRUPT, "meta has no format version");
 	if (rc)
 		return al__mdb(NULL, rc, err, "read format");
-	if (v.mv_size != 4 || al__get_be32(v.mv_data) != AL_FORMAT_VERSION)
-		return al_err(err, AL_EUNSUPPORTED, "data directory format %u, this build reads %u",
-			      v.mv_size == 4 ? al__get_be32(v.mv_data) : 0, AL_FORMAT_VERSION);
+	unsigned f = v.mv_size == 4 ? al__get_be32(v.mv_data) : 0;
+	if (f == 1 && create)
+		return move_head(w, main, err);
+	if (f == 1) /* read only: read it where it is */
+		s->head_db = s->meta;
+	else if (f != AL_DIR_FORMAT)
+		return al_err(err, AL_EUNSUPPORTED, "data directory format %u, this build reads 1 and %u", f,
+			      AL_DIR_FORMAT);
 	return AL_OK;
 }
 
@@ -457,6 +488,7 @@ void al_store_close(al_store *s)
 	if (s->env)
 		mdb_env_close(s->env);
 	al__store_unlock(s);
+	al__idx_free(s);
 	sodium_memzero(s->master_key, sizeof s->master_key);
 	for (size_t i = 0; i < al__nprojections; i++)
 		if (al__projections[i]->mem_free)

@@ -9,8 +9,8 @@
  *   idx_type    type (2 bytes BE)-> seq, dupsort    audit by type   } added in bulk (log_index.h)
  *   reqids      NUL scope(16) id -> first(8) last(8) flags(1) digest(32) op NUL result
  *                                                                          retries (cmd.c)
- *   meta        "format" -> u32; "head" -> seq(8) hash(32) time(8); "idx" -> seq(8);
- *               "proj/<name>" -> version(4) cursor(8)
+ *   meta        "format" -> u32 (AL_DIR_FORMAT); "idx" -> seq(8); "proj/<name>" -> version(4) cursor(8)
+ *   (main)      "head" -> seq(8) hash(32) time(8), beside the sub-databases' own records
  *   v_*         views, owned by projections (projection.h)
  * The number of events of an entity (its version) is the count of its idx_entity duplicates.
  */
@@ -24,6 +24,12 @@
 #include "core/projection.h"
 #include "util/alloc.h"
 #include "util/fault.h" /* after <lmdb.h>: wraps the LMDB calls with fault points */
+
+/* meta "format", the data directory's layout (the records' own format is AL_FORMAT_VERSION).
+ * 2: the head is a key of LMDB's main database, the one holding the sub-databases' records,
+ * whose page every commit rewrites anyway (a head in meta cost every commit one more page).
+ * 1: the head was in meta; opened read-write, such a store is moved to 2 (open_dbs). */
+#define AL_DIR_FORMAT 2
 
 /* al_store_asof's private copy: no lock file, no master key, and it may hold no events. */
 #define AL__OPEN_SCRATCH (1u << 30)
@@ -44,6 +50,7 @@ struct al_store {
 	uint64_t asof_base; /* the checkpoint it started from; 0: folded from the first event */
 	bool dbs_open; /* the sub-databases below are open */
 	MDB_dbi events, idx_entity, idx_actor, idx_type, reqids, meta;
+	MDB_dbi head_db; /* where "head" is: the main database, or meta in a format 1 store read as is */
 	MDB_dbi views[AL_PROJ_MAX][AL_PROJ_MAX_DBS];
 	unsigned char master_key[32]; /* seal.h; never written to LMDB */
 	bool has_master_key;
@@ -61,6 +68,18 @@ struct al_store {
 	/* meta holds AL_CURSOR_AT_HEAD for every projection, as this process last committed it
 	 * (a fold or reset that writes a real cursor clears it). */
 	bool cursors_at_head;
+	/* The events after meta "idx" noted for the audit indexes (log_index.c), kept from one
+	 * write transaction to the next so that the one that indexes them need not read them
+	 * back. Used only inside write transactions, under LMDB's writer lock. */
+	struct al_idx_entry *idx;
+	size_t idx_n, idx_cap;
+	msgpack_sbuffer idx_names; /* the actors of idx[] */
+	/* What the last transaction left: idx_kept notes (idx_kept_names bytes of names), of the
+	 * events (kept_from, kept_to] where kept_from was meta "idx" and kept_hash is the chain
+	 * hash of event kept_to. A transaction uses them only when its log matches. */
+	size_t idx_kept, idx_kept_names;
+	uint64_t kept_from, kept_to;
+	unsigned char kept_hash[32];
 };
 
 /* The state of one write transaction, including the in-memory log head. */
@@ -80,13 +99,10 @@ typedef struct al_wtxn {
 	msgpack_zone zone; /* decoded events; cleared per event */
 	msgpack_sbuffer sb; /* scratch payload buffer */
 	msgpack_sbuffer vb; /* scratch buffer for view rows, used by apply functions */
-	/* The audit indexes (log_index.h): complete to idx_seq; this transaction's appends. */
+	/* The audit indexes (log_index.h): complete to idx_seq (the notes are the store's). */
 	uint64_t idx_seq;
 	bool idx_known; /* meta "idx" exists */
-	struct al_idx_entry *idx;
-	size_t idx_n, idx_cap;
-	msgpack_sbuffer idx_names; /* the actors of idx[] */
-	struct al_rc_slot *rc; /* decoded rows of this transaction (rowcache.h) */
+	struct al_rc_slot **rc; /* decoded rows of this transaction (rowcache.h) */
 	msgpack_zone rc_arena;
 	struct al_ov *ov; /* a fold's in-memory views (overlay.h), which al__view_* use; else NULL */
 	struct al_fr *fr; /* a fold's compact rows held decoded (foldrows.h); else NULL */

@@ -328,7 +328,7 @@ static int verify_log(al_store *s, MDB_txn *txn, uint64_t *count, al_progress_fn
 	unsigned char head_hash[32] = {0};
 	uint64_t head = 0;
 	unsigned long nomem = al__nomem_count(); /* a decode out of memory is no damage */
-	int rc = mdb_get(txn, s->meta, &k, &v);
+	int rc = mdb_get(txn, s->head_db, &k, &v);
 	if (rc && rc != MDB_NOTFOUND)
 		return al_err(err, AL_EIO_ERROR, "read head: %s", mdb_strerror(rc));
 	if (rc == 0 && v.mv_size == 48) {
@@ -467,7 +467,7 @@ static int stats_in(al_store *s, MDB_txn *txn, al_mb *m, al_error *err)
 	MDB_val k = {4, "head"}, v;
 	unsigned char hash[32] = {0};
 	uint64_t head = 0;
-	int rc = mdb_get(txn, s->meta, &k, &v);
+	int rc = mdb_get(txn, s->head_db, &k, &v);
 	if (rc && rc != MDB_NOTFOUND)
 		return al_err(err, AL_EIO_ERROR, "read head: %s", mdb_strerror(rc));
 	if (rc == 0 && v.mv_size == 48) {

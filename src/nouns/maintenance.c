@@ -249,13 +249,14 @@ int al__info(al_cmd *c)
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
-	bool all = format == AL_FORMAT_VERSION;
+	/* A format 1 directory is read as it is (opened read-write, it moves to AL_DIR_FORMAT). */
+	bool readable = format == 1 || format == AL_DIR_FORMAT, all = readable;
 	msgpack_pack_array(&pk, (uint32_t)(2 + al__nprojections + has_client));
 	snprintf(ver, sizeof ver, "%u", format);
-	snprintf(want, sizeof want, "%u", AL_FORMAT_VERSION);
-	pack_component(&pk, "store", "store", ver, want, NULL, format == AL_FORMAT_VERSION,
-		       format == AL_FORMAT_VERSION ? "record format readable by this build"
-						  : "record format this build does not read");
+	snprintf(want, sizeof want, "%u", AL_DIR_FORMAT);
+	pack_component(&pk, "store", "store", ver, want, NULL, readable,
+		       readable ? "data directory format readable by this build"
+				: "data directory format this build does not read");
 	for (size_t i = 0; i < al__nprojections; i++) {
 		const al_projection *p = al__projections[i];
 		unsigned pv;
