@@ -402,8 +402,10 @@ static int session_new(sim *w)
 	char name[32], d[32], p[64], res[64];
 	snprintf(name, sizeof name, "sim-%06zu", w->nsessions);
 	snprintf(p, sizeof p, "%s-p%u", domain_name(u->domain, d, sizeof d), u->project);
-	snprintf(res, sizeof res, "cpu=%u,mem=%ug%s", 1 + al_detrand_below(&w->rng, 4), 2 << al_detrand_below(&w->rng, 4),
-		 gpu ? ",cuda.device=1" : "");
+	/* One draw per statement: the order of a call's arguments is the compiler's choice. */
+	unsigned cpu = 1 + al_detrand_below(&w->rng, 4);
+	unsigned mem = 2u << al_detrand_below(&w->rng, 4);
+	snprintf(res, sizeof res, "cpu=%u,mem=%ug%s", cpu, mem, gpu ? ",cuda.device=1" : "");
 	al_reply rep = {0};
 	int rc = run(w, false, &rep, NULL, 0, "session.create", "name", 's', name, "image", 's',
 		     gpu ? REGISTRY "/stable/pytorch:2.1-cuda12" : REGISTRY "/stable/python:3.11", "architecture", 's',
@@ -453,8 +455,10 @@ static int plan_day(sim *w)
 			rc = plan(w, at, A_SCHEDULABLE, a, 0);
 			rc = rc ? rc : plan(w, at + between(w, 2 * HOUR, 24 * HOUR), A_SCHEDULABLE, a, 1);
 		}
-		if (rc == AL_OK && chance(w, 0.01))
-			rc = plan(w, between(w, w->now, w->now + DAY), A_TERMINATE, a, between(w, HOUR, 6 * HOUR));
+		if (rc == AL_OK && chance(w, 0.01)) {
+			int64_t at = between(w, w->now, w->now + DAY), down = between(w, HOUR, 6 * HOUR);
+			rc = plan(w, at, A_TERMINATE, a, down);
+		}
 	}
 	if (rc == AL_OK && w->o->users > 1 && chance(w, 0.2)) {
 		uint32_t u = al_detrand_below(&w->rng, w->o->users);
