@@ -72,14 +72,6 @@ static bool is_num(const msgpack_object *o)
 
 /* ---- projection ------------------------------------------------------------------------------------ */
 
-static int cmp_kv(const void *a, const void *b)
-{
-	const msgpack_object_str *x = &((const msgpack_object_kv *)a)->key.via.str,
-				 *y = &((const msgpack_object_kv *)b)->key.via.str;
-	int r = memcmp(x->ptr, y->ptr, x->size < y->size ? x->size : y->size);
-	return r ? r : (x->size > y->size) - (x->size < y->size);
-}
-
 /* The union of two slot maps (over wins), sorted by slot, onto pk. */
 static int pack_merged(msgpack_packer *pk, const msgpack_object *base, const msgpack_object *over, msgpack_zone *z)
 {
@@ -96,17 +88,11 @@ static int pack_merged(msgpack_packer *pk, const msgpack_object *base, const msg
 		const msgpack_object_kv *kv = &base->via.map.ptr[i];
 		bool shadowed = kv->key.type != MSGPACK_OBJECT_STR;
 		for (uint32_t k = 0; k < no && !shadowed; k++)
-			shadowed = cmp_kv(kv, &over->via.map.ptr[k]) == 0;
+			shadowed = al_kv_cmp(kv, &over->via.map.ptr[k]) == 0;
 		if (!shadowed)
 			all[n++] = *kv;
 	}
-	if (n > 1)
-		qsort(all, n, sizeof *all, cmp_kv);
-	msgpack_pack_map(pk, n);
-	for (uint32_t i = 0; i < n; i++) {
-		msgpack_pack_object(pk, all[i].key);
-		msgpack_pack_object(pk, all[i].val);
-	}
+	al_pack_kv_sorted(pk, all, n);
 	return AL_OK;
 }
 

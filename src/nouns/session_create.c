@@ -263,14 +263,6 @@ static const msgpack_object *slot(const msgpack_object *m, const msgpack_object_
 	return NULL;
 }
 
-static int cmp_kv(const void *a, const void *b)
-{
-	const msgpack_object_str *x = &((const msgpack_object_kv *)a)->key.via.str,
-				 *y = &((const msgpack_object_kv *)b)->key.via.str;
-	int r = memcmp(x->ptr, y->ptr, x->size < y->size ? x->size : y->size);
-	return r ? r : (x->size > y->size) - (x->size < y->size);
-}
-
 /* Packs on pk every slot of req and min, each at least its minimum, keys sorted. */
 static int pack_adjusted(al_cmd *c, const msgpack_object *req, const msgpack_object *min, msgpack_packer *pk)
 {
@@ -286,13 +278,7 @@ static int pack_adjusted(al_cmd *c, const msgpack_object *req, const msgpack_obj
 	for (uint32_t i = 0; i < req->via.map.size; i++)
 		if (!slot(min, &req->via.map.ptr[i].key.via.str))
 			all[n++] = req->via.map.ptr[i];
-	if (n > 1)
-		qsort(all, n, sizeof *all, cmp_kv);
-	msgpack_pack_map(pk, n);
-	for (uint32_t i = 0; i < n; i++) {
-		msgpack_pack_object(pk, all[i].key);
-		msgpack_pack_object(pk, all[i].val);
-	}
+	al_pack_kv_sorted(pk, all, n);
 	return AL_OK;
 }
 

@@ -1,4 +1,5 @@
 /* codec.c - msgpack helpers: map builder, lookups, decoding. */
+#include <stdlib.h>
 #include <time.h>
 
 #include "util/codec.h"
@@ -39,6 +40,25 @@ void al_pack_str(msgpack_packer *pk, const char *s, size_t n)
 }
 
 void al_pack_cstr(msgpack_packer *pk, const char *s) { al_pack_str(pk, s, strlen(s)); }
+
+int al_kv_cmp(const void *a, const void *b)
+{
+	const msgpack_object_str *x = &((const msgpack_object_kv *)a)->key.via.str,
+				 *y = &((const msgpack_object_kv *)b)->key.via.str;
+	int r = memcmp(x->ptr, y->ptr, x->size < y->size ? x->size : y->size);
+	return r ? r : (x->size > y->size) - (x->size < y->size);
+}
+
+void al_pack_kv_sorted(msgpack_packer *pk, msgpack_object_kv *kv, uint32_t n)
+{
+	if (n > 1)
+		qsort(kv, n, sizeof *kv, al_kv_cmp);
+	msgpack_pack_map(pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		msgpack_pack_object(pk, kv[i].key);
+		msgpack_pack_object(pk, kv[i].val);
+	}
+}
 
 msgpack_packer *al_mb_key(al_mb *mb, const char *key)
 {

@@ -36,6 +36,10 @@ void al_mb_to_sbuffer(const al_mb *mb, msgpack_sbuffer *out);
 
 void al_pack_str(msgpack_packer *pk, const char *s, size_t n);
 void al_pack_cstr(msgpack_packer *pk, const char *s);
+/* Orders map pairs by their string keys (bytes, then length), for qsort. */
+int al_kv_cmp(const void *a, const void *b);
+/* Sorts kv[0..n) (string keys) with al_kv_cmp and packs them as one map. */
+void al_pack_kv_sorted(msgpack_packer *pk, msgpack_object_kv *kv, uint32_t n);
 
 /* Value of key in a map object, or NULL when absent or when o is not a map. */
 const msgpack_object *al_mp_get(const msgpack_object *map, const char *key);
