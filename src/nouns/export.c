@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/argpack.h"
 #include "util/codec.h"
 #include "util/csv.h"
 
@@ -322,11 +323,8 @@ static int accelerators(al_store *s, char names[][64], int max)
 	for (int terminated = 0; terminated < 2; terminated++) {
 		msgpack_sbuffer args;
 		msgpack_sbuffer_init(&args);
-		msgpack_packer pk;
-		msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
-		msgpack_pack_map(&pk, 1);
-		al_pack_cstr(&pk, "terminated");
-		terminated ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+		if (al_args_pack(&args, "terminated", 'b', terminated, NULL) != 0)
+			return -1;
 		al_request req = {"agent.list", args.data, args.size, &export_actor};
 		al_reply rep = {0};
 		msgpack_zone z;
