@@ -17,7 +17,7 @@
 #include "util/rowcodec.h"
 
 #define AL_PROJ_MAX 16
-#define AL_PROJ_MAX_DBS 6
+#define AL_PROJ_MAX_DBS 9 /* views of one projection, and the NULL after them */
 
 struct al_wtxn;
 

@@ -7,6 +7,7 @@
 #define AL_NOUNS_H
 
 #include "core/cmd.h"
+#include "core/rows.h"
 
 /* ---- settings (settings.c) ----------------------------------------------------------------- */
 /* Reads a setting into buf as a NUL-terminated string; def when unset (def NULL: the key's
@@ -234,6 +235,12 @@ extern const char *const al__schedulers[];
 /* ---- compute sessions (sessions.c) --------------------------------------------------------- */
 /* How many sessions, of any status, were created with access key ak: the keypair delete guard. */
 int al__sessions_count_key(al_cmd *c, al_str ak, uint64_t *n);
+/* How many sessions, of any status, ever ran in resource group g: its delete guard. */
+int al__sessions_count_group(al_cmd *c, al_str g, uint64_t *n);
+/* What the live sessions of a holder occupy (schemas/rows.def, v_occupancy): kind 'a' agent
+ * id, 'k' access key, 'u' user email, 'p' project id, 'd' domain. 1 and *o (strings in c's
+ * transaction), 0 when nothing was ever held (*o zero), or a negative al_ code. */
+int al__session_occupancy(al_cmd *c, char kind, al_str holder, al_row_occupancy *o);
 
 /* ---- maintenance (maintenance.c) ----------------------------------------------------------- */
 /* Whether two resource slot maps (slot -> number) differ; a missing slot counts as 0. */

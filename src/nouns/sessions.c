@@ -10,6 +10,13 @@
  *   v_session_names     access key NUL name -> id: live sessions only (not CANCELLED or
  *                       TERMINATED), so a name is unique among a keypair's live sessions
  *   v_sessions_by_time  created µs (8 bytes, big-endian) id -> "": the list's order
+ *   v_sessions_live     group NUL id -> "": sessions not yet CANCELLED or TERMINATED (what a
+ *                       scheduling pass and the timeout check look at)
+ *   v_sessions_by_group group NUL id -> "": every session a resource group ever ran (its
+ *                       delete guard)
+ *   v_occupancy         kind holder -> what live sessions occupy (AL_ROW occupancy): per
+ *                       agent, keypair, user, project and domain, changed by the events that
+ *                       move a scheduled session in or out of the occupying statuses
  *
  * Every status change is an event whose time is the command's (the projection uses only the
  * event): the row keeps the latest entry time of each status (the platform's status_history)
@@ -27,6 +34,7 @@
 #include "core/authz.h"
 #include "nouns/sessions.h"
 #include "util/resources.h"
+#include "util/slotvec.h"
 
 #define ASKED (&al_row_session_def)
 #define STATE (&al_row_session_state_def)
@@ -159,61 +167,183 @@ static int apply_created(const al_view *v, const al_event *e, al_error *err)
 		rc = put(v, AL_SDB_NAMES, k, al__session_name_key(k, sizeof k, a.access_key, a.name), e->id.p, e->id.n, err);
 	if (rc == AL_OK)
 		rc = put(v, AL_SDB_BY_TIME, k, time_key(k, sizeof k, e->time_us, e->id), "", 0, err);
+	if (rc == AL_OK)
+		rc = put(v, AL_SDB_LIVE, k, al__key2(k, sizeof k, 0, a.group, e->id), "", 0, err);
+	if (rc == AL_OK)
+		rc = put(v, AL_SDB_BY_GROUP, k, al__key2(k, sizeof k, 0, a.group, e->id), "", 0, err);
 	return rc;
 }
 
-/* A dead session's name goes back to its keypair. */
-static int free_name(const al_view *v, const al_event *e, al_error *err)
+static int unknown(const al_event *e, al_error *err)
 {
-	al_row_session a;
-	if (al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ASKED, &a) != 0)
-		return al_err(err, AL_ECORRUPT, "event %llu: %s for an unknown session %.*s", (unsigned long long)e->seq,
-			      e->def->name, al__clip(e->id.n), e->id.p);
-	char k[KEY_MAX];
-	size_t kn = al__session_name_key(k, sizeof k, a.access_key, a.name);
-	MDB_val cur;
-	if (kn && al__view_get(v, AL_SDB_NAMES, k, kn, &cur) == 0 && cur.mv_size == e->id.n &&
-	    memcmp(cur.mv_data, e->id.p, e->id.n) == 0)
-		return al__view_del(v, AL_SDB_NAMES, k, kn, err);
-	return AL_OK;
+	return al_err(err, AL_ECORRUPT, "event %llu: %s for an unknown session %.*s", (unsigned long long)e->seq,
+		      e->def->name, al__clip(e->id.n), e->id.p);
 }
 
-/* session.status_changed and session.terminate_requested: the new status, its time, the reason. */
+/* A dead session's name goes back to its keypair, and it leaves the live index. */
+static int bury(const al_view *v, const al_event *e, const al_row_session *a, al_error *err)
+{
+	char k[KEY_MAX];
+	size_t kn = al__session_name_key(k, sizeof k, a->access_key, a->name);
+	MDB_val cur;
+	int rc = AL_OK;
+	if (kn && al__view_get(v, AL_SDB_NAMES, k, kn, &cur) == 0 && cur.mv_size == e->id.n &&
+	    memcmp(cur.mv_data, e->id.p, e->id.n) == 0)
+		rc = al__view_del(v, AL_SDB_NAMES, k, kn, err);
+	if (rc == AL_OK && (kn = al__key2(k, sizeof k, 0, a->group, e->id)))
+		rc = al__view_del(v, AL_SDB_LIVE, k, kn, err);
+	return rc == MDB_NOTFOUND ? AL_OK : rc;
+}
+
+/* Adds k times slots (with k sessions) to what holder (kind, a, b) occupies. */
+static int occupy(const al_view *v, char kind, al_str a, al_str b, const al_slotvec *slots, int k, al_error *err)
+{
+	char key[KEY_MAX], text[TEXT_MAX];
+	size_t kn = al__key2(key, sizeof key, kind, a, b);
+	al_row_occupancy o = {0};
+	al_slotvec sum;
+	if (kn == 0)
+		return al_err(err, AL_ECORRUPT, "an occupancy key is too long");
+	int rc = al__view_get_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return al_err(err, AL_ECORRUPT, "an occupancy row does not decode");
+	if (al_slotvec_parse(&sum, o.slots) != 0 || al_slotvec_add(&sum, slots, k) != 0)
+		return al_err(err, AL_ECORRUPT, "occupied slots do not add up (%.*s)", al__clip(a.n), a.p);
+	o.sessions += k;
+	o.slots = al_slotvec_format(&sum, text, sizeof text);
+	return al__view_put_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o, err);
+}
+
+/* A scheduled session moving between statuses takes (k 1) or gives back (k -1) the agents'
+ * share (agent) and the owner's share (owner): each container's slots on its agent, all of
+ * them on the keypair, user, project and domain. */
+static int hold(const al_view *v, const al_row_session *a, const al_row_session_state *st, bool agent, bool owner,
+		int k, al_error *err)
+{
+	al_slotvec all, each;
+	al_str none = {"", 0};
+	if (al_slotvec_parse(&all, st->occupied) != 0)
+		return al_err(err, AL_ECORRUPT, "a session's occupied slots do not parse");
+	int rc = AL_OK;
+	if (owner) {
+		rc = occupy(v, 'k', a->access_key, none, &all, k, err);
+		if (rc == AL_OK)
+			rc = occupy(v, 'u', a->user, none, &all, k, err);
+		if (rc == AL_OK)
+			rc = occupy(v, 'p', a->project_id, none, &all, k, err);
+		if (rc == AL_OK)
+			rc = occupy(v, 'd', a->domain, none, &all, k, err);
+	}
+	/* Containers share the session's slots evenly; an agent with several counts it once. */
+	each.n = 0;
+	al_slotvec_add(&each, &all, 1.0 / (double)(a->cluster_size > 0 ? a->cluster_size : 1));
+	for (size_t i = 0; agent && rc == AL_OK && i < st->agents.n;) {
+		const char *comma = memchr(st->agents.p + i, ',', st->agents.n - i);
+		al_str id = {st->agents.p + i, comma ? (size_t)(comma - st->agents.p) - i : st->agents.n - i};
+		int n = 1, first = 1;
+		for (size_t j = 0; j < i;) { /* containers before this one on the same agent */
+			const char *c2 = memchr(st->agents.p + j, ',', st->agents.n - j);
+			size_t len = c2 ? (size_t)(c2 - st->agents.p) - j : st->agents.n - j;
+			first &= !(len == id.n && memcmp(st->agents.p + j, id.p, len) == 0);
+			j += len + 1;
+		}
+		for (size_t j = i + id.n + 1; j < st->agents.n;) { /* and after it */
+			const char *c2 = memchr(st->agents.p + j, ',', st->agents.n - j);
+			size_t len = c2 ? (size_t)(c2 - st->agents.p) - j : st->agents.n - j;
+			n += len == id.n && memcmp(st->agents.p + j, id.p, len) == 0;
+			j += len + 1;
+		}
+		if (first) {
+			al_slotvec share = {0};
+			al_slotvec_add(&share, &each, n);
+			rc = occupy(v, 'a', id, none, &share, k, err);
+		}
+		i += id.n + 1;
+	}
+	return rc;
+}
+
+/* Every status change: the new status, its time and the reason; a scheduled session's agents
+ * and slots; what it holds when it enters or leaves the occupying statuses; a dead one's name
+ * and live entry. */
 static int apply_status(const al_view *v, const al_event *e, al_error *err)
 {
 	al_row_session_state st;
+	al_row_session a;
+	char agents[TEXT_MAX], occ[TEXT_MAX];
 	if (al__view_get_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st) != 0)
-		return al_err(err, AL_ECORRUPT, "event %llu: %s for an unknown session %.*s", (unsigned long long)e->seq,
-			      e->def->name, al__clip(e->id.n), e->id.p);
+		return unknown(e, err);
+	int from = al__session_status(st.status);
+	bool scheduled = e->def == al__ev(AL_EV_SESSION_SCHEDULED), placed = st.agents.n > 0;
 	al_row_set(STATE, &st, &e->fields); /* status, status_info, exit_code */
-	int s = al__session_status(st.status);
-	if (s < 0)
+	int to = al__session_status(st.status);
+	if (from < 0 || to < 0)
 		return al_err(err, AL_ECORRUPT, "event %llu: unknown session status", (unsigned long long)e->seq);
-	*at_of(&st, s) = st.modified_at = e->time_us;
+	if (scheduled) {
+		st.agents = join_list(al_mp_get(&e->fields, "agents"), agents, sizeof agents);
+		st.occupied = slots_text(al_mp_get(&e->fields, "occupied"), occ, sizeof occ);
+		st.status_info = (al_str){"", 0};
+	}
+	*at_of(&st, to) = st.modified_at = e->time_us;
 	if (al_mp_get(&e->fields, "exit_code"))
 		st.has_exit_code = true;
-	if (al__session_dead(s))
+	if (al__session_dead(to))
 		st.terminated_at = e->time_us;
+	bool agent = (placed && al__session_holds_agent(from)) != (st.agents.n && al__session_holds_agent(to));
+	bool owner = (placed && al__session_holds_owner(from)) != (st.agents.n && al__session_holds_owner(to));
+	bool dead = al__session_dead(to);
+	if ((agent || owner || dead) && al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ASKED, &a) != 0)
+		return unknown(e, err);
 	int rc = al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
-	return rc == AL_OK && al__session_dead(s) ? free_name(v, e, err) : rc;
+	if (rc == AL_OK && (agent || owner))
+		rc = hold(v, &a, &st, agent, owner, al__session_holds_agent(to) || al__session_holds_owner(to) ? 1 : -1, err);
+	if (rc == AL_OK && dead)
+		rc = bury(v, e, &a, err);
+	return rc;
+}
+
+/* A failed scheduling attempt: one more retry, when, and why. */
+static int apply_failed(const al_view *v, const al_event *e, al_error *err)
+{
+	al_row_session_state st;
+	char failed[TEXT_MAX];
+	size_t len = 0;
+	if (al__view_get_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st) != 0)
+		return unknown(e, err);
+	const msgpack_object *l = al_mp_get(&e->fields, "failed");
+	failed[0] = 0;
+	for (uint32_t i = 0; l && l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size && len < sizeof failed; i++)
+		if (l->via.array.ptr[i].type == MSGPACK_OBJECT_STR)
+			len += (size_t)snprintf(failed + len, sizeof failed - len, "%s%.*s", len ? "\n" : "",
+						(int)l->via.array.ptr[i].via.str.size, l->via.array.ptr[i].via.str.ptr);
+	al_row_set(STATE, &st, &e->fields); /* status_info */
+	st.failed = (al_str){failed, len < sizeof failed ? len : sizeof failed - 1};
+	st.retries++;
+	st.last_try = e->time_us;
+	return al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
 }
 
 static int apply(const al_view *v, const al_event *e, al_error *err)
 {
 	if (e->def == al__ev(AL_EV_SESSION_CREATED))
 		return apply_created(v, e, err);
-	if (e->def == al__ev(AL_EV_SESSION_STATUS_CHANGED) || e->def == al__ev(AL_EV_SESSION_TERMINATE_REQUESTED))
-		return apply_status(v, e, err);
-	return AL_OK;
+	if (e->def == al__ev(AL_EV_SESSION_SCHEDULING_FAILED))
+		return apply_failed(v, e, err);
+	return apply_status(v, e, err);
 }
 
 /* The event types apply reads: the engine calls it for these only. */
-static const enum al_ev_id applies_to[] = {AL_EV_SESSION_CREATED, AL_EV_SESSION_STATUS_CHANGED,
-					   AL_EV_SESSION_TERMINATE_REQUESTED, AL_EV__COUNT};
-const al_projection al__proj_sessions = {
-	"sessions", 1, {"v_sessions", "v_session_state", "v_sessions_by_key", "v_session_names", "v_sessions_by_time", NULL},
-	apply,
-	.on = applies_to};
+static const enum al_ev_id applies_to[] = {AL_EV_SESSION_CREATED,	 AL_EV_SESSION_STATUS_CHANGED,
+					   AL_EV_SESSION_TERMINATE_REQUESTED, AL_EV_SESSION_SCHEDULED,
+					   AL_EV_SESSION_SCHEDULING_FAILED,   AL_EV_SESSION_CANCELLED,
+					   AL_EV__COUNT};
+/* v2: the live, by-group and occupancy views; the scheduler's columns. */
+const al_projection al__proj_sessions = {"sessions",
+					 2,
+					 {"v_sessions", "v_session_state", "v_sessions_by_key", "v_session_names",
+					  "v_sessions_by_time", "v_sessions_live", "v_sessions_by_group", "v_occupancy", NULL},
+					 apply,
+					 .on = applies_to};
 
 /* ---- queries ------------------------------------------------------------------------------- */
 
@@ -243,6 +373,22 @@ static int must_find(al_cmd *c, al_str id, al_sess_row *r)
 int al__sessions_count_key(al_cmd *c, al_str ak, uint64_t *n)
 {
 	return al__count_range(c, AL_P_SESSIONS, AL_SDB_BY_KEY, ak, n);
+}
+
+int al__sessions_count_group(al_cmd *c, al_str g, uint64_t *n)
+{
+	return al__count_range(c, AL_P_SESSIONS, AL_SDB_BY_GROUP, g, n);
+}
+
+int al__session_occupancy(al_cmd *c, char kind, al_str holder, al_row_occupancy *o)
+{
+	char k[KEY_MAX];
+	size_t kn = al__key2(k, sizeof k, kind, holder, (al_str){"", 0});
+	*o = (al_row_occupancy){.slots = {"", 0}};
+	if (kn == 0)
+		return 0;
+	return al__get_compact(c->txn, dbi(c, AL_SDB_OCCUPANCY), (al_str){k, kn}, c->zone, &al_row_occupancy_def, o,
+			       "occupancy", "an occupancy", c->err);
 }
 
 static void pack_list(msgpack_packer *pk, al_str joined)
@@ -291,6 +437,38 @@ static void pack_history(msgpack_packer *pk, al_row_session_state *r)
 
 #define PACK_S(mb, key, s) al_mb_str(mb, key, (s).p, (s).n)
 
+/* The scheduler's attempts (the platform's status_data.scheduler): retries, the last try and
+ * what failed then, each {name, msg}. */
+static void pack_scheduler(msgpack_packer *pk, const al_row_session_state *st)
+{
+	char t[40];
+	uint32_t n = st->failed.n ? 1 : 0;
+	for (size_t i = 0; i < st->failed.n; i++)
+		n += st->failed.p[i] == '\n';
+	msgpack_pack_map(pk, 3);
+	al_pack_cstr(pk, "retries");
+	msgpack_pack_int64(pk, st->retries);
+	al_pack_cstr(pk, "last_try");
+	if (st->last_try)
+		al_pack_cstr(pk, al_time_format(st->last_try, t, sizeof t));
+	else
+		msgpack_pack_nil(pk);
+	al_pack_cstr(pk, "failed_predicates");
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < st->failed.n;) {
+		const char *nl = memchr(st->failed.p + i, '\n', st->failed.n - i);
+		size_t len = nl ? (size_t)(nl - st->failed.p) - i : st->failed.n - i;
+		const char *colon = memchr(st->failed.p + i, ':', len);
+		size_t nn = colon ? (size_t)(colon - st->failed.p) - i : len, mo = colon ? nn + (colon[1] == ' ' ? 2 : 1) : len;
+		msgpack_pack_map(pk, 2);
+		al_pack_cstr(pk, "name");
+		al_pack_str(pk, st->failed.p + i, nn);
+		al_pack_cstr(pk, "msg");
+		al_pack_str(pk, st->failed.p + i + mo, len - mo);
+		i += len + 1;
+	}
+}
+
 static void mb_time(al_mb *m, const char *key, int64_t us)
 {
 	char t[40];
@@ -327,6 +505,9 @@ void al__session_pack_public(al_cmd *c, const al_sess_row *row, msgpack_packer *
 	pack_list(al_mb_key(&m, "depends_on"), a->depends_on);
 	mb_int_or_nil(&m, "batch_timeout", a->batch_timeout > 0, a->batch_timeout);
 	pack_list(al_mb_key(&m, "agents"), st.agents);
+	pack_slots(c, al_mb_key(&m, "occupied"), "occupied", st.occupied);
+	pack_scheduler(al_mb_key(&m, "scheduler"), &st);
+	mb_time(&m, "last_activity", st.last_activity);
 	PACK_S(&m, "status", st.status), PACK_S(&m, "status_info", st.status_info);
 	pack_history(al_mb_key(&m, "status_history"), &st);
 	mb_int_or_nil(&m, "exit_code", st.has_exit_code, st.exit_code);

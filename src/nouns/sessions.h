@@ -10,7 +10,8 @@
 #include "nouns/nouns.h"
 
 /* The views, in the projection's order (sessions.c). */
-enum { AL_SDB_SESSIONS, AL_SDB_STATE, AL_SDB_BY_KEY, AL_SDB_NAMES, AL_SDB_BY_TIME };
+enum { AL_SDB_SESSIONS, AL_SDB_STATE, AL_SDB_BY_KEY, AL_SDB_NAMES, AL_SDB_BY_TIME, AL_SDB_LIVE, AL_SDB_BY_GROUP,
+       AL_SDB_OCCUPANCY };
 
 /* A session: its id, what was asked (v_sessions) and what happened since (v_session_state). */
 typedef struct al_sess_row {
@@ -44,6 +45,15 @@ int al__session_status(al_str s);
 bool al__session_transition_ok(int from, int to);
 /* Dead sessions (CANCELLED, TERMINATED) free their name for the keypair's next session. */
 static inline bool al__session_dead(int st) { return st == AL_SS_TERMINATED || st == AL_SS_CANCELLED; }
+
+/* What a session in status st holds (v_occupancy): an agent's share in the platform's
+ * AGENT_RESOURCE_OCCUPYING statuses, the owner's share (keypair, user, project, domain) in its
+ * USER_RESOURCE_OCCUPYING ones. Only a scheduled session holds anything. */
+static inline bool al__session_holds_agent(int st)
+{
+	return st != AL_SS_PENDING && st != AL_SS_TERMINATED && st != AL_SS_CANCELLED;
+}
+static inline bool al__session_holds_owner(int st) { return al__session_holds_agent(st) && st != AL_SS_TERMINATING; }
 
 /* The name index key "access key NUL name" into buf (0 when it does not fit). */
 size_t al__session_name_key(char *buf, size_t n, al_str ak, al_str name);

@@ -1,0 +1,115 @@
+/* slotvec.c - resource slots as numbers to add up (see slotvec.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/slotvec.h"
+
+double al_slot_round(double x) { return fabs(x) >= 1e9 ? round(x) : round(x * 1e6) / 1e6; }
+
+/* The position of name in v, or where it would go (*found false). */
+static uint32_t find(const al_slotvec *v, const char *name, size_t len, bool *found)
+{
+	uint32_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		int c = strncmp(v->s[mid].name, name, len);
+		if (c == 0 && v->s[mid].name[len] != 0)
+			c = 1;
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+/* The slot name in v, added at 0 when absent; NULL when v is full or the name too long. */
+static al_slot *slot_at(al_slotvec *v, const char *name, size_t len)
+{
+	bool found;
+	if (len == 0 || len > AL_SLOT_NAME_MAX)
+		return NULL;
+	uint32_t i = find(v, name, len, &found);
+	if (found)
+		return &v->s[i];
+	if (v->n == AL_SLOTS_MAX)
+		return NULL;
+	memmove(&v->s[i + 1], &v->s[i], (v->n - i) * sizeof *v->s);
+	v->n++;
+	memcpy(v->s[i].name, name, len);
+	v->s[i].name[len] = 0;
+	v->s[i].v = 0;
+	return &v->s[i];
+}
+
+int al_slotvec_parse(al_slotvec *out, al_str text)
+{
+	out->n = 0;
+	for (size_t i = 0; i < text.n;) {
+		const char *end = memchr(text.p + i, ',', text.n - i), *eq;
+		size_t len = end ? (size_t)(end - text.p) - i : text.n - i;
+		char num[64];
+		if ((eq = memchr(text.p + i, '=', len)) == NULL)
+			return -1;
+		size_t kn = (size_t)(eq - (text.p + i)), vn = len - kn - 1;
+		if (vn == 0 || vn >= sizeof num)
+			return -1;
+		memcpy(num, eq + 1, vn);
+		num[vn] = 0;
+		char *stop;
+		double x = strtod(num, &stop);
+		al_slot *s = slot_at(out, text.p + i, kn);
+		if (*stop || s == NULL || !isfinite(x))
+			return -1;
+		s->v = x;
+		i += len + 1;
+	}
+	return 0;
+}
+
+int al_slotvec_add(al_slotvec *v, const al_slotvec *w, double k)
+{
+	for (uint32_t i = 0; i < w->n; i++) {
+		al_slot *s = slot_at(v, w->s[i].name, strlen(w->s[i].name));
+		if (s == NULL)
+			return -1;
+		s->v = al_slot_round(s->v + k * w->s[i].v);
+	}
+	return 0;
+}
+
+double al_slotvec_get(const al_slotvec *v, al_str name)
+{
+	bool found;
+	uint32_t i = find(v, name.p, name.n, &found);
+	return found ? v->s[i].v : 0;
+}
+
+al_str al_slotvec_format(const al_slotvec *v, char *buf, size_t n)
+{
+	size_t len = 0;
+	buf[0] = 0;
+	for (uint32_t i = 0; i < v->n; i++) {
+		char num[40];
+		if (v->s[i].v == 0)
+			continue;
+		if (v->s[i].v == floor(v->s[i].v) && fabs(v->s[i].v) < 9007199254740992.0)
+			snprintf(num, sizeof num, "%.0f", v->s[i].v); /* bytes as digits, never 1e+15 */
+		else
+			al_double_str(v->s[i].v, num, sizeof num);
+		int w = snprintf(buf + len, n - len, "%s%s=%s", len ? "," : "", v->s[i].name, num);
+		if (w < 0 || (size_t)w >= n - len) {
+			buf[0] = 0;
+			return (al_str){buf, 0};
+		}
+		len += (size_t)w;
+	}
+	return (al_str){buf, len};
+}
