@@ -50,6 +50,10 @@ int al__policy_row(al_store *s, MDB_txn *txn, enum al_policy_kind k, al_str name
 		   msgpack_object *row, al_error *err);
 int al__policy_quota(al_store *s, MDB_txn *txn, enum al_policy_kind k, al_str name, int64_t *bytes,
 		     al_error *err);
+/* What keypair policy row pol allows of slot: cpu from cpu, mem from ram_gb (GiB), cuda.device
+ * from gpu, cuda.shares from fgpu, any other slot by default_for_unspecified (limited: 0).
+ * False when unlimited. */
+bool al__policy_slot_limit(const msgpack_object *pol, al_str slot, double *limit);
 
 /* ---- users (users.c) ----------------------------------------------------------------------- */
 typedef struct al_user_new {

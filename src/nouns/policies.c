@@ -647,3 +647,31 @@ HANDLERS(al__policy, AL_POLICY_KEYPAIR)
 HANDLERS(al__user_policy, AL_POLICY_USER)
 HANDLERS(al__project_policy, AL_POLICY_PROJECT)
 #undef HANDLERS
+
+/* ---- limits for sessions ------------------------------------------------------------------- */
+
+bool al__policy_slot_limit(const msgpack_object *pol, al_str slot, double *limit)
+{
+	static const struct {
+		const char *slot, *option;
+		double scale;
+	} opts[] = {{"cpu", "cpu", 1}, {"mem", "ram_gb", 1073741824.0}, {"cuda.device", "gpu", 1}, {"cuda.shares", "fgpu", 1}};
+	for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+		if (!al_str_eq(slot, opts[i].slot))
+			continue;
+		const msgpack_object *o = al_mp_get(pol, opts[i].option);
+		if (o == NULL)
+			break; /* not named: default_for_unspecified */
+		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			*limit = (double)o->via.u64 * opts[i].scale;
+		else if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
+			*limit = o->via.f64 * opts[i].scale;
+		else
+			return false; /* "unlimited" */
+		return true;
+	}
+	al_str d = {"unlimited", 9};
+	al_mp_str(pol, "default_for_unspecified", &d);
+	*limit = 0;
+	return al_str_eq(d, "limited");
+}

@@ -488,31 +488,6 @@ static msgpack_object keypair_occupied(al_cmd *c, al_str access_key)
 	return empty;
 }
 
-/* The policy's limit for slot: false when unlimited. */
-static bool policy_limit(const msgpack_object *pol, al_str slot, long double *limit)
-{
-	static const struct {
-		const char *slot, *option;
-		long double scale;
-	} opts[] = {{"cpu", "cpu", 1}, {"mem", "ram_gb", 1073741824.0L}, {"cuda.device", "gpu", 1}, {"cuda.shares", "fgpu", 1}};
-	for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
-		if (!al_str_eq(slot, opts[i].slot))
-			continue;
-		const msgpack_object *o = al_mp_get(pol, opts[i].option);
-		if (o == NULL)
-			break; /* not named: default_for_unspecified */
-		long double a = amount(o);
-		if (isnan(a)) /* "unlimited" */
-			return false;
-		*limit = a * opts[i].scale;
-		return true;
-	}
-	al_str d = {"unlimited", 9};
-	al_mp_str(pol, "default_for_unspecified", &d);
-	*limit = 0;
-	return al_str_eq(d, "limited");
-}
-
 /* The free slots of the group's schedulable ALIVE agents, copied out of al__agents_each. */
 typedef struct frees {
 	al_cmd *c;
@@ -572,9 +547,9 @@ static bool fits_policy(const msgpack_object *slots, const msgpack_object *pol, 
 {
 	for (uint32_t i = 0; i < slots->via.map.size; i++) {
 		al_str name = obj_str(&slots->via.map.ptr[i].key);
-		long double limit;
-		if (policy_limit(pol, name, &limit) &&
-		    amount(&slots->via.map.ptr[i].val) > limit - slot_amount(occupied, name))
+		double limit;
+		if (al__policy_slot_limit(pol, name, &limit) &&
+		    amount(&slots->via.map.ptr[i].val) > (long double)limit - slot_amount(occupied, name))
 			return false;
 	}
 	return true;

@@ -144,6 +144,8 @@ static al_str join_list(const msgpack_object *l, char *buf, size_t n)
 	return (al_str){buf, len < n ? len : n - 1};
 }
 
+static int pend(const al_view *v, const al_row_session *a, int k, al_error *err);
+
 static int apply_created(const al_view *v, const al_event *e, al_error *err)
 {
 	al_row_session a;
@@ -171,7 +173,7 @@ static int apply_created(const al_view *v, const al_event *e, al_error *err)
 		rc = put(v, AL_SDB_LIVE, k, al__key2(k, sizeof k, 0, a.group, e->id), "", 0, err);
 	if (rc == AL_OK)
 		rc = put(v, AL_SDB_BY_GROUP, k, al__key2(k, sizeof k, 0, a.group, e->id), "", 0, err);
-	return rc;
+	return rc == AL_OK ? pend(v, &a, 1, err) : rc;
 }
 
 static int unknown(const al_event *e, al_error *err)
@@ -195,11 +197,13 @@ static int bury(const al_view *v, const al_event *e, const al_row_session *a, al
 	return rc == MDB_NOTFOUND ? AL_OK : rc;
 }
 
-/* Adds k times slots (with k sessions) to what holder (kind, a, b) occupies. */
-static int occupy(const al_view *v, char kind, al_str a, al_str b, const al_slotvec *slots, int k, al_error *err)
+/* Adds k times slots (with k sessions) to what holder (kind, a) occupies, or with pending to
+ * what its PENDING sessions ask for. */
+static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, bool pending,
+		     al_error *err)
 {
 	char key[KEY_MAX], text[TEXT_MAX];
-	size_t kn = al__key2(key, sizeof key, kind, a, b);
+	size_t kn = al__key2(key, sizeof key, kind, a, (al_str){"", 0});
 	al_row_occupancy o = {0};
 	al_slotvec sum;
 	if (kn == 0)
@@ -207,11 +211,22 @@ static int occupy(const al_view *v, char kind, al_str a, al_str b, const al_slot
 	int rc = al__view_get_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return al_err(err, AL_ECORRUPT, "an occupancy row does not decode");
-	if (al_slotvec_parse(&sum, o.slots) != 0 || al_slotvec_add(&sum, slots, k) != 0)
+	al_str *have = pending ? &o.pending_slots : &o.slots;
+	if (al_slotvec_parse(&sum, *have) != 0 || al_slotvec_add(&sum, slots, k) != 0)
 		return al_err(err, AL_ECORRUPT, "occupied slots do not add up (%.*s)", al__clip(a.n), a.p);
-	o.sessions += k;
-	o.slots = al_slotvec_format(&sum, text, sizeof text);
+	*(pending ? &o.pending : &o.sessions) += k;
+	*have = al_slotvec_format(&sum, text, sizeof text);
 	return al__view_put_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o, err);
+}
+
+/* A session enters (k 1) or leaves (k -1) PENDING: its keypair's pending count and slots. */
+static int pend(const al_view *v, const al_row_session *a, int k, al_error *err)
+{
+	al_slotvec each, all = {0};
+	if (al_slotvec_parse(&each, a->resources) != 0)
+		return al_err(err, AL_ECORRUPT, "a session's resources do not parse");
+	al_slotvec_add(&all, &each, (double)(a->cluster_size > 0 ? a->cluster_size : 1));
+	return occupy_as(v, 'k', a->access_key, &all, k, true, err);
 }
 
 /* A scheduled session moving between statuses takes (k 1) or gives back (k -1) the agents'
@@ -221,18 +236,17 @@ static int hold(const al_view *v, const al_row_session *a, const al_row_session_
 		int k, al_error *err)
 {
 	al_slotvec all, each;
-	al_str none = {"", 0};
 	if (al_slotvec_parse(&all, st->occupied) != 0)
 		return al_err(err, AL_ECORRUPT, "a session's occupied slots do not parse");
 	int rc = AL_OK;
 	if (owner) {
-		rc = occupy(v, 'k', a->access_key, none, &all, k, err);
+		rc = occupy_as(v, 'k', a->access_key, &all, k, false, err);
 		if (rc == AL_OK)
-			rc = occupy(v, 'u', a->user, none, &all, k, err);
+			rc = occupy_as(v, 'u', a->user, &all, k, false, err);
 		if (rc == AL_OK)
-			rc = occupy(v, 'p', a->project_id, none, &all, k, err);
+			rc = occupy_as(v, 'p', a->project_id, &all, k, false, err);
 		if (rc == AL_OK)
-			rc = occupy(v, 'd', a->domain, none, &all, k, err);
+			rc = occupy_as(v, 'd', a->domain, &all, k, false, err);
 	}
 	/* Containers share the session's slots evenly; an agent with several counts it once. */
 	each.n = 0;
@@ -256,7 +270,7 @@ static int hold(const al_view *v, const al_row_session *a, const al_row_session_
 		if (first) {
 			al_slotvec share = {0};
 			al_slotvec_add(&share, &each, n);
-			rc = occupy(v, 'a', id, none, &share, k, err);
+			rc = occupy_as(v, 'a', id, &share, k, false, err);
 		}
 		i += id.n + 1;
 	}
@@ -291,12 +305,15 @@ static int apply_status(const al_view *v, const al_event *e, al_error *err)
 		st.terminated_at = e->time_us;
 	bool agent = (placed && al__session_holds_agent(from)) != (st.agents.n && al__session_holds_agent(to));
 	bool owner = (placed && al__session_holds_owner(from)) != (st.agents.n && al__session_holds_owner(to));
-	bool dead = al__session_dead(to);
-	if ((agent || owner || dead) && al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ASKED, &a) != 0)
+	bool dead = al__session_dead(to), unpend = from == AL_SS_PENDING && to != AL_SS_PENDING;
+	if ((agent || owner || dead || unpend) && al__view_get_typed(v, AL_SDB_SESSIONS, e->id.p, e->id.n, ASKED, &a) != 0)
 		return unknown(e, err);
-	int rc = al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
+	/* The state row last: writing it may free the strings st was read with. */
+	int rc = unpend ? pend(v, &a, -1, err) : AL_OK;
 	if (rc == AL_OK && (agent || owner))
 		rc = hold(v, &a, &st, agent, owner, al__session_holds_agent(to) || al__session_holds_owner(to) ? 1 : -1, err);
+	if (rc == AL_OK)
+		rc = al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
 	if (rc == AL_OK && dead)
 		rc = bury(v, e, &a, err);
 	return rc;
@@ -329,7 +346,10 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 		return apply_created(v, e, err);
 	if (e->def == al__ev(AL_EV_SESSION_SCHEDULING_FAILED))
 		return apply_failed(v, e, err);
-	return apply_status(v, e, err);
+	if (e->def == al__ev(AL_EV_SESSION_STATUS_CHANGED) || e->def == al__ev(AL_EV_SESSION_TERMINATE_REQUESTED) ||
+	    e->def == al__ev(AL_EV_SESSION_SCHEDULED) || e->def == al__ev(AL_EV_SESSION_CANCELLED))
+		return apply_status(v, e, err);
+	return AL_OK;
 }
 
 /* The event types apply reads: the engine calls it for these only. */

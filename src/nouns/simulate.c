@@ -14,10 +14,13 @@
  * groups with the three schedulers, projects, users (some admins) with their keypairs, and
  * agents; then, day after day, agents heartbeat, some go silent and are found LOST, some are
  * made unschedulable for a while or shut down and come back, a few users are deactivated
- * and later activated again, and sessions arrive at random through each day: most are
- * scheduled, prepared and run for minutes to days, some are cancelled while pending, some fail
- * while preparing, a few restart. Until the scheduler exists the simulator reports each step
- * the scheduler and the agent would (session.report); owners end their interactive sessions.
+ * and later activated again, and sessions arrive at random through each day. Scheduling
+ * passes (scheduler.run) place them, as adminlogd would: after each enqueue and each end, and
+ * every 10 minutes; the fifo and drf groups cancel what waited more than their pending
+ * timeouts (the lifo group has none). A placed
+ * session is prepared and runs for minutes to days (the agent's steps are session.report),
+ * some fail while preparing, a few restart; owners end their interactive sessions, and some
+ * cancel theirs while they are still pending.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,8 @@
 #define HEARTBEAT_EVERY (3 * HOUR) /* with the agent-heartbeat-timeout below */
 #define HEARTBEAT_TIMEOUT_S 21600
 #define EXPIRE_EVERY HOUR
+#define SCHEDULE_EVERY (10 * MIN) /* the timer's passes (adminlogd's default is 10 s) */
+#define PENDING_TIMEOUT_S 7200    /* the fifo group's; the drf group's twice that */
 #define REGISTRY "sim.registry.local"
 #define MAX_DOMAINS 4
 
@@ -41,7 +46,18 @@ const al_sim_opts al_sim_defaults = {.days = 30, .users = 50, .agents = 8, .sess
 
 static const al_actor sim_actor = {"local:simulator", AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
 
-enum act_kind { A_HEARTBEAT, A_EXPIRE, A_SCHEDULABLE, A_TERMINATE, A_USER_STATUS, A_DAY, A_SESSION_NEW, A_SESSION };
+enum act_kind {
+	A_HEARTBEAT,
+	A_EXPIRE,
+	A_SCHEDULABLE,
+	A_TERMINATE,
+	A_USER_STATUS,
+	A_DAY,
+	A_SESSION_NEW,
+	A_SESSION,
+	A_SESSION_CANCEL,
+	A_SCHEDULE
+};
 
 typedef struct act {
 	int64_t at;
@@ -61,14 +77,14 @@ typedef struct user {
 	unsigned char domain, project; /* project: 1 or 2 of its domain */
 } user;
 
-/* A session's life, planned at its creation: each step is a report (or the owner's terminate)
- * at its time. */
-enum step { S_SCHEDULED, S_PULLING, S_PREPARING, S_RUNNING, S_RESTARTING, S_END, S_TERMINATED, S_ERROR, S_CANCEL, S_DONE };
+/* A session's life once it is placed, planned then: each step is a report (or the owner's
+ * terminate) at its time. */
+enum step { S_PULLING, S_PREPARING, S_RUNNING, S_RESTARTING, S_END, S_TERMINATED, S_ERROR };
 
 typedef struct session {
 	char id[40];
 	uint32_t user;
-	bool batch;
+	bool batch, waiting;                  /* waiting: PENDING as far as the simulator knows */
 	unsigned char step, plan[12], nplan; /* the steps still to come, in order */
 	int64_t wait[12];                     /* the delay before each */
 } session;
@@ -87,6 +103,8 @@ typedef struct sim {
 	user *users;
 	session *sessions;
 	size_t nsessions, session_cap;
+	uint32_t *waiting; /* sessions not yet placed, by index */
+	size_t nwaiting, waiting_cap;
 	unsigned ndomains;
 } sim;
 
@@ -266,7 +284,8 @@ static int setup_org(sim *w)
 		: MUST(w, "policy.create", "name", 's', "sim-large", "cpu", 'i', 64LL, "ram_gb", 'i', 512LL, "gpu", 'i', 8LL,
 		       "concurrent_jobs", 'i', 10LL, "containers_per_session", 'i', 4LL);
 	for (unsigned g = 0; rc == AL_OK && g < 3; g++) {
-		rc = MUST(w, "rgroup.create", "name", 's', groups[g], "scheduler", 's', schedulers[g]);
+		rc = MUST(w, "rgroup.create", "name", 's', groups[g], "scheduler", 's', schedulers[g], "pending_timeout", 'i',
+			  g == 1 ? 0LL : PENDING_TIMEOUT_S * (g ? 2LL : 1LL));
 		for (unsigned i = 0; rc == AL_OK && i < w->ndomains; i++)
 			rc = MUST(w, "rgroup.associate", "name", 's', groups[g], "domain", 's', domain_name(i, d, sizeof d));
 	}
@@ -323,7 +342,7 @@ static int heartbeat(sim *w, unsigned a)
 	char id[32], addr[32];
 	agent_id(a, id, sizeof id);
 	snprintf(addr, sizeof addr, "10.%u.%u.%u:6001", 1 + a / 65536, a / 256 % 256, a % 256);
-	const char *avail = a % 3 == 1 ? "cpu=64,mem=512g,cuda.device=8" : "cpu=32,mem=256g";
+	const char *avail = a % 2 == 1 ? "cpu=64,mem=512g,cuda.device=8" : "cpu=32,mem=256g"; /* every group has both */
 	bool arm = a % 7 == 6; /* the registry has python for both, pytorch for x86_64 only */
 	return run(w, false, NULL, NULL, 0, "agent.heartbeat", "id", 's', id, "addr", 's', addr, "arch", 's',
 		   arm ? "aarch64" : "x86_64", "available", 's', avail, "group", 's', groups[a % 3], "images", 'l',
@@ -341,10 +360,54 @@ static int setup_agents(sim *w)
 		rc = heartbeat(w, a);
 		rc = rc ? rc : plan(w, w->now + between(w, HOUR, HEARTBEAT_EVERY), A_HEARTBEAT, a, 0);
 	}
+	rc = rc ? rc : plan(w, w->now + SCHEDULE_EVERY, A_SCHEDULE, 0, 0);
 	return rc ? rc : plan(w, w->now + EXPIRE_EVERY, A_EXPIRE, 0, 0);
 }
 
 /* ---- sessions ------------------------------------------------------------------------------ */
+
+static int wait_for_agent(sim *w, uint32_t i)
+{
+	if (w->nwaiting == w->waiting_cap) {
+		size_t cap = w->waiting_cap ? w->waiting_cap * 2 : 256;
+		uint32_t *v = al_realloc(w->waiting, cap * sizeof *v);
+		if (v == NULL)
+			return al_err(w->err, AL_ENO_MEMORY, "out of memory");
+		w->waiting = v, w->waiting_cap = cap;
+	}
+	w->waiting[w->nwaiting++] = i;
+	w->sessions[i].waiting = true;
+	return AL_OK;
+}
+
+static void plan_life(sim *w, session *x);
+
+/* A scheduling pass, then what became of the sessions that waited: a placed one starts its
+ * life (its agent reports the steps), a cancelled one is done. */
+static int schedule(sim *w)
+{
+	if (w->nwaiting == 0)
+		return AL_OK;
+	int rc = run(w, false, NULL, NULL, 0, "scheduler.run", NULL);
+	size_t kept = 0;
+	for (size_t j = 0; rc == AL_OK && j < w->nwaiting; j++) {
+		session *x = &w->sessions[w->waiting[j]];
+		char status[32];
+		al_reply rep = {0};
+		rc = run(w, false, &rep, NULL, 0, "session.get", "id", 's', x->id, NULL);
+		reply_str(&rep, "status", status, sizeof status);
+		al_reply_free(&rep);
+		x->waiting = strcmp(status, "PENDING") == 0;
+		if (x->waiting)
+			w->waiting[kept++] = w->waiting[j];
+		else if (rc == AL_OK && strcmp(status, "SCHEDULED") == 0) {
+			plan_life(w, x);
+			rc = plan(w, w->now + x->wait[0], A_SESSION, w->waiting[j], 0);
+		}
+	}
+	w->nwaiting = kept; /* a failed command ends the simulation: what is left does not matter */
+	return rc;
+}
 
 static void step_add(session *x, int step, int64_t wait)
 {
@@ -352,15 +415,10 @@ static void step_add(session *x, int step, int64_t wait)
 	x->wait[x->nplan++] = wait;
 }
 
-/* The life of a new session: cancelled while pending, failed while preparing, or run for a
- * while and ended by its owner (interactive) or by its own end (batch), now and then restarting. */
+/* The life of a placed session: failed while preparing, or run for a while and ended by its
+ * owner (interactive) or by its own end (batch), now and then restarting. */
 static void plan_life(sim *w, session *x)
 {
-	if (chance(w, 0.04)) {
-		step_add(x, S_CANCEL, between(w, MIN, 30 * MIN));
-		return;
-	}
-	step_add(x, S_SCHEDULED, between(w, 5 * SEC, 5 * MIN));
 	if (chance(w, 0.5))
 		step_add(x, S_PULLING, between(w, SEC, 30 * SEC));
 	step_add(x, S_PREPARING, between(w, 5 * SEC, 2 * MIN));
@@ -406,29 +464,45 @@ static int session_new(sim *w)
 	unsigned cpu = 1 + al_detrand_below(&w->rng, 4);
 	unsigned mem = 2u << al_detrand_below(&w->rng, 4);
 	snprintf(res, sizeof res, "cpu=%u,mem=%ug%s", cpu, mem, gpu ? ",cuda.device=1" : "");
+	/* Some batch jobs are to start later: they wait (reserved_time), and some owners cancel. */
+	int64_t start = x->batch && chance(w, 0.25) ? w->now + between(w, 10 * MIN, 3 * HOUR) : 0;
+	char ts[40];
+	al_time_format(start, ts, sizeof ts);
 	al_reply rep = {0};
 	int rc = run(w, false, &rep, NULL, 0, "session.create", "name", 's', name, "image", 's',
 		     gpu ? REGISTRY "/stable/pytorch:2.1-cuda12" : REGISTRY "/stable/python:3.11", "architecture", 's',
 		     "x86_64", "group", 's', groups[al_detrand_below(&w->rng, 3)], "project", 's', p, "type", 's',
-		     x->batch ? "batch" : "interactive", "resources", 's', res, "access_key", 's', u->access_key, NULL);
+		     x->batch ? "batch" : "interactive", "resources", 's', res, "access_key", 's', u->access_key,
+		     "starts_at", start ? 's' : 'n', start ? ts : NULL, NULL); /* 'n' takes no value: NULL ends */
 	if (rc == AL_OK && rep.err.code == AL_OK) {
 		reply_str(&rep, "id", x->id, sizeof x->id);
-		plan_life(w, x);
-		rc = plan(w, w->now + x->wait[0], A_SESSION, (uint32_t)w->nsessions++, 0);
+		uint32_t i = (uint32_t)w->nsessions++;
+		rc = wait_for_agent(w, i);
+		if (rc == AL_OK && chance(w, start ? 0.5 : 0.04)) /* the owner gives up if it waits that long */
+			rc = plan(w, w->now + between(w, MIN, start ? 3 * HOUR : 30 * MIN), A_SESSION_CANCEL, i, 0);
+		rc = rc ? rc : schedule(w);
 	}
 	al_reply_free(&rep);
 	return rc;
 }
 
-/* The session's next step, then the one after it is planned. */
+/* The owner cancels a session still pending. */
+static int session_cancel(sim *w, session *x)
+{
+	if (!x->waiting)
+		return AL_OK;
+	int rc = TRY(w, "session.terminate", "id", 's', x->id);
+	return rc ? rc : schedule(w);
+}
+
+/* The session's next step, then the one after it is planned; a pass follows its end. */
 static int session_step(sim *w, session *x)
 {
-	static const char *const report[] = {[S_SCHEDULED] = "SCHEDULED", [S_PULLING] = "PULLING",
-					     [S_PREPARING] = "PREPARING", [S_RUNNING] = "RUNNING",
-					     [S_RESTARTING] = "RESTARTING", [S_TERMINATED] = "TERMINATED",
-					     [S_ERROR] = "ERROR"};
+	static const char *const report[] = {[S_PULLING] = "PULLING",	  [S_PREPARING] = "PREPARING",
+					     [S_RUNNING] = "RUNNING",	  [S_RESTARTING] = "RESTARTING",
+					     [S_TERMINATED] = "TERMINATED", [S_ERROR] = "ERROR"};
 	int step = x->plan[x->step], rc;
-	if (step == S_CANCEL || (step == S_END && !x->batch)) /* the owner ends it: CANCELLED or TERMINATING */
+	if (step == S_END && !x->batch) /* the owner ends it: TERMINATING */
 		rc = TRY(w, "session.terminate", "id", 's', x->id);
 	else if (step == S_END) /* a batch session's program exits */
 		rc = TRY(w, "session.report", "id", 's', x->id, "status", 's', "TERMINATED", "exit_code", 'i',
@@ -437,6 +511,8 @@ static int session_step(sim *w, session *x)
 		rc = TRY(w, "session.report", "id", 's', x->id, "status", 's', report[step]);
 	if (rc == AL_OK && ++x->step < x->nplan)
 		rc = plan(w, w->now + x->wait[x->step], A_SESSION, (uint32_t)(x - w->sessions), 0);
+	else if (rc == AL_OK)
+		rc = schedule(w); /* it ended: room for the waiting */
 	return rc;
 }
 
@@ -507,6 +583,12 @@ static int act_run(sim *w, const act *x)
 		return session_new(w);
 	case A_SESSION:
 		return session_step(w, &w->sessions[x->who]);
+	case A_SESSION_CANCEL:
+		return session_cancel(w, &w->sessions[x->who]);
+	case A_SCHEDULE: {
+		int rc = schedule(w);
+		return rc ? rc : plan(w, w->now + SCHEDULE_EVERY, A_SCHEDULE, 0, 0);
+	}
 	}
 	return AL_OK;
 }
@@ -567,5 +649,6 @@ int al_simulate(const char *dir, const al_sim_opts *o, al_sim_stats *st, al_erro
 	al_free(w.agents);
 	al_free(w.users);
 	al_free(w.sessions);
+	al_free(w.waiting);
 	return rc;
 }
