@@ -564,11 +564,11 @@ static const al_actor own_actor = {"adminlogd", AL_ROLE_SUPERADMIN, NULL, NULL, 
 
 /* A write the server issues itself (no connection answers it): queued to the writer like any
  * other, so it joins the next group commit. */
-static void submit_own_write(al_srv *srv, const char *op)
+static bool submit_own_write(al_srv *srv, const char *op)
 {
 	job *j = al_calloc(1, sizeof *j);
 	if (j == NULL)
-		return;
+		return false; /* the timer tries again */
 	j->kind = J_WRITE;
 	j->ready = true;
 	snprintf(j->op, sizeof j->op, "%s", op);
@@ -576,10 +576,70 @@ static void submit_own_write(al_srv *srv, const char *op)
 	j->t0 = srv_mono_us();
 	msgpack_sbuffer_init(&j->sb);
 	srv_submit_write(srv, j);
+	return true;
+}
+
+/* ---- scheduling passes ------------------------------------------------------------------------ */
+
+#define SCHED_SETTING_EVERY_US (5 * 1000000ll) /* a changed scheduler-interval is seen within this */
+#define SCHED_DEFAULT_US (10 * 1000000ll)      /* the platform's 10 s, when the setting is unreadable */
+
+/* The scheduler-interval setting in µs, read through the command table as any client would. */
+static int64_t sched_interval(al_srv *srv)
+{
+	static const al_actor self = {"adminlogd:scheduler", AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	al_pack_cstr(&pk, "key");
+	al_pack_cstr(&pk, "scheduler-interval");
+	al_request req = {"settings.get", sb.data, sb.size, &self};
+	al_reply rep;
+	msgpack_zone z;
+	msgpack_object o;
+	int64_t v = 0;
+	msgpack_zone_init(&z, 512);
+	if (al_exec(srv->s, &req, &rep) != AL_OK || al_mp_decode(rep.result, rep.result_len, &z, &o) != 0 ||
+	    al_mp_int(&o, "value", &v) != 1 || v <= 0)
+		v = 0;
+	msgpack_zone_destroy(&z);
+	al_reply_free(&rep);
+	al_sbuffer_destroy(&sb);
+	return v > 0 ? v * 1000000 : SCHED_DEFAULT_US;
+}
+
+/* Runs a pass when a session or an agent changed, or every scheduler-interval seconds (for
+ * start times and pending timeouts), never two at once: the platform's triggers. */
+static void sched_maybe(al_srv *srv)
+{
+	int64_t now = srv_mono_us();
+	if (srv->stopping || srv->sched_running)
+		return;
+	if (now - srv->sched_read_at >= SCHED_SETTING_EVERY_US || srv->sched_every_us == 0) {
+		srv->sched_every_us = sched_interval(srv);
+		srv->sched_read_at = now;
+	}
+	if (!srv->sched_due && now - srv->scheduled_at < srv->sched_every_us)
+		return;
+	srv->scheduled_at = now;
+	if (submit_own_write(srv, "scheduler.run"))
+		srv->sched_due = false, srv->sched_running = true;
+}
+
+/* Whether a write that recorded events may let a pending session run (or time out). */
+static bool sched_trigger(const job *j)
+{
+	return j->rep.err.code == AL_OK && j->rep.last_seq &&
+	       ((strncmp(j->op, "session.", 8) == 0 && strcmp(j->op, "session.touch") != 0) ||
+		strncmp(j->op, "agent.", 6) == 0 || strncmp(j->op, "rgroup.", 7) == 0 || strncmp(j->op, "policy.", 7) == 0);
 }
 
 static void own_write_done(al_srv *srv, job *j)
 {
+	if (strcmp(j->op, "scheduler.run") == 0)
+		srv->sched_running = false;
 	if (j->rep.err.code)
 		srv_log(srv, AL_SRV_LOG_WARN, "%s: %s: %s", j->op, al_err_name(j->rep.err.code), j->rep.err.msg);
 	else if (j->rep.last_seq)
@@ -611,6 +671,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 				srv->head = j->rep.last_seq;
 				wrote = true;
 			}
+			srv->sched_due |= sched_trigger(j);
 			if (j->c)
 				srv_answer_job(j);
 			else
@@ -626,6 +687,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 		pump_watches(srv);
 		srv_ckpt_poke(srv);
 	}
+	sched_maybe(srv);
 }
 
 /* A READ command answered at once, from a read transaction on the loop. */
@@ -1121,6 +1183,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 		srv->expired_at = now;
 		submit_own_write(srv, "agent.expire");
 	}
+	sched_maybe(srv);
 	if (now - srv->swept_at > 60 * 1000000ll) { /* forget windows that are over */
 		srv_rate_sweep(srv->rate_keys, now);
 		srv_rate_sweep(srv->rate_fail, now);

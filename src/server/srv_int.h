@@ -201,6 +201,12 @@ struct al_srv {
 	int logins_waiting, logins_running;
 	int64_t login_us; /* how long a login takes on a worker, smoothed (for retry_after) */
 	int64_t expired_at; /* when the agents' timer last ran agent.expire */
+	/* srv.c: scheduling passes (scheduler.run) as the server's own writes, one at a time */
+	int64_t scheduled_at;    /* when the last one was submitted */
+	int64_t sched_every_us;  /* the scheduler-interval setting, read again now and then */
+	int64_t sched_read_at;   /* when it was read */
+	bool sched_due;          /* a session or an agent changed since the last pass */
+	bool sched_running;      /* a pass is queued or running */
 	int64_t swept_at;
 	/* srv_asof.c, under mu: the last as-of stores built, by the seq they are at */
 	struct srv_asof {
