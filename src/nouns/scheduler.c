@@ -73,11 +73,13 @@ typedef struct holder {
 	int64_t sessions, pending;         /* occupying sessions (concurrency_used), PENDING ones */
 	int64_t conc, sftp, pend_max;      /* policy limits, -1: none */
 	vec drf;                           /* keypairs: what their sessions in the group occupy */
+	long q_head, q_tail;               /* drf: its candidates, oldest first (cand.q_next) */
 	struct holder *next;               /* hash chain */
 } holder;
 
 typedef struct agent {
 	al_str id, arch;
+	int arch_id;
 	vec cap, free;
 	unsigned has; /* slots it has (> 0) */
 } agent;
@@ -92,6 +94,8 @@ typedef struct cand {
 	vec req, total;      /* per container, all containers */
 	unsigned asks;       /* slots it asks for (> 0) */
 	holder *kp, *u, *p, *d;
+	int arch_id;  /* index of arch among the pass's architectures */
+	long q_next; /* drf: the key's next candidate */
 	bool done;
 } cand;
 
@@ -100,6 +104,9 @@ typedef struct pass {
 	msgpack_zone z;
 	char names[NS][AL_SLOT_NAME_MAX + 1];
 	int nnames;
+	unsigned accel; /* slots that are accelerators: neither cpu nor a memory slot */
+	al_str archs[16];
+	int narchs;
 	/* the group being scheduled */
 	al_str group, scheduler;
 	int64_t pending_timeout_us, retries_to_skip;
@@ -151,7 +158,22 @@ static int slot_id(pass *ps, al_str name)
 		return -1;
 	memcpy(ps->names[ps->nnames], name.p, name.n);
 	ps->names[ps->nnames][name.n] = 0;
+	if (!al_str_eq(name, "cpu") && !strstr(ps->names[ps->nnames], "mem"))
+		ps->accel |= 1u << ps->nnames;
 	return ps->nnames++;
+}
+
+/* The pass's number for an architecture (comparing agents is then an integer compare); -1
+ * for a 17th, which no agent has then. */
+static int arch_id(pass *ps, al_str a)
+{
+	for (int i = 0; i < ps->narchs; i++)
+		if (ps->archs[i].n == a.n && memcmp(ps->archs[i].p, a.p, a.n) == 0)
+			return i;
+	if (ps->narchs == 16)
+		return -1;
+	ps->archs[ps->narchs] = a;
+	return ps->narchs++;
 }
 
 /* Slot text ("cpu=2,mem=...") as a vector times k; mask gets the slots above 0. */
@@ -315,6 +337,7 @@ static int load_agent(const msgpack_object *row, void *ctx)
 	agent *a = &ps->agents[ps->nagents];
 	memset(a, 0, sizeof *a);
 	a->id = keep(ps, id), a->arch = keep(ps, arch);
+	a->arch_id = arch_id(ps, a->arch);
 	int rc = vec_of_map(ps, al_mp_get(row, "available"), &a->cap, &a->has);
 	if (rc)
 		return rc;
@@ -392,6 +415,7 @@ static int load_session(al_cmd *c, al_str rest, const MDB_val *val, void *ctx)
 	cand *k = &ps->cands[ps->ncands];
 	memset(k, 0, sizeof *k);
 	k->id = keep(ps, rest), k->type = keep(ps, r.a.type), k->arch = keep(ps, r.a.architecture);
+	k->arch_id = arch_id(ps, k->arch);
 	k->ak = keep(ps, r.a.access_key), k->user = keep(ps, r.a.user), k->project_id = keep(ps, r.a.project_id);
 	k->domain = keep(ps, r.a.domain);
 	k->created = r.a.created_at, k->starts_at = r.a.starts_at, k->retries = r.st.retries;
@@ -477,9 +501,11 @@ static void quota_text(const pass *ps, const holder *h, unsigned over, char *buf
 static unsigned over_limit(const holder *h, const vec *add, unsigned asks)
 {
 	unsigned over = 0;
-	for (int i = 0; i < NS; i++)
-		if ((h->limited >> i & 1) && (asks >> i & 1) && h->occ.v[i] + add->v[i] > h->limit.v[i] + 1e-9)
+	for (unsigned m = h->limited & asks; m; m &= m - 1) {
+		int i = __builtin_ctz(m);
+		if (h->occ.v[i] + add->v[i] > h->limit.v[i] + 1e-9)
 			over |= 1u << i;
+	}
 	return over;
 }
 
@@ -519,9 +545,11 @@ static void predicates(const pass *ps, const cand *k, fails *f)
 
 static bool fits(const vec *free, const vec *need, unsigned asks)
 {
-	for (int i = 0; i < NS; i++)
-		if ((asks >> i & 1) && free->v[i] + 1e-9 < need->v[i])
+	for (; asks; asks &= asks - 1) {
+		int i = __builtin_ctz(asks);
+		if (free->v[i] + 1e-9 < need->v[i])
 			return false;
+	}
 	return true;
 }
 
@@ -545,9 +573,8 @@ static int rank_slots(const pass *ps, unsigned asks, int *order)
 static int extra(const pass *ps, const agent *a, unsigned asks)
 {
 	int n = 0;
-	for (int i = 0; i < ps->nnames; i++)
-		if ((a->has >> i & 1) && !(asks >> i & 1) && strcmp(ps->names[i], "cpu") && !strstr(ps->names[i], "mem"))
-			n++;
+	for (unsigned m = a->has & ps->accel & ~asks; m; m &= m - 1) /* few bits: no popcount instruction needed */
+		n++;
 	return n;
 }
 
@@ -564,9 +591,7 @@ static int better(const pass *ps, const agent *a, const agent *b, const vec *nee
 		if (ra != rb)
 			return (ra > rb) != ps->concentrated ? -1 : 1;
 	}
-	size_t n = a->id.n < b->id.n ? a->id.n : b->id.n;
-	int c = memcmp(a->id.p, b->id.p, n);
-	return c ? c : (a->id.n > b->id.n) - (a->id.n < b->id.n);
+	return a < b ? -1 : a > b; /* agents are loaded in id order */
 }
 
 static agent *best_agent(pass *ps, const cand *k, const vec *need, const int *order, int norder)
@@ -574,7 +599,7 @@ static agent *best_agent(pass *ps, const cand *k, const vec *need, const int *or
 	agent *best = NULL;
 	for (size_t i = 0; i < ps->nagents; i++) {
 		agent *a = &ps->agents[i];
-		if (a->arch.n != k->arch.n || memcmp(a->arch.p, k->arch.p, k->arch.n) || !fits(&a->free, need, k->asks))
+		if (a->arch_id != k->arch_id || k->arch_id < 0 || !fits(&a->free, need, k->asks))
 			continue;
 		if (best == NULL || better(ps, a, best, need, k->asks, order, norder) < 0)
 			best = a;
@@ -737,30 +762,88 @@ static double share(const pass *ps, const holder *kp)
 	return s;
 }
 
-static cand *pick_drf(pass *ps)
+/* DRF's queue: the keys with candidates, in a heap by (dominant share, access key). Only the
+ * key just served changes its share, so each decision costs one sift. */
+typedef struct drf_heap {
+	holder **v;
+	double *share;
+	size_t n;
+} drf_heap;
+
+static bool drf_less(const drf_heap *h, size_t a, size_t b)
 {
-	cand *best = NULL;
-	double best_share = 0;
-	for (size_t i = 0; i < ps->ncands; i++) { /* oldest first: the first of each key is its oldest */
+	if (h->share[a] != h->share[b])
+		return h->share[a] < h->share[b];
+	al_str x = h->v[a]->key, y = h->v[b]->key;
+	size_t n = x.n < y.n ? x.n : y.n;
+	int c = memcmp(x.p, y.p, n);
+	return c ? c < 0 : x.n < y.n;
+}
+
+static void drf_swap(drf_heap *h, size_t a, size_t b)
+{
+	holder *t = h->v[a];
+	double s = h->share[a];
+	h->v[a] = h->v[b], h->share[a] = h->share[b];
+	h->v[b] = t, h->share[b] = s;
+}
+
+static void drf_down(drf_heap *h, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < h->n && drf_less(h, l, m))
+			m = l;
+		if (r < h->n && drf_less(h, r, m))
+			m = r;
+		if (m == i)
+			return;
+		drf_swap(h, i, m);
+		i = m;
+	}
+}
+
+static int run_drf(pass *ps)
+{
+	drf_heap h = {calloc(ps->ncands + 1, sizeof *h.v), calloc(ps->ncands + 1, sizeof *h.share), 0};
+	int rc = h.v && h.share ? AL_OK : al_err(ps->c->err, AL_ENO_MEMORY, "scheduler: out of memory");
+	for (size_t i = 0; rc == AL_OK && i < ps->ncands; i++) /* each key's candidates, oldest first */
+		ps->cands[i].kp->q_head = ps->cands[i].kp->q_tail = -1;
+	for (size_t i = 0; rc == AL_OK && i < ps->ncands; i++) {
 		cand *k = &ps->cands[i];
+		k->q_next = -1;
 		if (k->done)
 			continue;
-		double s = share(ps, k->kp);
-		if (best == NULL || s < best_share ||
-		    (s == best_share && (k->ak.n != best->ak.n ? k->ak.n < best->ak.n : memcmp(k->ak.p, best->ak.p, k->ak.n) < 0)))
-			best = k, best_share = s;
+		if (k->kp->q_head < 0) {
+			k->kp->q_head = (long)i;
+			h.v[h.n] = k->kp, h.share[h.n] = share(ps, k->kp), h.n++;
+		} else
+			ps->cands[k->kp->q_tail].q_next = (long)i;
+		k->kp->q_tail = (long)i;
 	}
-	return best;
+	for (size_t i = h.n / 2; i-- > 0;)
+		drf_down(&h, i);
+	while (rc == AL_OK && h.n > 0) {
+		holder *kp = h.v[0];
+		cand *k = &ps->cands[kp->q_head];
+		kp->q_head = k->q_next;
+		rc = decide(ps, k);
+		if (kp->q_head < 0)
+			drf_swap(&h, 0, --h.n);
+		else
+			h.share[0] = share(ps, kp);
+		drf_down(&h, 0);
+	}
+	free(h.v);
+	free(h.share);
+	return rc;
 }
 
 static int run_order(pass *ps)
 {
 	int rc = AL_OK;
-	if (al_str_eq(ps->scheduler, "drf")) {
-		for (cand *k; rc == AL_OK && (k = pick_drf(ps));)
-			rc = decide(ps, k);
-		return rc;
-	}
+	if (al_str_eq(ps->scheduler, "drf"))
+		return run_drf(ps);
 	bool lifo = al_str_eq(ps->scheduler, "lifo");
 	int64_t skip = al_str_eq(ps->scheduler, "fifo") ? ps->retries_to_skip : 0;
 	/* fifo with retries-to-skip: the often-tried go after every other candidate. */

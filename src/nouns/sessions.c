@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "core/authz.h"
+#include "core/rowcache.h"
 #include "nouns/sessions.h"
 #include "util/resources.h"
 #include "util/slotvec.h"
@@ -118,16 +119,30 @@ static al_str slots_text(const msgpack_object *m, char *buf, size_t n)
 	for (uint32_t i = 0; m && m->type == MSGPACK_OBJECT_MAP && i < m->via.map.size && len < n; i++) {
 		const msgpack_object *k = &m->via.map.ptr[i].key, *val = &m->via.map.ptr[i].val;
 		char num[40];
+		size_t nn = 0;
 		if (k->type != MSGPACK_OBJECT_STR)
 			continue;
-		if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			snprintf(num, sizeof num, "%llu", (unsigned long long)val->via.u64);
-		else if (val->type == MSGPACK_OBJECT_FLOAT64 || val->type == MSGPACK_OBJECT_FLOAT32)
-			al_double_str(val->via.f64, num, sizeof num);
+		if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER) { /* digits by hand: snprintf is slow */
+			char tmp[24];
+			uint64_t u = val->via.u64;
+			size_t t = 0;
+			do
+				tmp[t++] = (char)('0' + u % 10);
+			while ((u /= 10) != 0);
+			while (t)
+				num[nn++] = tmp[--t];
+		} else if (val->type == MSGPACK_OBJECT_FLOAT64 || val->type == MSGPACK_OBJECT_FLOAT32)
+			nn = strlen(al_double_str(val->via.f64, num, sizeof num));
 		else
-			snprintf(num, sizeof num, "0");
-		len += (size_t)snprintf(buf + len, n - len, "%s%.*s=%s", i ? "," : "", (int)k->via.str.size,
-					k->via.str.ptr, num);
+			num[nn++] = '0';
+		if (len + 1 + k->via.str.size + 1 + nn >= n)
+			break;
+		if (i)
+			buf[len++] = ',';
+		memcpy(buf + len, k->via.str.ptr, k->via.str.size), len += k->via.str.size;
+		buf[len++] = '=';
+		memcpy(buf + len, num, nn), len += nn;
+		buf[len] = 0;
 	}
 	return (al_str){buf, len < n ? len : n - 1};
 }
@@ -369,12 +384,24 @@ const al_projection al__proj_sessions = {"sessions",
 
 static MDB_dbi dbi(const al_cmd *c, int db) { return al__view_dbi(c->s, AL_P_SESSIONS, db); }
 
-/* Both rows of session id, decoded in z: 1 found, 0 not, or a negative code. */
+/* One compact row of session id, from the write transaction's row cache when it holds it
+ * (a status change reads the rows, its projection reads and rewrites them, the reply reads
+ * them again), else decoded in z and, in a write, cached. */
+static int find_row(al_cmd *c, int db, al_str id, msgpack_zone *z, const al_row_def *d, void *row)
+{
+	if (c->w && al__rc_get(c->w, dbi(c, db), id, d, row))
+		return 1;
+	int rc = al__get_compact(c->txn, dbi(c, db), id, z, d, row, "session", "a session", c->err);
+	if (rc == 1 && c->w)
+		al__rc_put(c->w, dbi(c, db), id, d, row);
+	return rc;
+}
+
+/* Both rows of session id: 1 found, 0 not, or a negative code. */
 static int find_in(al_cmd *c, al_str id, msgpack_zone *z, al_sess_row *r)
 {
-	int rc = al__get_compact(c->txn, dbi(c, AL_SDB_SESSIONS), id, z, ASKED, &r->a, "session", "a session", c->err);
-	if (rc == 1 && (rc = al__get_compact(c->txn, dbi(c, AL_SDB_STATE), id, z, STATE, &r->st, "session state",
-					     "a session state", c->err)) == 0)
+	int rc = find_row(c, AL_SDB_SESSIONS, id, z, ASKED, &r->a);
+	if (rc == 1 && (rc = find_row(c, AL_SDB_STATE, id, z, STATE, &r->st)) == 0)
 		rc = al_err(c->err, AL_ECORRUPT, "session %.*s has no state row", al__clip(id.n), id.p);
 	r->id = id;
 	return rc;
@@ -425,19 +452,23 @@ static void pack_list(msgpack_packer *pk, al_str joined)
 	}
 }
 
+/* Stored slot text as a map slot -> number (integers where whole, as the command parsed them). */
 static void pack_slots(al_cmd *c, msgpack_packer *pk, const char *what, al_str text)
 {
-	al_error e = {0};
-	al_repack r;
-	msgpack_object m;
-	al_repack_init(&r);
-	if (al__slots_pack(&e, what, text, &r.pk) == AL_OK && al_repack_decode(&r, &m) == 0)
-		msgpack_pack_object(pk, m);
-	else {
+	al_slotvec v;
+	if (al_slotvec_parse(&v, text) != 0) {
 		msgpack_pack_map(pk, 0);
 		al__cmd_fail(c, AL_ECORRUPT, "session %s: stored slots do not parse", what);
+		return;
 	}
-	al_repack_destroy(&r);
+	msgpack_pack_map(pk, v.n);
+	for (uint32_t i = 0; i < v.n; i++) {
+		al_pack_cstr(pk, v.s[i].name);
+		if (v.s[i].v == (double)(int64_t)v.s[i].v)
+			msgpack_pack_int64(pk, (int64_t)v.s[i].v);
+		else
+			msgpack_pack_double(pk, v.s[i].v);
+	}
 }
 
 static void pack_history(msgpack_packer *pk, al_row_session_state *r)

@@ -49,24 +49,57 @@ static al_slot *slot_at(al_slotvec *v, const char *name, size_t len)
 	return &v->s[i];
 }
 
+/* A stored amount: plain digits (most: cores, bytes, devices) without strtod, else strtod. */
+static int parse_amount(const char *p, size_t n, double *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	for (; i < n && i < 18 && p[i] >= '0' && p[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	if (i == n && n > 0) {
+		*out = (double)v;
+		return 0;
+	}
+	char num[64];
+	if (n == 0 || n >= sizeof num)
+		return -1;
+	memcpy(num, p, n);
+	num[n] = 0;
+	char *stop;
+	*out = strtod(num, &stop);
+	return *stop || !isfinite(*out) ? -1 : 0;
+}
+
+/* A whole amount below 2^53 in decimal digits (snprintf is most of a format's cost). */
+static size_t put_whole(char *buf, double v)
+{
+	char tmp[24];
+	size_t n = 0;
+	bool neg = v < 0;
+	uint64_t u = (uint64_t)(neg ? -v : v);
+	do
+		tmp[n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	size_t len = 0;
+	if (neg)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = tmp[--n];
+	return len;
+}
+
 int al_slotvec_parse(al_slotvec *out, al_str text)
 {
 	out->n = 0;
 	for (size_t i = 0; i < text.n;) {
 		const char *end = memchr(text.p + i, ',', text.n - i), *eq;
 		size_t len = end ? (size_t)(end - text.p) - i : text.n - i;
-		char num[64];
 		if ((eq = memchr(text.p + i, '=', len)) == NULL)
 			return -1;
 		size_t kn = (size_t)(eq - (text.p + i)), vn = len - kn - 1;
-		if (vn == 0 || vn >= sizeof num)
-			return -1;
-		memcpy(num, eq + 1, vn);
-		num[vn] = 0;
-		char *stop;
-		double x = strtod(num, &stop);
+		double x;
 		al_slot *s = slot_at(out, text.p + i, kn);
-		if (*stop || s == NULL || !isfinite(x))
+		if (s == NULL || parse_amount(eq + 1, vn, &x) != 0)
 			return -1;
 		s->v = x;
 		i += len + 1;
@@ -98,18 +131,24 @@ al_str al_slotvec_format(const al_slotvec *v, char *buf, size_t n)
 	buf[0] = 0;
 	for (uint32_t i = 0; i < v->n; i++) {
 		char num[40];
+		size_t nn;
 		if (v->s[i].v == 0)
 			continue;
 		if (v->s[i].v == floor(v->s[i].v) && fabs(v->s[i].v) < 9007199254740992.0)
-			snprintf(num, sizeof num, "%.0f", v->s[i].v); /* bytes as digits, never 1e+15 */
+			nn = put_whole(num, v->s[i].v); /* bytes as digits, never 1e+15 */
 		else
-			al_double_str(v->s[i].v, num, sizeof num);
-		int w = snprintf(buf + len, n - len, "%s%s=%s", len ? "," : "", v->s[i].name, num);
-		if (w < 0 || (size_t)w >= n - len) {
+			nn = strlen(al_double_str(v->s[i].v, num, sizeof num));
+		size_t kn = strlen(v->s[i].name);
+		if (len + 1 + kn + 1 + nn >= n) {
 			buf[0] = 0;
 			return (al_str){buf, 0};
 		}
-		len += (size_t)w;
+		if (len)
+			buf[len++] = ',';
+		memcpy(buf + len, v->s[i].name, kn), len += kn;
+		buf[len++] = '=';
+		memcpy(buf + len, num, nn), len += nn;
 	}
+	buf[len] = 0;
 	return (al_str){buf, len};
 }
