@@ -19,6 +19,10 @@ int al__pwhash(const char *cost, al_str password, char out[AL_PWHASH_LEN], al_er
 int al__pwhash_verify(const char *hash, al_str password);
 /* A random version-4 UUID, 36 characters plus NUL. */
 void al__uuid4(char out[37]);
+/* A time-ordered UUID (RFC 9562 version 7: the milliseconds of us, then random bits): ids of
+ * things created in great numbers (sessions), so that views keyed by them grow at one end
+ * instead of dirtying a random B-tree page per insert. */
+void al__uuid7(char out[37], int64_t us);
 /* A random password of n-1 characters that satisfies the password rule. */
 void al__random_password(char *out, size_t n);
 

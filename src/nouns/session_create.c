@@ -28,9 +28,9 @@ static const char *const modes[] = {"single-node", "multi-node", NULL};
 
 int al__session_prepare(al_store *s, const msgpack_object *args, al_mb *out, al_error *err)
 {
-	(void)s, (void)args, (void)err;
+	(void)args, (void)err;
 	char id[37];
-	al__uuid4(id);
+	al__uuid7(id, al__now(s)); /* time-ordered: the session views grow at their end */
 	al_mb_cstr(out, "id", id);
 	return AL_OK;
 }
