@@ -230,22 +230,15 @@ static void cell_image(al_csv *w, const msgpack_object *row, const column *c)
 	al_csv_field(w, v.p, v.n);
 }
 
-/*
- * A slot the session occupied (all its containers): until the scheduler records occupied slots,
- * the adjusted request times the cluster size of a session that was ever scheduled, else 0.
- */
+/* A slot the session occupied (all its containers, as the scheduler placed them); 0 for a
+ * session never placed. */
 static double occupied(const msgpack_object *row, const char *slot)
 {
-	const msgpack_object *hist = al_mp_get(row, "status_history"), *res = al_mp_get(row, "resources");
-	const msgpack_object *v = al_mp_get(res, slot);
-	int64_t size = 1;
-	al_mp_int(row, "cluster_size", &size);
-	if (al_mp_get(hist, "SCHEDULED") == NULL || v == NULL)
-		return 0;
-	double d = v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32 ? v->via.f64
-		   : v->type == MSGPACK_OBJECT_POSITIVE_INTEGER		      ? (double)v->via.u64
-									      : 0;
-	return d * (double)size;
+	const msgpack_object *v = al_mp_get(al_mp_get(row, "occupied"), slot);
+	return v == NULL ? 0
+	       : v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32 ? v->via.f64
+	       : v->type == MSGPACK_OBJECT_POSITIVE_INTEGER				 ? (double)v->via.u64
+											 : 0;
 }
 
 static void cell_number(al_csv *w, const char *fmt, double d)

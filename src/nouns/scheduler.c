@@ -68,7 +68,7 @@ typedef struct vec {
 typedef struct holder {
 	char kind; /* 'k' 'u' 'p' 'd' */
 	al_str key;
-	vec occ, pend_slots, limit;
+	vec occ, limit;
 	unsigned limited;                  /* bit per slot: limit applies */
 	int64_t sessions, pending;         /* occupying sessions (concurrency_used), PENDING ones */
 	int64_t conc, sftp, pend_max;      /* policy limits, -1: none */
@@ -307,8 +307,6 @@ static int holder_of(pass *ps, char kind, al_str key, holder **out)
 	if (rc >= 0) {
 		h->sessions = o.sessions, h->pending = o.pending;
 		rc = vec_of(ps, o.slots, 1, &h->occ, NULL);
-		if (rc == AL_OK)
-			rc = vec_of(ps, o.pending_slots, 1, &h->pend_slots, NULL);
 	}
 	if (rc == AL_OK)
 		rc = kind == 'k' ? load_keypair(ps, h) : kind == 'u' ? load_user(ps, h) : load_total(ps, h);
@@ -661,7 +659,6 @@ static int emit_cancel(pass *ps, cand *k, const char *why)
 	int rc = al__emit(ps->c, AL_EV_SESSION_CANCELLED, k->id, &f);
 	al_mb_free(&f);
 	k->kp->pending--;
-	vec_add(&k->kp->pend_slots, &k->total, -1);
 	ps->cancelled++;
 	return rc;
 }
@@ -719,7 +716,6 @@ static int emit_scheduled(pass *ps, cand *k, agent **agents)
 	for (size_t i = 0; i < 4; i++)
 		hs[i]->sessions++, vec_add(&hs[i]->occ, &k->total, 1);
 	k->kp->pending--;
-	vec_add(&k->kp->pend_slots, &k->total, -1);
 	vec_add(&k->kp->drf, &k->total, 1);
 	ps->scheduled++;
 	return rc;

@@ -212,10 +212,9 @@ static int bury(const al_view *v, const al_event *e, const al_row_session *a, al
 	return rc == MDB_NOTFOUND ? AL_OK : rc;
 }
 
-/* Adds k times slots (with k sessions) to what holder (kind, a) occupies, or with pending to
- * what its PENDING sessions ask for. */
-static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, bool pending,
-		     al_error *err)
+/* Adds k times slots (with k sessions) to what holder (kind, a) occupies; with slots NULL,
+ * k to the number of its PENDING sessions. */
+static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, al_error *err)
 {
 	char key[KEY_MAX], text[TEXT_MAX];
 	size_t kn = al__key2(key, sizeof key, kind, a, (al_str){"", 0});
@@ -226,22 +225,21 @@ static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *sl
 	int rc = al__view_get_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return al_err(err, AL_ECORRUPT, "an occupancy row does not decode");
-	al_str *have = pending ? &o.pending_slots : &o.slots;
-	if (al_slotvec_parse(&sum, *have) != 0 || al_slotvec_add(&sum, slots, k) != 0)
+	if (slots == NULL)
+		o.pending += k;
+	else if (al_slotvec_parse(&sum, o.slots) != 0 || al_slotvec_add(&sum, slots, k) != 0)
 		return al_err(err, AL_ECORRUPT, "occupied slots do not add up (%.*s)", al__clip(a.n), a.p);
-	*(pending ? &o.pending : &o.sessions) += k;
-	*have = al_slotvec_format(&sum, text, sizeof text);
+	else {
+		o.sessions += k;
+		o.slots = al_slotvec_format(&sum, text, sizeof text);
+	}
 	return al__view_put_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o, err);
 }
 
-/* A session enters (k 1) or leaves (k -1) PENDING: its keypair's pending count and slots. */
+/* A session enters (k 1) or leaves (k -1) PENDING: its keypair's pending count. */
 static int pend(const al_view *v, const al_row_session *a, int k, al_error *err)
 {
-	al_slotvec each, all = {0};
-	if (al_slotvec_parse(&each, a->resources) != 0)
-		return al_err(err, AL_ECORRUPT, "a session's resources do not parse");
-	al_slotvec_add(&all, &each, (double)(a->cluster_size > 0 ? a->cluster_size : 1));
-	return occupy_as(v, 'k', a->access_key, &all, k, true, err);
+	return occupy_as(v, 'k', a->access_key, NULL, k, err);
 }
 
 /* A scheduled session moving between statuses takes (k 1) or gives back (k -1) the agents'
@@ -255,13 +253,13 @@ static int hold(const al_view *v, const al_row_session *a, const al_row_session_
 		return al_err(err, AL_ECORRUPT, "a session's occupied slots do not parse");
 	int rc = AL_OK;
 	if (owner) {
-		rc = occupy_as(v, 'k', a->access_key, &all, k, false, err);
+		rc = occupy_as(v, 'k', a->access_key, &all, k, err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'u', a->user, &all, k, false, err);
+			rc = occupy_as(v, 'u', a->user, &all, k, err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'p', a->project_id, &all, k, false, err);
+			rc = occupy_as(v, 'p', a->project_id, &all, k, err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'd', a->domain, &all, k, false, err);
+			rc = occupy_as(v, 'd', a->domain, &all, k, err);
 	}
 	/* Containers share the session's slots evenly; an agent with several counts it once. */
 	each.n = 0;
@@ -285,7 +283,7 @@ static int hold(const al_view *v, const al_row_session *a, const al_row_session_
 		if (first) {
 			al_slotvec share = {0};
 			al_slotvec_add(&share, &each, n);
-			rc = occupy_as(v, 'a', id, &share, k, false, err);
+			rc = occupy_as(v, 'a', id, &share, k, err);
 		}
 		i += id.n + 1;
 	}
