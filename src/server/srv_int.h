@@ -201,6 +201,7 @@ struct al_srv {
 	int logins_waiting, logins_running;
 	int64_t login_us; /* how long a login takes on a worker, smoothed (for retry_after) */
 	int64_t expired_at; /* when the agents' timer last ran agent.expire */
+	int64_t sessions_expired_at; /* when the sessions' timer last ran session.expire */
 	int64_t swept_at;
 	/* srv_asof.c, under mu: the last as-of stores built, by the seq they are at */
 	struct srv_asof {
