@@ -47,6 +47,16 @@ static int not_found(al_cmd *c, al_str id)
 
 /* ---- touch --------------------------------------------------------------------------------- */
 
+static int emit_touched(al_cmd *c, al_str id)
+{
+	al_mb f;
+	al_mb_init(&f);
+	al_mb_int(&f, "last_activity", c->now_us);
+	int rc = al__emit(c, AL_EV_SESSION_TOUCHED, id, &f);
+	al_mb_free(&f);
+	return rc;
+}
+
 int al__session_touch(al_cmd *c)
 {
 	al_str id;
@@ -56,30 +66,22 @@ int al__session_touch(al_cmd *c)
 	int rc = al__session_find(c, id, &r);
 	if (rc <= 0)
 		return rc < 0 ? rc : not_found(c, id);
-	rc = AL_OK;
-	if (!running(al__session_status(r.st.status)))
+	int st = al__session_status(r.st.status); /* the row's strings may move once we emit */
+	if (!running(st))
 		return al_err(c->err, AL_EINVALID_STATE,
 			      "session %.*s is %.*s: only RUNNING, RESTARTING or RUNNING_DEGRADED sessions are touched",
 			      al__clip(id.n), id.p, al__clip(r.st.status.n), r.st.status.p);
 	int64_t last = r.st.last_activity;
 	bool record = last == 0 || c->now_us - last >= TOUCH_EVERY_US;
-	if (record) {
-		al_mb f;
-		al_mb_init(&f);
-		al_mb_int(&f, "last_activity", c->now_us);
-		rc = al__emit(c, AL_EV_SESSION_TOUCHED, id, &f);
-		al_mb_free(&f);
-		last = c->now_us;
-	}
-	if (rc)
+	if (record && (rc = emit_touched(c, id)) != AL_OK)
 		return rc;
 	msgpack_pack_map(c->out, 4);
 	al_pack_cstr(c->out, "id");
 	al_pack_str(c->out, id.p, id.n);
 	al_pack_cstr(c->out, "status");
-	al_pack_str(c->out, r.st.status.p, r.st.status.n);
+	al_pack_cstr(c->out, al__session_statuses[st]);
 	al_pack_cstr(c->out, "last_activity");
-	al_pack_cstr(c->out, al_time_format(last, t, sizeof t));
+	al_pack_cstr(c->out, al_time_format(record ? c->now_us : last, t, sizeof t));
 	al_pack_cstr(c->out, "recorded");
 	record ? msgpack_pack_true(c->out) : msgpack_pack_false(c->out);
 	return AL_OK;
