@@ -2,7 +2,8 @@
 # test_cli_sessions.sh - compute sessions through adminctl in direct mode (issue 12, first
 # slice), as TAP: session create (by --as EMAIL, by --access-key, the image minimum raised and
 # the request kept in the event), get, list (filters, scoping, the default columns), report
-# (legal and illegal transitions), terminate (the destroy rules, --reason, --forced), and the
+# (legal and illegal transitions), touch (recorded once a minute, live sessions only), expire,
+# terminate (the destroy rules, --reason, --forced), and the
 # keypair delete guard. Images come from a real registry: Debian's docker-registry on
 # 127.0.0.1, filled with skopeo (as test_cli_images.sh does; tools/deps.sh installs both).
 . "$(dirname "$0")/tap.sh"
@@ -119,6 +120,16 @@ for st in SCHEDULED PREPARING RUNNING; do
 done
 run "$AC" --data "$D" --as alice@example.com session report "$AID" --status SCHEDULED
 check "only a superadmin (an agent's service account) reports" refused permission_denied
+
+# ---- touch and expire ------------------------------------------------------------------------------
+run "$AC" --data "$D" --json session touch "$ID"
+check "session touch on a RUNNING session: recorded" eval 'rc_is 0 && out_has_f "\"recorded\":true"'
+run "$AC" --data "$D" --json session touch "$ID"
+check "a touch within the minute records nothing" eval 'rc_is 0 && out_has_f "\"recorded\":false"'
+run "$AC" --data "$D" session touch "$AID"
+check "a PENDING session is not touched" refused "invalid_state: session $AID is PENDING"
+run "$AC" --data "$D" --json session expire
+check "session expire: nothing overdue, nothing ended" eval 'rc_is 0 && out_has_f "\"expired\":[]"'
 
 # ---- terminate -------------------------------------------------------------------------------------
 run "$AC" --data "$D" --as alice@example.com session terminate "$ID"

@@ -422,6 +422,45 @@ static int session_list(fx *f, int want)
 	return exec(f, want, "session.list", "session.list", "status", 'l', "PENDING,SCHEDULED,TERMINATED", NULL);
 }
 
+/* The timeouts run ten hours after the fixed clock (the step sets it: a restore reopens the
+ * store with the fixed one): the PREPARING session fault-2 is past its hang tolerance then. */
+static int64_t later_clock(void *ctx)
+{
+	(void)ctx;
+	return FIXED_TIME + 36000LL * 1000000;
+}
+
+static char touch_id[40];
+
+static int session_touch(fx *f, int want)
+{
+	return exec(f, want, "session.touch", "session.touch", "id", 's', touch_id, NULL);
+}
+
+static int session_expire(fx *f, int want)
+{
+	al_store_set_clock(f->s, later_clock, NULL);
+	int rc = exec(f, want, "session.expire", "session.expire", NULL);
+	al_store_set_clock(f->s, fixed_clock, NULL);
+	return rc;
+}
+
+/* A session of alice named name moved along statuses (NULL-terminated); its id into id. */
+static void session_at(fx *f, const char *name, char id[40], ...)
+{
+	al_reply rep;
+	assert_int_equal(th_exec(f->s, &rep, "session.create", "name", 's', name, "image", 's', sess_img, "group", 's',
+				 "default", "project", 's', "default", "access_key", 's', sess_ak, NULL),
+			 AL_OK);
+	snprintf(id, 40, "%s", th_res_str(&rep, "id"));
+	al_reply_free(&rep);
+	va_list ap;
+	va_start(ap, id);
+	for (const char *st; (st = va_arg(ap, const char *));)
+		exec(f, AL_OK, "report", "session.report", "id", 's', id, "status", 's', st, NULL);
+	va_end(ap);
+}
+
 static void t_sessions(void **st)
 {
 	fx *f = *st;
@@ -453,6 +492,15 @@ static void t_sessions(void **st)
 	faultsim(f, "session.report", session_report, true);
 	faultsim(f, "session.terminate", session_terminate, true);
 	faultsim(f, "session.list", session_list, false);
+	char hung[40];
+	session_at(f, "fault-2", hung, "SCHEDULED", "PREPARING", NULL);
+	session_at(f, "fault-3", touch_id, "SCHEDULED", "PREPARING", "RUNNING", NULL);
+	exec(f, AL_OK, "tolerance", "settings.set", "key", 's', "hang-tolerance-preparing", "value", 'l', "60", NULL);
+	faultsim(f, "session.touch", session_touch, true);
+	faultsim(f, "session.expire", session_expire, true);
+	assert_int_equal(th_exec(f->s, &rep, "session.get", "id", 's', hung, NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "status_info"), "hang-timeout");
+	al_reply_free(&rep);
 	stub_stop(&reg);
 	rt_image_free(&im);
 	free(labels);

@@ -55,14 +55,15 @@ static void defaults(void **state)
 	fx *f = *state;
 	al_reply rep;
 	TH_OK(f->s, NULL, 0, &rep, "settings.get", NULL);
-	assert_int_equal(th_res_len(&rep), 9);
+	assert_int_equal(th_res_len(&rep), 13);
 	assert_string_equal(th_res_column(&rep, "key"), "image-auto-pull,overlay-mtu,scheduler,retries-to-skip,"
 						     "session-creation-retries,timezone,project-folders,"
-						     "agent-heartbeat-timeout,checkpoint-interval,");
-	assert_string_equal(th_res_column(&rep, "value"), "digest,1500,fifo,3,3,UTC,true,40,65536,");
-	assert_string_equal(th_res_column(&rep, "source"),
-			    "default,default,default,default,default,default,default,default,default,");
-	assert_string_equal(th_res_column(&rep, "default"), "digest,1500,fifo,3,3,UTC,true,40,65536,");
+						     "agent-heartbeat-timeout,checkpoint-interval,hang-tolerance-preparing,"
+						     "hang-tolerance-terminating,scheduler-interval,agent-selection,");
+	assert_string_equal(th_res_column(&rep, "value"), "digest,1500,fifo,3,3,UTC,true,40,65536,0,0,10,dispersed,");
+	assert_string_equal(th_res_column(&rep, "source"), "default,default,default,default,default,default,default,"
+							    "default,default,default,default,default,default,");
+	assert_string_equal(th_res_column(&rep, "default"), "digest,1500,fifo,3,3,UTC,true,40,65536,0,0,10,dispersed,");
 	al_reply_free(&rep);
 	/* defaults are implicit: the bootstrap recorded no setting */
 	assert_int_equal(events_of(f->s, "setting.changed", NULL).n, 0);
@@ -135,6 +136,28 @@ static void rules(void **state)
 	SET_OK(f, 1, "checkpoint-interval", "0");
 	SET_OK(f, 1, "checkpoint-interval", "7");
 	assert_string_equal(value_of(f, "checkpoint-interval", NULL, NULL, 0), "7");
+
+	/* the session timer's hang tolerances (0: off) and the scheduler's interval and agent choice */
+	static const char *const tolerances[] = {"hang-tolerance-preparing", "hang-tolerance-terminating", NULL};
+	for (int i = 0; tolerances[i]; i++) {
+		SET_BAD(f, tolerances[i], tolerances[i], "-1");
+		SET_BAD(f, tolerances[i], tolerances[i], "31536001");
+		SET_BAD(f, tolerances[i], tolerances[i], "10m");
+		SET_OK(f, 1, tolerances[i], "31536000");
+		SET_OK(f, 1, tolerances[i], "600");
+		assert_string_equal(value_of(f, tolerances[i], NULL, NULL, 0), "600");
+		SET_OK(f, 1, tolerances[i], "0");
+	}
+	SET_BAD(f, "scheduler-interval", "scheduler-interval", "0");
+	SET_BAD(f, "scheduler-interval", "scheduler-interval", "3601");
+	SET_OK(f, 1, "scheduler-interval", "1");
+	SET_OK(f, 1, "scheduler-interval", "3600");
+	assert_string_equal(value_of(f, "scheduler-interval", NULL, NULL, 0), "3600");
+	SET_BAD(f, "agent-selection", "agent-selection", "legacy");
+	SET_BAD(f, "agent-selection", "agent-selection", "Dispersed");
+	SET_OK(f, 1, "agent-selection", "concentrated");
+	assert_string_equal(value_of(f, "agent-selection", NULL, NULL, 0), "\"concentrated\"");
+	SET_OK(f, 1, "agent-selection", "dispersed");
 }
 
 /* Retries to skip only with fifo, whichever of the two changes. */
@@ -284,7 +307,7 @@ static void effective_with_group(void **state)
 	TH_OK(f->s, NULL, 0, &rep, "settings.get", "group", 's', "fifo-g", NULL);
 	assert_string_equal(th_res_column(&rep, "source"),
 			    "default,default,resource group fifo-g,resource group fifo-g,default,default,default,default,"
-			    "default,");
+			    "default,default,default,default,default,");
 	al_reply_free(&rep);
 	/* back to the setting: -1 */
 	TH_OK(f->s, NULL, 1, NULL, "rgroup.update", "name", 's', "fifo-g", "retries_to_skip", 'i', -1LL, NULL);

@@ -353,23 +353,36 @@ static int apply_failed(const al_view *v, const al_event *e, al_error *err)
 	return al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
 }
 
+/* An agent's activity report (session touch): the idle timeout counts from it. Not a status
+ * change, so modified_at stays. */
+static int apply_touched(const al_view *v, const al_event *e, al_error *err)
+{
+	al_row_session_state st;
+	if (al__view_get_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st) != 0)
+		return unknown(e, err);
+	al_row_set(STATE, &st, &e->fields); /* last_activity */
+	return al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
+}
+
 static int apply(const al_view *v, const al_event *e, al_error *err)
 {
 	if (e->def == al__ev(AL_EV_SESSION_CREATED))
 		return apply_created(v, e, err);
 	if (e->def == al__ev(AL_EV_SESSION_SCHEDULING_FAILED))
 		return apply_failed(v, e, err);
+	if (e->def == al__ev(AL_EV_SESSION_TOUCHED))
+		return apply_touched(v, e, err);
 	if (e->def == al__ev(AL_EV_SESSION_STATUS_CHANGED) || e->def == al__ev(AL_EV_SESSION_TERMINATE_REQUESTED) ||
 	    e->def == al__ev(AL_EV_SESSION_SCHEDULED) || e->def == al__ev(AL_EV_SESSION_CANCELLED))
 		return apply_status(v, e, err);
-	return AL_OK;
+	return AL_OK; /* not ours (test_dispatch calls apply with every other type) */
 }
 
 /* The event types apply reads: the engine calls it for these only. */
 static const enum al_ev_id applies_to[] = {AL_EV_SESSION_CREATED,	 AL_EV_SESSION_STATUS_CHANGED,
 					   AL_EV_SESSION_TERMINATE_REQUESTED, AL_EV_SESSION_SCHEDULED,
 					   AL_EV_SESSION_SCHEDULING_FAILED,   AL_EV_SESSION_CANCELLED,
-					   AL_EV__COUNT};
+					   AL_EV_SESSION_TOUCHED,	      AL_EV__COUNT};
 /* v2: the live, by-group and occupancy views; the scheduler's columns. */
 const al_projection al__proj_sessions = {"sessions",
 					 2,
@@ -811,3 +824,7 @@ int al__session_terminate(al_cmd *c)
 	al_mb_free(&f);
 	return rc ? rc : pack_found(c, id);
 }
+
+/* ---- for session_expire.c ------------------------------------------------------------------- */
+
+int al__session_find_in(al_cmd *c, al_str id, msgpack_zone *z, al_sess_row *r) { return find_in(c, id, z, r); }

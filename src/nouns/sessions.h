@@ -59,6 +59,8 @@ static inline bool al__session_holds_owner(int st) { return al__session_holds_ag
 size_t al__session_name_key(char *buf, size_t n, al_str ak, al_str name);
 /* The session with this id: 1 found, 0 not, or a negative al_ code; strings in c->zone and the txn. */
 int al__session_find(al_cmd *c, al_str id, al_sess_row *r);
+/* The same with the rows decoded in z (a walk over many sessions clears its own zone). */
+int al__session_find_in(al_cmd *c, al_str id, msgpack_zone *z, al_sess_row *r);
 /* The public view of a session (the reply of get, list, create, report, terminate) on pk. */
 void al__session_pack_public(al_cmd *c, const al_sess_row *r, msgpack_packer *pk);
 

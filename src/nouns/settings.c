@@ -31,13 +31,18 @@ typedef struct setting_def {
 } setting_def;
 
 static const char *const pull_values[] = {"digest", "tag", "none", NULL};
+static const char *const selection_values[] = {"dispersed", "concentrated", NULL};
 const char *const al__schedulers[] = {"fifo", "lifo", "drf", NULL};
 
 /* Ranges: the platform's overlay MTU field is 0-15000 and must be >= 1 to mean anything; its
  * scheduler dialog takes 0-1000 retries; the heartbeat timeout is at least 1 s (a day at most).
  * session-creation-retries has no platform key: it takes the scheduler dialog's range and the
  * guide's "default three times". retries-to-skip is the system-wide default of the resource
- * groups' "retries to skip", which the guide gives as three. */
+ * groups' "retries to skip", which the guide gives as three. The hang tolerances are the
+ * platform's config/session/hang-tolerance thresholds (session expire, session_expire.c): 0
+ * leaves hung sessions alone, as the platform does without a threshold; at most a year.
+ * scheduler-interval is the platform's 10 s scheduling timer, agent-selection its dispersed
+ * and concentrated agent choices (the scheduler reads both). */
 static const setting_def defs[] = {
 	{"image-auto-pull", "digest", 'e', pull_values, 0, 0},
 	{"overlay-mtu", "1500", 'i', NULL, 1, 15000},
@@ -49,6 +54,10 @@ static const setting_def defs[] = {
 	{"agent-heartbeat-timeout", "40", 'i', NULL, 1, 86400},
 	/* Events between view checkpoints (core/checkpoint.h); 0 writes none. */
 	{"checkpoint-interval", "65536", 'i', NULL, 0, 999999999},
+	{"hang-tolerance-preparing", "0", 'i', NULL, 0, 31536000},
+	{"hang-tolerance-terminating", "0", 'i', NULL, 0, 31536000},
+	{"scheduler-interval", "10", 'i', NULL, 1, 3600},
+	{"agent-selection", "dispersed", 'e', selection_values, 0, 0},
 };
 #define NDEFS (sizeof defs / sizeof *defs)
 
@@ -304,7 +313,8 @@ static int unknown_key(al_cmd *c, al_str key)
 {
 	return al_err(c->err, AL_EINVALID_ARGUMENT,
 		      "key: no setting named '%.*s' (image-auto-pull, overlay-mtu, scheduler, retries-to-skip, "
-		      "session-creation-retries, timezone, project-folders, agent-heartbeat-timeout, checkpoint-interval)",
+		      "session-creation-retries, timezone, project-folders, agent-heartbeat-timeout, checkpoint-interval, "
+		      "hang-tolerance-preparing, hang-tolerance-terminating, scheduler-interval, agent-selection)",
 		      al__clip(key.n), key.p);
 }
 

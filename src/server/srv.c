@@ -38,7 +38,9 @@ static void conn_close_soon(conn *c);
 static void check_stopped(al_srv *srv);
 static void job_done(job *j);
 
-#define SRV_EXPIRE_EVERY_US (5 * 1000000ll) /* how often the agents' LOST timer runs */
+/* The server's own timers: what they run, and how often (each runs at the first poll too). */
+#define SRV_EXPIRE_EVERY_US (5 * 1000000ll) /* agent.expire: the agents' LOST timer */
+#define SRV_SESSION_EXPIRE_EVERY_US (15 * 1000000ll) /* session.expire: the platform's DEFAULT_CHECK_INTERVAL */
 
 /* ---- small things ------------------------------------------------------------------------------ */
 
@@ -1182,6 +1184,12 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	if (!srv->stopping && now - srv->expired_at >= SRV_EXPIRE_EVERY_US) {
 		srv->expired_at = now;
 		submit_own_write(srv, "agent.expire");
+	}
+	/* Sessions past a timeout end (session.expire records only those; its decisions are in
+	 * the log, so a restart needs no grace: overdue sessions end at the first poll). */
+	if (!srv->stopping && now - srv->sessions_expired_at >= SRV_SESSION_EXPIRE_EVERY_US) {
+		srv->sessions_expired_at = now;
+		submit_own_write(srv, "session.expire");
 	}
 	sched_maybe(srv);
 	if (now - srv->swept_at > 60 * 1000000ll) { /* forget windows that are over */

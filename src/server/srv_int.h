@@ -207,6 +207,7 @@ struct al_srv {
 	int64_t sched_read_at;   /* when it was read */
 	bool sched_due;          /* a session or an agent changed since the last pass */
 	bool sched_running;      /* a pass is queued or running */
+	int64_t sessions_expired_at; /* when the sessions' timer last ran session.expire */
 	int64_t swept_at;
 	/* srv_asof.c, under mu: the last as-of stores built, by the seq they are at */
 	struct srv_asof {
