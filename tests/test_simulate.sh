@@ -37,6 +37,13 @@ check "sessions created, moved through their statuses and ended" \
 run "$BIN/adminctl" --data "$T/a" session list --status CANCELLED,ERROR,TERMINATED,RUNNING --limit 10000 --json
 check "sessions end in every way: cancelled, failed, terminated, and some still run" \
 	eval 'out_has_f "\"CANCELLED\"" && out_has_f "\"ERROR\"" && out_has_f "\"TERMINATED\"" && out_has_f "\"RUNNING\""'
+run "$AL" stats "$T/a" --json
+check "sessions are placed by scheduling passes, some wait and are tried again, agents touch some" \
+	eval 'out_has_f "\"session.scheduled\"" && out_has_f "\"session.scheduling_failed\"" && out_has_f "\"session.touched\""'
+"$AL" log "$T/a" --type session.terminate_requested --limit 100000 >"$T/out" 2>"$T/err"
+"$AL" log "$T/a" --type session.cancelled --limit 100000 >>"$T/out" 2>>"$T/err"
+check "sessions end by every timeout: idle, lifetime, batch, pending" \
+	eval 'out_has_f "\"idle-timeout\"" && out_has_f "\"idle-session-lifetime\"" && out_has_f "\"task-timeout\"" && out_has_f "\"pending-timeout\""'
 run "$AL" log "$T/a" --type agent.status_changed
 check "agents are found LOST by the expiry check and come back ALIVE" eval 'out_has_f "\"status\":\"LOST\"" && out_has_f "\"status\":\"ALIVE\",\"previous\":\"LOST\""'
 run "$BIN/adminctl" --data "$T/a" agent list --columns id,status,scaling_group

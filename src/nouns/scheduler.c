@@ -632,15 +632,22 @@ static bool place(pass *ps, const cand *k, agent **agents)
 
 /* ---- decisions --------------------------------------------------------------------------------- */
 
+/* A slot vector as a map slot -> amount, names sorted (as commands pack slot maps). */
 static void pack_vec(const pass *ps, msgpack_packer *pk, const vec *v)
 {
 	uint32_t n = 0;
-	for (int i = 0; i < ps->nnames; i++)
-		n += v->v[i] != 0;
-	msgpack_pack_map(pk, n);
+	int order[NS];
 	for (int i = 0; i < ps->nnames; i++) {
+		int j = (int)n;
 		if (v->v[i] == 0)
 			continue;
+		for (; j > 0 && strcmp(ps->names[order[j - 1]], ps->names[i]) > 0; j--)
+			order[j] = order[j - 1];
+		order[j] = i, n++;
+	}
+	msgpack_pack_map(pk, n);
+	for (uint32_t k = 0; k < n; k++) {
+		int i = order[k];
 		al_pack_cstr(pk, ps->names[i]);
 		if (v->v[i] == floor(v->v[i]) && fabs(v->v[i]) < 9007199254740992.0)
 			msgpack_pack_int64(pk, (int64_t)v->v[i]);

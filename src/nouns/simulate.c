@@ -16,11 +16,15 @@
  * made unschedulable for a while or shut down and come back, a few users are deactivated
  * and later activated again, and sessions arrive at random through each day. Scheduling
  * passes (scheduler.run) place them, as adminlogd would: after each enqueue and each end, and
- * every 10 minutes; the fifo and drf groups cancel what waited more than their pending
- * timeouts (the lifo group has none). A placed
+ * every 10 minutes; the groups cancel what waited more than their pending timeouts (2, 6 and
+ * 4 hours). A placed
  * session is prepared and runs for minutes to days (the agent's steps are session.report),
  * some fail while preparing, a few restart; owners end their interactive sessions, and some
- * cancel theirs while they are still pending.
+ * cancel theirs while they are still pending. A third of the users work under the sim-small
+ * policy (an idle timeout of an hour, a lifetime of two days): their agents touch their
+ * interactive sessions every 20 minutes while the owner works, some owners walk away, and the
+ * timeout check (session.expire, every 5 minutes) ends what went idle or lived too long; some
+ * batch jobs run past their --batch-timeout.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +42,10 @@
 #define HEARTBEAT_TIMEOUT_S 21600
 #define EXPIRE_EVERY HOUR
 #define SCHEDULE_EVERY (10 * MIN) /* the timer's passes (adminlogd's default is 10 s) */
-#define PENDING_TIMEOUT_S 7200    /* the fifo group's; the drf group's twice that */
+#define PENDING_TIMEOUT_S 7200    /* the fifo group's; the drf group's twice that, the lifo's 3 times */
+#define SESSION_EXPIRE_EVERY (5 * MIN)
+#define TOUCH_EVERY (20 * MIN)
+#define FOREVER INT64_MAX
 #define REGISTRY "sim.registry.local"
 #define MAX_DOMAINS 4
 
@@ -56,7 +63,9 @@ enum act_kind {
 	A_SESSION_NEW,
 	A_SESSION,
 	A_SESSION_CANCEL,
-	A_SCHEDULE
+	A_SCHEDULE,
+	A_SESSION_EXPIRE,
+	A_TOUCH
 };
 
 typedef struct act {
@@ -74,6 +83,7 @@ typedef struct agent {
 
 typedef struct user {
 	char access_key[24]; /* its main keypair's */
+	bool small;          /* under sim-small: idle timeout and lifetime */
 	unsigned char domain, project; /* project: 1 or 2 of its domain */
 } user;
 
@@ -85,6 +95,9 @@ typedef struct session {
 	char id[40];
 	uint32_t user;
 	bool batch, waiting;                  /* waiting: PENDING as far as the simulator knows */
+	bool live;                            /* RUNNING (or restarting): its agent touches it */
+	uint32_t gen;                         /* planned steps of an older life are dropped */
+	int64_t idle_from;                    /* the owner stops working then (FOREVER: never) */
 	unsigned char step, plan[12], nplan; /* the steps still to come, in order */
 	int64_t wait[12];                     /* the delay before each */
 } session;
@@ -279,13 +292,13 @@ static int setup_org(sim *w)
 		rc = MUST(w, "domain.create", "name", 's', domain_name(i, d, sizeof d), "allowed_registries", 'l', REGISTRY);
 	rc = rc ? rc
 		: MUST(w, "policy.create", "name", 's', "sim-small", "cpu", 'i', 8LL, "ram_gb", 'i', 32LL, "concurrent_jobs",
-		       'i', 3LL, "idle_timeout", 'i', 3600LL);
+		       'i', 3LL, "idle_timeout", 'i', 3600LL, "session_lifetime", 'i', 172800LL);
 	rc = rc ? rc
 		: MUST(w, "policy.create", "name", 's', "sim-large", "cpu", 'i', 64LL, "ram_gb", 'i', 512LL, "gpu", 'i', 8LL,
 		       "concurrent_jobs", 'i', 10LL, "containers_per_session", 'i', 4LL);
 	for (unsigned g = 0; rc == AL_OK && g < 3; g++) {
 		rc = MUST(w, "rgroup.create", "name", 's', groups[g], "scheduler", 's', schedulers[g], "pending_timeout", 'i',
-			  g == 1 ? 0LL : PENDING_TIMEOUT_S * (g ? 2LL : 1LL));
+			  PENDING_TIMEOUT_S * (g == 1 ? 3LL : g ? 2LL : 1LL));
 		for (unsigned i = 0; rc == AL_OK && i < w->ndomains; i++)
 			rc = MUST(w, "rgroup.associate", "name", 's', groups[g], "domain", 's', domain_name(i, d, sizeof d));
 	}
@@ -331,6 +344,9 @@ static int setup_users(sim *w)
 			 NULL);
 		reply_str(&rep, "main_access_key", x->access_key, sizeof x->access_key);
 		al_reply_free(&rep);
+		x->small = u % 3 == 2;
+		if (rc == AL_OK && x->small)
+			rc = MUST(w, "keypair.update", "access_key", 's', x->access_key, "policy", 's', "sim-small");
 		if (rc == AL_OK && chance(w, 0.2)) /* a second keypair, with more room */
 			rc = MUST(w, "keypair.create", "user", 's', email, "policy", 's', "sim-large");
 	}
@@ -361,6 +377,7 @@ static int setup_agents(sim *w)
 		rc = rc ? rc : plan(w, w->now + between(w, HOUR, HEARTBEAT_EVERY), A_HEARTBEAT, a, 0);
 	}
 	rc = rc ? rc : plan(w, w->now + SCHEDULE_EVERY, A_SCHEDULE, 0, 0);
+	rc = rc ? rc : plan(w, w->now + SESSION_EXPIRE_EVERY, A_SESSION_EXPIRE, 0, 0);
 	return rc ? rc : plan(w, w->now + EXPIRE_EVERY, A_EXPIRE, 0, 0);
 }
 
@@ -402,7 +419,7 @@ static int schedule(sim *w)
 			w->waiting[kept++] = w->waiting[j];
 		else if (rc == AL_OK && strcmp(status, "SCHEDULED") == 0) {
 			plan_life(w, x);
-			rc = plan(w, w->now + x->wait[0], A_SESSION, w->waiting[j], 0);
+			rc = plan(w, w->now + x->wait[0], A_SESSION, w->waiting[j], x->gen);
 		}
 	}
 	w->nwaiting = kept; /* a failed command ends the simulation: what is left does not matter */
@@ -466,14 +483,19 @@ static int session_new(sim *w)
 	snprintf(res, sizeof res, "cpu=%u,mem=%ug%s", cpu, mem, gpu ? ",cuda.device=1" : "");
 	/* Some batch jobs are to start later: they wait (reserved_time), and some owners cancel. */
 	int64_t start = x->batch && chance(w, 0.25) ? w->now + between(w, 10 * MIN, 3 * HOUR) : 0;
+	long long timeout = x->batch && !start && chance(w, 0.1) ? 3600 : 0; /* some run past it: task-timeout */
 	char ts[40];
 	al_time_format(start, ts, sizeof ts);
 	al_reply rep = {0};
-	int rc = run(w, false, &rep, NULL, 0, "session.create", "name", 's', name, "image", 's',
-		     gpu ? REGISTRY "/stable/pytorch:2.1-cuda12" : REGISTRY "/stable/python:3.11", "architecture", 's',
-		     "x86_64", "group", 's', groups[al_detrand_below(&w->rng, 3)], "project", 's', p, "type", 's',
-		     x->batch ? "batch" : "interactive", "resources", 's', res, "access_key", 's', u->access_key,
-		     "starts_at", start ? 's' : 'n', start ? ts : NULL, NULL); /* 'n' takes no value: NULL ends */
+	const char *group = groups[al_detrand_below(&w->rng, 3)];
+	const char *image = gpu ? REGISTRY "/stable/pytorch:2.1-cuda12" : REGISTRY "/stable/python:3.11";
+#define CREATE(...)                                                                                                  \
+	run(w, false, &rep, NULL, 0, "session.create", "name", 's', name, "image", 's', image, "architecture", 's',     \
+	    "x86_64", "group", 's', group, "project", 's', p, "type", 's', x->batch ? "batch" : "interactive",          \
+	    "resources", 's', res, "access_key", 's', u->access_key, __VA_ARGS__)
+	int rc = start ? CREATE("starts_at", 's', ts, NULL) : timeout ? CREATE("batch_timeout", 'i', timeout, NULL)
+							 : CREATE(NULL);
+#undef CREATE
 	if (rc == AL_OK && rep.err.code == AL_OK) {
 		reply_str(&rep, "id", x->id, sizeof x->id);
 		uint32_t i = (uint32_t)w->nsessions++;
@@ -502,6 +524,12 @@ static int session_step(sim *w, session *x)
 					     [S_RUNNING] = "RUNNING",	  [S_RESTARTING] = "RESTARTING",
 					     [S_TERMINATED] = "TERMINATED", [S_ERROR] = "ERROR"};
 	int step = x->plan[x->step], rc;
+	x->live = step == S_RUNNING || step == S_RESTARTING;
+	if (step == S_RUNNING && !x->batch && w->users[x->user].small && x->idle_from == 0) { /* first run */
+		x->idle_from = chance(w, 0.3) ? w->now + between(w, 0, 3 * HOUR) : FOREVER; /* some walk away */
+		if ((rc = plan(w, w->now + TOUCH_EVERY, A_TOUCH, (uint32_t)(x - w->sessions), x->gen)))
+			return rc;
+	}
 	if (step == S_END && !x->batch) /* the owner ends it: TERMINATING */
 		rc = TRY(w, "session.terminate", "id", 's', x->id);
 	else if (step == S_END) /* a batch session's program exits */
@@ -510,10 +538,53 @@ static int session_step(sim *w, session *x)
 	else
 		rc = TRY(w, "session.report", "id", 's', x->id, "status", 's', report[step]);
 	if (rc == AL_OK && ++x->step < x->nplan)
-		rc = plan(w, w->now + x->wait[x->step], A_SESSION, (uint32_t)(x - w->sessions), 0);
+		rc = plan(w, w->now + x->wait[x->step], A_SESSION, (uint32_t)(x - w->sessions), x->gen);
 	else if (rc == AL_OK)
 		rc = schedule(w); /* it ended: room for the waiting */
 	return rc;
+}
+
+/* Its agent touches a session while the owner works (sessions under an idle timeout). */
+static int touch(sim *w, session *x)
+{
+	if (!x->live || w->now >= x->idle_from)
+		return AL_OK; /* ended, or the owner walked away: the idle timeout will end it */
+	int rc = TRY(w, "session.touch", "id", 's', x->id);
+	return rc ? rc : plan(w, w->now + TOUCH_EVERY, A_TOUCH, (uint32_t)(x - w->sessions), x->gen);
+}
+
+/* The timeout check; a session it ends drops the rest of its plan: its agent reports it
+ * TERMINATED a little later (a hang timeout has already made it so). */
+static int expire(sim *w)
+{
+	al_reply rep = {0};
+	int rc = run(w, false, &rep, NULL, 0, "session.expire", NULL);
+	msgpack_zone z;
+	msgpack_object o;
+	msgpack_zone_init(&z, 4096);
+	const msgpack_object *l = NULL;
+	if (rc == AL_OK && rep.result && al_mp_decode(rep.result, rep.result_len, &z, &o) == 0)
+		l = al_mp_get(&o, "expired");
+	for (uint32_t i = 0; rc == AL_OK && l && l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
+		al_str id = {"", 0}, to = {"", 0};
+		al_mp_str(&l->via.array.ptr[i], "id", &id);
+		al_mp_str(&l->via.array.ptr[i], "to", &to);
+		for (size_t k = w->nsessions; k-- > 0;) { /* recent sessions are the likely ones */
+			session *x = &w->sessions[k];
+			if (strlen(x->id) != id.n || memcmp(x->id, id.p, id.n) != 0)
+				continue;
+			x->gen++, x->live = false;
+			if (al_str_eq(to, "TERMINATING")) {
+				x->nplan = 0, x->step = 0;
+				step_add(x, S_TERMINATED, between(w, 5 * SEC, MIN));
+				rc = plan(w, w->now + x->wait[0], A_SESSION, (uint32_t)k, x->gen);
+			}
+			break;
+		}
+	}
+	msgpack_zone_destroy(&z);
+	al_reply_free(&rep);
+	return rc ? rc : l && l->via.array.size ? schedule(w) : AL_OK;
 }
 
 /* ---- the days ----------------------------------------------------------------------------- */
@@ -581,8 +652,14 @@ static int act_run(sim *w, const act *x)
 	}
 	case A_SESSION_NEW:
 		return session_new(w);
-	case A_SESSION:
-		return session_step(w, &w->sessions[x->who]);
+	case A_SESSION: /* a step planned for an earlier life (before a timeout) is dropped */
+		return w->sessions[x->who].gen == (uint32_t)x->arg ? session_step(w, &w->sessions[x->who]) : AL_OK;
+	case A_TOUCH:
+		return w->sessions[x->who].gen == (uint32_t)x->arg ? touch(w, &w->sessions[x->who]) : AL_OK;
+	case A_SESSION_EXPIRE: {
+		int rc = expire(w);
+		return rc ? rc : plan(w, w->now + SESSION_EXPIRE_EVERY, A_SESSION_EXPIRE, 0, 0);
+	}
 	case A_SESSION_CANCEL:
 		return session_cancel(w, &w->sessions[x->who]);
 	case A_SCHEDULE: {
