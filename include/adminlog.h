@@ -121,6 +121,9 @@ void al_store_fix_map(al_store *s);
  * @return the number of files reported.
  */
 int al_store_check_perms(const char *dir, void (*report)(const char *msg, void *ctx), void *ctx);
+/* An integer store setting (>= 0; e.g. checkpoint-interval, scheduler-interval), read through
+ * the command table (settings.get) as a superadmin named "adminlog:settings". */
+int al_setting_int(al_store *s, const char *key, int64_t *v, al_error *err);
 /* Replaces the wall clock (µs since the epoch) for tests; NULL restores it. */
 void al_store_set_clock(al_store *s, int64_t (*clock_us)(void *), void *ctx);
 

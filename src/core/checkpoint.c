@@ -592,33 +592,11 @@ static uint64_t bucket(uint64_t seq, uint64_t head, uint64_t k)
 	return seq + w > head ? seq / k * 2 + 1 : seq / w * 2;
 }
 
-/* K: the store setting checkpoint-interval. The settings are a noun's, so the core asks the
- * command table, as any caller would. */
+/* K: the store setting checkpoint-interval (settings are a noun's: asked through the table). */
 static int interval(al_store *s, uint64_t *k, al_error *err)
 {
-	static const al_actor self = {"adminlog:checkpoint", AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
-	al_pack_cstr(&pk, "key");
-	al_pack_cstr(&pk, "checkpoint-interval");
-	al_request req = {"settings.get", sb.data, sb.size, &self};
-	al_reply rep;
-	int rc = al_exec(s, &req, &rep);
-	al_sbuffer_destroy(&sb);
-	msgpack_zone z;
-	msgpack_object o;
 	int64_t v = -1;
-	msgpack_zone_init(&z, 512);
-	if (rc == AL_OK && (al_mp_decode(rep.result, rep.result_len, &z, &o) != 0 || al_mp_int(&o, "value", &v) != 1 ||
-			    v < 0))
-		rc = al_err(&rep.err, AL_EINTERNAL, "settings.get checkpoint-interval: no integer value");
-	msgpack_zone_destroy(&z);
-	if (rc && err)
-		*err = rep.err;
-	al_reply_free(&rep);
+	int rc = al_setting_int(s, "checkpoint-interval", &v, err);
 	*k = rc ? 0 : (uint64_t)v;
 	return rc;
 }

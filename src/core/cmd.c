@@ -1332,3 +1332,30 @@ void al_reply_free(al_reply *rep)
 		rep->result_len = 0;
 	}
 }
+
+int al_setting_int(al_store *s, const char *key, int64_t *v, al_error *err)
+{
+	static const al_actor self = {"adminlog:settings", AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	al_pack_cstr(&pk, "key");
+	al_pack_cstr(&pk, key);
+	al_request req = {"settings.get", sb.data, sb.size, &self};
+	al_reply rep;
+	int rc = al_exec(s, &req, &rep);
+	al_sbuffer_destroy(&sb);
+	msgpack_zone z;
+	msgpack_object o;
+	msgpack_zone_init(&z, 512);
+	if (rc == AL_OK && (al_mp_decode(rep.result, rep.result_len, &z, &o) != 0 || al_mp_int(&o, "value", v) != 1 ||
+			    *v < 0))
+		rc = al_err(&rep.err, AL_EINTERNAL, "settings.get %s: no integer value", key);
+	msgpack_zone_destroy(&z);
+	if (rc && err)
+		*err = rep.err;
+	al_reply_free(&rep);
+	return rc;
+}

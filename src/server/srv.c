@@ -586,30 +586,13 @@ static bool submit_own_write(al_srv *srv, const char *op)
 #define SCHED_SETTING_EVERY_US (5 * 1000000ll) /* a changed scheduler-interval is seen within this */
 #define SCHED_DEFAULT_US (10 * 1000000ll)      /* the platform's 10 s, when the setting is unreadable */
 
-/* The scheduler-interval setting in µs, read through the command table as any client would. */
+/* The scheduler-interval setting in µs. */
 static int64_t sched_interval(al_srv *srv)
 {
-	static const al_actor self = {"adminlogd:scheduler", AL_ROLE_SUPERADMIN, NULL, NULL, NULL, NULL, NULL};
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
-	al_pack_cstr(&pk, "key");
-	al_pack_cstr(&pk, "scheduler-interval");
-	al_request req = {"settings.get", sb.data, sb.size, &self};
-	al_reply rep;
-	msgpack_zone z;
-	msgpack_object o;
 	int64_t v = 0;
-	msgpack_zone_init(&z, 512);
-	if (al_exec(srv->s, &req, &rep) != AL_OK || al_mp_decode(rep.result, rep.result_len, &z, &o) != 0 ||
-	    al_mp_int(&o, "value", &v) != 1 || v <= 0)
-		v = 0;
-	msgpack_zone_destroy(&z);
-	al_reply_free(&rep);
-	al_sbuffer_destroy(&sb);
-	return v > 0 ? v * 1000000 : SCHED_DEFAULT_US;
+	if (al_setting_int(srv->s, "scheduler-interval", &v, NULL) != AL_OK || v <= 0)
+		return SCHED_DEFAULT_US;
+	return v * 1000000;
 }
 
 /* Runs a pass when a session or an agent changed, or every scheduler-interval seconds (for
