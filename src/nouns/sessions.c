@@ -707,6 +707,11 @@ int al__session_report(al_cmd *c)
 	if (!al__session_transition_ok(from, to))
 		return al_err(c->err, AL_EINVALID_STATE, "status: session %.*s cannot go from %.*s to %s",
 			      al__clip(id.n), id.p, al__clip(r.st.status.n), r.st.status.p, al__session_statuses[to]);
+	/* A session reported SCHEDULED would hold no agent and no slots: only a pass places one. */
+	if (to == AL_SS_SCHEDULED)
+		return al_err(c->err, AL_EINVALID_STATE,
+			      "status: session %.*s: a session is scheduled only by a scheduling pass (scheduler run), "
+			      "not reported SCHEDULED", al__clip(id.n), id.p);
 	al_mb f;
 	al_mb_init(&f);
 	al_mb_cstr(&f, "status", al__session_statuses[to]);
