@@ -55,14 +55,14 @@ static void defaults(void **state)
 	fx *f = *state;
 	al_reply rep;
 	TH_OK(f->s, NULL, 0, &rep, "settings.get", NULL);
-	assert_int_equal(th_res_len(&rep), 9);
+	assert_int_equal(th_res_len(&rep), 10);
 	assert_string_equal(th_res_column(&rep, "key"), "image-auto-pull,overlay-mtu,scheduler,retries-to-skip,"
 						     "session-creation-retries,timezone,project-folders,"
-						     "agent-heartbeat-timeout,checkpoint-interval,");
-	assert_string_equal(th_res_column(&rep, "value"), "digest,1500,fifo,3,3,UTC,true,40,65536,");
+						     "agent-heartbeat-timeout,agent-selection,checkpoint-interval,");
+	assert_string_equal(th_res_column(&rep, "value"), "digest,1500,fifo,3,3,UTC,true,40,dispersed,65536,");
 	assert_string_equal(th_res_column(&rep, "source"),
-			    "default,default,default,default,default,default,default,default,default,");
-	assert_string_equal(th_res_column(&rep, "default"), "digest,1500,fifo,3,3,UTC,true,40,65536,");
+			    "default,default,default,default,default,default,default,default,default,default,");
+	assert_string_equal(th_res_column(&rep, "default"), "digest,1500,fifo,3,3,UTC,true,40,dispersed,65536,");
 	al_reply_free(&rep);
 	/* defaults are implicit: the bootstrap recorded no setting */
 	assert_int_equal(events_of(f->s, "setting.changed", NULL).n, 0);
@@ -129,6 +129,10 @@ static void rules(void **state)
 	SET_OK(f, 1, "agent-heartbeat-timeout", "1");
 	SET_OK(f, 1, "agent-heartbeat-timeout", "86400");
 	assert_string_equal(value_of(f, "agent-heartbeat-timeout", NULL, NULL, 0), "86400");
+
+	SET_BAD(f, "agent-selection", "agent-selection", "roundrobin");
+	SET_OK(f, 1, "agent-selection", "concentrated");
+	assert_string_equal(value_of(f, "agent-selection", NULL, NULL, 0), "\"concentrated\"");
 
 	SET_BAD(f, "checkpoint-interval", "checkpoint-interval", "-1");
 	SET_BAD(f, "checkpoint-interval", "checkpoint-interval", "1000000000");
@@ -284,7 +288,7 @@ static void effective_with_group(void **state)
 	TH_OK(f->s, NULL, 0, &rep, "settings.get", "group", 's', "fifo-g", NULL);
 	assert_string_equal(th_res_column(&rep, "source"),
 			    "default,default,resource group fifo-g,resource group fifo-g,default,default,default,default,"
-			    "default,");
+			    "default,default,");
 	al_reply_free(&rep);
 	/* back to the setting: -1 */
 	TH_OK(f->s, NULL, 1, NULL, "rgroup.update", "name", 's', "fifo-g", "retries_to_skip", 'i', -1LL, NULL);

@@ -31,6 +31,7 @@ typedef struct setting_def {
 } setting_def;
 
 static const char *const pull_values[] = {"digest", "tag", "none", NULL};
+static const char *const selection_values[] = {"dispersed", "concentrated", NULL}; /* scheduler.c's agent choice */
 const char *const al__schedulers[] = {"fifo", "lifo", "drf", NULL};
 
 /* Ranges: the platform's overlay MTU field is 0-15000 and must be >= 1 to mean anything; its
@@ -47,6 +48,7 @@ static const setting_def defs[] = {
 	{"timezone", "UTC", 'z', NULL, 0, 0},
 	{"project-folders", "true", 'b', NULL, 0, 0},
 	{"agent-heartbeat-timeout", "40", 'i', NULL, 1, 86400},
+	{"agent-selection", "dispersed", 'e', selection_values, 0, 0},
 	/* Events between view checkpoints (core/checkpoint.h); 0 writes none. */
 	{"checkpoint-interval", "65536", 'i', NULL, 0, 999999999},
 };
@@ -304,7 +306,8 @@ static int unknown_key(al_cmd *c, al_str key)
 {
 	return al_err(c->err, AL_EINVALID_ARGUMENT,
 		      "key: no setting named '%.*s' (image-auto-pull, overlay-mtu, scheduler, retries-to-skip, "
-		      "session-creation-retries, timezone, project-folders, agent-heartbeat-timeout, checkpoint-interval)",
+		      "session-creation-retries, timezone, project-folders, agent-heartbeat-timeout, agent-selection, "
+		      "checkpoint-interval)",
 		      al__clip(key.n), key.p);
 }
 
