@@ -792,6 +792,7 @@ static int group_options(pass *ps, al_str group)
 		return rc < 0 ? rc : al_err(c->err, AL_EINVALID_ARGUMENT, "group: no resource group %.*s", al__clip(group.n), group.p);
 	al_str sched = {"fifo", 4};
 	int64_t timeout = 0, skip = -1;
+	rc = AL_OK; /* found (1): the settings below answer AL_OK too */
 	al_mp_str(&row, "scheduler", &sched);
 	al_mp_int(&row, "pending_timeout", &timeout);
 	al_mp_int(&row, "retries_to_skip", &skip);
