@@ -70,7 +70,8 @@ typedef struct holder {
 	al_str key;
 	vec occ, pend_slots, limit;
 	unsigned limited;                  /* bit per slot: limit applies */
-	int64_t sessions, pending;         /* occupying sessions (concurrency_used), PENDING ones */
+	int64_t sessions, pending;         /* occupying sessions, PENDING ones */
+	int64_t system;                    /* keypairs: occupying SYSTEM sessions (sftp_concurrency_used) */
 	int64_t conc, sftp, pend_max;      /* policy limits, -1: none */
 	vec drf;                           /* keypairs: what their sessions in the group occupy */
 	struct holder *next;               /* hash chain */
@@ -283,7 +284,7 @@ static int holder_of(pass *ps, char kind, al_str key, holder **out)
 	al_row_occupancy o;
 	int rc = al__session_occupancy(ps->c, kind, key, &o);
 	if (rc >= 0) {
-		h->sessions = o.sessions, h->pending = o.pending;
+		h->sessions = o.sessions, h->pending = o.pending, h->system = o.system_sessions;
 		rc = vec_of(ps, o.slots, 1, &h->occ, NULL);
 		if (rc == AL_OK)
 			rc = vec_of(ps, o.pending_slots, 1, &h->pend_slots, NULL);
@@ -499,8 +500,11 @@ static void predicates(const pass *ps, const cand *k, fails *f)
 		fail(f, "reserved_time", "Before start time");
 	if (!k->deps_ok)
 		fail(f, "dependencies", "Waiting dependency sessions to finish as success. (%s)", k->deps_waiting.p);
+	/* The platform's two counters: system sessions against the SFTP limit, the others against
+	 * concurrent_jobs. */
 	int64_t lim = k->system ? k->kp->sftp : k->kp->conc;
-	if (lim >= 0 && k->kp->sessions >= lim)
+	int64_t used = k->system ? k->kp->system : k->kp->sessions - k->kp->system;
+	if (lim >= 0 && used >= lim)
 		fail(f, "concurrency", "You cannot run more than %lld concurrent sessions", (long long)lim);
 	if (k->system)
 		return; /* private sessions skip the quotas */
@@ -693,6 +697,7 @@ static int emit_scheduled(pass *ps, cand *k, agent **agents)
 	holder *hs[] = {k->kp, k->u, k->p, k->d};
 	for (size_t i = 0; i < 4; i++)
 		hs[i]->sessions++, vec_add(&hs[i]->occ, &k->total, 1);
+	k->kp->system += k->system;
 	k->kp->pending--;
 	vec_add(&k->kp->pend_slots, &k->total, -1);
 	vec_add(&k->kp->drf, &k->total, 1);

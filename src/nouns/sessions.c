@@ -197,9 +197,9 @@ static int bury(const al_view *v, const al_event *e, const al_row_session *a, al
 	return rc == MDB_NOTFOUND ? AL_OK : rc;
 }
 
-/* Adds k times slots (with k sessions) to what holder (kind, a) occupies, or with pending to
- * what its PENDING sessions ask for. */
-static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, bool pending,
+/* Adds k times slots (with k sessions, k system sessions too when system) to what holder
+ * (kind, a) occupies, or with pending to what its PENDING sessions ask for. */
+static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, bool pending, bool system,
 		     al_error *err)
 {
 	char key[KEY_MAX], text[TEXT_MAX];
@@ -215,6 +215,7 @@ static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *sl
 	if (al_slotvec_parse(&sum, *have) != 0 || al_slotvec_add(&sum, slots, k) != 0)
 		return al_err(err, AL_ECORRUPT, "occupied slots do not add up (%.*s)", al__clip(a.n), a.p);
 	*(pending ? &o.pending : &o.sessions) += k;
+	o.system_sessions += system && !pending ? k : 0;
 	*have = al_slotvec_format(&sum, text, sizeof text);
 	return al__view_put_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o, err);
 }
@@ -226,7 +227,7 @@ static int pend(const al_view *v, const al_row_session *a, int k, al_error *err)
 	if (al_slotvec_parse(&each, a->resources) != 0)
 		return al_err(err, AL_ECORRUPT, "a session's resources do not parse");
 	al_slotvec_add(&all, &each, (double)(a->cluster_size > 0 ? a->cluster_size : 1));
-	return occupy_as(v, 'k', a->access_key, &all, k, true, err);
+	return occupy_as(v, 'k', a->access_key, &all, k, true, false, err);
 }
 
 /* A scheduled session moving between statuses takes (1) or gives back (-1) the agents' share
@@ -241,13 +242,13 @@ static int hold(const al_view *v, const al_row_session *a, const al_row_session_
 		return al_err(err, AL_ECORRUPT, "a session's occupied slots do not parse");
 	int rc = AL_OK;
 	if (ko) {
-		rc = occupy_as(v, 'k', a->access_key, &all, ko, false, err);
+		rc = occupy_as(v, 'k', a->access_key, &all, ko, false, al_str_eq(a->type, "system"), err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'u', a->user, &all, ko, false, err);
+			rc = occupy_as(v, 'u', a->user, &all, ko, false, false, err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'p', a->project_id, &all, ko, false, err);
+			rc = occupy_as(v, 'p', a->project_id, &all, ko, false, false, err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'd', a->domain, &all, ko, false, err);
+			rc = occupy_as(v, 'd', a->domain, &all, ko, false, false, err);
 	}
 	/* Containers share the session's slots evenly; an agent with several counts it once. */
 	each.n = 0;
@@ -271,7 +272,7 @@ static int hold(const al_view *v, const al_row_session *a, const al_row_session_
 		if (first) {
 			al_slotvec share = {0};
 			al_slotvec_add(&share, &each, n);
-			rc = occupy_as(v, 'a', id, &share, ka, false, err);
+			rc = occupy_as(v, 'a', id, &share, ka, false, false, err);
 		}
 		i += id.n + 1;
 	}
@@ -360,7 +361,7 @@ static const enum al_ev_id applies_to[] = {AL_EV_SESSION_CREATED,	 AL_EV_SESSION
 					   AL_EV_SESSION_SCHEDULING_FAILED,   AL_EV_SESSION_CANCELLED,
 					   AL_EV__COUNT};
 /* v2: the live, by-group and occupancy views; the scheduler's columns. v3: TERMINATING gives
- * the owner's share back (v2 added it a second time). */
+ * the owner's share back (v2 added it a second time); a keypair's system sessions counted. */
 const al_projection al__proj_sessions = {"sessions",
 					 3,
 					 {"v_sessions", "v_session_state", "v_sessions_by_key", "v_session_names",
