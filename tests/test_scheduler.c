@@ -463,6 +463,28 @@ static void concurrency(void **state)
 	rebuild_same(f);
 }
 
+/* The limit holds across the groups of one pass: what the pass placed in one group counts in
+ * the next. */
+static void concurrency_across_groups(void **state)
+{
+	fx *f = *state;
+	ok(f->s, "rgroup.create", "name", 's', "zeta", NULL);
+	ok(f->s, "rgroup.associate", "name", 's', "zeta", "domain", 's', "default", NULL);
+	agent(f, "ag1", "default", "cpu=8,mem=32g");
+	agent(f, "ag-z", "zeta", "cpu=8,mem=32g");
+	ok(f->s, "policy.create", "name", 's', "one", "concurrent_jobs", 'i', 1LL, "cpu", 'i', 3LL, NULL);
+	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "one", NULL);
+	char z[40], d[40];
+	MK(z, &f->u1, "in-zeta", "zeta", "resources", 's', "cpu=2");
+	MK(d, &f->u1, "in-default", "default", "resources", 's', "cpu=2");
+	PASS(NULL, 1, 1, 0); /* default first (groups by name) */
+	EVS("in-default scheduled ag1\n"
+	    "in-zeta failed(predicate-checks-failed) concurrency: You cannot run more than 1 concurrent sessions | "
+	    "keypair_resource_limit: Your keypair resource quota is exceeded. (cpu=3) | "
+	    "user_resource_limit: Your main-keypair resource quota is exceeded. (cpu=3)");
+	rebuild_same(f);
+}
+
 /* System sessions: max_concurrent_sftp_sessions instead of concurrent_jobs, and a failure
  * cancels them. */
 static void system_sessions(void **state)
@@ -890,6 +912,24 @@ static void multi_and_single_node(void **state)
 	rebuild_same(f);
 }
 
+/* A multi-node session whose last container finds no room takes nothing: the candidates
+ * after it see every agent as it was. */
+static void multi_node_all_or_nothing(void **state)
+{
+	fx *f = *state;
+	agent(f, "ag1", "default", "cpu=3,mem=64g");
+	agent(f, "ag2", "default", "cpu=3,mem=64g");
+	char m[40], a[40], b[40];
+	MK(m, &f->u1, "multi-3", "default", "cluster_mode", 's', "multi-node", "cluster_size", 'i', 3LL, "resources", 's',
+	   "cpu=2,mem=1g");
+	MK(a, &f->u2, "after-a", "default", "resources", 's', "cpu=3,mem=1g");
+	MK(b, &f->u3, "after-b", "default", "resources", 's', "cpu=3,mem=1g");
+	PASS("default", 2, 1, 0);
+	EVS("multi-3 " NOROOM(3) "\nafter-a scheduled ag1\nafter-b scheduled ag2");
+	assert_string_equal(occ(f, 'k', f->ak1), "0  pending 1 cpu=6,mem=3221225472");
+	rebuild_same(f);
+}
+
 /* ---- pending timeout, occupancy, quieting ------------------------------------------------------------- */
 
 /* A session PENDING longer than its group's pending_timeout is cancelled (pending-timeout) and
@@ -1076,6 +1116,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reserved_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(dependencies, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrency, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrency_across_groups, setup, teardown),
 		cmocka_unit_test_setup_teardown(system_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(system_sessions_counted_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(pending_count, setup, teardown),
@@ -1090,6 +1131,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(drf_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(agent_selection, setup, teardown),
 		cmocka_unit_test_setup_teardown(multi_and_single_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(multi_node_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(pending_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(occupancy, setup, teardown),
 		cmocka_unit_test_setup_teardown(same_failure_quiet, setup, teardown),
