@@ -92,7 +92,8 @@ check "export rgroups" sh -c "[ $rc -eq 0 ] && head -n 1 '$T/rgroups.csv' | grep
 # ---- settings
 ac settings get
 check "settings get lists every key" sh -c "[ $rc -eq 0 ] && grep -q '^overlay-mtu  *1500  *default' '$T/out' &&
-	grep -q '^agent-heartbeat-timeout  *40' '$T/out' && grep -q '^checkpoint-interval  *65536' '$T/out' && [ \$(grep -c '' '$T/out') -eq 10 ]"
+	grep -q '^agent-heartbeat-timeout  *40' '$T/out' && grep -q '^agent-selection  *dispersed' '$T/out' &&
+	grep -q '^checkpoint-interval  *65536' '$T/out' && [ \$(grep -c '' '$T/out') -eq 11 ]"
 ac settings set overlay-mtu 9000
 check "settings set overlay-mtu 9000" sh -c "[ $rc -eq 0 ] && grep -q 'source  *settings' '$T/out'"
 ac settings get overlay-mtu --json
