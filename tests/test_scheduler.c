@@ -599,6 +599,37 @@ static void keypair_and_user_limits(void **state)
 	rebuild_same(f);
 }
 
+/* The keypair's limits cover every slot a candidate asks for, also when the pass met the keypair
+ * first through a session it runs, scanned before the candidate (ids in index order), before
+ * the candidate's slots were seen: its pending slots name them. */
+static void keypair_limits_of_running_keys(void **state)
+{
+	fx *f = *state;
+	agent(f, "ag1", "default", "cpu=8,mem=32g");
+	ok(f->s, "policy.create", "name", 's', "nogpu", "gpu", 'i', 0LL, NULL);
+	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "nogpu", NULL);
+	char p[40], x[40];
+	MK(p, &f->u1, "gpu-want", "default", "resources", 's', "cpu=1,cuda.device=1");
+	for (int i = 0;; i++) { /* a running session of the key that the live index lists first */
+		char name[32];
+		snprintf(name, sizeof name, "run-%d", i);
+		MK(x, &f->u1, name, "default");
+		if (strcmp(x, p) < 0)
+			break;
+		assert_true(i < 64);
+	}
+	const char *want = "gpu-want failed(predicate-checks-failed) keypair_resource_limit: Your keypair resource quota is "
+			   "exceeded. (cuda.device=0) | user_resource_limit: Your main-keypair resource quota is exceeded. "
+			   "(cuda.device=0)";
+	evs(f);
+	PASS("default", f->nsess - 1, 1, 0);
+	assert_non_null(strstr(evs(f), want));
+	f->now += 10 * MIN;
+	PASS("default", 0, 1, 0);
+	EVS(want);
+	rebuild_same(f);
+}
+
 /* user_group_resource_limit (the project's total_resource_slots) and domain_resource_limit. */
 static void project_and_domain_limits(void **state)
 {
@@ -1121,6 +1152,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(system_sessions_counted_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(pending_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(keypair_and_user_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(keypair_limits_of_running_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(project_and_domain_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(all_predicates_together, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_agent, setup, teardown),
