@@ -125,7 +125,8 @@ static al_str keep(pass *ps, al_str s)
 		al__cmd_fail(ps->c, AL_ENO_MEMORY, "scheduler: out of memory");
 		return (al_str){"", 0};
 	}
-	memcpy(p, s.p, s.n);
+	if (s.n) /* an empty text may have no pointer */
+		memcpy(p, s.p, s.n);
 	p[s.n] = 0;
 	return (al_str){p, s.n};
 }
@@ -834,7 +835,8 @@ static int run_group(pass *ps, al_str group, group_result *out)
 				  load_session, ps)) ||
 	    (rc = load_holders(ps)) || (rc = c->failed.code))
 		return rc;
-	qsort(ps->cands, ps->ncands, sizeof *ps->cands, cmp_created);
+	if (ps->ncands) /* none: cands may be NULL, which qsort must not get */
+		qsort(ps->cands, ps->ncands, sizeof *ps->cands, cmp_created);
 	for (size_t i = 0; rc == AL_OK && i < ps->ncands; i++) { /* pending timeout first */
 		cand *k = &ps->cands[i];
 		if (ps->pending_timeout_us > 0 && c->now_us - k->created >= ps->pending_timeout_us) {
@@ -918,8 +920,8 @@ int al__scheduler_run(al_cmd *c)
 			rc = al_err(c->err, AL_EINVALID_ARGUMENT, "group: no resource group %.*s", al__clip(one.n), one.p);
 		else if (rc == 1 && grow(ps, (void **)&g.v, &g.cap, 0, sizeof *g.v))
 			g.v[g.n++] = keep(ps, one), rc = c->failed.code;
-	} else if ((rc = al__agents_each(c->s, c->txn, (al_str){"", 0}, add_group, &g, c->err)) == AL_OK)
-		qsort(g.v, g.n, sizeof *g.v, cmp_str);
+	} else if ((rc = al__agents_each(c->s, c->txn, (al_str){"", 0}, add_group, &g, c->err)) == AL_OK && g.n)
+		qsort(g.v, g.n, sizeof *g.v, cmp_str); /* not with no agent: g.v is NULL then */
 	group_result *res = rc == AL_OK && g.n ? calloc(g.n, sizeof *res) : NULL;
 	if (rc == AL_OK && g.n && res == NULL)
 		rc = al_err(c->err, AL_ENO_MEMORY, "scheduler: out of memory");
