@@ -204,8 +204,9 @@ static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *sl
 {
 	char key[KEY_MAX], text[TEXT_MAX];
 	size_t kn = al__key2(key, sizeof key, kind, a, (al_str){"", 0});
-	al_row_occupancy o = {0};
+	al_row_occupancy o;
 	al_slotvec sum;
+	al_row_clear(&al_row_occupancy_def, &o); /* a new holder: "" for its texts, never NULL */
 	if (kn == 0)
 		return al_err(err, AL_ECORRUPT, "an occupancy key is too long");
 	int rc = al__view_get_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o);
