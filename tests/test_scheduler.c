@@ -173,12 +173,12 @@ static void mk(fx *f, char id[40], const th_actor *who, const char *name, ...)
 	snprintf(f->sess[f->nsess++].name, 32, "%s", name);
 }
 
-/* A session of the plain image in group g, project vision, with extra arguments. */
-#define MK(id, who, name, g, ...)                                                                                \
-	mk(f, id, who, name, "name", 's', name, "image", 's', f->plain, "group", 's', g, "project", 's', "vision", \
-	   ##__VA_ARGS__, NULL)
-#define MKI(id, who, name, g, image, ...) \
-	mk(f, id, who, name, "name", 's', name, "image", 's', image, "group", 's', g, "project", 's', "vision", ##__VA_ARGS__, NULL)
+/* A session of the plain image (MKI: of image) in project vision; the arguments after name: the
+ * group, then extra th_exec triples. */
+#define MK(id, who, name, ...) \
+	mk(f, id, who, name, "name", 's', name, "image", 's', f->plain, "project", 's', "vision", "group", 's', __VA_ARGS__, NULL)
+#define MKI(id, who, name, image, ...) \
+	mk(f, id, who, name, "name", 's', name, "image", 's', image, "project", 's', "vision", "group", 's', __VA_ARGS__, NULL)
 
 static const char *name_of(const fx *f, al_str id)
 {
@@ -495,9 +495,9 @@ static void system_sessions(void **state)
 	   NULL);
 	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "sys", NULL);
 	char s1[40], s2[40], s3[40];
-	MKI(s1, &f->u1, "sftp-1", "private", f->sftp, "type", 's', "system");
-	MKI(s2, &f->u1, "sftp-2", "private", f->sftp, "type", 's', "system");
-	MKI(s3, &f->u1, "sftp-3", "private", f->sftp, "type", 's', "system");
+	MKI(s1, &f->u1, "sftp-1", f->sftp, "private", "type", 's', "system");
+	MKI(s2, &f->u1, "sftp-2", f->sftp, "private", "type", 's', "system");
+	MKI(s3, &f->u1, "sftp-3", f->sftp, "private", "type", 's', "system");
 	PASS("private", 2, 0, 1);
 	EVS("sftp-1 scheduled ag-p\nsftp-2 scheduled ag-p\nsftp-3 cancelled(predicate-checks-failed)");
 	assert_string_equal(sess_json(f, s3, "status"), "\"CANCELLED\"");
@@ -519,12 +519,12 @@ static void system_sessions_counted_apart(void **state)
 	   NULL);
 	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "one", NULL);
 	char s1[40], i1[40], s2[40], i2[40];
-	MKI(s1, &f->u1, "sftp-1", "private", f->sftp, "type", 's', "system");
+	MKI(s1, &f->u1, "sftp-1", f->sftp, "private", "type", 's', "system");
 	MK(i1, &f->u1, "inter-1", "default");
 	PASS(NULL, 2, 0, 0);
 	EVS("inter-1 scheduled ag1\nsftp-1 scheduled ag-p");
 	/* each limit reached by its own kind */
-	MKI(s2, &f->u1, "sftp-2", "private", f->sftp, "type", 's', "system");
+	MKI(s2, &f->u1, "sftp-2", f->sftp, "private", "type", 's', "system");
 	MK(i2, &f->u1, "inter-2", "default");
 	PASS(NULL, 0, 1, 1);
 	EVS("inter-2 failed(predicate-checks-failed) concurrency: You cannot run more than 1 concurrent sessions\n"
@@ -705,7 +705,7 @@ static void no_agent(void **state)
 	agent(f, "ag1", "default", "cpu=4,mem=16g");
 	char big[40], arm[40], big2[40];
 	MK(big, &f->u1, "big-1", "default", "resources", 's', "cpu=8");
-	MKI(arm, &f->u1, "arm-1", "default", f->arm);
+	MKI(arm, &f->u1, "arm-1", f->arm, "default");
 	assert_string_equal(sess_json(f, arm, "architecture"), "\"aarch64\"");
 	PASS("default", 0, 2, 0);
 	EVS("big-1 " NOROOM(1) "\n"
