@@ -2,7 +2,8 @@
 # test_cli_sessions.sh - compute sessions through adminctl in direct mode (issue 12, first
 # slice), as TAP: session create (by --as EMAIL, by --access-key, the image minimum raised and
 # the request kept in the event), get, list (filters, scoping, the default columns), report
-# (legal and illegal transitions), touch (recorded once a minute, live sessions only), expire,
+# (legal and illegal transitions; SCHEDULED only by scheduler run on an agent with room), touch
+# (recorded once a minute, live sessions only), expire,
 # terminate (the destroy rules, --reason, --forced), and the
 # keypair delete guard. Images come from a real registry: Debian's docker-registry on
 # 127.0.0.1, filled with skopeo (as test_cli_images.sh does; tools/deps.sh installs both).
@@ -90,7 +91,9 @@ run "$AC" --data "$D" --as admin@example.com session create --name nb-001 --imag
 check "a name is unique among the keypair's live sessions" refused "already_exists: name:"
 run "$AC" --data "$D" --as admin@example.com session create --name nb-003 --image "$IMG" --group nope --project default
 check "an unknown resource group" refused "invalid_argument: group: no resource group named nope"
-run "$AC" --data "$D" --as alice@example.com --json session create --name alice-1 --image "$IMG" --group default --project default
+# more than the agent below has: a scheduling pass leaves it PENDING
+run "$AC" --data "$D" --as alice@example.com --json session create --name alice-1 --image "$IMG" --group default --project default \
+	--resources cpu=5000
 check "alice creates her own" eval 'rc_is 0 && out_has_f "\"user\":\"alice@example.com\""'
 AID=$(sed -n 's/.*"id":"\([0-9a-f-]\{36\}\)".*/\1/p' "$T/out")
 
@@ -114,7 +117,17 @@ check "session list --limit --offset" eval 'rc_is 0 && out_has_f alice-1 && ! ou
 # ---- report ----------------------------------------------------------------------------------------
 run "$AC" --data "$D" session report "$ID" --status RUNNING
 check "an illegal transition: invalid_state naming both statuses" refused "invalid_state: status: session $ID cannot go from PENDING to RUNNING"
-for st in SCHEDULED PREPARING RUNNING; do
+run "$AC" --data "$D" session report "$ID" --status SCHEDULED
+check "SCHEDULED is not reported: only a scheduling pass places a session" \
+	refused "invalid_state: status: session $ID: a session is scheduled only by a scheduling pass (scheduler run)"
+run "$AC" --data "$D" agent heartbeat ag1 --addr 10.0.0.1:6001 --available cpu=8,mem=32g
+check "an agent with room" rc_is 0
+run "$AC" --data "$D" --json scheduler run --group default
+check "scheduler run places the one that fits" eval 'rc_is 0 && out_has_f "\"scheduled\":1" && out_has_f "\"failed\":1"'
+run "$AC" --data "$D" --json session get "$ID"
+check "the session is SCHEDULED on the agent, holding its slots" \
+	eval 'rc_is 0 && out_has_f "\"status\":\"SCHEDULED\"" && out_has_f "\"agents\":[\"ag1\"]" && out_has_f "\"occupied\":{\"cpu\":2,\"mem\":2147483648}"'
+for st in PREPARING RUNNING; do
 	run "$AC" --data "$D" --json session report "$ID" --status $st
 	check "report $st" eval "rc_is 0 && out_has_f '\"status\":\"$st\"'"
 done

@@ -10,8 +10,8 @@
  * passing. An operation that succeeds although its fault fired has swallowed an error.
  * Leaks on those error paths fail the sanitizer build at exit (LeakSanitizer).
  *
- * Compute sessions (create, report, terminate, list) run against an image of the stub registry of
- * registry_test.h, scanned once (outside any fault).
+ * Compute sessions (create, a scheduling pass, report, terminate, list) run against an image of
+ * the stub registry of registry_test.h, scanned once, and an agent (both outside any fault).
  *
  * The whole process runs on a replacement allocator (al_replace_allocator) that tags each
  * block: memory of the library freed with libc's free, or libc's memory given to al_free,
@@ -406,9 +406,15 @@ static int session_create(fx *f, int want)
 		    NULL);
 }
 
+/* The pass places it on agent ag1 (a session is SCHEDULED only by a pass). */
+static int scheduler_run(fx *f, int want)
+{
+	return exec(f, want, "scheduler.run", "scheduler.run", "group", 's', "default", NULL);
+}
+
 static int session_report(fx *f, int want)
 {
-	return exec(f, want, "session.report", "session.report", "id", 's', sess_id, "status", 's', "SCHEDULED",
+	return exec(f, want, "session.report", "session.report", "id", 's', sess_id, "status", 's', "PREPARING",
 		    "exit_code", 'i', 0LL, NULL);
 }
 
@@ -457,7 +463,10 @@ static void session_at(fx *f, const char *name, char id[40], ...)
 	va_list ap;
 	va_start(ap, id);
 	for (const char *st; (st = va_arg(ap, const char *));)
-		exec(f, AL_OK, "report", "session.report", "id", 's', id, "status", 's', st, NULL);
+		if (strcmp(st, "SCHEDULED") == 0) /* only a pass places a session */
+			exec(f, AL_OK, "pass", "scheduler.run", NULL);
+		else
+			exec(f, AL_OK, "report", "session.report", "id", 's', id, "status", 's', st, NULL);
 	va_end(ap);
 }
 
@@ -488,6 +497,12 @@ static void t_sessions(void **st)
 	assert_int_equal(th_exec(f->s, &rep, "session.list", NULL), AL_OK);
 	snprintf(sess_id, sizeof sess_id, "%s", th_res_column(&rep, "id"));
 	sess_id[36] = 0;
+	al_reply_free(&rep);
+	exec(f, AL_OK, "agent", "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's',
+	     "cpu=8,mem=32g", "group", 's', "default", NULL);
+	faultsim(f, "scheduler.run", scheduler_run, true);
+	assert_int_equal(th_exec(f->s, &rep, "session.get", "id", 's', sess_id, NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "status"), "SCHEDULED");
 	al_reply_free(&rep);
 	faultsim(f, "session.report", session_report, true);
 	faultsim(f, "session.terminate", session_terminate, true);

@@ -16,7 +16,9 @@
  *
  * Compute sessions (issue 12) come from a stream of their own: creates by users of a project
  * that allows the stub registry (and by random users and access keys), reports of statuses
- * legal and not, terminates forced or not.
+ * legal and not (SCHEDULED always refused), terminates forced or not; and scheduling passes
+ * (scheduler.run, of one group or all, from a stream of their own), which place sessions on
+ * the agents of the agent stream or record why not.
  */
 #include "registry_test.h" /* first: it sets _GNU_SOURCE */
 
@@ -474,8 +476,9 @@ static const char *gen_images(rng *r, world *w, char **args, size_t *len)
  * email of the user to act as ("" for the superadmin). */
 static const char *gen_sessions(rng *r, world *w, char **args, size_t *len, char *who, size_t whon)
 {
-	/* weighted towards the usual path PENDING, SCHEDULED, PREPARING, RUNNING, TERMINATED */
-	static const char *const st[] = {"SCHEDULED", "SCHEDULED", "PREPARING", "PREPARING",   "RUNNING",
+	/* weighted towards the usual path after a pass: PREPARING, RUNNING, TERMINATED (a report of
+	 * SCHEDULED is refused: passes place sessions) */
+	static const char *const st[] = {"SCHEDULED", "PREPARING", "PREPARING", "PREPARING",   "RUNNING",
 					 "RUNNING",   "PULLING",   "RESTARTING", "TERMINATING", "TERMINATED",
 					 "ERROR",     "CANCELLED", "PENDING",   "RUNNING_DEGRADED"};
 	enum { NST = sizeof st / sizeof *st };
@@ -621,6 +624,7 @@ static void random_identity_mix(void **state)
 	rng r = {seed}, r2 = {seed ^ 0xca7a1096eULL}, ra = {seed ^ 0xca7a1095ULL}; /* r2: catalogue, ra: agents */
 	rng ri = {seed ^ 0x1a6e5ULL}; /* registries and images */
 	rng rss = {seed ^ 0x5e55105ULL}; /* compute sessions */
+	rng rsp = {seed ^ 0x5c4ed01eULL}; /* scheduling passes: a stream of their own, the sessions' stays as it was */
 	char *dir = th_tmpdir();
 	al_store *s = th_init(dir, 0);
 	al_store_close(s);
@@ -693,11 +697,11 @@ static void random_identity_mix(void **state)
 	rng rs = {seed ^ 0x9e3779b97f4a7c15ULL}; /* the storage commands' own stream */
 	static th_actor storage_as[4];
 	while (done < COMMANDS) {
-		enum { MAXB = 20, MAXC = 6, MAXA = 4, MAXI = 2, MAXS = 4, MAXSS = 3 };
-		al_request reqs[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS];
-		al_reply reps[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS];
-		char *args[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS];
-		size_t len[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS];
+		enum { MAXB = 20, MAXC = 6, MAXA = 4, MAXI = 2, MAXS = 4, MAXSS = 3, MAXP = 1 };
+		al_request reqs[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS + MAXP];
+		al_reply reps[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS + MAXP];
+		char *args[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS + MAXP];
+		size_t len[MAXB + MAXC + MAXA + MAXI + MAXS + MAXSS + MAXP];
 		int n = 1 + (int)below(&r, MAXB);
 		if (n > COMMANDS - done)
 			n = COMMANDS - done;
@@ -766,6 +770,15 @@ static void random_identity_mix(void **state)
 				reqs[q].actor = &sas[x - 1].a;
 		}
 		extra += q - q0;
+		if (chance(&rsp, 50)) { /* a pass as adminlogd's timer runs it: every group, or one */
+			static const char *const pgroups[] = {"default", "gpu", "rg0"};
+			if (chance(&rsp, 50))
+				args[q] = th_args(&len[q], "group", 's', pgroups[below(&rsp, 3)], NULL);
+			else
+				args[q] = th_args(&len[q], NULL);
+			reqs[q] = (al_request){"scheduler.run", args[q], len[q], &th_admin};
+			q++, extra++;
+		}
 		int total = q, nstorage = (int)below(&rs, MAXS); /* storage commands, anywhere in the batch */
 		for (int j = 0; j < nstorage; j++, total++) {
 			char e[64], p[32], *a;
@@ -829,7 +842,8 @@ static void random_identity_mix(void **state)
 					   "setting.changed", "preset.updated", "preset.deleted", "agent.updated",
 					   "agent.status_changed", "agent.schedulable_changed", "registry.updated",
 					   "registry.deleted", "image.scanned", "image.gone", "image.min_set", "image.aliased",
-					   "session.created", "session.status_changed", "session.terminate_requested"};
+					   "session.created", "session.status_changed", "session.terminate_requested",
+					   "session.scheduled", "session.scheduling_failed"};
 	for (size_t i = 0; !getenv("ADMINLOG_SEED") && i < sizeof must / sizeof *must; i++) {
 		/* the default seed's mix covers these (another seed may not) */
 		al_log_filter f = {.type = must[i]};

@@ -284,7 +284,8 @@ static const row rows[] = {
 	 {T("name", "new-sess"), T("image", "$IMG"), T("group", "gpu"), T("project", "vision"), T("access_key", "$AK")}},
 	{"session.get", "yynyyn", AL_OK, {T("id", "$SID")}},
 	{"session.list", "yyyyyy", AL_OK, {NULL}},
-	{"session.report", "ynnnnn", AL_OK, {T("id", "$SID"), T("status", "SCHEDULED")}},
+	/* ERROR: a legal report from PENDING (SCHEDULED is the scheduling pass's alone) */
+	{"session.report", "ynnnnn", AL_OK, {T("id", "$SID"), T("status", "ERROR")}},
 	{"scheduler.run", "ynnnnn", AL_OK, {NULL}},
 	{"session.terminate", "yynnyn", AL_OK, {T("id", "$SID")}},
 	/* the timeouts: agents touch (the fixture's session is PENDING, so not live), adminlogd's

@@ -1,7 +1,8 @@
 /*
  * test_sessions.c - compute sessions, first slice (issue 12): session.create with every enqueue
  * check and its message, the image minimum adjustment, name uniqueness among a keypair's live
- * sessions, every legal and illegal transition of the platform's map (session.report), the
+ * sessions, every legal and illegal transition of the platform's map (session.report; PENDING to
+ * SCHEDULED only through a scheduling pass, scheduler.run, on the fixture's agent ag1), the
  * destroy rules (session.terminate), the scoping of get/list/terminate, the list filters,
  * the keypair delete guard, and rebuild/as-of against live.
  *
@@ -131,6 +132,9 @@ static int setup(void **state)
 	ok(s, "rgroup.associate", "name", 's', "off", "domain", 's', "default", NULL);
 	ok(s, "rgroup.deactivate", "name", 's', "off", NULL);
 	ok(s, "policy.create", "name", 's', "small", "containers_per_session", 'i', 2LL, NULL);
+	/* an agent with room for every session of a test: only a scheduling pass makes one SCHEDULED */
+	ok(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's', "cpu=1000,mem=1000g",
+	   "group", 's', "default", NULL);
 	key_of(s, "u@x.io", f->u_ak);
 	key_of(s, "b@x.io", f->b_ak);
 	new_key(s, "u@x.io", "default", f->u_extra);
@@ -162,6 +166,19 @@ static void create_ok(fx *f, th_actor *who, const char *name, const char *image,
 	      "project", 's', "vision", NULL);
 	snprintf(id, 40, "%s", th_res_str(&rep, "id"));
 	assert_string_equal(th_res_str(&rep, "status"), "PENDING");
+	al_reply_free(&rep);
+}
+
+/* A scheduling pass of group default, which must place id on ag1 (PENDING -> SCHEDULED). */
+static void schedule_ok(fx *f, const char *id)
+{
+	al_reply rep;
+	assert_int_equal(th_exec(f->s, &rep, "scheduler.run", "group", 's', "default", NULL), AL_OK);
+	assert_true(th_appended(&rep) >= 1);
+	al_reply_free(&rep);
+	assert_int_equal(th_exec(f->s, &rep, "session.get", "id", 's', id, NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "status"), "SCHEDULED");
+	assert_string_equal(th_res_json(&rep, "agents"), "[\"ag1\"]");
 	al_reply_free(&rep);
 }
 
@@ -412,16 +429,25 @@ static bool word_in(const char *list, const char *w)
 	return false;
 }
 
-/* A new session of u driven along path_to[st]; its id into id. */
+/* A new session of u driven along path_to[st] (SCHEDULED by a scheduling pass, the rest by
+ * reports); its id into id. One meant to stay PENDING asks for more than ag1 has, so that the
+ * passes of later steps leave it PENDING. */
 static void session_at(fx *f, int st, int k, char id[40])
 {
 	char name[32];
 	snprintf(name, sizeof name, "tr-%d-%d", st, k);
-	create_ok(f, &f->u, name, f->plain, id);
+	al_reply rep;
+	TH_OK(f->s, &f->u, 1, &rep, "session.create", "name", 's', name, "image", 's', f->plain, "group", 's', "default",
+	      "project", 's', "vision", "resources", 's', st == 0 ? "cpu=5000" : "cpu=1", NULL);
+	snprintf(id, 40, "%s", th_res_str(&rep, "id"));
+	al_reply_free(&rep);
 	char path[200];
 	snprintf(path, sizeof path, "%s", path_to[st]);
 	for (char *save = NULL, *w = strtok_r(path, " ", &save); w; w = strtok_r(NULL, " ", &save))
-		TH_OK(f->s, NULL, 1, NULL, "session.report", "id", 's', id, "status", 's', w, NULL);
+		if (strcmp(w, "SCHEDULED") == 0)
+			schedule_ok(f, id);
+		else
+			TH_OK(f->s, NULL, 1, NULL, "session.report", "id", 's', id, "status", 's', w, NULL);
 }
 
 static void every_transition(void **state)
@@ -442,8 +468,20 @@ static void every_transition(void **state)
 				continue;
 			}
 			char id2[40];
-			session_at(f, from, to + 1, id2);
 			al_reply rep;
+			if (from == 0 && to == 1) { /* the scheduler's alone: refused as a report */
+				create_ok(f, &f->u, "tr-0-2", f->plain, id2);
+				REFUSE_HAS(f->s, NULL, AL_EINVALID_STATE, "status", "only by a scheduling pass (scheduler run)",
+					   "session.report", "id", 's', id2, "status", 's', "SCHEDULED", NULL);
+				schedule_ok(f, id2);
+				assert_int_equal(th_exec(f->s, &rep, "session.get", "id", 's', id2, NULL), AL_OK);
+				assert_non_null(strstr(th_res_json(&rep, "status_history"), "\"SCHEDULED\":"));
+				assert_string_equal(th_res_json(&rep, "occupied"), "{\"cpu\":1,\"mem\":1073741824}");
+				al_reply_free(&rep);
+				legal++;
+				continue;
+			}
+			session_at(f, from, to + 1, id2);
 			TH_OK(f->s, NULL, 1, &rep, "session.report", "id", 's', id2, "status", 's', st_names[to], "exit_code", 'i',
 			      (long long)to, "reason", 's', "agent-said", NULL);
 			assert_string_equal(th_res_str(&rep, "status"), st_names[to]);
@@ -473,7 +511,8 @@ static void every_transition(void **state)
 	/* agents report with a superadmin service account; nobody else may */
 	TH_DENY(f->s, &f->u, "session.report", "id", 's', id, "status", 's', "SCHEDULED", NULL);
 	TH_DENY(f->s, &f->adm, "session.report", "id", 's', id, "status", 's', "SCHEDULED", NULL);
-	TH_OK(f->s, &f->root, 1, NULL, "session.report", "id", 's', id, "status", 's', "SCHEDULED", NULL);
+	REFUSE_HAS(f->s, &f->root, AL_EINVALID_STATE, "status", "scheduled only by a scheduling pass", "session.report", "id",
+		   's', id, "status", 's', "SCHEDULED", NULL);
 }
 
 /* ---- destroy rules ---------------------------------------------------------------------------- */
@@ -589,18 +628,21 @@ static void list_filters(void **state)
 	fx *f = *state;
 	al_store *s = f->s;
 	char a[40], b[40], c[40], d[40];
-	create_ok(f, &f->u, "fa-1", f->plain, a);
+	al_reply rep;
+	TH_OK(s, &f->u, 1, &rep, "session.create", "name", 's', "fa-1", "image", 's', f->plain, "group", 's', "default",
+	      "project", 's', "vision", "resources", 's', "cpu=5000", NULL); /* more than ag1 has: stays PENDING */
+	snprintf(a, sizeof a, "%s", th_res_str(&rep, "id"));
+	al_reply_free(&rep);
 	create_ok(f, &f->u, "fb-1", f->plain, b);
 	create_ok(f, &f->u2, "fc-1", f->plain, c);
 	TH_OK(s, &f->u, 1, NULL, "session.create", "name", 's', "fd-1", "image", 's', f->plain, "group", 's', "batchonly",
 	      "project", 's', "vision", "type", 's', "batch", NULL);
-	al_reply rep;
 	assert_int_equal(th_exec(s, &rep, "session.list", "group", 's', "batchonly", NULL), AL_OK);
 	assert_string_equal(th_res_column(&rep, "name"), "fd-1,");
 	snprintf(d, sizeof d, "%s", th_res_str(&rep, "id"));
 	al_reply_free(&rep);
-	TH_OK(s, NULL, 1, NULL, "session.report", "id", 's', b, "status", 's', "SCHEDULED", NULL);
 	TH_OK(s, NULL, 1, NULL, "session.report", "id", 's', c, "status", 's', "CANCELLED", NULL);
+	schedule_ok(f, b); /* fa-1 does not fit: only fb-1 */
 #define LIST(want, ...)                                                                 \
 	do {                                                                            \
 		assert_int_equal(th_exec(s, &rep, "session.list", __VA_ARGS__), AL_OK); \
@@ -613,7 +655,8 @@ static void list_filters(void **state)
 	LIST("fc-1,", "user", 's', "u2@x.io", NULL);
 	LIST("fa-1,fb-1,fc-1,fd-1,", "project", 's', "vision", NULL);
 	LIST("", "project", 's', "bp", NULL);
-	LIST("", "agent", 's', "ag1", NULL); /* nothing is placed before the scheduler */
+	LIST("fb-1,", "agent", 's', "ag1", NULL);
+	LIST("", "agent", 's', "ag2", NULL);
 	LIST("fb-1,fc-1,", "limit", 'i', 2LL, "offset", 'i', 1LL, NULL);
 	LIST("fa-1,fb-1,fc-1,fd-1,", "since", 's', "2000-01-01T00:00:00Z", NULL);
 	LIST("", "until", 's', "2000-01-01T00:00:00Z", NULL);
@@ -663,7 +706,7 @@ static void rebuild_and_asof(void **state)
 	uint64_t mid = al_log_head(s);
 	char at_mid[33];
 	th_digest(s, at_mid);
-	TH_OK(s, NULL, 1, NULL, "session.report", "id", 's', id, "status", 's', "SCHEDULED", NULL);
+	schedule_ok(f, id);
 	TH_OK(s, &f->u, 1, NULL, "session.terminate", "id", 's', id, "forced", 'b', 1, NULL);
 	char live[33], rebuilt[33];
 	th_digest(s, live);

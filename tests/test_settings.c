@@ -131,6 +131,10 @@ static void rules(void **state)
 	SET_OK(f, 1, "agent-heartbeat-timeout", "86400");
 	assert_string_equal(value_of(f, "agent-heartbeat-timeout", NULL, NULL, 0), "86400");
 
+	SET_BAD(f, "agent-selection", "agent-selection", "roundrobin");
+	SET_OK(f, 1, "agent-selection", "concentrated");
+	assert_string_equal(value_of(f, "agent-selection", NULL, NULL, 0), "\"concentrated\"");
+
 	SET_BAD(f, "checkpoint-interval", "checkpoint-interval", "-1");
 	SET_BAD(f, "checkpoint-interval", "checkpoint-interval", "1000000000");
 	SET_OK(f, 1, "checkpoint-interval", "0");

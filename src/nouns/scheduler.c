@@ -70,10 +70,12 @@ typedef struct holder {
 	al_str key;
 	vec occ, limit;
 	unsigned limited;                  /* bit per slot: limit applies */
-	int64_t sessions, pending;         /* occupying sessions (concurrency_used), PENDING ones */
+	int64_t sessions, pending;         /* occupying sessions, PENDING ones */
+	int64_t system;                    /* keypairs: occupying SYSTEM sessions (sftp_concurrency_used) */
 	int64_t conc, sftp, pend_max;      /* policy limits, -1: none */
 	vec drf;                           /* keypairs: what their sessions in the group occupy */
 	long q_head, q_tail;               /* drf: its candidates, oldest first (cand.q_next) */
+	bool limits_read;                  /* load_limits ran */
 	struct holder *next;               /* hash chain */
 } holder;
 
@@ -131,7 +133,8 @@ static al_str keep(pass *ps, al_str s)
 		al__cmd_fail(ps->c, AL_ENO_MEMORY, "scheduler: out of memory");
 		return (al_str){"", 0};
 	}
-	memcpy(p, s.p, s.n);
+	if (s.n) /* an empty text may have no pointer */
+		memcpy(p, s.p, s.n);
 	p[s.n] = 0;
 	return (al_str){p, s.n};
 }
@@ -305,15 +308,24 @@ static int holder_of(pass *ps, char kind, al_str key, holder **out)
 	al_row_occupancy o;
 	int rc = al__session_occupancy(ps->c, kind, key, &o);
 	if (rc >= 0) {
-		h->sessions = o.sessions, h->pending = o.pending;
+		h->sessions = o.sessions, h->pending = o.pending, h->system = o.system_sessions;
 		rc = vec_of(ps, o.slots, 1, &h->occ, NULL);
 	}
-	if (rc == AL_OK)
-		rc = kind == 'k' ? load_keypair(ps, h) : kind == 'u' ? load_user(ps, h) : load_total(ps, h);
 	if (rc)
 		return rc;
 	h->next = *slot, *slot = h;
 	return *out = h, AL_OK;
+}
+
+/* What h may hold, once per pass of a group, for every slot name the pass knows by then: so
+ * only after every candidate was read (a holder met first through a running session would
+ * otherwise miss a slot only a later candidate names). */
+static int load_limits(pass *ps, holder *h)
+{
+	if (h->limits_read)
+		return AL_OK;
+	h->limits_read = true;
+	return h->kind == 'k' ? load_keypair(ps, h) : h->kind == 'u' ? load_user(ps, h) : load_total(ps, h);
 }
 
 /* ---- loading a group: agents and sessions ---------------------------------------------------- */
@@ -441,6 +453,8 @@ static int load_holders(pass *ps)
 			rc = holder_of(ps, 'p', k->project_id, &k->p);
 		if (rc == AL_OK)
 			rc = holder_of(ps, 'd', k->domain, &k->d);
+		for (int j = 0; rc == AL_OK && j < 4; j++)
+			rc = load_limits(ps, j == 0 ? k->kp : j == 1 ? k->u : j == 2 ? k->p : k->d);
 		if (rc)
 			return rc;
 	}
@@ -523,8 +537,11 @@ static void predicates(const pass *ps, const cand *k, fails *f)
 		fail(f, "reserved_time", "Before start time");
 	if (!k->deps_ok)
 		fail(f, "dependencies", "Waiting dependency sessions to finish as success. (%s)", k->deps_waiting.p);
+	/* The platform's two counters: system sessions against the SFTP limit, the others against
+	 * concurrent_jobs. */
 	int64_t lim = k->system ? k->kp->sftp : k->kp->conc;
-	if (lim >= 0 && k->kp->sessions >= lim)
+	int64_t used = k->system ? k->kp->system : k->kp->sessions - k->kp->system;
+	if (lim >= 0 && used >= lim)
 		fail(f, "concurrency", "You cannot run more than %lld concurrent sessions", (long long)lim);
 	if (k->system)
 		return; /* private sessions skip the quotas */
@@ -722,6 +739,7 @@ static int emit_scheduled(pass *ps, cand *k, agent **agents)
 	holder *hs[] = {k->kp, k->u, k->p, k->d};
 	for (size_t i = 0; i < 4; i++)
 		hs[i]->sessions++, vec_add(&hs[i]->occ, &k->total, 1);
+	k->kp->system += k->system;
 	k->kp->pending--;
 	vec_add(&k->kp->drf, &k->total, 1);
 	ps->scheduled++;
@@ -878,6 +896,7 @@ static int group_options(pass *ps, al_str group)
 		return rc < 0 ? rc : al_err(c->err, AL_EINVALID_ARGUMENT, "group: no resource group %.*s", al__clip(group.n), group.p);
 	al_str sched = {"fifo", 4};
 	int64_t timeout = 0, skip = -1;
+	rc = AL_OK; /* found (1): the settings below answer AL_OK too */
 	al_mp_str(&row, "scheduler", &sched);
 	al_mp_int(&row, "pending_timeout", &timeout);
 	al_mp_int(&row, "retries_to_skip", &skip);
@@ -914,7 +933,8 @@ static int run_group(pass *ps, al_str group, group_result *out)
 				  load_session, ps)) ||
 	    (rc = load_holders(ps)) || (rc = c->failed.code))
 		return rc;
-	qsort(ps->cands, ps->ncands, sizeof *ps->cands, cmp_created);
+	if (ps->ncands) /* none: cands may be NULL, which qsort must not get */
+		qsort(ps->cands, ps->ncands, sizeof *ps->cands, cmp_created);
 	for (size_t i = 0; rc == AL_OK && i < ps->ncands; i++) { /* pending timeout first */
 		cand *k = &ps->cands[i];
 		if (ps->pending_timeout_us > 0 && c->now_us - k->created >= ps->pending_timeout_us) {
@@ -998,8 +1018,8 @@ int al__scheduler_run(al_cmd *c)
 			rc = al_err(c->err, AL_EINVALID_ARGUMENT, "group: no resource group %.*s", al__clip(one.n), one.p);
 		else if (rc == 1 && grow(ps, (void **)&g.v, &g.cap, 0, sizeof *g.v))
 			g.v[g.n++] = keep(ps, one), rc = c->failed.code;
-	} else if ((rc = al__agents_each(c->s, c->txn, (al_str){"", 0}, add_group, &g, c->err)) == AL_OK)
-		qsort(g.v, g.n, sizeof *g.v, cmp_str);
+	} else if ((rc = al__agents_each(c->s, c->txn, (al_str){"", 0}, add_group, &g, c->err)) == AL_OK && g.n)
+		qsort(g.v, g.n, sizeof *g.v, cmp_str); /* not with no agent: g.v is NULL then */
 	group_result *res = rc == AL_OK && g.n ? calloc(g.n, sizeof *res) : NULL;
 	if (rc == AL_OK && g.n && res == NULL)
 		rc = al_err(c->err, AL_ENO_MEMORY, "scheduler: out of memory");

@@ -212,14 +212,16 @@ static int bury(const al_view *v, const al_event *e, const al_row_session *a, al
 	return rc == MDB_NOTFOUND ? AL_OK : rc;
 }
 
-/* Adds k times slots (with k sessions) to what holder (kind, a) occupies; with slots NULL,
- * k to the number of its PENDING sessions. */
-static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, al_error *err)
+/* Adds k times slots (with k sessions, k system sessions too when system) to what holder
+ * (kind, a) occupies; with slots NULL, k to the number of its PENDING sessions. */
+static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, bool system,
+		     al_error *err)
 {
 	char key[KEY_MAX], text[TEXT_MAX];
 	size_t kn = al__key2(key, sizeof key, kind, a, (al_str){"", 0});
-	al_row_occupancy o = {0};
+	al_row_occupancy o;
 	al_slotvec sum;
+	al_row_clear(&al_row_occupancy_def, &o); /* a new holder: "" for its texts, never NULL */
 	if (kn == 0)
 		return al_err(err, AL_ECORRUPT, "an occupancy key is too long");
 	int rc = al__view_get_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o);
@@ -231,6 +233,7 @@ static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *sl
 		return al_err(err, AL_ECORRUPT, "occupied slots do not add up (%.*s)", al__clip(a.n), a.p);
 	else {
 		o.sessions += k;
+		o.system_sessions += system ? k : 0;
 		o.slots = al_slotvec_format(&sum, text, sizeof text);
 	}
 	return al__view_put_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o, err);
@@ -239,32 +242,33 @@ static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *sl
 /* A session enters (k 1) or leaves (k -1) PENDING: its keypair's pending count. */
 static int pend(const al_view *v, const al_row_session *a, int k, al_error *err)
 {
-	return occupy_as(v, 'k', a->access_key, NULL, k, err);
+	return occupy_as(v, 'k', a->access_key, NULL, k, false, err);
 }
 
-/* A scheduled session moving between statuses takes (k 1) or gives back (k -1) the agents'
- * share (agent) and the owner's share (owner): each container's slots on its agent, all of
- * them on the keypair, user, project and domain. */
-static int hold(const al_view *v, const al_row_session *a, const al_row_session_state *st, bool agent, bool owner,
-		int k, al_error *err)
+/* A scheduled session moving between statuses takes (1) or gives back (-1) the agents' share
+ * (ka) and the owner's share (ko), 0 leaving it: each container's slots on its agent, all of
+ * them on the keypair, user, project and domain. The two move apart: TERMINATING gives back
+ * the owner's share and keeps the agents'. */
+static int hold(const al_view *v, const al_row_session *a, const al_row_session_state *st, int ka, int ko,
+		al_error *err)
 {
 	al_slotvec all, each;
 	if (al_slotvec_parse(&all, st->occupied) != 0)
 		return al_err(err, AL_ECORRUPT, "a session's occupied slots do not parse");
 	int rc = AL_OK;
-	if (owner) {
-		rc = occupy_as(v, 'k', a->access_key, &all, k, err);
+	if (ko) {
+		rc = occupy_as(v, 'k', a->access_key, &all, ko, al_str_eq(a->type, "system"), err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'u', a->user, &all, k, err);
+			rc = occupy_as(v, 'u', a->user, &all, ko, false, err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'p', a->project_id, &all, k, err);
+			rc = occupy_as(v, 'p', a->project_id, &all, ko, false, err);
 		if (rc == AL_OK)
-			rc = occupy_as(v, 'd', a->domain, &all, k, err);
+			rc = occupy_as(v, 'd', a->domain, &all, ko, false, err);
 	}
 	/* Containers share the session's slots evenly; an agent with several counts it once. */
 	each.n = 0;
 	al_slotvec_add(&each, &all, 1.0 / (double)(a->cluster_size > 0 ? a->cluster_size : 1));
-	for (size_t i = 0; agent && rc == AL_OK && i < st->agents.n;) {
+	for (size_t i = 0; ka && rc == AL_OK && i < st->agents.n;) {
 		const char *comma = memchr(st->agents.p + i, ',', st->agents.n - i);
 		al_str id = {st->agents.p + i, comma ? (size_t)(comma - st->agents.p) - i : st->agents.n - i};
 		int n = 1, first = 1;
@@ -283,7 +287,7 @@ static int hold(const al_view *v, const al_row_session *a, const al_row_session_
 		if (first) {
 			al_slotvec share = {0};
 			al_slotvec_add(&share, &each, n);
-			rc = occupy_as(v, 'a', id, &share, k, err);
+			rc = occupy_as(v, 'a', id, &share, ka, false, err);
 		}
 		i += id.n + 1;
 	}
@@ -324,7 +328,8 @@ static int apply_status(const al_view *v, const al_event *e, al_error *err)
 	/* The state row last: writing it may free the strings st was read with. */
 	int rc = unpend ? pend(v, &a, -1, err) : AL_OK;
 	if (rc == AL_OK && (agent || owner))
-		rc = hold(v, &a, &st, agent, owner, al__session_holds_agent(to) || al__session_holds_owner(to) ? 1 : -1, err);
+		rc = hold(v, &a, &st, agent ? (al__session_holds_agent(to) ? 1 : -1) : 0,
+			  owner ? (al__session_holds_owner(to) ? 1 : -1) : 0, err);
 	if (rc == AL_OK)
 		rc = al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
 	if (rc == AL_OK && dead)
@@ -383,9 +388,10 @@ static const enum al_ev_id applies_to[] = {AL_EV_SESSION_CREATED,	 AL_EV_SESSION
 					   AL_EV_SESSION_TERMINATE_REQUESTED, AL_EV_SESSION_SCHEDULED,
 					   AL_EV_SESSION_SCHEDULING_FAILED,   AL_EV_SESSION_CANCELLED,
 					   AL_EV_SESSION_TOUCHED,	      AL_EV__COUNT};
-/* v2: the live, by-group and occupancy views; the scheduler's columns. */
+/* v2: the live, by-group and occupancy views; the scheduler's columns. v3: TERMINATING gives
+ * the owner's share back (v2 added it a second time); a keypair's system sessions counted. */
 const al_projection al__proj_sessions = {"sessions",
-					 2,
+					 3,
 					 {"v_sessions", "v_session_state", "v_sessions_by_key", "v_session_names",
 					  "v_sessions_by_time", "v_sessions_live", "v_sessions_by_group", "v_occupancy", NULL},
 					 apply,
@@ -749,6 +755,11 @@ int al__session_report(al_cmd *c)
 	if (!al__session_transition_ok(from, to))
 		return al_err(c->err, AL_EINVALID_STATE, "status: session %.*s cannot go from %.*s to %s",
 			      al__clip(id.n), id.p, al__clip(r.st.status.n), r.st.status.p, al__session_statuses[to]);
+	/* A session reported SCHEDULED would hold no agent and no slots: only a pass places one. */
+	if (to == AL_SS_SCHEDULED)
+		return al_err(c->err, AL_EINVALID_STATE,
+			      "status: session %.*s: a session is scheduled only by a scheduling pass (scheduler run), "
+			      "not reported SCHEDULED", al__clip(id.n), id.p);
 	al_mb f;
 	al_mb_init(&f);
 	al_mb_cstr(&f, "status", al__session_statuses[to]);

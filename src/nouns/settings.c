@@ -31,7 +31,7 @@ typedef struct setting_def {
 } setting_def;
 
 static const char *const pull_values[] = {"digest", "tag", "none", NULL};
-static const char *const selection_values[] = {"dispersed", "concentrated", NULL};
+static const char *const selection_values[] = {"dispersed", "concentrated", NULL}; /* scheduler.c's agent choice */
 const char *const al__schedulers[] = {"fifo", "lifo", "drf", NULL};
 
 /* Ranges: the platform's overlay MTU field is 0-15000 and must be >= 1 to mean anything; its

@@ -150,7 +150,8 @@ static int set_col(const al_col_def *c, void *row, const msgpack_object *v)
 	case AL_COL_STR:
 		if (v->type != MSGPACK_OBJECT_STR)
 			return -1;
-		*(al_str *)p = (al_str){v->via.str.ptr, v->via.str.size};
+		/* msgpack gives an empty string no pointer: "" instead, which memcpy may read */
+		*(al_str *)p = (al_str){v->via.str.size ? v->via.str.ptr : "", v->via.str.size};
 		return 0;
 	case AL_COL_INT:
 		if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX)
