@@ -188,7 +188,8 @@ int al__rgroup_check_use(al_cmd *c, al_str name, const al_rgroup_use *u);
  * "images", the sorted canonical names (registry/project/name:tag) an agent reported; a
  * projection that wants to know which agents have an image folds those two events. The public
  * row of an agent (agent.get, al__agents_each) has id, status (ALIVE, LOST, RESTARTING,
- * TERMINATED), schedulable, scaling_group, available, occupied and free (slot maps), images. */
+ * TERMINATED), schedulable, scaling_group, available, occupied and free (slot maps; occupied
+ * from the sessions projection's v_occupancy), sessions (how many occupy it), images. */
 /* How many agents (of any status, ever) belong to resource group group: its delete guard. */
 int al__agents_count_group(al_cmd *c, al_str group, uint64_t *n);
 /* Calls fn with the public row of each agent of group (all groups when group is empty). */
