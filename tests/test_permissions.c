@@ -178,7 +178,6 @@ static const row rows[] = {
 	{"keypair.deactivate", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
 	{"keypair.activate", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
 	{"keypair.delete", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
-	{"keypair.record-use", "ynnnnn", AL_OK, {T("access_key", "$EXTRA"), T("session_id", "s1")}},
 	{"policy.create", "ynnnnn", AL_OK, {T("name", "platinum")}},
 	{"policy.update", "ynnnnn", AL_OK, {T("name", "gold"), T("default_for_unspecified", "limited")}},
 	{"policy.delete", "ynnnnn", AL_OK, {T("name", "gold")}},
