@@ -412,7 +412,7 @@ static void delete_guards(void **state)
 	      "project", 's', "vision", "access_key", 's', extra, NULL);
 	al_reply_free(&rep);
 	char msg[200];
-	snprintf(msg, sizeof msg, "keypair %s was used by 1 compute session(s); deactivate it instead", extra);
+	snprintf(msg, sizeof msg, "access_key: %s was used by 1 compute session(s); deactivate it instead", extra);
 	th_refuse_at(__FILE__, __LINE__, f->s, NULL, AL_EIN_USE, "access_key", msg, "keypair.delete", "access_key", 's',
 		     extra, NULL);
 	/* PENDING: counted among its sessions, holding nothing yet */

@@ -771,7 +771,7 @@ int al__keypair_delete(al_cmd *c)
 	if ((rc = al__sessions_count_key(c, ak, &sessions)))
 		return rc;
 	if (k.num_sessions > 0 || sessions > 0)
-		return al_err(c->err, AL_EIN_USE, "access_key: keypair %.*s was used by %lld compute session(s); deactivate it instead",
+		return al_err(c->err, AL_EIN_USE, "access_key: %.*s was used by %lld compute session(s); deactivate it instead",
 			      al__clip(ak.n), ak.p, (long long)k.num_sessions + (long long)sessions);
 	if ((rc = al__emit(c, AL_EV_KEYPAIR_DELETED, ak, NULL)))
 		return rc;
