@@ -238,8 +238,8 @@ static int pend(const al_view *v, const al_row_session *a, int k, al_error *err)
 	return rc ? rc : occupy_as(v, 'k', a->access_key, &all, k, true, err);
 }
 
-/* Whether the i-th comma-separated item of list starting at byte i is the first of its
- * value (first) and how many times the value occurs (*n). */
+/* Whether id, the comma-separated item of list that starts at byte i, is the first item
+ * with its value; *n: how many items have it. */
 static bool first_of(al_str list, size_t i, al_str id, int *n)
 {
 	bool first = true;
