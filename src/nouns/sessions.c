@@ -204,7 +204,7 @@ static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *sl
 {
 	char key[KEY_MAX], text[TEXT_MAX];
 	size_t kn = al__key2(key, sizeof key, kind, a, (al_str){"", 0});
-	al_row_occupancy o = {0};
+	al_row_occupancy o = {.slots = {"", 0}, .pending_slots = {"", 0}}; /* a new row: strings never NULL */
 	al_slotvec sum;
 	if (kn == 0)
 		return al_err(err, AL_ECORRUPT, "an occupancy key is too long");
@@ -414,7 +414,7 @@ static int set_figures(const al_view *v, const al_event *e, char kind, al_str ho
 {
 	char key[KEY_MAX], slots[TEXT_MAX], pending[TEXT_MAX];
 	size_t kn = al__key2(key, sizeof key, kind, holder, (al_str){"", 0});
-	al_row_occupancy o = {0};
+	al_row_occupancy o = {.slots = {"", 0}, .pending_slots = {"", 0}};
 	if (kn == 0 || f->type != MSGPACK_OBJECT_MAP || map_slots(al_mp_get(f, "slots"), slots, sizeof slots, &o.slots) ||
 	    map_slots(al_mp_get(f, "pending_slots"), pending, sizeof pending, &o.pending_slots))
 		return al_err(err, AL_ECORRUPT, "event %llu: the figures of %.*s do not read", (unsigned long long)e->seq,

@@ -31,7 +31,8 @@ void al_pack_str(msgpack_packer *pk, const char *s, size_t n)
 	if (n < 32) {
 		char buf[32];
 		buf[0] = (char)(0xa0 | n);
-		memcpy(buf + 1, s, n);
+		if (n) /* an empty al_str may be {NULL, 0} (a zeroed row, a copied empty string) */
+			memcpy(buf + 1, s, n);
 		pk->callback(pk->data, buf, n + 1);
 		return;
 	}

@@ -150,7 +150,9 @@ static int set_col(const al_col_def *c, void *row, const msgpack_object *v)
 	case AL_COL_STR:
 		if (v->type != MSGPACK_OBJECT_STR)
 			return -1;
-		*(al_str *)p = (al_str){v->via.str.ptr, v->via.str.size};
+		/* msgpack-c decodes an empty string as NULL; a row's strings are never NULL (they are
+		 * copied with memcpy, which must not be given NULL even for 0 bytes). */
+		*(al_str *)p = v->via.str.size ? (al_str){v->via.str.ptr, v->via.str.size} : (al_str){"", 0};
 		return 0;
 	case AL_COL_INT:
 		if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX)
