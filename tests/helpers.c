@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "core/log.h"
+#include "core/projection.h"
+#include "core/store.h"
 #include "util/argpack.h"
 
 uint64_t th_boot_seq;
@@ -484,4 +487,51 @@ void th_damage_record(const char *dir, uint64_t seq, size_t offset, unsigned cha
 	assert_int_equal(mdb_put(r.txn, events, &key, &nv, 0), 0);
 	th_raw_close(&r, true);
 	free(copy);
+}
+
+typedef struct th_old_event {
+	const al_event_def *def;
+	msgpack_sbuffer payload;
+} th_old_event;
+
+static int append_old(al_wtxn *w, void *ctx, al_error *err)
+{
+	th_old_event *o = ctx;
+	al_event e;
+	msgpack_zone_clear(&w->zone);
+	int64_t now = al__now(w->s);
+	int rc = al__log_append(w, o->def->number, o->def->version, now > w->head_time ? now : w->head_time, o->payload.data,
+				o->payload.size, &e, err);
+	return rc ? rc : al__proj_apply(w, &e, err);
+}
+
+int th_append_event(al_store *s, const char *type, const char *id, ...)
+{
+	th_old_event o = {al_event_def_by_name(type)};
+	if (o.def == NULL)
+		return AL_EINVALID_ARGUMENT;
+	va_list ap;
+	va_start(ap, id);
+	size_t len;
+	char *fields = th_vargs(&len, ap);
+	va_end(ap);
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&o.payload);
+	msgpack_packer_init(&pk, &o.payload, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	const char *env[] = {"actor", "local:test", "kind", o.def->entity, "id", id};
+	for (int i = 0; i < 6; i++) {
+		msgpack_pack_str(&pk, strlen(env[i]));
+		msgpack_pack_str_body(&pk, env[i], strlen(env[i]));
+	}
+	msgpack_pack_str(&pk, 6);
+	msgpack_pack_str_body(&pk, "fields", 6);
+	msgpack_sbuffer_write(&o.payload, fields, len);
+	al_error err;
+	int rc = al__store_write(s, append_old, &o, &err);
+	if (rc)
+		print_error("append %s: %s\n", type, err.msg);
+	msgpack_sbuffer_destroy(&o.payload);
+	free(fields);
+	return rc;
 }

@@ -147,6 +147,12 @@ long long th_res_int(const al_reply *rep, const char *key);
 /* Number of elements when the result is an array, else -1. */
 long th_res_len(const al_reply *rep);
 
+/* Appends one event of type (its wire name, current version) about entity id, fields as
+ * th_args packs them (NULL-terminated), by actor "local:test", at the store's clock (never
+ * before the log's head), and applies it to the views: for event types no command records any more (old logs).
+ * Returns AL_OK or the code. */
+int th_append_event(al_store *s, const char *type, const char *id, ...);
+
 /* Digest of all views as 32 hex chars. */
 void th_digest(al_store *s, char out[33]);
 

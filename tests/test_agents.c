@@ -282,8 +282,8 @@ static void first_contact(void **state)
 
 	TH_RUN_OK(&r, s, "agent.get", "id", 's', "i-ag1", NULL);
 	static const char *const fields[] = {"id", "status", "schedulable", "scaling_group", "addr", "region",
-					     "architecture", "agent_version", "available", "occupied", "free", "images",
-					     "first_contact", "status_changed", "lost_at", "last_seen", "version"};
+					     "architecture", "agent_version", "available", "occupied", "free", "sessions",
+					     "images", "first_contact", "status_changed", "lost_at", "last_seen", "version"};
 	assert_int_equal(r.o.via.map.size, sizeof fields / sizeof *fields);
 	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
 		assert_non_null(get(&r.o, fields[i]));
@@ -292,7 +292,8 @@ static void first_contact(void **state)
 	assert_int_equal(int_of(get(av, "cpu")), 8);
 	assert_int_equal(int_of(get(av, "mem")), 32LL << 30);
 	assert_int_equal(int_of(get(av, "cuda.device")), 2);
-	/* occupied names every slot, at 0 until sessions exist; free = available - occupied */
+	/* occupied names every slot, at 0 while no session is placed on it (test_occupancy.c:
+	 * with sessions); free = available - occupied */
 	assert_int_equal(oc->via.map.size, 3);
 	assert_int_equal(fr->via.map.size, 3);
 	static const char *const slots[] = {"cpu", "mem", "cuda.device"};
@@ -300,6 +301,7 @@ static void first_contact(void **state)
 		assert_int_equal(int_of(get(oc, slots[i])), 0);
 		assert_int_equal(int_of(get(fr, slots[i])), int_of(get(av, slots[i])));
 	}
+	assert_int_equal(int_of(get(&r.o, "sessions")), 0);
 	assert_int_equal(get(&r.o, "lost_at")->type, MSGPACK_OBJECT_NIL);
 	assert_non_null(get(&r.o, "last_seen"));
 	assert_int_equal(get(&r.o, "last_seen")->type, MSGPACK_OBJECT_STR);

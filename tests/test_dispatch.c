@@ -110,14 +110,15 @@ static void listed_types_reach_apply(void **state)
 	}
 }
 
-/* The sessions projection (issue 12) reads its event types, and only it reads them. */
+/* The sessions projection (issue 12) reads its event types and usage.recalculated (its
+ * corrections of v_occupancy), and only it reads them. */
 static void sessions_dispatch(void **state)
 {
 	(void)state;
 	const enum al_ev_id types[] = {AL_EV_SESSION_CREATED,	     AL_EV_SESSION_STATUS_CHANGED,
 				       AL_EV_SESSION_TERMINATE_REQUESTED, AL_EV_SESSION_SCHEDULED,
 				       AL_EV_SESSION_SCHEDULING_FAILED,   AL_EV_SESSION_CANCELLED,
-				       AL_EV_SESSION_TOUCHED};
+				       AL_EV_SESSION_TOUCHED,		     AL_EV_USAGE_RECALCULATED};
 	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
 		assert_int_equal(al__proj_readers(al__ev(types[i])), 1u << AL_P_SESSIONS);
 	size_t n = 0;

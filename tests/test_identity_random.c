@@ -214,9 +214,9 @@ static const char *gen(rng *r, world *w, char **args, size_t *len)
 	case 10:
 		*args = th_args(len, "access_key", 's', ak, NULL);
 		return "keypair.delete";
-	case 11:
-		*args = th_args(len, "access_key", 's', ak, "session_id", 's', "s", NULL);
-		return "keypair.record-use";
+	case 11: /* was keypair.record-use, gone since sessions count themselves */
+		*args = th_args(len, "access_key", 's', ak, "admin", 'b', 1, NULL);
+		return "keypair.update";
 	case 12:
 		snprintf(pol, sizeof pol, "kp%u", below(r, NPOL));
 		*args = th_args(len, "access_key", 's', ak, "policy", 's', pol, "rate_limit", 'i', (long long)(1 + below(r, 9)),

@@ -121,7 +121,8 @@ static int res_bool(const al_reply *rep, const char *key)
 static void check_public(const msgpack_object *row)
 {
 	static const char *const fields[] = {"access_key", "user",     "is_active",    "is_admin",  "resource_policy",
-					     "rate_limit", "created_at", "last_used", "num_sessions"};
+					     "rate_limit", "created_at", "last_used", "num_sessions", "concurrency_used",
+					     "occupied"};
 	assert_int_equal(row->type, MSGPACK_OBJECT_MAP);
 	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
 		if (get(row, fields[i]) == NULL) {
@@ -502,20 +503,22 @@ static void delete_guards(void **state)
 	REFUSE(s, AL_EIN_USE, "access_key", "keypair.delete", "access_key", 's', main_ak, NULL);
 	assert_int_equal(th_run(s, "keypair.deactivate", "access_key", 's', main_ak, NULL), AL_OK);
 	REFUSE(s, AL_EIN_USE, "access_key", "keypair.delete", "access_key", 's', main_ak, NULL);
-	/* Used by a compute session: counted, last_used set, never deletable again. */
+	/* Used by a compute session in an old log (keypair.used, which keypair.record-use recorded
+	 * before sessions existed): counted, last_used set, never deletable again. (Sessions
+	 * count themselves now: test_sessions.c, test_occupancy.c.) */
 	al_reply rep;
 	assert_int_equal(th_exec(s, &rep, "keypair.get", "access_key", 's', used, NULL), AL_OK);
 	char modified[64];
 	snprintf(modified, sizeof modified, "%s", th_res_str(&rep, "modified_at"));
 	al_reply_free(&rep);
-	assert_int_equal(th_exec(s, &rep, "keypair.record-use", "access_key", 's', used, "session_id", 's', "sess-1",
-				 NULL), AL_OK);
+	assert_int_equal(th_append_event(s, "keypair.used", used, "session_id", 's', "sess-1", NULL), AL_OK);
+	assert_int_equal(th_exec(s, &rep, "keypair.get", "access_key", 's', used, NULL), AL_OK);
 	assert_int_equal(th_res_int(&rep, "num_sessions"), 1);
 	assert_non_null(th_res_str(&rep, "last_used"));
 	assert_string_equal(th_res_str(&rep, "modified_at"), modified); /* a use is not a settings change */
 	al_reply_free(&rep);
-	assert_int_equal(th_exec(s, &rep, "keypair.record-use", "access_key", 's', used, "session_id", 's', "sess-2",
-				 NULL), AL_OK);
+	assert_int_equal(th_append_event(s, "keypair.used", used, "session_id", 's', "sess-2", NULL), AL_OK);
+	assert_int_equal(th_exec(s, &rep, "keypair.get", "access_key", 's', used, NULL), AL_OK);
 	assert_int_equal(th_res_int(&rep, "num_sessions"), 2);
 	al_reply_free(&rep);
 	al_reply del;
@@ -525,11 +528,9 @@ static void delete_guards(void **state)
 	al_reply_free(&del);
 	assert_int_equal(th_run(s, "keypair.deactivate", "access_key", 's', used, NULL), AL_OK);
 	REFUSE(s, AL_EIN_USE, "access_key", "keypair.delete", "access_key", 's', used, NULL);
-	REFUSE(s, AL_EINVALID_ARGUMENT, "session_id", "keypair.record-use", "access_key", 's', spare, "session_id", 's',
-	       "", NULL);
-	REFUSE(s, AL_EINVALID_ARGUMENT, "session_id", "keypair.record-use", "access_key", 's', spare, NULL);
-	REFUSE(s, AL_ENOT_FOUND, NULL, "keypair.record-use", "access_key", 's', "AKIAZZZZZZZZZZZZZZZZ", "session_id", 's',
-	       "s", NULL);
+	/* The stand-in command is gone. */
+	REFUSE(s, AL_EINVALID_ARGUMENT, "op", "keypair.record-use", "access_key", 's', spare, "session_id", 's', "s",
+	       NULL);
 	/* A spare one goes; it disappears from get and list, its history stays. */
 	uint64_t head = al_log_head(s);
 	assert_int_equal(th_exec(s, &rep, "keypair.delete", "access_key", 's', spare, NULL), AL_OK);
@@ -541,7 +542,6 @@ static void delete_guards(void **state)
 	REFUSE(s, AL_ENOT_FOUND, NULL, "keypair.delete", "access_key", 's', spare, NULL);
 	REFUSE(s, AL_ENOT_FOUND, NULL, "keypair.deactivate", "access_key", 's', spare, NULL);
 	REFUSE(s, AL_ENOT_FOUND, NULL, "keypair.update", "access_key", 's', spare, "admin", 'b', 1, NULL);
-	REFUSE(s, AL_ENOT_FOUND, NULL, "keypair.record-use", "access_key", 's', spare, "session_id", 's', "s", NULL);
 	char l[512];
 	LIST(s, l, NULL);
 	assert_false(has_key(l, spare));
@@ -757,8 +757,6 @@ static void permissions(void **state)
 	REFUSE_AS(s, &a1.a, AL_EPERMISSION_DENIED, NULL, "keypair.delete", "access_key", 's', extra_a1, NULL);
 	REFUSE_AS(s, &a1.a, AL_EPERMISSION_DENIED, NULL, "keypair.update", "access_key", 's', extra_a1, "rate_limit", 'i',
 		  5LL, NULL);
-	REFUSE_AS(s, &a1.a, AL_EPERMISSION_DENIED, NULL, "keypair.record-use", "access_key", 's', extra_a1,
-		  "session_id", 's', "s", NULL);
 
 	/* A domain admin (domain default): reads the keypairs of its domain's users only. */
 	assert_int_equal(list_as(s, &adm.a, l, sizeof l, NULL), AL_OK);
@@ -795,8 +793,6 @@ static void permissions(void **state)
 	REFUSE_AS(s, &mon.a, AL_EPERMISSION_DENIED, NULL, "keypair.get", "access_key", 's', ak_b1, NULL);
 	REFUSE_AS(s, &mon.a, AL_EPERMISSION_DENIED, NULL, "keypair.create", "user", 's', "mon@example.com", NULL);
 	REFUSE_AS(s, &mon.a, AL_EPERMISSION_DENIED, NULL, "keypair.deactivate", "access_key", 's', ak_mon, NULL);
-	REFUSE_AS(s, &mon.a, AL_EPERMISSION_DENIED, NULL, "keypair.record-use", "access_key", 's', ak_mon, "session_id",
-		  's', "s", NULL);
 
 	/* A superadmin (of another domain, even): everything. */
 	assert_int_equal(list_as(s, &root.a, l, sizeof l, NULL), AL_OK);

@@ -124,6 +124,7 @@ static void fx_build(fx *f)
 	al_reply rep;
 	run_ok(s, "rgroup.create", "name", 's', "gpu", NULL);
 	run_ok(s, "rgroup.create", "name", 's', "idle-rg", NULL);
+	run_ok(s, "rgroup.create", "name", 's', "spare-rg", NULL);
 	run_ok(s, "rgroup.deactivate", "name", 's', "idle-rg", NULL);
 	run_ok(s, "rgroup.associate", "name", 's', "gpu", "domain", 's', "default", NULL);
 	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', "u@example.com", NULL), AL_OK);
@@ -178,7 +179,6 @@ static const row rows[] = {
 	{"keypair.deactivate", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
 	{"keypair.activate", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
 	{"keypair.delete", "ynnnnn", AL_OK, {T("access_key", "$EXTRA")}},
-	{"keypair.record-use", "ynnnnn", AL_OK, {T("access_key", "$EXTRA"), T("session_id", "s1")}},
 	{"policy.create", "ynnnnn", AL_OK, {T("name", "platinum")}},
 	{"policy.update", "ynnnnn", AL_OK, {T("name", "gold"), T("default_for_unspecified", "limited")}},
 	{"policy.delete", "ynnnnn", AL_OK, {T("name", "gold")}},
@@ -237,7 +237,7 @@ static const row rows[] = {
 	{"rgroup.update", "ynnnnn", AL_OK, {T("name", "gpu"), T("description", "changed")}},
 	{"rgroup.deactivate", "ynnnnn", AL_OK, {T("name", "gpu")}},
 	{"rgroup.activate", "ynnnnn", AL_OK, {T("name", "idle-rg")}},
-	{"rgroup.delete", "ynnnnn", AL_OK, {T("name", "gpu")}},
+	{"rgroup.delete", "ynnnnn", AL_OK, {T("name", "spare-rg")}}, /* gpu ran a session: in use */
 	{"rgroup.get", "yyyynn", AL_OK, {T("name", "gpu")}},
 	{"rgroup.list", "yyyynn", AL_OK, {NULL}},
 	{"rgroup.associate", "ynnnnn", AL_OK, {T("name", "gpu"), T("domain", "lab")}},

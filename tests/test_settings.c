@@ -10,6 +10,7 @@
 #include "rg_helpers.h"
 #include "core/record.h"
 #include "core/rows.h"
+#include "nouns/sessions.h"
 
 typedef struct fx {
 	TH_FX_HEAD;
@@ -132,8 +133,6 @@ static void rules(void **state)
 	assert_string_equal(value_of(f, "agent-heartbeat-timeout", NULL, NULL, 0), "86400");
 
 	SET_BAD(f, "agent-selection", "agent-selection", "roundrobin");
-	SET_OK(f, 1, "agent-selection", "concentrated");
-	assert_string_equal(value_of(f, "agent-selection", NULL, NULL, 0), "\"concentrated\"");
 
 	SET_BAD(f, "checkpoint-interval", "checkpoint-interval", "-1");
 	SET_BAD(f, "checkpoint-interval", "checkpoint-interval", "1000000000");
@@ -418,7 +417,8 @@ static void info(void **state)
 
 /* ---- maintenance recalculate-usage --------------------------------------------------------------- */
 
-/* Tampers with the keypairs view: concurrency_used of one keypair set to n behind the log's back. */
+/* Tampers with the occupancy view: the row of keypair ak set to n sessions holding cpu=n,
+ * behind the log's back. */
 typedef struct tamper {
 	const char *ak;
 	int n;
@@ -427,25 +427,18 @@ typedef struct tamper {
 static int tamper_keypair(al_wtxn *w, void *ctx, al_error *err)
 {
 	tamper *t = ctx;
-	MDB_dbi dbi = al__view_dbi(w->s, AL_P_KEYPAIRS, 0);
-	MDB_val k = {strlen(t->ak), (void *)t->ak}, v;
-	if (mdb_get(w->txn, dbi, &k, &v) != 0)
-		return al_err(err, AL_ENOT_FOUND, "no keypair row");
-	msgpack_zone z;
-	msgpack_object row;
-	msgpack_zone_init(&z, 1024);
-	assert_int_equal(al_mp_decode(v.mv_data, v.mv_size, &z, &row), 0);
-	al_row_keypair kp; /* a compact row (schemas/rows.def) */
-	assert_int_equal(al_row_read(&al_row_keypair_def, &row, &kp), 0);
-	kp.concurrency_used = t->n;
+	MDB_dbi dbi = al__view_dbi(w->s, AL_P_SESSIONS, AL_SDB_OCCUPANCY);
+	char key[64], slots[32];
+	size_t kn = al__key2(key, sizeof key, 'k', (al_str){t->ak, strlen(t->ak)}, (al_str){"", 0});
+	snprintf(slots, sizeof slots, "cpu=%d", t->n);
+	al_row_occupancy o = {.sessions = t->n, .slots = {slots, strlen(slots)}};
 	msgpack_sbuffer b;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&b);
 	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
-	al_row_pack(&pk, &al_row_keypair_def, &kp);
-	int rc = al__put(w, dbi, t->ak, strlen(t->ak), b.data, b.size, 0, err);
+	al_row_pack(&pk, &al_row_occupancy_def, &o);
+	int rc = al__put(w, dbi, key, kn, b.data, b.size, 0, err);
 	msgpack_sbuffer_destroy(&b);
-	msgpack_zone_destroy(&z);
 	return rc;
 }
 
@@ -472,7 +465,7 @@ static void recalculate_usage(void **state)
 	assert_int_equal(al__store_write(f->s, tamper_keypair, &t, &err), AL_OK);
 	TH_OK(f->s, NULL, 1, &rep, "maintenance.recalculate-usage", NULL);
 	assert_string_equal(th_res_json(&rep, "corrections"), "1");
-	char want[160];
+	char want[320];
 	snprintf(want, sizeof want, "{\"%s\":0}", ak);
 	assert_string_equal(th_res_json(&rep, "keypairs"), want);
 	assert_string_equal(th_res_json(&rep, "agents"), "{}");
@@ -482,8 +475,23 @@ static void recalculate_usage(void **state)
 	snprintf(want, sizeof want, "\"keypairs\":{\"%s\":0},\"keypairs_before\":{\"%s\":2}", ak, ak);
 	assert_non_null(strstr(x.last, want));
 	assert_null(strstr(x.last, "\"agents\""));
-	/* a rebuild folds the log again: the tampered figure is gone, nothing left to correct */
+	snprintf(want, sizeof want,
+		 "\"occupancy\":{\"keypair\":{\"%s\":{\"sessions\":0,\"system_sessions\":0,\"slots\":{},\"pending\":0}}},"
+		 "\"occupancy_before\":{\"keypair\":{\"%s\":{\"sessions\":2,\"system_sessions\":0,\"slots\":{\"cpu\":2},"
+		 "\"pending\":0}}}",
+		 ak, ak);
+	assert_non_null(strstr(x.last, want));
+	/* the correction is applied: a second run finds nothing */
+	TH_OK(f->s, NULL, 0, &rep, "maintenance.recalculate-usage", NULL);
+	assert_string_equal(th_res_json(&rep, "corrections"), "0");
+	al_reply_free(&rep);
+	/* a rebuild folds the log again, the correction included: the same views, nothing to correct */
+	char live[33], rebuilt[33];
+	th_digest(f->s, live);
+	assert_int_equal(al_store_verify(f->s, NULL, NULL, &err), AL_OK);
 	assert_int_equal(al_store_rebuild(f->s, NULL, NULL, &err), AL_OK);
+	th_digest(f->s, rebuilt);
+	assert_string_equal(live, rebuilt);
 	TH_OK(f->s, NULL, 0, &rep, "maintenance.recalculate-usage", NULL);
 	assert_string_equal(th_res_json(&rep, "corrections"), "0");
 	al_reply_free(&rep);

@@ -3,9 +3,9 @@
  * and what admins set (schedulable).
  *
  * View v_agents: id -> {id, status, schedulable, addr, region, architecture, agent_version,
- *   scaling_group, available_slots, occupied_slots, images, first_contact, status_changed,
- *   lost_at} (times in µs, lost_at 0 = never). occupied_slots is {} until sessions exist; the
- *   sessions issue folds its reservations into it.
+ *   scaling_group, available_slots, images, first_contact, status_changed, lost_at} (times in
+ *   µs, lost_at 0 = never). What sessions occupy on an agent is the sessions projection's
+ *   (v_occupancy, kind 'a'): the public row reads it from there.
  * View v_agent_groups: group NUL id -> "": every resource group an agent ever belonged to,
  *   which is the resource groups' delete guard (al__agents_count_group).
  *
@@ -27,6 +27,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,7 +195,7 @@ static num num_sub(num a, num b)
 {
 	if (a.is_int && b.is_int)
 		return (num){true, a.i - b.i, 0};
-	return (num){false, 0, (double)(num_ld(a) - num_ld(b))};
+	return (num){false, 0, al_slot_round((double)(num_ld(a) - num_ld(b)))}; /* 1.0 - 0.7 is 0.3 */
 }
 
 static void pack_num(msgpack_packer *pk, num n)
@@ -340,7 +341,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 
 	msgpack_packer pk;
 	msgpack_sbuffer *b = al__view_row(v, &pk);
-	msgpack_pack_map(&pk, 14);
+	msgpack_pack_map(&pk, 13);
 	al_pack_cstr(&pk, "id");
 	al_pack_str(&pk, key, e->id.n);
 	al_pack_cstr(&pk, "status");
@@ -351,7 +352,6 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	for (size_t i = 0; i < sizeof text / sizeof *text; i++)
 		pack_obj_or(&pk, text[i], pick(&e->fields, old, text[i]), 's');
 	pack_obj_or(&pk, "available_slots", pick(&e->fields, old, "available_slots"), 'm');
-	pack_obj_or(&pk, "occupied_slots", old ? al_mp_get(old, "occupied_slots") : NULL, 'm');
 	pack_obj_or(&pk, "images", pick(&e->fields, old, "images"), 'a');
 	al_pack_cstr(&pk, "first_contact");
 	msgpack_pack_int64(&pk, row_time(old, "first_contact", e->time_us));
@@ -364,12 +364,12 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	return rc ? rc : al__view_put(v, DB_AGENTS, key, e->id.n, b->data, b->size, err);
 }
 
-/* v1: the first agents view. */
+/* v1: the first agents view. v2: no occupied_slots (always {}; v_occupancy holds it). */
 /* The event types apply reads: the engine calls it for these only. */
 static const enum al_ev_id applies_to[] = {
 	AL_EV_AGENT_CREATED, AL_EV_AGENT_UPDATED, AL_EV_AGENT_STATUS_CHANGED, AL_EV_AGENT_SCHEDULABLE_CHANGED,
 	AL_EV__COUNT};
-const al_projection al__proj_agents = {"agents", 1, {"v_agents", "v_agent_groups", NULL}, apply,
+const al_projection al__proj_agents = {"agents", 2, {"v_agents", "v_agent_groups", NULL}, apply,
 				     mem_free, .on = applies_to};
 
 /* ---- queries ----------------------------------------------------------------------------------- */
@@ -396,29 +396,57 @@ typedef struct slot_names {
 	uint32_t n;
 } slot_names;
 
-static void add_names(slot_names *sn, const msgpack_object *m)
+static void add_name(slot_names *sn, al_str k)
 {
-	for (uint32_t i = 0; i < map_size(m) && sn->n < sizeof sn->v / sizeof *sn->v; i++) {
-		al_str k = key_str(&m->via.map.ptr[i].key);
-		bool dup = false;
-		for (uint32_t j = 0; j < sn->n && !dup; j++)
-			dup = str_eq2(sn->v[j], k);
-		if (!dup)
-			sn->v[sn->n++] = k;
-	}
+	bool dup = false;
+	for (uint32_t j = 0; j < sn->n && !dup; j++)
+		dup = str_eq2(sn->v[j], k);
+	if (!dup && sn->n < sizeof sn->v / sizeof *sn->v)
+		sn->v[sn->n++] = k;
+}
+
+/* An amount of a slot vector: whole numbers as integers (bytes, counts), like the maps. */
+static num vec_num(const al_slotvec *v, al_str name)
+{
+	double d = al_slotvec_get(v, name);
+	if (d == floor(d) && fabs(d) < 9007199254740992.0)
+		return (num){true, (int64_t)d, 0};
+	return (num){false, 0, d};
+}
+
+/* What the sessions placed on agent id occupy (v_occupancy), into *occ and *sessions; an
+ * unreadable row counts as nothing and is kept in *fail. */
+static void occupancy_of(al_store *s, MDB_txn *txn, al_str id, al_slotvec *occ, int64_t *sessions, al_error *fail)
+{
+	msgpack_zone z;
+	al_row_occupancy o;
+	al_error err = {0};
+	occ->n = 0;
+	*sessions = 0;
+	msgpack_zone_init(&z, 256);
+	int rc = al__occupancy_get(s, txn, 'a', id, &z, &o, &err);
+	if (rc == 1 && al_slotvec_parse(occ, o.slots) != 0)
+		rc = al_err(&err, AL_ECORRUPT, "agent %.*s: occupied slots do not parse", al__clip(id.n), id.p);
+	if (rc == 1)
+		*sessions = o.sessions;
+	else if (rc < 0 && fail->code == AL_OK)
+		*fail = err;
+	msgpack_zone_destroy(&z);
 }
 
 /*
- * The public row: the view row with times formatted, the slots as available, occupied and free
- * (= available - occupied, per slot; occupied and free name every slot of available, occupied
- * 0 until sessions exist), last_seen from memory (null when not heard from in this process)
- * and the entity version. An unreadable version is kept in *fail (al__entity_version_or).
+ * The public row: the view row with times formatted, the slots as available, occupied (what
+ * the sessions placed on it hold, v_occupancy) and free (= available - occupied, per slot;
+ * occupied and free name every slot of available, and a slot only occupied too), sessions
+ * (how many hold something on it), last_seen from memory (null when not heard from in this
+ * process) and the entity version. An unreadable version or occupancy is kept in *fail
+ * (al__entity_version_or).
  */
 static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, msgpack_packer *pk, al_error *fail)
 {
 	al_str id = {"", 0};
 	al_mp_str(row, "id", &id);
-	msgpack_pack_map(pk, 17);
+	msgpack_pack_map(pk, 18);
 	static const char *const text[] = {"id", "status"};
 	for (size_t i = 0; i < 2; i++)
 		pack_obj_or(pk, text[i], al_mp_get(row, text[i]), 's');
@@ -429,23 +457,30 @@ static void pack_public(al_store *s, MDB_txn *txn, const msgpack_object *row, ms
 	static const char *const more[] = {"scaling_group", "addr", "region", "architecture", "agent_version"};
 	for (size_t i = 0; i < sizeof more / sizeof *more; i++)
 		pack_obj_or(pk, more[i], al_mp_get(row, more[i]), 's');
-	const msgpack_object *avail = al_mp_get(row, "available_slots"), *occ = al_mp_get(row, "occupied_slots");
+	const msgpack_object *avail = al_mp_get(row, "available_slots");
+	al_slotvec occ;
+	int64_t sessions;
+	occupancy_of(s, txn, id, &occ, &sessions, fail);
 	slot_names sn = {.n = 0};
-	add_names(&sn, avail);
-	add_names(&sn, occ);
+	for (uint32_t i = 0; i < map_size(avail); i++)
+		add_name(&sn, key_str(&avail->via.map.ptr[i].key));
+	for (uint32_t i = 0; i < occ.n; i++)
+		add_name(&sn, (al_str){occ.s[i].name, strlen(occ.s[i].name)});
 	pack_obj_or(pk, "available", avail, 'm');
 	al_pack_cstr(pk, "occupied");
 	msgpack_pack_map(pk, sn.n);
 	for (uint32_t i = 0; i < sn.n; i++) {
 		al_pack_str(pk, sn.v[i].p, sn.v[i].n);
-		pack_num(pk, obj_num(slot_of(occ, sn.v[i])));
+		pack_num(pk, vec_num(&occ, sn.v[i]));
 	}
 	al_pack_cstr(pk, "free");
 	msgpack_pack_map(pk, sn.n);
 	for (uint32_t i = 0; i < sn.n; i++) {
 		al_pack_str(pk, sn.v[i].p, sn.v[i].n);
-		pack_num(pk, num_sub(obj_num(slot_of(avail, sn.v[i])), obj_num(slot_of(occ, sn.v[i]))));
+		pack_num(pk, num_sub(obj_num(slot_of(avail, sn.v[i])), vec_num(&occ, sn.v[i])));
 	}
+	al_pack_cstr(pk, "sessions");
+	msgpack_pack_int64(pk, sessions);
 	pack_obj_or(pk, "images", al_mp_get(row, "images"), 'a');
 	al__pack_time_or_nil(pk, "first_contact", row_time(row, "first_contact", 0));
 	al__pack_time_or_nil(pk, "status_changed", row_time(row, "status_changed", 0));

@@ -28,7 +28,6 @@ enum { DB_KEYPAIRS, DB_BY_USER, DB_DELETED };
 
 #define RATE_LIMIT_DEFAULT 10000
 #define RATE_LIMIT_MAX 50000
-#define SESSION_ID_MAX 64
 
 /* The stored row: its columns are declared in schemas/rows.def (AL_ROW keypair). */
 typedef al_row_keypair kp_row;
@@ -119,7 +118,7 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 	int rc = load_row(v, e, &k, err);
 	if (rc)
 		return rc;
-	if (used) { /* a fact reported by the scheduler, not a change of the keypair's settings */
+	if (used) { /* keypair.record-use, gone since sessions exist: old logs still count */
 		k.num_sessions++;
 		k.last_used = e->time_us;
 	} else {
@@ -136,8 +135,9 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 static const enum al_ev_id applies_to[] = {
 	AL_EV_KEYPAIR_CREATED, AL_EV_KEYPAIR_UPDATED, AL_EV_KEYPAIR_DEACTIVATED, AL_EV_KEYPAIR_ACTIVATED,
 	AL_EV_KEYPAIR_DELETED, AL_EV_KEYPAIR_USED, AL_EV__COUNT};
+/* v5: no concurrency_used column (v_occupancy holds it). */
 const al_projection al__proj_keypairs = {
-	"keypairs", 4, {"v_keypairs", "v_keypairs_by_user", "v_keypairs_deleted", NULL}, apply,
+	"keypairs", 5, {"v_keypairs", "v_keypairs_by_user", "v_keypairs_deleted", NULL}, apply,
 	.on = applies_to};
 
 /* ---- queries --------------------------------------------------------------------------------- */
@@ -200,10 +200,41 @@ static void pack_bool(msgpack_packer *pk, const char *key, bool b)
 	b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
 }
 
+/* What the keypair's sessions hold (v_occupancy): concurrency_used (its sessions in the
+ * platform's USER_RESOURCE_OCCUPYING statuses) and occupied (their slots, a slot map). An
+ * unreadable row fails the command (al__cmd_fail) and packs as nothing. */
+static void pack_occupancy(al_cmd *c, al_str ak, msgpack_packer *pk)
+{
+	msgpack_zone z;
+	al_row_occupancy o;
+	al_slotvec occ = {0};
+	msgpack_zone_init(&z, 256);
+	int rc = al__occupancy_get(c->s, c->txn, 'k', ak, &z, &o, c->err);
+	if (rc == 1 && al_slotvec_parse(&occ, o.slots) != 0)
+		rc = al_err(c->err, AL_ECORRUPT, "keypair %.*s: occupied slots do not parse", al__clip(ak.n), ak.p);
+	if (rc < 0) {
+		al__cmd_fail_err(c, c->err);
+		o.sessions = 0, occ.n = 0;
+	}
+	al_pack_cstr(pk, "concurrency_used"), msgpack_pack_int64(pk, rc == 1 ? o.sessions : 0);
+	al_pack_cstr(pk, "occupied"), al_slotvec_pack(&occ, pk);
+	msgpack_zone_destroy(&z);
+}
+
+/* num_sessions: the sessions created with the key (of any status), and those keypair.used
+ * events counted before sessions existed. */
+static int64_t sessions_of(al_cmd *c, const kp_row *k)
+{
+	uint64_t n = 0;
+	if (al__sessions_count_key(c, k->access_key, &n) != AL_OK)
+		al__cmd_fail_err(c, c->err);
+	return k->num_sessions + (int64_t)n;
+}
+
 /* The public view of a keypair, never its secret; the caller packs `extra` more pairs. */
 static void pack_public(al_cmd *c, const kp_row *k, msgpack_packer *pk, uint32_t extra)
 {
-	msgpack_pack_map(pk, 12 + extra);
+	msgpack_pack_map(pk, 14 + extra);
 	al_pack_cstr(pk, "access_key"), al_pack_str(pk, k->access_key.p, k->access_key.n);
 	al_pack_cstr(pk, "user"), al_pack_str(pk, k->user.p, k->user.n);
 	pack_bool(pk, "is_active", k->is_active);
@@ -211,7 +242,8 @@ static void pack_public(al_cmd *c, const kp_row *k, msgpack_packer *pk, uint32_t
 	pack_bool(pk, "is_main", k->is_main);
 	al_pack_cstr(pk, "resource_policy"), al_pack_str(pk, k->resource_policy.p, k->resource_policy.n);
 	al_pack_cstr(pk, "rate_limit"), msgpack_pack_int64(pk, k->rate_limit);
-	al_pack_cstr(pk, "num_sessions"), msgpack_pack_int64(pk, k->num_sessions);
+	al_pack_cstr(pk, "num_sessions"), msgpack_pack_int64(pk, sessions_of(c, k));
+	pack_occupancy(c, k->access_key, pk);
 	al__pack_time_or_nil(pk, "created_at", k->created_at);
 	al__pack_time_or_nil(pk, "modified_at", k->modified_at);
 	al__pack_time_or_nil(pk, "last_used", k->last_used);
@@ -733,33 +765,15 @@ int al__keypair_delete(al_cmd *c)
 	if (k.is_main || (rc == 1 && str_eq(u.main_access_key, ak)))
 		return al_err(c->err, AL_EIN_USE, "access_key: %.*s is the main access key of %.*s", al__clip(ak.n), ak.p,
 			      al__clip(k.user.n), k.user.p);
-	/* Sessions of any status that used the key, and those keypair.record-use reported. */
+	/* Sessions of any status created with the key, and those keypair.used events counted in
+	 * logs from before sessions existed. */
 	uint64_t sessions = 0;
 	if ((rc = al__sessions_count_key(c, ak, &sessions)))
 		return rc;
 	if (k.num_sessions > 0 || sessions > 0)
-		return al_err(c->err, AL_EIN_USE, "access_key: %.*s was used by %lld compute session(s)", al__clip(ak.n), ak.p,
-			      (long long)k.num_sessions + (long long)sessions);
+		return al_err(c->err, AL_EIN_USE, "access_key: %.*s was used by %lld compute session(s); deactivate it instead",
+			      al__clip(ak.n), ak.p, (long long)k.num_sessions + (long long)sessions);
 	if ((rc = al__emit(c, AL_EV_KEYPAIR_DELETED, ak, NULL)))
 		return rc;
 	return al__answer_deleted(c, "access_key", ak);
-}
-
-int al__keypair_record_use(al_cmd *c)
-{
-	al_str ak, session;
-	kp_row k;
-	al__arg_str(c, "access_key", &ak);
-	al__arg_str(c, "session_id", &session);
-	int rc = must_find(c, ak, &k);
-	if (rc == AL_OK)
-		rc = al__check_text(c->err, "session_id", session, 1, SESSION_ID_MAX);
-	if (rc)
-		return rc;
-	al_mb f;
-	al_mb_init(&f);
-	al_mb_str(&f, "session_id", session.p, session.n);
-	rc = al__emit(c, AL_EV_KEYPAIR_USED, ak, &f);
-	al_mb_free(&f);
-	return rc ? rc : pack_found(c, ak);
 }

@@ -3,52 +3,110 @@
  * recalculate-usage` and `info`. (`maintenance rescan-images` belongs to the image rescan,
  * images.c / rescan.c.)
  *
- * recalculate-usage (platform-model §12.2): the occupied slots of every agent and the number of
- * concurrent sessions of every keypair are recomputed from the log, compared with the figures
- * the views hold, and the differences are recorded as one usage.recalculated event (nothing
- * when everything agrees). The recomputation is a fold over the events that occupy and release
- * resources, which are session events; sessions do not exist yet, so the recomputed figures are
- * all zero (an empty slot map, 0 sessions) until the sessions issue adds its events to
- * fold_sessions. The views compared: each agent's "occupied" (al__agents_each) and each
- * keypair's "concurrency_used" (absent: 0). The agents projection applies the event's "agents";
- * keypair concurrency joins the keypair rows with sessions, and its apply with it.
+ * recalculate-usage (platform-model §12.2): what every live session holds is recomputed from
+ * its state rows (al__sessions_fold_holdings: the status, the agents and the occupied slots
+ * the scheduler gave it, counted by the platform's status groups exactly as the sessions
+ * projection counts them) and compared, holder by holder, with the figures of v_occupancy:
+ * each agent's, keypair's, user's, project's and domain's occupying sessions and slots, and
+ * each keypair's PENDING sessions and what they ask for. The holders whose figures differ
+ * are recorded in one usage.recalculated event (nothing when everything agrees), with the
+ * recomputed figures and those the view held. The sessions projection sets each corrected
+ * holder's row to the recomputed figures: a value, not a difference, so a replay (whose rows
+ * are right whenever the drift came from outside the log) sets the same values again, and a
+ * second run finds nothing to correct.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <xxhash.h>
 
 #include "core/record.h"
 #include "core/rows.h"
 #include "nouns/nouns.h"
+#include "util/alloc.h"
 
 #define XSTR_(x) #x
 #define XSTR(x) XSTR_(x)
 
 /* ---- recalculate-usage ---------------------------------------------------------------------- */
 
-/* The recomputed figures. With session events, this holds agent id -> slots and access key ->
- * count; today nothing occupies anything, so every lookup answers zero. */
+/* What one holder has: occupying sessions (system ones among them) and their slots; PENDING
+ * ones (a keypair's). */
+typedef struct figures {
+	int64_t sessions, system_sessions, pending;
+	al_slotvec slots;
+} figures;
+
+/* The recomputed figures of one holder (kind, then holder's bytes). */
+typedef struct entry {
+	struct entry *next;
+	figures f;
+	bool seen; /* v_occupancy has a row for it */
+	char kind;
+	size_t n;
+	char holder[];
+} entry;
+
+#define TALLY_BUCKETS 4096
+
 typedef struct tally {
-	int unused;
+	al_cmd *c;
+	entry *b[TALLY_BUCKETS];
 } tally;
 
-/* Folds the session events into t. There are none yet (see the file comment). */
-static int fold_sessions(al_cmd *c, tally *t)
+static entry **slot_of(tally *t, char kind, al_str holder)
 {
-	(void)c, (void)t;
+	entry **e = &t->b[XXH3_64bits_withSeed(holder.p, holder.n, (unsigned char)kind) % TALLY_BUCKETS];
+	while (*e && !((*e)->kind == kind && (*e)->n == holder.n && memcmp((*e)->holder, holder.p, holder.n) == 0))
+		e = &(*e)->next;
+	return e;
+}
+
+static void tally_free(tally *t)
+{
+	for (size_t i = 0; i < TALLY_BUCKETS; i++)
+		for (entry *e = t->b[i], *next; e; e = next) {
+			next = e->next;
+			al_free(e);
+		}
+}
+
+/* One share of a live session (al__sessions_fold_holdings) added to its holder. */
+static int add_share(char kind, al_str holder, bool pending, bool system, const al_slotvec *slots, void *ctx)
+{
+	tally *t = ctx;
+	entry **e = slot_of(t, kind, holder);
+	if (*e == NULL) {
+		if ((*e = al_calloc(1, sizeof **e + holder.n)) == NULL)
+			return al_err(t->c->err, AL_ENO_MEMORY, "out of memory");
+		(*e)->kind = kind, (*e)->n = holder.n;
+		memcpy((*e)->holder, holder.p, holder.n);
+	}
+	figures *f = &(*e)->f;
+	if (pending) {
+		f->pending++;
+		return AL_OK;
+	}
+	f->sessions++;
+	f->system_sessions += system;
+	if (al_slotvec_add(&f->slots, slots, 1) != 0)
+		return al_err(t->c->err, AL_ECORRUPT, "the slots of %.*s do not add up (too many slot types)",
+			      al__clip(holder.n), holder.p);
 	return AL_OK;
 }
 
-/* What agent id occupies according to t: an empty slot map until sessions exist. */
-static void want_agent(const tally *t, al_str id, msgpack_packer *pk)
+/* Folds what every live session holds now into t. */
+static int fold_sessions(al_cmd *c, tally *t)
 {
-	(void)t, (void)id;
-	msgpack_pack_map(pk, 0);
+	t->c = c;
+	return al__sessions_fold_holdings(c, add_share, t);
 }
 
-static int64_t want_keypair(const tally *t, al_str ak)
+static bool figures_differ(const figures *a, const figures *b)
 {
-	(void)t, (void)ak;
-	return 0;
+	return a->sessions != b->sessions || a->system_sessions != b->system_sessions || a->pending != b->pending ||
+	       !al_slotvec_same(&a->slots, &b->slots);
 }
 
 static bool num(const msgpack_object *v, double *out)
@@ -88,81 +146,184 @@ bool al__slots_differ(const msgpack_object *a, const msgpack_object *b)
 	return false;
 }
 
+/* A holder whose figures are corrected: the recomputed ones and those the view held. */
+typedef struct fix {
+	char kind;
+	al_str holder; /* in the command's zone */
+	figures want, was;
+} fix;
+
 typedef struct recalc {
 	al_cmd *c;
-	const tally *t;
-	uint64_t agents, keypairs;             /* checked */
-	al_mb fix_agents, was_agents, fix_kp, was_kp; /* corrections: new and old figures */
-	msgpack_sbuffer scratch;
+	tally *t;
+	uint64_t agents, keypairs, holders; /* checked */
+	fix *v;
+	size_t n, cap;
 } recalc;
 
-static int check_agent(const msgpack_object *row, void *ctx)
+static int add_fix(recalc *r, char kind, al_str holder, const figures *want, const figures *was)
 {
-	recalc *r = ctx;
-	al_str id;
-	if (al_mp_str(row, "id", &id) != 1)
-		return al_err(r->c->err, AL_ECORRUPT, "an agent row has no id");
-	r->agents++;
-	msgpack_packer pk;
-	msgpack_object want;
-	msgpack_zone z;
-	r->scratch.size = 0;
-	msgpack_packer_init(&pk, &r->scratch, al_sbuffer_write);
-	want_agent(r->t, id, &pk);
-	msgpack_zone_init(&z, 256);
-	int rc = al_mp_decode(r->scratch.data, r->scratch.size, &z, &want);
-	if (rc == 0 && al__slots_differ(al_mp_get(row, "occupied"), &want)) {
-		char key[AL_MAX_ID + 1];
-		al_str_cpy(key, sizeof key, id);
-		al_mb_obj(&r->fix_agents, key, &want);
-		const msgpack_object *had = al_mp_get(row, "occupied");
-		if (had)
-			al_mb_obj(&r->was_agents, key, had);
-		else
-			msgpack_pack_map(al_mb_key(&r->was_agents, key), 0);
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 16;
+		fix *v = al_realloc(r->v, cap * sizeof *v);
+		if (v == NULL)
+			return al_err(r->c->err, AL_ENO_MEMORY, "out of memory");
+		r->v = v, r->cap = cap;
 	}
-	msgpack_zone_destroy(&z);
-	return rc ? al_err(r->c->err, AL_EINTERNAL, "recomputed slots do not decode") : 0;
-}
-
-/* Every keypair row of the keypairs view (its first sub-database, access key -> row). */
-static int check_keypair(al_cmd *c, al_str ak, const msgpack_object *row, void *ctx)
-{
-	recalc *r = ctx;
-	al_row_keypair k;
-	if (al_row_read(&al_row_keypair_def, row, &k) != 0)
-		return al_err(c->err, AL_ECORRUPT, "a keypair view row does not decode");
-	int64_t have = k.concurrency_used;
-	r->keypairs++;
-	int64_t want = want_keypair(r->t, ak);
-	if (have != want) {
-		char key[AL_MAX_ID + 1];
-		al_str_cpy(key, sizeof key, ak);
-		al_mb_int(&r->fix_kp, key, want);
-		al_mb_int(&r->was_kp, key, have);
-	}
+	al_str kept = al__keep(r->c, "", holder);
+	if (r->c->failed.code)
+		return al_err(r->c->err, r->c->failed.code, "%s", r->c->failed.msg);
+	r->v[r->n++] = (fix){kind, kept, *want, *was};
 	return AL_OK;
 }
 
-static int check_keypairs(recalc *r)
+/* One row of v_occupancy against its recomputed figures (none: all zero). A row whose slots
+ * do not parse differs from everything. */
+static int check_row(char kind, al_str holder, const al_row_occupancy *o, void *ctx)
 {
-	return al__each_row(r->c, al__view_dbi(r->c->s, AL_P_KEYPAIRS, 0), "read keypairs", "a keypair", "keypairs",
-			    check_keypair, r);
+	recalc *r = ctx;
+	static const figures zero;
+	figures was = {.sessions = o->sessions, .system_sessions = o->system_sessions, .pending = o->pending};
+	bool bad = al_slotvec_parse(&was.slots, o->slots) != 0;
+	if (bad)
+		was.slots.n = 0;
+	entry *e = *slot_of(r->t, kind, holder);
+	const figures *want = e ? &e->f : &zero;
+	r->holders++;
+	if (e)
+		e->seen = true;
+	return bad || figures_differ(want, &was) ? add_fix(r, kind, holder, want, &was) : AL_OK;
+}
+
+/* Holders that hold something with no row in the view at all. */
+static int check_unseen(recalc *r)
+{
+	static const figures zero;
+	for (size_t i = 0; i < TALLY_BUCKETS; i++)
+		for (entry *e = r->t->b[i]; e; e = e->next)
+			if (!e->seen) {
+				int rc;
+				r->holders++;
+				if (figures_differ(&e->f, &zero) &&
+				    (rc = add_fix(r, e->kind, (al_str){e->holder, e->n}, &e->f, &zero)))
+					return rc;
+			}
+	return AL_OK;
+}
+
+static int count_agent(const msgpack_object *row, void *ctx)
+{
+	(void)row;
+	((recalc *)ctx)->agents++;
+	return 0;
+}
+
+static int count_keypair(al_cmd *c, al_str ak, const msgpack_object *row, void *ctx)
+{
+	(void)c, (void)ak, (void)row;
+	((recalc *)ctx)->keypairs++;
+	return AL_OK;
+}
+
+/* Corrections in a stable order: by kind (agents, keypairs, users, projects, domains), then holder. */
+static int kind_rank(char k) { return k == 'a' ? 0 : k == 'k' ? 1 : k == 'u' ? 2 : k == 'p' ? 3 : 4; }
+
+static int fix_cmp(const void *pa, const void *pb)
+{
+	const fix *a = pa, *b = pb;
+	if (a->kind != b->kind)
+		return kind_rank(a->kind) - kind_rank(b->kind);
+	int d = memcmp(a->holder.p, b->holder.p, a->holder.n < b->holder.n ? a->holder.n : b->holder.n);
+	return d ? d : (a->holder.n > b->holder.n) - (a->holder.n < b->holder.n);
+}
+
+static void pack_figures(msgpack_packer *pk, const figures *f)
+{
+	msgpack_pack_map(pk, 4);
+	al_pack_cstr(pk, "sessions"), msgpack_pack_int64(pk, f->sessions);
+	al_pack_cstr(pk, "system_sessions"), msgpack_pack_int64(pk, f->system_sessions);
+	al_pack_cstr(pk, "slots"), al_slotvec_pack(&f->slots, pk);
+	al_pack_cstr(pk, "pending"), msgpack_pack_int64(pk, f->pending);
+}
+
+/* The corrections as kind name -> holder -> figures (before: those the view held). */
+static void pack_fixes(msgpack_packer *pk, const recalc *r, bool before)
+{
+	uint32_t kinds = 0;
+	for (size_t i = 0; i < r->n; i++)
+		kinds += i == 0 || r->v[i].kind != r->v[i - 1].kind;
+	msgpack_pack_map(pk, kinds);
+	for (size_t i = 0; i < r->n;) {
+		size_t j = i;
+		while (j < r->n && r->v[j].kind == r->v[i].kind)
+			j++;
+		al_pack_cstr(pk, al__occupancy_kind_name(r->v[i].kind));
+		msgpack_pack_map(pk, (uint32_t)(j - i));
+		for (; i < j; i++) {
+			al_pack_str(pk, r->v[i].holder.p, r->v[i].holder.n);
+			pack_figures(pk, before ? &r->v[i].was : &r->v[i].want);
+		}
+	}
+}
+
+/* The agents' slots or the keypairs' session counts of the corrections (the summary fields). */
+static uint32_t pack_summary(msgpack_packer *pk, const recalc *r, char kind, bool before)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		n += r->v[i].kind == kind;
+	if (pk == NULL)
+		return n;
+	msgpack_pack_map(pk, n);
+	for (size_t i = 0; i < r->n; i++) {
+		const figures *f = before ? &r->v[i].was : &r->v[i].want;
+		if (r->v[i].kind != kind)
+			continue;
+		al_pack_str(pk, r->v[i].holder.p, r->v[i].holder.n);
+		if (kind == 'a')
+			al_slotvec_pack(&f->slots, pk);
+		else
+			msgpack_pack_int64(pk, f->sessions);
+	}
+	return n;
+}
+
+static int emit_fixes(al_cmd *c, const recalc *r)
+{
+	al_mb f;
+	al_mb_init(&f);
+	if (pack_summary(NULL, r, 'a', false)) {
+		pack_summary(al_mb_key(&f, "agents"), r, 'a', false);
+		pack_summary(al_mb_key(&f, "agents_before"), r, 'a', true);
+	}
+	if (pack_summary(NULL, r, 'k', false)) {
+		pack_summary(al_mb_key(&f, "keypairs"), r, 'k', false);
+		pack_summary(al_mb_key(&f, "keypairs_before"), r, 'k', true);
+	}
+	pack_fixes(al_mb_key(&f, "occupancy"), r, false);
+	pack_fixes(al_mb_key(&f, "occupancy_before"), r, true);
+	int rc = al__emit(c, AL_EV_USAGE_RECALCULATED, (al_str){"usage", 5}, &f);
+	al_mb_free(&f);
+	return rc;
 }
 
 static void pack_result(al_cmd *c, const recalc *r)
 {
-	msgpack_pack_map(c->out, 5);
+	msgpack_pack_map(c->out, 7);
 	al_pack_cstr(c->out, "agents_checked");
 	msgpack_pack_uint64(c->out, r->agents);
 	al_pack_cstr(c->out, "keypairs_checked");
 	msgpack_pack_uint64(c->out, r->keypairs);
+	al_pack_cstr(c->out, "holders_checked");
+	msgpack_pack_uint64(c->out, r->holders);
 	al_pack_cstr(c->out, "corrections");
-	msgpack_pack_uint32(c->out, r->fix_agents.n + r->fix_kp.n);
+	msgpack_pack_uint64(c->out, r->n);
 	al_pack_cstr(c->out, "agents");
-	al_mb_finish(&r->fix_agents, c->out);
+	pack_summary(c->out, r, 'a', false);
 	al_pack_cstr(c->out, "keypairs");
-	al_mb_finish(&r->fix_kp, c->out);
+	pack_summary(c->out, r, 'k', false);
+	al_pack_cstr(c->out, "occupancy");
+	pack_fixes(c->out, r, false);
 }
 
 /* The image rescan of every registry: the prepare step (network, outside the transaction) is
@@ -171,33 +332,29 @@ int al__maintenance_rescan_images(al_cmd *c) { return al__images_rescan_apply(c)
 
 int al__maintenance_recalculate_usage(al_cmd *c)
 {
-	tally t = {0};
-	recalc r = {.c = c, .t = &t};
-	al_mb_init(&r.fix_agents), al_mb_init(&r.was_agents), al_mb_init(&r.fix_kp), al_mb_init(&r.was_kp);
-	msgpack_sbuffer_init(&r.scratch);
-	int rc = fold_sessions(c, &t);
+	tally *t = al_calloc(1, sizeof *t);
+	recalc r = {.c = c, .t = t};
+	if (t == NULL)
+		return al_err(c->err, AL_ENO_MEMORY, "out of memory");
+	int rc = fold_sessions(c, t);
 	if (rc == AL_OK)
-		rc = al__agents_each(c->s, c->txn, (al_str){"", 0}, check_agent, &r, c->err);
+		rc = al__occupancy_each(c, check_row, &r);
 	if (rc == AL_OK)
-		rc = check_keypairs(&r);
-	if (rc == AL_OK && r.fix_agents.n + r.fix_kp.n > 0) { /* all agrees: nothing to record */
-		al_mb f;
-		al_mb_init(&f);
-		if (r.fix_agents.n) {
-			al_mb_finish(&r.fix_agents, al_mb_key(&f, "agents"));
-			al_mb_finish(&r.was_agents, al_mb_key(&f, "agents_before"));
-		}
-		if (r.fix_kp.n) {
-			al_mb_finish(&r.fix_kp, al_mb_key(&f, "keypairs"));
-			al_mb_finish(&r.was_kp, al_mb_key(&f, "keypairs_before"));
-		}
-		rc = al__emit(c, AL_EV_USAGE_RECALCULATED, (al_str){"usage", 5}, &f);
-		al_mb_free(&f);
-	}
+		rc = check_unseen(&r);
+	if (rc == AL_OK)
+		rc = al__agents_each(c->s, c->txn, (al_str){"", 0}, count_agent, &r, c->err);
+	if (rc == AL_OK)
+		rc = al__each_row(c, al__view_dbi(c->s, AL_P_KEYPAIRS, 0), "read keypairs", "a keypair", "keypairs",
+				  count_keypair, &r);
+	if (rc == AL_OK && r.n > 1)
+		qsort(r.v, r.n, sizeof *r.v, fix_cmp);
+	if (rc == AL_OK && r.n > 0) /* all agrees: nothing to record */
+		rc = emit_fixes(c, &r);
 	if (rc == AL_OK)
 		pack_result(c, &r);
-	al_mb_free(&r.fix_agents), al_mb_free(&r.was_agents), al_mb_free(&r.fix_kp), al_mb_free(&r.was_kp);
-	al_sbuffer_destroy(&r.scratch);
+	al_free(r.v);
+	tally_free(t);
+	al_free(t);
 	return rc;
 }
 

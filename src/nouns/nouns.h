@@ -8,6 +8,7 @@
 
 #include "core/cmd.h"
 #include "core/rows.h"
+#include "util/slotvec.h"
 
 /* ---- settings (settings.c) ----------------------------------------------------------------- */
 /* Reads a setting into buf as a NUL-terminated string; def when unset (def NULL: the key's
@@ -187,7 +188,8 @@ int al__rgroup_check_use(al_cmd *c, al_str name, const al_rgroup_use *u);
  * "images", the sorted canonical names (registry/project/name:tag) an agent reported; a
  * projection that wants to know which agents have an image folds those two events. The public
  * row of an agent (agent.get, al__agents_each) has id, status (ALIVE, LOST, RESTARTING,
- * TERMINATED), schedulable, scaling_group, available, occupied and free (slot maps), images. */
+ * TERMINATED), schedulable, scaling_group, available, occupied and free (slot maps; occupied
+ * from the sessions projection's v_occupancy), sessions (how many occupy it), images. */
 /* How many agents (of any status, ever) belong to resource group group: its delete guard. */
 int al__agents_count_group(al_cmd *c, al_str group, uint64_t *n);
 /* Calls fn with the public row of each agent of group (all groups when group is empty). */
@@ -245,6 +247,25 @@ int al__sessions_count_group(al_cmd *c, al_str g, uint64_t *n);
  * id, 'k' access key, 'u' user email, 'p' project id, 'd' domain. 1 and *o (strings in c's
  * transaction), 0 when nothing was ever held (*o zero), or a negative al_ code. */
 int al__session_occupancy(al_cmd *c, char kind, al_str holder, al_row_occupancy *o);
+/* The same outside a command: strings in z and txn; messages in err. */
+int al__occupancy_get(al_store *s, MDB_txn *txn, char kind, al_str holder, msgpack_zone *z, al_row_occupancy *o,
+		      al_error *err);
+/* The kind letter of a holder kind's name (agent, keypair, user, project, domain; 0 for
+ * another), and back (NULL for another letter): how usage.recalculated names them. */
+char al__occupancy_kind(al_str name);
+const char *al__occupancy_kind_name(char kind);
+/* Calls fn with every row of v_occupancy in key order (holder and row valid until fn
+ * returns); stops at fn's first non-zero value and returns it. */
+typedef int (*al_occupancy_fn)(char kind, al_str holder, const al_row_occupancy *o, void *ctx);
+int al__occupancy_each(al_cmd *c, al_occupancy_fn fn, void *ctx);
+/* What every live session holds now, recomputed from its state row as the sessions
+ * projection counts it (not read from v_occupancy): fn gets one call per share, with pending
+ * false for one occupying session's slots on holder (kind as above; system: a system
+ * session's share on its keypair), true (slots NULL) for a PENDING session on its keypair.
+ * Stops at fn's first non-zero value and returns it. maintenance recalculate-usage sums these
+ * and compares them with v_occupancy. */
+typedef int (*al_holding_fn)(char kind, al_str holder, bool pending, bool system, const al_slotvec *slots, void *ctx);
+int al__sessions_fold_holdings(al_cmd *c, al_holding_fn fn, void *ctx);
 
 /* ---- maintenance (maintenance.c) ----------------------------------------------------------- */
 /* Whether two resource slot maps (slot -> number) differ; a missing slot counts as 0. */

@@ -19,8 +19,9 @@
  * names (a slot the agent lacks is 0), and (2) the keypair's resource policy has that much
  * left: the policy's limit (cpu, ram_gb in GiB for mem, gpu for cuda.device, fgpu for
  * cuda.shares; "unlimited" is no limit; a slot the policy does not name follows its
- * default_for_unspecified, limited = 0) minus what the keypair's sessions occupy. Shared
- * memory is not counted separately: it comes out of mem inside the container.
+ * default_for_unspecified, limited = 0) minus what the keypair's sessions occupy (the
+ * sessions projection's v_occupancy; an agent's free slots come from it too, al__agents_each).
+ * Shared memory is not counted separately: it comes out of mem inside the container.
  */
 #include <math.h>
 #include <stdio.h>
@@ -478,14 +479,32 @@ static int check_keypair(al_cmd *c, al_keypair_info *kp)
 	return 0;
 }
 
-/* What the keypair's sessions occupy, per slot. There are no sessions yet, so every slot is
- * 0 (the empty map); the sessions issue sums the occupied slots of the keypair's kernels
- * here, and the check below already subtracts it. */
-static msgpack_object keypair_occupied(al_cmd *c, al_str access_key)
+/* What the keypair's sessions occupy, per slot (v_occupancy: its sessions in the platform's
+ * USER_RESOURCE_OCCUPYING statuses), as a slot map decoded in c->zone. */
+static int keypair_occupied(al_cmd *c, al_str access_key, msgpack_object *out)
 {
-	(void)c, (void)access_key;
-	msgpack_object empty = {.type = MSGPACK_OBJECT_MAP};
-	return empty;
+	al_row_occupancy o;
+	al_slotvec occ = {0};
+	int rc = al__session_occupancy(c, 'k', access_key, &o);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 && al_slotvec_parse(&occ, o.slots) != 0)
+		return al_err(c->err, AL_ECORRUPT, "keypair %.*s: occupied slots do not parse", al__clip(access_key.n),
+			      access_key.p);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, al_sbuffer_write);
+	al_slotvec_pack(&occ, &pk);
+	char *copy = sb.size ? al_zone_malloc(c->zone, sb.size) : NULL; /* strings point into it */
+	rc = copy == NULL ? al_err(c->err, AL_ENO_MEMORY, "out of memory") : AL_OK;
+	if (rc == AL_OK) {
+		memcpy(copy, sb.data, sb.size);
+		if (al_mp_decode(copy, sb.size, c->zone, out) != 0)
+			rc = al_err(c->err, AL_EINTERNAL, "occupied slots do not decode");
+	}
+	al_sbuffer_destroy(&sb);
+	return rc;
 }
 
 /* The free slots of the group's schedulable ALIVE agents, copied out of al__agents_each. */
@@ -598,7 +617,8 @@ int al__preset_check(al_cmd *c)
 		if ((rc = al__policy_row(c->s, c->txn, AL_POLICY_KEYPAIR, kp.resource_policy, c->zone, &pol, c->err)) < 0)
 			return rc;
 		limited = rc == 1; /* a policy in use cannot be deleted; none would be no limit */
-		occupied = keypair_occupied(c, kp.access_key);
+		if ((rc = keypair_occupied(c, kp.access_key, &occupied)))
+			return rc;
 	}
 	frees f = {.c = c};
 	if ((rc = al__agents_each(c->s, c->txn, group, collect_free, &f, c->err)))

@@ -755,18 +755,24 @@ int al__rgroup_delete(al_cmd *c)
 {
 	al_str name;
 	rg_row r;
-	uint64_t agents = 0;
+	uint64_t agents = 0, sessions = 0;
 	al__arg_str(c, "name", &name);
 	int rc = must_find(c, name, &r);
 	if (rc == AL_OK)
 		rc = al__agents_count_group(c, name, &agents);
+	if (rc == AL_OK)
+		rc = al__sessions_count_group(c, name, &sessions);
 	if (rc)
 		return rc;
-	/* Sessions do not exist yet; when they do, a session that ever ran here counts too. */
 	if (agents > 0)
 		return al_err(c->err, AL_EIN_USE,
 			      "name: resource group %.*s was used by %llu agent(s); deactivate it instead", al__clip(name.n),
 			      name.p, (unsigned long long)agents);
+	/* A session of any status, even one cancelled while PENDING, keeps its group in its history. */
+	if (sessions > 0)
+		return al_err(c->err, AL_EIN_USE,
+			      "name: resource group %.*s ran %llu compute session(s); deactivate it instead", al__clip(name.n),
+			      name.p, (unsigned long long)sessions);
 	if ((rc = al__emit(c, AL_EV_RGROUP_DELETED, name, NULL)))
 		return rc;
 	return al__answer_deleted(c, "name", name);

@@ -213,8 +213,8 @@ static int bury(const al_view *v, const al_event *e, const al_row_session *a, al
 }
 
 /* Adds k times slots (with k sessions, k system sessions too when system) to what holder
- * (kind, a) occupies; with slots NULL, k to the number of its PENDING sessions. */
-static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, bool system,
+ * (kind, a) occupies; with pending, k to the number of its PENDING sessions (no slots). */
+static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *slots, int k, bool pending, bool system,
 		     al_error *err)
 {
 	char key[KEY_MAX], text[TEXT_MAX];
@@ -227,7 +227,7 @@ static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *sl
 	int rc = al__view_get_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return al_err(err, AL_ECORRUPT, "an occupancy row does not decode");
-	if (slots == NULL)
+	if (pending)
 		o.pending += k;
 	else if (al_slotvec_parse(&sum, o.slots) != 0 || al_slotvec_add(&sum, slots, k) != 0)
 		return al_err(err, AL_ECORRUPT, "occupied slots do not add up (%.*s)", al__clip(a.n), a.p);
@@ -242,56 +242,77 @@ static int occupy_as(const al_view *v, char kind, al_str a, const al_slotvec *sl
 /* A session enters (k 1) or leaves (k -1) PENDING: its keypair's pending count. */
 static int pend(const al_view *v, const al_row_session *a, int k, al_error *err)
 {
-	return occupy_as(v, 'k', a->access_key, NULL, k, false, err);
+	return occupy_as(v, 'k', a->access_key, NULL, k, true, false, err);
 }
 
-/* A scheduled session moving between statuses takes (1) or gives back (-1) the agents' share
- * (ka) and the owner's share (ko), 0 leaving it: each container's slots on its agent, all of
- * them on the keypair, user, project and domain. The two move apart: TERMINATING gives back
- * the owner's share and keeps the agents'. */
-static int hold(const al_view *v, const al_row_session *a, const al_row_session_state *st, int ka, int ko,
-		al_error *err)
+/* Whether id, the comma-separated item of list that starts at byte i, is the first item
+ * with its value; *n: how many items have it. */
+static bool first_of(al_str list, size_t i, al_str id, int *n)
 {
-	al_slotvec all, each;
+	bool first = true;
+	*n = 0;
+	for (size_t j = 0; j < list.n;) {
+		const char *c2 = memchr(list.p + j, ',', list.n - j);
+		size_t len = c2 ? (size_t)(c2 - list.p) - j : list.n - j;
+		if (len == id.n && memcmp(list.p + j, id.p, len) == 0) {
+			first &= j >= i;
+			++*n;
+		}
+		j += len + 1;
+	}
+	return first;
+}
+
+/* Calls fn with each share a placed session holds: (owner) all its occupied slots on its
+ * keypair, user, project and domain (a system session's keypair counts it apart); (agent)
+ * each container's slots on its agent (containers share the session's slots evenly; an agent
+ * with several gets their sum, in one call). */
+static int each_share(const al_row_session *a, const al_row_session_state *st, bool agent, bool owner,
+		      al_holding_fn fn, void *ctx, al_error *err)
+{
+	al_slotvec all, each = {0};
 	if (al_slotvec_parse(&all, st->occupied) != 0)
 		return al_err(err, AL_ECORRUPT, "a session's occupied slots do not parse");
+	const char kinds[] = {'k', 'u', 'p', 'd'};
+	const al_str holders[] = {a->access_key, a->user, a->project_id, a->domain};
+	bool system = al_str_eq(a->type, "system");
 	int rc = AL_OK;
-	if (ko) {
-		rc = occupy_as(v, 'k', a->access_key, &all, ko, al_str_eq(a->type, "system"), err);
-		if (rc == AL_OK)
-			rc = occupy_as(v, 'u', a->user, &all, ko, false, err);
-		if (rc == AL_OK)
-			rc = occupy_as(v, 'p', a->project_id, &all, ko, false, err);
-		if (rc == AL_OK)
-			rc = occupy_as(v, 'd', a->domain, &all, ko, false, err);
-	}
-	/* Containers share the session's slots evenly; an agent with several counts it once. */
-	each.n = 0;
+	for (int i = 0; owner && rc == AL_OK && i < 4; i++)
+		rc = fn(kinds[i], holders[i], false, system && i == 0, &all, ctx);
 	al_slotvec_add(&each, &all, 1.0 / (double)(a->cluster_size > 0 ? a->cluster_size : 1));
-	for (size_t i = 0; ka && rc == AL_OK && i < st->agents.n;) {
+	for (size_t i = 0; agent && rc == AL_OK && i < st->agents.n;) {
 		const char *comma = memchr(st->agents.p + i, ',', st->agents.n - i);
 		al_str id = {st->agents.p + i, comma ? (size_t)(comma - st->agents.p) - i : st->agents.n - i};
-		int n = 1, first = 1;
-		for (size_t j = 0; j < i;) { /* containers before this one on the same agent */
-			const char *c2 = memchr(st->agents.p + j, ',', st->agents.n - j);
-			size_t len = c2 ? (size_t)(c2 - st->agents.p) - j : st->agents.n - j;
-			first &= !(len == id.n && memcmp(st->agents.p + j, id.p, len) == 0);
-			j += len + 1;
-		}
-		for (size_t j = i + id.n + 1; j < st->agents.n;) { /* and after it */
-			const char *c2 = memchr(st->agents.p + j, ',', st->agents.n - j);
-			size_t len = c2 ? (size_t)(c2 - st->agents.p) - j : st->agents.n - j;
-			n += len == id.n && memcmp(st->agents.p + j, id.p, len) == 0;
-			j += len + 1;
-		}
-		if (first) {
+		int n;
+		if (first_of(st->agents, i, id, &n)) {
 			al_slotvec share = {0};
 			al_slotvec_add(&share, &each, n);
-			rc = occupy_as(v, 'a', id, &share, ka, false, err);
+			rc = fn('a', id, false, false, &share, ctx);
 		}
 		i += id.n + 1;
 	}
 	return rc;
+}
+
+typedef struct occupy_ctx {
+	const al_view *v;
+	int k;
+	al_error *err;
+} occupy_ctx;
+
+static int occupy_share(char kind, al_str holder, bool pending, bool system, const al_slotvec *slots, void *ctx)
+{
+	occupy_ctx *o = ctx;
+	return occupy_as(o->v, kind, holder, slots, o->k, pending, system, o->err);
+}
+
+/* A scheduled session moving between statuses takes (k 1) or gives back (k -1) the agents'
+ * share (agent) or the owner's share (owner). */
+static int hold(const al_view *v, const al_row_session *a, const al_row_session_state *st, bool agent, bool owner,
+		int k, al_error *err)
+{
+	occupy_ctx o = {v, k, err};
+	return each_share(a, st, agent, owner, occupy_share, &o, err);
 }
 
 /* Every status change: the new status, its time and the reason; a scheduled session's agents
@@ -327,9 +348,12 @@ static int apply_status(const al_view *v, const al_event *e, al_error *err)
 		return unknown(e, err);
 	/* The state row last: writing it may free the strings st was read with. */
 	int rc = unpend ? pend(v, &a, -1, err) : AL_OK;
-	if (rc == AL_OK && (agent || owner))
-		rc = hold(v, &a, &st, agent ? (al__session_holds_agent(to) ? 1 : -1) : 0,
-			  owner ? (al__session_holds_owner(to) ? 1 : -1) : 0, err);
+	/* Each share on its own: RUNNING -> TERMINATING gives back the owner's share while the
+	 * agents keep theirs, TERMINATING -> ERROR takes the owner's again. */
+	if (rc == AL_OK && agent)
+		rc = hold(v, &a, &st, true, false, al__session_holds_agent(to) ? 1 : -1, err);
+	if (rc == AL_OK && owner)
+		rc = hold(v, &a, &st, false, true, al__session_holds_owner(to) ? 1 : -1, err);
 	if (rc == AL_OK)
 		rc = al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
 	if (rc == AL_OK && dead)
@@ -369,8 +393,91 @@ static int apply_touched(const al_view *v, const al_event *e, al_error *err)
 	return al__view_put_typed(v, AL_SDB_STATE, e->id.p, e->id.n, STATE, &st, err);
 }
 
+/* The kinds of holder as usage.recalculated names them, in v_occupancy's key letters. */
+static const struct {
+	char kind;
+	const char *name;
+} kind_names[] = {{'a', "agent"}, {'k', "keypair"}, {'u', "user"}, {'p', "project"}, {'d', "domain"}};
+
+char al__occupancy_kind(al_str name)
+{
+	for (size_t i = 0; i < sizeof kind_names / sizeof *kind_names; i++)
+		if (al_str_eq(name, kind_names[i].name))
+			return kind_names[i].kind;
+	return 0;
+}
+
+const char *al__occupancy_kind_name(char kind)
+{
+	for (size_t i = 0; i < sizeof kind_names / sizeof *kind_names; i++)
+		if (kind_names[i].kind == kind)
+			return kind_names[i].name;
+	return NULL;
+}
+
+/* A slot map of an event as canonical slot text (sorted, zeros left out) in buf. */
+static int map_slots(const msgpack_object *m, char *buf, size_t n, al_str *out)
+{
+	char text[TEXT_MAX];
+	al_slotvec v;
+	if (m && m->type != MSGPACK_OBJECT_MAP)
+		return -1;
+	if (al_slotvec_parse(&v, slots_text(m, text, sizeof text)) != 0)
+		return -1;
+	*out = al_slotvec_format(&v, buf, n);
+	return 0;
+}
+
+/* One corrected holder: its row becomes the figures f names, whatever it held. */
+static int set_figures(const al_view *v, const al_event *e, char kind, al_str holder, const msgpack_object *f,
+		       al_error *err)
+{
+	char key[KEY_MAX], slots[TEXT_MAX];
+	size_t kn = al__key2(key, sizeof key, kind, holder, (al_str){"", 0});
+	al_row_occupancy o;
+	al_row_clear(&al_row_occupancy_def, &o);
+	if (kn == 0 || f->type != MSGPACK_OBJECT_MAP || map_slots(al_mp_get(f, "slots"), slots, sizeof slots, &o.slots))
+		return al_err(err, AL_ECORRUPT, "event %llu: the figures of %.*s do not read", (unsigned long long)e->seq,
+			      al__clip(holder.n), holder.p);
+	al_mp_int(f, "sessions", &o.sessions);
+	al_mp_int(f, "pending", &o.pending);
+	al_mp_int(f, "system_sessions", &o.system_sessions);
+	return al__view_put_typed(v, AL_SDB_OCCUPANCY, key, kn, &al_row_occupancy_def, &o, err);
+}
+
+/*
+ * usage.recalculated (maintenance recalculate-usage): each holder its "occupancy" field names
+ * gets exactly those figures. A correction is a value, not a difference: when the view had
+ * drifted outside the log, a replay has the right figures already and setting them again
+ * changes nothing; when the fold itself had gone wrong, a replay goes wrong the same way and
+ * the event puts it right at the same point. Events without the field (recorded before
+ * sessions existed) change nothing.
+ */
+static int apply_recalculated(const al_view *v, const al_event *e, al_error *err)
+{
+	const msgpack_object *occ = al_mp_get(&e->fields, "occupancy");
+	for (uint32_t i = 0; occ && occ->type == MSGPACK_OBJECT_MAP && i < occ->via.map.size; i++) {
+		const msgpack_object *k = &occ->via.map.ptr[i].key, *byholder = &occ->via.map.ptr[i].val;
+		char kind = k->type == MSGPACK_OBJECT_STR ? al__occupancy_kind((al_str){k->via.str.ptr, k->via.str.size}) : 0;
+		if (kind == 0 || byholder->type != MSGPACK_OBJECT_MAP)
+			return al_err(err, AL_ECORRUPT, "event %llu: occupancy names an unknown kind of holder",
+				      (unsigned long long)e->seq);
+		for (uint32_t j = 0; j < byholder->via.map.size; j++) {
+			const msgpack_object_kv *h = &byholder->via.map.ptr[j];
+			if (h->key.type != MSGPACK_OBJECT_STR)
+				return al_err(err, AL_ECORRUPT, "event %llu: a holder is not a string", (unsigned long long)e->seq);
+			int rc = set_figures(v, e, kind, (al_str){h->key.via.str.ptr, h->key.via.str.size}, &h->val, err);
+			if (rc)
+				return rc;
+		}
+	}
+	return AL_OK;
+}
+
 static int apply(const al_view *v, const al_event *e, al_error *err)
 {
+	if (e->def == al__ev(AL_EV_USAGE_RECALCULATED))
+		return apply_recalculated(v, e, err);
 	if (e->def == al__ev(AL_EV_SESSION_CREATED))
 		return apply_created(v, e, err);
 	if (e->def == al__ev(AL_EV_SESSION_SCHEDULING_FAILED))
@@ -387,9 +494,11 @@ static int apply(const al_view *v, const al_event *e, al_error *err)
 static const enum al_ev_id applies_to[] = {AL_EV_SESSION_CREATED,	 AL_EV_SESSION_STATUS_CHANGED,
 					   AL_EV_SESSION_TERMINATE_REQUESTED, AL_EV_SESSION_SCHEDULED,
 					   AL_EV_SESSION_SCHEDULING_FAILED,   AL_EV_SESSION_CANCELLED,
-					   AL_EV_SESSION_TOUCHED,	      AL_EV__COUNT};
+					   AL_EV_SESSION_TOUCHED,	      AL_EV_USAGE_RECALCULATED,
+					   AL_EV__COUNT};
 /* v2: the live, by-group and occupancy views; the scheduler's columns. v3: TERMINATING gives
- * the owner's share back (v2 added it a second time); a keypair's system sessions counted. */
+ * the owner's share back (v2 added it a second time); a keypair's system sessions counted
+ * apart; usage.recalculated sets the figures it corrects. */
 const al_projection al__proj_sessions = {"sessions",
 					 3,
 					 {"v_sessions", "v_session_state", "v_sessions_by_key", "v_session_names",
@@ -444,15 +553,87 @@ int al__sessions_count_group(al_cmd *c, al_str g, uint64_t *n)
 	return al__count_range(c, AL_P_SESSIONS, AL_SDB_BY_GROUP, g, n);
 }
 
-int al__session_occupancy(al_cmd *c, char kind, al_str holder, al_row_occupancy *o)
+int al__occupancy_get(al_store *s, MDB_txn *txn, char kind, al_str holder, msgpack_zone *z, al_row_occupancy *o,
+		      al_error *err)
 {
 	char k[KEY_MAX];
 	size_t kn = al__key2(k, sizeof k, kind, holder, (al_str){"", 0});
-	*o = (al_row_occupancy){.slots = {"", 0}};
+	al_row_clear(&al_row_occupancy_def, o);
 	if (kn == 0)
 		return 0;
-	return al__get_compact(c->txn, dbi(c, AL_SDB_OCCUPANCY), (al_str){k, kn}, c->zone, &al_row_occupancy_def, o,
-			       "occupancy", "an occupancy", c->err);
+	return al__get_compact(txn, al__view_dbi(s, AL_P_SESSIONS, AL_SDB_OCCUPANCY), (al_str){k, kn}, z,
+			       &al_row_occupancy_def, o, "occupancy", "an occupancy", err);
+}
+
+int al__session_occupancy(al_cmd *c, char kind, al_str holder, al_row_occupancy *o)
+{
+	return al__occupancy_get(c->s, c->txn, kind, holder, c->zone, o, c->err);
+}
+
+typedef struct occ_walk {
+	al_occupancy_fn fn;
+	void *ctx;
+} occ_walk;
+
+static int occ_one(al_cmd *c, al_str key, const MDB_val *val, void *ctx)
+{
+	occ_walk *w = ctx;
+	al_row_occupancy o;
+	msgpack_zone z;
+	/* The key is kind letter, holder, NUL (al__key2 with an empty second part). */
+	if (key.n < 2 || key.p[key.n - 1] != 0)
+		return al_err(c->err, AL_ECORRUPT, "an occupancy key is malformed");
+	msgpack_zone_init(&z, 256);
+	int rc = al_row_decode(&al_row_occupancy_def, val->mv_data, val->mv_size, &z, &o) != 0
+			 ? al_err(c->err, AL_ECORRUPT, "an occupancy view row does not decode")
+			 : w->fn(key.p[0], (al_str){key.p + 1, key.n - 2}, &o, w->ctx);
+	msgpack_zone_destroy(&z);
+	return rc;
+}
+
+int al__occupancy_each(al_cmd *c, al_occupancy_fn fn, void *ctx)
+{
+	occ_walk w = {fn, ctx};
+	return al__scan_prefix(c, dbi(c, AL_SDB_OCCUPANCY), "", 0, "occupancy", occ_one, &w);
+}
+
+typedef struct fold_walk {
+	al_holding_fn fn;
+	void *ctx;
+	msgpack_zone z;
+} fold_walk;
+
+/* One live session: what it holds in its status now, as the projection counts it. */
+static int fold_one(al_cmd *c, al_str key, const MDB_val *val, void *ctx)
+{
+	fold_walk *w = ctx;
+	const char *nul = memchr(key.p, 0, key.n);
+	al_sess_row r;
+	(void)val;
+	if (nul == NULL)
+		return al_err(c->err, AL_ECORRUPT, "a live session key is malformed");
+	msgpack_zone_clear(&w->z);
+	al_str id = {nul + 1, key.n - (size_t)(nul + 1 - key.p)};
+	int rc = find_in(c, id, &w->z, &r);
+	if (rc <= 0)
+		return rc < 0 ? rc : al_err(c->err, AL_ECORRUPT, "the live index names a missing session");
+	int st = al__session_status(r.st.status);
+	if (st < 0)
+		return al_err(c->err, AL_ECORRUPT, "session %.*s has an unknown status", al__clip(id.n), id.p);
+	if (st == AL_SS_PENDING)
+		return w->fn('k', r.a.access_key, true, false, NULL, w->ctx);
+	if (r.st.agents.n == 0)
+		return AL_OK;
+	return each_share(&r.a, &r.st, al__session_holds_agent(st), al__session_holds_owner(st), w->fn, w->ctx, c->err);
+}
+
+int al__sessions_fold_holdings(al_cmd *c, al_holding_fn fn, void *ctx)
+{
+	fold_walk w = {fn, ctx};
+	msgpack_zone_init(&w.z, 1024);
+	int rc = al__scan_prefix(c, dbi(c, AL_SDB_LIVE), "", 0, "live sessions", fold_one, &w);
+	msgpack_zone_destroy(&w.z);
+	return rc;
 }
 
 static void pack_list(msgpack_packer *pk, al_str joined)

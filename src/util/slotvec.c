@@ -8,6 +8,9 @@
 
 double al_slot_round(double x) { return fabs(x) >= 1e9 ? round(x) : round(x * 1e6) / 1e6; }
 
+/* Whole numbers below 2^53 print and pack as integers (bytes, counts). */
+static bool whole(double x) { return x == floor(x) && fabs(x) < 9007199254740992.0; }
+
 /* The position of name in v, or where it would go (*found false). */
 static uint32_t find(const al_slotvec *v, const char *name, size_t len, bool *found)
 {
@@ -134,7 +137,7 @@ al_str al_slotvec_format(const al_slotvec *v, char *buf, size_t n)
 		size_t nn;
 		if (v->s[i].v == 0)
 			continue;
-		if (v->s[i].v == floor(v->s[i].v) && fabs(v->s[i].v) < 9007199254740992.0)
+		if (whole(v->s[i].v))
 			nn = put_whole(num, v->s[i].v); /* bytes as digits, never 1e+15 */
 		else
 			nn = strlen(al_double_str(v->s[i].v, num, sizeof num));
@@ -151,4 +154,33 @@ al_str al_slotvec_format(const al_slotvec *v, char *buf, size_t n)
 	}
 	buf[len] = 0;
 	return (al_str){buf, len};
+}
+
+void al_slotvec_pack(const al_slotvec *v, msgpack_packer *pk)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < v->n; i++)
+		n += v->s[i].v != 0;
+	msgpack_pack_map(pk, n);
+	for (uint32_t i = 0; i < v->n; i++) {
+		if (v->s[i].v == 0)
+			continue;
+		al_pack_cstr(pk, v->s[i].name);
+		if (whole(v->s[i].v))
+			msgpack_pack_int64(pk, (int64_t)v->s[i].v);
+		else
+			msgpack_pack_double(pk, v->s[i].v);
+	}
+}
+
+bool al_slotvec_same(const al_slotvec *a, const al_slotvec *b)
+{
+	const al_slotvec *side[2] = {a, b};
+	for (int k = 0; k < 2; k++)
+		for (uint32_t i = 0; i < side[k]->n; i++) {
+			al_str name = {side[k]->s[i].name, strlen(side[k]->s[i].name)};
+			if (al_slot_round(side[k]->s[i].v - al_slotvec_get(side[1 - k], name)) != 0)
+				return false;
+		}
+	return true;
 }

@@ -34,6 +34,11 @@ int al_slotvec_add(al_slotvec *v, const al_slotvec *w, double k);
 double al_slotvec_get(const al_slotvec *v, al_str name);
 /* The text form into buf (n bytes), slots at 0 left out; "" when it does not fit. */
 al_str al_slotvec_format(const al_slotvec *v, char *buf, size_t n);
+/* The vector as a slot map (resources.h) on pk: slot -> amount, names sorted, whole numbers
+ * as integers, slots at 0 left out. */
+void al_slotvec_pack(const al_slotvec *v, msgpack_packer *pk);
+/* Whether two vectors hold the same amounts (a slot missing from one is 0 there). */
+bool al_slotvec_same(const al_slotvec *a, const al_slotvec *b);
 /* A sum rounded the way the vectors round. */
 double al_slot_round(double x);
 
