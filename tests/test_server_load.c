@@ -274,7 +274,10 @@ static void stop_under_load(sh_server *p, int sig)
 		assert_int_equal(rep.first_seq, a->first);
 		al_reply_free(&rep);
 		al_client_close(c);
-		assert_int_equal(sh_stop(p, SIGTERM), 0);
+		int st = sh_stop(p, SIGTERM);
+		if (st != 0) /* show why before failing */
+			sh_system("tail -40 '%s' | sed 's/^/#   /' >&2", p->log);
+		assert_int_equal(st, 0);
 	} else
 		assert_int_equal(sh_log_count(p, "adminlogd: stopping: finishing"), 1);
 	size_t logged = check_log(p, &l);

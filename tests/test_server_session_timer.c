@@ -73,6 +73,8 @@ static int64_t prepare(sh_server *p, char a[40], char b[40])
 	run_ok(s, &rep, "keypair.create", "user", 's', "u@x.io", "policy", 's', "brief", NULL);
 	snprintf(ak, sizeof ak, "%s", th_res_str(&rep, "access_key"));
 	al_reply_free(&rep);
+	run_ok(s, NULL, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's',
+	       "cpu=64,mem=256g", "group", 's', "default", NULL);
 	char *ids[2] = {a, b};
 	const char *names[2] = {"sess-a", "sess-b"};
 	for (int i = 0; i < 2; i++) {
@@ -80,7 +82,7 @@ static int64_t prepare(sh_server *p, char a[40], char b[40])
 		       's', "vision", "access_key", 's', ak, NULL);
 		snprintf(ids[i], 40, "%s", th_res_str(&rep, "id"));
 		al_reply_free(&rep);
-		run_ok(s, NULL, "session.report", "id", 's', ids[i], "status", 's', "SCHEDULED", NULL);
+		run_ok(s, NULL, "scheduler.run", NULL); /* only a pass makes it SCHEDULED */
 		run_ok(s, NULL, "session.report", "id", 's', ids[i], "status", 's', "PREPARING", NULL);
 	}
 	run_ok(s, NULL, "session.report", "id", 's', a, "status", 's', "RUNNING", NULL);

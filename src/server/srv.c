@@ -1369,7 +1369,8 @@ static void free_jobs(job *j)
 {
 	for (job *next; j; j = next) {
 		next = j->next;
-		srv_conn_unref(j->c);
+		if (j->c) /* the server's own writes (timers) have no connection */
+			srv_conn_unref(j->c);
 		srv_job_free(j);
 	}
 }
