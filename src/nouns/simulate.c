@@ -582,9 +582,10 @@ static int expire(sim *w)
 			break;
 		}
 	}
+	bool ended = l && l->type == MSGPACK_OBJECT_ARRAY && l->via.array.size > 0;
 	msgpack_zone_destroy(&z);
 	al_reply_free(&rep);
-	return rc ? rc : l && l->via.array.size ? schedule(w) : AL_OK;
+	return rc ? rc : ended ? schedule(w) : AL_OK; /* room for the waiting */
 }
 
 /* ---- the days ----------------------------------------------------------------------------- */
