@@ -529,10 +529,14 @@ static const char *gen_sessions(rng *r, world *w, char **args, size_t *len, char
 				w->reg_host, NULL);
 		return "project.update";
 	case 4:
-	case 5:
-		*args = th_args(len, "id", 's', sid, "status", 's', st[below(r, NST)], "exit_code", 'i', (long long)below(r, 3),
-				NULL);
+	case 5: {
+		/* one draw per statement: the order of a call's arguments is the compiler's (gcc draws
+		 * the last first; clang the first), and the mix must be the same with both */
+		long long code = below(r, 3);
+		const char *status = st[below(r, NST)];
+		*args = th_args(len, "id", 's', sid, "status", 's', status, "exit_code", 'i', code, NULL);
 		return "session.report";
+	}
 	case 6:
 		if (chance(r, 50)) { /* a report more often than a destroy */
 			*args = th_args(len, "id", 's', sid, "status", 's', st[below(r, NST)], NULL);
