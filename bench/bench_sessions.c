@@ -3,7 +3,7 @@
  *
  * The cluster: a simulated one (al_simulate, no sessions) with 1,000 agents (a third in each of
  * the groups sim-fifo, sim-lifo, sim-drf; 32 or 64 cores, 256 or 512 GiB) and 500 users, each
- * with its main keypair (the default, unlimited policy). Sessions: python images, 1 or 2 cores
+ * with its main keypair, all set to the default (unlimited) policy. Sessions: python images, 1 or 2 cores
  * and 2 GiB, user k % 500's. Durable store (fsync on commit), as append_batch.
  *
  *   sched_pass_fifo / _lifo / _drf: 10,000 PENDING sessions of 500 keypairs in the group are
@@ -88,6 +88,14 @@ static void load_owners(al_store *s)
 		msgpack_sbuffer_destroy(&sb);
 		if (!owners[u].ak[0] || !owners[u].project[0])
 			bu_die("user %s has no main keypair or project", email);
+		/* the default (unlimited) policy: the simulation puts some keys under tighter ones */
+		msgpack_sbuffer_init(&sb);
+		msgpack_pack_map(&pk, 2);
+		pack_str(&pk, "access_key"), pack_str(&pk, owners[u].ak);
+		pack_str(&pk, "policy"), pack_str(&pk, "default");
+		exec(s, "keypair.update", &sb, &rep);
+		al_reply_free(&rep);
+		msgpack_sbuffer_destroy(&sb);
 	}
 }
 
