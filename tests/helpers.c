@@ -369,6 +369,26 @@ int th_run(al_store *s, const char *op, ...)
 	return rc;
 }
 
+void th_fixture(al_store *s, const char *op, ...)
+{
+	al_reply rep;
+	va_list ap;
+	va_start(ap, op);
+	int rc = vexec(s, &rep, op, ap);
+	va_end(ap);
+	if (rc != AL_OK)
+		fail_msg("fixture %s: %s", op, rep.err.msg);
+	al_reply_free(&rep);
+}
+
+void th_main_key(al_store *s, const char *email, char out[32])
+{
+	al_reply rep;
+	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', email, NULL), AL_OK);
+	snprintf(out, 32, "%s", th_res_str(&rep, "main_access_key"));
+	al_reply_free(&rep);
+}
+
 static int result(const al_reply *rep, msgpack_zone *z, msgpack_object *o)
 {
 	size_t off = 0;

@@ -65,6 +65,10 @@ al_store *th_init(const char *dir, size_t map_size);
 int th_exec(al_store *s, al_reply *rep, const char *op, ...);
 /* Same, ignoring the reply. */
 int th_run(al_store *s, const char *op, ...);
+/* A set-up step as th_admin: the test fails ("fixture OP: message") when it is refused. */
+void th_fixture(al_store *s, const char *op, ...);
+/* The main access key of user email into out (the test fails when there is none). */
+void th_main_key(al_store *s, const char *email, char out[32]);
 
 /* An actor with the rights of a user (al_actor_for_user), and its storage. */
 typedef struct th_actor {

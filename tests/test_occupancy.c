@@ -27,29 +27,6 @@ typedef struct fx {
 	th_actor u, u2;
 } fx;
 
-static void ok(al_store *s, const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
-	al_reply rep;
-	if (al_exec(s, &req, &rep) != AL_OK)
-		fail_msg("fixture %s: %s", op, rep.err.msg);
-	al_reply_free(&rep);
-	free(args);
-}
-
-static void key_of(al_store *s, const char *email, char *out)
-{
-	al_reply rep;
-	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', email, NULL), AL_OK);
-	snprintf(out, 32, "%s", th_res_str(&rep, "main_access_key"));
-	al_reply_free(&rep);
-}
-
 /* The registry with its image, project vision (u, u2), u's keypair under policy cpu7 (7 cpus),
  * agent ag1 in group default, presets p3 (cpu 3) and p4 (cpu 4). */
 static int setup(void **state)
@@ -68,20 +45,20 @@ static int setup(void **state)
 	al_store *s = f->s;
 	char url[80];
 	snprintf(url, sizeof url, "http://%s", f->host);
-	ok(s, "registry.create", "hostname", 's', f->host, "url", 's', url, NULL);
-	ok(s, "image.rescan", NULL);
-	ok(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', f->host, NULL);
+	th_fixture(s, "registry.create", "hostname", 's', f->host, "url", 's', url, NULL);
+	th_fixture(s, "image.rescan", NULL);
+	th_fixture(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', f->host, NULL);
 	const th_member cast[] = {{"u@x.io", "default", "user", &f->u, NULL}, {"u2@x.io", "default", "user", &f->u2, NULL}, {NULL}};
 	assert_int_equal(th_cast(s, cast), AL_OK);
-	ok(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
-	ok(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@x.io,u2@x.io", NULL);
-	ok(s, "policy.create", "name", 's', "cpu7", "cpu", 'i', 7LL, NULL);
-	key_of(s, "u@x.io", f->u_ak);
-	key_of(s, "u2@x.io", f->u2_ak);
-	ok(s, "keypair.update", "access_key", 's', f->u_ak, "policy", 's', "cpu7", NULL);
-	ok(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's', "cpu=8,mem=16g", NULL);
-	ok(s, "preset.create", "name", 's', "p3", "cpu", 'i', 3LL, "mem", 's', "1g", NULL);
-	ok(s, "preset.create", "name", 's', "p4", "cpu", 'i', 4LL, "mem", 's', "1g", NULL);
+	th_fixture(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
+	th_fixture(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@x.io,u2@x.io", NULL);
+	th_fixture(s, "policy.create", "name", 's', "cpu7", "cpu", 'i', 7LL, NULL);
+	th_main_key(s, "u@x.io", f->u_ak);
+	th_main_key(s, "u2@x.io", f->u2_ak);
+	th_fixture(s, "keypair.update", "access_key", 's', f->u_ak, "policy", 's', "cpu7", NULL);
+	th_fixture(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's', "cpu=8,mem=16g", NULL);
+	th_fixture(s, "preset.create", "name", 's', "p3", "cpu", 'i', 3LL, "mem", 's', "1g", NULL);
+	th_fixture(s, "preset.create", "name", 's', "p4", "cpu", 'i', 4LL, "mem", 's', "1g", NULL);
 	*state = f;
 	return 0;
 }
@@ -389,9 +366,9 @@ static void delete_guards(void **state)
 {
 	fx *f = *state;
 	/* a group whose only session was cancelled while PENDING: still in use */
-	ok(f->s, "rgroup.create", "name", 's', "spare", NULL);
-	ok(f->s, "rgroup.associate", "name", 's', "spare", "domain", 's', "default", NULL);
-	ok(f->s, "rgroup.create", "name", 's', "never", NULL);
+	th_fixture(f->s, "rgroup.create", "name", 's', "spare", NULL);
+	th_fixture(f->s, "rgroup.associate", "name", 's', "spare", "domain", 's', "default", NULL);
+	th_fixture(f->s, "rgroup.create", "name", 's', "never", NULL);
 	char id[40];
 	create(f, &f->u2, "s-gone", "spare", "cpu=1,mem=1g", id);
 	al_reply rep;
@@ -401,8 +378,8 @@ static void delete_guards(void **state)
 	th_refuse_at(__FILE__, __LINE__, f->s, NULL, AL_EIN_USE, "name",
 		     "resource group spare ran 1 compute session(s); deactivate it instead", "rgroup.delete", "name", 's',
 		     "spare", NULL);
-	ok(f->s, "rgroup.deactivate", "name", 's', "spare", NULL);
-	ok(f->s, "rgroup.delete", "name", 's', "never", NULL); /* nothing ever ran there */
+	th_fixture(f->s, "rgroup.deactivate", "name", 's', "spare", NULL);
+	th_fixture(f->s, "rgroup.delete", "name", 's', "never", NULL); /* nothing ever ran there */
 	/* a keypair one session was created with, cancelled or not */
 	char extra[32];
 	TH_OK(f->s, NULL, 1, &rep, "keypair.create", "user", 's', "u2@x.io", NULL);

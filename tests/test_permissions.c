@@ -64,24 +64,9 @@ static int reg_stop(void **state)
 	return 0;
 }
 
-static void run_ok(al_store *s, const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
-	al_reply rep;
-	if (al_exec(s, &req, &rep) != AL_OK)
-		fail_msg("fixture %s: %s", op, rep.err.msg);
-	al_reply_free(&rep);
-	free(args);
-}
-
 static void user(al_store *s, const char *email, const char *name, const char *domain, const char *role)
 {
-	run_ok(s, "user.create", "email", 's', email, "username", 's', name, "password", 's', PW, "domain", 's', domain,
+	th_fixture(s, "user.create", "email", 's', email, "username", 's', name, "password", 's', PW, "domain", 's', domain,
 	       "role", 's', role, NULL);
 }
 
@@ -92,8 +77,8 @@ static void fx_build(fx *f)
 	f->s = th_init(f->dir, 0);
 	assert_non_null(f->s);
 	al_store *s = f->s;
-	run_ok(s, "domain.create", "name", 's', "lab", NULL);
-	run_ok(s, "domain.create", "name", 's', "spare", NULL);
+	th_fixture(s, "domain.create", "name", 's', "lab", NULL);
+	th_fixture(s, "domain.create", "name", 's', "spare", NULL);
 	user(s, "root@lab.example.com", "root", "lab", "superadmin");
 	user(s, "adm@example.com", "adm", "default", "admin");
 	user(s, "boss@lab.example.com", "boss", "lab", "admin");
@@ -101,32 +86,32 @@ static void fx_build(fx *f)
 	user(s, "u@example.com", "u", "default", "user");
 	user(s, "o@example.com", "o", "default", "user");
 	user(s, "gone@example.com", "gone", "default", "user");
-	run_ok(s, "user.deactivate", "email", 's', "gone@example.com", NULL);
-	run_ok(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
-	run_ok(s, "project.create", "name", 's', "idle", "domain", 's', "default", NULL);
-	run_ok(s, "project.deactivate", "name", 's', "idle", "domain", 's', "default", NULL);
-	run_ok(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@example.com",
+	th_fixture(s, "user.deactivate", "email", 's', "gone@example.com", NULL);
+	th_fixture(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
+	th_fixture(s, "project.create", "name", 's', "idle", "domain", 's', "default", NULL);
+	th_fixture(s, "project.deactivate", "name", 's', "idle", "domain", 's', "default", NULL);
+	th_fixture(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@example.com",
 	       NULL);
-	run_ok(s, "policy.create", "name", 's', "gold", NULL);
-	run_ok(s, "user-policy.create", "name", 's', "silver", NULL);
-	run_ok(s, "project-policy.create", "name", 's', "bronze", NULL);
+	th_fixture(s, "policy.create", "name", 's', "gold", NULL);
+	th_fixture(s, "user-policy.create", "name", 's', "silver", NULL);
+	th_fixture(s, "project-policy.create", "name", 's', "bronze", NULL);
 	/* Storage: a host every domain may create folders on, U's quota, a folder of vision. */
-	run_ok(s, "storage.create", "name", 's', "local:volume1", "backend", 's', "xfs", "mount", 's', "/vfroot", NULL);
-	run_ok(s, "domain.update", "name", 's', "default", "allowed_hosts", 's', "local:volume1:create-vfolder", NULL);
-	run_ok(s, "domain.update", "name", 's', "lab", "allowed_hosts", 's', "local:volume1:create-vfolder", NULL);
-	run_ok(s, "quota.set", "host", 's', "local:volume1", "user", 's', "u@example.com", "hard_limit_gb", 'i', 3LL, NULL);
-	run_ok(s, "folder.create", "name", 's', "shared", "host", 's', "local:volume1", "project", 's', "vision",
+	th_fixture(s, "storage.create", "name", 's', "local:volume1", "backend", 's', "xfs", "mount", 's', "/vfroot", NULL);
+	th_fixture(s, "domain.update", "name", 's', "default", "allowed_hosts", 's', "local:volume1:create-vfolder", NULL);
+	th_fixture(s, "domain.update", "name", 's', "lab", "allowed_hosts", 's', "local:volume1:create-vfolder", NULL);
+	th_fixture(s, "quota.set", "host", 's', "local:volume1", "user", 's', "u@example.com", "hard_limit_gb", 'i', 3LL, NULL);
+	th_fixture(s, "folder.create", "name", 's', "shared", "host", 's', "local:volume1", "project", 's', "vision",
 	       "domain", 's', "default", NULL);
-	run_ok(s, "preset.create", "name", 's', "p1", "cpu", 'i', 1LL, "mem", 's', "1g", NULL);
+	th_fixture(s, "preset.create", "name", 's', "p1", "cpu", 'i', 1LL, "mem", 's', "1g", NULL);
 	/* type local: nothing here ever reaches for the network */
-	run_ok(s, "registry.create", "hostname", 's', "reg.example.com", "url", 's', "https://reg.example.com", "type", 's',
+	th_fixture(s, "registry.create", "hostname", 's', "reg.example.com", "url", 's', "https://reg.example.com", "type", 's',
 	       "local", NULL);
 	al_reply rep;
-	run_ok(s, "rgroup.create", "name", 's', "gpu", NULL);
-	run_ok(s, "rgroup.create", "name", 's', "idle-rg", NULL);
-	run_ok(s, "rgroup.create", "name", 's', "spare-rg", NULL);
-	run_ok(s, "rgroup.deactivate", "name", 's', "idle-rg", NULL);
-	run_ok(s, "rgroup.associate", "name", 's', "gpu", "domain", 's', "default", NULL);
+	th_fixture(s, "rgroup.create", "name", 's', "gpu", NULL);
+	th_fixture(s, "rgroup.create", "name", 's', "idle-rg", NULL);
+	th_fixture(s, "rgroup.create", "name", 's', "spare-rg", NULL);
+	th_fixture(s, "rgroup.deactivate", "name", 's', "idle-rg", NULL);
+	th_fixture(s, "rgroup.associate", "name", 's', "gpu", "domain", 's', "default", NULL);
 	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', "u@example.com", NULL), AL_OK);
 	snprintf(f->u_ak, sizeof f->u_ak, "%s", th_res_str(&rep, "main_access_key"));
 	al_reply_free(&rep);
@@ -134,9 +119,9 @@ static void fx_build(fx *f)
 	snprintf(f->extra_ak, sizeof f->extra_ak, "%s", th_res_str(&rep, "access_key"));
 	al_reply_free(&rep);
 	/* a session of U: the stub's image, allowed for domain default, in group gpu */
-	run_ok(s, "registry.create", "hostname", 's', reg_host, "url", 's', reg_url, NULL);
-	run_ok(s, "image.rescan", "registry", 's', reg_host, NULL);
-	run_ok(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', reg_host, NULL);
+	th_fixture(s, "registry.create", "hostname", 's', reg_host, "url", 's', reg_url, NULL);
+	th_fixture(s, "image.rescan", "registry", 's', reg_host, NULL);
+	th_fixture(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', reg_host, NULL);
 	assert_int_equal(th_exec(s, &rep, "session.create", "name", 's', "u-sess", "image", 's', reg_img, "group", 's', "gpu",
 				 "project", 's', "vision", "access_key", 's', f->u_ak, NULL),
 			 AL_OK);

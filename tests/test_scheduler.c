@@ -47,29 +47,6 @@ typedef struct fx {
 
 static int64_t fake_clock(void *ctx) { return ((fx *)ctx)->now; }
 
-static void ok(al_store *s, const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
-	al_reply rep;
-	if (al_exec(s, &req, &rep) != AL_OK)
-		fail_msg("fixture %s: %s", op, rep.err.msg);
-	al_reply_free(&rep);
-	free(args);
-}
-
-static void key_of(al_store *s, const char *email, char *out)
-{
-	al_reply rep;
-	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', email, NULL), AL_OK);
-	snprintf(out, 32, "%s", th_res_str(&rep, "main_access_key"));
-	al_reply_free(&rep);
-}
-
 static void put_images(fx *f)
 {
 	stub *st = &f->st;
@@ -103,22 +80,22 @@ static int setup(void **state)
 	al_store *s = f->s;
 	char url[80];
 	snprintf(url, sizeof url, "http://%s", f->host);
-	ok(s, "registry.create", "hostname", 's', f->host, "url", 's', url, NULL);
-	ok(s, "image.rescan", NULL);
-	ok(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', f->host, NULL);
+	th_fixture(s, "registry.create", "hostname", 's', f->host, "url", 's', url, NULL);
+	th_fixture(s, "image.rescan", NULL);
+	th_fixture(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', f->host, NULL);
 	const th_member cast[] = {{"u1@x.io", "default", "user", &f->u1, NULL},
 				  {"u2@x.io", "default", "user", &f->u2, NULL},
 				  {"u3@x.io", "default", "user", &f->u3, NULL},
 				  {NULL}};
 	assert_int_equal(th_cast(s, cast), AL_OK);
-	ok(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
-	ok(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u1@x.io,u2@x.io,u3@x.io",
+	th_fixture(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
+	th_fixture(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u1@x.io,u2@x.io,u3@x.io",
 	   NULL);
-	ok(s, "rgroup.create", "name", 's', "private", "public", 'b', 0, "allowed_session_types", 'l', "interactive,system", NULL);
-	ok(s, "rgroup.associate", "name", 's', "private", "domain", 's', "default", NULL);
-	key_of(s, "u1@x.io", f->ak1);
-	key_of(s, "u2@x.io", f->ak2);
-	key_of(s, "u3@x.io", f->ak3);
+	th_fixture(s, "rgroup.create", "name", 's', "private", "public", 'b', 0, "allowed_session_types", 'l', "interactive,system", NULL);
+	th_fixture(s, "rgroup.associate", "name", 's', "private", "domain", 's', "default", NULL);
+	th_main_key(s, "u1@x.io", f->ak1);
+	th_main_key(s, "u2@x.io", f->ak2);
+	th_main_key(s, "u3@x.io", f->ak3);
 	al_reply rep;
 	assert_int_equal(th_exec(s, &rep, "project.get", "name", 's', "vision", "domain", 's', "default", NULL), AL_OK);
 	snprintf(f->pid, sizeof f->pid, "%s", th_res_str(&rep, "id"));
@@ -146,7 +123,7 @@ static int teardown(void **state)
 
 static void agent(fx *f, const char *id, const char *group, const char *avail)
 {
-	ok(f->s, "agent.heartbeat", "id", 's', id, "addr", 's', "10.0.0.1:6001", "available", 's', avail, "group", 's', group,
+	th_fixture(f->s, "agent.heartbeat", "id", 's', id, "addr", 's', "10.0.0.1:6001", "available", 's', avail, "group", 's', group,
 	   NULL);
 }
 
@@ -313,9 +290,9 @@ static const char *sess_json(fx *f, const char *id, const char *key)
 static void report(fx *f, const char *id, const char *status, long long exit_code)
 {
 	if (exit_code >= 0)
-		ok(f->s, "session.report", "id", 's', id, "status", 's', status, "exit_code", 'i', exit_code, NULL);
+		th_fixture(f->s, "session.report", "id", 's', id, "status", 's', status, "exit_code", 'i', exit_code, NULL);
 	else
-		ok(f->s, "session.report", "id", 's', id, "status", 's', status, NULL);
+		th_fixture(f->s, "session.report", "id", 's', id, "status", 's', status, NULL);
 }
 
 /* What holder (kind, key) occupies in v_occupancy: "SESSIONS SLOTS", then " pending N SLOTS"
@@ -441,8 +418,8 @@ static void concurrency(void **state)
 {
 	fx *f = *state;
 	agent(f, "ag1", "default", "cpu=8,mem=32g");
-	ok(f->s, "policy.create", "name", 's', "two", "concurrent_jobs", 'i', 2LL, NULL);
-	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "two", NULL);
+	th_fixture(f->s, "policy.create", "name", 's', "two", "concurrent_jobs", 'i', 2LL, NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "two", NULL);
 	char c1[40], c2[40], c3[40], c4[40];
 	MK(c1, &f->u1, "conc-1", "default");
 	MK(c2, &f->u1, "conc-2", "default");
@@ -454,7 +431,7 @@ static void concurrency(void **state)
 	MK(c4, &f->u2, "conc-4", "default");
 	PASS("default", 1, 1, 0);
 	EVS("conc-4 scheduled ag1");
-	ok(f->s, "session.terminate", "id", 's', c1, "forced", 'b', 1, NULL); /* a superadmin's: TERMINATED */
+	th_fixture(f->s, "session.terminate", "id", 's', c1, "forced", 'b', 1, NULL); /* a superadmin's: TERMINATED */
 	PASS("default", 1, 0, 0);
 	EVS("conc-1 terminate_requested TERMINATED\nconc-3 scheduled ag1");
 	assert_string_equal(occ(f, 'k', f->ak1), "2 cpu=2,mem=2147483648");
@@ -467,12 +444,12 @@ static void concurrency(void **state)
 static void concurrency_across_groups(void **state)
 {
 	fx *f = *state;
-	ok(f->s, "rgroup.create", "name", 's', "zeta", NULL);
-	ok(f->s, "rgroup.associate", "name", 's', "zeta", "domain", 's', "default", NULL);
+	th_fixture(f->s, "rgroup.create", "name", 's', "zeta", NULL);
+	th_fixture(f->s, "rgroup.associate", "name", 's', "zeta", "domain", 's', "default", NULL);
 	agent(f, "ag1", "default", "cpu=8,mem=32g");
 	agent(f, "ag-z", "zeta", "cpu=8,mem=32g");
-	ok(f->s, "policy.create", "name", 's', "one", "concurrent_jobs", 'i', 1LL, "cpu", 'i', 3LL, NULL);
-	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "one", NULL);
+	th_fixture(f->s, "policy.create", "name", 's', "one", "concurrent_jobs", 'i', 1LL, "cpu", 'i', 3LL, NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "one", NULL);
 	char z[40], d[40];
 	MK(z, &f->u1, "in-zeta", "zeta", "resources", 's', "cpu=2");
 	MK(d, &f->u1, "in-default", "default", "resources", 's', "cpu=2");
@@ -490,9 +467,9 @@ static void system_sessions(void **state)
 {
 	fx *f = *state;
 	agent(f, "ag-p", "private", "cpu=8,mem=32g");
-	ok(f->s, "policy.create", "name", 's', "sys", "concurrent_jobs", 'i', 5LL, "max_concurrent_sftp_sessions", 'i', 2LL,
+	th_fixture(f->s, "policy.create", "name", 's', "sys", "concurrent_jobs", 'i', 5LL, "max_concurrent_sftp_sessions", 'i', 2LL,
 	   NULL);
-	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "sys", NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "sys", NULL);
 	char s1[40], s2[40], s3[40];
 	MKI(s1, &f->u1, "sftp-1", f->sftp, "private", "type", 's', "system");
 	MKI(s2, &f->u1, "sftp-2", f->sftp, "private", "type", 's', "system");
@@ -514,9 +491,9 @@ static void system_sessions_counted_apart(void **state)
 	fx *f = *state;
 	agent(f, "ag-p", "private", "cpu=8,mem=32g");
 	agent(f, "ag1", "default", "cpu=8,mem=32g");
-	ok(f->s, "policy.create", "name", 's', "one", "concurrent_jobs", 'i', 1LL, "max_concurrent_sftp_sessions", 'i', 1LL,
+	th_fixture(f->s, "policy.create", "name", 's', "one", "concurrent_jobs", 'i', 1LL, "max_concurrent_sftp_sessions", 'i', 1LL,
 	   NULL);
-	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "one", NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "one", NULL);
 	char s1[40], i1[40], s2[40], i2[40];
 	MKI(s1, &f->u1, "sftp-1", f->sftp, "private", "type", 's', "system");
 	MK(i1, &f->u1, "inter-1", "default");
@@ -538,8 +515,8 @@ static void pending_count(void **state)
 {
 	fx *f = *state;
 	agent(f, "ag1", "default", "cpu=8,mem=32g");
-	ok(f->s, "policy.create", "name", 's', "pend1", "max_pending_session_count", 'i', 1LL, NULL);
-	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "pend1", NULL);
+	th_fixture(f->s, "policy.create", "name", 's', "pend1", "max_pending_session_count", 'i', 1LL, NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "pend1", NULL);
 	char p1[40], p2[40];
 	MK(p1, &f->u1, "pend-1", "default");
 	MK(p2, &f->u1, "pend-2", "default");
@@ -563,7 +540,7 @@ static void keypair_and_user_limits(void **state)
 {
 	fx *f = *state;
 	agent(f, "ag1", "default", "cpu=16,mem=64g");
-	ok(f->s, "policy.create", "name", 's', "small", "cpu", 'i', 2LL, "ram_gb", 'i', 3LL, NULL);
+	th_fixture(f->s, "policy.create", "name", 's', "small", "cpu", 'i', 2LL, "ram_gb", 'i', 3LL, NULL);
 	/* u1: a second keypair with the small policy, the main one unlimited: the keypair's limit */
 	al_reply rep;
 	assert_int_equal(th_exec(f->s, &rep, "keypair.create", "user", 's', "u1@x.io", "policy", 's', "small", NULL), AL_OK);
@@ -571,7 +548,7 @@ static void keypair_and_user_limits(void **state)
 	snprintf(k1, sizeof k1, "%s", th_res_str(&rep, "access_key"));
 	al_reply_free(&rep);
 	/* u2: the main keypair small, the sessions on a second (default) one: the user's limit */
-	ok(f->s, "keypair.update", "access_key", 's', f->ak2, "policy", 's', "small", NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak2, "policy", 's', "small", NULL);
 	assert_int_equal(th_exec(f->s, &rep, "keypair.create", "user", 's', "u2@x.io", NULL), AL_OK);
 	char k2[32];
 	snprintf(k2, sizeof k2, "%s", th_res_str(&rep, "access_key"));
@@ -605,8 +582,8 @@ static void keypair_limits_of_running_keys(void **state)
 {
 	fx *f = *state;
 	agent(f, "ag1", "default", "cpu=8,mem=32g");
-	ok(f->s, "policy.create", "name", 's', "nogpu", "gpu", 'i', 0LL, NULL);
-	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "nogpu", NULL);
+	th_fixture(f->s, "policy.create", "name", 's', "nogpu", "gpu", 'i', 0LL, NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "nogpu", NULL);
 	char p[40], x[40];
 	/* A running session of the key, older, so the live index lists it first (session ids are
 	 * time-ordered): the pass meets the key before the candidate that asks for cuda.device. */
@@ -631,7 +608,7 @@ static void project_and_domain_limits(void **state)
 {
 	fx *f = *state;
 	agent(f, "ag1", "default", "cpu=16,mem=64g");
-	ok(f->s, "project.update", "name", 's', "vision", "domain", 's', "default", "total_resource_slots", 's', "cpu=2", NULL);
+	th_fixture(f->s, "project.update", "name", 's', "vision", "domain", 's', "default", "total_resource_slots", 's', "cpu=2", NULL);
 	char id[40];
 	MK(id, &f->u1, "grp-1", "default");
 	MK(id, &f->u2, "grp-2", "default");
@@ -640,8 +617,8 @@ static void project_and_domain_limits(void **state)
 	EVS("grp-1 scheduled ag1\ngrp-2 scheduled ag1\n"
 	    "grp-3 failed(predicate-checks-failed) user_group_resource_limit: Your group resource quota is exceeded. (cpu=2)");
 	assert_string_equal(occ(f, 'p', f->pid), "2 cpu=2,mem=2147483648");
-	ok(f->s, "project.update", "name", 's', "vision", "domain", 's', "default", "total_resource_slots", 's', "", NULL);
-	ok(f->s, "domain.update", "name", 's', "default", "total_resource_slots", 's', "cpu=3,mem=100g", NULL);
+	th_fixture(f->s, "project.update", "name", 's', "vision", "domain", 's', "default", "total_resource_slots", 's', "", NULL);
+	th_fixture(f->s, "domain.update", "name", 's', "default", "total_resource_slots", 's', "cpu=3,mem=100g", NULL);
 	MK(id, &f->u1, "grp-4", "default");
 	PASS("default", 1, 1, 0);
 	EVS("grp-3 scheduled ag1\n"
@@ -655,15 +632,15 @@ static void all_predicates_together(void **state)
 {
 	fx *f = *state;
 	agent(f, "ag1", "default", "cpu=16,mem=64g");
-	ok(f->s, "policy.create", "name", 's', "tight", "cpu", 'i', 1LL, "concurrent_jobs", 'i', 1LL, NULL);
-	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "tight", NULL);
-	ok(f->s, "project.update", "name", 's', "vision", "domain", 's', "default", "total_resource_slots", 's', "cpu=1", NULL);
-	ok(f->s, "domain.update", "name", 's', "default", "total_resource_slots", 's', "cpu=1", NULL);
+	th_fixture(f->s, "policy.create", "name", 's', "tight", "cpu", 'i', 1LL, "concurrent_jobs", 'i', 1LL, NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "tight", NULL);
+	th_fixture(f->s, "project.update", "name", 's', "vision", "domain", 's', "default", "total_resource_slots", 's', "cpu=1", NULL);
+	th_fixture(f->s, "domain.update", "name", 's', "default", "total_resource_slots", 's', "cpu=1", NULL);
 	char a[40], b[40], start[40], want[1200];
 	MK(a, &f->u1, "all-a", "default");
 	PASS("default", 1, 0, 0);
 	EVS("all-a scheduled ag1");
-	ok(f->s, "policy.update", "name", 's', "tight", "max_pending_session_count", 'i', 0LL, NULL);
+	th_fixture(f->s, "policy.update", "name", 's', "tight", "max_pending_session_count", 'i', 0LL, NULL);
 	time_text(f->now + HOUR_US, start, sizeof start);
 	MK(b, &f->u1, "all-b", "default", "type", 's', "batch", "starts_at", 's', start, "depends_on", 'l', a);
 	PASS("default", 0, 1, 0);
@@ -707,22 +684,22 @@ static void no_agent(void **state)
 	EVS("big-1 " NOROOM(1) "\n"
 	    "arm-1 failed(no-available-instances) agent: No agent of architecture aarch64 has room for 1 container(s)");
 	/* an agent of that architecture */
-	ok(f->s, "agent.heartbeat", "id", 's', "ag-arm", "addr", 's', "10.0.0.2:6001", "arch", 's', "aarch64", "available", 's',
+	th_fixture(f->s, "agent.heartbeat", "id", 's', "ag-arm", "addr", 's', "10.0.0.2:6001", "arch", 's', "aarch64", "available", 's',
 	   "cpu=4,mem=16g", "group", 's', "default", NULL);
 	f->now += 10 * MIN;
 	PASS("default", 1, 1, 0);
 	EVS("big-1 " NOROOM(1) "\narm-1 scheduled ag-arm");
 	/* room on an unschedulable agent is no room */
 	agent(f, "ag-big", "default", "cpu=16,mem=64g");
-	ok(f->s, "agent.set-schedulable", "id", 's', "ag-big", "schedulable", 'b', 0, NULL);
+	th_fixture(f->s, "agent.set-schedulable", "id", 's', "ag-big", "schedulable", 'b', 0, NULL);
 	f->now += 10 * MIN;
 	PASS("default", 0, 1, 0);
 	EVS("big-1 " NOROOM(1));
-	ok(f->s, "agent.set-schedulable", "id", 's', "ag-big", "schedulable", 'b', 1, NULL);
+	th_fixture(f->s, "agent.set-schedulable", "id", 's', "ag-big", "schedulable", 'b', 1, NULL);
 	PASS("default", 1, 0, 0);
 	EVS("big-1 scheduled ag-big");
 	/* nor on one that is not ALIVE */
-	ok(f->s, "agent.terminate", "id", 's', "ag-big", NULL);
+	th_fixture(f->s, "agent.terminate", "id", 's', "ag-big", NULL);
 	MK(big2, &f->u1, "big-2", "default", "resources", 's', "cpu=8");
 	PASS("default", 0, 1, 0);
 	EVS("big-2 " NOROOM(1));
@@ -735,10 +712,10 @@ static void groups_without_alive_agents(void **state)
 {
 	fx *f = *state;
 	agent(f, "ag1", "default", "cpu=4,mem=16g");
-	ok(f->s, "rgroup.create", "name", 's', "idle-g", "pending_timeout", 'i', 60LL, NULL);
-	ok(f->s, "rgroup.associate", "name", 's', "idle-g", "domain", 's', "default", NULL);
+	th_fixture(f->s, "rgroup.create", "name", 's', "idle-g", "pending_timeout", 'i', 60LL, NULL);
+	th_fixture(f->s, "rgroup.associate", "name", 's', "idle-g", "domain", 's', "default", NULL);
 	agent(f, "ag-i", "idle-g", "cpu=4,mem=16g");
-	ok(f->s, "agent.terminate", "id", 's', "ag-i", NULL);
+	th_fixture(f->s, "agent.terminate", "id", 's', "ag-i", NULL);
 	char w[40], d[40];
 	MK(w, &f->u1, "wait-1", "idle-g");
 	MK(d, &f->u1, "dflt-1", "default");
@@ -784,9 +761,9 @@ static void fifo_retries_to_skip(void **state)
 	static const char *const g[] = {"skip0", "skip2"};
 	char x[2][40], a[2][40], b[2][40], name[32];
 	for (int i = 0; i < 2; i++) {
-		ok(f->s, "rgroup.create", "name", 's', g[i], "scheduler", 's', "fifo", "retries_to_skip", 'i', (long long)(2 * i),
+		th_fixture(f->s, "rgroup.create", "name", 's', g[i], "scheduler", 's', "fifo", "retries_to_skip", 'i', (long long)(2 * i),
 		   NULL);
-		ok(f->s, "rgroup.associate", "name", 's', g[i], "domain", 's', "default", NULL);
+		th_fixture(f->s, "rgroup.associate", "name", 's', g[i], "domain", 's', "default", NULL);
 		snprintf(name, sizeof name, "ag-%s", g[i]);
 		agent(f, name, g[i], "cpu=1,mem=16g");
 	}
@@ -809,7 +786,7 @@ static void fifo_retries_to_skip(void **state)
 	for (int i = 0; i < 2; i++) {
 		snprintf(name, sizeof name, "b-%s", g[i]);
 		MK(b[i], &f->u2, name, g[i]);
-		ok(f->s, "session.terminate", "id", 's', x[i], "forced", 'b', 1, NULL);
+		th_fixture(f->s, "session.terminate", "id", 's', x[i], "forced", 'b', 1, NULL);
 	}
 	evs(f);
 	PASS(NULL, 2, 2, 0);
@@ -822,8 +799,8 @@ static void fifo_retries_to_skip(void **state)
 static void lifo_order(void **state)
 {
 	fx *f = *state;
-	ok(f->s, "rgroup.create", "name", 's', "lifo-g", "scheduler", 's', "lifo", NULL);
-	ok(f->s, "rgroup.associate", "name", 's', "lifo-g", "domain", 's', "default", NULL);
+	th_fixture(f->s, "rgroup.create", "name", 's', "lifo-g", "scheduler", 's', "lifo", NULL);
+	th_fixture(f->s, "rgroup.associate", "name", 's', "lifo-g", "domain", 's', "default", NULL);
 	agent(f, "ag1", "lifo-g", "cpu=1,mem=16g");
 	char a[40], b[40], c[40];
 	MK(a, &f->u1, "lifo-a", "lifo-g");
@@ -849,8 +826,8 @@ static void lifo_order(void **state)
 static void drf_order(void **state)
 {
 	fx *f = *state;
-	ok(f->s, "rgroup.create", "name", 's', "drf-g", "scheduler", 's', "drf", NULL);
-	ok(f->s, "rgroup.associate", "name", 's', "drf-g", "domain", 's', "default", NULL);
+	th_fixture(f->s, "rgroup.create", "name", 's', "drf-g", "scheduler", 's', "drf", NULL);
+	th_fixture(f->s, "rgroup.associate", "name", 's', "drf-g", "domain", 's', "default", NULL);
 	agent(f, "ag1", "drf-g", "cpu=8,mem=100g");
 	char id[40];
 	MK(id, &f->u1, "hold-1a", "drf-g", "resources", 's', "cpu=2,mem=1g");
@@ -884,7 +861,7 @@ static void agent_selection(void **state)
 	MK(id, &f->u1, "sel-1", "default");
 	PASS("default", 1, 0, 0);
 	EVS("sel-1 scheduled ag-big");
-	ok(f->s, "settings.set", "key", 's', "agent-selection", "value", 'l', "concentrated", NULL);
+	th_fixture(f->s, "settings.set", "key", 's', "agent-selection", "value", 'l', "concentrated", NULL);
 	MK(id, &f->u1, "sel-2", "default");
 	PASS("default", 1, 0, 0);
 	EVS("sel-2 scheduled ag-small");
@@ -895,7 +872,7 @@ static void agent_selection(void **state)
 	MK(id, &f->u1, "sel-4", "default", "resources", 's', "cpu=3");
 	PASS("default", 1, 0, 0);
 	EVS("sel-4 scheduled ag-small");
-	ok(f->s, "settings.set", "key", 's', "agent-selection", "value", 'l', "dispersed", NULL);
+	th_fixture(f->s, "settings.set", "key", 's', "agent-selection", "value", 'l', "dispersed", NULL);
 	MK(id, &f->u1, "sel-5", "default", "resources", 's', "cpu=1");
 	PASS("default", 1, 0, 0);
 	EVS("sel-5 scheduled ag-big");
@@ -921,8 +898,8 @@ static void multi_and_single_node(void **state)
 	assert_string_equal(occ(f, 'k', f->ak1), "1 cpu=4,mem=2147483648 pending 1");
 	/* three containers of one cpu on ag1 (4 cpus) and ag2 (3): ag1 has most cpus left, then
 	 * the cpus tie and ag2 has more mem left, then ag1 has more cpus left again */
-	ok(f->s, "session.terminate", "id", 's', mn, "forced", 'b', 1, NULL);
-	ok(f->s, "session.terminate", "id", 's', sn, NULL);
+	th_fixture(f->s, "session.terminate", "id", 's', mn, "forced", 'b', 1, NULL);
+	th_fixture(f->s, "session.terminate", "id", 's', sn, NULL);
 	agent(f, "ag1", "default", "cpu=4,mem=64g");
 	MK(mn, &f->u1, "multi-2", "default", "cluster_mode", 's', "multi-node", "cluster_size", 'i', 3LL, "resources", 's',
 	   "cpu=1,mem=1g");
@@ -964,8 +941,8 @@ static void multi_node_all_or_nothing(void **state)
 static void pending_timeout(void **state)
 {
 	fx *f = *state;
-	ok(f->s, "rgroup.create", "name", 's', "pt-g", "pending_timeout", 'i', 60LL, NULL);
-	ok(f->s, "rgroup.associate", "name", 's', "pt-g", "domain", 's', "default", NULL);
+	th_fixture(f->s, "rgroup.create", "name", 's', "pt-g", "pending_timeout", 'i', 60LL, NULL);
+	th_fixture(f->s, "rgroup.associate", "name", 's', "pt-g", "domain", 's', "default", NULL);
 	agent(f, "ag1", "pt-g", "cpu=1,mem=16g");
 	char hog[40], w[40];
 	MK(hog, &f->u2, "pt-hog", "pt-g");
@@ -1029,12 +1006,12 @@ static void occupancy(void **state)
 	assert_string_equal(occ(f, 'a', "ag1"), "3 cpu=3,cuda.shares=0.3,mem=3221225472");
 	assert_string_equal(occ(f, 'k', f->ak1), "2 cpu=2,cuda.shares=0.2,mem=2147483648");
 	assert_string_equal(occ(f, 'd', "default"), "3 cpu=3,cuda.shares=0.3,mem=3221225472");
-	ok(f->s, "session.terminate", "id", 's', s[0], "forced", 'b', 1, NULL);
+	th_fixture(f->s, "session.terminate", "id", 's', s[0], "forced", 'b', 1, NULL);
 	assert_string_equal(occ(f, 'a', "ag1"), "2 cpu=2,cuda.shares=0.2,mem=2147483648");
 	report(f, s[1], "ERROR", -1);
 	report(f, s[1], "TERMINATED", -1);
 	assert_string_equal(occ(f, 'a', "ag1"), "1 cpu=1,cuda.shares=0.1,mem=1073741824");
-	ok(f->s, "session.terminate", "id", 's', s[2], "forced", 'b', 1, NULL);
+	th_fixture(f->s, "session.terminate", "id", 's', s[2], "forced", 'b', 1, NULL);
 	assert_string_equal(occ(f, 'a', "ag1"), "0 ");
 	assert_string_equal(occ(f, 'k', f->ak1), "0 ");
 	assert_string_equal(occ(f, 'u', "u2@x.io"), "0 ");
@@ -1066,8 +1043,8 @@ static void same_failure_quiet(void **state)
 	EVS("quiet-1 " NOROOM(1));
 	assert_int_equal(strncmp(sess_json(f, q, "scheduler"), "{\"retries\":2,", 13), 0);
 	/* another failure: recorded at once */
-	ok(f->s, "policy.create", "name", 's', "one-cpu", "cpu", 'i', 1LL, NULL);
-	ok(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "one-cpu", NULL);
+	th_fixture(f->s, "policy.create", "name", 's', "one-cpu", "cpu", 'i', 1LL, NULL);
+	th_fixture(f->s, "keypair.update", "access_key", 's', f->ak1, "policy", 's', "one-cpu", NULL);
 	f->now += MIN;
 	PASS("default", 0, 1, 0);
 	EVS("quiet-1 failed(predicate-checks-failed) keypair_resource_limit: Your keypair resource quota is exceeded. (cpu=1) | "
@@ -1085,8 +1062,8 @@ static void rebuild_after_mix(void **state)
 	fx *f = *state;
 	static const char *const g[] = {"mix-fifo", "mix-lifo", "mix-drf"};
 	for (int i = 0; i < 3; i++) {
-		ok(f->s, "rgroup.create", "name", 's', g[i], "scheduler", 's', g[i] + 4, "pending_timeout", 'i', 1800LL, NULL);
-		ok(f->s, "rgroup.associate", "name", 's', g[i], "domain", 's', "default", NULL);
+		th_fixture(f->s, "rgroup.create", "name", 's', g[i], "scheduler", 's', g[i] + 4, "pending_timeout", 'i', 1800LL, NULL);
+		th_fixture(f->s, "rgroup.associate", "name", 's', g[i], "domain", 's', "default", NULL);
 		char name[32];
 		snprintf(name, sizeof name, "ag-%d", i);
 		agent(f, name, g[i], "cpu=3,mem=8g,cuda.shares=1");
@@ -1108,7 +1085,7 @@ static void rebuild_after_mix(void **state)
 			char st[20];
 			snprintf(st, sizeof st, "%s", sess_json(f, ids[k - 5], "status"));
 			if (strcmp(st, "\"SCHEDULED\"") == 0)
-				ok(f->s, "session.terminate", "id", 's', ids[k - 5], "forced", 'b', 1, NULL);
+				th_fixture(f->s, "session.terminate", "id", 's', ids[k - 5], "forced", 'b', 1, NULL);
 		}
 		if (k == 12) {
 			mid = al_log_head(f->s);

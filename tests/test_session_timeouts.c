@@ -34,21 +34,6 @@ typedef struct fx {
 
 static int64_t fake_clock(void *ctx) { return ((fx *)ctx)->now; }
 
-static void ok(al_store *s, const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
-	al_reply rep;
-	if (al_exec(s, &req, &rep) != AL_OK)
-		fail_msg("fixture %s: %s", op, rep.err.msg);
-	al_reply_free(&rep);
-	free(args);
-}
-
 static void new_key(al_store *s, const char *policy, char *out)
 {
 	al_reply rep;
@@ -96,20 +81,20 @@ static int setup(void **state)
 	al_store *s = f->s;
 	char url[80];
 	snprintf(url, sizeof url, "http://%s", f->host);
-	ok(s, "registry.create", "hostname", 's', f->host, "url", 's', url, NULL);
-	ok(s, "image.rescan", NULL);
-	ok(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', f->host, NULL);
-	ok(s, "rgroup.create", "name", 's', "all", "allowed_session_types", 'l', "interactive,batch,inference,system", NULL);
-	ok(s, "rgroup.associate", "name", 's', "all", "domain", 's', "default", NULL);
-	ok(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's', "cpu=64,mem=256g",
+	th_fixture(s, "registry.create", "hostname", 's', f->host, "url", 's', url, NULL);
+	th_fixture(s, "image.rescan", NULL);
+	th_fixture(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', f->host, NULL);
+	th_fixture(s, "rgroup.create", "name", 's', "all", "allowed_session_types", 'l', "interactive,batch,inference,system", NULL);
+	th_fixture(s, "rgroup.associate", "name", 's', "all", "domain", 's', "default", NULL);
+	th_fixture(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's', "cpu=64,mem=256g",
 	   "group", 's', "all", NULL);
 	assert_int_equal(th_user(s, "u@x.io", "default", "user"), AL_OK);
 	assert_int_equal(th_as(s, "u@x.io", &f->u), AL_OK);
-	ok(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
-	ok(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@x.io", NULL);
-	ok(s, "policy.create", "name", 's', "life", "session_lifetime", 'i', 3600LL, NULL);
-	ok(s, "policy.create", "name", 's', "idle", "idle_timeout", 'i', 600LL, NULL);
-	ok(s, "policy.create", "name", 's', "both", "session_lifetime", 'i', 3600LL, "idle_timeout", 'i', 600LL, NULL);
+	th_fixture(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
+	th_fixture(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@x.io", NULL);
+	th_fixture(s, "policy.create", "name", 's', "life", "session_lifetime", 'i', 3600LL, NULL);
+	th_fixture(s, "policy.create", "name", 's', "idle", "idle_timeout", 'i', 600LL, NULL);
+	th_fixture(s, "policy.create", "name", 's', "both", "session_lifetime", 'i', 3600LL, "idle_timeout", 'i', 600LL, NULL);
 	new_key(s, "life", f->k_life);
 	new_key(s, "idle", f->k_idle);
 	new_key(s, "both", f->k_both);
@@ -557,8 +542,8 @@ static void hang(void **state)
 	TH_OK(f->s, &f->u, 1, NULL, "session.terminate", "id", 's', t, NULL); /* TERMINATING */
 	f->now += 365 * 24 * HOUR; /* the tolerances are 0: off */
 	EXPIRE(f, "");
-	ok(f->s, "settings.set", "key", 's', "hang-tolerance-preparing", "value", 'l', "300", NULL);
-	ok(f->s, "settings.set", "key", 's', "hang-tolerance-terminating", "value", 'l', "60", NULL);
+	th_fixture(f->s, "settings.set", "key", 's', "hang-tolerance-preparing", "value", 'l', "300", NULL);
+	th_fixture(f->s, "settings.set", "key", 's', "hang-tolerance-terminating", "value", 'l', "60", NULL);
 	/* the three entered their statuses a year ago */
 	EXPIRE(f, in_order(3, ended(p, "PREPARING", "TERMINATED", "hang-timeout"),
 			   ended(inf, "PREPARING", "TERMINATED", "hang-timeout"),

@@ -60,29 +60,6 @@ static void put_images(fx *f)
 	snprintf(f->multi, sizeof f->multi, "%s/stable/multi:1", f->host);
 }
 
-static void ok(al_store *s, const char *op, ...)
-{
-	va_list ap;
-	va_start(ap, op);
-	size_t len;
-	char *args = th_vargs(&len, ap);
-	va_end(ap);
-	al_request req = {op, args, len, &th_admin};
-	al_reply rep;
-	if (al_exec(s, &req, &rep) != AL_OK)
-		fail_msg("fixture %s: %s", op, rep.err.msg);
-	al_reply_free(&rep);
-	free(args);
-}
-
-static void key_of(al_store *s, const char *email, char *out)
-{
-	al_reply rep;
-	assert_int_equal(th_exec(s, &rep, "user.get", "email", 's', email, NULL), AL_OK);
-	snprintf(out, 32, "%s", th_res_str(&rep, "main_access_key"));
-	al_reply_free(&rep);
-}
-
 static void new_key(al_store *s, const char *email, const char *policy, char *out)
 {
 	al_reply rep;
@@ -104,10 +81,10 @@ static int setup(void **state)
 	al_store *s = f->s;
 	char url[80];
 	snprintf(url, sizeof url, "http://%s", f->host);
-	ok(s, "registry.create", "hostname", 's', f->host, "url", 's', url, NULL);
-	ok(s, "image.rescan", NULL);
-	ok(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', f->host, NULL);
-	ok(s, "domain.create", "name", 's', "beta", NULL);
+	th_fixture(s, "registry.create", "hostname", 's', f->host, "url", 's', url, NULL);
+	th_fixture(s, "image.rescan", NULL);
+	th_fixture(s, "domain.update", "name", 's', "default", "allowed_registries", 'l', f->host, NULL);
+	th_fixture(s, "domain.create", "name", 's', "beta", NULL);
 	const th_member cast[] = {{"u@x.io", "default", "user", &f->u, NULL},
 				  {"u2@x.io", "default", "user", &f->u2, NULL},
 				  {"adm@x.io", "default", "admin", &f->adm, NULL},
@@ -117,26 +94,26 @@ static int setup(void **state)
 				  {"root@x.io", "beta", "superadmin", &f->root, NULL},
 				  {NULL}};
 	assert_int_equal(th_cast(s, cast), AL_OK);
-	ok(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
-	ok(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@x.io,u2@x.io,adm@x.io",
+	th_fixture(s, "project.create", "name", 's', "vision", "domain", 's', "default", NULL);
+	th_fixture(s, "project.add-member", "name", 's', "vision", "domain", 's', "default", "users", 'l', "u@x.io,u2@x.io,adm@x.io",
 	   NULL);
-	ok(s, "project.create", "name", 's', "bp", "domain", 's', "beta", NULL);
-	ok(s, "project.add-member", "name", 's', "bp", "domain", 's', "beta", "users", 'l', "b@x.io", NULL);
-	ok(s, "rgroup.associate", "name", 's', "default", "domain", 's', "beta", NULL);
-	ok(s, "rgroup.create", "name", 's', "batchonly", "allowed_session_types", 'l', "batch", NULL);
-	ok(s, "rgroup.associate", "name", 's', "batchonly", "domain", 's', "default", NULL);
-	ok(s, "rgroup.create", "name", 's', "private", "public", 'b', 0, "allowed_session_types", 'l', "interactive,system", NULL);
-	ok(s, "rgroup.associate", "name", 's', "private", "domain", 's', "default", NULL);
-	ok(s, "rgroup.create", "name", 's', "lonely", NULL);
-	ok(s, "rgroup.create", "name", 's', "off", NULL);
-	ok(s, "rgroup.associate", "name", 's', "off", "domain", 's', "default", NULL);
-	ok(s, "rgroup.deactivate", "name", 's', "off", NULL);
-	ok(s, "policy.create", "name", 's', "small", "containers_per_session", 'i', 2LL, NULL);
+	th_fixture(s, "project.create", "name", 's', "bp", "domain", 's', "beta", NULL);
+	th_fixture(s, "project.add-member", "name", 's', "bp", "domain", 's', "beta", "users", 'l', "b@x.io", NULL);
+	th_fixture(s, "rgroup.associate", "name", 's', "default", "domain", 's', "beta", NULL);
+	th_fixture(s, "rgroup.create", "name", 's', "batchonly", "allowed_session_types", 'l', "batch", NULL);
+	th_fixture(s, "rgroup.associate", "name", 's', "batchonly", "domain", 's', "default", NULL);
+	th_fixture(s, "rgroup.create", "name", 's', "private", "public", 'b', 0, "allowed_session_types", 'l', "interactive,system", NULL);
+	th_fixture(s, "rgroup.associate", "name", 's', "private", "domain", 's', "default", NULL);
+	th_fixture(s, "rgroup.create", "name", 's', "lonely", NULL);
+	th_fixture(s, "rgroup.create", "name", 's', "off", NULL);
+	th_fixture(s, "rgroup.associate", "name", 's', "off", "domain", 's', "default", NULL);
+	th_fixture(s, "rgroup.deactivate", "name", 's', "off", NULL);
+	th_fixture(s, "policy.create", "name", 's', "small", "containers_per_session", 'i', 2LL, NULL);
 	/* an agent with room for every session of a test: only a scheduling pass makes one SCHEDULED */
-	ok(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's', "cpu=1000,mem=1000g",
+	th_fixture(s, "agent.heartbeat", "id", 's', "ag1", "addr", 's', "10.0.0.1:6001", "available", 's', "cpu=1000,mem=1000g",
 	   "group", 's', "default", NULL);
-	key_of(s, "u@x.io", f->u_ak);
-	key_of(s, "b@x.io", f->b_ak);
+	th_main_key(s, "u@x.io", f->u_ak);
+	th_main_key(s, "b@x.io", f->b_ak);
 	new_key(s, "u@x.io", "default", f->u_extra);
 	new_key(s, "u2@x.io", "small", f->u2_small);
 	*state = f;
@@ -296,14 +273,14 @@ static void enqueue_checks(void **state)
 	/* the project: unknown, not a member, inactive */
 	REFUSE_HAS(s, u, AL_EINVALID_ARGUMENT, "project", "no project nope in domain default",
 		   C("name", 's', "t-1x", "image", 's', f->plain, "group", 's', "default", "project", 's', "nope"));
-	ok(s, "project.create", "name", 's', "other", "domain", 's', "default", NULL);
+	th_fixture(s, "project.create", "name", 's', "other", "domain", 's', "default", NULL);
 	REFUSE_HAS(s, u, AL_EINVALID_ARGUMENT, "project", "u@x.io is not a member of other",
 		   C("name", 's', "t-1x", "image", 's', f->plain, "group", 's', "default", "project", 's', "other"));
 	/* even a superadmin must be a member (the platform's quirk) */
 	REFUSE_HAS(s, &f->root, AL_EINVALID_ARGUMENT, "project", "root@x.io is not a member of bp",
 		   C("name", 's', "t-1x", "image", 's', f->plain, "group", 's', "default", "project", 's', "bp"));
-	ok(s, "project.add-member", "name", 's', "other", "domain", 's', "default", "users", 'l', "u@x.io", NULL);
-	ok(s, "project.deactivate", "name", 's', "other", "domain", 's', "default", NULL);
+	th_fixture(s, "project.add-member", "name", 's', "other", "domain", 's', "default", "users", 'l', "u@x.io", NULL);
+	th_fixture(s, "project.deactivate", "name", 's', "other", "domain", 's', "default", NULL);
 	REFUSE_HAS(s, u, AL_EINVALID_ARGUMENT, "project", "inactive",
 		   C("name", 's', "t-1x", "image", 's', f->plain, "group", 's', "default", "project", 's', "other"));
 	/* the image: unknown, several architectures, role, registry not allowed */
@@ -321,7 +298,7 @@ static void enqueue_checks(void **state)
 	REFUSE_HAS(s, &f->b, AL_EINVALID_ARGUMENT, "image", "is not allowed for domain beta or project bp",
 		   C("name", 's', "t-1x", "image", 's', f->plain, "group", 's', "default", "project", 's', "bp"));
 	/* the project's registries count too */
-	ok(s, "project.update", "name", 's', "bp", "domain", 's', "beta", "allowed_registries", 'l', f->host, NULL);
+	th_fixture(s, "project.update", "name", 's', "bp", "domain", 's', "beta", "allowed_registries", 'l', f->host, NULL);
 	TH_OK(s, &f->b, 1, NULL, C("name", 's', "t-1x", "image", 's', f->plain, "group", 's', "default", "project", 's', "bp"));
 	/* the resource group: unknown, inactive, not allowed, not accepting the type */
 	REFUSE_HAS(s, u, AL_EINVALID_ARGUMENT, "group", "no resource group named nope",
@@ -335,7 +312,7 @@ static void enqueue_checks(void **state)
 	REFUSE_HAS(s, u, AL_EINVALID_ARGUMENT, "group", "system sessions only",
 		   C("name", 's', "t-1x", "image", 's', f->plain, "group", 's', "private", "project", 's', "vision"));
 	/* a keypair association allows a group too */
-	ok(s, "rgroup.associate", "name", 's', "lonely", "keypair", 's', f->u_ak, NULL);
+	th_fixture(s, "rgroup.associate", "name", 's', "lonely", "keypair", 's', f->u_ak, NULL);
 	TH_OK(s, u, 1, NULL, C("name", 's', "t-2x", "image", 's', f->plain, "group", 's', "lonely", "project", 's', "vision"));
 	/* cluster size within the policy's containers per session */
 	REFUSE_HAS(s, &f->u2, AL_EINVALID_ARGUMENT, "cluster_size", "You cannot create session with more than 2 containers.",
@@ -345,19 +322,19 @@ static void enqueue_checks(void **state)
 	REFUSE_HAS(s, u, AL_EINVALID_ARGUMENT, "depends_on", "no session nope of u@x.io",
 		   C("name", 's', "t-3x", BASE, "depends_on", 'l', "nope"));
 	/* an inactive user (by a superadmin, with its key), an inactive domain */
-	ok(s, "user.create", "email", 's', "gone@x.io", "username", 's', "gone", "password", 's', PW, NULL);
+	th_fixture(s, "user.create", "email", 's', "gone@x.io", "username", 's', "gone", "password", 's', PW, NULL);
 	char gone_ak[32];
-	key_of(s, "gone@x.io", gone_ak);
-	ok(s, "user.deactivate", "email", 's', "gone@x.io", NULL);
+	th_main_key(s, "gone@x.io", gone_ak);
+	th_fixture(s, "user.deactivate", "email", 's', "gone@x.io", NULL);
 	REFUSE_HAS(s, NULL, AL_EINVALID_ARGUMENT, "user", "gone@x.io is inactive, not active",
 		   C("name", 's', "t-1x", BASE, "access_key", 's', gone_ak));
-	ok(s, "domain.deactivate", "name", 's', "beta", NULL);
+	th_fixture(s, "domain.deactivate", "name", 's', "beta", NULL);
 	REFUSE_HAS(s, NULL, AL_EINVALID_ARGUMENT, "domain", NULL,
 		   C("name", 's', "t-9x", "image", 's', f->plain, "group", 's', "default", "project", 's', "bp", "access_key",
 		     's', f->b_ak));
 	/* an image gone from its registry */
 	stub_tags(&f->st, "stable/plain", "[]");
-	ok(s, "image.rescan", NULL);
+	th_fixture(s, "image.rescan", NULL);
 	REFUSE_HAS(s, NULL, AL_EINVALID_ARGUMENT, "image", "is gone from its registry",
 		   C("name", 's', "t-8x", BASE, "access_key", 's', f->u_ak));
 #undef C
@@ -589,7 +566,7 @@ static void scoping(void **state)
 	char u1[40], u2[40], b1[40];
 	create_ok(f, &f->u, "u-one", f->plain, u1);
 	create_ok(f, &f->u2, "u2-one", f->plain, u2);
-	ok(s, "project.update", "name", 's', "bp", "domain", 's', "beta", "allowed_registries", 'l', f->host, NULL);
+	th_fixture(s, "project.update", "name", 's', "bp", "domain", 's', "beta", "allowed_registries", 'l', f->host, NULL);
 	al_reply rep;
 	TH_OK(s, &f->b, 1, &rep, "session.create", "name", 's', "b-one", "image", 's', f->plain, "group", 's', "default",
 	      "project", 's', "bp", NULL);
