@@ -1057,6 +1057,37 @@ static void same_failure_quiet(void **state)
 }
 
 /* Rebuild and as-of after a mix of passes in groups of all three schedulers. */
+/* A pass of a group that does not exist is refused and records nothing; a retried request id
+ * is answered from the first pass, not run again (a session enqueued since stays PENDING). */
+static void unknown_group_and_replayed_request(void **state)
+{
+	fx *f = *state;
+	agent(f, "ag1", "default", "cpu=8,mem=32g");
+	char a[40], b[40];
+	MK(a, &f->u1, "rq-a", "default");
+	uint64_t head = al_log_head(f->s);
+	al_reply rep;
+	assert_int_equal(th_exec(f->s, &rep, "scheduler.run", "group", 's', "no-such-group", NULL), AL_EINVALID_ARGUMENT);
+	assert_non_null(strstr(rep.err.msg, "no resource group no-such-group"));
+	al_reply_free(&rep);
+	assert_int_equal(al_log_head(f->s), head);
+	assert_int_equal(th_exec(f->s, &rep, "scheduler.run", "request_id", 's', "pass-1", NULL), AL_OK);
+	uint64_t first = rep.first_seq;
+	assert_int_equal(rep.last_seq - rep.first_seq + 1, 1); /* rq-a scheduled */
+	assert_int_equal(rep.replayed, 0);
+	al_reply_free(&rep);
+	MK(b, &f->u1, "rq-b", "default");
+	head = al_log_head(f->s);
+	assert_int_equal(th_exec(f->s, &rep, "scheduler.run", "request_id", 's', "pass-1", NULL), AL_OK);
+	assert_int_equal(rep.replayed, 1);
+	assert_int_equal(rep.first_seq, first);
+	al_reply_free(&rep);
+	assert_int_equal(al_log_head(f->s), head);
+	assert_int_equal(th_exec(f->s, &rep, "session.get", "id", 's', b, NULL), AL_OK);
+	assert_string_equal(th_res_str(&rep, "status"), "PENDING");
+	al_reply_free(&rep);
+}
+
 static void rebuild_after_mix(void **state)
 {
 	fx *f = *state;
@@ -1140,6 +1171,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(pending_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(occupancy, setup, teardown),
 		cmocka_unit_test_setup_teardown(same_failure_quiet, setup, teardown),
+		cmocka_unit_test_setup_teardown(unknown_group_and_replayed_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(rebuild_after_mix, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
