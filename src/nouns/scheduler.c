@@ -348,28 +348,18 @@ static int load_agent(const msgpack_object *row, void *ctx)
 	memset(a, 0, sizeof *a);
 	a->id = keep(ps, id), a->arch = keep(ps, arch);
 	a->arch_id = arch_id(ps, a->arch);
+	/* What it has free: its capacity less what the sessions placed on it occupy (the public
+	 * row reads that from v_occupancy already). */
+	vec occ;
 	int rc = vec_of_map(ps, al_mp_get(row, "available"), &a->cap, &a->has);
+	if (rc == AL_OK)
+		rc = vec_of_map(ps, al_mp_get(row, "occupied"), &occ, NULL);
 	if (rc)
 		return rc;
+	a->free = a->cap;
+	vec_add(&a->free, &occ, -1);
+	vec_add(&ps->capacity, &a->cap, 1);
 	ps->nagents++;
-	return AL_OK;
-}
-
-/* What each agent has free: its capacity less what the sessions placed on it occupy. */
-static int agents_free(pass *ps)
-{
-	memset(&ps->capacity, 0, sizeof ps->capacity);
-	for (size_t i = 0; i < ps->nagents; i++) {
-		agent *a = &ps->agents[i];
-		al_row_occupancy o;
-		vec occ;
-		int rc = al__session_occupancy(ps->c, 'a', a->id, &o);
-		if (rc < 0 || (rc = vec_of(ps, o.slots, 1, &occ, NULL)))
-			return rc;
-		a->free = a->cap;
-		vec_add(&a->free, &occ, -1);
-		vec_add(&ps->capacity, &a->cap, 1);
-	}
 	return AL_OK;
 }
 
@@ -884,6 +874,7 @@ static void reset_group(pass *ps)
 	ps->nagents = ps->ncands = 0;
 	ps->any_alive = false;
 	memset(ps->table, 0, sizeof ps->table);
+	memset(&ps->capacity, 0, sizeof ps->capacity);
 }
 
 static int group_options(pass *ps, al_str group)
@@ -926,7 +917,7 @@ static int run_group(pass *ps, al_str group, group_result *out)
 	int rc = al__agents_each(c->s, c->txn, group, load_agent, ps, c->err);
 	if (rc || !ps->any_alive)
 		return rc ? rc : c->failed.code;
-	if ((rc = group_options(ps, group)) || (rc = agents_free(ps)))
+	if ((rc = group_options(ps, group)))
 		return rc;
 	size_t pn = al__key2(prefix, sizeof prefix, 0, group, (al_str){"", 0});
 	if ((rc = al__scan_prefix(c, al__view_dbi(c->s, AL_P_SESSIONS, AL_SDB_LIVE), prefix, pn, "live sessions",
